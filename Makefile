@@ -1,0 +1,139 @@
+# sonde: one entry point. `make` builds the agent; `make run` runs it; `make test` runs every test;
+# `make deps` installs the Debian packages the build and the tests need; `make bench` measures.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.SECONDARY:
+
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+VMLINUX_ARCH := $(shell uname -m | sed -e 's/arm64/aarch64/')
+VMLINUX := vmlinux/$(VMLINUX_ARCH)/vmlinux.h
+
+BUILD := build
+CLANG ?= clang
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+CC ?= cc
+PROTOC_C ?= protoc-c
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+# Extra flags for sanitizer builds: make SAN=1 (ASan + UBSan).
+ifeq ($(SAN),1)
+BUILD := build-san
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+CFLAGS ?= -O2 -g
+CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation -std=gnu11 \
+	  -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -I$(BUILD)/gen \
+	  -DSONDE_VERSION='"$(VERSION)"' -DSONDE_GIT_REV='"$(GIT_REV)"' $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+LIBS := -lbpf -lelf -lz -lprotobuf-c -lcurl -lm
+
+# Debian packages the build needs, with a header or tool that proves each one is there.
+# pkg:probe pairs; `make` stops with the missing package's name.
+BUILD_DEPS := clang:/usr/bin/clang llvm:/usr/bin/llvm-strip libbpf-dev:/usr/include/bpf/libbpf.h \
+	bpftool:$(BPFTOOL) libelf-dev:/usr/include/libelf.h zlib1g-dev:/usr/include/zlib.h \
+	libprotobuf-c-dev:/usr/include/protobuf-c/protobuf-c.h protobuf-c-compiler:/usr/bin/protoc-c \
+	libcurl4-openssl-dev:/usr/include/x86_64-linux-gnu/curl/curl.h
+MISSING := $(foreach d,$(BUILD_DEPS),$(if $(wildcard $(word 2,$(subst :, ,$(d)))),,$(word 1,$(subst :, ,$(d)))))
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+PROTOS := $(shell find proto -name '*.proto' 2>/dev/null | sort)
+PROTO_C := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+PROTO_OBJS := $(PROTO_C:.c=.o)
+
+AGENT_SRCS := $(wildcard agent/*.c agent/decoders/*.c agent/export/*.c)
+AGENT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRCS))
+LIB_OBJS := $(filter-out $(BUILD)/agent/main.o,$(AGENT_OBJS)) $(PROTO_OBJS)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all check-deps deps run test unit integration bench fuzz clean install
+
+all: check-deps $(BUILD)/sonde
+
+check-deps:
+ifneq ($(strip $(MISSING)),)
+	@echo "sonde: missing Debian packages: $(strip $(MISSING))" >&2
+	@echo "       install them with: make deps   (or: apt-get install $(strip $(MISSING)))" >&2
+	@exit 1
+endif
+
+deps:
+	$(Q)./tests/install-deps.sh build
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h bpf/maps/*.h) include/sonde_event.h $(VMLINUX) | check-deps
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux/$(VMLINUX_ARCH) -Iinclude -Ibpf \
+		-Wall -Werror -Wno-unused-function -c $< -o $@
+	$(Q)llvm-strip -g $@ 2>/dev/null || true
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto $(PROTOS) | check-deps
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(BUILD)/gen
+	$(Q)$(PROTOC_C) -Iproto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
+
+# Agent objects depend on every skeleton and generated header: cheap, and never stale.
+$(BUILD)/agent/%.o: agent/%.c $(SKELS) $(PROTO_C) | check-deps
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libsonde.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/sonde: $(BUILD)/agent/main.o $(BUILD)/libsonde.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libsonde.a
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libsonde.a $(LDFLAGS) $(LIBS)
+
+run: deps all
+	$(BUILD)/sonde $(ARGS)
+
+unit: all $(UNIT_BINS)
+	$(Q)./tests/run-unit.sh $(UNIT_BINS)
+
+test: deps
+	$(Q)./tests/run.sh
+
+bench: deps all
+	$(Q)./bench/run.sh
+
+fuzz:
+	$(Q)./tests/fuzz/run.sh
+
+PREFIX ?= /usr/local
+install: all
+	install -D -m 0755 $(BUILD)/sonde $(DESTDIR)$(PREFIX)/bin/sonde
+
+clean:
+	rm -rf build build-san
+
+-include $(AGENT_OBJS:.o=.d)

@@ -1,0 +1,841 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The span assembler. The kernel reports, per connection, the start of every run of I/O in one
+ * direction with the first bytes of its first few I/Os, and the summary (first/last timestamp,
+ * bytes) of the run it ended. Here each connection's two byte streams are followed as HTTP/1.x:
+ * heads are parsed where their bytes were captured, bodies are skipped by their framing (also
+ * over bytes that were counted but not copied), and requests are paired with responses in
+ * order. A span runs from the first byte of the request to the last byte of the response, as
+ * the traced process saw them; when the last byte was not captured, the end of the run (from
+ * the next record, the close, or the kernel's connection state once the run went idle) gives it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "assembler.h"
+#include "decoders/http1.h"
+#include "decoders/tracecontext.h"
+
+#define CONN_BUCKETS 16384
+#define CONN_MAX 65536		  /* connections tracked at most */
+#define PIPELINE_MAX 16		  /* outstanding requests per connection */
+#define PARTIAL_MAX 8192	  /* bytes of an unfinished head kept across I/Os */
+#define JUNK_LIMIT 4		  /* responses without requests before a connection is given up */
+#define CONN_IDLE_EVICT_NS (300ULL * 1000000000ULL)
+
+enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_OTHER = 2 };
+
+/* One request and, once seen, its response. */
+struct exchange {
+	uint64_t start_ns;     /* first request byte (monotonic) */
+	uint64_t resp_start_ns;
+	uint64_t end_ns;
+	uint64_t content_length;
+	uint32_t resp_run_seq; /* run that carried the response head */
+	uint64_t resp_expect;  /* run offset where the response's last byte sits, +1; 0: unknown */
+	uint32_t tid;	       /* thread that read (server) or wrote (client) the request */
+	uint16_t status;
+	bool has_response;
+	bool head_request;
+	bool has_ctx;
+	struct trace_context ctx;
+	uint8_t version_minor;
+	char method[16];
+	char route[128];
+	char path[256];
+	char query[256];
+	char host[128];
+	char user_agent[256];
+};
+
+/* One direction of a connection, followed as a sequence of HTTP messages. */
+struct stream {
+	uint32_t run_seq;	  /* the run being followed */
+	uint64_t pos;		  /* bytes of that run accounted for */
+	uint64_t body_remaining;  /* LENGTH framing: body bytes still to come */
+	bool chunked;		  /* inside a chunked body */
+	bool until_close;	  /* response body delimited by the close */
+	bool lost;		  /* boundaries unknown until the run ends */
+	struct http1_chunked ch;
+	uint8_t *partial;	  /* an unfinished head, waiting for the next I/O */
+	uint32_t partial_len;
+	uint64_t partial_ts;
+	uint64_t partial_pos;	  /* run offset of the partial head's first byte */
+};
+
+struct conn {
+	struct conn *next;
+	uint64_t id;
+	uint64_t sock_key;
+	uint64_t last_ns;
+	uint32_t tgid;
+	uint16_t family;
+	uint16_t sport, dport; /* local, remote */
+	uint8_t saddr[16], daddr[16];
+	uint8_t kernel_role;
+	uint8_t role; /* enum sonde_role, from the first message */
+	uint8_t proto;
+	uint8_t junk;
+	bool have_tuple;
+	bool selected;
+	char comm[16];
+	struct resource *res;
+	struct stream req, resp;
+	struct exchange *pending[PIPELINE_MAX];
+	int n_pending;
+	int n_answered; /* pending[0..n_answered) have their response head */
+};
+
+struct assembler {
+	const struct sonde_config *cfg;
+	struct process_table *procs;
+	span_emit_cb emit;
+	void *emit_ctx;
+	conn_state_fn state;
+	void *state_ctx;
+	int64_t mono_to_unix;
+	struct conn *buckets[CONN_BUCKETS];
+	struct assembler_stats st;
+};
+
+static int64_t clock_offset(void)
+{
+	struct timespec rt, mono;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	return ((int64_t)rt.tv_sec - mono.tv_sec) * 1000000000LL + (rt.tv_nsec - mono.tv_nsec);
+}
+
+uint64_t assembler__to_unix_ns(const struct assembler *a, uint64_t mono_ns)
+{
+	return (uint64_t)((int64_t)mono_ns + a->mono_to_unix);
+}
+
+struct assembler *assembler__new(const struct sonde_config *cfg, struct process_table *procs,
+				 span_emit_cb emit, void *emit_ctx, conn_state_fn state,
+				 void *state_ctx)
+{
+	struct assembler *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->cfg = cfg;
+	a->procs = procs;
+	a->emit = emit;
+	a->emit_ctx = emit_ctx;
+	a->state = state;
+	a->state_ctx = state_ctx;
+	a->mono_to_unix = clock_offset();
+	return a;
+}
+
+static void stream_reset_partial(struct stream *s)
+{
+	free(s->partial);
+	s->partial = NULL;
+	s->partial_len = 0;
+}
+
+static void conn_free(struct assembler *a, struct conn *c)
+{
+	int i;
+
+	for (i = 0; i < c->n_pending; i++)
+		free(c->pending[i]);
+	stream_reset_partial(&c->req);
+	stream_reset_partial(&c->resp);
+	if (c->res)
+		resource__put(c->res);
+	free(c);
+	a->st.conns_open--;
+}
+
+void assembler__free(struct assembler *a)
+{
+	struct conn *c, *n;
+	int i;
+
+	if (!a)
+		return;
+	for (i = 0; i < CONN_BUCKETS; i++)
+		for (c = a->buckets[i]; c; c = n) {
+			n = c->next;
+			conn_free(a, c);
+		}
+	free(a);
+}
+
+void assembler__stats(const struct assembler *a, struct assembler_stats *out)
+{
+	*out = a->st;
+}
+
+static struct conn *conn_find(struct assembler *a, uint64_t id)
+{
+	struct conn *c;
+
+	for (c = a->buckets[id % CONN_BUCKETS]; c; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static struct conn *conn_new(struct assembler *a, uint64_t id, uint32_t tgid, const char *comm)
+{
+	struct conn *c;
+
+	if (a->st.conns_open >= CONN_MAX) {
+		a->st.conns_dropped++;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->id = id;
+	c->tgid = tgid;
+	if (comm)
+		memcpy(c->comm, comm, sizeof(c->comm) - 1);
+	c->selected = process_table__selected(a->procs, tgid, c->comm);
+	c->next = a->buckets[id % CONN_BUCKETS];
+	a->buckets[id % CONN_BUCKETS] = c;
+	a->st.conns_open++;
+	a->st.conns_total++;
+	return c;
+}
+
+static void conn_remove(struct assembler *a, struct conn *c)
+{
+	struct conn **p = &a->buckets[c->id % CONN_BUCKETS];
+
+	while (*p && *p != c)
+		p = &(*p)->next;
+	if (*p)
+		*p = c->next;
+	conn_free(a, c);
+}
+
+static void copy_str(char *dst, size_t dstsz, const struct http1_str *s)
+{
+	size_t n = s->len < dstsz - 1 ? s->len : dstsz - 1;
+
+	if (n)
+		memcpy(dst, s->p, n);
+	dst[n] = 0;
+}
+
+static void addr_string(uint16_t family, const uint8_t *addr, char *out, size_t outsz)
+{
+	/* IPv4-mapped IPv6 peers are shown as IPv4, as users know them. */
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (family == 10 && !memcmp(addr, mapped, 12))
+		inet_ntop(AF_INET, addr + 12, out, outsz);
+	else
+		inet_ntop(family == 10 ? AF_INET6 : AF_INET, addr, out, outsz);
+}
+
+/* Split "host:port" (or "[v6]:port") from a Host header. */
+static void split_host(const char *host, char *name, size_t namesz, int *port)
+{
+	const char *colon;
+	size_t n;
+
+	*port = 0;
+	if (host[0] == '[') {
+		const char *end = strchr(host, ']');
+
+		n = end ? (size_t)(end - host - 1) : strlen(host + 1);
+		snprintf(name, namesz, "%.*s", (int)n, host + 1);
+		if (end && end[1] == ':')
+			*port = atoi(end + 2);
+		return;
+	}
+	colon = strrchr(host, ':');
+	n = colon ? (size_t)(colon - host) : strlen(host);
+	snprintf(name, namesz, "%.*s", (int)n, host);
+	if (colon)
+		*port = atoi(colon + 1);
+}
+
+/* Build the span of a finished exchange and hand it on. */
+static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, bool incomplete)
+{
+	struct span sp;
+	char peer[INET6_ADDRSTRLEN] = "", host[128], buf[600], ver[8];
+	bool server = c->role == SONDE_ROLE_SERVER;
+	int host_port = 0;
+
+	memset(&sp, 0, offsetof(struct span, attrs));
+	if (!c->res) {
+		c->res = process_table__resource(a->procs, c->tgid, c->comm);
+		if (c->res)
+			resource__get(c->res);
+	}
+	if (!c->res)
+		return;
+	sp.res = c->res;
+	sp.kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+	if (x->has_ctx) {
+		memcpy(sp.trace_id, x->ctx.trace_id, 16);
+		if (server) {
+			memcpy(sp.parent_span_id, x->ctx.span_id, 8);
+			span__new_span_id(sp.span_id);
+		} else {
+			/* The header the wire carried names the client span: keep its id, so the
+			 * server span on the other side has this span as its parent. */
+			memcpy(sp.span_id, x->ctx.span_id, 8);
+		}
+	} else {
+		span__new_trace_id(sp.trace_id);
+		span__new_span_id(sp.span_id);
+	}
+	sp.start_unix_ns = assembler__to_unix_ns(a, x->start_ns);
+	sp.end_unix_ns = assembler__to_unix_ns(a, x->end_ns > x->start_ns ? x->end_ns : x->start_ns);
+	snprintf(sp.name, sizeof(sp.name), "%s %s", x->method, x->route);
+
+	span__set_cstr(&sp, "http.request.method", x->method);
+	if (c->have_tuple)
+		addr_string(c->family, c->daddr, peer, sizeof(peer));
+	split_host(x->host, host, sizeof(host), &host_port);
+	if (server) {
+		span__set_cstr(&sp, "url.path", x->path);
+		span__set_cstr(&sp, "url.scheme", "http");
+		if (x->query[0] && a->cfg->export_query)
+			span__set_cstr(&sp, "url.query", x->query);
+		if (host[0])
+			span__set_cstr(&sp, "server.address", host);
+		if (host_port || c->have_tuple)
+			span__set_int(&sp, "server.port", host_port ? host_port : c->sport);
+		if (peer[0])
+			span__set_cstr(&sp, "client.address", peer);
+	} else {
+		snprintf(buf, sizeof(buf), "http://%s%s%s%s", host[0] ? x->host : peer, x->path,
+			 x->query[0] && a->cfg->export_query ? "?" : "",
+			 a->cfg->export_query ? x->query : "");
+		span__set_cstr(&sp, "url.full", buf);
+		span__set_cstr(&sp, "server.address", host[0] ? host : peer);
+		if (host_port || c->have_tuple)
+			span__set_int(&sp, "server.port", host_port ? host_port : c->dport);
+	}
+	span__set_cstr(&sp, "url.template", x->route);
+	if (peer[0]) {
+		span__set_cstr(&sp, "network.peer.address", peer);
+		span__set_int(&sp, "network.peer.port", c->dport);
+	}
+	snprintf(ver, sizeof(ver), "1.%u", x->version_minor);
+	span__set_cstr(&sp, "network.protocol.version", ver);
+	if (x->user_agent[0])
+		span__set_cstr(&sp, "user_agent.original", x->user_agent);
+	span__set_int(&sp, "thread.id", x->tid);
+	if (x->has_response) {
+		span__set_int(&sp, "http.response.status_code", x->status);
+		if (x->status >= 500 || (!server && x->status >= 400)) {
+			sp.status = SPAN_STATUS_ERROR;
+			snprintf(buf, sizeof(buf), "%u", x->status);
+			span__set_cstr(&sp, "error.type", buf);
+		}
+	} else if (incomplete) {
+		sp.status = SPAN_STATUS_ERROR;
+		span__set_cstr(&sp, "error.type", "connection_closed");
+		a->st.spans_incomplete++;
+	}
+	a->st.spans++;
+	a->emit(a->emit_ctx, &sp);
+}
+
+/* Emit and drop the first n pending exchanges. */
+static void finish_front(struct assembler *a, struct conn *c, int n, bool incomplete)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		emit_span(a, c, c->pending[i], incomplete);
+		free(c->pending[i]);
+	}
+	memmove(c->pending, c->pending + n, (c->n_pending - n) * sizeof(c->pending[0]));
+	c->n_pending -= n;
+	c->n_answered = c->n_answered > n ? c->n_answered - n : 0;
+}
+
+static void on_request_head(struct assembler *a, struct conn *c, const struct http1_request *r,
+			    uint64_t ts, uint32_t tid)
+{
+	struct exchange *x;
+
+	if (c->n_pending >= PIPELINE_MAX) {
+		a->st.pipeline_full++;
+		return;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return;
+	x->start_ns = ts;
+	x->tid = tid;
+	x->version_minor = r->version_minor;
+	copy_str(x->method, sizeof(x->method), &r->method);
+	copy_str(x->path, sizeof(x->path), &r->path);
+	copy_str(x->query, sizeof(x->query), &r->query);
+	copy_str(x->host, sizeof(x->host), &r->host);
+	copy_str(x->user_agent, sizeof(x->user_agent), &r->user_agent);
+	http_route_from_path(x->path, strlen(x->path), x->route, sizeof(x->route));
+	x->head_request = r->method.len == 4 && !memcmp(r->method.p, "HEAD", 4);
+	if (r->traceparent.len)
+		x->has_ctx = tracecontext_parse_traceparent(r->traceparent.p, r->traceparent.len,
+							    &x->ctx);
+	if (!x->has_ctx && r->b3.len)
+		x->has_ctx = tracecontext_parse_b3(r->b3.p, r->b3.len, &x->ctx);
+	if (!x->has_ctx && r->x_b3_traceid.len)
+		x->has_ctx = tracecontext_parse_b3_multi(
+			r->x_b3_traceid.p, r->x_b3_traceid.len, r->x_b3_spanid.p,
+			r->x_b3_spanid.len, r->x_b3_sampled.p, r->x_b3_sampled.len, &x->ctx);
+	c->pending[c->n_pending++] = x;
+}
+
+/* The exchange a response head belongs to, or NULL for an orphan. */
+static struct exchange *next_unanswered(struct conn *c)
+{
+	return c->n_answered < c->n_pending ? c->pending[c->n_answered] : NULL;
+}
+
+/* The response of pending[n_answered - 1] ended at ts: finish every answered exchange up to it. */
+static void response_done(struct assembler *a, struct conn *c, uint64_t ts)
+{
+	struct exchange *x;
+
+	if (!c->n_answered)
+		return;
+	x = c->pending[c->n_answered - 1];
+	x->end_ns = ts;
+	finish_front(a, c, c->n_answered, false);
+}
+
+/* Bytes that were counted but not copied: advance the framing over them. */
+static void stream_skip(struct assembler *a, struct conn *c, struct stream *s, uint64_t n,
+			bool is_resp, uint64_t ts)
+{
+	uint64_t d;
+
+	if (!n || s->lost || s->until_close)
+		return;
+	if (s->body_remaining) {
+		d = n < s->body_remaining ? n : s->body_remaining;
+		s->body_remaining -= d;
+		n -= d;
+		if (!s->body_remaining && is_resp)
+			response_done(a, c, ts);
+	} else if (s->chunked) {
+		if (!http1_chunked_skip(&s->ch, n)) {
+			s->lost = true;
+			a->st.framing_lost++;
+		}
+		return;
+	}
+	if (n) {
+		/* Unknown bytes where a head could start: this run's boundaries are gone. */
+		s->lost = true;
+		a->st.framing_lost++;
+	}
+}
+
+/*
+ * A head was cut by the capture limit: parse what there is, up to the last complete line, as if
+ * the head ended there. The framing headers may be in the lost part, so the run is then lost.
+ */
+static enum http1_result parse_truncated(const uint8_t *p, size_t len, bool is_resp,
+					 bool head_req, void *out)
+{
+	uint8_t buf[SONDE_PAYLOAD_MAX + PARTIAL_MAX + 4];
+	size_t n = len;
+
+	while (n && p[n - 1] != '\n')
+		n--;
+	if (!n || n + 2 > sizeof(buf))
+		return HTTP1_INVALID;
+	memcpy(buf, p, n);
+	memcpy(buf + n, "\r\n", 2);
+	if (is_resp)
+		return http1_parse_response(buf, n + 2, head_req, out);
+	return http1_parse_request(buf, n + 2, out);
+}
+
+/*
+ * Follow one stream over captured bytes at run offset pos. `truncated` says the I/O went on past
+ * the captured bytes (its rest is skipped by the caller).
+ */
+static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, bool is_resp,
+			const uint8_t *data, size_t len, uint64_t pos, uint64_t ts, uint32_t tid,
+			bool truncated)
+{
+	struct http1_request req;
+	struct http1_response resp;
+	enum http1_result r;
+	const uint8_t *p;
+	uint8_t *joined = NULL;
+	size_t off = 0, avail, used, head_len;
+
+	while (off < len) {
+		if (s->lost || s->until_close)
+			return;
+		if (s->body_remaining) {
+			used = len - off < s->body_remaining ? len - off : s->body_remaining;
+			s->body_remaining -= used;
+			off += used;
+			if (!s->body_remaining && is_resp)
+				response_done(a, c, ts);
+			continue;
+		}
+		if (s->chunked) {
+			enum http1_chunk_result cr = http1_chunked_feed(&s->ch, data + off, len - off,
+									&used);
+
+			if (cr == HTTP1_CHUNK_DONE) {
+				s->chunked = false;
+				off += used;
+				if (is_resp)
+					response_done(a, c, ts);
+				continue;
+			}
+			if (cr == HTTP1_CHUNK_ERROR) {
+				s->lost = true;
+				a->st.framing_lost++;
+			}
+			return;
+		}
+
+		/* A message head starts here, perhaps continuing one kept from the last I/O. */
+		p = data + off;
+		avail = len - off;
+		if (s->partial_len) {
+			size_t total = s->partial_len + avail;
+
+			joined = malloc(total);
+			if (!joined)
+				return;
+			memcpy(joined, s->partial, s->partial_len);
+			memcpy(joined + s->partial_len, p, avail);
+			p = joined;
+			avail = total;
+		}
+		if (is_resp) {
+			struct exchange *x = next_unanswered(c);
+
+			r = http1_parse_response(p, avail, x && x->head_request, &resp);
+			if (r == HTTP1_INCOMPLETE && truncated)
+				r = parse_truncated(p, avail, true, x && x->head_request, &resp);
+		} else {
+			r = http1_parse_request(p, avail, &req);
+			if (r == HTTP1_INCOMPLETE && truncated)
+				r = parse_truncated(p, avail, false, false, &req);
+		}
+		if (r == HTTP1_INCOMPLETE) {
+			/* The head goes on in the next I/O: keep it (bounded). */
+			if (avail > PARTIAL_MAX) {
+				s->lost = true;
+				a->st.framing_lost++;
+				stream_reset_partial(s);
+				break;
+			}
+			if (!s->partial_len) {
+				s->partial_ts = ts;
+				s->partial_pos = pos + off;
+			}
+			if (joined) {
+				free(s->partial);
+				s->partial = joined;
+				joined = NULL;
+			} else {
+				s->partial = malloc(PARTIAL_MAX);
+				if (!s->partial)
+					return;
+				memcpy(s->partial, p, avail);
+			}
+			s->partial_len = avail;
+			return;
+		}
+		if (r == HTTP1_INVALID) {
+			a->st.parse_errors++;
+			s->lost = true;
+			stream_reset_partial(s);
+			break;
+		}
+		/* A complete head: it started in the kept part, if there was one. */
+		{
+			uint64_t head_ts = s->partial_len ? s->partial_ts : ts;
+			size_t kept = s->partial_len;
+
+			head_len = is_resp ? resp.head_len : req.head_len;
+			if (truncated && head_len > avail)
+				head_len = avail;
+			if (is_resp) {
+				struct exchange *x = next_unanswered(c);
+
+				if (!x) {
+					a->st.orphan_responses++;
+				} else if (resp.status >= 100 && resp.status < 200 &&
+					   resp.status != 101) {
+					/* interim (100 Continue): the final response follows */
+				} else {
+					x->status = resp.status;
+					x->has_response = true;
+					x->resp_start_ns = head_ts;
+					c->n_answered++;
+				}
+				if (resp.status == 101) {
+					/* Upgraded (WebSocket, h2c): no more HTTP/1.x here. */
+					response_done(a, c, ts);
+					c->proto = PROTO_OTHER;
+					s->lost = true;
+				} else if (resp.framing == HTTP1_BODY_LENGTH && resp.content_length) {
+					s->body_remaining = resp.content_length;
+				} else if (resp.framing == HTTP1_BODY_CHUNKED) {
+					s->chunked = true;
+					http1_chunked_init(&s->ch);
+				} else if (resp.framing == HTTP1_BODY_UNTIL_CLOSE) {
+					s->until_close = true;
+				} else if (x && x->has_response) {
+					response_done(a, c, ts);
+				}
+			} else {
+				on_request_head(a, c, &req, head_ts, tid);
+				if (req.framing == HTTP1_BODY_LENGTH && req.content_length)
+					s->body_remaining = req.content_length;
+				else if (req.framing == HTTP1_BODY_CHUNKED) {
+					s->chunked = true;
+					http1_chunked_init(&s->ch);
+				}
+			}
+			if (truncated && (is_resp ? resp.head_len : req.head_len) >= avail) {
+				/* the head was cut: its framing headers may be missing */
+				s->body_remaining = 0;
+				s->chunked = false;
+				s->lost = true;
+			}
+			stream_reset_partial(s);
+			free(joined);
+			joined = NULL;
+			/* Bytes of this I/O the head used: the kept part came from earlier I/Os. */
+			off += head_len - kept;
+		}
+	}
+	free(joined);
+}
+
+static void on_open(struct assembler *a, const struct sonde_open_event *ev)
+{
+	struct conn *c = conn_find(a, ev->head.conn_id);
+
+	if (!c)
+		c = conn_new(a, ev->head.conn_id, ev->head.tgid, ev->comm);
+	if (!c)
+		return;
+	c->sock_key = ev->sock_key;
+	c->family = ev->family;
+	memcpy(c->saddr, ev->saddr, 16);
+	memcpy(c->daddr, ev->daddr, 16);
+	c->sport = ev->sport;
+	c->dport = ev->dport;
+	c->kernel_role = ev->role;
+	c->have_tuple = true;
+	c->last_ns = ev->head.ts_ns;
+}
+
+/* A run ended: a response that was still being sent ended with it. */
+static void on_run_end(struct assembler *a, struct conn *c, const struct sonde_run_summary *run)
+{
+	uint16_t resp_dir;
+
+	if (run->dir == SONDE_DIR_NONE || c->proto != PROTO_HTTP1)
+		return;
+	resp_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
+	if (run->dir != resp_dir)
+		return;
+	if (c->n_answered && c->resp.run_seq == run->seq &&
+	    (c->resp.body_remaining || c->resp.chunked || c->resp.until_close || c->resp.lost ||
+	     c->n_answered)) {
+		c->resp.body_remaining = 0;
+		c->resp.chunked = false;
+		c->resp.until_close = false;
+		response_done(a, c, run->last_ts_ns);
+	}
+}
+
+static void on_data(struct assembler *a, const struct sonde_data_event *ev, size_t size)
+{
+	struct conn *c = conn_find(a, ev->head.conn_id);
+	uint32_t cap = ev->cap_len;
+	struct stream *s;
+	bool is_resp, truncated;
+	uint16_t req_dir;
+	uint64_t gap;
+
+	if (cap > size - offsetof(struct sonde_data_event, payload))
+		cap = size - offsetof(struct sonde_data_event, payload);
+	if (!c)
+		c = conn_new(a, ev->head.conn_id, ev->head.tgid, NULL);
+	if (!c)
+		return;
+	c->last_ns = ev->head.ts_ns;
+	if (!c->selected || c->proto == PROTO_OTHER)
+		return;
+	if (ev->run_offset == 0)
+		on_run_end(a, c, &ev->prev);
+
+	if (c->proto == PROTO_UNKNOWN) {
+		/* Classify on the first byte of a run: a request tells who is the server. */
+		if (ev->run_offset != 0 || !cap)
+			return;
+		if (http1_is_request_start(ev->payload, cap)) {
+			c->proto = PROTO_HTTP1;
+			c->role = ev->head.dir == SONDE_DIR_INGRESS ? SONDE_ROLE_SERVER
+								    : SONDE_ROLE_CLIENT;
+		} else {
+			/* A response first means sonde started mid-exchange: wait for the next
+			 * request, a few times. Anything else is not HTTP/1.x. */
+			if (!http1_is_response_start(ev->payload, cap) || ++c->junk >= JUNK_LIMIT) {
+				c->proto = PROTO_OTHER;
+				a->st.conns_not_http++;
+			}
+			return;
+		}
+	}
+	req_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_INGRESS : SONDE_DIR_EGRESS;
+	is_resp = ev->head.dir != req_dir;
+	s = is_resp ? &c->resp : &c->req;
+	if (ev->run_seq != s->run_seq) {
+		/* A new run in this direction: its first byte starts a message or goes on with a
+		 * body (100-continue, a response sent while the next request arrives). */
+		s->run_seq = ev->run_seq;
+		s->pos = 0;
+		s->lost = false;
+		stream_reset_partial(s);
+	}
+	if (ev->run_offset < s->pos)
+		return; /* already accounted (a record delivered twice) */
+	gap = ev->run_offset - s->pos;
+	stream_skip(a, c, s, gap, is_resp, ev->head.ts_ns);
+	if (gap && s->partial_len)
+		stream_reset_partial(s);
+	truncated = cap < ev->io_bytes;
+	stream_feed(a, c, s, is_resp, ev->payload, cap, ev->run_offset, ev->head.ts_ns,
+		    ev->head.tid, truncated);
+	if (truncated)
+		stream_skip(a, c, s, ev->io_bytes - cap, is_resp, ev->head.ts_ns);
+	s->pos = ev->run_offset + ev->io_bytes;
+	if (is_resp && c->n_answered && !s->body_remaining && !s->chunked && !s->until_close &&
+	    !s->lost && !s->partial_len)
+		response_done(a, c, ev->head.ts_ns);
+}
+
+static void on_close(struct assembler *a, const struct sonde_close_event *ev)
+{
+	struct conn *c = conn_find(a, ev->head.conn_id);
+
+	if (!c)
+		return;
+	if (c->selected && c->proto == PROTO_HTTP1) {
+		on_run_end(a, c, &ev->last);
+		if (c->n_pending) {
+			/* Requests left without a response: the connection closed mid-exchange. */
+			int i;
+
+			for (i = 0; i < c->n_pending; i++)
+				if (!c->pending[i]->has_response)
+					c->pending[i]->end_ns = ev->last.last_ts_ns;
+			finish_front(a, c, c->n_pending, true);
+		}
+	}
+	conn_remove(a, c);
+}
+
+void assembler__on_record(struct assembler *a, const void *rec, size_t size)
+{
+	const struct sonde_event_head *h = rec;
+
+	if (size < sizeof(*h))
+		return;
+	a->st.records++;
+	switch (h->kind) {
+	case SONDE_EV_OPEN:
+		if (size >= sizeof(struct sonde_open_event))
+			on_open(a, rec);
+		break;
+	case SONDE_EV_DATA:
+		if (size >= offsetof(struct sonde_data_event, payload))
+			on_data(a, rec, size);
+		break;
+	case SONDE_EV_CLOSE:
+		if (size >= sizeof(struct sonde_close_event))
+			on_close(a, rec);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * A response whose end no record has told yet (a keep-alive connection gone quiet): ask the
+ * kernel how its run stands. Once the run has been quiet for idle_close_ms, its last I/O was the
+ * response's last byte.
+ */
+static void check_idle(struct assembler *a, struct conn *c, uint64_t now)
+{
+	struct sonde_conn_state ks;
+	uint16_t resp_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
+	uint64_t idle = (uint64_t)a->cfg->idle_close_ms * 1000000ULL;
+
+	if (!a->state || !c->sock_key) {
+		if (now - c->last_ns > idle) {
+			c->resp.lost = true;
+			response_done(a, c, c->last_ns);
+		}
+		return;
+	}
+	if (a->state(a->state_ctx, c->sock_key, &ks))
+		return; /* gone: its close record is on the way */
+	if (ks.conn_id != c->id || ks.run_seq != c->resp.run_seq || ks.run_dir != resp_dir)
+		return; /* a later run started: its record is on the way */
+	if (now > ks.run_last_ts && now - ks.run_last_ts > idle) {
+		c->resp.body_remaining = 0;
+		c->resp.chunked = false;
+		c->resp.until_close = false;
+		response_done(a, c, ks.run_last_ts);
+	}
+}
+
+void assembler__tick(struct assembler *a, uint64_t now)
+{
+	struct conn **p, *c;
+	int i;
+
+	for (i = 0; i < CONN_BUCKETS; i++) {
+		p = &a->buckets[i];
+		while ((c = *p)) {
+			if (c->n_answered)
+				check_idle(a, c, now);
+			if (!c->n_pending && now > c->last_ns &&
+			    now - c->last_ns > CONN_IDLE_EVICT_NS) {
+				*p = c->next;
+				a->st.conns_evicted++;
+				conn_free(a, c);
+				continue;
+			}
+			p = &c->next;
+		}
+	}
+}
+
+void assembler__flush(struct assembler *a)
+{
+	struct conn *c;
+	int i;
+
+	for (i = 0; i < CONN_BUCKETS; i++)
+		for (c = a->buckets[i]; c; c = c->next)
+			if (c->n_answered)
+				response_done(a, c, c->last_ns);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * From capture records to spans: the connection table, HTTP/1.x exchanges per connection
+ * (keep-alive, pipelining, split heads, bodies, 100-continue, close mid-request), and the spans
+ * they become, named and attributed by the OpenTelemetry semantic conventions.
+ */
+#ifndef SONDE_ASSEMBLER_H
+#define SONDE_ASSEMBLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "process.h"
+#include "sonde_event.h"
+#include "span.h"
+
+struct assembler;
+
+/* A finished span; the callee copies what it keeps. */
+typedef void (*span_emit_cb)(void *ctx, const struct span *s);
+/* Read a connection's kernel state (loader__conn_state), or NULL where there is no kernel. */
+typedef int (*conn_state_fn)(void *ctx, uint64_t sock_key, struct sonde_conn_state *out);
+
+struct assembler_stats {
+	uint64_t records;	  /* records handled */
+	uint64_t conns_open;	  /* connections tracked now */
+	uint64_t conns_total;	  /* connections seen */
+	uint64_t conns_not_http;  /* connections given up as not HTTP/1.x */
+	uint64_t conns_evicted;	  /* idle connections dropped from the table */
+	uint64_t conns_dropped;	  /* connections not tracked: table full */
+	uint64_t spans;		  /* spans emitted */
+	uint64_t spans_incomplete; /* of which: connection closed before the response */
+	uint64_t parse_errors;	  /* heads that did not parse */
+	uint64_t framing_lost;	  /* message boundaries lost (bytes beyond the capture) */
+	uint64_t orphan_responses; /* responses without a request seen */
+	uint64_t pipeline_full;	  /* requests dropped: too many outstanding on one connection */
+};
+
+struct assembler *assembler__new(const struct sonde_config *cfg, struct process_table *procs,
+				 span_emit_cb emit, void *emit_ctx, conn_state_fn state,
+				 void *state_ctx);
+void assembler__free(struct assembler *a);
+
+/* One record from the ring buffers (records must come in timestamp order). */
+void assembler__on_record(struct assembler *a, const void *rec, size_t size);
+/* Periodic work: finish responses that went idle, evict stale connections. */
+void assembler__tick(struct assembler *a, uint64_t now_mono_ns);
+/* At shutdown: emit every exchange that has a response. */
+void assembler__flush(struct assembler *a);
+void assembler__stats(const struct assembler *a, struct assembler_stats *out);
+
+/* CLOCK_MONOTONIC (the BPF clock) to Unix nanoseconds. */
+uint64_t assembler__to_unix_ns(const struct assembler *a, uint64_t mono_ns);
+
+#endif /* SONDE_ASSEMBLER_H */

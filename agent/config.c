@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Settings from the environment (OTEL_* variables as the OpenTelemetry specification names them,
+ * SONDE_* for our own) and from the command line. A bad value is an error that names the flag
+ * and what it accepts; nothing is silently clamped.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum {
+	OPT_OTLP_ENDPOINT = 1000,
+	OPT_OTLP_HEADERS,
+	OPT_OTLP_CA,
+	OPT_OTLP_INSECURE,
+	OPT_NO_GZIP,
+	OPT_CONSOLE,
+	OPT_CAPTURE_BYTES,
+	OPT_RUN_CAPTURES,
+	OPT_RING_KB,
+	OPT_POLL_MS,
+	OPT_PID,
+	OPT_PORT,
+	OPT_EXE,
+	OPT_EXPORT_QUERY,
+	OPT_IDLE_MS,
+	OPT_SERVICE_NAME,
+	OPT_STATS,
+	OPT_BATCH,
+	OPT_BATCH_DELAY,
+	OPT_QUEUE,
+	OPT_CHECK,
+};
+
+static const struct option long_opts[] = {
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{"check", no_argument, NULL, OPT_CHECK},
+	{"verbose", no_argument, NULL, 'v'},
+	{"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
+	{"otlp-headers", required_argument, NULL, OPT_OTLP_HEADERS},
+	{"otlp-ca-file", required_argument, NULL, OPT_OTLP_CA},
+	{"otlp-insecure", no_argument, NULL, OPT_OTLP_INSECURE},
+	{"no-gzip", no_argument, NULL, OPT_NO_GZIP},
+	{"console", no_argument, NULL, OPT_CONSOLE},
+	{"batch-size", required_argument, NULL, OPT_BATCH},
+	{"batch-delay-ms", required_argument, NULL, OPT_BATCH_DELAY},
+	{"queue-size", required_argument, NULL, OPT_QUEUE},
+	{"capture-bytes", required_argument, NULL, OPT_CAPTURE_BYTES},
+	{"run-captures", required_argument, NULL, OPT_RUN_CAPTURES},
+	{"ring-kb", required_argument, NULL, OPT_RING_KB},
+	{"poll-ms", required_argument, NULL, OPT_POLL_MS},
+	{"pid", required_argument, NULL, OPT_PID},
+	{"port", required_argument, NULL, OPT_PORT},
+	{"exe", required_argument, NULL, OPT_EXE},
+	{"export-query", no_argument, NULL, OPT_EXPORT_QUERY},
+	{"idle-close-ms", required_argument, NULL, OPT_IDLE_MS},
+	{"service-name", required_argument, NULL, OPT_SERVICE_NAME},
+	{"stats-interval", required_argument, NULL, OPT_STATS},
+	{NULL, 0, NULL, 0},
+};
+
+void config__usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: sonde [OPTIONS]\n"
+		"Zero-code distributed tracing: HTTP spans of every process on this host, from eBPF.\n"
+		"\n"
+		"Commands:\n"
+		"  -h, --help                 this text\n"
+		"  -V, --version              version and exit\n"
+		"      --check                print what this kernel allows and which hooks sonde uses\n"
+		"\n"
+		"Export (default: spans printed to the console):\n"
+		"      --otlp-endpoint URL    OTLP/HTTP base URL (adds /v1/traces), or the full traces\n"
+		"                             URL when it ends in /v1/traces\n"
+		"                             [env OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT]\n"
+		"      --otlp-headers K=V,..  extra request headers [env OTEL_EXPORTER_OTLP_HEADERS]\n"
+		"      --otlp-ca-file FILE    CA bundle for https [env OTEL_EXPORTER_OTLP_CERTIFICATE]\n"
+		"      --otlp-insecure        do not verify the collector's certificate\n"
+		"      --no-gzip              send uncompressed [env OTEL_EXPORTER_OTLP_COMPRESSION=none]\n"
+		"      --console              also print spans when exporting\n"
+		"      --batch-size N         spans per export request (1-10000, default 512)\n"
+		"      --batch-delay-ms N     send a partial batch after N ms (1-60000, default 1000)\n"
+		"      --queue-size N         spans held while the collector is slow (default 8192)\n"
+		"\n"
+		"Selection (default: every process but sonde):\n"
+		"      --pid PID              trace this process (repeatable)\n"
+		"      --port PORT            trace connections with this local or remote port (repeatable)\n"
+		"      --exe PATTERN          trace executables whose name matches (fnmatch, repeatable)\n"
+		"\n"
+		"Capture:\n"
+		"      --capture-bytes N      payload bytes copied per message (64-%d, default %d)\n"
+		"      --run-captures N       records per message run (1-16, default %d)\n"
+		"      --ring-kb N            ring buffer per CPU, KiB, power of two (64-262144, default %u)\n"
+		"      --poll-ms N            ring-buffer poll period (1-1000, default 20)\n"
+		"      --idle-close-ms N      end a response N ms after its last byte (default 500)\n"
+		"\n"
+		"Spans and resource:\n"
+		"      --export-query         export url.query (off by default: it may hold secrets)\n"
+		"      --service-name NAME    service.name for every span [env SONDE_SERVICE_NAME]\n"
+		"                             (default: the process's own OTEL_SERVICE_NAME, else its name)\n"
+		"                             OTEL_RESOURCE_ATTRIBUTES adds attributes to every resource\n"
+		"\n"
+		"Operations:\n"
+		"      --stats-interval S     log self-statistics every S seconds (0: at exit only)\n"
+		"  -v, --verbose              libbpf and debug logs\n",
+		SONDE_PAYLOAD_MAX, SONDE_PAYLOAD_DEFAULT, SONDE_RUN_CAPTURES_DEFAULT,
+		SONDE_RING_BYTES >> 10);
+}
+
+/* Parse an unsigned decimal in [lo, hi]; prints the error naming the flag. */
+static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	if (!s || !*s || *s == '-' || *s == '+')
+		goto bad;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		goto bad;
+	*out = (uint32_t)v;
+	return 0;
+bad:
+	fprintf(stderr, "sonde: invalid value '%s' for %s: expected an integer from %u to %u\n",
+		s ? s : "", flag, lo, hi);
+	return -EINVAL;
+}
+
+/* Replace *dst with a copy of src. */
+static int set_str(char **dst, const char *src)
+{
+	char *c = strdup(src);
+
+	if (!c)
+		return -ENOMEM;
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
+/* The traces URL from a base endpoint: the OTLP/HTTP rule appends /v1/traces to the base. */
+static int set_endpoint(struct sonde_config *cfg, const char *flag, const char *v, bool full)
+{
+	size_t n = strlen(v);
+	char *url;
+
+	if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+		fprintf(stderr, "sonde: invalid value '%s' for %s: expected an http:// or https:// URL\n",
+			v, flag);
+		return -EINVAL;
+	}
+	if (!full && (n < 10 || strcmp(v + n - 10, "/v1/traces"))) {
+		url = malloc(n + 12);
+		if (!url)
+			return -ENOMEM;
+		snprintf(url, n + 12, "%s%s", v, (n && v[n - 1] == '/') ? "v1/traces" : "/v1/traces");
+		free(cfg->traces_url);
+		cfg->traces_url = url;
+		return 0;
+	}
+	return set_str(&cfg->traces_url, v);
+}
+
+static int from_env(struct sonde_config *cfg)
+{
+	const char *v;
+	int err;
+
+	v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+	if (v && *v && (err = set_endpoint(cfg, "OTEL_EXPORTER_OTLP_ENDPOINT", v, false)))
+		return err;
+	/* The signal-specific variable is used as it is, and beats the generic one. */
+	v = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+	if (v && *v && (err = set_endpoint(cfg, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v, true)))
+		return err;
+	v = getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+	if (!v || !*v)
+		v = getenv("OTEL_EXPORTER_OTLP_HEADERS");
+	if (v && *v && (err = set_str((char **)&cfg->otlp.headers, v)))
+		return err;
+	v = getenv("OTEL_EXPORTER_OTLP_CERTIFICATE");
+	if (v && *v && (err = set_str((char **)&cfg->otlp.ca_file, v)))
+		return err;
+	v = getenv("OTEL_EXPORTER_OTLP_COMPRESSION");
+	if (v && *v) {
+		if (!strcmp(v, "none"))
+			cfg->otlp.gzip = false;
+		else if (!strcmp(v, "gzip"))
+			cfg->otlp.gzip = true;
+		else {
+			fprintf(stderr, "sonde: invalid OTEL_EXPORTER_OTLP_COMPRESSION '%s': expected gzip or none\n", v);
+			return -EINVAL;
+		}
+	}
+	v = getenv("SONDE_SERVICE_NAME");
+	if (v && *v && (err = set_str(&cfg->service_name, v)))
+		return err;
+	v = getenv("OTEL_RESOURCE_ATTRIBUTES");
+	if (v && *v && (err = set_str(&cfg->resource_attrs, v)))
+		return err;
+	return 0;
+}
+
+int config__parse(struct sonde_config *cfg, int argc, char **argv)
+{
+	uint32_t v;
+	int c, err;
+
+	memset(cfg, 0, sizeof(*cfg));
+	otlp_config__defaults(&cfg->otlp);
+	cfg->capture_bytes = SONDE_PAYLOAD_DEFAULT;
+	cfg->run_captures = SONDE_RUN_CAPTURES_DEFAULT;
+	cfg->ring_bytes = SONDE_RING_BYTES;
+	cfg->poll_ms = 20;
+	cfg->idle_close_ms = 500;
+	err = from_env(cfg);
+	if (err)
+		return err;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hVv", long_opts, NULL)) != -1) {
+		err = 0;
+		switch (c) {
+		case 'h':
+			cfg->command = CMD_HELP;
+			break;
+		case 'V':
+			cfg->command = CMD_VERSION;
+			break;
+		case OPT_CHECK:
+			cfg->command = CMD_CHECK;
+			break;
+		case 'v':
+			cfg->verbose = true;
+			break;
+		case OPT_OTLP_ENDPOINT:
+			err = set_endpoint(cfg, "--otlp-endpoint", optarg, false);
+			break;
+		case OPT_OTLP_HEADERS:
+			err = set_str((char **)&cfg->otlp.headers, optarg);
+			break;
+		case OPT_OTLP_CA:
+			err = set_str((char **)&cfg->otlp.ca_file, optarg);
+			break;
+		case OPT_OTLP_INSECURE:
+			cfg->otlp.insecure = true;
+			break;
+		case OPT_NO_GZIP:
+			cfg->otlp.gzip = false;
+			break;
+		case OPT_CONSOLE:
+			cfg->console = true;
+			break;
+		case OPT_BATCH:
+			err = parse_u32("--batch-size", optarg, 1, 10000, &cfg->otlp.max_batch);
+			break;
+		case OPT_BATCH_DELAY:
+			err = parse_u32("--batch-delay-ms", optarg, 1, 60000, &cfg->otlp.batch_delay_ms);
+			break;
+		case OPT_QUEUE:
+			err = parse_u32("--queue-size", optarg, 1, 1000000, &cfg->otlp.max_queue);
+			break;
+		case OPT_CAPTURE_BYTES:
+			err = parse_u32("--capture-bytes", optarg, 64, SONDE_PAYLOAD_MAX,
+					&cfg->capture_bytes);
+			break;
+		case OPT_RUN_CAPTURES:
+			err = parse_u32("--run-captures", optarg, 1, 16, &cfg->run_captures);
+			break;
+		case OPT_RING_KB:
+			err = parse_u32("--ring-kb", optarg, 64, 262144, &v);
+			if (!err && (v & (v - 1))) {
+				fprintf(stderr, "sonde: invalid value '%s' for --ring-kb: expected a power of two\n",
+					optarg);
+				err = -EINVAL;
+			}
+			cfg->ring_bytes = v << 10;
+			break;
+		case OPT_POLL_MS:
+			err = parse_u32("--poll-ms", optarg, 1, 1000, &cfg->poll_ms);
+			break;
+		case OPT_IDLE_MS:
+			err = parse_u32("--idle-close-ms", optarg, 1, 600000, &cfg->idle_close_ms);
+			break;
+		case OPT_PID:
+			if (cfg->n_pids >= CONFIG_MAX_PIDS) {
+				fprintf(stderr, "sonde: too many --pid flags (at most %d)\n", CONFIG_MAX_PIDS);
+				err = -EINVAL;
+				break;
+			}
+			err = parse_u32("--pid", optarg, 1, 4194304, &cfg->pids[cfg->n_pids]);
+			if (!err)
+				cfg->n_pids++;
+			break;
+		case OPT_PORT:
+			if (cfg->n_ports >= CONFIG_MAX_PORTS) {
+				fprintf(stderr, "sonde: too many --port flags (at most %d)\n", CONFIG_MAX_PORTS);
+				err = -EINVAL;
+				break;
+			}
+			err = parse_u32("--port", optarg, 1, 65535, &v);
+			if (!err)
+				cfg->ports[cfg->n_ports++] = (uint16_t)v;
+			break;
+		case OPT_EXE:
+			if (cfg->n_exes >= CONFIG_MAX_EXES || !*optarg) {
+				fprintf(stderr, "sonde: invalid --exe '%s' (non-empty, at most %d flags)\n",
+					optarg, CONFIG_MAX_EXES);
+				err = -EINVAL;
+				break;
+			}
+			cfg->exes[cfg->n_exes] = strdup(optarg);
+			if (!cfg->exes[cfg->n_exes])
+				err = -ENOMEM;
+			else
+				cfg->n_exes++;
+			break;
+		case OPT_EXPORT_QUERY:
+			cfg->export_query = true;
+			break;
+		case OPT_SERVICE_NAME:
+			err = set_str(&cfg->service_name, optarg);
+			break;
+		case OPT_STATS:
+			err = parse_u32("--stats-interval", optarg, 0, 86400, &cfg->stats_interval_s);
+			break;
+		case ':':
+			fprintf(stderr, "sonde: option %s needs a value (see sonde --help)\n",
+				argv[optind - 1]);
+			err = -EINVAL;
+			break;
+		default:
+			fprintf(stderr, "sonde: unknown option '%s' (see sonde --help)\n",
+				argv[optind - 1]);
+			err = -EINVAL;
+			break;
+		}
+		if (err)
+			return err;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sonde: unexpected argument '%s' (see sonde --help)\n", argv[optind]);
+		return -EINVAL;
+	}
+	cfg->otlp.url = cfg->traces_url;
+	return 0;
+}
+
+void config__free(struct sonde_config *cfg)
+{
+	int i;
+
+	free(cfg->traces_url);
+	free((char *)cfg->otlp.headers);
+	free((char *)cfg->otlp.ca_file);
+	free(cfg->service_name);
+	free(cfg->resource_attrs);
+	for (i = 0; i < cfg->n_exes; i++)
+		free(cfg->exes[i]);
+	memset(cfg, 0, sizeof(*cfg));
+}

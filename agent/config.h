@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * sonde's settings: defaults, the OpenTelemetry environment variables, and the command line, in
+ * that order of precedence (a flag beats the environment). Every value is checked here, so the
+ * rest of the agent can trust it.
+ */
+#ifndef SONDE_CONFIG_H
+#define SONDE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "export/exporter.h"
+#include "sonde_event.h"
+
+#define CONFIG_MAX_PIDS 64
+#define CONFIG_MAX_PORTS SONDE_MAX_PORT_FILTER
+#define CONFIG_MAX_EXES 16
+
+enum sonde_command {
+	CMD_RUN = 0,
+	CMD_HELP,
+	CMD_VERSION,
+	CMD_CHECK,
+};
+
+struct sonde_config {
+	enum sonde_command command;
+	/* Where spans go: an OTLP/HTTP traces URL, or NULL for the console. */
+	char *traces_url;
+	struct otlp_config otlp;
+	bool console;		   /* print spans even when exporting */
+	/* Capture. */
+	uint32_t capture_bytes;	   /* payload bytes per record */
+	uint32_t run_captures;	   /* records per run at most */
+	uint32_t ring_bytes;	   /* per-CPU ring size */
+	uint32_t poll_ms;	   /* ring-buffer poll period */
+	/* Selection. */
+	uint32_t pids[CONFIG_MAX_PIDS];
+	int n_pids;
+	uint16_t ports[CONFIG_MAX_PORTS];
+	int n_ports;
+	char *exes[CONFIG_MAX_EXES]; /* fnmatch patterns on the executable name or comm */
+	int n_exes;
+	/* Spans. */
+	bool export_query;	   /* put the query string in url.query (off: it may hold secrets) */
+	uint32_t idle_close_ms;	   /* finish a response this long after its last byte */
+	/* Resource. */
+	char *service_name;	   /* OTEL_SERVICE_NAME of the agent's environment: overrides all */
+	char *resource_attrs;	   /* OTEL_RESOURCE_ATTRIBUTES: k=v,k=v added to every resource */
+	/* Operations. */
+	uint32_t stats_interval_s; /* log self-statistics this often; 0: only at exit */
+	bool verbose;
+};
+
+/*
+ * Fill cfg from the environment and argv. Returns 0, or -EINVAL after printing what is wrong to
+ * stderr. cfg owns its strings; config__free releases them.
+ */
+int config__parse(struct sonde_config *cfg, int argc, char **argv);
+void config__free(struct sonde_config *cfg);
+void config__usage(FILE *out);
+
+#endif /* SONDE_CONFIG_H */

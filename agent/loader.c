@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The BPF side's keeper. One probe table says, per capability, which hooks can provide it, from
+ * the cheapest; the kernel's BTF tells which exist. The loader configures the programs through
+ * their read-only globals, creates one ring buffer per CPU, attaches, and on each poll drains
+ * every ring into one batch that it hands on in timestamp order (records of one connection can
+ * sit in several rings when its threads move between CPUs).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "sonde.skel.h"
+
+/* One way to get one capability. */
+struct probe {
+	const char *capability; /* what sonde gets from it */
+	const char *hook;	/* attach point, as libbpf names it */
+	const char *btf_type;	/* type whose presence in kernel BTF proves the hook exists */
+	const char *method;	/* kind of hook: its cost class */
+	bool required;		/* sonde cannot run without this capability */
+	struct bpf_program *(*prog)(struct sonde_bpf *skel);
+};
+
+static struct bpf_program *prog_send(struct sonde_bpf *s)
+{
+	return s->progs.sonde_sock_send;
+}
+static struct bpf_program *prog_recv(struct sonde_bpf *s)
+{
+	return s->progs.sonde_sock_recv;
+}
+static struct bpf_program *prog_state(struct sonde_bpf *s)
+{
+	return s->progs.sonde_sock_state;
+}
+
+/*
+ * The probe table. Rows of one capability are alternatives, cheapest first; the first whose hook
+ * exists wins. The socket-level tracepoints (kernel 6.3+) cost the traced processes almost
+ * nothing; syscall tracepoints, the fallback for older kernels, slow every syscall of every task
+ * (+13-15% CPU per request measured here) and are not implemented yet: on a kernel without the
+ * socket tracepoints sonde says so and stops.
+ */
+static const struct probe probes[] = {
+	{"socket send", "tp_btf/sock_send_length", "btf_trace_sock_send_length", "tp_btf", true,
+	 prog_send},
+	{"socket receive", "tp_btf/sock_recv_length", "btf_trace_sock_recv_length", "tp_btf", true,
+	 prog_recv},
+	{"connection open/close", "tp_btf/inet_sock_set_state", "btf_trace_inet_sock_set_state",
+	 "tp_btf", true, prog_state},
+};
+#define N_PROBES (sizeof(probes) / sizeof(probes[0]))
+
+/* One record waiting in the batch. */
+struct batch_rec {
+	uint64_t ts;
+	uint32_t off;
+	uint32_t size;
+	uint32_t order; /* arrival order: ties keep it */
+};
+
+struct loader {
+	struct sonde_bpf *skel;
+	struct bpf_link *links[N_PROBES];
+	struct ring_buffer *rb;
+	int *ring_fds;
+	int n_rings;
+	int n_cpus;
+	loader_event_cb cb;
+	void *cb_ctx;
+	/* The batch of one poll. */
+	uint8_t *arena;
+	size_t arena_len, arena_cap;
+	struct batch_rec *recs;
+	size_t n_recs, recs_cap;
+	char hooks[256];
+};
+
+static bool verbose_libbpf;
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	if (level == LIBBPF_INFO && !verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static bool btf_has(const struct btf *btf, const char *name)
+{
+	return btf && btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF) > 0;
+}
+
+/* Effective capabilities of this process, as a 64-bit mask. */
+static uint64_t effective_caps(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {};
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 0;
+	return (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
+}
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+/* Names of the capabilities sonde needs that this process lacks, or "" when it has them. */
+static void missing_caps(char *buf, size_t len)
+{
+	uint64_t caps = effective_caps();
+	bool admin = caps & (1ULL << CAP_SYS_ADMIN);
+
+	buf[0] = 0;
+	if (!admin && !(caps & (1ULL << CAP_BPF)))
+		strncat(buf, "CAP_BPF ", len - strlen(buf) - 1);
+	if (!admin && !(caps & (1ULL << CAP_PERFMON)))
+		strncat(buf, "CAP_PERFMON ", len - strlen(buf) - 1);
+	if (!(caps & (1ULL << CAP_NET_ADMIN)))
+		strncat(buf, "CAP_NET_ADMIN ", len - strlen(buf) - 1);
+	if (buf[0])
+		buf[strlen(buf) - 1] = 0;
+}
+
+static const char *read_small(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return NULL;
+	buf[n] = 0;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return buf;
+}
+
+int loader__check(FILE *out)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	char caps[128], buf[256];
+	const char *s;
+	bool ok = true;
+	size_t i;
+
+	fprintf(out, "sonde %s: what this kernel allows\n", SONDE_VERSION);
+	s = read_small("/proc/sys/kernel/osrelease", buf, sizeof(buf));
+	fprintf(out, "  kernel                      %s\n", s ? s : "unknown");
+	fprintf(out, "  kernel BTF                  %s\n",
+		btf ? "yes (/sys/kernel/btf/vmlinux): CO-RE works" : "NO: sonde needs BTF");
+	if (!btf)
+		ok = false;
+	missing_caps(caps, sizeof(caps));
+	fprintf(out, "  privileges                  %s%s\n", caps[0] ? "missing: " : "enough",
+		caps);
+	if (caps[0])
+		ok = false;
+	fprintf(out, "  kprobes                     %s\n",
+		access("/sys/kernel/tracing/kprobe_events", F_OK) == 0 ||
+				access("/sys/kernel/debug/tracing/kprobe_events", F_OK) == 0
+			? "yes"
+			: "no (kernel built without them)");
+	s = read_small("/sys/kernel/security/lockdown", buf, sizeof(buf));
+	fprintf(out, "  lockdown                    %s\n", s ? s : "unknown");
+	fprintf(out, "  cgroup v2 (sockops)         %s\n",
+		access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 ||
+				access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) == 0
+			? "yes"
+			: "no");
+	fprintf(out, "hooks (probe table, cheapest first):\n");
+	for (i = 0; i < N_PROBES; i++) {
+		bool have = btf_has(btf, probes[i].btf_type);
+
+		fprintf(out, "  %-22s %-28s %s\n", probes[i].capability, probes[i].hook,
+			have ? "available: will be used" : "NOT available");
+		if (!have && probes[i].required)
+			ok = false;
+	}
+	fprintf(out, "verdict: %s\n",
+		ok ? "sonde can run here"
+		   : "sonde cannot run here (see the lines above; syscall-tracepoint fallback for "
+		     "kernels before 6.3 is not implemented yet)");
+	btf__free(btf);
+	return ok ? 0 : 1;
+}
+
+/* One ring per CPU, created before load: the first is also the template of the outer map. */
+static int create_rings(struct loader *ld, uint32_t ring_bytes)
+{
+	int fd;
+
+	ld->ring_fds = calloc(ld->n_cpus, sizeof(int));
+	if (!ld->ring_fds)
+		return -ENOMEM;
+	while (ld->n_rings < ld->n_cpus) {
+		fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sonde_ring", 0, 0, ring_bytes, NULL);
+		if (fd < 0)
+			return -errno;
+		ld->ring_fds[ld->n_rings++] = fd;
+	}
+	return bpf_map__set_inner_map_fd(ld->skel->maps.rings, ld->ring_fds[0]);
+}
+
+static int fill_ring_array(struct loader *ld)
+{
+	int outer = bpf_map__fd(ld->skel->maps.rings);
+	uint32_t i;
+
+	for (i = 0; i < (uint32_t)ld->n_rings; i++)
+		if (bpf_map_update_elem(outer, &i, &ld->ring_fds[i], BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct loader *ld = ctx;
+	const struct sonde_event_head *h = data;
+	size_t keep = size;
+	struct batch_rec *r;
+
+	if (size < sizeof(*h))
+		return 0;
+	/* Keep only the payload that was captured, not the whole fixed-size reservation. */
+	if (h->kind == SONDE_EV_DATA && size >= offsetof(struct sonde_data_event, payload)) {
+		const struct sonde_data_event *d = data;
+		size_t cap = d->cap_len > SONDE_PAYLOAD_MAX ? SONDE_PAYLOAD_MAX : d->cap_len;
+
+		keep = offsetof(struct sonde_data_event, payload) + cap;
+	}
+	if (ld->arena_len + keep > ld->arena_cap) {
+		size_t cap = ld->arena_cap ? ld->arena_cap * 2 : 1 << 20;
+		uint8_t *a;
+
+		while (cap < ld->arena_len + keep)
+			cap *= 2;
+		a = realloc(ld->arena, cap);
+		if (!a)
+			return -ENOMEM;
+		ld->arena = a;
+		ld->arena_cap = cap;
+	}
+	if (ld->n_recs == ld->recs_cap) {
+		size_t cap = ld->recs_cap ? ld->recs_cap * 2 : 4096;
+		struct batch_rec *n = realloc(ld->recs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		ld->recs = n;
+		ld->recs_cap = cap;
+	}
+	memcpy(ld->arena + ld->arena_len, data, keep);
+	r = &ld->recs[ld->n_recs];
+	r->ts = h->ts_ns;
+	r->off = ld->arena_len;
+	r->size = keep;
+	r->order = ld->n_recs;
+	ld->n_recs++;
+	ld->arena_len += (keep + 7) & ~7UL;
+	return 0;
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+	const struct batch_rec *x = a, *y = b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->order < y->order ? -1 : (x->order > y->order);
+}
+
+int loader__poll(struct loader *ld)
+{
+	size_t i, n;
+	int err;
+
+	ld->n_recs = 0;
+	ld->arena_len = 0;
+	err = ring_buffer__consume(ld->rb);
+	if (err < 0)
+		return err;
+	n = ld->n_recs;
+	if (n > 1)
+		qsort(ld->recs, n, sizeof(*ld->recs), rec_cmp);
+	for (i = 0; i < n; i++)
+		ld->cb(ld->cb_ctx, ld->arena + ld->recs[i].off, ld->recs[i].size);
+	/* A burst should not pin a large arena for the agent's whole life. */
+	if (ld->arena_cap > (16u << 20) && n < 1024) {
+		free(ld->arena);
+		ld->arena = NULL;
+		ld->arena_cap = 0;
+	}
+	return (int)n;
+}
+
+int loader__epoll_fd(const struct loader *ld)
+{
+	return ring_buffer__epoll_fd(ld->rb);
+}
+
+int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_state *out)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.conns), &sock_key, out))
+		return -errno;
+	return 0;
+}
+
+void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX])
+{
+	uint64_t *vals = calloc(ld->n_cpus, sizeof(uint64_t));
+	uint32_t k;
+	int c;
+
+	memset(out, 0, sizeof(uint64_t) * SONDE_CNT_MAX);
+	if (!vals)
+		return;
+	for (k = 0; k < SONDE_CNT_MAX; k++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.counters), &k, vals))
+			continue;
+		for (c = 0; c < ld->n_cpus; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+}
+
+int loader__set_pid(struct loader *ld, uint32_t pid, bool on)
+{
+	int fd = bpf_map__fd(ld->skel->maps.pid_filter);
+	uint8_t one = 1;
+
+	if (on)
+		return bpf_map_update_elem(fd, &pid, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_delete_elem(fd, &pid) && errno != ENOENT ? -errno : 0;
+}
+
+const char *loader__hooks(const struct loader *ld)
+{
+	return ld->hooks;
+}
+
+void loader__stop(struct loader *ld)
+{
+	size_t i;
+	int j;
+
+	if (!ld)
+		return;
+	ring_buffer__free(ld->rb);
+	for (i = 0; i < N_PROBES; i++)
+		bpf_link__destroy(ld->links[i]);
+	for (j = 0; j < ld->n_rings; j++)
+		close(ld->ring_fds[j]);
+	free(ld->ring_fds);
+	sonde_bpf__destroy(ld->skel);
+	free(ld->arena);
+	free(ld->recs);
+	free(ld);
+}
+
+/* Say why loading failed in words a user can act on. */
+static void explain_failure(const char *what, int err)
+{
+	char caps[128];
+
+	missing_caps(caps, sizeof(caps));
+	if ((err == -EPERM || err == -EACCES) && caps[0])
+		fprintf(stderr,
+			"sonde: cannot %s: %s (missing %s: run as root or grant CAP_BPF, "
+			"CAP_PERFMON and CAP_NET_ADMIN)\n",
+			what, strerror(-err), caps);
+	else
+		fprintf(stderr, "sonde: cannot %s: %s (run sonde --check to see what this kernel allows)\n",
+			what, strerror(-err));
+}
+
+struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb, void *ctx)
+{
+	struct btf *btf = NULL;
+	struct loader *ld;
+	uint8_t one = 1;
+	size_t i;
+	int err, j;
+
+	verbose_libbpf = cfg->verbose;
+	libbpf_set_print(libbpf_log);
+	ld = calloc(1, sizeof(*ld));
+	if (!ld) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ld->cb = cb;
+	ld->cb_ctx = ctx;
+	ld->n_cpus = libbpf_num_possible_cpus();
+	if (ld->n_cpus <= 0 || ld->n_cpus > SONDE_MAX_CPUS) {
+		fprintf(stderr, "sonde: cannot count possible CPUs (or more than %d)\n",
+			SONDE_MAX_CPUS);
+		err = -EINVAL;
+		goto fail;
+	}
+
+	/* The probe table decides before anything is loaded. */
+	btf = btf__load_vmlinux_btf();
+	if (!btf) {
+		fprintf(stderr, "sonde: this kernel has no BTF (/sys/kernel/btf/vmlinux): sonde needs "
+				"a kernel built with CONFIG_DEBUG_INFO_BTF\n");
+		err = -ENOTSUP;
+		goto fail;
+	}
+	ld->skel = sonde_bpf__open();
+	if (!ld->skel) {
+		err = -errno;
+		explain_failure("open the BPF object", err);
+		goto fail;
+	}
+	for (i = 0; i < N_PROBES; i++) {
+		if (btf_has(btf, probes[i].btf_type))
+			continue;
+		if (probes[i].required) {
+			fprintf(stderr, "sonde: this kernel lacks %s (%s, kernel 6.3+): %s cannot be "
+					"captured (run sonde --check)\n",
+				probes[i].hook, probes[i].btf_type, probes[i].capability);
+			err = -ENOTSUP;
+			goto fail;
+		}
+		bpf_program__set_autoload(probes[i].prog(ld->skel), false);
+	}
+
+	ld->skel->rodata->self_tgid = getpid();
+	ld->skel->rodata->capture_bytes = cfg->capture_bytes;
+	ld->skel->rodata->run_captures = cfg->run_captures;
+	ld->skel->rodata->filter_pids = cfg->n_pids > 0 || cfg->n_exes > 0;
+	ld->skel->rodata->filter_ports = cfg->n_ports > 0;
+	ld->skel->rodata->wakeup_bytes = cfg->ring_bytes / 4;
+	bpf_map__set_max_entries(ld->skel->maps.rings, ld->n_cpus);
+	err = create_rings(ld, cfg->ring_bytes);
+	if (err) {
+		explain_failure("create the ring buffers", err);
+		goto fail;
+	}
+
+	err = sonde_bpf__load(ld->skel);
+	if (err) {
+		explain_failure("load the BPF programs", err);
+		goto fail;
+	}
+	err = fill_ring_array(ld);
+	if (err) {
+		explain_failure("fill the ring-buffer array", err);
+		goto fail;
+	}
+	for (j = 0; j < cfg->n_pids; j++) {
+		err = loader__set_pid(ld, cfg->pids[j], true);
+		if (err) {
+			explain_failure("set the pid filter", err);
+			goto fail;
+		}
+	}
+	for (j = 0; j < cfg->n_ports; j++) {
+		err = bpf_map_update_elem(bpf_map__fd(ld->skel->maps.port_filter), &cfg->ports[j],
+					  &one, BPF_ANY);
+		if (err) {
+			err = -errno;
+			explain_failure("set the port filter", err);
+			goto fail;
+		}
+	}
+
+	ld->rb = ring_buffer__new(ld->ring_fds[0], on_record, ld, NULL);
+	if (!ld->rb) {
+		err = -errno;
+		explain_failure("open the ring buffers", err);
+		goto fail;
+	}
+	for (j = 1; j < ld->n_rings; j++) {
+		err = ring_buffer__add(ld->rb, ld->ring_fds[j], on_record, ld);
+		if (err) {
+			explain_failure("open the ring buffers", err);
+			goto fail;
+		}
+	}
+
+	for (i = 0; i < N_PROBES; i++) {
+		struct bpf_program *p = probes[i].prog(ld->skel);
+
+		if (!bpf_program__autoload(p))
+			continue;
+		ld->links[i] = bpf_program__attach(p);
+		if (!ld->links[i]) {
+			err = -errno;
+			if (probes[i].required) {
+				char what[96];
+
+				snprintf(what, sizeof(what), "attach %s", probes[i].hook);
+				explain_failure(what, err);
+				goto fail;
+			}
+			fprintf(stderr, "sonde: warning: %s not attached (%s): %s unavailable\n",
+				probes[i].hook, strerror(-err), probes[i].capability);
+			continue;
+		}
+		snprintf(ld->hooks + strlen(ld->hooks), sizeof(ld->hooks) - strlen(ld->hooks),
+			 "%s%s", ld->hooks[0] ? " " : "", probes[i].hook);
+	}
+	btf__free(btf);
+	return ld;
+fail:
+	btf__free(btf);
+	loader__stop(ld);
+	errno = -err;
+	return NULL;
+}

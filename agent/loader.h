@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Loading sonde's BPF programs: what this kernel allows (the capability check), the one probe
+ * table that picks a hook per capability, the per-CPU ring buffers, and clean detachment.
+ */
+#ifndef SONDE_LOADER_H
+#define SONDE_LOADER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "sonde_event.h"
+
+struct loader;
+
+/* Called for every record, in timestamp order within one poll. */
+typedef void (*loader_event_cb)(void *ctx, const void *rec, size_t size);
+
+/* Print what this kernel allows and which hooks sonde would use; returns 0 when sonde can run. */
+int loader__check(FILE *out);
+
+/* Open, configure, load and attach; NULL with errno set and a message printed on failure. */
+struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb, void *ctx);
+/* One fd that becomes readable when a ring asks to be drained (they rarely do: poll on a timer). */
+int loader__epoll_fd(const struct loader *ld);
+/* Drain every ring and deliver the records, oldest first; returns records delivered or -errno. */
+int loader__poll(struct loader *ld);
+/* Read one connection's kernel state; 0, or -ENOENT when the kernel no longer has it. */
+int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_state *out);
+/* Sum the BPF-side counters over CPUs. */
+void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX]);
+/* Add or remove a traced pid (when selecting by pid or executable). */
+int loader__set_pid(struct loader *ld, uint32_t pid, bool on);
+/* Names of the attached hooks, for the start-up line. */
+const char *loader__hooks(const struct loader *ld);
+/* Detach everything and free; nothing stays attached or pinned. */
+void loader__stop(struct loader *ld);
+
+#endif /* SONDE_LOADER_H */

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * sonde's entry point: read the settings, load and attach the BPF side, then run one event loop
+ * that drains the ring buffers on a timer, assembles spans and exports them, until SIGINT or
+ * SIGTERM; then flush what it can within a bound, detach everything, and report the counts.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "assembler.h"
+#include "config.h"
+#include "export/exporter.h"
+#include "loader.h"
+#include "loop.h"
+#include "process.h"
+
+#define TICK_MS 100
+#define SWEEP_MS 10000
+#define SHUTDOWN_FLUSH_MS 5000
+
+struct agent {
+	struct sonde_config cfg;
+	struct loop *loop;
+	struct loader *ld;
+	struct process_table *procs;
+	struct assembler *asm_;
+	struct exporter *exporters[2];
+	int n_exporters;
+	int sig_fd;
+	uint64_t started_ms;
+	uint64_t last_sweep_ms;
+	uint64_t last_stats_ms;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void on_span(void *ctx, const struct span *s)
+{
+	struct agent *ag = ctx;
+	int i;
+
+	for (i = 0; i < ag->n_exporters; i++)
+		exporter__submit(ag->exporters[i], s);
+}
+
+static void on_record(void *ctx, const void *rec, size_t size)
+{
+	struct agent *ag = ctx;
+
+	assembler__on_record(ag->asm_, rec, size);
+}
+
+static int conn_state(void *ctx, uint64_t key, struct sonde_conn_state *out)
+{
+	return loader__conn_state(ctx, key, out);
+}
+
+static void print_stats(struct agent *ag, const char *when)
+{
+	uint64_t k[SONDE_CNT_MAX];
+	struct assembler_stats as;
+	struct exporter_stats es;
+	int i;
+
+	loader__counters(ag->ld, k);
+	assembler__stats(ag->asm_, &as);
+	fprintf(stderr,
+		"sonde: stats (%s): io=%llu records=%llu ring_full=%llu copy_fail=%llu "
+		"conns=%llu open=%llu not_http=%llu spans=%llu incomplete=%llu parse_errors=%llu "
+		"framing_lost=%llu orphans=%llu\n",
+		when, (unsigned long long)k[SONDE_CNT_IO], (unsigned long long)k[SONDE_CNT_RECORDS],
+		(unsigned long long)k[SONDE_CNT_RING_FULL], (unsigned long long)k[SONDE_CNT_COPY_FAIL],
+		(unsigned long long)as.conns_total, (unsigned long long)as.conns_open,
+		(unsigned long long)as.conns_not_http, (unsigned long long)as.spans,
+		(unsigned long long)as.spans_incomplete, (unsigned long long)as.parse_errors,
+		(unsigned long long)as.framing_lost, (unsigned long long)as.orphan_responses);
+	for (i = 0; i < ag->n_exporters; i++) {
+		exporter__stats(ag->exporters[i], &es);
+		fprintf(stderr,
+			"sonde: stats (%s): exporter=%s in=%llu exported=%llu dropped_full=%llu "
+			"dropped_failed=%llu rejected=%llu queued=%llu requests=%llu retries=%llu "
+			"http_errors=%llu transport_errors=%llu\n",
+			when, exporter__name(ag->exporters[i]), (unsigned long long)es.spans_in,
+			(unsigned long long)es.spans_exported,
+			(unsigned long long)es.spans_dropped_full,
+			(unsigned long long)es.spans_dropped_failed,
+			(unsigned long long)es.spans_rejected, (unsigned long long)es.spans_queued,
+			(unsigned long long)es.requests, (unsigned long long)es.retries,
+			(unsigned long long)es.errors_http, (unsigned long long)es.errors_transport);
+	}
+}
+
+static void drain(struct agent *ag)
+{
+	int n = loader__poll(ag->ld);
+
+	if (n < 0)
+		fprintf(stderr, "sonde: reading the ring buffers failed: %s\n", strerror(-n));
+}
+
+static void on_poll_timer(struct loop *l, void *ctx)
+{
+	struct agent *ag = ctx;
+
+	drain(ag);
+	loop__arm_timer(l, ag->cfg.poll_ms, on_poll_timer, ag);
+}
+
+static void on_ring_wakeup(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	drain(ctx);
+}
+
+static void on_tick(struct loop *l, void *ctx)
+{
+	struct agent *ag = ctx;
+	uint64_t now = loop__now_ms();
+
+	assembler__tick(ag->asm_, mono_ns());
+	if (now - ag->last_sweep_ms >= SWEEP_MS) {
+		process_table__sweep(ag->procs);
+		ag->last_sweep_ms = now;
+	}
+	if (ag->cfg.stats_interval_s && now - ag->last_stats_ms >= ag->cfg.stats_interval_s * 1000ULL) {
+		print_stats(ag, "periodic");
+		ag->last_stats_ms = now;
+	}
+	loop__arm_timer(l, TICK_MS, on_tick, ag);
+}
+
+static void on_signal(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct agent *ag = ctx;
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			print_stats(ag, "on request");
+			continue;
+		}
+		fprintf(stderr, "sonde: %s received, flushing and detaching\n",
+			si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+		loop__stop(l);
+	}
+}
+
+static int setup_signals(struct agent *ag)
+{
+	sigset_t mask;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	ag->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (ag->sig_fd < 0)
+		return -errno;
+	return loop__add_fd(ag->loop, ag->sig_fd, EPOLLIN, on_signal, ag);
+}
+
+static int run(struct agent *ag)
+{
+	struct sonde_config *cfg = &ag->cfg;
+	uint64_t deadline;
+	int err, i;
+
+	ag->started_ms = loop__now_ms();
+	ag->loop = loop__new();
+	if (!ag->loop)
+		return -ENOMEM;
+	err = setup_signals(ag);
+	if (err) {
+		fprintf(stderr, "sonde: cannot set up signal handling: %s\n", strerror(-err));
+		return err;
+	}
+	if (cfg->traces_url) {
+		ag->exporters[ag->n_exporters] = otlp_exporter__new(ag->loop, &cfg->otlp);
+		if (!ag->exporters[ag->n_exporters]) {
+			fprintf(stderr, "sonde: cannot start the OTLP exporter for %s\n",
+				cfg->traces_url);
+			return -EINVAL;
+		}
+		ag->n_exporters++;
+	}
+	if (!cfg->traces_url || cfg->console) {
+		ag->exporters[ag->n_exporters] = console_exporter__new(ag->loop, stdout);
+		if (!ag->exporters[ag->n_exporters])
+			return -ENOMEM;
+		ag->n_exporters++;
+	}
+	ag->procs = process_table__new(cfg);
+	if (!ag->procs)
+		return -ENOMEM;
+
+	ag->ld = loader__start(cfg, on_record, ag);
+	if (!ag->ld)
+		return -errno;
+	ag->asm_ = assembler__new(cfg, ag->procs, on_span, ag, conn_state, ag->ld);
+	if (!ag->asm_)
+		return -ENOMEM;
+	err = loop__add_fd(ag->loop, loader__epoll_fd(ag->ld), EPOLLIN, on_ring_wakeup, ag);
+	if (err)
+		return err;
+	loop__arm_timer(ag->loop, cfg->poll_ms, on_poll_timer, ag);
+	ag->last_sweep_ms = ag->last_stats_ms = loop__now_ms();
+	loop__arm_timer(ag->loop, TICK_MS, on_tick, ag);
+
+	fprintf(stderr, "sonde: attached in %llu ms: %s; spans to %s\n",
+		(unsigned long long)(loop__now_ms() - ag->started_ms), loader__hooks(ag->ld),
+		cfg->traces_url ? cfg->traces_url : "the console");
+	err = loop__run(ag->loop);
+
+	/* Shutdown: take what the rings still hold, finish what has a response, send it. */
+	drain(ag);
+	assembler__flush(ag->asm_);
+	deadline = loop__now_ms() + SHUTDOWN_FLUSH_MS;
+	for (i = 0; i < ag->n_exporters; i++)
+		exporter__flush(ag->exporters[i], deadline);
+	print_stats(ag, "exit");
+	return err;
+}
+
+static void cleanup(struct agent *ag)
+{
+	int i;
+
+	assembler__free(ag->asm_);
+	loader__stop(ag->ld);
+	for (i = 0; i < ag->n_exporters; i++)
+		exporter__free(ag->exporters[i]);
+	process_table__free(ag->procs);
+	if (ag->sig_fd > 0)
+		close(ag->sig_fd);
+	loop__free(ag->loop);
+	config__free(&ag->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	static struct agent ag;
+	int err;
+
+	err = config__parse(&ag.cfg, argc, argv);
+	if (err) {
+		config__free(&ag.cfg);
+		return 2;
+	}
+	switch (ag.cfg.command) {
+	case CMD_HELP:
+		config__usage(stdout);
+		config__free(&ag.cfg);
+		return 0;
+	case CMD_VERSION:
+		printf("sonde %s (%s)\n", SONDE_VERSION, SONDE_GIT_REV);
+		config__free(&ag.cfg);
+		return 0;
+	case CMD_CHECK:
+		err = loader__check(stdout);
+		config__free(&ag.cfg);
+		return err;
+	case CMD_RUN:
+		break;
+	}
+	err = run(&ag);
+	cleanup(&ag);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Process metadata from /proc, read once per process and cached: the resource of its spans.
+ * service.name follows the usual precedence: the agent's own override, the process's
+ * OTEL_SERVICE_NAME, then a name derived from its command line; OTEL_RESOURCE_ATTRIBUTES of the
+ * process and of the agent add attributes.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "process.h"
+
+#define PROC_BUCKETS 1024
+#define PROC_MAX 8192 /* processes cached at most: a sweep drops the dead ones */
+
+struct proc_entry {
+	struct proc_entry *next;
+	uint32_t pid;
+	uint64_t start_time; /* /proc/PID/stat field 22: tells a reused pid apart */
+	bool selected;
+	struct resource *res;
+};
+
+struct process_table {
+	const struct sonde_config *cfg;
+	struct proc_entry *buckets[PROC_BUCKETS];
+	int count;
+	char host_name[256];
+};
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+/* Copy a name without its extension (".py", ".js", ".jar", ...). */
+static size_t copy_stem(const char *name, char *out, size_t outsz)
+{
+	const char *dot = strrchr(name, '.');
+	size_t n = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, name, n);
+	out[n] = 0;
+	return n;
+}
+
+static bool is_interpreter(const char *exe)
+{
+	static const char *const names[] = {"python", "node", "nodejs", "ruby", "perl", "php",
+					    "bash", "sh", "dash", "deno", "bun", "pypy"};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		n = strlen(names[i]);
+		/* python3, python3.11, php8.2 ... */
+		if (!strncmp(exe, names[i], n) &&
+		    (exe[n] == 0 || isdigit((unsigned char)exe[n]) || exe[n] == '.'))
+			return true;
+	}
+	return false;
+}
+
+size_t service_name_from_cmdline(const char *cmdline, size_t len, char *out, size_t outsz)
+{
+	const char *args[16];
+	const char *exe, *p = cmdline, *end = cmdline + len;
+	int n = 0, i;
+	char first[256];
+
+	if (!outsz)
+		return 0;
+	out[0] = 0;
+	while (p < end && n < 16) {
+		size_t l = strnlen(p, end - p);
+
+		args[n++] = p;
+		p += l + 1;
+	}
+	if (!n || !args[0][0])
+		return 0;
+	/* "nginx: worker process" style titles: the name is the part before ':' or ' '. */
+	snprintf(first, sizeof(first), "%.*s", (int)strcspn(args[0], ": "), args[0]);
+	exe = base_name(first);
+	if (!strcmp(exe, "java")) {
+		for (i = 1; i < n; i++) {
+			if (!strcmp(args[i], "-jar") && i + 1 < n)
+				return copy_stem(base_name(args[i + 1]), out, outsz);
+			if (args[i][0] != '-' &&
+			    (i == 1 || (strcmp(args[i - 1], "-cp") &&
+					strcmp(args[i - 1], "-classpath")))) {
+				/* main class: the last component of a dotted name */
+				const char *dot = strrchr(args[i], '.');
+
+				snprintf(out, outsz, "%s", dot ? dot + 1 : args[i]);
+				return strlen(out);
+			}
+		}
+	} else if (is_interpreter(exe)) {
+		for (i = 1; i < n; i++) {
+			if (args[i][0] == '-') {
+				/* "python3 -m module": the module is the service */
+				if (!strcmp(args[i], "-m") && i + 1 < n) {
+					snprintf(out, outsz, "%s", args[i + 1]);
+					return strlen(out);
+				}
+				continue;
+			}
+			return copy_stem(base_name(args[i]), out, outsz);
+		}
+	}
+	snprintf(out, outsz, "%s", exe);
+	return strlen(out);
+}
+
+static ssize_t read_file(const char *path, char *buf, size_t len)
+{
+	ssize_t n, total = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)total < len) {
+		n = read(fd, buf + total, len - total);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			total = -errno;
+			break;
+		}
+		if (!n)
+			break;
+		total += n;
+	}
+	close(fd);
+	return total;
+}
+
+/* The value of NAME in a NUL-separated environment block, or NULL. */
+static const char *env_get(const char *env, size_t len, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p = env, *end = env + len;
+
+	while (p < end) {
+		size_t l = strnlen(p, end - p);
+
+		if (l > nl && !strncmp(p, name, nl) && p[nl] == '=')
+			return p + nl + 1;
+		p += l + 1;
+	}
+	return NULL;
+}
+
+/*
+ * Attribute keys must outlive every resource (struct span_attr holds a pointer), and keys from
+ * OTEL_RESOURCE_ATTRIBUTES are few and repeat across processes: keep one copy of each, bounded.
+ */
+static const char *intern_key(const char *k)
+{
+	static char *keys[128];
+	static int n;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(keys[i], k))
+			return keys[i];
+	if (n == (int)(sizeof(keys) / sizeof(keys[0])))
+		return NULL;
+	keys[n] = strdup(k);
+	return keys[n] ? keys[n++] : NULL;
+}
+
+/* Add "k=v,k2=v2" attributes; malformed pairs are skipped (the spec says to ignore them). */
+static void add_resource_attrs(struct resource *r, const char *list)
+{
+	char key_buf[128];
+	const char *p = list;
+
+	while (p && *p) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		const char *eq = memchr(p, '=', end - p);
+
+		if (eq && eq > p && (size_t)(eq - p) < sizeof(key_buf)) {
+			snprintf(key_buf, sizeof(key_buf), "%.*s", (int)(eq - p), p);
+			const char *key = intern_key(key_buf);
+
+			if (key && !resource__find_attr(r, key))
+				resource__set_str(r, key, eq + 1, end - eq - 1);
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+}
+
+static uint64_t proc_start_time(uint32_t pid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	n = read_file(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+	if (!p)
+		return 0;
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static bool match_exe(const struct sonde_config *cfg, const char *exe, const char *comm)
+{
+	int i;
+
+	if (!cfg->n_exes)
+		return true;
+	for (i = 0; i < cfg->n_exes; i++) {
+		if ((exe && !fnmatch(cfg->exes[i], exe, 0)) || (comm && !fnmatch(cfg->exes[i], comm, 0)))
+			return true;
+	}
+	return false;
+}
+
+static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, const char *comm)
+{
+	char path[64], link[PATH_MAX], name[128];
+	char *cmdline = NULL, *env = NULL;
+	const char *exe = NULL, *v;
+	struct proc_entry *e;
+	ssize_t n, cl = 0, el = 0;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->pid = pid;
+	e->start_time = proc_start_time(pid);
+	e->res = resource__new(pid);
+	cmdline = malloc(4096);
+	env = malloc(32768);
+	if (!e->res || !cmdline || !env) {
+		if (e->res)
+			resource__put(e->res);
+		free(e);
+		e = NULL;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = 0;
+		exe = base_name(link);
+	}
+	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
+	cl = read_file(path, cmdline, 4095);
+	if (cl < 0)
+		cl = 0;
+	cmdline[cl] = 0;
+	snprintf(path, sizeof(path), "/proc/%u/environ", pid);
+	el = read_file(path, env, 32767);
+	if (el < 0)
+		el = 0;
+	env[el] = 0;
+
+	e->selected = match_exe(t->cfg, exe, comm);
+	name[0] = 0;
+	if (t->cfg->service_name)
+		snprintf(name, sizeof(name), "%s", t->cfg->service_name);
+	else if ((v = env_get(env, el, "OTEL_SERVICE_NAME")) && *v)
+		snprintf(name, sizeof(name), "%s", v);
+	else if (cl > 0)
+		service_name_from_cmdline(cmdline, cl, name, sizeof(name));
+	if (!name[0])
+		snprintf(name, sizeof(name), "%s", exe ? exe : (comm && *comm ? comm : "unknown"));
+	resource__set_cstr(e->res, "service.name", name);
+	resource__set_int(e->res, "process.pid", pid);
+	if (exe || (comm && *comm))
+		resource__set_cstr(e->res, "process.executable.name", exe ? exe : comm);
+	if (n > 0)
+		resource__set_cstr(e->res, "process.executable.path", link);
+	resource__set_cstr(e->res, "host.name", t->host_name);
+	resource__set_cstr(e->res, "telemetry.sdk.name", "sonde");
+	resource__set_cstr(e->res, "telemetry.sdk.language", "c");
+	resource__set_cstr(e->res, "telemetry.sdk.version", SONDE_VERSION);
+	if (t->cfg->resource_attrs)
+		add_resource_attrs(e->res, t->cfg->resource_attrs);
+	if ((v = env_get(env, el, "OTEL_RESOURCE_ATTRIBUTES")) && *v)
+		add_resource_attrs(e->res, v);
+out:
+	free(cmdline);
+	free(env);
+	return e;
+}
+
+struct process_table *process_table__new(const struct sonde_config *cfg)
+{
+	struct process_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->cfg = cfg;
+	if (gethostname(t->host_name, sizeof(t->host_name) - 1))
+		snprintf(t->host_name, sizeof(t->host_name), "unknown");
+	return t;
+}
+
+static struct proc_entry *lookup(struct process_table *t, uint32_t pid, const char *comm)
+{
+	struct proc_entry **slot = &t->buckets[pid % PROC_BUCKETS], *e;
+
+	for (e = *slot; e; e = e->next)
+		if (e->pid == pid)
+			return e;
+	if (t->count >= PROC_MAX)
+		process_table__sweep(t);
+	e = load_entry(t, pid, comm);
+	if (!e)
+		return NULL;
+	e->next = *slot;
+	*slot = e;
+	t->count++;
+	return e;
+}
+
+struct resource *process_table__resource(struct process_table *t, uint32_t pid, const char *comm)
+{
+	struct proc_entry *e = lookup(t, pid, comm);
+
+	return e ? e->res : NULL;
+}
+
+bool process_table__selected(struct process_table *t, uint32_t pid, const char *comm)
+{
+	struct proc_entry *e;
+
+	if (!t->cfg->n_exes)
+		return true;
+	e = lookup(t, pid, comm);
+	return e && e->selected;
+}
+
+int process_table__sweep(struct process_table *t)
+{
+	struct proc_entry **slot, *e;
+	int i, dropped = 0;
+
+	for (i = 0; i < PROC_BUCKETS; i++) {
+		slot = &t->buckets[i];
+		while ((e = *slot)) {
+			uint64_t st = proc_start_time(e->pid);
+
+			if (st && st == e->start_time) {
+				slot = &e->next;
+				continue;
+			}
+			*slot = e->next;
+			resource__put(e->res);
+			free(e);
+			t->count--;
+			dropped++;
+		}
+	}
+	return dropped;
+}
+
+void process_table__free(struct process_table *t)
+{
+	struct proc_entry *e, *n;
+	int i;
+
+	if (!t)
+		return;
+	for (i = 0; i < PROC_BUCKETS; i++)
+		for (e = t->buckets[i]; e; e = n) {
+			n = e->next;
+			resource__put(e->res);
+			free(e);
+		}
+	free(t);
+}

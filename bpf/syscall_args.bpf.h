@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Architecture drift in one place: where a syscall's number and arguments sit in the saved user
+ * registers, and the numbers of the socket I/O syscalls whose user buffer we can read. The
+ * socket tracepoints fire inside sock_sendmsg/sock_recvmsg, so the syscall that led there is
+ * found through bpf_task_pt_regs() rather than through a syscall hook of its own.
+ */
+#ifndef SONDE_SYSCALL_ARGS_BPF_H
+#define SONDE_SYSCALL_ARGS_BPF_H
+
+#if defined(__TARGET_ARCH_x86)
+#define SYS_NR(r) ((long)(r)->orig_ax)
+#define SYS_ARG2(r) ((r)->si)
+#define SONDE_NR_read 0
+#define SONDE_NR_write 1
+#define SONDE_NR_readv 19
+#define SONDE_NR_writev 20
+#define SONDE_NR_sendto 44
+#define SONDE_NR_recvfrom 45
+#define SONDE_NR_sendmsg 46
+#define SONDE_NR_recvmsg 47
+#elif defined(__TARGET_ARCH_arm64)
+#define SYS_NR(r) ((long)(r)->syscallno)
+#define SYS_ARG2(r) ((r)->regs[1])
+#define SONDE_NR_read 63
+#define SONDE_NR_write 64
+#define SONDE_NR_readv 65
+#define SONDE_NR_writev 66
+#define SONDE_NR_sendto 206
+#define SONDE_NR_recvfrom 207
+#define SONDE_NR_sendmsg 211
+#define SONDE_NR_recvmsg 212
+#else
+#error "sonde: unsupported architecture: add its syscall registers to bpf/syscall_args.bpf.h"
+#endif
+
+/* How a syscall passes its data: a plain buffer, an iovec array, or a msghdr. */
+enum sonde_buf_kind {
+	SONDE_BUF_NONE = 0,
+	SONDE_BUF_PLAIN = 1,
+	SONDE_BUF_IOVEC = 2,
+	SONDE_BUF_MSGHDR = 3,
+};
+
+static __always_inline int sonde_buf_kind(long nr)
+{
+	switch (nr) {
+	case SONDE_NR_read:
+	case SONDE_NR_write:
+	case SONDE_NR_sendto:
+	case SONDE_NR_recvfrom:
+		return SONDE_BUF_PLAIN;
+	case SONDE_NR_readv:
+	case SONDE_NR_writev:
+		return SONDE_BUF_IOVEC;
+	case SONDE_NR_sendmsg:
+	case SONDE_NR_recvmsg:
+		return SONDE_BUF_MSGHDR;
+	default:
+		return SONDE_BUF_NONE;
+	}
+}
+
+#endif /* SONDE_SYSCALL_ARGS_BPF_H */

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The event ABI between sonde's BPF programs and its agent: the records that cross the ring
+ * buffers and the sizes both sides agree on. Fixed-width types only, explicit padding, no libc,
+ * so that this header compiles in BPF and in userspace alike.
+ */
+#ifndef SONDE_EVENT_H
+#define SONDE_EVENT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Largest payload prefix one record can carry; the run-time cap (capture_bytes) is at most this. */
+#define SONDE_PAYLOAD_MAX 1024
+/* Default run-time cap on the payload copied per message. */
+#define SONDE_PAYLOAD_DEFAULT 512
+/* Connections tracked at once in the kernel (LRU: the oldest idle ones are evicted). */
+#define SONDE_MAX_CONNS 65536
+/* Processes the pid filter can name. */
+#define SONDE_MAX_PID_FILTER 1024
+/* Ports the port filter can name. */
+#define SONDE_MAX_PORT_FILTER 64
+/* One ring buffer per possible CPU, each this large (bytes, power of two). */
+#define SONDE_RING_BYTES (4u << 20)
+/* Possible CPUs the per-CPU ring array can hold. */
+#define SONDE_MAX_CPUS 512
+
+/* What a record is. */
+enum sonde_event_kind {
+	SONDE_EV_DATA = 1,  /* a message started on a connection: payload prefix attached */
+	SONDE_EV_CLOSE = 2, /* a connection closed: the summary of its last run */
+	SONDE_EV_OPEN = 3,  /* a connection first seen: its tuple */
+};
+
+/* Which way bytes moved, from the traced process's point of view. */
+enum sonde_direction {
+	SONDE_DIR_NONE = 0,
+	SONDE_DIR_EGRESS = 1,  /* the process sent */
+	SONDE_DIR_INGRESS = 2, /* the process received */
+};
+
+/*
+ * A "run" is a sequence of I/O in one direction on one connection. The kernel copies payload
+ * and writes a record only when a run starts (the direction changed) and, for runs that go on,
+ * for their first few syscalls (a request head split over several sends, several pipelined
+ * requests: run_captures, default below); every other I/O only updates the connection's counters.
+ */
+#define SONDE_RUN_CAPTURES_DEFAULT 4
+
+/* Common head of every record. */
+struct sonde_event_head {
+	__u64 conn_id;	/* stable id of the connection, unique for the agent's life */
+	__u64 ts_ns;	/* CLOCK_MONOTONIC of the I/O (bpf_ktime_get_ns) */
+	__u32 tgid;	/* process id */
+	__u32 tid;	/* thread id that did the I/O */
+	__u16 kind;	/* enum sonde_event_kind */
+	__u16 dir;	/* enum sonde_direction of this I/O (DATA) or of the last run (CLOSE) */
+	__u32 pad0;	/* explicit padding */
+};
+
+/* Summary of a run that ended: carried by the record that starts the next run, or by CLOSE. */
+struct sonde_run_summary {
+	__u64 first_ts_ns; /* first I/O of the run */
+	__u64 last_ts_ns;  /* last I/O of the run */
+	__u64 bytes;	   /* bytes moved by the run */
+	__u32 seq;	   /* run number on the connection, from 1 */
+	__u16 dir;	   /* enum sonde_direction, NONE when there was no run */
+	__u16 pad0;	   /* explicit padding */
+};
+
+/* SONDE_EV_DATA: one captured I/O. */
+struct sonde_data_event {
+	struct sonde_event_head head;
+	struct sonde_run_summary prev; /* the run this I/O ended, when it started a new one */
+	__u64 run_offset;	       /* bytes of this run before this I/O */
+	__u32 run_seq;		       /* run number this I/O belongs to */
+	__u32 io_bytes;		       /* bytes this I/O moved */
+	__u32 cap_len;		       /* bytes of payload that follow (<= io_bytes) */
+	__u32 pad0;		       /* explicit padding */
+	__u8 payload[SONDE_PAYLOAD_MAX]; /* first cap_len bytes of the I/O */
+};
+
+/* SONDE_EV_OPEN: a connection first seen by the kernel side. */
+struct sonde_open_event {
+	struct sonde_event_head head;
+	__u64 sock_key; /* key of the connection in the kernel's conns map */
+	__u8 saddr[16]; /* local address: IPv4 in the first 4 bytes, or IPv6 */
+	__u8 daddr[16]; /* remote address, same encoding */
+	__u16 sport;	/* local port, host order */
+	__u16 dport;	/* remote port, host order */
+	__u16 family;	/* AF_INET (2) or AF_INET6 (10) */
+	__u16 role;	/* enum sonde_role as the kernel saw the open, or UNKNOWN */
+	char comm[16];	/* task comm of the first I/O */
+};
+
+/* SONDE_EV_CLOSE: the connection went to TCP_CLOSE. */
+struct sonde_close_event {
+	struct sonde_event_head head;
+	struct sonde_run_summary last; /* the run that was under way at close */
+};
+
+/* How the connection was opened, where the kernel saw it. */
+enum sonde_role {
+	SONDE_ROLE_UNKNOWN = 0,
+	SONDE_ROLE_CLIENT = 1, /* connect(): active open */
+	SONDE_ROLE_SERVER = 2, /* accept(): passive open */
+};
+
+/*
+ * Kernel-side state of one TCP connection (map `conns`, keyed by the struct sock address). The
+ * agent reads it to close a response run that no later I/O has ended (an idle keep-alive
+ * connection), so it is part of the ABI.
+ */
+struct sonde_conn_state {
+	__u64 conn_id;	    /* 0 until the first traced I/O announces the connection */
+	__u64 run_first_ts; /* current run: first I/O */
+	__u64 run_last_ts;  /* current run: last I/O */
+	__u64 run_bytes;    /* current run: bytes so far */
+	__u32 run_seq;	    /* current run number, from 1 */
+	__u32 tgid;	    /* process that did the first traced I/O */
+	__u16 run_dir;	    /* current run direction, enum sonde_direction */
+	__u16 run_captures; /* records written for the current run */
+	__u16 role;	    /* enum sonde_role from the TCP state changes, if seen */
+	__u8 ignored;	    /* filtered out: count nothing, copy nothing */
+	__u8 pad0;	    /* explicit padding */
+};
+
+/* Per-CPU counters the BPF side keeps; the agent sums them for its self-metrics. */
+enum sonde_counter {
+	SONDE_CNT_IO = 0,	     /* socket I/O seen after filtering */
+	SONDE_CNT_RECORDS = 1,	     /* records written */
+	SONDE_CNT_RING_FULL = 2,     /* records lost because a ring buffer was full */
+	SONDE_CNT_COPY_FAIL = 3,     /* payload copies that failed */
+	SONDE_CNT_NO_USER_BUF = 4,   /* I/O without a user buffer we can read (sendfile, io_uring) */
+	SONDE_CNT_CONN_NEW = 5,	     /* connections announced */
+	SONDE_CNT_CONN_CLOSE = 6,    /* connections closed */
+	SONDE_CNT_MAX = 8,
+};
+
+#endif /* SONDE_EVENT_H */
