@@ -745,7 +745,7 @@ static void on_close(struct assembler *a, const struct sonde_close_event *ev)
 
 			for (i = 0; i < c->n_pending; i++)
 				if (!c->pending[i]->has_response)
-					c->pending[i]->end_ns = ev->last.last_ts_ns;
+					c->pending[i]->end_ns = ev->head.ts_ns;
 			finish_front(a, c, c->n_pending, true);
 		}
 	}

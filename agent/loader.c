@@ -246,6 +246,8 @@ static int on_record(void *ctx, void *data, size_t size)
 		size_t cap = d->cap_len > SONDE_PAYLOAD_MAX ? SONDE_PAYLOAD_MAX : d->cap_len;
 
 		keep = offsetof(struct sonde_data_event, payload) + cap;
+		if (keep > size)
+			keep = size;
 	}
 	if (ld->arena_len + keep > ld->arena_cap) {
 		size_t cap = ld->arena_cap ? ld->arena_cap * 2 : 1 << 20;
@@ -447,7 +449,8 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	ld->skel->rodata->self_tgid = getpid();
 	ld->skel->rodata->capture_bytes = cfg->capture_bytes;
 	ld->skel->rodata->run_captures = cfg->run_captures;
-	ld->skel->rodata->filter_pids = cfg->n_pids > 0 || cfg->n_exes > 0;
+	/* --exe is decided in the agent (process_table__selected): names need /proc */
+	ld->skel->rodata->filter_pids = cfg->n_pids > 0;
 	ld->skel->rodata->filter_ports = cfg->n_ports > 0;
 	ld->skel->rodata->wakeup_bytes = cfg->ring_bytes / 4;
 	bpf_map__set_max_entries(ld->skel->maps.rings, ld->n_cpus);

@@ -164,6 +164,28 @@ static __always_inline void *user_buffer(__u64 *contig)
 	}
 }
 
+#define DATA_HEAD_BYTES offsetof(struct sonde_data_event, payload)
+
+/*
+ * Reserve a data record in a size class and copy n payload bytes into it. Classes keep small
+ * messages (most requests and response heads) from taking a full-size slot in the ring. The
+ * clamp sits in the register the helper gets: clang may otherwise pass an unclamped copy, which
+ * the verifier rejects as an unbounded size.
+ */
+#define RESERVE_AND_COPY(CLASS)                                                                \
+	({                                                                                     \
+		ev = ring_reserve(&ring, DATA_HEAD_BYTES + (CLASS));                           \
+		if (ev && n) {                                                                 \
+			asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]\n\t"         \
+				     : [n] "+r"(n)                                             \
+				     : [max] "i"(CLASS));                                      \
+			if (bpf_probe_read_user(ev->payload, n, buf)) {                        \
+				count(SONDE_CNT_COPY_FAIL);                                    \
+				n = 0;                                                         \
+			}                                                                      \
+		}                                                                              \
+	})
+
 /* A data record for this I/O, with as much payload as the settings allow. */
 static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_run_summary *prev,
 				      __u64 offset, __u32 io_bytes, __u64 ts, __u32 tgid, __u32 tid,
@@ -173,15 +195,6 @@ static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_
 	__u64 contig = 0, n = 0;
 	void *ring, *buf;
 
-	ev = ring_reserve(&ring, sizeof(*ev));
-	if (!ev)
-		return;
-	fill_head(&ev->head, st->conn_id, ts, tgid, tid, SONDE_EV_DATA, dir);
-	ev->prev = *prev;
-	ev->run_offset = offset;
-	ev->run_seq = st->run_seq;
-	ev->io_bytes = io_bytes;
-	ev->pad0 = 0;
 	buf = user_buffer(&contig);
 	if (buf) {
 		n = io_bytes;
@@ -189,19 +202,24 @@ static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_
 			n = contig;
 		if (n > capture_bytes)
 			n = capture_bytes;
-		/* Clamp in the register the helper gets: clang may otherwise pass an unclamped
-		 * copy, which the verifier rejects as an unbounded size. */
-		asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]\n\t"
-			     : [n] "+r"(n)
-			     : [max] "i"(SONDE_PAYLOAD_MAX));
-		if (n && bpf_probe_read_user(ev->payload, n, buf)) {
-			count(SONDE_CNT_COPY_FAIL);
-			n = 0;
-		}
 	} else {
 		count(SONDE_CNT_NO_USER_BUF);
 	}
+	if (n <= 64)
+		RESERVE_AND_COPY(64);
+	else if (n <= 256)
+		RESERVE_AND_COPY(256);
+	else
+		RESERVE_AND_COPY(SONDE_PAYLOAD_MAX);
+	if (!ev)
+		return;
+	fill_head(&ev->head, st->conn_id, ts, tgid, tid, SONDE_EV_DATA, dir);
+	ev->prev = *prev;
+	ev->run_offset = offset;
+	ev->run_seq = st->run_seq;
+	ev->io_bytes = io_bytes;
 	ev->cap_len = n;
+	ev->pad0 = 0;
 	ring_submit(ring, ev);
 }
 
