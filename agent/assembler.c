@@ -477,6 +477,7 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 	const uint8_t *p;
 	uint8_t *joined = NULL;
 	size_t off = 0, avail, used, head_len;
+	bool cut;
 
 	while (off < len) {
 		if (s->lost || s->until_close)
@@ -521,16 +522,21 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 			p = joined;
 			avail = total;
 		}
+		cut = false;
 		if (is_resp) {
 			struct exchange *x = next_unanswered(c);
 
 			r = http1_parse_response(p, avail, x && x->head_request, &resp);
-			if (r == HTTP1_INCOMPLETE && truncated)
+			if (r == HTTP1_INCOMPLETE && truncated) {
 				r = parse_truncated(p, avail, true, x && x->head_request, &resp);
+				cut = true;
+			}
 		} else {
 			r = http1_parse_request(p, avail, &req);
-			if (r == HTTP1_INCOMPLETE && truncated)
+			if (r == HTTP1_INCOMPLETE && truncated) {
 				r = parse_truncated(p, avail, false, false, &req);
+				cut = true;
+			}
 		}
 		if (r == HTTP1_INCOMPLETE) {
 			/* The head goes on in the next I/O: keep it (bounded). */
@@ -569,7 +575,7 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 			size_t kept = s->partial_len;
 
 			head_len = is_resp ? resp.head_len : req.head_len;
-			if (truncated && head_len > avail)
+			if (cut)
 				head_len = avail;
 			if (is_resp) {
 				struct exchange *x = next_unanswered(c);
@@ -609,7 +615,7 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 					http1_chunked_init(&s->ch);
 				}
 			}
-			if (truncated && (is_resp ? resp.head_len : req.head_len) >= avail) {
+			if (cut) {
 				/* the head was cut: its framing headers may be missing */
 				s->body_remaining = 0;
 				s->chunked = false;

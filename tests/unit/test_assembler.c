@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The span assembler, fed records as the kernel side writes them (runs, offsets, capture caps),
+ * without a kernel: keep-alive, pipelining, split heads, bodies past the capture, chunked,
+ * 100-continue, HEAD/204/304, close mid-request, garbage, trace context, idle keep-alive ends.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "assembler.h"
+#include "decoders/tracecontext.h"
+#include "unit.h"
+
+#define MAX_SPANS 64
+
+static struct span spans[MAX_SPANS];
+static int n_spans;
+static struct sonde_config cfg;
+static struct process_table *procs;
+static struct assembler *a;
+static uint32_t run_seq[2];	     /* per test connection: current run */
+static uint16_t run_dir;
+static uint64_t run_first, run_last, run_bytes;
+static struct sonde_conn_state fake_state;
+
+static void collect(void *ctx, const struct span *s)
+{
+	if (n_spans < MAX_SPANS)
+		spans[n_spans] = *s;
+	n_spans++;
+}
+
+static int state_fn(void *ctx, uint64_t key, struct sonde_conn_state *out)
+{
+	*out = fake_state;
+	return 0;
+}
+
+static void setup(void)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.idle_close_ms = 500;
+	procs = process_table__new(&cfg);
+	a = assembler__new(&cfg, procs, collect, NULL, state_fn, NULL);
+	n_spans = 0;
+	run_dir = 0;
+	run_seq[0] = 0;
+	run_first = run_last = run_bytes = 0;
+}
+
+static void teardown(void)
+{
+	assembler__free(a);
+	process_table__free(procs);
+}
+
+static void open_conn(uint64_t id)
+{
+	struct sonde_open_event ev = {};
+
+	/* a new connection starts its own runs */
+	run_dir = 0;
+	run_seq[0] = 0;
+	run_first = run_last = run_bytes = 0;
+	ev.head.conn_id = id;
+	ev.head.kind = SONDE_EV_OPEN;
+	ev.head.tgid = getpid();
+	ev.sock_key = 0x1000 + id;
+	ev.family = 2;
+	ev.saddr[0] = 127, ev.saddr[3] = 1;
+	ev.daddr[0] = 127, ev.daddr[3] = 2;
+	ev.sport = 8080;
+	ev.dport = 40000;
+	assembler__on_record(a, &ev, sizeof(ev));
+}
+
+/*
+ * One I/O of io_bytes on connection id, of which the first cap bytes of data were captured;
+ * runs are tracked as the kernel does (a direction change starts one and reports the last).
+ */
+static void io(uint64_t id, uint16_t dir, uint64_t ts, const char *data, size_t cap,
+	       size_t io_bytes)
+{
+	static struct sonde_data_event ev;
+
+	memset(&ev, 0, offsetof(struct sonde_data_event, payload));
+	ev.head.conn_id = id;
+	ev.head.kind = SONDE_EV_DATA;
+	ev.head.tgid = getpid();
+	ev.head.tid = 7;
+	ev.head.ts_ns = ts;
+	ev.head.dir = dir;
+	if (dir != run_dir) {
+		ev.prev.first_ts_ns = run_first;
+		ev.prev.last_ts_ns = run_last;
+		ev.prev.bytes = run_bytes;
+		ev.prev.seq = run_seq[0];
+		ev.prev.dir = run_dir;
+		run_seq[0]++;
+		run_dir = dir;
+		run_first = ts;
+		run_bytes = 0;
+	}
+	ev.run_offset = run_bytes;
+	ev.run_seq = run_seq[0];
+	ev.io_bytes = io_bytes;
+	ev.cap_len = cap;
+	memcpy(ev.payload, data, cap);
+	run_bytes += io_bytes;
+	run_last = ts;
+	assembler__on_record(a, &ev, offsetof(struct sonde_data_event, payload) + cap);
+}
+
+/* An I/O captured whole. */
+static void io_str(uint64_t id, uint16_t dir, uint64_t ts, const char *s)
+{
+	io(id, dir, ts, s, strlen(s), strlen(s));
+}
+
+/* An I/O that moved bytes without a capture (past the run's capture budget). */
+static void io_uncaptured(uint64_t id, uint16_t dir, uint64_t ts, size_t bytes)
+{
+	uint32_t seq = run_seq[0];
+
+	if (dir != run_dir) {
+		/* a new run always captures its first I/O: not what this helper is for */
+		CHECK(0);
+		return;
+	}
+	(void)seq;
+	run_bytes += bytes;
+	run_last = ts;
+}
+
+static void close_conn(uint64_t id, uint64_t ts)
+{
+	struct sonde_close_event ev = {};
+
+	ev.head.conn_id = id;
+	ev.head.kind = SONDE_EV_CLOSE;
+	ev.head.ts_ns = ts;
+	ev.head.dir = run_dir;
+	ev.last.first_ts_ns = run_first;
+	ev.last.last_ts_ns = run_last;
+	ev.last.bytes = run_bytes;
+	ev.last.seq = run_seq[0];
+	ev.last.dir = run_dir;
+	assembler__on_record(a, &ev, sizeof(ev));
+}
+
+static int64_t attr_int(const struct span *s, const char *key)
+{
+	const struct span_attr *at = span__find_attr(s, key);
+
+	return at ? at->i : -1;
+}
+
+static const char *attr_str(const struct span *s, const char *key)
+{
+	static char buf[512];
+	const struct span_attr *at = span__find_attr(s, key);
+
+	if (!at)
+		return "";
+	snprintf(buf, sizeof(buf), "%.*s", at->len, span__attr_str(s, at));
+	return buf;
+}
+
+static uint64_t dur(const struct span *s)
+{
+	return s->end_unix_ns - s->start_unix_ns;
+}
+
+#define IN SONDE_DIR_INGRESS
+#define OUT SONDE_DIR_EGRESS
+
+TEST(keep_alive_server)
+{
+	setup();
+	open_conn(1);
+	io_str(1, IN, 1000, "GET /api/users/42?token=s3cret HTTP/1.1\r\nHost: shop:8080\r\n"
+			    "User-Agent: curl/7.88.1\r\n\r\n");
+	io_str(1, OUT, 3000, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+	CHECK_EQ_INT(n_spans, 1);
+	io_str(1, IN, 10000, "GET /health HTTP/1.1\r\nHost: shop\r\n\r\n");
+	io_str(1, OUT, 10500, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 2);
+	CHECK_STR(spans[0].name, "GET /api/users/{id}");
+	CHECK_EQ_INT(spans[0].kind, SPAN_KIND_SERVER);
+	CHECK_EQ_INT(dur(&spans[0]), 2000);
+	CHECK_STR(attr_str(&spans[0], "url.path"), "/api/users/42");
+	CHECK_STR(attr_str(&spans[0], "url.query"), ""); /* not exported by default */
+	CHECK_STR(attr_str(&spans[0], "server.address"), "shop");
+	CHECK_EQ_INT(attr_int(&spans[0], "server.port"), 8080);
+	CHECK_STR(attr_str(&spans[0], "client.address"), "127.0.0.2");
+	CHECK_EQ_INT(attr_int(&spans[0], "network.peer.port"), 40000);
+	CHECK_STR(attr_str(&spans[0], "user_agent.original"), "curl/7.88.1");
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.status_code"), 200);
+	CHECK_EQ_INT(spans[0].status, SPAN_STATUS_UNSET);
+	CHECK_EQ_INT(attr_int(&spans[1], "http.response.status_code"), 503);
+	CHECK_EQ_INT(spans[1].status, SPAN_STATUS_ERROR);
+	CHECK_EQ_INT(dur(&spans[1]), 500);
+	CHECK(memcmp(spans[0].trace_id, spans[1].trace_id, 16) != 0);
+	CHECK(spans[0].res != NULL);
+	teardown();
+}
+
+TEST(client_side_and_4xx_error)
+{
+	setup();
+	open_conn(2);
+	io_str(2, OUT, 100, "GET /missing HTTP/1.1\r\nHost: api.local\r\n\r\n");
+	io_str(2, IN, 900, "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnope");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_EQ_INT(spans[0].kind, SPAN_KIND_CLIENT);
+	CHECK_EQ_INT(spans[0].status, SPAN_STATUS_ERROR);
+	CHECK_STR(attr_str(&spans[0], "url.full"), "http://api.local/missing");
+	CHECK_STR(attr_str(&spans[0], "server.address"), "api.local");
+	CHECK_EQ_INT(attr_int(&spans[0], "server.port"), 40000);
+	teardown();
+}
+
+TEST(pipelined_in_one_io)
+{
+	setup();
+	open_conn(3);
+	io_str(3, IN, 100,
+	       "GET /a/1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+	       "\r\nabcGET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+	io_str(3, OUT, 200,
+	       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 201 Created\r\nContent-Length: 0\r\n"
+	       "\r\nHTTP/1.1 500 Oops\r\nContent-Length: 1\r\n\r\n!");
+	CHECK_EQ_INT(n_spans, 3);
+	CHECK_STR(spans[0].name, "GET /a/{id}");
+	CHECK_STR(spans[1].name, "POST /b");
+	CHECK_STR(spans[2].name, "GET /c");
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.status_code"), 200);
+	CHECK_EQ_INT(attr_int(&spans[1], "http.response.status_code"), 201);
+	CHECK_EQ_INT(attr_int(&spans[2], "http.response.status_code"), 500);
+	teardown();
+}
+
+TEST(pipelined_responses_in_separate_ios)
+{
+	setup();
+	open_conn(4);
+	io_str(4, IN, 100, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+	io_str(4, OUT, 200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	io_str(4, OUT, 300, "HTTP/1.1 404 No\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 2);
+	CHECK_EQ_INT(dur(&spans[0]), 100);
+	CHECK_EQ_INT(dur(&spans[1]), 200);
+	CHECK_EQ_INT(attr_int(&spans[1], "http.response.status_code"), 404);
+	teardown();
+}
+
+TEST(head_split_across_ios)
+{
+	setup();
+	open_conn(5);
+	io_str(5, IN, 1000, "GET /spl");
+	io_str(5, IN, 2000, "it HTTP/1.1\r\nHo");
+	io_str(5, IN, 3000, "st: a\r\n\r\n");
+	io_str(5, OUT, 4000, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_STR(spans[0].name, "GET /split");
+	CHECK_EQ_INT(dur(&spans[0]), 3000); /* from the first request byte */
+	teardown();
+}
+
+TEST(body_beyond_capture_ends_with_run)
+{
+	char head[256];
+
+	setup();
+	open_conn(6);
+	io_str(6, IN, 100, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n");
+	/* the head and 200 body bytes captured out of a 65536-byte write */
+	io(6, OUT, 200, head, strlen(head), 65536);
+	io_uncaptured(6, OUT, 300, 65536);
+	io_uncaptured(6, OUT, 900, 1000000 + strlen(head) - 2 * 65536);
+	CHECK_EQ_INT(n_spans, 0);
+	/* the next request tells where the response run ended */
+	io_str(6, IN, 5000, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_EQ_INT(dur(&spans[0]), 800);
+	teardown();
+}
+
+TEST(body_within_truncated_io)
+{
+	const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n";
+
+	setup();
+	open_conn(7);
+	io_str(7, IN, 100, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+	io(7, OUT, 250, head, strlen(head), strlen(head) + 3000);
+	CHECK_EQ_INT(n_spans, 1); /* the whole body went in that I/O */
+	CHECK_EQ_INT(dur(&spans[0]), 150);
+	teardown();
+}
+
+TEST(chunked_response_split)
+{
+	setup();
+	open_conn(8);
+	io_str(8, IN, 100, "GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n");
+	io_str(8, OUT, 200, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
+	io_str(8, OUT, 300, "lo\r\n3\r\nabc\r\n");
+	CHECK_EQ_INT(n_spans, 0);
+	io_str(8, OUT, 400, "0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_EQ_INT(dur(&spans[0]), 300);
+	teardown();
+}
+
+TEST(expect_100_continue)
+{
+	setup();
+	open_conn(9);
+	io_str(9, IN, 100, "POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+			   "Content-Length: 10\r\n\r\n");
+	io_str(9, OUT, 200, "HTTP/1.1 100 Continue\r\n\r\n");
+	io_str(9, IN, 300, "0123456789");
+	io_str(9, OUT, 400, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_STR(spans[0].name, "POST /upload");
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.status_code"), 201);
+	CHECK_EQ_INT(dur(&spans[0]), 300);
+	teardown();
+}
+
+TEST(head_204_304_without_bodies)
+{
+	setup();
+	open_conn(10);
+	io_str(10, IN, 100, "HEAD /f HTTP/1.1\r\nHost: x\r\n\r\n");
+	io_str(10, OUT, 200, "HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n");
+	io_str(10, IN, 300, "GET /g HTTP/1.1\r\nHost: x\r\n\r\n");
+	io_str(10, OUT, 400, "HTTP/1.1 204 No Content\r\n\r\n");
+	io_str(10, IN, 500, "GET /h HTTP/1.1\r\nHost: x\r\n\r\n");
+	io_str(10, OUT, 600, "HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 3);
+	CHECK_STR(spans[0].name, "HEAD /f");
+	CHECK_EQ_INT(dur(&spans[0]), 100);
+	CHECK_EQ_INT(attr_int(&spans[1], "http.response.status_code"), 204);
+	CHECK_EQ_INT(attr_int(&spans[2], "http.response.status_code"), 304);
+	teardown();
+}
+
+TEST(closed_mid_request)
+{
+	setup();
+	open_conn(11);
+	io_str(11, IN, 100, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+	close_conn(11, 5000);
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_EQ_INT(spans[0].status, SPAN_STATUS_ERROR);
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.status_code"), -1);
+	CHECK_STR(attr_str(&spans[0], "error.type"), "connection_closed");
+	CHECK_EQ_INT(dur(&spans[0]), 4900);
+	teardown();
+}
+
+TEST(close_delimited_response)
+{
+	setup();
+	open_conn(12);
+	io_str(12, OUT, 100, "GET /old HTTP/1.0\r\nHost: x\r\n\r\n");
+	io_str(12, IN, 200, "HTTP/1.0 200 OK\r\n\r\nbody until close");
+	io_str(12, IN, 700, "more body");
+	CHECK_EQ_INT(n_spans, 0);
+	close_conn(12, 900);
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_EQ_INT(dur(&spans[0]), 600);
+	CHECK_EQ_INT(spans[0].status, SPAN_STATUS_UNSET);
+	teardown();
+}
+
+TEST(garbage_is_ignored)
+{
+	static const char tls[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage";
+	struct assembler_stats st;
+
+	setup();
+	open_conn(13);
+	io(13, IN, 100, tls, sizeof(tls) - 1, sizeof(tls) - 1);
+	io_str(13, OUT, 200, "HTTP/1.1 200 OK\r\n\r\n");
+	io_str(13, IN, 300, "GET / HTTP/1.1\r\n\r\n");
+	close_conn(13, 400);
+	CHECK_EQ_INT(n_spans, 0);
+	assembler__stats(a, &st);
+	CHECK_EQ_INT(st.conns_not_http, 1);
+	/* a response where a request head was expected: not a span either */
+	open_conn(14);
+	io_str(14, IN, 100, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+	io_str(14, OUT, 200, "\x01\x02not http at all\r\n\r\n");
+	close_conn(14, 300);
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_EQ_INT(spans[0].status, SPAN_STATUS_ERROR); /* the request never got a response */
+	teardown();
+}
+
+TEST(traceparent_honoured_and_invalid_ignored)
+{
+	struct trace_context ctx;
+
+	setup();
+	open_conn(15);
+	io_str(15, IN, 100, "GET / HTTP/1.1\r\nHost: x\r\n"
+			    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n");
+	io_str(15, OUT, 200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	io_str(15, IN, 300, "GET / HTTP/1.1\r\nHost: x\r\n"
+			    "traceparent: 00-00000000000000000000000000000000-00f067aa0ba902b7-01\r\n\r\n");
+	io_str(15, OUT, 400, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	io_str(15, IN, 500, "GET / HTTP/1.1\r\nHost: x\r\nb3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1\r\n\r\n");
+	io_str(15, OUT, 600, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 3);
+	CHECK(tracecontext_parse_traceparent(
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55, &ctx));
+	CHECK(!memcmp(spans[0].trace_id, ctx.trace_id, 16));
+	CHECK(!memcmp(spans[0].parent_span_id, ctx.span_id, 8));
+	CHECK(memcmp(spans[0].span_id, ctx.span_id, 8) != 0);
+	CHECK(span__id_is_zero(spans[1].parent_span_id, 8)); /* all-zero trace id: ignored */
+	CHECK(tracecontext_parse_b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1", 51, &ctx));
+	CHECK(!memcmp(spans[2].trace_id, ctx.trace_id, 16));
+	CHECK(!memcmp(spans[2].parent_span_id, ctx.span_id, 8));
+	teardown();
+}
+
+TEST(idle_keep_alive_ends_from_kernel_state)
+{
+	const char *head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+	setup();
+	open_conn(16);
+	io_str(16, IN, 100, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+	/* chunked body past the capture: its end is unknown from the bytes */
+	io(16, OUT, 200, head, strlen(head), strlen(head) + 20000);
+	io_uncaptured(16, OUT, 700, 5000);
+	CHECK_EQ_INT(n_spans, 0);
+	memset(&fake_state, 0, sizeof(fake_state));
+	fake_state.conn_id = 16;
+	fake_state.run_seq = run_seq[0];
+	fake_state.run_dir = OUT;
+	fake_state.run_last_ts = 700;
+	assembler__tick(a, 700 + 100 * 1000000ULL); /* 100 ms idle: not yet */
+	CHECK_EQ_INT(n_spans, 0);
+	assembler__tick(a, 700 + 600 * 1000000ULL);
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_EQ_INT(dur(&spans[0]), 600);
+	teardown();
+}
+
+TEST(service_names_from_cmdlines)
+{
+	char out[64];
+
+	service_name_from_cmdline("python3\0app.py\0", 15, out, sizeof(out));
+	CHECK_STR(out, "app");
+	service_name_from_cmdline("/usr/bin/python3.11\0-u\0/srv/shop/api.py\0--port\0" "80\0", 49,
+				  out, sizeof(out));
+	CHECK_STR(out, "api");
+	service_name_from_cmdline("node\0server.js\0", 15, out, sizeof(out));
+	CHECK_STR(out, "server");
+	service_name_from_cmdline("java\0-Xmx1g\0-jar\0/opt/shop.jar\0", 31, out, sizeof(out));
+	CHECK_STR(out, "shop");
+	service_name_from_cmdline("nginx: worker process", 21, out, sizeof(out));
+	CHECK_STR(out, "nginx");
+	service_name_from_cmdline("/usr/bin/curl\0-s\0http://x/\0", 27, out, sizeof(out));
+	CHECK_STR(out, "curl");
+	service_name_from_cmdline("python3\0-m\0http.server\0", 23, out, sizeof(out));
+	CHECK_STR(out, "http.server");
+	CHECK_EQ_INT(service_name_from_cmdline("", 0, out, sizeof(out)), 0);
+}
+
+int main(void)
+{
+	RUN(keep_alive_server);
+	RUN(client_side_and_4xx_error);
+	RUN(pipelined_in_one_io);
+	RUN(pipelined_responses_in_separate_ios);
+	RUN(head_split_across_ios);
+	RUN(body_beyond_capture_ends_with_run);
+	RUN(body_within_truncated_io);
+	RUN(chunked_response_split);
+	RUN(expect_100_continue);
+	RUN(head_204_304_without_bodies);
+	RUN(closed_mid_request);
+	RUN(close_delimited_response);
+	RUN(garbage_is_ignored);
+	RUN(traceparent_honoured_and_invalid_ignored);
+	RUN(idle_keep_alive_ends_from_kernel_state);
+	RUN(service_names_from_cmdlines);
+	UNIT_DONE();
+}
