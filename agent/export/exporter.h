@@ -52,6 +52,7 @@ struct exporter *console_exporter__new(struct loop *l, FILE *out);
 /* Copies the span; returns 0, or -ENOSPC when it was dropped (and counted). */
 int exporter__submit(struct exporter *e, const struct span *s);
 /* Send what is queued now (e.g. at shutdown); with a deadline, run the loop until done or late. */
+/* deadline_ms is an absolute loop__now_ms() time, e.g. loop__now_ms() + 5000; 0: do not wait. */
 void exporter__flush(struct exporter *e, uint64_t deadline_ms);
 void exporter__stats(const struct exporter *e, struct exporter_stats *out);
 const char *exporter__name(const struct exporter *e);

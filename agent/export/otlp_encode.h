@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The OTLP exporter's pure parts, kept apart from the HTTP machinery so that unit tests and
+ * fuzzers can call them directly: encoding a batch of spans as an ExportTraceServiceRequest,
+ * decoding the response's partial_success, and the small parsers and policies of OTLP/HTTP
+ * (the headers option, Retry-After, backoff, which answers are retried).
+ */
+#ifndef SONDE_OTLP_ENCODE_H
+#define SONDE_OTLP_ENCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../span.h"
+
+#ifndef SONDE_VERSION
+#define SONDE_VERSION "0.0.0"
+#endif
+
+/* The InstrumentationScope every sonde span is reported under. */
+#define OTLP_SCOPE_NAME "sonde"
+
+/*
+ * Encode n spans as one ExportTraceServiceRequest, one ResourceSpans per distinct s->res (in
+ * first-seen order) with a single ScopeSpans each. Strings that are not valid UTF-8 are repaired
+ * with U+FFFD, because proto3 receivers reject the whole request otherwise. On success *out is
+ * a malloc'ed buffer the caller frees; returns 0 or -ENOMEM / -EINVAL.
+ */
+int otlp__encode(const struct span *const *spans, size_t n, uint8_t **out, size_t *out_len);
+
+/*
+ * Decode an ExportTraceServiceResponse body. An empty body is a full success. Returns 0 with
+ * *rejected and msg (NUL-terminated, possibly truncated) filled, or -EBADMSG.
+ */
+int otlp__decode_response(const uint8_t *buf, size_t len, int64_t *rejected, char *msg,
+			  size_t msg_size);
+
+/*
+ * Parse the OTEL_EXPORTER_OTLP_HEADERS form "k1=v1,k2=v2": keys and values are trimmed, values
+ * are percent-decoded. cb is called per valid pair with NUL-terminated strings; a malformed pair
+ * (no '=', empty key, a value that decodes to a control character) is reported to bad() when
+ * given and skipped. Returns the number of valid pairs, or -ENOMEM.
+ */
+int otlp__parse_headers(const char *spec, void (*cb)(const char *key, const char *val, void *ctx),
+			void (*bad)(const char *pair, void *ctx), void *ctx);
+
+/*
+ * A Retry-After header value as milliseconds from now: either delay-seconds or an HTTP-date
+ * (IMF-fixdate). Returns -1 when the value is neither; a date in the past gives 0.
+ */
+int64_t otlp__parse_retry_after(const char *val, time_t now);
+
+/*
+ * Delay before retry number attempt (1 = first retry): exponential from 1 s, capped at 30 s,
+ * with "equal jitter" (half fixed, half random, from rnd) so that many agents retrying after
+ * one collector outage spread out instead of arriving together.
+ */
+uint64_t otlp__backoff_ms(unsigned int attempt, uint64_t rnd);
+
+/* The HTTP statuses the OTLP/HTTP spec calls retryable: 429, 502, 503, 504. */
+int otlp__status_is_retryable(long status);
+
+#endif /* SONDE_OTLP_ENCODE_H */
