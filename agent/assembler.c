@@ -19,6 +19,7 @@
 #include "assembler.h"
 #include "decoders/http1.h"
 #include "decoders/tracecontext.h"
+#include "self_conns.h"
 
 #define CONN_BUCKETS 16384
 #define CONN_MAX 65536		  /* connections tracked at most */
@@ -631,6 +632,19 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 	free(joined);
 }
 
+/* The peer is on this host: a loopback address, or this connection's own local address. */
+static bool is_local_peer(const struct conn *c)
+{
+	static const uint8_t v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (c->family == 2)
+		return c->daddr[0] == 127 || !memcmp(c->daddr, c->saddr, 4);
+	if (!memcmp(c->daddr, mapped, 12))
+		return c->daddr[12] == 127 || !memcmp(c->daddr, c->saddr, 16);
+	return !memcmp(c->daddr, v6_loop, 16) || !memcmp(c->daddr, c->saddr, 16);
+}
+
 static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 {
 	struct conn *c = conn_find(a, ev->head.conn_id);
@@ -648,6 +662,9 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	c->kernel_role = ev->role;
 	c->have_tuple = true;
 	c->last_ns = ev->head.ts_ns;
+	/* The collector's end of one of our own exports: tracing it would feed on itself. */
+	if (self_conns__has(c->dport) && is_local_peer(c))
+		c->selected = false;
 }
 
 /* A run ended: a response that was still being sent ended with it. */

@@ -24,8 +24,10 @@
 #include <curl/curl.h>
 #include <zlib.h>
 
+#include "../self_conns.h"
 #include "exporter_impl.h"
 #include "otlp_encode.h"
+#include "../self_conns.h"
 
 #define OTLP_INFLIGHT 2
 #define OTLP_RESP_MAX 4096
@@ -620,6 +622,18 @@ static void bad_header(const char *pair, void *ctx)
 		pair);
 }
 
+
+/*
+ * Called once a connection is up, before the request goes out: the collector's side of it must
+ * not be traced (see self_conns.h), and its first bytes are read only after this.
+ */
+static int on_connected(void *ctx, char *conn_primary_ip, char *conn_local_ip,
+			int conn_primary_port, int conn_local_port)
+{
+	self_conns__add((uint16_t)conn_local_port);
+	return CURL_PREREQFUNC_OK;
+}
+
 static int setup_easy(struct otlp_exporter *x, struct batch *b)
 {
 	CURL *c = curl_easy_init();
@@ -645,6 +659,7 @@ static int setup_easy(struct otlp_exporter *x, struct batch *b)
 	curl_easy_setopt(c, CURLOPT_PRIVATE, b);
 	/* Redirects would replay span data to wherever the server points; OTLP needs none. */
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, on_connected);
 	if (x->insecure) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
