@@ -71,11 +71,24 @@ struct http1_response {
 bool http1_is_request_start(const uint8_t *buf, size_t len);
 bool http1_is_response_start(const uint8_t *buf, size_t len);
 
-/* Parse a request head at buf. */
+/*
+ * Parse a request head at buf (up to two empty lines before it are skipped and counted in
+ * head_len). Any token method is accepted. path is the origin-form path, the path of an
+ * absolute-form target ("/" when it has none), "*" for asterisk-form and empty for CONNECT's
+ * authority-form. Picked header values are trimmed; the first of duplicates wins; a value the
+ * header section does not contain has p == NULL. Framing: Transfer-Encoding ending in chunked
+ * gives CHUNKED (Content-Length is then ignored), else a non-zero Content-Length gives LENGTH,
+ * else NONE (Content-Length: 0 included); content_length is 0 unless framing is LENGTH.
+ * INVALID also covers disagreeing or malformed Content-Length and a Transfer-Encoding whose
+ * final coding is not chunked (RFC 9112 section 6.3). Slices longer than 65535 are cut.
+ */
 enum http1_result http1_parse_request(const uint8_t *buf, size_t len, struct http1_request *out);
 /*
  * Parse a response head at buf; head_request says the request was HEAD (no body whatever
- * the length says). 1xx responses parse as OK with framing NONE (the final response follows).
+ * the length says). 1xx responses parse as OK with framing NONE (the final response follows);
+ * so do 204 and 304. Otherwise: chunked as final coding gives CHUNKED, another final coding
+ * UNTIL_CLOSE, a non-zero Content-Length LENGTH, Content-Length: 0 NONE, no length UNTIL_CLOSE.
+ * A 2xx answer to CONNECT starts a tunnel: the caller knows the method, the parser does not.
  */
 enum http1_result http1_parse_response(const uint8_t *buf, size_t len, bool head_request,
 				       struct http1_response *out);
@@ -88,7 +101,7 @@ struct http1_chunked {
 	uint8_t state;	    /* internal */
 	uint8_t pad[3];
 	uint32_t hex_digits;
-	uint64_t remaining; /* bytes left in the current chunk */
+	uint64_t remaining; /* bytes left in the current chunk (the size so far on a size line) */
 };
 enum http1_chunk_result {
 	HTTP1_CHUNK_MORE = 0,	/* all input consumed, body not over */
@@ -96,16 +109,27 @@ enum http1_chunk_result {
 	HTTP1_CHUNK_ERROR = 2, /* not valid chunked coding */
 };
 void http1_chunked_init(struct http1_chunked *c);
+/*
+ * Feed the next len bytes of the body. *used is len for MORE, the bytes up to and including
+ * the final CRLF for DONE (what follows is the next message), and the offset of the offending
+ * byte for ERROR. Once DONE or ERROR, later calls return the same with *used 0. Bare LF is
+ * accepted for CRLF; chunk extensions and trailer fields are checked for stray bytes, not read.
+ */
 enum http1_chunk_result http1_chunked_feed(struct http1_chunked *c, const uint8_t *buf, size_t len,
 					   size_t *used);
-/* Skip len unknown bytes (not captured) inside chunk data; returns false if they overrun it. */
+/*
+ * Skip len unknown bytes (not captured) inside chunk data; returns false if they overrun it or
+ * the tracker is not inside chunk data, and then the tracker is in ERROR (it lost its place).
+ * Skipping 0 bytes always succeeds.
+ */
 bool http1_chunked_skip(struct http1_chunked *c, uint64_t len);
 
 /*
  * A low-cardinality route from a path: segments that look like ids (all digits, UUIDs, long hex,
  * long mixed alphanumerics with digits) become "{id}". Writes a NUL-terminated string of at most
- * outsz - 1 bytes into out and returns its length. A path that is empty or is not origin-form
- * yields "/".
+ * outsz - 1 bytes into out and returns its length (0 and nothing written when outsz is 0); a
+ * result that does not fit is cut. A path that is empty or is not origin-form yields "/". The
+ * path ends at '?', '#' or any byte a request-target cannot hold (controls, space).
  */
 size_t http_route_from_path(const char *path, size_t len, char *out, size_t outsz);
 

@@ -1,0 +1,48 @@
+#!/bin/sh
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Replays the checked-in inputs of every fuzz target without libFuzzer: each fuzz_<name>.c is
+# built with ASan and UBSan and standalone_main.c, then run once per file of
+# tests/fuzz/corpus/<name>/ and tests/fuzz/regressions/<name>/ (fixed crash reproducers). A
+# sanitizer report or a broken property fails that file. Ends with "N passed, N failed" (files)
+# and exits non-zero when any failed. Needs only clang's ordinary sanitizer runtimes.
+#
+# Env: CC (default clang), FUZZ_SRCS (decoder sources, default all of agent/decoders/*.c).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+
+CC=${CC:-clang}
+SRCS=${FUZZ_SRCS:-$(ls agent/decoders/*.c 2>/dev/null)}
+OUT=build/fuzz-regress
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+mkdir -p "$OUT"
+passed=0
+failed=0
+for src in tests/fuzz/fuzz_*.c; do
+	[ -f "$src" ] || continue
+	name=${src#tests/fuzz/fuzz_}
+	name=${name%.c}
+	bin=$OUT/fuzz_$name
+	# shellcheck disable=SC2086 # SRCS is a list of files
+	if ! "$CC" -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-fno-omit-frame-pointer -Iinclude -Iagent "$src" tests/fuzz/standalone_main.c \
+		$SRCS -o "$bin"; then
+		echo "regress: $name does not build" >&2
+		failed=$((failed + 1))
+		continue
+	fi
+	for f in tests/fuzz/corpus/"$name"/* tests/fuzz/regressions/"$name"/*; do
+		[ -f "$f" ] || continue
+		if "$bin" "$f" >"$OUT/last.log" 2>&1; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+			echo "regress: FAIL $f" >&2
+			head -30 "$OUT/last.log" >&2
+		fi
+	done
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
