@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""A plain HTTP/1.1 test server for sonde's integration tests (standard library only, no OTel).
+
+    python3 tests/apps/py_server.py [--host 127.0.0.1] [--port 0]
+
+Prints "LISTENING <port>" on stdout once it accepts connections (--port 0 picks a free port).
+Keep-alive (HTTP/1.1), one thread per connection. Routes:
+
+    GET  /                    200 text
+    GET  /api/users/<id>      200 JSON {"id": <id>, "name": ...}; 404 JSON if <id> is not a number
+    GET  /status/<code>       that status code (no body for 1xx/204/304)
+    GET  /chunked?n=CHUNKS    200 with Transfer-Encoding: chunked (n chunks, default 5)
+    GET  /big?n=BYTES         200 with a body of BYTES bytes (default 1 MiB), Content-Length
+    POST /echo                echoes the request body (Content-Length or chunked; Expect: 100-continue
+                              is answered with 100 Continue first)
+    GET  /slow?ms=N           sleeps N ms (default 100), then 200
+    HEAD on any GET route     headers only
+    anything else             404
+"""
+import argparse
+import json
+import signal
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+def _int(qs, name, default):
+    try:
+        return int(qs.get(name, [default])[0])
+    except ValueError:
+        return default
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive; also makes handle_expect_100 answer 100 Continue
+    server_version = "sonde-py-server/1"
+
+    def log_message(self, fmt, *args):  # to stderr (the fixture's log file), terse
+        sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+
+    def _send(self, code, body=b"", ctype="text/plain", headers=None):
+        self.send_response(code)
+        no_body = code < 200 or code in (204, 304)
+        if not no_body:
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD" and not no_body:
+            self.wfile.write(body)
+
+    def _json(self, code, obj):
+        self._send(code, json.dumps(obj).encode(), "application/json")
+
+    def _read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while True:
+                line = self.rfile.readline(65537)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    # trailers, up to the empty line
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(3)  # CRLF after the chunk
+            return b"".join(parts)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        path, qs = url.path, parse_qs(url.query)
+        if path == "/":
+            return self._send(200, b"hello from py-server\n")
+        if path.startswith("/api/users/"):
+            uid = path[len("/api/users/"):]
+            if not uid.isdigit():
+                return self._json(404, {"error": "no such user", "id": uid})
+            return self._json(200, {"id": int(uid), "name": "user-%s" % uid})
+        if path.startswith("/status/"):
+            try:
+                code = int(path[len("/status/"):])
+            except ValueError:
+                return self._send(400, b"bad status\n")
+            if not 100 <= code <= 599:
+                return self._send(400, b"bad status\n")
+            return self._send(code, ("status %d\n" % code).encode())
+        if path == "/chunked":
+            n = _int(qs, "n", 5)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            if self.command != "HEAD":
+                for i in range(n):
+                    chunk = ("chunk %d\n" % i).encode()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            return None
+        if path == "/big":
+            n = max(0, _int(qs, "n", 1 << 20))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            if self.command != "HEAD":
+                block = b"x" * 65536
+                left = n
+                while left > 0:
+                    self.wfile.write(block[: min(left, len(block))])
+                    left -= len(block)
+            return None
+        if path == "/slow":
+            time.sleep(max(0, _int(qs, "ms", 100)) / 1000.0)
+            return self._send(200, b"slow\n")
+        return self._send(404, b"not found\n")
+
+    do_HEAD = do_GET
+
+    def do_POST(self):
+        path = urlsplit(self.path).path
+        body = self._read_body()
+        if path == "/echo":
+            ctype = self.headers.get("Content-Type", "application/octet-stream")
+            return self._send(200, body, ctype)
+        return self._send(404, b"not found\n")
+
+    do_PUT = do_POST
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    a = ap.parse_args()
+    srv = Server((a.host, a.port), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("LISTENING %d" % srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        srv.server_close()
+
+
+if __name__ == "__main__":
+    main()

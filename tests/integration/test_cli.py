@@ -1,0 +1,67 @@
+"""sonde's command line: help, version, the capability check, bad flags, missing privileges."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import harness
+
+
+def run(*args, env=None, preexec=None):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    e.update(env or {})
+    return subprocess.run([str(harness.SONDE_BIN), *args], env=e, text=True,
+                          capture_output=True, timeout=30)
+
+
+def test_help_and_version():
+    r = run("--help")
+    assert r.returncode == 0 and "Usage: sonde" in r.stdout and "--otlp-endpoint" in r.stdout
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("sonde ")
+
+
+def test_check_names_the_hooks_it_uses():
+    r = run("--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "tp_btf/sock_send_length" in r.stdout and "will be used" in r.stdout
+    assert "kprobes" in r.stdout and "verdict: sonde can run here" in r.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--bogus"], "unknown option '--bogus'"),
+    (["--capture-bytes", "5"], "invalid value '5' for --capture-bytes"),
+    (["--capture-bytes", "12x"], "invalid value '12x' for --capture-bytes"),
+    (["--ring-kb", "100"], "power of two"),
+    (["--port", "70000"], "invalid value '70000' for --port"),
+    (["--otlp-endpoint", "ftp://x"], "expected an http:// or https:// URL"),
+    (["--pid"], "needs a value"),
+    (["stray"], "unexpected argument 'stray'"),
+])
+def test_bad_flags_are_refused_with_the_reason(args, needle):
+    r = run(*args)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr
+
+
+def test_bad_environment_is_refused():
+    r = run(env={"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4318"})
+    assert r.returncode == 2 and "OTEL_EXPORTER_OTLP_ENDPOINT" in r.stderr
+    r = run(env={"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"})
+    assert r.returncode == 2 and "gzip or none" in r.stderr
+
+
+def test_without_privileges_it_names_what_is_missing(tmp_path):
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed for this test"
+    # a copy nobody can execute from /tmp's path (the build dir may be root-only)
+    binary = tmp_path / "sonde"
+    shutil.copy(harness.SONDE_BIN, binary)
+    os.chmod(tmp_path, 0o755)
+    os.chmod(binary, 0o755)
+    r = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "--inh-caps=-all", "--bounding-set=-all", str(binary)],
+                       text=True, capture_output=True, timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert "CAP_BPF" in r.stderr and "run as root" in r.stderr, r.stderr
