@@ -202,6 +202,10 @@ static struct conn *conn_new(struct assembler *a, uint64_t id, uint32_t tgid, co
 	if (comm)
 		memcpy(c->comm, comm, sizeof(c->comm) - 1);
 	c->selected = process_table__selected(a->procs, tgid, c->comm);
+	/* Bind the process now: a short-lived client may be gone when its span ends. */
+	c->res = process_table__resource(a->procs, tgid, c->comm);
+	if (c->res)
+		resource__get(c->res);
 	c->next = a->buckets[id % CONN_BUCKETS];
 	a->buckets[id % CONN_BUCKETS] = c;
 	a->st.conns_open++;
@@ -794,6 +798,10 @@ void assembler__on_record(struct assembler *a, const void *rec, size_t size)
 	case SONDE_EV_CLOSE:
 		if (size >= sizeof(struct sonde_close_event))
 			on_close(a, rec);
+		break;
+	case SONDE_EV_PROC:
+		if (size >= sizeof(struct sonde_proc_event))
+			process_table__on_proc(a->procs, rec);
 		break;
 	default:
 		break;

@@ -236,19 +236,43 @@ static bool match_exe(const struct sonde_config *cfg, const char *exe, const cha
 	return false;
 }
 
-static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, const char *comm)
+/* /proc/PID/stat's start time is in clock ticks since boot; the kernel record's in ns. */
+static uint64_t boottime_ns_to_ticks(uint64_t ns)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+
+	return ns / (1000000000ULL / (hz > 0 ? (uint64_t)hz : 100));
+}
+
+/*
+ * Build a process entry: from /proc while the process is there, else from what the kernel sent
+ * (pe, may be NULL) when its first connection was announced.
+ */
+static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, const char *comm,
+				     const struct sonde_proc_event *pe)
 {
 	char path[64], link[PATH_MAX], name[128];
 	char *cmdline = NULL, *env = NULL;
 	const char *exe = NULL, *v;
 	struct proc_entry *e;
-	ssize_t n, cl = 0, el = 0;
+	ssize_t n = 0, cl = 0, el = 0;
+	bool live = true;
 
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
 	e->pid = pid;
 	e->start_time = proc_start_time(pid);
+	if (pe) {
+		uint64_t ticks = boottime_ns_to_ticks(pe->start_boottime);
+		bool same = e->start_time == ticks;
+
+		e->start_time = ticks;
+		if (!same)
+			live = false; /* /proc shows another process now: a reused pid */
+		if (!comm || !*comm)
+			comm = pe->comm;
+	}
 	e->res = resource__new(pid);
 	cmdline = malloc(4096);
 	env = malloc(32768);
@@ -259,21 +283,31 @@ static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, cons
 		e = NULL;
 		goto out;
 	}
-	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n > 0) {
-		link[n] = 0;
-		exe = base_name(link);
+	if (live) {
+		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = 0;
+			exe = base_name(link);
+		}
+		snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
+		cl = read_file(path, cmdline, 4095);
+		snprintf(path, sizeof(path), "/proc/%u/environ", pid);
+		el = read_file(path, env, 32767);
 	}
-	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
-	cl = read_file(path, cmdline, 4095);
+	if (cl <= 0 && pe) {
+		cl = pe->cmdline_len < SONDE_CMDLINE_MAX ? pe->cmdline_len : SONDE_CMDLINE_MAX;
+		memcpy(cmdline, pe->cmdline, cl);
+	}
+	if (el <= 0 && pe) {
+		el = pe->environ_len < SONDE_ENVIRON_MAX ? pe->environ_len : SONDE_ENVIRON_MAX;
+		memcpy(env, pe->environ, el);
+	}
 	if (cl < 0)
 		cl = 0;
-	cmdline[cl] = 0;
-	snprintf(path, sizeof(path), "/proc/%u/environ", pid);
-	el = read_file(path, env, 32767);
 	if (el < 0)
 		el = 0;
+	cmdline[cl] = 0;
 	env[el] = 0;
 
 	e->selected = match_exe(t->cfg, exe, comm);
@@ -327,13 +361,41 @@ static struct proc_entry *lookup(struct process_table *t, uint32_t pid, const ch
 			return e;
 	if (t->count >= PROC_MAX)
 		process_table__sweep(t);
-	e = load_entry(t, pid, comm);
+	e = load_entry(t, pid, comm, NULL);
 	if (!e)
 		return NULL;
 	e->next = *slot;
 	*slot = e;
 	t->count++;
 	return e;
+}
+
+void process_table__on_proc(struct process_table *t, const struct sonde_proc_event *pe)
+{
+	uint32_t pid = pe->head.tgid;
+	struct proc_entry **slot = &t->buckets[pid % PROC_BUCKETS], *e;
+
+	for (; (e = *slot); slot = &e->next) {
+		if (e->pid != pid)
+			continue;
+		if (e->start_time == boottime_ns_to_ticks(pe->start_boottime))
+			return;
+		/* the pid was reused: the old entry describes another process */
+		*slot = e->next;
+		resource__put(e->res);
+		free(e);
+		t->count--;
+		break;
+	}
+	if (t->count >= PROC_MAX)
+		process_table__sweep(t);
+	e = load_entry(t, pid, NULL, pe);
+	if (!e)
+		return;
+	slot = &t->buckets[pid % PROC_BUCKETS];
+	e->next = *slot;
+	*slot = e;
+	t->count++;
 }
 
 struct resource *process_table__resource(struct process_table *t, uint32_t pid, const char *comm)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "sonde_event.h"
 #include "span.h"
 
 struct process_table;
@@ -25,6 +26,8 @@ void process_table__free(struct process_table *t);
  * out of memory.
  */
 struct resource *process_table__resource(struct process_table *t, uint32_t pid, const char *comm);
+/* A process's identity as the kernel sent it: kept even after the process is gone. */
+void process_table__on_proc(struct process_table *t, const struct sonde_proc_event *pe);
 /* Whether the --exe patterns select pid (true when there are none). */
 bool process_table__selected(struct process_table *t, uint32_t pid, const char *comm);
 /* Forget processes that no longer exist; returns how many were dropped. */

@@ -126,6 +126,54 @@ static __always_inline void emit_open(struct sock *sk, __u64 key, struct sonde_c
 	ring_submit(ring, ev);
 }
 
+/* Copy len bytes of the current process's memory at src, len clamped to max in the register. */
+#define COPY_USER_CLAMPED(dst, len, src, max)                                                  \
+	({                                                                                     \
+		__u64 __n = (len);                                                             \
+		asm volatile("if %[n] <= %[m] goto +1\n\t%[n] = %[m]\n\t"                       \
+			     : [n] "+r"(__n)                                                   \
+			     : [m] "i"(max));                                                  \
+		if (__n && bpf_probe_read_user((dst), __n, (const void *)(src)))              \
+			__n = 0;                                                               \
+		__n;                                                                           \
+	})
+
+/*
+ * Send the identity of the current process once (per pid and start time): its command line and
+ * environment, read from its own memory while it certainly still exists.
+ */
+static __always_inline void emit_proc_once(__u32 tgid, __u64 ts)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct sonde_proc_event *ev;
+	__u64 start = task->group_leader->start_boottime, *seen;
+	unsigned long a0, a1, e0, e1;
+	struct mm_struct *mm;
+	void *ring;
+
+	seen = bpf_map_lookup_elem(&procs_seen, &tgid);
+	if (seen && *seen == start)
+		return;
+	bpf_map_update_elem(&procs_seen, &tgid, &start, BPF_ANY);
+	mm = task->mm;
+	if (!mm)
+		return;
+	a0 = BPF_CORE_READ(mm, arg_start);
+	a1 = BPF_CORE_READ(mm, arg_end);
+	e0 = BPF_CORE_READ(mm, env_start);
+	e1 = BPF_CORE_READ(mm, env_end);
+	ev = ring_reserve(&ring, sizeof(*ev));
+	if (!ev)
+		return;
+	fill_head(&ev->head, 0, ts, tgid, (__u32)bpf_get_current_pid_tgid(), SONDE_EV_PROC,
+		  SONDE_DIR_NONE);
+	ev->start_boottime = start;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ev->cmdline_len = a1 > a0 ? COPY_USER_CLAMPED(ev->cmdline, a1 - a0, a0, SONDE_CMDLINE_MAX) : 0;
+	ev->environ_len = e1 > e0 ? COPY_USER_CLAMPED(ev->environ, e1 - e0, e0, SONDE_ENVIRON_MAX) : 0;
+	ring_submit(ring, ev);
+}
+
 /* The user buffer of the syscall under way, and how many of its bytes are contiguous there. */
 static __always_inline void *user_buffer(__u64 *contig)
 {
@@ -262,6 +310,7 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 		st->conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 		st->tgid = tgid;
 		count(SONDE_CNT_CONN_NEW);
+		emit_proc_once(tgid, ts);
 		emit_open(sk, key, st, ts, tid);
 	}
 	count(SONDE_CNT_IO);

@@ -15,6 +15,11 @@
 #define SONDE_PAYLOAD_MAX 1024
 /* Default run-time cap on the payload copied per message. */
 #define SONDE_PAYLOAD_DEFAULT 512
+/* Command line and environment bytes sent once per process (its identity outlives it). */
+#define SONDE_CMDLINE_MAX 512
+#define SONDE_ENVIRON_MAX 4096
+/* Processes whose identity the kernel remembers having sent. */
+#define SONDE_MAX_PROCS 16384
 /* Connections tracked at once in the kernel (LRU: the oldest idle ones are evicted). */
 #define SONDE_MAX_CONNS 65536
 /* Processes the pid filter can name. */
@@ -31,6 +36,7 @@ enum sonde_event_kind {
 	SONDE_EV_DATA = 1,  /* a message started on a connection: payload prefix attached */
 	SONDE_EV_CLOSE = 2, /* a connection closed: the summary of its last run */
 	SONDE_EV_OPEN = 3,  /* a connection first seen: its tuple */
+	SONDE_EV_PROC = 4,  /* a process first seen: its command line and environment */
 };
 
 /* Which way bytes moved, from the traced process's point of view. */
@@ -92,6 +98,20 @@ struct sonde_open_event {
 	__u16 family;	/* AF_INET (2) or AF_INET6 (10) */
 	__u16 role;	/* enum sonde_role as the kernel saw the open, or UNKNOWN */
 	char comm[16];	/* task comm of the first I/O */
+};
+
+/*
+ * SONDE_EV_PROC: written before the first connection of a process is announced, so that a
+ * process that exits before the agent reads /proc (a short-lived client) keeps its name.
+ */
+struct sonde_proc_event {
+	struct sonde_event_head head;
+	__u64 start_boottime;		 /* ns since boot: tells a reused pid apart, as /proc does */
+	__u32 cmdline_len;		 /* bytes of cmdline (NUL-separated arguments) */
+	__u32 environ_len;		 /* bytes of environ (NUL-separated NAME=value) */
+	char comm[16];			 /* task comm */
+	__u8 cmdline[SONDE_CMDLINE_MAX]; /* first bytes of the argument block */
+	__u8 environ[SONDE_ENVIRON_MAX]; /* first bytes of the environment block */
 };
 
 /* SONDE_EV_CLOSE: the connection went to TCP_CLOSE. */

@@ -20,6 +20,15 @@ struct {
 	__type(value, __u8);
 } port_filter SEC(".maps");
 
+/* tgid → start_boottime of the process whose identity was sent (a PROC record). Written by the
+ * socket programs; LRU, and a reused pid has another start time, so nobody deletes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SONDE_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u64);
+} procs_seen SEC(".maps");
+
 /* enum sonde_counter → count, per CPU. Written by every program, read by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
