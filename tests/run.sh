@@ -28,10 +28,10 @@ RESULTS=${SONDE_RESULTS:-$ROOT/build/test-results}
 mkdir -p "$RESULTS"
 export PYTHONDONTWRITEBYTECODE=1
 
-STEPS=(${SONDE_STEPS:-deps build unit pytest-unit integration})
+STEPS=(${SONDE_STEPS:-deps build unit san fuzz-regress pytest-unit integration})
 if [[ -n ${CI:-} && ( -n ${SONDE_SKIP_BUILD:-} || -n ${SONDE_STEPS:-} ) ]]; then
 	echo "run.sh: CI is set: ignoring SONDE_SKIP_BUILD/SONDE_STEPS, running every step" >&2
-	STEPS=(deps build unit pytest-unit integration)
+	STEPS=(deps build unit san fuzz-regress pytest-unit integration)
 	SONDE_SKIP_BUILD=
 fi
 
@@ -147,6 +147,18 @@ step_unit() {
 	fi
 	run_counted unit "unit:" make -j"$(nproc)" unit
 }
+
+# The same unit tests built with AddressSanitizer and UndefinedBehaviorSanitizer (build-san/).
+step_san() {
+	if [[ -n ${SONDE_SKIP_BUILD:-} ]] || ((!BUILD_OK)); then
+		SUMMARY+=("$(printf '%-12s %s' san "not run")")
+		return
+	fi
+	run_counted san "unit:" make -j"$(nproc)" SAN=1 unit
+}
+
+# Every fuzz corpus file and crash reproducer, replayed under the sanitizers.
+step_fuzz-regress() { run_counted fuzz-regress "" ./tests/fuzz/regress.sh; }
 
 step_pytest-unit() {
 	local files=()
