@@ -848,8 +848,17 @@ void assembler__tick(struct assembler *a, uint64_t now)
 		while ((c = *p)) {
 			if (c->n_answered)
 				check_idle(a, c, now);
-			if (!c->n_pending && now > c->last_ns &&
-			    now - c->last_ns > CONN_IDLE_EVICT_NS) {
+			if (now > c->last_ns && now - c->last_ns > CONN_IDLE_EVICT_NS) {
+				/* Silent for minutes with no close seen (the kernel's table may have
+				 * evicted it): what is pending will not be answered here. */
+				if (c->n_pending) {
+					int i;
+
+					for (i = 0; i < c->n_pending; i++)
+						if (!c->pending[i]->has_response)
+							c->pending[i]->end_ns = c->last_ns;
+					finish_front(a, c, c->n_pending, true);
+				}
 				*p = c->next;
 				a->st.conns_evicted++;
 				conn_free(a, c);
