@@ -331,3 +331,17 @@ def test_collector_down_capture_goes_on_and_drops_are_counted(sonde, start_py_se
     assert exp["in"] == agent["spans"]
     assert exp["exported"] == 0 and exp["transport_errors"] >= 1
     assert exp["in"] == exp["exported"] + exp["dropped_full"] + exp["dropped_failed"] + exp["queued"]
+
+
+def test_short_lived_client_keeps_its_service_name(sonde, jaeger, start_py_server, test_start_us):
+    """The process is gone before the agent could read /proc: the kernel sent its identity."""
+    tok = token()
+    srv = start_py_server(service_name=f"py-srv-short-{tok}")
+    sonde()
+    code = f"import urllib.request; urllib.request.urlopen('{srv.url}/api/users/3').read()"
+    r = subprocess.run([harness.sys.executable, "-c", code], env=harness._env(f"oneshot-{tok}", None),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    spans = jaeger.wait_for_spans(f"oneshot-{tok}", count=1, start_us=test_start_us)
+    assert spans[0].kind == "client" and spans[0].tags["url.full"].endswith("/api/users/3")
+    assert spans[0].process_tags["process.pid"] > 0
