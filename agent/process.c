@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "process.h"
 
 #define PROC_BUCKETS 1024
@@ -236,6 +237,24 @@ static bool match_exe(const struct sonde_config *cfg, const char *exe, const cha
 	return false;
 }
 
+/* container.id (and k8s.pod.uid) from the process's cgroup, when it runs in a container. */
+static void add_container(struct resource *r, uint32_t pid)
+{
+	struct container_ref ref;
+	char path[64], buf[4096];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
+	n = read_file(path, buf, sizeof(buf));
+	if (n <= 0 || !cgroup_parse_container(buf, n, &ref))
+		return;
+	resource__set_cstr(r, "container.id", ref.id);
+	if (ref.runtime[0])
+		resource__set_cstr(r, "container.runtime", ref.runtime);
+	if (ref.pod_uid[0])
+		resource__set_cstr(r, "k8s.pod.uid", ref.pod_uid);
+}
+
 /* /proc/PID/stat's start time is in clock ticks since boot; the kernel record's in ns. */
 static uint64_t boottime_ns_to_ticks(uint64_t ns)
 {
@@ -327,6 +346,8 @@ static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, cons
 	if (n > 0)
 		resource__set_cstr(e->res, "process.executable.path", link);
 	resource__set_cstr(e->res, "host.name", t->host_name);
+	if (live)
+		add_container(e->res, pid);
 	resource__set_cstr(e->res, "telemetry.sdk.name", "sonde");
 	resource__set_cstr(e->res, "telemetry.sdk.language", "c");
 	resource__set_cstr(e->res, "telemetry.sdk.version", SONDE_VERSION);
