@@ -35,6 +35,8 @@ enum {
 	OPT_BATCH_DELAY,
 	OPT_QUEUE,
 	OPT_CHECK,
+	OPT_HOOKS,
+	OPT_METRICS_ADDR,
 };
 
 static const struct option long_opts[] = {
@@ -55,6 +57,7 @@ static const struct option long_opts[] = {
 	{"run-captures", required_argument, NULL, OPT_RUN_CAPTURES},
 	{"ring-kb", required_argument, NULL, OPT_RING_KB},
 	{"poll-ms", required_argument, NULL, OPT_POLL_MS},
+	{"hooks", required_argument, NULL, OPT_HOOKS},
 	{"pid", required_argument, NULL, OPT_PID},
 	{"port", required_argument, NULL, OPT_PORT},
 	{"exe", required_argument, NULL, OPT_EXE},
@@ -62,6 +65,7 @@ static const struct option long_opts[] = {
 	{"idle-close-ms", required_argument, NULL, OPT_IDLE_MS},
 	{"service-name", required_argument, NULL, OPT_SERVICE_NAME},
 	{"stats-interval", required_argument, NULL, OPT_STATS},
+	{"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
 	{NULL, 0, NULL, 0},
 };
 
@@ -100,6 +104,9 @@ void config__usage(FILE *out)
 		"      --ring-kb N            ring buffer per CPU, KiB, power of two (64-262144, default %u)\n"
 		"      --poll-ms N            ring-buffer poll period (1-1000, default 20)\n"
 		"      --idle-close-ms N      end a response N ms after its last byte (default 500)\n"
+		"      --hooks SET            auto: the cheapest hooks this kernel has (default);\n"
+		"                             socket: only socket tracepoints (kernel 6.3+); syscalls:\n"
+		"                             only the syscall fallback (slower, any kernel)\n"
 		"\n"
 		"Spans and resource:\n"
 		"      --export-query         export url.query (off by default: it may hold secrets)\n"
@@ -109,6 +116,8 @@ void config__usage(FILE *out)
 		"\n"
 		"Operations:\n"
 		"      --stats-interval S     log self-statistics every S seconds (0: at exit only)\n"
+		"      --metrics-addr HOST:PORT  /metrics (Prometheus) and /healthz; 'off' to disable\n"
+		"                             (default 127.0.0.1:9464)\n"
 		"  -v, --verbose              libbpf and debug logs\n",
 		SONDE_PAYLOAD_MAX, SONDE_PAYLOAD_DEFAULT, SONDE_RUN_CAPTURES_DEFAULT,
 		SONDE_RING_BYTES >> 10);
@@ -221,6 +230,7 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->ring_bytes = SONDE_RING_BYTES;
 	cfg->poll_ms = 20;
 	cfg->idle_close_ms = 500;
+	cfg->metrics_addr = strdup("127.0.0.1:9464");
 	err = from_env(cfg);
 	if (err)
 		return err;
@@ -288,6 +298,19 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_POLL_MS:
 			err = parse_u32("--poll-ms", optarg, 1, 1000, &cfg->poll_ms);
 			break;
+		case OPT_HOOKS:
+			if (!strcmp(optarg, "auto"))
+				cfg->hooks = HOOKS_AUTO;
+			else if (!strcmp(optarg, "socket"))
+				cfg->hooks = HOOKS_SOCKET;
+			else if (!strcmp(optarg, "syscalls"))
+				cfg->hooks = HOOKS_SYSCALLS;
+			else {
+				fprintf(stderr, "sonde: invalid value '%s' for --hooks: expected auto, "
+						"socket or syscalls\n", optarg);
+				err = -EINVAL;
+			}
+			break;
 		case OPT_IDLE_MS:
 			err = parse_u32("--idle-close-ms", optarg, 1, 600000, &cfg->idle_close_ms);
 			break;
@@ -330,6 +353,10 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_SERVICE_NAME:
 			err = set_str(&cfg->service_name, optarg);
 			break;
+		case OPT_METRICS_ADDR:
+			free(cfg->metrics_addr);
+			cfg->metrics_addr = strcmp(optarg, "off") ? strdup(optarg) : NULL;
+			break;
 		case OPT_STATS:
 			err = parse_u32("--stats-interval", optarg, 0, 86400, &cfg->stats_interval_s);
 			break;
@@ -364,6 +391,7 @@ void config__free(struct sonde_config *cfg)
 	free((char *)cfg->otlp.ca_file);
 	free(cfg->service_name);
 	free(cfg->resource_attrs);
+	free(cfg->metrics_addr);
 	for (i = 0; i < cfg->n_exes; i++)
 		free(cfg->exes[i]);
 	memset(cfg, 0, sizeof(*cfg));

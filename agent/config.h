@@ -24,6 +24,13 @@ enum sonde_command {
 	CMD_CHECK,
 };
 
+/* Which hooks capture socket I/O and the connection lifecycle (--hooks). */
+enum sonde_hooks {
+	HOOKS_AUTO = 0,	   /* per capability, the cheapest this kernel has */
+	HOOKS_SOCKET,	   /* only the socket-level hooks (tp_btf, kernel 6.3+) */
+	HOOKS_SYSCALLS,	   /* only the fallback: syscall raw tracepoints */
+};
+
 struct sonde_config {
 	enum sonde_command command;
 	/* Where spans go: an OTLP/HTTP traces URL, or NULL for the console. */
@@ -35,6 +42,7 @@ struct sonde_config {
 	uint32_t run_captures;	   /* records per run at most */
 	uint32_t ring_bytes;	   /* per-CPU ring size */
 	uint32_t poll_ms;	   /* ring-buffer poll period */
+	enum sonde_hooks hooks;	   /* hook set: auto, or forced */
 	/* Selection. */
 	uint32_t pids[CONFIG_MAX_PIDS];
 	int n_pids;
@@ -50,6 +58,7 @@ struct sonde_config {
 	char *resource_attrs;	   /* OTEL_RESOURCE_ATTRIBUTES: k=v,k=v added to every resource */
 	/* Operations. */
 	uint32_t stats_interval_s; /* log self-statistics this often; 0: only at exit */
+	char *metrics_addr;	   /* HOST:PORT of /metrics and /healthz, NULL: off */
 	bool verbose;
 };
 

@@ -19,6 +19,7 @@
 #include "export/exporter.h"
 #include "loader.h"
 #include "loop.h"
+#include "metrics.h"
 #include "process.h"
 
 #define TICK_MS 100
@@ -33,8 +34,10 @@ struct agent {
 	struct assembler *asm_;
 	struct exporter *exporters[2];
 	int n_exporters;
+	struct metrics_server *metrics;
 	int sig_fd;
 	uint64_t started_ms;
+	uint64_t last_poll_ms; /* the rings were last drained then: the health signal */
 	uint64_t last_sweep_ms;
 	uint64_t last_stats_ms;
 };
@@ -107,8 +110,91 @@ static void drain(struct agent *ag)
 {
 	int n = loader__poll(ag->ld);
 
+	ag->last_poll_ms = loop__now_ms();
 	if (n < 0)
 		fprintf(stderr, "sonde: reading the ring buffers failed: %s\n", strerror(-n));
+}
+
+static void metric(FILE *out, const char *name, const char *type, const char *help,
+		   const char *labels, uint64_t v)
+{
+	if (help)
+		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	fprintf(out, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
+}
+
+/* GET /metrics: the counters of every stage, from the kernel to the collector. */
+static void render_metrics(void *ctx, FILE *out)
+{
+	struct agent *ag = ctx;
+	uint64_t k[SONDE_CNT_MAX];
+	struct assembler_stats as;
+	struct exporter_stats es;
+	char labels[96];
+	int i;
+
+	loader__counters(ag->ld, k);
+	assembler__stats(ag->asm_, &as);
+	metric(out, "sonde_socket_io_total", "counter", "Socket I/O seen by the BPF programs.", NULL,
+	       k[SONDE_CNT_IO]);
+	metric(out, "sonde_ring_records_total", "counter", "Records written to the ring buffers.",
+	       NULL, k[SONDE_CNT_RECORDS]);
+	metric(out, "sonde_ring_drops_total", "counter",
+	       "Records lost because a ring buffer was full.", NULL, k[SONDE_CNT_RING_FULL]);
+	metric(out, "sonde_payload_copy_failures_total", "counter",
+	       "Payload copies from user memory that failed.", NULL, k[SONDE_CNT_COPY_FAIL]);
+	metric(out, "sonde_connections_open", "gauge", "Connections the agent follows now.", NULL,
+	       as.conns_open);
+	metric(out, "sonde_connections_total", "counter", "Connections seen.", NULL, as.conns_total);
+	metric(out, "sonde_connections_not_http_total", "counter",
+	       "Connections given up as not HTTP/1.x.", NULL, as.conns_not_http);
+	metric(out, "sonde_connections_dropped_total", "counter",
+	       "Connections not followed: table full.", NULL, as.conns_dropped);
+	metric(out, "sonde_spans_total", "counter", "Spans assembled.", NULL, as.spans);
+	metric(out, "sonde_parse_errors_total", "counter", "Message heads that did not parse.", NULL,
+	       as.parse_errors);
+	metric(out, "sonde_framing_lost_total", "counter",
+	       "Message boundaries lost past the captured bytes.", NULL, as.framing_lost);
+	for (i = 0; i < ag->n_exporters; i++) {
+		const char *name = exporter__name(ag->exporters[i]);
+
+		exporter__stats(ag->exporters[i], &es);
+		snprintf(labels, sizeof(labels), "{exporter=\"%s\"}", name);
+		metric(out, "sonde_export_spans_total", "counter", i ? NULL : "Spans given to an exporter.",
+		       labels, es.spans_in);
+		metric(out, "sonde_export_spans_exported_total", "counter",
+		       i ? NULL : "Spans the receiver accepted.", labels, es.spans_exported);
+		snprintf(labels, sizeof(labels), "{exporter=\"%s\",reason=\"queue_full\"}", name);
+		metric(out, "sonde_export_spans_dropped_total", "counter",
+		       i ? NULL : "Spans dropped, by reason.", labels, es.spans_dropped_full);
+		snprintf(labels, sizeof(labels), "{exporter=\"%s\",reason=\"failed\"}", name);
+		metric(out, "sonde_export_spans_dropped_total", "counter", NULL, labels,
+		       es.spans_dropped_failed);
+		snprintf(labels, sizeof(labels), "{exporter=\"%s\"}", name);
+		metric(out, "sonde_export_queue_spans", "gauge",
+		       i ? NULL : "Spans queued or in flight.", labels, es.spans_queued);
+		metric(out, "sonde_export_requests_total", "counter",
+		       i ? NULL : "Export requests sent.", labels, es.requests);
+		metric(out, "sonde_export_retries_total", "counter", i ? NULL : "Requests retried.",
+		       labels, es.retries);
+		snprintf(labels, sizeof(labels), "{exporter=\"%s\",kind=\"http\"}", name);
+		metric(out, "sonde_export_errors_total", "counter", i ? NULL : "Export errors, by kind.",
+		       labels, es.errors_http);
+		snprintf(labels, sizeof(labels), "{exporter=\"%s\",kind=\"transport\"}", name);
+		metric(out, "sonde_export_errors_total", "counter", NULL, labels, es.errors_transport);
+	}
+}
+
+/* GET /healthz: healthy while the rings are being drained. */
+static bool health(void *ctx, FILE *out)
+{
+	struct agent *ag = ctx;
+	uint64_t age = loop__now_ms() - ag->last_poll_ms;
+	bool ok = age < 5000;
+
+	fprintf(out, "%s: rings drained %llu ms ago, hooks: %s\n", ok ? "ok" : "stalled",
+		(unsigned long long)age, loader__hooks(ag->ld));
+	return ok;
 }
 
 static void on_poll_timer(struct loop *l, void *ctx)
@@ -218,6 +304,10 @@ static int run(struct agent *ag)
 	if (err)
 		return err;
 	loop__arm_timer(ag->loop, cfg->poll_ms, on_poll_timer, ag);
+	ag->last_poll_ms = loop__now_ms();
+	if (cfg->metrics_addr)
+		ag->metrics = metrics_server__new(ag->loop, cfg->metrics_addr, render_metrics, health,
+						  ag);
 	ag->last_sweep_ms = ag->last_stats_ms = loop__now_ms();
 	loop__arm_timer(ag->loop, TICK_MS, on_tick, ag);
 
@@ -240,6 +330,7 @@ static void cleanup(struct agent *ag)
 {
 	int i;
 
+	metrics_server__free(ag->metrics);
 	assembler__free(ag->asm_);
 	loader__stop(ag->ld);
 	for (i = 0; i < ag->n_exporters; i++)

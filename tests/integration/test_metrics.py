@@ -1,0 +1,91 @@
+"""The agent's /metrics and /healthz endpoint: counts that add up, loopback, bad input."""
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import harness
+from harness import py_client
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def value(text, name, labels=""):
+    m = re.search(rf"^{re.escape(name + labels)} (\d+)$", text, re.M)
+    assert m, f"{name}{labels} not in /metrics:\n{text}"
+    return int(m.group(1))
+
+
+def test_metrics_count_spans_and_exports(sonde, jaeger, start_py_server):
+    port = harness.free_port()
+    srv = start_py_server(service_name="py-metrics")
+    sonde("--metrics-addr", f"127.0.0.1:{port}", "--batch-delay-ms", "100")
+    res = py_client(f"{srv.url}/api/users/1", n=25, service_name="py-metrics-client")
+    assert res.statuses == [200] * 25
+    base = f"http://127.0.0.1:{port}"
+
+    def exported():
+        code, text = get(f"{base}/metrics")
+        assert code == 200
+        lab = '{exporter="otlp"}'
+        n = value(text, "sonde_export_spans_exported_total", lab)
+        return text if n >= 50 else None
+
+    text = harness.poll_until(exported, 15, what="50 spans exported in /metrics")
+    lab = '{exporter="otlp"}'
+    spans_in = value(text, "sonde_export_spans_total", lab)
+    assert value(text, "sonde_spans_total") >= 50
+    assert spans_in == (value(text, "sonde_export_spans_exported_total", lab)
+                        + value(text, "sonde_export_spans_dropped_total", '{exporter="otlp",reason="queue_full"}')
+                        + value(text, "sonde_export_spans_dropped_total", '{exporter="otlp",reason="failed"}')
+                        + value(text, "sonde_export_queue_spans", lab))
+    assert value(text, "sonde_ring_drops_total") == 0
+    code, body = get(f"{base}/healthz")
+    assert code == 200 and body.startswith("ok")
+    assert get(f"{base}/nope")[0] == 404
+
+
+def test_metrics_endpoint_survives_garbage_and_silence(sonde):
+    port = harness.free_port()
+    proc = sonde("--metrics-addr", f"127.0.0.1:{port}", otlp=False)
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]  # more than it serves at once
+    junk = socket.create_connection(("127.0.0.1", port))
+    junk.sendall(bytes(range(256)) * 16)
+    junk.close()
+    time.sleep(2.5)  # the silent ones pass their deadline
+    for s in silent:
+        s.close()
+    assert proc.running
+    assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+
+
+def test_metrics_port_taken_is_a_warning_not_a_failure(sonde):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    proc = sonde("--metrics-addr", f"127.0.0.1:{port}", otlp=False)
+    assert "metrics endpoint not started" in proc.stderr()
+    assert proc.running
+    taken.close()
+
+
+def test_metrics_default_is_loopback_and_off_disables_it(sonde):
+    r = harness.run_sonde("--help")
+    assert "default 127.0.0.1:9464" in r.stdout
+    port = harness.free_port()
+    proc = sonde("--metrics-addr", f"127.0.0.1:{port}", "--metrics-addr", "off", otlp=False)
+    time.sleep(0.3)
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        listening = True
+    except OSError:
+        listening = False
+    assert not listening and proc.running
