@@ -37,6 +37,7 @@ enum {
 	OPT_CHECK,
 	OPT_HOOKS,
 	OPT_METRICS_ADDR,
+	OPT_CONFIG,
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +67,7 @@ static const struct option long_opts[] = {
 	{"service-name", required_argument, NULL, OPT_SERVICE_NAME},
 	{"stats-interval", required_argument, NULL, OPT_STATS},
 	{"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
+	{"config", required_argument, NULL, OPT_CONFIG},
 	{NULL, 0, NULL, 0},
 };
 
@@ -79,6 +81,8 @@ void config__usage(FILE *out)
 		"  -h, --help                 this text\n"
 		"  -V, --version              version and exit\n"
 		"      --check                print what this kernel allows and which hooks sonde uses\n"
+		"      --config FILE          read options from FILE, one 'name = value' a line, without\n"
+		"                             the dashes (flags given here win) [env SONDE_CONFIG]\n"
 		"\n"
 		"Export (default: spans printed to the console):\n"
 		"      --otlp-endpoint URL    OTLP/HTTP base URL (adds /v1/traces), or the full traces\n"
@@ -218,24 +222,13 @@ static int from_env(struct sonde_config *cfg)
 	return 0;
 }
 
-int config__parse(struct sonde_config *cfg, int argc, char **argv)
+/* Apply command-line style arguments (argv[0] is skipped) to cfg. */
+static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 {
 	uint32_t v;
 	int c, err;
 
-	memset(cfg, 0, sizeof(*cfg));
-	otlp_config__defaults(&cfg->otlp);
-	cfg->capture_bytes = SONDE_PAYLOAD_DEFAULT;
-	cfg->run_captures = SONDE_RUN_CAPTURES_DEFAULT;
-	cfg->ring_bytes = SONDE_RING_BYTES;
-	cfg->poll_ms = 20;
-	cfg->idle_close_ms = 500;
-	cfg->metrics_addr = strdup("127.0.0.1:9464");
-	err = from_env(cfg);
-	if (err)
-		return err;
-
-	optind = 1;
+	optind = 0; /* glibc: a full re-initialisation, as this runs more than once */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hVv", long_opts, NULL)) != -1) {
 		err = 0;
@@ -353,6 +346,8 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_SERVICE_NAME:
 			err = set_str(&cfg->service_name, optarg);
 			break;
+		case OPT_CONFIG:
+			break; /* read before the other flags, in config__parse */
 		case OPT_METRICS_ADDR:
 			free(cfg->metrics_addr);
 			cfg->metrics_addr = strcmp(optarg, "off") ? strdup(optarg) : NULL;
@@ -378,6 +373,94 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 		fprintf(stderr, "sonde: unexpected argument '%s' (see sonde --help)\n", argv[optind]);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/*
+ * A config file holds the long options, one a line, without their dashes: "otlp-endpoint =
+ * http://collector:4318", "export-query", "exe = nginx". Blank lines and '#' comments are
+ * skipped. It is applied before the command line, so a flag beats the file.
+ */
+static int apply_file(struct sonde_config *cfg, const char *path)
+{
+	char line[1024], opt[128], *key, *val, *eq, *end, *args[3];
+	FILE *f = fopen(path, "re");
+	int lineno = 0, err = 0, n;
+
+	if (!f) {
+		fprintf(stderr, "sonde: cannot read config file %s: %s\n", path, strerror(errno));
+		return -EINVAL;
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			fprintf(stderr, "sonde: %s:%d: line too long\n", path, lineno);
+			err = -EINVAL;
+			break;
+		}
+		key = line + strspn(line, " \t");
+		if (*key == '#' || *key == '\n' || *key == 0)
+			continue;
+		end = key + strlen(key);
+		while (end > key && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			*--end = 0;
+		val = NULL;
+		eq = strchr(key, '=');
+		if (eq) {
+			val = eq + 1 + strspn(eq + 1, " \t");
+			while (eq > key && (eq[-1] == ' ' || eq[-1] == '\t'))
+				eq--;
+			*eq = 0;
+		}
+		if (!strcmp(key, "config")) {
+			fprintf(stderr, "sonde: %s:%d: a config file cannot name another\n", path, lineno);
+			err = -EINVAL;
+			break;
+		}
+		snprintf(opt, sizeof(opt), "--%s", key);
+		args[0] = "sonde";
+		args[1] = opt;
+		args[2] = val;
+		n = val ? 3 : 2;
+		err = apply_args(cfg, n, args);
+		if (err)
+			fprintf(stderr, "sonde: ... in %s line %d\n", path, lineno);
+	}
+	fclose(f);
+	return err;
+}
+
+int config__parse(struct sonde_config *cfg, int argc, char **argv)
+{
+	const char *file = getenv("SONDE_CONFIG");
+	int i, err;
+
+	memset(cfg, 0, sizeof(*cfg));
+	otlp_config__defaults(&cfg->otlp);
+	cfg->capture_bytes = SONDE_PAYLOAD_DEFAULT;
+	cfg->run_captures = SONDE_RUN_CAPTURES_DEFAULT;
+	cfg->ring_bytes = SONDE_RING_BYTES;
+	cfg->poll_ms = 20;
+	cfg->idle_close_ms = 500;
+	cfg->metrics_addr = strdup("127.0.0.1:9464");
+	err = from_env(cfg);
+	if (err)
+		return err;
+
+	/* --config FILE (or SONDE_CONFIG) first: the other flags override it. */
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			file = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			file = argv[i] + 9;
+		else if (!strcmp(argv[i], "--"))
+			break;
+	}
+	if (file && *file && (err = apply_file(cfg, file)))
+		return err;
+	err = apply_args(cfg, argc, argv);
+	if (err)
+		return err;
 	cfg->otlp.url = cfg->traces_url;
 	return 0;
 }

@@ -65,3 +65,24 @@ def test_without_privileges_it_names_what_is_missing(tmp_path):
                        text=True, capture_output=True, timeout=30)
     assert r.returncode == 1, r.stderr
     assert "CAP_BPF" in r.stderr and "run as root" in r.stderr, r.stderr
+
+
+def test_config_file_and_flags_over_it(tmp_path):
+    conf = tmp_path / "sonde.conf"
+    conf.write_text("# sonde settings\n\ncapture-bytes = 256\nexport-query\nexe = nginx\n"
+                    "otlp-endpoint = http://127.0.0.1:1\n")
+    # a valid file: --help still answers, and a bad flag on the command line is still refused
+    r = run("--config", str(conf), "--help")
+    assert r.returncode == 0, r.stderr
+    r = run("--config", str(conf), "--capture-bytes", "5")
+    assert r.returncode == 2 and "--capture-bytes" in r.stderr
+    bad = tmp_path / "bad.conf"
+    bad.write_text("capture-bytes = 256\nno-such-thing = 1\n")
+    r = run("--config", str(bad))
+    assert r.returncode == 2
+    assert "unknown option '--no-such-thing'" in r.stderr and f"{bad} line 2" in r.stderr
+    bad.write_text("capture-bytes = lots\n")
+    r = run(env={"SONDE_CONFIG": str(bad)})
+    assert r.returncode == 2 and "invalid value 'lots' for --capture-bytes" in r.stderr
+    r = run("--config", str(tmp_path / "missing.conf"))
+    assert r.returncode == 2 and "cannot read config file" in r.stderr

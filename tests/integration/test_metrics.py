@@ -89,3 +89,20 @@ def test_metrics_default_is_loopback_and_off_disables_it(sonde):
     except OSError:
         listening = False
     assert not listening and proc.running
+
+
+def test_config_file_settings_apply_and_flags_win(sonde, tmp_path):
+    a, b = harness.free_ports(2)
+    conf = tmp_path / "sonde.conf"
+    conf.write_text(f"metrics-addr = 127.0.0.1:{a}\n")
+    sonde("--config", str(conf), otlp=False)
+    assert get(f"http://127.0.0.1:{a}/healthz")[0] == 200
+    conf.write_text(f"metrics-addr = 127.0.0.1:{a + 0}\n".replace(str(a), str(b)))
+    sonde("--config", str(conf), "--metrics-addr", "off", otlp=False)
+    time.sleep(0.3)
+    try:
+        socket.create_connection(("127.0.0.1", b), timeout=1).close()
+        listening = True
+    except OSError:
+        listening = False
+    assert not listening, "the flag must beat the file"
