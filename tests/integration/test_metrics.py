@@ -97,7 +97,7 @@ def test_config_file_settings_apply_and_flags_win(sonde, tmp_path):
     conf.write_text(f"metrics-addr = 127.0.0.1:{a}\n")
     sonde("--config", str(conf), otlp=False)
     assert get(f"http://127.0.0.1:{a}/healthz")[0] == 200
-    conf.write_text(f"metrics-addr = 127.0.0.1:{a + 0}\n".replace(str(a), str(b)))
+    conf.write_text(f"metrics-addr = 127.0.0.1:{b}\n")
     sonde("--config", str(conf), "--metrics-addr", "off", otlp=False)
     time.sleep(0.3)
     try:
