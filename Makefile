@@ -131,9 +131,30 @@ bench: deps all
 fuzz:
 	$(Q)./tests/fuzz/run.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary to $(PREFIX)/bin, the systemd unit to
+# $(PREFIX)/lib/systemd/system (systemd reads /usr/local/lib/systemd/system for local units; its
+# ExecStart follows PREFIX), the default config to /etc/sonde/sonde.conf unless one is there.
+# Then: systemctl daemon-reload && systemctl enable --now sonde. `make uninstall` keeps the config.
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -D -m 0755 $(BUILD)/sonde $(DESTDIR)$(PREFIX)/bin/sonde
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/sonde|$(PREFIX)/bin/sonde|g' -e 's|/etc/sonde/sonde.conf|$(SYSCONFDIR)/sonde/sonde.conf|g' \
+		packaging/sonde.service > $(DESTDIR)$(UNITDIR)/sonde.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sonde.service
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sonde
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/sonde/sonde.conf ]; then \
+		echo "  keeping $(DESTDIR)$(SYSCONFDIR)/sonde/sonde.conf (the new default is packaging/sonde.conf)"; \
+	else \
+		install -m 0644 packaging/sonde.conf $(DESTDIR)$(SYSCONFDIR)/sonde/sonde.conf; \
+	fi
+
+.PHONY: uninstall
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/sonde $(DESTDIR)$(UNITDIR)/sonde.service
+	@echo "  kept $(DESTDIR)$(SYSCONFDIR)/sonde/sonde.conf (remove it by hand)"
 
 clean:
 	rm -rf build build-san

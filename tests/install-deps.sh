@@ -7,6 +7,11 @@
 #   tests/install-deps.sh test    what the test run needs beyond that: servers and clients,
 #                                 the sanitizer/libFuzzer runtime, Python packages
 #                                 (tests/requirements.txt) and Jaeger (tests/jaeger.sh install)
+#   tests/install-deps.sh packaging  what tests/integration/test_packaging.py needs: helm and
+#                                 kubeconform (go install, pinned, into $SONDE_CACHE/bin), Kubernetes
+#                                 JSON schemas for offline validation (from the kubernetes-validate
+#                                 wheel on PyPI, into $SONDE_CACHE/k8s-schemas), debootstrap and
+#                                 buildah (the image build). Part of `test` and `all`.
 #   tests/install-deps.sh all     both (the default)
 #
 # Must run as root (it calls apt-get). Fails with the name of the package that could not be had.
@@ -129,10 +134,92 @@ do_test() {
 	log "Jaeger present: $jaeger"
 }
 
+# --- packaging (helm chart, image, systemd unit: tests/integration/test_packaging.py) ---
+# Pinned. A cold install measured on 2 cores: helm ~3 min (go install compiles it), kubeconform
+# ~11 s, the schemas ~5 s (a 23 MB wheel), the debootstrap/buildah .debs ~35 s; then well under 1 s.
+HELM_VERSION=v3.22.0
+KUBECONFORM_VERSION=v0.8.0
+K8S_VALIDATE_VERSION=1.37.0
+PYYAML_VERSION=6.0.3
+# The Kubernetes versions whose schemas are extracted (the tests validate against each).
+K8S_SCHEMA_VERSIONS=(v1.28.0 v1.30.0 v1.37.0)
+PKG_CACHE=${SONDE_CACHE:-${HOME:-/root}/.cache/sonde}
+
+go_tool() { # NAME MODULE/PATH@VERSION VERSION: go install into $PKG_CACHE/bin, once per version
+	local name=$1 target=$2 version=$3 bin=$PKG_CACHE/bin
+	if [[ -x $bin/$name && -f $bin/.$name-version && $(cat "$bin/.$name-version") == "$version" ]]; then
+		log "$name $version present: $bin/$name"
+		return
+	fi
+	command -v go >/dev/null 2>&1 || die "go is not installed: it is needed to build $name $version"
+	mkdir -p "$bin"
+	log "go install $target (once; cached in $bin)"
+	local start=$SECONDS
+	GOBIN=$bin GOFLAGS="${GOFLAGS:-} -buildvcs=false" go install "$target" || die "go install $target failed"
+	echo "$version" >"$bin/.$name-version"
+	log "$name $version built in $((SECONDS - start)) s"
+}
+
+k8s_schemas() { # JSON schemas for kubeconform -schema-location, offline
+	local dir=$PKG_CACHE/k8s-schemas v missing=0
+	for v in "${K8S_SCHEMA_VERSIONS[@]}"; do
+		[[ -f $dir/$v-standalone-strict/daemonset-apps-v1.json && -f $dir/.source-$K8S_VALIDATE_VERSION ]] || missing=1
+	done
+	if ((!missing)); then
+		log "Kubernetes schemas present: $dir (${K8S_SCHEMA_VERSIONS[*]})"
+		return
+	fi
+	local tmp start=$SECONDS
+	tmp=$(mktemp -d)
+	python3 -m pip download -q --no-deps --disable-pip-version-check -d "$tmp" \
+		"kubernetes-validate==$K8S_VALIDATE_VERSION" ||
+		{ rm -rf "$tmp"; die "pip download kubernetes-validate==$K8S_VALIDATE_VERSION failed"; }
+	# The wheel holds per-kind schemas whose $refs point at /api/_definitions.json (an absolute
+	# URL under https://kubernetes.io/): rewrite them to the sibling file and drop the $id, so that
+	# kubeconform resolves every reference from the local directory.
+	python3 - "$tmp"/kubernetes_validate-*.whl "$dir" "${K8S_SCHEMA_VERSIONS[@]}" <<'EOF' ||
+import json, os, sys, zipfile
+whl, out, versions = sys.argv[1], sys.argv[2], sys.argv[3:]
+z = zipfile.ZipFile(whl)
+for v in versions:
+    pre = f"kubernetes_validate/kubernetes-json-schema/{v}-local-strict/"
+    names = [n for n in z.namelist() if n.startswith(pre) and n.endswith(".json") and not n.endswith("/all.json")]
+    if not names:
+        sys.exit(f"no schemas for {v} in {whl}")
+    dst = os.path.join(out, f"{v}-standalone-strict")
+    os.makedirs(dst, exist_ok=True)
+    for n in names:
+        s = json.loads(z.read(n))
+        s.pop("$id", None)
+        text = json.dumps(s).replace('"/api/_definitions.json#', '"_definitions.json#')
+        with open(os.path.join(dst, n[len(pre):]), "w") as f:
+            f.write(text)
+    print(f"install-deps: {len(names)} schemas for Kubernetes {v} in {dst}", file=sys.stderr)
+EOF
+		{ rm -rf "$tmp"; die "extracting Kubernetes schemas failed"; }
+	touch "$dir/.source-$K8S_VALIDATE_VERSION"
+	rm -rf "$tmp"
+	log "Kubernetes schemas extracted in $((SECONDS - start)) s"
+}
+
+do_packaging() {
+	apt_install debootstrap buildah libcap2-bin systemd
+	go_tool helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$HELM_VERSION"
+	go_tool kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" "$KUBECONFORM_VERSION"
+	k8s_schemas
+	# The test reads helm's YAML output.
+	if ! python3 -c 'import yaml' 2>/dev/null; then
+		log "installing PyYAML==$PYYAML_VERSION"
+		python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "PyYAML==$PYYAML_VERSION" ||
+			die "pip install PyYAML==$PYYAML_VERSION failed"
+	fi
+}
+
 case $MODE in
 build) do_build ;;
-test) do_test ;;
-all) do_build && do_test ;;
-*) die "usage: $0 [build|test|all]" ;;
+test) do_test && do_packaging ;;
+packaging) do_packaging ;;
+all) do_build && do_test && do_packaging ;;
+*) die "usage: $0 [build|test|all|packaging]" ;;
 esac
 log "done ($MODE)"
