@@ -183,8 +183,13 @@ static const char *intern_key(const char *k)
 	return keys[n] ? keys[n++] : NULL;
 }
 
-/* Add "k=v,k2=v2" attributes; malformed pairs are skipped (the spec says to ignore them). */
-static void add_resource_attrs(struct resource *r, const char *list)
+/*
+ * Add "k=v,k2=v2" attributes; malformed pairs are skipped (the spec says to ignore them). The
+ * agent's own list overrides what sonde found (e.g. host.name=$(NODE_NAME) in a pod, whose
+ * hostname is the pod's), except service.name, which has its own precedence; a process's list
+ * only adds.
+ */
+static void add_resource_attrs(struct resource *r, const char *list, bool override)
 {
 	char key_buf[128];
 	const char *p = list;
@@ -198,7 +203,8 @@ static void add_resource_attrs(struct resource *r, const char *list)
 			snprintf(key_buf, sizeof(key_buf), "%.*s", (int)(eq - p), p);
 			const char *key = intern_key(key_buf);
 
-			if (key && !resource__find_attr(r, key))
+			if (key && (override ? strcmp(key, "service.name") != 0
+					     : !resource__find_attr(r, key)))
 				resource__set_str(r, key, eq + 1, end - eq - 1);
 		}
 		p = comma ? comma + 1 : NULL;
@@ -352,9 +358,9 @@ static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, cons
 	resource__set_cstr(e->res, "telemetry.sdk.language", "c");
 	resource__set_cstr(e->res, "telemetry.sdk.version", SONDE_VERSION);
 	if (t->cfg->resource_attrs)
-		add_resource_attrs(e->res, t->cfg->resource_attrs);
+		add_resource_attrs(e->res, t->cfg->resource_attrs, true);
 	if ((v = env_get(env, el, "OTEL_RESOURCE_ATTRIBUTES")) && *v)
-		add_resource_attrs(e->res, v);
+		add_resource_attrs(e->res, v, false);
 out:
 	free(cmdline);
 	free(env);

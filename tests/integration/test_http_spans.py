@@ -345,3 +345,16 @@ def test_short_lived_client_keeps_its_service_name(sonde, jaeger, start_py_serve
     spans = jaeger.wait_for_spans(f"oneshot-{tok}", count=1, start_us=test_start_us)
     assert spans[0].kind == "client" and spans[0].tags["url.full"].endswith("/api/users/3")
     assert spans[0].process_tags["process.pid"] > 0
+
+
+def test_agent_resource_attributes_override_host_name(sonde, jaeger, start_py_server, test_start_us):
+    """In a pod, gethostname() is the pod's name: OTEL_RESOURCE_ATTRIBUTES of the agent can set
+    host.name (the chart passes the node's), and add attributes; service.name keeps its rule."""
+    tok = token()
+    srv = start_py_server(service_name=f"py-res-{tok}")
+    sonde(env={"OTEL_RESOURCE_ATTRIBUTES": f"host.name=node-{tok},deployment.environment=ci,"
+                                           "service.name=not-this"})
+    curl(f"{srv.url}/api/users/1", "-o", "/dev/null")
+    s = jaeger.wait_for_spans(f"py-res-{tok}", count=1, start_us=test_start_us)[0]
+    assert s.process_tags["host.name"] == f"node-{tok}"
+    assert s.process_tags["deployment.environment"] == "ci"
