@@ -177,7 +177,7 @@ def test_default_daemonset():
     assert c["resources"]["limits"]["memory"] and c["resources"]["requests"]["cpu"]
     env = {e["name"]: e for e in c["env"]}
     assert "OTEL_EXPORTER_OTLP_HEADERS" not in env
-    assert env["OTEL_RESOURCE_ATTRIBUTES"]["value"] == "k8s.node.name=$(NODE_NAME)"
+    assert env["OTEL_RESOURCE_ATTRIBUTES"]["value"] == "host.name=$(NODE_NAME),k8s.node.name=$(NODE_NAME)"
     conf = by_kind(docs, "ConfigMap")["data"]["sonde.conf"]
     lines = [ln for ln in conf.splitlines() if ln and not ln.startswith("#")]
     assert lines == ["otlp-endpoint = http://jaeger-collector.observability.svc:4318",
@@ -211,7 +211,7 @@ def test_nondefault_daemonset():
     assert env["OTEL_EXPORTER_OTLP_HEADERS"]["valueFrom"] == {
         "secretKeyRef": {"name": "otlp-auth", "key": "hdrs"}}
     assert env["OTEL_RESOURCE_ATTRIBUTES"]["value"] == \
-        "k8s.node.name=$(NODE_NAME),deployment.environment=prod"
+        "host.name=$(NODE_NAME),k8s.node.name=$(NODE_NAME),deployment.environment=prod"
     assert "/sys/kernel/debug" in {m["mountPath"] for m in c["volumeMounts"]}
     conf = by_kind(docs, "ConfigMap")["data"]["sonde.conf"]
     lines = [ln for ln in conf.splitlines() if ln and not ln.startswith("#")]
