@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The BPF side's keeper. One probe table says, per capability, which hooks can provide it, from
- * the cheapest; the kernel's BTF tells which exist. The loader configures the programs through
+ * the cheapest; the kernel's BTF tells which exist, and only the chosen programs are loaded. The
+ * loader configures the programs through
  * their read-only globals, creates one ring buffer per CPU, attaches, and on each poll drains
  * every ring into one batch that it hands on in timestamp order (records of one connection can
  * sit in several rings when its threads move between CPUs).
@@ -21,45 +22,59 @@
 #include "loader.h"
 #include "sonde.skel.h"
 
+/* Which family of hooks a row belongs to (--hooks forces one). */
+enum hook_set {
+	SET_SOCKET = 1,	  /* socket-level tracepoints: nearly free */
+	SET_FALLBACK = 2, /* syscall and raw tracepoints: every syscall pays */
+};
+
+/* What a chosen row switches on in the BPF side's settings (the syscall programs serve two). */
+enum probe_effect {
+	EFFECT_NONE = 0,
+	EFFECT_SYS_SEND, /* sys_send = 1 */
+	EFFECT_SYS_RECV, /* sys_recv = 1 */
+};
+
+#define PROBE_MAX_PROGS 2
+
 /* One way to get one capability. */
 struct probe {
 	const char *capability; /* what sonde gets from it */
-	const char *hook;	/* attach point, as libbpf names it */
-	const char *btf_type;	/* type whose presence in kernel BTF proves the hook exists */
-	const char *method;	/* kind of hook: its cost class */
+	const char *hook;	/* attach points, in words for --check */
+	const char *needs;	/* what a kernel must have for it */
+	enum hook_set set;	/* its cost class */
+	enum probe_effect effect;
 	bool required;		/* sonde cannot run without this capability */
-	struct bpf_program *(*prog)(struct sonde_bpf *skel);
+	/* BPF programs by name; each one's section names its hook, whose btf_trace_ typedef in
+	 * kernel BTF proves it exists (for tp_btf and raw_tp alike) */
+	const char *progs[PROBE_MAX_PROGS];
 };
-
-static struct bpf_program *prog_send(struct sonde_bpf *s)
-{
-	return s->progs.sonde_sock_send;
-}
-static struct bpf_program *prog_recv(struct sonde_bpf *s)
-{
-	return s->progs.sonde_sock_recv;
-}
-static struct bpf_program *prog_state(struct sonde_bpf *s)
-{
-	return s->progs.sonde_sock_state;
-}
 
 /*
- * The probe table. Rows of one capability are alternatives, cheapest first; the first whose hook
- * exists wins. The socket-level tracepoints (kernel 6.3+) cost the traced processes almost
- * nothing; syscall tracepoints, the fallback for older kernels, slow every syscall of every task
- * (+13-15% CPU per request measured here) and are not implemented yet: on a kernel without the
- * socket tracepoints sonde says so and stops.
+ * The probe table. Rows of one capability are adjacent alternatives, cheapest first; the first
+ * whose hooks all exist (and whose set --hooks allows) wins, the others are not loaded. The
+ * socket-level tracepoints (kernel 6.3+) cost the traced processes almost nothing; the syscall
+ * fallback slows every syscall of every task (+13-15% CPU per request measured here before any
+ * work, see ../shared/KERNEL.md). fentry/kprobe rows on the socket layer would sit between the
+ * two; they are not written (this development kernel refuses fentry and has no kprobes).
  */
 static const struct probe probes[] = {
-	{"socket send", "tp_btf/sock_send_length", "btf_trace_sock_send_length", "tp_btf", true,
-	 prog_send},
-	{"socket receive", "tp_btf/sock_recv_length", "btf_trace_sock_recv_length", "tp_btf", true,
-	 prog_recv},
-	{"connection open/close", "tp_btf/inet_sock_set_state", "btf_trace_inet_sock_set_state",
-	 "tp_btf", true, prog_state},
+	{"socket send", "tp_btf/sock_send_length", "kernel 6.3+", SET_SOCKET, EFFECT_NONE, true,
+	 {"sonde_sock_send"}},
+	{"socket send", "raw_tp/sys_enter+sys_exit (write writev sendto sendmsg)", "kernel 4.17+",
+	 SET_FALLBACK, EFFECT_SYS_SEND, true, {"sonde_sys_enter", "sonde_sys_exit"}},
+	{"socket receive", "tp_btf/sock_recv_length", "kernel 6.3+", SET_SOCKET, EFFECT_NONE, true,
+	 {"sonde_sock_recv"}},
+	{"socket receive", "raw_tp/sys_enter+sys_exit (read readv recvfrom recvmsg)", "kernel 4.17+",
+	 SET_FALLBACK, EFFECT_SYS_RECV, true, {"sonde_sys_enter", "sonde_sys_exit"}},
+	{"connection open/close", "tp_btf/inet_sock_set_state", "kernel 5.5+", SET_SOCKET,
+	 EFFECT_NONE, true, {"sonde_sock_state"}},
+	{"connection open/close", "raw_tp/inet_sock_set_state", "kernel 4.17+", SET_FALLBACK,
+	 EFFECT_NONE, true, {"sonde_raw_state"}},
 };
 #define N_PROBES (sizeof(probes) / sizeof(probes[0]))
+/* Every program attached at most once, however many rows share it. */
+#define MAX_LINKS (N_PROBES * PROBE_MAX_PROGS)
 
 /* One record waiting in the batch. */
 struct batch_rec {
@@ -71,7 +86,9 @@ struct batch_rec {
 
 struct loader {
 	struct sonde_bpf *skel;
-	struct bpf_link *links[N_PROBES];
+	struct bpf_link *links[MAX_LINKS];
+	const struct bpf_program *link_progs[MAX_LINKS]; /* what each link attached */
+	int n_links;
 	struct ring_buffer *rb;
 	int *ring_fds;
 	int n_rings;
@@ -100,6 +117,67 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ar
 static bool btf_has(const struct btf *btf, const char *name)
 {
 	return btf && btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF) > 0;
+}
+
+/* The hook of a tp_btf or raw_tp program exists when its btf_trace_<event> typedef does. */
+static bool prog_hook_exists(const struct btf *btf, const struct bpf_program *p)
+{
+	const char *sec = p ? bpf_program__section_name(p) : NULL;
+	const char *event = sec ? strchr(sec, '/') : NULL;
+	char name[128];
+
+	if (!event || (strncmp(sec, "tp_btf/", 7) && strncmp(sec, "raw_tp/", 7)))
+		return false;
+	snprintf(name, sizeof(name), "btf_trace_%s", event + 1);
+	return btf_has(btf, name);
+}
+
+static bool probe_available(const struct btf *btf, struct bpf_object *obj, const struct probe *pr)
+{
+	int k;
+
+	for (k = 0; k < PROBE_MAX_PROGS && pr->progs[k]; k++)
+		if (!prog_hook_exists(btf, bpf_object__find_program_by_name(obj, pr->progs[k])))
+			return false;
+	return true;
+}
+
+static bool set_allowed(enum sonde_hooks mode, enum hook_set set)
+{
+	return mode == HOOKS_AUTO || (mode == HOOKS_SOCKET && set == SET_SOCKET) ||
+	       (mode == HOOKS_SYSCALLS && set == SET_FALLBACK);
+}
+
+static const char *hooks_name(enum sonde_hooks mode)
+{
+	return mode == HOOKS_SOCKET ? "socket" : mode == HOOKS_SYSCALLS ? "syscalls" : "auto";
+}
+
+/*
+ * Pick one row per capability: chosen[i] is true for the rows that will be loaded. Returns 0, or
+ * -ENOTSUP with *missing the first row of a capability nothing can provide.
+ */
+static int probes__choose(const struct btf *btf, struct bpf_object *obj, enum sonde_hooks mode,
+			  bool chosen[N_PROBES], size_t *missing)
+{
+	size_t i, j;
+
+	memset(chosen, 0, sizeof(bool) * N_PROBES);
+	for (i = 0; i < N_PROBES; i = j) {
+		bool found = false;
+
+		for (j = i; j < N_PROBES && !strcmp(probes[j].capability, probes[i].capability); j++) {
+			if (found || !set_allowed(mode, probes[j].set) ||
+			    !probe_available(btf, obj, &probes[j]))
+				continue;
+			chosen[j] = found = true;
+		}
+		if (!found && probes[i].required) {
+			*missing = i;
+			return -ENOTSUP;
+		}
+	}
+	return 0;
 }
 
 /* Effective capabilities of this process, as a 64-bit mask. */
@@ -157,10 +235,11 @@ static const char *read_small(const char *path, char *buf, size_t len)
 int loader__check(FILE *out)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
+	struct sonde_bpf *skel = sonde_bpf__open();
+	bool ok = true, chosen[N_PROBES], fallback = false;
 	char caps[128], buf[256];
+	size_t i, missing = 0;
 	const char *s;
-	bool ok = true;
-	size_t i;
 
 	fprintf(out, "sonde %s: what this kernel allows\n", SONDE_VERSION);
 	s = read_small("/proc/sys/kernel/osrelease", buf, sizeof(buf));
@@ -186,19 +265,36 @@ int loader__check(FILE *out)
 				access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) == 0
 			? "yes"
 			: "no");
-	fprintf(out, "hooks (probe table, cheapest first):\n");
-	for (i = 0; i < N_PROBES; i++) {
-		bool have = btf_has(btf, probes[i].btf_type);
-
-		fprintf(out, "  %-22s %-28s %s\n", probes[i].capability, probes[i].hook,
-			have ? "available: will be used" : "NOT available");
-		if (!have && probes[i].required)
-			ok = false;
+	if (!skel) {
+		fprintf(out, "verdict: sonde cannot run here (cannot open its BPF object: %s)\n",
+			strerror(errno));
+		btf__free(btf);
+		return 1;
 	}
-	fprintf(out, "verdict: %s\n",
-		ok ? "sonde can run here"
-		   : "sonde cannot run here (see the lines above; syscall-tracepoint fallback for "
-		     "kernels before 6.3 is not implemented yet)");
+	if (probes__choose(btf, skel->obj, HOOKS_AUTO, chosen, &missing))
+		ok = false;
+	fprintf(out, "hooks (probe table: per capability, the first available row is used; "
+		     "--hooks socket|syscalls forces one set):\n");
+	for (i = 0; i < N_PROBES; i++) {
+		bool have = probe_available(btf, skel->obj, &probes[i]);
+
+		fprintf(out, "  %-22s %-8s %-58s %s\n", probes[i].capability,
+			probes[i].set == SET_SOCKET ? "socket" : "fallback", probes[i].hook,
+			chosen[i] ? "available: will be used"
+			: have	  ? "available"
+				  : "NOT available");
+		if (chosen[i] && probes[i].set == SET_FALLBACK)
+			fallback = true;
+	}
+	if (!ok && btf && !caps[0])
+		fprintf(out, "verdict: sonde cannot run here: no hook for %s (needs %s)\n",
+			probes[missing].capability, probes[missing].needs);
+	else if (!ok)
+		fprintf(out, "verdict: sonde cannot run here (see the lines above)\n");
+	else
+		fprintf(out, "verdict: sonde can run here%s\n",
+			fallback ? " (through the syscall fallback: every syscall pays some cost)" : "");
+	sonde_bpf__destroy(skel);
 	btf__free(btf);
 	return ok ? 0 : 1;
 }
@@ -367,7 +463,7 @@ void loader__stop(struct loader *ld)
 	if (!ld)
 		return;
 	ring_buffer__free(ld->rb);
-	for (i = 0; i < N_PROBES; i++)
+	for (i = 0; i < (size_t)ld->n_links; i++)
 		bpf_link__destroy(ld->links[i]);
 	for (j = 0; j < ld->n_rings; j++)
 		close(ld->ring_fds[j]);
@@ -376,6 +472,26 @@ void loader__stop(struct loader *ld)
 	free(ld->arena);
 	free(ld->recs);
 	free(ld);
+}
+
+/* Attach p unless an earlier row did; the start-up line names every hook attached. */
+static int attach_once(struct loader *ld, struct bpf_program *p)
+{
+	const char *sec = bpf_program__section_name(p);
+	int n;
+
+	for (n = 0; n < ld->n_links; n++)
+		if (ld->link_progs[n] == p)
+			return 0;
+	if (ld->n_links >= (int)MAX_LINKS)
+		return -E2BIG;
+	ld->links[ld->n_links] = bpf_program__attach(p);
+	if (!ld->links[ld->n_links])
+		return -errno;
+	ld->link_progs[ld->n_links++] = p;
+	snprintf(ld->hooks + strlen(ld->hooks), sizeof(ld->hooks) - strlen(ld->hooks), "%s%s",
+		 ld->hooks[0] ? " " : "", sec);
+	return 0;
 }
 
 /* Say why loading failed in words a user can act on. */
@@ -396,11 +512,13 @@ static void explain_failure(const char *what, int err)
 
 struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb, void *ctx)
 {
+	size_t i, missing = 0;
+	bool chosen[N_PROBES];
+	struct bpf_program *p;
 	struct btf *btf = NULL;
 	struct loader *ld;
 	uint8_t one = 1;
-	size_t i;
-	int err, j;
+	int err, j, k;
 
 	verbose_libbpf = cfg->verbose;
 	libbpf_set_print(libbpf_log);
@@ -433,17 +551,34 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		explain_failure("open the BPF object", err);
 		goto fail;
 	}
+	if (probes__choose(btf, ld->skel->obj, cfg->hooks, chosen, &missing)) {
+		fprintf(stderr, "sonde: this kernel has no hook for %s%s%s%s (",
+			probes[missing].capability, cfg->hooks ? " among those --hooks " : "",
+			cfg->hooks ? hooks_name(cfg->hooks) : "", cfg->hooks ? " allows" : "");
+		for (i = missing, k = 0; i < N_PROBES &&
+				  !strcmp(probes[i].capability, probes[missing].capability);
+		     i++)
+			if (set_allowed(cfg->hooks, probes[i].set))
+				fprintf(stderr, "%s%s needs %s", k++ ? "; " : "", probes[i].hook,
+					probes[i].needs);
+		fprintf(stderr, "): run sonde --check\n");
+		err = -ENOTSUP;
+		goto fail;
+	}
+	/* Load only the chosen rows' programs: the losers are never verified nor attached. */
+	bpf_object__for_each_program(p, ld->skel->obj)
+		bpf_program__set_autoload(p, false);
 	for (i = 0; i < N_PROBES; i++) {
-		if (btf_has(btf, probes[i].btf_type))
+		if (!chosen[i])
 			continue;
-		if (probes[i].required) {
-			fprintf(stderr, "sonde: this kernel lacks %s (%s, kernel 6.3+): %s cannot be "
-					"captured (run sonde --check)\n",
-				probes[i].hook, probes[i].btf_type, probes[i].capability);
-			err = -ENOTSUP;
-			goto fail;
-		}
-		bpf_program__set_autoload(probes[i].prog(ld->skel), false);
+		for (k = 0; k < PROBE_MAX_PROGS && probes[i].progs[k]; k++)
+			bpf_program__set_autoload(
+				bpf_object__find_program_by_name(ld->skel->obj, probes[i].progs[k]),
+				true);
+		if (probes[i].effect == EFFECT_SYS_SEND)
+			ld->skel->rodata->sys_send = 1;
+		else if (probes[i].effect == EFFECT_SYS_RECV)
+			ld->skel->rodata->sys_recv = 1;
 	}
 
 	ld->skel->rodata->self_tgid = getpid();
@@ -501,27 +636,25 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		}
 	}
 
+	/* Attach the chosen rows, each program once (the syscall pair serves two rows). */
 	for (i = 0; i < N_PROBES; i++) {
-		struct bpf_program *p = probes[i].prog(ld->skel);
-
-		if (!bpf_program__autoload(p))
+		if (!chosen[i])
 			continue;
-		ld->links[i] = bpf_program__attach(p);
-		if (!ld->links[i]) {
-			err = -errno;
+		for (k = 0; k < PROBE_MAX_PROGS && probes[i].progs[k]; k++) {
+			p = bpf_object__find_program_by_name(ld->skel->obj, probes[i].progs[k]);
+			err = attach_once(ld, p);
+			if (!err)
+				continue;
 			if (probes[i].required) {
 				char what[96];
 
-				snprintf(what, sizeof(what), "attach %s", probes[i].hook);
+				snprintf(what, sizeof(what), "attach %s", bpf_program__section_name(p));
 				explain_failure(what, err);
 				goto fail;
 			}
 			fprintf(stderr, "sonde: warning: %s not attached (%s): %s unavailable\n",
-				probes[i].hook, strerror(-err), probes[i].capability);
-			continue;
+				bpf_program__section_name(p), strerror(-err), probes[i].capability);
 		}
-		snprintf(ld->hooks + strlen(ld->hooks), sizeof(ld->hooks) - strlen(ld->hooks),
-			 "%s%s", ld->hooks[0] ? " " : "", probes[i].hook);
 	}
 	btf__free(btf);
 	return ld;

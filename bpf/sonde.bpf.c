@@ -6,6 +6,10 @@
  * Per I/O the kernel only updates the connection's run counters; it copies payload and writes a
  * ring-buffer record when a run (I/O in one direction) starts, and for its first few I/O, so a
  * request/response exchange costs one record per message, not one per syscall.
+ *
+ * Kernels without those tracepoints (before 6.3) get the same per-I/O logic from the socket I/O
+ * syscalls (raw_tp/sys_enter + raw_tp/sys_exit) and the lifecycle from raw_tp/inet_sock_set_state;
+ * the agent's probe table loads one set or the other, never both.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -18,6 +22,7 @@
 #include "maps/conns.bpf.h"
 #include "maps/filters.bpf.h"
 #include "maps/rings.bpf.h"
+#include "maps/syscall_io.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -28,6 +33,8 @@
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
 
 /* Settings, written by the agent between open and load. */
 const volatile __u32 self_tgid = 0;			/* the agent: never traced */
@@ -36,6 +43,9 @@ const volatile __u32 run_captures = SONDE_RUN_CAPTURES_DEFAULT; /* records per r
 const volatile __u8 filter_pids = 0;			/* trace only tgids in pid_filter */
 const volatile __u8 filter_ports = 0;			/* trace only ports in port_filter */
 const volatile __u64 wakeup_bytes = SONDE_RING_BYTES / 4; /* wake the agent past this much data */
+/* Which directions the syscall fallback captures: the probe table picks per capability. */
+const volatile __u8 sys_send = 0;			/* sends through raw_tp/sys_enter+exit */
+const volatile __u8 sys_recv = 0;			/* receives through raw_tp/sys_enter+exit */
 
 /* Connection ids: unique for the life of this BPF object (the agent's life). */
 __u64 next_conn_id = 0;
@@ -89,10 +99,14 @@ static __always_inline void fill_head(struct sonde_event_head *h, __u64 conn_id,
 	h->pad0 = 0;
 }
 
+/*
+ * Helpers below read the sock with BPF_CORE_READ: the syscall fallback holds it as a plain
+ * kernel address, not a BTF pointer. They run once per connection, so the cost does not matter.
+ */
 static __always_inline bool port_selected(struct sock *sk)
 {
-	__u16 sport = sk->__sk_common.skc_num;
-	__u16 dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	__u16 sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 
 	return bpf_map_lookup_elem(&port_filter, &sport) || bpf_map_lookup_elem(&port_filter, &dport);
 }
@@ -109,18 +123,18 @@ static __always_inline void emit_open(struct sock *sk, __u64 key, struct sonde_c
 		return;
 	fill_head(&ev->head, st->conn_id, ts, st->tgid, tid, SONDE_EV_OPEN, SONDE_DIR_NONE);
 	ev->sock_key = key;
-	ev->family = sk->__sk_common.skc_family;
+	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (ev->family == AF_INET) {
 		__builtin_memset(ev->saddr, 0, sizeof(ev->saddr));
 		__builtin_memset(ev->daddr, 0, sizeof(ev->daddr));
-		*(__u32 *)ev->saddr = sk->__sk_common.skc_rcv_saddr;
-		*(__u32 *)ev->daddr = sk->__sk_common.skc_daddr;
+		*(__u32 *)ev->saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		*(__u32 *)ev->daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 	} else {
 		BPF_CORE_READ_INTO(&ev->saddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(&ev->daddr, sk, __sk_common.skc_v6_daddr);
 	}
-	ev->sport = sk->__sk_common.skc_num;
-	ev->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	ev->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ev->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	ev->role = st->role;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	ring_submit(ring, ev);
@@ -140,13 +154,14 @@ static __always_inline void emit_open(struct sock *sk, __u64 key, struct sonde_c
 
 /*
  * Send the identity of the current process once (per pid and start time): its command line and
- * environment, read from its own memory while it certainly still exists.
+ * environment, read from its own memory while it certainly still exists. CO-RE reads of the task,
+ * not BTF pointers, so that the syscall fallback needs no helper newer than the ring buffer.
  */
 static __always_inline void emit_proc_once(__u32 tgid, __u64 ts)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct sonde_proc_event *ev;
-	__u64 start = task->group_leader->start_boottime, *seen;
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime), *seen;
 	unsigned long a0, a1, e0, e1;
 	struct mm_struct *mm;
 	void *ring;
@@ -155,7 +170,7 @@ static __always_inline void emit_proc_once(__u32 tgid, __u64 ts)
 	if (seen && *seen == start)
 		return;
 	bpf_map_update_elem(&procs_seen, &tgid, &start, BPF_ANY);
-	mm = task->mm;
+	mm = BPF_CORE_READ(task, mm);
 	if (!mm)
 		return;
 	a0 = BPF_CORE_READ(mm, arg_start);
@@ -174,25 +189,17 @@ static __always_inline void emit_proc_once(__u32 tgid, __u64 ts)
 	ring_submit(ring, ev);
 }
 
-/* The user buffer of the syscall under way, and how many of its bytes are contiguous there. */
-static __always_inline void *user_buffer(__u64 *contig)
+/*
+ * The user buffer of a syscall whose data argument is arg, of a kind (enum sonde_buf_kind), and
+ * how many of its bytes are contiguous there.
+ */
+static __always_inline void *user_buffer_of(int kind, void *arg, __u64 *contig)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs;
 	struct user_msghdr mh;
 	struct iovec iov;
-	void *arg;
-	long nr;
 
-	if (task->flags & PF_KTHREAD)
-		return NULL;
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	if (!regs)
-		return NULL;
-	nr = SYS_NR(regs);
-	arg = (void *)SYS_ARG2(regs);
 	*contig = ~0ULL;
-	switch (sonde_buf_kind(nr)) {
+	switch (kind) {
 	case SONDE_BUF_PLAIN:
 		return arg;
 	case SONDE_BUF_MSGHDR:
@@ -210,6 +217,20 @@ static __always_inline void *user_buffer(__u64 *contig)
 	default:
 		return NULL;
 	}
+}
+
+/* The user buffer of the syscall under way, found through its saved registers (tp_btf path). */
+static __always_inline void *user_buffer(__u64 *contig)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs;
+
+	if (task->flags & PF_KTHREAD)
+		return NULL;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs)
+		return NULL;
+	return user_buffer_of(sonde_buf_kind(SYS_NR(regs)), (void *)SYS_ARG2(regs), contig);
 }
 
 #define DATA_HEAD_BYTES offsetof(struct sonde_data_event, payload)
@@ -234,16 +255,23 @@ static __always_inline void *user_buffer(__u64 *contig)
 		}                                                                              \
 	})
 
-/* A data record for this I/O, with as much payload as the settings allow. */
+/*
+ * A data record for this I/O, with as much payload as the settings allow. The user buffer comes
+ * from the syscall's arguments saved at entry (sys), or, from inside the socket layer (sys is
+ * NULL), from the syscall's registers.
+ */
 static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_run_summary *prev,
 				      __u64 offset, __u32 io_bytes, __u64 ts, __u32 tgid, __u32 tid,
-				      __u16 dir)
+				      __u16 dir, const struct sonde_syscall_io *sys)
 {
 	struct sonde_data_event *ev;
 	__u64 contig = 0, n = 0;
 	void *ring, *buf;
 
-	buf = user_buffer(&contig);
+	if (sys)
+		buf = user_buffer_of(sys->kind, (void *)sys->arg, &contig);
+	else
+		buf = user_buffer(&contig);
 	if (buf) {
 		n = io_bytes;
 		if (n > contig)
@@ -271,18 +299,20 @@ static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_
 	ring_submit(ring, ev);
 }
 
-static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u16 dir)
+/*
+ * One send or receive of ret bytes on sk, the same for every hook: the caller has checked that
+ * sk is an AF_INET/AF_INET6 TCP socket (each hook reads it its own cheapest way), and passes the
+ * syscall's saved arguments (sys) when it has them, NULL to find them in the registers.
+ */
+static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u16 dir,
+					const struct sonde_syscall_io *sys)
 {
 	struct sonde_run_summary prev = {};
 	struct sonde_conn_state *st, fresh = {};
 	__u64 key = (__u64)sk, ts, offset, pid_tgid;
 	__u32 tgid, tid;
-	__u16 family;
 
 	if (ret <= 0 || (dir == SONDE_DIR_INGRESS && (flags & MSG_PEEK)))
-		return 0;
-	family = sk->__sk_common.skc_family;
-	if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	tgid = pid_tgid >> 32;
@@ -333,36 +363,154 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 	if (st->run_captures >= run_captures)
 		return 0;
 	st->run_captures++;
-	emit_data(st, &prev, offset, ret, ts, tgid, tid, dir);
+	emit_data(st, &prev, offset, ret, ts, tgid, tid, dir, sys);
 	return 0;
+}
+
+/* tp_btf: sk is a BTF pointer, read directly (no helper call on this per-I/O path). */
+static __always_inline bool is_inet_tcp_btf(struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	return (family == AF_INET || family == AF_INET6) && sk->sk_protocol == IPPROTO_TCP;
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sonde_sock_send, struct sock *sk, int ret, int flags)
 {
-	return on_socket_io(sk, ret, flags, SONDE_DIR_EGRESS);
+	if (!is_inet_tcp_btf(sk))
+		return 0;
+	return on_socket_io(sk, ret, flags, SONDE_DIR_EGRESS, NULL);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sonde_sock_recv, struct sock *sk, int ret, int flags)
 {
-	return on_socket_io(sk, ret, flags, SONDE_DIR_INGRESS);
+	if (!is_inet_tcp_btf(sk))
+		return 0;
+	return on_socket_io(sk, ret, flags, SONDE_DIR_INGRESS, NULL);
+}
+
+/*
+ * The fallback for kernels without the socket tracepoints: the socket I/O syscalls.
+ *
+ * Why raw_tp/sys_enter + raw_tp/sys_exit filtered by number rather than the per-syscall
+ * tracepoints (syscalls/sys_enter_write, ...): both make every syscall of every task take the
+ * slow tracing path, and measured here cost the same when empty (+13% vs +13-15% CPU per request,
+ * ../shared/KERNEL.md). The per-syscall events then build a perf record of the arguments before
+ * the program runs, where a raw tracepoint hands over the registers; they need tracefs mounted to
+ * attach (it is not, here and in many containers), while raw tracepoints attach by name; and one
+ * pair of programs serves all eight syscalls. Raw tracepoints exist since 4.17, before anything
+ * else sonde needs (ring buffers: 5.8).
+ *
+ * Entry resolves the fd to a TCP socket at once, so that only socket I/O costs a map write: a
+ * read of a file or a pipe ends at entry with a few reads, and its exit with one failed lookup.
+ * The syscall holds its file reference from just after entry to just before exit, so the sock
+ * found at entry is the one the I/O used.
+ */
+
+/* The sock behind fd in the current task, if fd is an AF_INET/AF_INET6 TCP socket; else NULL. */
+static __always_inline struct sock *tcp_sock_of_fd(struct task_struct *task, long fd)
+{
+	struct file **fds, *file = NULL;
+	struct socket *sock;
+	struct fdtable *fdt;
+	struct sock *sk;
+	unsigned int max;
+	__u16 family, proto;
+	umode_t mode;
+
+	if (fd < 0)
+		return NULL;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	/*
+	 * A socket's file: its inode is a socket inode, and the struct socket in private_data points
+	 * back to the file. (sock_from_file() compares f_op with socket_file_ops, a static symbol
+	 * only kallsyms with CONFIG_KALLSYMS_ALL can resolve; this test needs nothing of the kind.)
+	 */
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock || BPF_CORE_READ(sock, file) != file)
+		return NULL;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	/* A bitfield before 5.6 ("sock: Make sk_protocol a 16-bit value"): the probed read takes both. */
+	proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	return proto == IPPROTO_TCP ? sk : NULL;
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(sonde_sys_enter, struct pt_regs *regs, long nr)
+{
+	struct sonde_syscall_io io = {};
+	struct task_struct *task;
+	__u64 pid_tgid;
+	__u16 dir;
+
+	dir = sonde_sys_dir(nr);
+	if (dir == SONDE_DIR_NONE || (dir == SONDE_DIR_EGRESS && !sys_send) ||
+	    (dir == SONDE_DIR_INGRESS && !sys_recv))
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (pid_tgid >> 32 == self_tgid)
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	/* A 32-bit task's numbers are another table's: nr 3 there is read, nr 20 getpid. */
+	if (SYS_IS_COMPAT(task))
+		return 0;
+	io.sk = (__u64)tcp_sock_of_fd(task, (long)SYS_ARG1_CORE(regs));
+	if (!io.sk)
+		return 0;
+	io.arg = SYS_ARG2_CORE(regs);
+	io.kind = sonde_buf_kind(nr);
+	io.dir = dir;
+	if (nr == SONDE_NR_recvfrom)
+		io.flags = SYS_ARG4_CORE(regs);
+	else if (nr == SONDE_NR_recvmsg)
+		io.flags = SYS_ARG3_CORE(regs);
+	bpf_map_update_elem(&syscall_io, &pid_tgid, &io, BPF_ANY);
+	return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(sonde_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct sonde_syscall_io *saved, io;
+
+	saved = bpf_map_lookup_elem(&syscall_io, &pid_tgid);
+	if (!saved)
+		return 0;
+	io = *saved;
+	bpf_map_delete_elem(&syscall_io, &pid_tgid);
+	/* One read or write moves at most MAX_RW_COUNT (INT_MAX rounded down to a page). */
+	if (ret <= 0 || ret > 0x7ffff000)
+		return 0;
+	return on_socket_io((struct sock *)io.sk, (int)ret, io.flags, io.dir, &io);
 }
 
 /*
  * Connection lifecycle from TCP state changes: the role at open (SYN_SENT: we connected;
  * SYN_RECV: the child socket of an accept) and the close, which ends the last run.
  */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(sonde_sock_state, struct sock *sk, int oldstate, int newstate)
+static __always_inline int on_state_change(__u64 key, int newstate)
 {
 	struct sonde_conn_state *st, fresh = {};
 	struct sonde_close_event *ev;
-	__u64 key = (__u64)sk;
 	void *ring;
 
-	if (sk->sk_protocol != IPPROTO_TCP)
-		return 0;
 	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV) {
 		fresh.role = newstate == TCP_SYN_SENT ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
 		bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY);
@@ -390,6 +538,27 @@ int BPF_PROG(sonde_sock_state, struct sock *sk, int oldstate, int newstate)
 	}
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sonde_sock_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	return on_state_change((__u64)sk, newstate);
+}
+
+/*
+ * The lifecycle fallback: the raw tracepoint under the same event (4.17+). Preferred to the
+ * classic tracepoint/sock/inet_sock_set_state (4.16+), which needs tracefs mounted to attach and
+ * builds a perf record before the program runs; no kernel sonde can run on lacks raw tracepoints.
+ */
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(sonde_raw_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	return on_state_change((__u64)sk, newstate);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

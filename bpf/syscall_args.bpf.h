@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Architecture drift in one place: where a syscall's number and arguments sit in the saved user
- * registers, and the numbers of the socket I/O syscalls whose user buffer we can read. The
- * socket tracepoints fire inside sock_sendmsg/sock_recvmsg, so the syscall that led there is
- * found through bpf_task_pt_regs() rather than through a syscall hook of its own.
+ * registers, how a 32-bit (compat) syscall is told apart, and the numbers of the socket I/O
+ * syscalls whose user buffer we can read. The socket tracepoints fire inside
+ * sock_sendmsg/sock_recvmsg, so there the syscall that led in is found through
+ * bpf_task_pt_regs() (direct BTF access: SYS_NR, SYS_ARG2); the raw_tp/sys_enter fallback gets a
+ * plain kernel pointer to the same registers and reads them with CO-RE (SYS_ARGn_CORE).
  */
 #ifndef SONDE_SYSCALL_ARGS_BPF_H
 #define SONDE_SYSCALL_ARGS_BPF_H
@@ -11,6 +13,14 @@
 #if defined(__TARGET_ARCH_x86)
 #define SYS_NR(r) ((long)(r)->orig_ax)
 #define SYS_ARG2(r) ((r)->si)
+#define SYS_ARG1_CORE(r) BPF_CORE_READ((r), di)
+#define SYS_ARG2_CORE(r) BPF_CORE_READ((r), si)
+#define SYS_ARG3_CORE(r) BPF_CORE_READ((r), dx)
+#define SYS_ARG4_CORE(r) BPF_CORE_READ((r), r10)
+/* An int 0x80 / ia32 syscall (numbers of another table): TS_COMPAT in thread_info.status. */
+#define SYS_IS_COMPAT(task)                                                                    \
+	(bpf_core_field_exists((task)->thread_info.status) &&                                  \
+	 (BPF_CORE_READ((task), thread_info.status) & 0x0002))
 #define SONDE_NR_read 0
 #define SONDE_NR_write 1
 #define SONDE_NR_readv 19
@@ -22,6 +32,12 @@
 #elif defined(__TARGET_ARCH_arm64)
 #define SYS_NR(r) ((long)(r)->syscallno)
 #define SYS_ARG2(r) ((r)->regs[1])
+#define SYS_ARG1_CORE(r) BPF_CORE_READ((r), regs[0])
+#define SYS_ARG2_CORE(r) BPF_CORE_READ((r), regs[1])
+#define SYS_ARG3_CORE(r) BPF_CORE_READ((r), regs[2])
+#define SYS_ARG4_CORE(r) BPF_CORE_READ((r), regs[3])
+/* An AArch32 task (numbers of another table): TIF_32BIT in thread_info.flags. */
+#define SYS_IS_COMPAT(task) (BPF_CORE_READ((task), thread_info.flags) & (1UL << 22))
 #define SONDE_NR_read 63
 #define SONDE_NR_write 64
 #define SONDE_NR_readv 65
@@ -58,6 +74,25 @@ static __always_inline int sonde_buf_kind(long nr)
 		return SONDE_BUF_MSGHDR;
 	default:
 		return SONDE_BUF_NONE;
+	}
+}
+
+/* Which way a socket I/O syscall moves data (enum sonde_direction), or SONDE_DIR_NONE. */
+static __always_inline __u16 sonde_sys_dir(long nr)
+{
+	switch (nr) {
+	case SONDE_NR_write:
+	case SONDE_NR_writev:
+	case SONDE_NR_sendto:
+	case SONDE_NR_sendmsg:
+		return SONDE_DIR_EGRESS;
+	case SONDE_NR_read:
+	case SONDE_NR_readv:
+	case SONDE_NR_recvfrom:
+	case SONDE_NR_recvmsg:
+		return SONDE_DIR_INGRESS;
+	default:
+		return SONDE_DIR_NONE;
 	}
 }
 
