@@ -6,6 +6,7 @@
  * generator with a strong seed is the right trade.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -168,14 +169,25 @@ void resource__put(struct resource *r)
 
 /* splitmix64 (Steele, Lea, Flood 2014): each output is a bijective mix of a Weyl sequence. */
 static __thread uint64_t rng_state;
-static __thread pid_t rng_pid;
+static __thread bool rng_seeded;
+
+/* A forked child must not repeat its parent's ids: it reseeds (the agent itself never forks). */
+static void rng_forget_seed(void)
+{
+	rng_seeded = false;
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, rng_forget_seed);
+}
 
 static uint64_t rng_next(void)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	uint64_t z;
 
-	/* Reseed after fork too, so a child never repeats its parent's ids. */
-	if (!rng_pid || rng_pid != getpid()) {
+	if (!rng_seeded) {
 		uint64_t seed = 0;
 
 		if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
@@ -187,7 +199,8 @@ static uint64_t rng_next(void)
 			       ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)&seed;
 		}
 		rng_state ^= seed;
-		rng_pid = getpid();
+		rng_seeded = true;
+		pthread_once(&once, register_atfork);
 	}
 	z = (rng_state += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
