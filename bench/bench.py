@@ -1,0 +1,1355 @@
+#!/usr/bin/env python3
+"""sonde benchmark: the application's cost, the kernel's cost and the agent's cost of sonde.
+
+Started by bench/run.sh (which installs and builds what this needs). Every server runs on
+127.0.0.1 and is started and stopped here. Each comparison is a series of pairs, one run without
+sonde and one with it, the order swapped from pair to pair; figures are medians of the per-pair
+ratios (with / without) with their spread (min..max).
+
+CPU placement on the 2-core machine: the server (nginx's one worker, the Go server with
+GOMAXPROCS=1, redis-server) is pinned to CPU 0; the closed-loop load generators (wrk,
+redis-benchmark) to CPU 1; the open-loop loadgen (2 threads: its dispatcher and its workers) is not
+pinned, because on one core its own threads and any other task delay its dispatch by
+milliseconds; sonde is not pinned (it takes its CPU from whichever core the scheduler gives it, as
+it would in production). PostgreSQL and pgbench are not pinned (4 backends).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Fixed rates, in % of the server's median maximum without sonde. The open-loop load generator
+# costs about 4x wrk's CPU per request, so at 50% of wrk's maximum the 2 cores are nearly full;
+# 25% is the "below saturation" point.
+FIXED_FRACTIONS = (25, 50)
+FIXED_RUNS = [f"{srv}_fixed{f}" for srv in ("nginx", "go") for f in FIXED_FRACTIONS]
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def now_ns():
+    return time.time_ns()
+
+
+# ---------------------------------------------------------------------------------------------
+# /proc helpers
+
+def proc_cpu_s(pid, children=False):
+    """utime+stime of a process in seconds (plus its waited-for children's with children=True)."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLK_TCK
+
+
+def proc_status_kb(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def ring_rss_kb(pid):
+    """Rss of the BPF map mappings (the ring buffers: consumer page, producer page and the data
+    pages, which the kernel maps twice back to back) in /proc/PID/smaps."""
+    total = 0
+    in_bpf = False
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                in_bpf = "anon_inode:bpf-map" in line
+            elif in_bpf and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+def children_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def port_free(port):
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def pick_port(preferred, taken):
+    p = preferred
+    while p in taken or not port_free(p):
+        p += 1
+    taken.add(p)
+    return p
+
+
+def wait_port(port, timeout=30, proc=None):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args} exited with {proc.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def http_get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+def run_rusage(cmd, timeout=None, env=None):
+    """Runs cmd; returns (stdout, stderr, returncode, cpu seconds of it and its children)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, err = [], []
+    t1 = threading.Thread(target=lambda: out.append(p.stdout.read()))
+    t2 = threading.Thread(target=lambda: err.append(p.stderr.read()))
+    t1.start()
+    t2.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    t1.join()
+    t2.join()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return out[0], err[0], p.returncode, ru.ru_utime + ru.ru_stime
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def spread(xs):
+    xs = [x for x in xs if x is not None]
+    return [min(xs), max(xs)] if xs else None
+
+
+def bpf_progs():
+    """{id: (name, run_time_ns, run_cnt)} of the loaded programs named sonde_*."""
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True,
+                         check=True).stdout
+    res = {}
+    for p in json.loads(out or "[]"):
+        name = p.get("name", "")
+        if name.startswith("sonde_"):
+            res[p["id"]] = (name, p.get("run_time_ns", 0), p.get("run_cnt", 0))
+    return res
+
+
+def foreign_sondes(ours):
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in ours:
+            continue
+        try:
+            comm = open(f"/proc/{d}/comm").read().strip()
+            if comm == "sonde":
+                cmd = open(f"/proc/{d}/cmdline").read().replace("\0", " ").strip()
+                found.append({"pid": int(d), "cmdline": cmd})
+        except OSError:
+            pass
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+
+class Sonde:
+    """One sonde run: started before the load, stopped (SIGTERM) after it."""
+
+    STATS_RE = re.compile(r"(\w+)=(\S+)")
+
+    def __init__(self, bench, endpoint, extra=(), bpf_stats=False):
+        self.b = bench
+        self.endpoint = endpoint
+        self.extra = list(extra)
+        self.bpf_stats = bpf_stats
+        self.lines = []  # (unix ns, line)
+        self.attached = threading.Event()
+        self.proc = None
+        self.samples = []  # (rss kb, ring kb)
+        self._stop_sampler = threading.Event()
+        self.result = {}
+
+    def start(self):
+        before = set(bpf_progs())
+        cmd = [self.b.sonde, "--otlp-endpoint", self.endpoint] + self.extra
+        if self.bpf_stats:
+            self.b.set_bpf_stats(1)
+        self.t_exec = now_ns()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+        self.b.pids.add(self.proc.pid)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        if not self.attached.wait(20):
+            self.proc.kill()
+            raise RuntimeError("sonde did not attach within 20 s:\n" +
+                               "\n".join(l for _, l in self.lines[-20:]))
+        self.t_attached = self.attached_ns
+        m = re.search(r"attached in (\d+) ms", self.attached_line)
+        self.result["attached_ms_self"] = int(m.group(1)) if m else None
+        self.result["exec_to_attached_ms"] = (self.t_attached - self.t_exec) / 1e6
+        self.progs = set(bpf_progs()) - before
+        if not self.progs:
+            raise RuntimeError("sonde attached but no new sonde_* BPF program is loaded")
+        return self
+
+    def _read(self):
+        for line in self.proc.stderr:
+            t = now_ns()
+            line = line.rstrip("\n")
+            self.lines.append((t, line))
+            if "sonde: attached" in line and not self.attached.is_set():
+                self.attached_ns = t
+                self.attached_line = line
+                self.attached.set()
+
+    def _sample(self):
+        while not self._stop_sampler.wait(0.25):
+            try:
+                self.samples.append((proc_status_kb(self.proc.pid, "VmRSS"),
+                                     ring_rss_kb(self.proc.pid)))
+            except OSError:
+                return
+
+    def load_start(self):
+        self.cpu0 = proc_cpu_s(self.proc.pid)
+        self.bpf0 = bpf_progs()
+        self.t_load0 = time.monotonic()
+        self.sampler = threading.Thread(target=self._sample, daemon=True)
+        self.sampler.start()
+
+    def load_end(self, settle=1.5):
+        """After the load: the samples stop; then sonde gets `settle` s to finish and export."""
+        self._stop_sampler.set()
+        self.sampler.join()
+        self.t_load1 = time.monotonic()
+        time.sleep(settle)
+        pid = self.proc.pid
+        self.result["cpu_s_load"] = proc_cpu_s(pid) - self.cpu0
+        bpf1 = bpf_progs()
+        progs = {}
+        for pid_ in sorted(self.progs):
+            if pid_ in bpf1:
+                name, t1, c1 = bpf1[pid_]
+                _, t0, c0 = self.bpf0.get(pid_, (name, 0, 0))
+                progs[name] = {"run_time_ns": t1 - t0, "run_cnt": c1 - c0}
+        self.result["bpf"] = progs if self.bpf_stats else None
+        self.result["vm_hwm_kb"] = proc_status_kb(pid, "VmHWM")
+        self.result["ring_rss_kb_end"] = ring_rss_kb(pid)
+        self.result["vm_rss_kb_end"] = proc_status_kb(pid, "VmRSS")
+        s = self.samples[len(self.samples) // 4:] or self.samples  # skip the first quarter
+        if s:
+            self.result["rss_kb_steady"] = med([r for r, _ in s])
+            self.result["rss_excl_ring_kb_steady"] = med([r - g for r, g in s])
+            self.result["ring_rss_kb_steady"] = med([g for _, g in s])
+        if self.samples:
+            self.result["rss_excl_ring_kb_max_sampled"] = max(r - g for r, g in self.samples)
+            self.result["rss_kb_max_sampled"] = max(r for r, _ in self.samples)
+
+    def stop(self):
+        if self.proc is None:
+            return self.result
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, status, ru = os.wait4(self.proc.pid, 0)
+            self.proc.returncode = os.waitstatus_to_exitcode(status)
+            self.result["cpu_s_total"] = ru.ru_utime + ru.ru_stime
+            self.result["cpu_s_user_total"] = ru.ru_utime
+            self.result["cpu_s_sys_total"] = ru.ru_stime
+        except ChildProcessError:
+            pass
+        self.reader.join(10)
+        self.b.pids.discard(self.proc.pid)
+        if self.bpf_stats:
+            self.b.set_bpf_stats(self.b.bpf_stats_orig)
+        for _, line in self.lines:
+            if line.startswith("sonde: stats (exit):"):
+                kv = dict(self.STATS_RE.findall(line))
+                if "exporter" in kv:
+                    self.result["exporter"] = {k: (int(v) if v.isdigit() else v)
+                                               for k, v in kv.items()}
+                else:
+                    self.result["stats"] = {k: int(v) for k, v in kv.items() if v.isdigit()}
+        self.result["exit_code"] = self.proc.returncode
+        if "stats" not in self.result:
+            raise RuntimeError("sonde printed no exit stats:\n" +
+                               "\n".join(l for _, l in self.lines[-20:]))
+        st = self.result["stats"]
+        ex = self.result.get("exporter", {})
+        spans = st.get("spans", 0)
+        self.result["spans"] = spans
+        self.result["drops"] = {
+            "ring_full": st.get("ring_full", 0),
+            "dropped_full": ex.get("dropped_full", 0),
+            "dropped_failed": ex.get("dropped_failed", 0),
+            "rejected": ex.get("rejected", 0),
+        }
+        if spans and "cpu_s_load" in self.result:
+            self.result["cpu_us_per_span"] = self.result["cpu_s_load"] / spans * 1e6
+        if hasattr(self, "t_load1"):
+            self.result["load_s"] = self.t_load1 - self.t_load0
+        self.proc = None
+        return self.result
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.root = a.root
+        self.sonde = os.path.join(a.root, "build", "sonde")
+        self.out = a.out
+        self.bin = a.bin
+        self.quick = os.environ.get("BENCH_QUICK") == "1"
+        self.pairs = int(os.environ.get("BENCH_PAIRS", "2" if self.quick else "5"))
+        self.procs = {}  # name -> Popen
+        self.pids = set()  # every pid we started and have not reaped yet
+        self.cleanups = []
+        self.results = {"runs": {}, "summary": {}}
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            self.bpf_stats_orig = int(f.read().strip())
+        self.tmp = tempfile.mkdtemp(prefix="sonde-bench-")
+        os.chmod(self.tmp, 0o755)
+        taken = set()
+        self.port = {
+            "nginx": pick_port(28080, taken),
+            "go": pick_port(28180, taken),
+            "sink": pick_port(28318, taken),
+            "redis": pick_port(26379, taken),
+            "pg": pick_port(25432, taken),
+            "jaeger_otlp": pick_port(24318, taken),
+            "jaeger_grpc": pick_port(24317, taken),
+            "jaeger_query": pick_port(26686, taken),
+            "jaeger_query_grpc": pick_port(26685, taken),
+            "jaeger_health": pick_port(23133, taken),
+        }
+        self.sink_url = f"http://127.0.0.1:{self.port['sink']}"
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def set_bpf_stats(self, v):
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(str(v))
+
+    def spawn(self, name, cmd, env=None, **kw):
+        log(f"starting {name}: {' '.join(cmd)}")
+        p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                             stdout=open(os.path.join(self.tmp, name + ".log"), "w"),
+                             stderr=subprocess.STDOUT, **kw)
+        self.procs[name] = p
+        self.pids.add(p.pid)
+        return p
+
+    def stop_all(self):
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception as e:  # keep stopping the rest
+                log(f"cleanup: {e}")
+        self.cleanups = []
+        for name, p in list(self.procs.items()):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            self.pids.discard(p.pid)
+            del self.procs[name]
+        try:
+            self.set_bpf_stats(self.bpf_stats_orig)
+        except OSError:
+            pass
+
+    def sink_stats(self):
+        return json.loads(http_get(self.sink_url + "/stats"))
+
+    def sink_reset(self):
+        req = urllib.request.Request(self.sink_url + "/reset", method="POST", data=b"")
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def machine(self):
+        cpu = "?"
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        mem_kb = proc_meminfo("MemTotal")
+        osrel = "?"
+        try:
+            for line in open("/etc/os-release"):
+                if line.startswith("PRETTY_NAME="):
+                    osrel = line.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            pass
+
+        def ver(cmd):
+            try:
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+                return (r.stdout + r.stderr).strip().splitlines()[0]
+            except Exception:
+                return None
+
+        rev = ver(["git", "-C", self.root, "rev-parse", "--short", "HEAD"])
+        dirty = subprocess.run(["git", "-C", self.root, "status", "--porcelain", "--",
+                                "agent", "bpf", "include"], capture_output=True,
+                               text=True).stdout.strip()
+        return {
+            "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            "cpu": cpu, "cpus": os.cpu_count(), "mem_gib": round(mem_kb / 1048576, 1),
+            "kernel": platform.release(), "os": osrel,
+            "sonde": ver([self.sonde, "--version"]),
+            "git_rev": rev + ("+local changes in agent/bpf/include" if dirty else ""),
+            "nginx": ver(["nginx", "-v"]), "wrk": ver(["wrk", "-v"]),
+            "redis": ver(["redis-server", "--version"]),
+            "postgresql": ver([os.path.join(self.a.pgbin, "postgres"), "--version"]),
+            "go": ver(["go", "version"]),
+            "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+        }
+
+    # --- servers ----------------------------------------------------------------------------
+
+    def start_servers(self):
+        self.spawn("nullsink", [os.path.join(self.bin, "nullsink"), "-addr",
+                                f"127.0.0.1:{self.port['sink']}"])
+        wait_port(self.port["sink"], proc=self.procs["nullsink"])
+
+        ngx = os.path.join(self.tmp, "nginx")
+        os.makedirs(ngx)
+        conf = os.path.join(ngx, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1;
+worker_cpu_affinity {'1' if SERVER_CPU == '0' else '10'};
+daemon off;
+pid {ngx}/nginx.pid;
+error_log {ngx}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  client_body_temp_path {ngx}/body;
+  proxy_temp_path {ngx}/proxy;
+  fastcgi_temp_path {ngx}/fastcgi;
+  uwsgi_temp_path {ngx}/uwsgi;
+  scgi_temp_path {ngx}/scgi;
+  server {{
+    listen 127.0.0.1:{self.port['nginx']};
+    location / {{ return 200 "hello, world\\n"; }}
+  }}
+}}
+""")
+        p = self.spawn("nginx", ["nginx", "-c", conf, "-p", ngx, "-e", f"{ngx}/error.log"])
+        wait_port(self.port["nginx"], proc=p)
+        kids = []
+        for _ in range(100):
+            kids = children_of(p.pid)
+            if kids:
+                break
+            time.sleep(0.05)
+        if len(kids) != 1:
+            raise RuntimeError(f"nginx should have one worker, has {kids}")
+        self.nginx_worker = kids[0]
+
+        env = dict(os.environ, GOMAXPROCS="1")
+        p = self.spawn("goserver", ["taskset", "-c", SERVER_CPU,
+                                    os.path.join(self.bin, "goserver"), "-addr",
+                                    f"127.0.0.1:{self.port['go']}"], env=env)
+        wait_port(self.port["go"], proc=p)
+        self.go_pid = p.pid  # taskset execs the server
+
+        p = self.spawn("redis", ["taskset", "-c", SERVER_CPU, "redis-server", "--port",
+                                 str(self.port["redis"]), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--daemonize", "no", "--dir", self.tmp,
+                                 "--protected-mode", "no", "--io-threads", "1"])
+        wait_port(self.port["redis"], proc=p)
+        self.redis_pid = p.pid
+
+        self.start_postgres()
+
+    def start_postgres(self):
+        pgdata = os.path.join(self.tmp, "pg")
+        os.makedirs(pgdata)
+        shutil.chown(pgdata, "postgres", "postgres")
+        os.chmod(pgdata, 0o700)
+        pgbin = self.a.pgbin
+        as_pg = ["runuser", "-u", "postgres", "--"]
+        r = subprocess.run(as_pg + [f"{pgbin}/initdb", "-D", pgdata, "-A", "trust", "-U",
+                                    "postgres", "--no-sync", "-E", "UTF8"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError("initdb failed: " + r.stdout + r.stderr)
+        p = self.spawn("postgres", as_pg + [f"{pgbin}/postgres", "-D", pgdata, "-p",
+                                            str(self.port["pg"]), "-k", pgdata, "-c",
+                                            "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                                            "-c", "synchronous_commit=off", "-c",
+                                            "full_page_writes=off", "-c", "shared_buffers=128MB"])
+        wait_port(self.port["pg"], proc=p)
+        for _ in range(100):
+            try:
+                with open(os.path.join(pgdata, "postmaster.pid")) as f:
+                    self.pg_pid = int(f.readline())
+                break
+            except (OSError, ValueError):
+                time.sleep(0.05)
+
+        def stop_pg():
+            subprocess.run(as_pg + [f"{pgbin}/pg_ctl", "-D", pgdata, "-m", "fast", "-w", "stop"],
+                           capture_output=True)
+        self.cleanups.append(stop_pg)
+        scale = 2 if self.quick else 10
+        r = subprocess.run([f"{pgbin}/pgbench", "-i", "-q", "-s", str(scale), "-h", "127.0.0.1",
+                            "-p", str(self.port["pg"]), "-U", "postgres", "postgres"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError("pgbench -i failed: " + r.stdout + r.stderr)
+        self.pg_scale = scale
+
+    def start_jaeger(self):
+        env = dict(os.environ,
+                   JAEGER_STATE_DIR=os.path.join(self.tmp, "jaeger"),
+                   JAEGER_BIN=self.a.jaeger,
+                   JAEGER_OTLP_HTTP_PORT=str(self.port["jaeger_otlp"]),
+                   JAEGER_OTLP_GRPC_PORT=str(self.port["jaeger_grpc"]),
+                   JAEGER_QUERY_PORT=str(self.port["jaeger_query"]),
+                   JAEGER_QUERY_GRPC_PORT=str(self.port["jaeger_query_grpc"]),
+                   JAEGER_HEALTH_PORT=str(self.port["jaeger_health"]))
+        script = os.path.join(self.root, "tests", "jaeger.sh")
+        subprocess.run([script, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+        stop = lambda: subprocess.run([script, "stop"], env=env, capture_output=True)
+        self.cleanups.append(stop)
+        return stop
+
+    # --- one measurement with or without sonde -----------------------------------------------
+
+    def trace_args(self):
+        """sonde traces the benchmark's servers only (both sides of their connections): the
+        machine is shared, and other processes' HTTP traffic would add spans that are not ours."""
+        args = []
+        for k in ("nginx", "go", "redis", "pg"):
+            args += ["--port", str(self.port[k])]
+        return args
+
+    def measure(self, load, with_sonde, endpoint=None, bpf_stats=False, extra=None):
+        """load() -> dict (it must contain 'requests'); returns the dict plus sonde's figures."""
+        if extra is None:
+            extra = self.trace_args()
+        s = None
+        if with_sonde:
+            s = Sonde(self, endpoint or self.sink_url, extra=extra, bpf_stats=bpf_stats).start()
+            s.load_start()
+        try:
+            r = load()
+        finally:
+            if s:
+                try:
+                    s.load_end()
+                finally:
+                    r_s = s.stop()
+        if s:
+            r["sonde"] = r_s
+            bpf = r_s.get("bpf")
+            if bpf:
+                total = sum(v["run_time_ns"] for v in bpf.values())
+                r["bpf_ns_per_request"] = total / r["requests"] if r["requests"] else None
+                r["bpf_ns_per_request_side"] = (r["bpf_ns_per_request"] / 2
+                                                if r["bpf_ns_per_request"] else None)
+                r["bpf_ns_per_run"] = {k: (v["run_time_ns"] / v["run_cnt"] if v["run_cnt"]
+                                           else None) for k, v in bpf.items()}
+                r["bpf_runs_per_request"] = (sum(v["run_cnt"] for v in bpf.values()) /
+                                             r["requests"] if r["requests"] else None)
+            if r_s.get("spans") and r.get("seconds"):
+                r["spans_per_s"] = r_s["spans"] / r["seconds"]
+        return r
+
+    def pairs_of(self, name, load, metric_keys, **kw):
+        """Alternated pairs; stores the runs and returns them."""
+        runs = []
+        for i in range(self.pairs):
+            order = [False, True] if i % 2 == 0 else [True, False]
+            pair = {}
+            for w in order:
+                r = self.measure(load, w, **kw)
+                pair["with" if w else "without"] = r
+                log(f"{name} pair {i + 1}/{self.pairs} {'with   ' if w else 'without'}: " +
+                    ", ".join(f"{k}={fmt(r.get(k))}" for k in metric_keys) +
+                    (f", spans={r['sonde']['spans']} drops={r['sonde']['drops']}" if w else ""))
+            runs.append(pair)
+        self.results["runs"][name] = runs
+        return runs
+
+    # --- loads ------------------------------------------------------------------------------
+
+    def wrk(self, port, seconds):
+        def load():
+            url = f"http://127.0.0.1:{port}/"
+            server = self.nginx_worker if port == self.port["nginx"] else self.go_pid
+            c0 = proc_cpu_s(server)
+            out, err, rc, cpu = run_rusage(["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c32",
+                                            f"-d{seconds}s", url])
+            c1 = proc_cpu_s(server)
+            if rc:
+                raise RuntimeError(f"wrk failed: {err}")
+            m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+            n = int(m.group(1))
+            dur = float(m.group(2)) * {"s": 1, "ms": 1e-3, "m": 60}.get(m.group(3), 1)
+            errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+            sock = re.search(r"Socket errors: (.*)", out)
+            return {"requests": n, "seconds": dur, "rps": n / dur,
+                    "server_cpu_s": c1 - c0, "client_cpu_s": cpu,
+                    "cpu_us_per_request": (c1 - c0 + cpu) / n * 1e6,
+                    "non_2xx": int(errs.group(1)) if errs else 0,
+                    "socket_errors": sock.group(1) if sock else None}
+        return load
+
+    def loadgen(self, port, rate, seconds, warmup=1):
+        def load():
+            server = self.nginx_worker if port == self.port["nginx"] else self.go_pid
+            c0 = proc_cpu_s(server)
+            env = dict(os.environ, GOMAXPROCS="2")
+            out, err, rc, cpu = run_rusage(
+                [os.path.join(self.bin, "loadgen"), "-addr",
+                 f"127.0.0.1:{port}", "-rate", str(rate), "-duration", f"{seconds}s",
+                 "-warmup", f"{warmup}s", "-conns", "32"], env=env)
+            c1 = proc_cpu_s(server)
+            if rc:
+                raise RuntimeError(f"loadgen failed: {err}")
+            d = json.loads(out)
+            n = d["completed"]
+            return {"requests": n, "seconds": seconds + warmup, "rate_target": rate,
+                    "rate_achieved": d["rate_achieved"], "errors": d["errors"],
+                    "not_sent": d["not_sent"],
+                    "p50_us": d["latency_us"].get("p50"), "p99_us": d["latency_us"].get("p99"),
+                    "p999_us": d["latency_us"].get("p999"),
+                    "service_p50_us": d["service_us"].get("p50"),
+                    "service_p99_us": d["service_us"].get("p99"),
+                    "max_dispatch_lag_us": d["max_dispatch_lag_us"],
+                    "server_cpu_s": c1 - c0, "client_cpu_s": cpu,
+                    "cpu_us_per_request": (c1 - c0 + cpu) / n * 1e6 if n else None}
+        return load
+
+    def redis_load(self, n):
+        def load():
+            c0 = proc_cpu_s(self.redis_pid)
+            t0 = time.monotonic()
+            out, err, rc, cpu = run_rusage(["taskset", "-c", CLIENT_CPU, "redis-benchmark", "-h",
+                                            "127.0.0.1", "-p", str(self.port["redis"]), "-t",
+                                            "get,set", "-n", str(n), "--csv"])
+            secs = time.monotonic() - t0
+            c1 = proc_cpu_s(self.redis_pid)
+            if rc:
+                raise RuntimeError(f"redis-benchmark failed: {err}")
+            rps = {}
+            for line in out.splitlines():
+                f = [x.strip('"') for x in line.split(",")]
+                if f and f[0] in ("SET", "GET"):
+                    rps[f[0].lower()] = float(f[1])
+            if set(rps) != {"set", "get"}:
+                raise RuntimeError(f"redis-benchmark: unexpected output {out!r}")
+            return {"requests": 2 * n, "seconds": secs, "set_rps": rps["set"],
+                    "get_rps": rps["get"], "rps": (rps["set"] + rps["get"]) / 2,
+                    "server_cpu_s": c1 - c0, "client_cpu_s": cpu,
+                    "cpu_us_per_request": (c1 - c0 + cpu) / (2 * n) * 1e6}
+        return load
+
+    def pgbench_load(self, seconds):
+        def load():
+            base = len(children_of(self.pg_pid))  # the background processes
+            c0 = proc_cpu_s(self.pg_pid, children=True)
+            out, err, rc, cpu = run_rusage([os.path.join(self.a.pgbin, "pgbench"), "-n", "-S",
+                                            "-c", "4", "-j", "2", "-T", str(seconds), "-h",
+                                            "127.0.0.1", "-p", str(self.port["pg"]), "-U",
+                                            "postgres", "postgres"])
+            # The backends' CPU reaches the postmaster's cutime/cstime once they are reaped.
+            end = time.time() + 5
+            while len(children_of(self.pg_pid)) > base and time.time() < end:
+                time.sleep(0.02)
+            c1 = proc_cpu_s(self.pg_pid, children=True)
+            if rc:
+                raise RuntimeError(f"pgbench failed: {err}")
+            tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+            n = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+            return {"requests": n, "seconds": seconds, "tps": tps, "server_cpu_s": c1 - c0,
+                    "client_cpu_s": cpu, "cpu_us_per_request": (c1 - c0 + cpu) / n * 1e6}
+        return load
+
+    # --- phases -----------------------------------------------------------------------------
+
+    def phase_startup(self):
+        """exec -> 'attached' line, and exec -> first export received by the null sink, with one
+        request sent to nginx right after the attach (sonde limited to nginx's port, so nothing
+        else on the machine can be the first span)."""
+        runs = []
+        for i in range(3 if not self.quick else 1):
+            self.sink_reset()
+            s = Sonde(self, self.sink_url, extra=["--port", str(self.port["nginx"])]).start()
+            t_req = now_ns()
+            c = socket.create_connection(("127.0.0.1", self.port["nginx"]))
+            c.sendall(b"GET /startup HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            while c.recv(65536):
+                pass
+            c.close()
+            first = None
+            end = time.time() + 10
+            while time.time() < end:
+                st = self.sink_stats()
+                if st["requests"]:
+                    first = st["first_unix_ns"]
+                    break
+                time.sleep(0.002)
+            r = s.stop()
+            runs.append({
+                "exec_to_attached_ms": r["exec_to_attached_ms"],
+                "attached_ms_self_reported": r["attached_ms_self"],
+                "exec_to_first_export_ms": (first - s.t_exec) / 1e6 if first else None,
+                "request_to_first_export_ms": (first - t_req) / 1e6 if first else None,
+                "spans": r["spans"],
+            })
+            log(f"startup {i + 1}: {runs[-1]}")
+        self.results["runs"]["startup"] = runs
+
+    def phase_profile(self, seconds):
+        """One extra nginx saturation run with sonde (null sink) under `perf record` (sampling
+        sonde's process only, no call graphs): where the agent's CPU goes. Not part of the pairs."""
+        if not shutil.which("perf"):
+            log("perf is not installed: no profile of sonde")
+            return None
+        data = os.path.join(self.tmp, "perf.data")
+        s = Sonde(self, self.sink_url, extra=self.trace_args()).start()
+        wrk = subprocess.Popen(["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c32",
+                                f"-d{seconds + 1}s", f"http://127.0.0.1:{self.port['nginx']}/"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pids.add(wrk.pid)
+        try:
+            time.sleep(0.5)
+            subprocess.run(["perf", "record", "-q", "-F", "999", "-p", str(s.proc.pid), "-o", data,
+                            "--", "sleep", str(seconds - 1)], capture_output=True, check=True)
+        finally:
+            wrk.wait()
+            self.pids.discard(wrk.pid)
+            time.sleep(1.5)
+            s.stop()
+        prof = {}
+        for key, sort in (("by_dso", "dso"), ("by_symbol", "dso,sym")):
+            out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", sort,
+                                  "--stdio", "--percent-limit", "1"],
+                                 capture_output=True, text=True).stdout
+            rows = []
+            for line in out.splitlines():
+                m = re.match(r"^\s+([\d.]+)%\s+(\S+)\s*(.*)$", line)
+                if m:
+                    sym = re.sub(r"\s+-\s+-\s*$", "", m.group(3)).strip()
+                    rows.append({"percent": float(m.group(1)), "dso": m.group(2),
+                                 "symbol": sym.replace("[.] ", "").replace("[k] ", "")})
+            prof[key] = rows
+        prof["spans"] = s.result.get("spans")
+        self.results["profile"] = prof
+        log("profile of sonde by DSO: " + ", ".join(f"{r['dso']} {r['percent']}%"
+                                                     for r in prof["by_dso"][:6]))
+        return prof
+
+    def max_rps_without(self, runs):
+        return med([p["without"]["rps"] for p in runs])
+
+    def run_all(self):
+        a = self.results
+        a["machine"] = self.machine()
+        a["foreign_sonde_processes"] = foreign_sondes(self.pids)
+        if a["foreign_sonde_processes"]:
+            log(f"WARNING: other sonde processes run on this machine and trace the benchmark "
+                f"in every run: {a['foreign_sonde_processes']}")
+        a["config"] = {"pairs": self.pairs, "quick": self.quick, "ports": self.port,
+                       "placement": "servers on CPU 0 (nginx 1 worker, Go GOMAXPROCS=1, redis), "
+                                    "wrk and redis-benchmark on CPU 1; the open-loop loadgen, "
+                                    "sonde, PostgreSQL and pgbench unpinned",
+                       "sonde_args": "--otlp-endpoint <null sink> --port <nginx> --port <Go> "
+                                     "--port <redis> --port <PostgreSQL> (only the benchmark's "
+                                     "connections, both sides, are traced: the machine is shared; "
+                                     "otherwise defaults: 4 MiB ring per CPU, poll 20 ms, batch "
+                                     "512/1 s)"}
+        t_start = time.monotonic()
+        sat_s = 3 if self.quick else 5
+        fixed_s = 3 if self.quick else 6
+
+        self.start_servers()
+        # Warm-up (JIT-free servers, but caches, TCP and page allocation settle).
+        self.wrk(self.port["nginx"], 2)()
+        self.wrk(self.port["go"], 2)()
+
+        self.phase_startup()
+
+        log("nginx at saturation (wrk -t1 -c32)")
+        ng = self.pairs_of("nginx_saturation", self.wrk(self.port["nginx"], sat_s),
+                           ["rps", "cpu_us_per_request"])
+        log("Go net/http at saturation (wrk -t1 -c32)")
+        go = self.pairs_of("go_saturation", self.wrk(self.port["go"], sat_s),
+                           ["rps", "cpu_us_per_request"])
+
+        cap = 30000
+        a["config"]["fixed_rates"] = {}
+        for name, port, runs in (("nginx", self.port["nginx"], ng), ("go", self.port["go"], go)):
+            for frac in FIXED_FRACTIONS:
+                rate = int(min(cap, self.max_rps_without(runs) * frac / 100) // 1000 * 1000)
+                run = f"{name}_fixed{frac}"
+                a["config"]["fixed_rates"][run] = rate
+                log(f"{name} at a fixed {rate} requests/s ({frac}% of its max without sonde, at "
+                    f"most {cap}), BPF run-time statistics on during the sonde runs")
+                self.pairs_of(run, self.loadgen(port, rate, fixed_s),
+                              ["rate_achieved", "p50_us", "p99_us", "cpu_us_per_request"],
+                              bpf_stats=True)
+
+        log("redis-benchmark -t get,set")
+        self.pairs_of("redis", self.redis_load(30000 if self.quick else 100000),
+                      ["set_rps", "get_rps", "cpu_us_per_request"])
+        log(f"pgbench -S -c 4 (scale {self.pg_scale})")
+        self.pairs_of("pgbench", self.pgbench_load(4 if self.quick else 10),
+                      ["tps", "cpu_us_per_request"])
+
+        self.phase_profile(sat_s)
+
+        log("drops by rate: nginx, sonde to the null sink")
+        sweep = []
+        for rate in (5000, 10000, 20000):
+            r = self.measure(self.loadgen(self.port["nginx"], rate, fixed_s), True,
+                             bpf_stats=True)
+            r["rate"] = rate
+            sweep.append(r)
+            log(f"rate {rate}: achieved {r['rate_achieved']:.0f}/s spans={r['sonde']['spans']} "
+                f"drops={r['sonde']['drops']} bpf ns/req/side={fmt(r.get('bpf_ns_per_request_side'))}")
+        a["runs"]["rate_sweep"] = sweep
+
+        log("nginx at saturation, sonde exporting to Jaeger")
+        stop_jaeger = self.start_jaeger()
+        jr = []
+        for i in range(2 if not self.quick else 1):
+            r = self.measure(self.wrk(self.port["nginx"], sat_s), True,
+                             endpoint=f"http://127.0.0.1:{self.port['jaeger_otlp']}")
+            jr.append(r)
+            log(f"jaeger run {i + 1}: rps={r['rps']:.0f} spans/s={fmt(r.get('spans_per_s'))} "
+                f"drops={r['sonde']['drops']} exporter={r['sonde'].get('exporter')}")
+        stop_jaeger()
+        a["runs"]["jaeger_saturation"] = jr
+
+        a["elapsed_s"] = time.monotonic() - t_start
+        a["foreign_sonde_processes_at_end"] = foreign_sondes(self.pids)
+        a["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
+
+
+def proc_meminfo(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def fmt(v, nd=None):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        if nd is not None:
+            return f"{v:.{nd}f}"
+        if abs(v) >= 100:
+            return f"{v:.0f}"
+        if abs(v) >= 10:
+            return f"{v:.1f}"
+        return f"{v:.2f}"
+    return str(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# summary and report
+
+def ratios(runs, key):
+    out = []
+    for p in runs:
+        a, b = p["with"].get(key), p["without"].get(key)
+        if a is not None and b:
+            out.append(a / b)
+    return out
+
+
+def summarize(res):
+    R = res["runs"]
+    S = {}
+
+    def cmp(name, key):
+        rs = ratios(R[name], key)
+        return {"without_median": med([p["without"].get(key) for p in R[name]]),
+                "with_median": med([p["with"].get(key) for p in R[name]]),
+                "ratio_median": med(rs), "ratio_spread": spread(rs), "ratios": rs}
+
+    for name in ("nginx_saturation", "go_saturation"):
+        S[name] = {"rps": cmp(name, "rps"), "cpu_us_per_request": cmp(name, "cpu_us_per_request")}
+    for name in FIXED_RUNS:
+        S[name] = {k: cmp(name, k) for k in ("p50_us", "p99_us", "p999_us", "service_p99_us",
+                                             "cpu_us_per_request", "rate_achieved")}
+    S["redis"] = {k: cmp("redis", k) for k in ("set_rps", "get_rps", "rps", "cpu_us_per_request")}
+    S["pgbench"] = {k: cmp("pgbench", k) for k in ("tps", "cpu_us_per_request")}
+
+    # BPF: every sonde run with statistics on.
+    bpf_runs = []
+    for name in FIXED_RUNS:
+        bpf_runs += [(name.split("_")[0] + "_fixed", p["with"]) for p in R[name]]
+    bpf_runs += [("rate_sweep", r) for r in R["rate_sweep"]]
+    by = {}
+    for name, r in bpf_runs:
+        by.setdefault(name, []).append(r)
+    S["bpf"] = {}
+    for name, rs in by.items():
+        per_prog = {}
+        for prog in ("sonde_sock_send", "sonde_sock_recv", "sonde_sock_state"):
+            per_prog[prog] = med([r.get("bpf_ns_per_run", {}).get(prog) for r in rs])
+        S["bpf"][name] = {
+            "ns_per_request_side": med([r.get("bpf_ns_per_request_side") for r in rs]),
+            "ns_per_request_side_spread": spread([r.get("bpf_ns_per_request_side") for r in rs]),
+            "ns_per_request": med([r.get("bpf_ns_per_request") for r in rs]),
+            "runs_per_request": med([r.get("bpf_runs_per_request") for r in rs]),
+            "ns_per_run": per_prog,
+        }
+
+    # Agent: sonde's own figures in the saturation runs (null sink) and with Jaeger.
+    def agent(rs):
+        ss = [r["sonde"] for r in rs]
+        return {
+            "spans_per_s": med([r.get("spans_per_s") for r in rs]),
+            "spans_per_s_spread": spread([r.get("spans_per_s") for r in rs]),
+            "cpu_us_per_span": med([s.get("cpu_us_per_span") for s in ss]),
+            "cpu_us_per_span_spread": spread([s.get("cpu_us_per_span") for s in ss]),
+            "cpu_share_of_a_core": med([s["cpu_s_load"] / (s["load_s"] + 1.5) for s in ss
+                                        if s.get("load_s")]),
+            "rss_mb_steady": med([s.get("rss_kb_steady") for s in ss]) / 1024,
+            "rss_excl_ring_mb_steady": med([s.get("rss_excl_ring_kb_steady") for s in ss]) / 1024,
+            "ring_rss_mb": med([s.get("ring_rss_kb_end") for s in ss]) / 1024,
+            "rss_excl_ring_mb_peak_sampled": max(s.get("rss_excl_ring_kb_max_sampled", 0)
+                                                 for s in ss) / 1024,
+            "vm_hwm_mb": max(s.get("vm_hwm_kb", 0) for s in ss) / 1024,
+            "vm_hwm_excl_ring_mb": max(s.get("vm_hwm_kb", 0) - s.get("ring_rss_kb_end", 0)
+                                       for s in ss) / 1024,
+            "ring_full": sum(s["drops"]["ring_full"] for s in ss),
+            "dropped_full": sum(s["drops"]["dropped_full"] for s in ss),
+            "dropped_failed": sum(s["drops"]["dropped_failed"] for s in ss),
+            "spans": sum(s["spans"] for s in ss),
+            "requests": sum(r["requests"] for r in rs),
+        }
+
+    S["agent_nginx_saturation_null_sink"] = agent([p["with"] for p in R["nginx_saturation"]])
+    S["agent_go_saturation_null_sink"] = agent([p["with"] for p in R["go_saturation"]])
+    S["agent_nginx_saturation_jaeger"] = agent(R["jaeger_saturation"])
+    S["agent_fixed_rate"] = agent([p["with"] for n in FIXED_RUNS for p in R[n]])
+    S["drops_by_rate"] = [{"rate": r["rate"], "rate_achieved": r["rate_achieved"],
+                           "requests": r["requests"], "spans": r["sonde"]["spans"],
+                           **r["sonde"]["drops"]} for r in R["rate_sweep"]]
+    for name in FIXED_RUNS:
+        rate = res["config"]["fixed_rates"][name]
+        S["drops_by_rate"].append({
+            "rate": rate, "server": name.split("_")[0],
+            "rate_achieved": med([p["with"]["rate_achieved"] for p in R[name]]),
+            "requests": sum(p["with"]["requests"] for p in R[name]),
+            "spans": sum(p["with"]["sonde"]["spans"] for p in R[name]),
+            **{k: sum(p["with"]["sonde"]["drops"][k] for p in R[name])
+               for k in ("ring_full", "dropped_full", "dropped_failed", "rejected")}})
+    st = R["startup"]
+    S["startup"] = {k: med([r[k] for r in st]) for k in st[0] if k != "spans"}
+    S["startup"]["exec_to_attached_ms_spread"] = spread([r["exec_to_attached_ms"] for r in st])
+    res["summary"] = S
+    return S
+
+
+def bound_notes(res):
+    """The "what bounds it" notes, with the figures of this run."""
+    R, S = res["runs"], res["summary"]
+
+    def rec_per_io(name):
+        st = [p["with"]["sonde"]["stats"] for p in R[name]]
+        io = sum(x["io"] for x in st)
+        return sum(x["records"] for x in st) / io if io else 0
+
+    def bpf_note(b):
+        npr = b.get("ns_per_run", {})
+        return (f"a ring record and a payload copy on nearly every I/O (send "
+                f"{fmt(npr.get('sonde_sock_send'))} ns/run, recv {fmt(npr.get('sonde_sock_recv'))} "
+                f"ns/run) times {fmt((b.get('runs_per_request') or 0) / 2)} runs per request and side")
+    prof = res.get("profile") or {}
+    dso = {r["dso"]: r["percent"] for r in prof.get("by_dso", [])}
+    libz = next((v for k, v in dso.items() if k.startswith("libz")), None)
+    pbc = next((v for k, v in dso.items() if k.startswith("libprotobuf-c")), None)
+    an = S["agent_nginx_saturation_null_sink"]
+    return {
+        "throughput": (
+            f"in-kernel work per I/O: with keep-alive request/response traffic every I/O starts a new "
+            f"message run, so nearly every send/recv writes a ring record with a payload copy "
+            f"(records/io = {rec_per_io('nginx_saturation'):.2f}); plus sonde's own "
+            f"{fmt(an['cpu_us_per_span'])} µs of CPU per span ({fmt(an['cpu_share_of_a_core'])} of a "
+            f"core) taken from the same 2 cores that nginx and wrk saturate"),
+        "latency50": (
+            "at 50% of wrk's maximum the open-loop generator (about 4x wrk's CPU per request), the "
+            "server and sonde together need about all of the 2 cores, so requests queue behind "
+            "sonde's work; see also the 25% rows"),
+        "latency": (
+            "sonde's user-space work comes in bursts (rings drained every 20 ms, batches of 512 "
+            "spans encoded and gzipped at once) on the 2 cores the server and the client use, "
+            "and the in-kernel record per I/O adds to every request; p99 on this machine also "
+            "moves by several ms between runs (see the spread)"),
+        "redis": (
+            f"the kernel side keeps writing a record with a payload copy for every I/O of "
+            f"connections the agent has already classified as not HTTP (records/io = "
+            f"{rec_per_io('redis'):.2f} in the redis runs): nothing tells the BPF programs to stop"),
+        "bpf_nginx": bpf_note(S["bpf"].get("nginx_fixed", {})),
+        "bpf_go": bpf_note(S["bpf"].get("go_fixed", {})),
+        "drops": (
+            "no ring-buffer drop; the spans were dropped by the export queue (`--queue-size`, "
+            "8192 spans) filling up: the exporter encodes and gzips each 512-span batch on "
+            "the agent's only thread, which at 40,000 spans/s on 2 busy cores falls behind "
+            "the spans coming in"),
+        "agent_cpu": (
+            "see the profile below: " + ", ".join(x for x in (
+                f"gzip (zlib, default level) {libz:.0f}%" if libz else "",
+                f"protobuf-c packing {pbc:.0f}%" if pbc else "") if x) +
+            " of sonde's samples"),
+    }
+
+
+def goal(ok):
+    return "met" if ok else "**not met**"
+
+
+def pct(r):
+    return "n/a" if r is None else f"{(r - 1) * 100:+.1f}%"
+
+
+def rng(sp, f=pct):
+    return "n/a" if not sp else f"{f(sp[0])} .. {f(sp[1])}"
+
+
+def report(res):
+    S = res["summary"]
+    M = res["machine"]
+    C = res["config"]
+    L = []
+    w = L.append
+    w("# sonde benchmark results")
+    w("")
+    w(f"One run of `make bench` (`bench/run.sh`), {M['date_utc']} UTC, {res['elapsed_s'] / 60:.1f} "
+      f"minutes. Machine: {M['cpu']}, {M['cpus']} CPUs, {M['mem_gib']} GiB, {M['os']}, Linux "
+      f"{M['kernel']}. {M['sonde']} (git {M['git_rev']}). {M['nginx']}; {M['redis']}; "
+      f"{M['postgresql']}; {M['wrk'].split(' ')[0] + ' ' + M['wrk'].split(' ')[1] if M['wrk'] else ''}; {M['go']}.")
+    w("")
+    w(f"Every comparison is {C['pairs']} pairs of runs, one without sonde and one with it, "
+      "alternated (the order swaps from pair to pair). A ratio is with / without, per pair; the "
+      "table gives the median of the pair ratios and their spread (min .. max). "
+      f"Placement: {C['placement']}. sonde ran with {C['sonde_args']}.")
+    if res.get("foreign_sonde_processes"):
+        w("")
+        fs = res["foreign_sonde_processes"]
+        w(f"**Caveat: {len(fs)} other sonde process(es), not started by the benchmark, ran on the "
+          "machine when the run started and traced the load in both the with and the without "
+          "runs:** " + ", ".join(f"pid {p['pid']} `{p['cmdline']}`" for p in fs) +
+          f" ({len(res.get('foreign_sonde_processes_at_end') or [])} at the end). The baseline "
+          "therefore already carries their in-kernel cost (and, for a sonde on syscall "
+          "tracepoints, a cost on every syscall); the ratios compare the baseline plus one more "
+          "sonde against the baseline.")
+    w("")
+    w(f"Load average at start {' '.join(M['loadavg_at_start'])}, at end "
+      f"{' '.join(res['loadavg_at_end'])} (other work on the machine shows up as noise).")
+    w("")
+
+    ng, go = S["nginx_saturation"], S["go_saturation"]
+    rd, pg = S["redis"], S["pgbench"]
+    an, ag, aj = (S["agent_nginx_saturation_null_sink"], S["agent_go_saturation_null_sink"],
+                  S["agent_nginx_saturation_jaeger"])
+    bn = S["bpf"].get("nginx_fixed", {})
+    bg = S["bpf"].get("go_fixed", {})
+    d20 = [d for d in S["drops_by_rate"] if d["rate"] == 20000 and "server" not in d]
+    d20 = d20[0] if d20 else None
+    su = S["startup"]
+    notes = bound_notes(res)
+    BOUND_THROUGHPUT, BOUND_LATENCY, BOUND_REDIS, BOUND_AGENT_CPU = (
+        notes["throughput"], notes["latency"], notes["redis"], notes["agent_cpu"])
+
+    def row(what, without, with_, ratio, sp, g="", ok=None, note=""):
+        status = "" if ok is None else goal(ok)
+        w(f"| {what} | {without} | {with_} | {ratio} | {sp} | {g} | {status} | {note} |")
+
+    w("## Application impact")
+    w("")
+    w("| figure | without sonde (median) | with sonde (median) | change (median of pairs) | "
+      "spread of pairs | goal | | note |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    r = ng["rps"]
+    row("nginx max throughput (wrk -t1 -c32), req/s", fmt(r["without_median"]),
+        fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]), "loss < 3%",
+        r["ratio_median"] is not None and r["ratio_median"] > 0.97,
+        "" if r["ratio_median"] and r["ratio_median"] > 0.97 else BOUND_THROUGHPUT)
+    r = ng["cpu_us_per_request"]
+    row("nginx + wrk CPU per request at saturation, µs", fmt(r["without_median"]),
+        fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]))
+    r = go["rps"]
+    row("Go net/http max throughput (wrk -t1 -c32), req/s", fmt(r["without_median"]),
+        fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]))
+    r = go["cpu_us_per_request"]
+    row("Go server + wrk CPU per request at saturation, µs", fmt(r["without_median"]),
+        fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]))
+    for run in FIXED_RUNS:
+        f, rate = S[run], C["fixed_rates"][run]
+        label = {"nginx": "nginx", "go": "Go"}[run.split("_")[0]]
+        rate = f"{rate} req/s ({run.split('fixed')[1]}% of max)"
+        r = f["p50_us"]
+        row(f"{label} p50 latency at {rate} (open loop), µs", fmt(r["without_median"]),
+            fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]))
+        r = f["p99_us"]
+        ok = r["ratio_median"] is not None and r["ratio_median"] < 1.05
+        row(f"{label} p99 latency at {rate} (open loop), µs", fmt(r["without_median"]),
+            fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]), "change < 5%",
+            ok, "" if ok else (notes["latency50"] + "; " if run.endswith("50") else "") +
+            BOUND_LATENCY)
+        r = f["cpu_us_per_request"]
+        row(f"{label} server + client CPU per request at {rate}, µs",
+            fmt(r["without_median"]), fmt(r["with_median"]), pct(r["ratio_median"]),
+            rng(r["ratio_spread"]))
+    for k, label in (("set_rps", "SET"), ("get_rps", "GET")):
+        r = rd[k]
+        ok = r["ratio_median"] is not None and r["ratio_median"] > 0.97
+        row(f"redis-benchmark {label} (50 clients), req/s", fmt(r["without_median"]),
+            fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]), "loss < 3%",
+            ok, "" if ok else BOUND_REDIS)
+    r = rd["cpu_us_per_request"]
+    row("redis-server + redis-benchmark CPU per request, µs", fmt(r["without_median"]),
+        fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]))
+    r = pg["tps"]
+    row("pgbench -S -c 4 -j 2 -T 10, tps", fmt(r["without_median"]), fmt(r["with_median"]),
+        pct(r["ratio_median"]), rng(r["ratio_spread"]))
+    r = pg["cpu_us_per_request"]
+    row("PostgreSQL + pgbench CPU per transaction, µs", fmt(r["without_median"]),
+        fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]))
+    w("")
+
+    w("## Kernel-side cost (BPF run time, `kernel.bpf_stats_enabled=1` in the fixed-rate sonde runs)")
+    w("")
+    w("Both sides of every request are traced (the load generator's client spans and the "
+      "server's spans), so \"per side\" is the run time of all sonde programs divided by "
+      "2 × requests. Statistics were on only in the fixed-rate runs and the rate sweep, so the "
+      "saturation figures above do not carry the statistics' own clock reads.")
+    w("")
+    w("| figure | value (median) | spread | goal | | note |")
+    w("| --- | --- | --- | --- | --- | --- |")
+    for label, b in (("nginx", bn), ("Go", bg)):
+        if not b:
+            continue
+        BOUND_BPF = notes["bpf_" + label.lower()]
+        v = b["ns_per_request_side"]
+        ok = v is not None and v <= 300
+        w(f"| BPF ns per HTTP request and side, {label} at the fixed rates | {fmt(v)} | "
+          f"{rng(b['ns_per_request_side_spread'], lambda x: fmt(x))} | ≤ 300 ns | {goal(ok)} | "
+          f"{'' if ok else BOUND_BPF} |")
+        w(f"| program runs per request (both sides), {label} | {fmt(b['runs_per_request'])} | | | | |")
+        for prog, v in b["ns_per_run"].items():
+            w(f"| ns per run of `{prog}`, {label} | {fmt(v)} | | | | |")
+    for label, b in S["bpf"].items():
+        if label == "rate_sweep":
+            w(f"| BPF ns per HTTP request and side, nginx rate sweep (5k/10k/20k) | "
+              f"{fmt(b['ns_per_request_side'])} | "
+              f"{rng(b['ns_per_request_side_spread'], lambda x: fmt(x))} | | | |")
+    w("")
+
+    w("## Agent cost (sonde's own process)")
+    w("")
+    w("CPU is utime + stime of the sonde process from `/proc/PID/stat` over the load plus 1.5 s "
+      "to finish exporting, divided by the spans of its exit statistics line. RSS is sampled "
+      "every 250 ms from `/proc/PID/status`; the ring buffers (one per CPU, 4 MiB each, "
+      "mmapped: the data pages are mapped twice back to back, so a fully touched ring shows "
+      "as 8 MiB) **are counted inside VmRSS**; they are separated by summing the `Rss:` of "
+      "the `anon_inode:bpf-map` mappings in `/proc/PID/smaps`, and subtracted below.")
+    w("")
+    w("| figure | nginx saturation, null sink | Go saturation, null sink | nginx saturation, Jaeger | goal | | note |")
+    w("| --- | --- | --- | --- | --- | --- | --- |")
+    ok = an["cpu_us_per_span"] is not None and max(an["cpu_us_per_span"], ag["cpu_us_per_span"]) <= 2
+    w(f"| agent CPU per span, µs | {fmt(an['cpu_us_per_span'])} | {fmt(ag['cpu_us_per_span'])} | "
+      f"{fmt(aj['cpu_us_per_span'])} | ≤ 2 µs | {goal(ok)} | {'' if ok else BOUND_AGENT_CPU} |")
+    w(f"| agent CPU per span, spread of runs, µs | {rng(an['cpu_us_per_span_spread'], fmt)} | "
+      f"{rng(ag['cpu_us_per_span_spread'], fmt)} | {rng(aj['cpu_us_per_span_spread'], fmt)} | | | |")
+    w(f"| agent CPU, share of one core | {fmt(an['cpu_share_of_a_core'])} | "
+      f"{fmt(ag['cpu_share_of_a_core'])} | {fmt(aj['cpu_share_of_a_core'])} | | | |")
+    w(f"| spans per second | {fmt(an['spans_per_s'])} | {fmt(ag['spans_per_s'])} | "
+      f"{fmt(aj['spans_per_s'])} | | | 2 spans per request (client and server) |")
+    w(f"| spans / requests (all runs) | {an['spans']} / {an['requests']} | {ag['spans']} / "
+      f"{ag['requests']} | {aj['spans']} / {aj['requests']} | | | |")
+    w(f"| ring-buffer drops (ring_full), all runs | {an['ring_full']} | {ag['ring_full']} | "
+      f"{aj['ring_full']} | | | |")
+    w(f"| span drops (queue full / export failed) | {an['dropped_full']} / {an['dropped_failed']} | "
+      f"{ag['dropped_full']} / {ag['dropped_failed']} | {aj['dropped_full']} / "
+      f"{aj['dropped_failed']} | | | |")
+    ok_rss = max(an["rss_excl_ring_mb_steady"], ag["rss_excl_ring_mb_steady"]) < 25
+    w(f"| RSS steady excluding the rings, MB | {fmt(an['rss_excl_ring_mb_steady'])} | "
+      f"{fmt(ag['rss_excl_ring_mb_steady'])} | {fmt(aj['rss_excl_ring_mb_steady'])} | < 25 MB | "
+      f"{goal(ok_rss)} | |")
+    w(f"| ring-buffer Rss (bpf-map mappings), MB | {fmt(an['ring_rss_mb'])} | "
+      f"{fmt(ag['ring_rss_mb'])} | {fmt(aj['ring_rss_mb'])} | | | counted in VmRSS |")
+    w(f"| VmRSS steady including the rings, MB | {fmt(an['rss_mb_steady'])} | "
+      f"{fmt(ag['rss_mb_steady'])} | {fmt(aj['rss_mb_steady'])} | | | |")
+    pk = [a["rss_excl_ring_mb_peak_sampled"] / a["rss_excl_ring_mb_steady"] for a in (an, ag)]
+    ok_pk = max(pk) < 1.5
+    w(f"| peak RSS excluding the rings (max of samples), MB | "
+      f"{fmt(an['rss_excl_ring_mb_peak_sampled'])} | {fmt(ag['rss_excl_ring_mb_peak_sampled'])} | "
+      f"{fmt(aj['rss_excl_ring_mb_peak_sampled'])} | | | |")
+    w(f"| peak / steady (excluding the rings) | {fmt(pk[0])} | {fmt(pk[1])} | "
+      f"{fmt(aj['rss_excl_ring_mb_peak_sampled'] / aj['rss_excl_ring_mb_steady'])} | < 1.5× | "
+      f"{goal(ok_pk)} | |")
+    w(f"| VmHWM (peak, rings included), MB | {fmt(an['vm_hwm_mb'])} | {fmt(ag['vm_hwm_mb'])} | "
+      f"{fmt(aj['vm_hwm_mb'])} | | | |")
+    w(f"| VmHWM minus ring Rss at the end, MB | {fmt(an['vm_hwm_excl_ring_mb'])} | "
+      f"{fmt(ag['vm_hwm_excl_ring_mb'])} | {fmt(aj['vm_hwm_excl_ring_mb'])} | | | |")
+    w("")
+
+    w("### Drops by request rate (nginx, open-loop load generator, sonde to the null sink)")
+    w("")
+    w("Spans / (2 × requests) below 100% means spans were lost somewhere (a drop counter, or "
+      "a request that did not become a span); above it, other processes' HTTP traffic was traced "
+      "too.")
+    w("")
+    w("| target req/s | achieved req/s | requests | spans | spans / (2 × requests) | ring_full | span drops (full / failed / rejected) | goal | | note |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for d in S["drops_by_rate"]:
+        tag = f" ({d['server']}, fixed-rate runs)" if "server" in d else ""
+        drops = d["ring_full"] + d["dropped_full"] + d["dropped_failed"]
+        g, ok = ("", None)
+        if d["rate"] == 20000 and "server" not in d:
+            g, ok = "zero drops", drops == 0
+        w(f"| {d['rate']}{tag} | {fmt(float(d['rate_achieved']))} | {d['requests']} | "
+          f"{d['spans']} | {d['spans'] / (2 * d['requests']) * 100:.1f}% | {d['ring_full']} | {d['dropped_full']} / {d['dropped_failed']} / "
+          f"{d.get('rejected', 0)} | {g} | {'' if ok is None else goal(ok)} | "
+          f"{notes['drops'] if ok is False and d['ring_full'] == 0 else ''} |")
+    w(f"| saturation, nginx (wrk) | {fmt(ng['rps']['with_median'])} (median) | {an['requests']} | "
+      f"{an['spans']} | {an['spans'] / (2 * an['requests']) * 100:.1f}% | {an['ring_full']} | {an['dropped_full']} / {an['dropped_failed']} / - | | | |")
+    w(f"| saturation, nginx, to Jaeger | {fmt(med([r['rps'] for r in res['runs']['jaeger_saturation']]))} | "
+      f"{aj['requests']} | {aj['spans']} | {aj['spans'] / (2 * aj['requests']) * 100:.1f}% | {aj['ring_full']} | {aj['dropped_full']} / "
+      f"{aj['dropped_failed']} / - | | | |")
+    w("")
+
+    prof = res.get("profile")
+    if prof:
+        w("### Where sonde's CPU goes")
+        w("")
+        w("`perf record -F 999 -p <sonde>` during one extra nginx saturation run (sonde to the null "
+          "sink; not one of the pairs above). Share of sonde's samples, by library, then the "
+          "symbols above 1% (libz and libc are stripped, so some show as addresses):")
+        w("")
+        w("| library | share of sonde's CPU samples |")
+        w("| --- | --- |")
+        for r in prof["by_dso"]:
+            w(f"| `{r['dso']}` | {r['percent']:.1f}% |")
+        w("")
+        w("| library | symbol | share |")
+        w("| --- | --- | --- |")
+        for r in prof["by_symbol"][:25]:
+            w(f"| `{r['dso']}` | `{r['symbol']}` | {r['percent']:.1f}% |")
+        w("")
+
+    w("## Start-up")
+    w("")
+    w("| figure | median | spread | goal | |")
+    w("| --- | --- | --- | --- | --- |")
+    ok = su["exec_to_attached_ms"] < 1000
+    w(f"| exec to the `sonde: attached` line, ms | {fmt(su['exec_to_attached_ms'])} | "
+      f"{rng(su['exec_to_attached_ms_spread'], fmt)} | < 1 s | {goal(ok)} |")
+    w(f"| the same as sonde reports it (`attached in N ms`) | {fmt(su['attached_ms_self_reported'])} | | | |")
+    w(f"| exec to the first export received by the null sink, ms | "
+      f"{fmt(su['exec_to_first_export_ms'])} | | | |")
+    w(f"| first request (sent right after the attach) to that export, ms | "
+      f"{fmt(su['request_to_first_export_ms'])} | | | |")
+    w("")
+    w("The first export waits for the batch delay (`--batch-delay-ms`, default 1000 ms) after "
+      "the span is finished; that delay, not the start-up, is most of the time to the first "
+      "export. For this measurement sonde was limited to nginx's port (`--port`), so no other "
+      "process on the machine could supply the first span.")
+    w("")
+    w("Raw per-run figures are in `bench/results.json`; how to run and what each figure means "
+      "is in `bench/README.md`.")
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--pgbin", required=True)
+    ap.add_argument("--jaeger", required=True)
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite RESULTS.md from results.json")
+    a = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    res_path = os.path.join(here, "results.json")
+    md_path = os.path.join(here, "RESULTS.md")
+    if a.report_only:
+        res = json.load(open(res_path))
+        res_path = os.path.join(a.out, "results.json") if res["config"]["quick"] else res_path
+        md_path = os.path.join(a.out, "RESULTS.md") if res["config"]["quick"] else md_path
+        summarize(res)
+        open(md_path, "w").write(report(res))
+        return 0
+    os.makedirs(a.out, exist_ok=True)
+    b = Bench(a)
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt(f"signal {sig}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    try:
+        b.run_all()
+    finally:
+        b.stop_all()
+        shutil.rmtree(b.tmp, ignore_errors=True)
+    res = b.results
+    quick = b.quick
+    target_json = os.path.join(a.out, "results.json") if quick else res_path
+    target_md = os.path.join(a.out, "RESULTS.md") if quick else md_path
+    with open(target_json, "w") as f:  # the raw runs first: --report-only can redo the rest
+        json.dump(res, f, indent=1)
+    summarize(res)
+    with open(target_json, "w") as f:
+        json.dump(res, f, indent=1)
+    with open(target_md, "w") as f:
+        f.write(report(res))
+    log(f"wrote {target_json} and {target_md} in {res['elapsed_s'] / 60:.1f} min")
+    print(open(target_md).read())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+module sonde-bench/goserver
+
+go 1.21

@@ -1,0 +1,3 @@
+module sonde-bench/loadgen
+
+go 1.21

@@ -1,0 +1,3 @@
+module sonde-bench/nullsink
+
+go 1.21
