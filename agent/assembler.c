@@ -83,6 +83,7 @@ struct conn {
 	uint8_t junk;
 	bool have_tuple;
 	bool selected;
+	bool kernel_ignored; /* the kernel was told to stop recording it */
 	char comm[16];
 	struct resource *res;
 	struct stream req, resp;
@@ -98,6 +99,8 @@ struct assembler {
 	void *emit_ctx;
 	conn_state_fn state;
 	void *state_ctx;
+	conn_ignore_fn ignore;
+	void *ignore_ctx;
 	int64_t mono_to_unix;
 	struct conn *buckets[CONN_BUCKETS];
 	struct assembler_stats st;
@@ -133,6 +136,25 @@ struct assembler *assembler__new(const struct sonde_config *cfg, struct process_
 	a->state_ctx = state_ctx;
 	a->mono_to_unix = clock_offset();
 	return a;
+}
+
+void assembler__set_ignore(struct assembler *a, conn_ignore_fn fn, void *ctx)
+{
+	a->ignore = fn;
+	a->ignore_ctx = ctx;
+}
+
+/*
+ * Nothing more is wanted from this connection: the kernel stops copying payload and writing
+ * records for it (a map lookup per I/O is all it then costs), once its tuple is known.
+ */
+static void conn_give_up(struct assembler *a, struct conn *c)
+{
+	if (a->ignore && c->sock_key && !c->kernel_ignored) {
+		a->ignore(a->ignore_ctx, c->sock_key);
+		c->kernel_ignored = true;
+		a->st.conns_ignored++;
+	}
 }
 
 static void stream_reset_partial(struct stream *s)
@@ -600,6 +622,7 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 					/* Upgraded (WebSocket, h2c): no more HTTP/1.x here. */
 					response_done(a, c, ts);
 					c->proto = PROTO_OTHER;
+					conn_give_up(a, c);
 					s->lost = true;
 				} else if (resp.framing == HTTP1_BODY_LENGTH && resp.content_length) {
 					s->body_remaining = resp.content_length;
@@ -669,6 +692,8 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	/* The collector's end of one of our own exports: tracing it would feed on itself. */
 	if (self_conns__has(c->dport) && is_local_peer(c))
 		c->selected = false;
+	if (!c->selected)
+		conn_give_up(a, c);
 }
 
 /* A run ended: a response that was still being sent ended with it. */
@@ -726,6 +751,7 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 			if (!http1_is_response_start(ev->payload, cap) || ++c->junk >= JUNK_LIMIT) {
 				c->proto = PROTO_OTHER;
 				a->st.conns_not_http++;
+				conn_give_up(a, c);
 			}
 			return;
 		}

@@ -22,12 +22,16 @@ typedef void (*span_emit_cb)(void *ctx, const struct span *s);
 /* Read a connection's kernel state (loader__conn_state), or NULL where there is no kernel. */
 typedef int (*conn_state_fn)(void *ctx, uint64_t sock_key, struct sonde_conn_state *out);
 
+/* Tell the kernel to stop copying and recording a connection (loader__ignore_conn). */
+typedef void (*conn_ignore_fn)(void *ctx, uint64_t sock_key);
+
 struct assembler_stats {
 	uint64_t records;	  /* records handled */
 	uint64_t conns_open;	  /* connections tracked now */
 	uint64_t conns_total;	  /* connections seen */
 	uint64_t conns_not_http;  /* connections given up as not HTTP/1.x */
 	uint64_t conns_evicted;	  /* idle connections dropped from the table */
+	uint64_t conns_ignored;	  /* connections the kernel was told to stop recording */
 	uint64_t conns_dropped;	  /* connections not tracked: table full */
 	uint64_t spans;		  /* spans emitted */
 	uint64_t spans_incomplete; /* of which: connection closed before the response */
@@ -41,6 +45,8 @@ struct assembler *assembler__new(const struct sonde_config *cfg, struct process_
 				 span_emit_cb emit, void *emit_ctx, conn_state_fn state,
 				 void *state_ctx);
 void assembler__free(struct assembler *a);
+/* Where to report connections that need no more records (not HTTP, not selected, our own). */
+void assembler__set_ignore(struct assembler *a, conn_ignore_fn fn, void *ctx);
 
 /* One record from the ring buffers (records must come in timestamp order). */
 void assembler__on_record(struct assembler *a, const void *rec, size_t size);

@@ -232,7 +232,7 @@ static const char *read_small(const char *path, char *buf, size_t len)
 	return buf;
 }
 
-int loader__check(FILE *out)
+int loader__check(FILE *out, enum sonde_hooks hooks)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
 	struct sonde_bpf *skel = sonde_bpf__open();
@@ -271,7 +271,7 @@ int loader__check(FILE *out)
 		btf__free(btf);
 		return 1;
 	}
-	if (probes__choose(btf, skel->obj, HOOKS_AUTO, chosen, &missing))
+	if (probes__choose(btf, skel->obj, hooks, chosen, &missing))
 		ok = false;
 	fprintf(out, "hooks (probe table: per capability, the first available row is used; "
 		     "--hooks socket|syscalls forces one set):\n");
@@ -418,6 +418,21 @@ int loader__epoll_fd(const struct loader *ld)
 int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_state *out)
 {
 	if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.conns), &sock_key, out))
+		return -errno;
+	return 0;
+}
+
+int loader__ignore_conn(struct loader *ld, uint64_t sock_key)
+{
+	int fd = bpf_map__fd(ld->skel->maps.conns);
+	struct sonde_conn_state st;
+
+	/* The programs may update the same entry meanwhile: at worst one I/O's counters are lost,
+	 * for a connection whose counters no longer matter. */
+	if (bpf_map_lookup_elem(fd, &sock_key, &st))
+		return -errno;
+	st.ignored = 1;
+	if (bpf_map_update_elem(fd, &sock_key, &st, BPF_EXIST))
 		return -errno;
 	return 0;
 }

@@ -18,8 +18,11 @@ struct loader;
 /* Called for every record, in timestamp order within one poll. */
 typedef void (*loader_event_cb)(void *ctx, const void *rec, size_t size);
 
-/* Print what this kernel allows and which hooks sonde would use; returns 0 when sonde can run. */
-int loader__check(FILE *out);
+/*
+ * Print what this kernel allows and which hooks sonde would use with this --hooks setting;
+ * returns 0 when sonde can run.
+ */
+int loader__check(FILE *out, enum sonde_hooks hooks);
 
 /* Open, configure, load and attach; NULL with errno set and a message printed on failure. */
 struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb, void *ctx);
@@ -29,6 +32,8 @@ int loader__epoll_fd(const struct loader *ld);
 int loader__poll(struct loader *ld);
 /* Read one connection's kernel state; 0, or -ENOENT when the kernel no longer has it. */
 int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_state *out);
+/* Stop copying and recording a connection: a map lookup per I/O is all it costs after this. */
+int loader__ignore_conn(struct loader *ld, uint64_t sock_key);
 /* Sum the BPF-side counters over CPUs. */
 void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX]);
 /* Add or remove a traced pid (when selecting by pid or executable). */

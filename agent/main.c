@@ -71,6 +71,11 @@ static int conn_state(void *ctx, uint64_t key, struct sonde_conn_state *out)
 	return loader__conn_state(ctx, key, out);
 }
 
+static void conn_ignore(void *ctx, uint64_t key)
+{
+	loader__ignore_conn(ctx, key); /* gone already (closed): nothing to stop */
+}
+
 static void print_stats(struct agent *ag, const char *when)
 {
 	uint64_t k[SONDE_CNT_MAX];
@@ -83,13 +88,14 @@ static void print_stats(struct agent *ag, const char *when)
 	fprintf(stderr,
 		"sonde: stats (%s): io=%llu records=%llu ring_full=%llu copy_fail=%llu "
 		"conns=%llu open=%llu not_http=%llu spans=%llu incomplete=%llu parse_errors=%llu "
-		"framing_lost=%llu orphans=%llu\n",
+		"framing_lost=%llu orphans=%llu ignored=%llu\n",
 		when, (unsigned long long)k[SONDE_CNT_IO], (unsigned long long)k[SONDE_CNT_RECORDS],
 		(unsigned long long)k[SONDE_CNT_RING_FULL], (unsigned long long)k[SONDE_CNT_COPY_FAIL],
 		(unsigned long long)as.conns_total, (unsigned long long)as.conns_open,
 		(unsigned long long)as.conns_not_http, (unsigned long long)as.spans,
 		(unsigned long long)as.spans_incomplete, (unsigned long long)as.parse_errors,
-		(unsigned long long)as.framing_lost, (unsigned long long)as.orphan_responses);
+		(unsigned long long)as.framing_lost, (unsigned long long)as.orphan_responses,
+		(unsigned long long)as.conns_ignored);
 	for (i = 0; i < ag->n_exporters; i++) {
 		exporter__stats(ag->exporters[i], &es);
 		fprintf(stderr,
@@ -300,6 +306,7 @@ static int run(struct agent *ag)
 	ag->asm_ = assembler__new(cfg, ag->procs, on_span, ag, conn_state, ag->ld);
 	if (!ag->asm_)
 		return -ENOMEM;
+	assembler__set_ignore(ag->asm_, conn_ignore, ag->ld);
 	err = loop__add_fd(ag->loop, loader__epoll_fd(ag->ld), EPOLLIN, on_ring_wakeup, ag);
 	if (err)
 		return err;
@@ -362,7 +369,7 @@ int main(int argc, char **argv)
 		config__free(&ag.cfg);
 		return 0;
 	case CMD_CHECK:
-		err = loader__check(stdout);
+		err = loader__check(stdout, ag.cfg.hooks);
 		config__free(&ag.cfg);
 		return err;
 	case CMD_RUN:

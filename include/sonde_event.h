@@ -22,6 +22,8 @@
 #define SONDE_MAX_PROCS 16384
 /* Connections tracked at once in the kernel (LRU: the oldest idle ones are evicted). */
 #define SONDE_MAX_CONNS 65536
+/* Syscalls in flight at once for the syscall fallback, host-wide: one per thread in a socket I/O. */
+#define SONDE_MAX_INFLIGHT_IO 16384
 /* Processes the pid filter can name. */
 #define SONDE_MAX_PID_FILTER 1024
 /* Ports the port filter can name. */

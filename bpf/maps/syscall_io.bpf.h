@@ -3,11 +3,6 @@
 #ifndef SONDE_MAPS_SYSCALL_IO_BPF_H
 #define SONDE_MAPS_SYSCALL_IO_BPF_H
 
-/* Syscalls in flight at once, host-wide: one per thread blocked in a traced socket I/O. */
-#ifndef SONDE_MAX_INFLIGHT_IO
-#define SONDE_MAX_INFLIGHT_IO 16384
-#endif
-
 /* What sys_enter learnt of a send or receive on a TCP socket, for sys_exit to finish. */
 struct sonde_syscall_io {
 	__u64 sk;    /* struct sock behind the fd, found an AF_INET/AF_INET6 TCP socket at entry */

@@ -23,6 +23,8 @@ static uint32_t run_seq[2];	     /* per test connection: current run */
 static uint16_t run_dir;
 static uint64_t run_first, run_last, run_bytes;
 static struct sonde_conn_state fake_state;
+static uint64_t ignored_keys[8];
+static int n_ignored;
 
 static void collect(void *ctx, const struct span *s)
 {
@@ -37,12 +39,21 @@ static int state_fn(void *ctx, uint64_t key, struct sonde_conn_state *out)
 	return 0;
 }
 
+static void ignore_fn(void *ctx, uint64_t key)
+{
+	if (n_ignored < 8)
+		ignored_keys[n_ignored] = key;
+	n_ignored++;
+}
+
 static void setup(void)
 {
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.idle_close_ms = 500;
 	procs = process_table__new(&cfg);
 	a = assembler__new(&cfg, procs, collect, NULL, state_fn, NULL);
+	assembler__set_ignore(a, ignore_fn, NULL);
+	n_ignored = 0;
 	n_spans = 0;
 	run_dir = 0;
 	run_seq[0] = 0;
@@ -393,6 +404,9 @@ TEST(garbage_is_ignored)
 	CHECK_EQ_INT(n_spans, 0);
 	assembler__stats(a, &st);
 	CHECK_EQ_INT(st.conns_not_http, 1);
+	/* the kernel is told once to stop recording it */
+	CHECK_EQ_INT(n_ignored, 1);
+	CHECK_EQ_INT(ignored_keys[0], 0x1000 + 13);
 	/* a response where a request head was expected: not a span either */
 	open_conn(14);
 	io_str(14, IN, 100, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -400,6 +414,7 @@ TEST(garbage_is_ignored)
 	close_conn(14, 300);
 	CHECK_EQ_INT(n_spans, 1);
 	CHECK_EQ_INT(spans[0].status, SPAN_STATUS_ERROR); /* the request never got a response */
+	CHECK_EQ_INT(n_ignored, 1); /* an HTTP connection with a bad response is not given up */
 	teardown();
 }
 
