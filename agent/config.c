@@ -95,7 +95,7 @@ void config__usage(FILE *out)
 		"      --console              also print spans when exporting\n"
 		"      --batch-size N         spans per export request (1-10000, default 512)\n"
 		"      --batch-delay-ms N     send a partial batch after N ms (1-60000, default 1000)\n"
-		"      --queue-size N         spans held while the collector is slow (default 8192)\n"
+		"      --queue-size N         spans held while the collector is slow (default 4096)\n"
 		"\n"
 		"Selection (default: every process but sonde):\n"
 		"      --pid PID              trace this process (repeatable)\n"

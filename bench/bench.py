@@ -1027,19 +1027,20 @@ def bound_notes(res):
             "and the in-kernel record per I/O adds to every request; p99 on this machine also "
             "moves by several ms between runs (see the spread)"),
         "redis": (
-            f"the kernel side keeps writing a record with a payload copy for every I/O of "
-            f"connections the agent has already classified as not HTTP (records/io = "
-            f"{rec_per_io('redis'):.2f} in the redis runs): nothing tells the BPF programs to stop"),
+            "Redis connections are given up as not HTTP after their first messages and handed "
+            "back to the kernel, which then only looks them up on each I/O (no copy, no record); "
+            "what remains is each hook's run on every I/O plus the records of each connection's "
+            "start, not broken down by this run"),
         "bpf_nginx": bpf_note(S["bpf"].get("nginx_fixed", {})),
         "bpf_go": bpf_note(S["bpf"].get("go_fixed", {})),
         "drops": (
             "no ring-buffer drop; the spans were dropped by the export queue (`--queue-size`, "
-            "8192 spans) filling up: the exporter encodes and gzips each 512-span batch on "
+            "4096 spans) filling up: the exporter encodes and gzips each 512-span batch on "
             "the agent's only thread, which at 40,000 spans/s on 2 busy cores falls behind "
             "the spans coming in"),
         "agent_cpu": (
             "see the profile below: " + ", ".join(x for x in (
-                f"gzip (zlib, default level) {libz:.0f}%" if libz else "",
+                f"gzip (zlib, level 1) {libz:.0f}%" if libz else "",
                 f"protobuf-c packing {pbc:.0f}%" if pbc else "") if x) +
             " of sonde's samples"),
     }
