@@ -82,6 +82,7 @@ struct conn {
 	uint8_t proto;
 	uint8_t junk;
 	bool have_tuple;
+	char peer[INET6_ADDRSTRLEN]; /* the remote address as text, once per connection */
 	bool selected;
 	bool kernel_ignored; /* the kernel was told to stop recording it */
 	char comm[16];
@@ -266,6 +267,27 @@ static void addr_string(uint16_t family, const uint8_t *addr, char *out, size_t 
 		inet_ntop(family == 10 ? AF_INET6 : AF_INET, addr, out, outsz);
 }
 
+/* Copy n bytes of src into dst (of dstsz), cut to fit, NUL-terminated. */
+static void copy_n(char *dst, size_t dstsz, const char *src, size_t n)
+{
+	if (n >= dstsz)
+		n = dstsz - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+/* a + b + c into dst, cut to fit. */
+static void cat3(char *dst, size_t dstsz, const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+
+	copy_n(dst, dstsz, a, la);
+	if (la + 1 < dstsz)
+		copy_n(dst + la, dstsz - la, b, lb);
+	if (la + lb + 1 < dstsz)
+		copy_n(dst + la + lb, dstsz - la - lb, c, lc);
+}
+
 /* Split "host:port" (or "[v6]:port") from a Host header. */
 static void split_host(const char *host, char *name, size_t namesz, int *port)
 {
@@ -277,14 +299,14 @@ static void split_host(const char *host, char *name, size_t namesz, int *port)
 		const char *end = strchr(host, ']');
 
 		n = end ? (size_t)(end - host - 1) : strlen(host + 1);
-		snprintf(name, namesz, "%.*s", (int)n, host + 1);
+		copy_n(name, namesz, host + 1, n);
 		if (end && end[1] == ':')
 			*port = atoi(end + 2);
 		return;
 	}
 	colon = strrchr(host, ':');
 	n = colon ? (size_t)(colon - host) : strlen(host);
-	snprintf(name, namesz, "%.*s", (int)n, host);
+	copy_n(name, namesz, host, n);
 	if (colon)
 		*port = atoi(colon + 1);
 }
@@ -293,7 +315,8 @@ static void split_host(const char *host, char *name, size_t namesz, int *port)
 static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, bool incomplete)
 {
 	struct span sp;
-	char peer[INET6_ADDRSTRLEN] = "", host[128], buf[600], ver[8];
+	const char *peer = c->peer;
+	char host[128], buf[600], ver[4] = {'1', '.', '0', 0};
 	bool server = c->role == SONDE_ROLE_SERVER;
 	int host_port = 0;
 
@@ -323,11 +346,10 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 	}
 	sp.start_unix_ns = assembler__to_unix_ns(a, x->start_ns);
 	sp.end_unix_ns = assembler__to_unix_ns(a, x->end_ns > x->start_ns ? x->end_ns : x->start_ns);
-	snprintf(sp.name, sizeof(sp.name), "%s %s", x->method, x->route);
+	/* No printf on this per-span path: plain copies. */
+	cat3(sp.name, sizeof(sp.name), x->method, " ", x->route);
 
 	span__set_cstr(&sp, "http.request.method", x->method);
-	if (c->have_tuple)
-		addr_string(c->family, c->daddr, peer, sizeof(peer));
 	split_host(x->host, host, sizeof(host), &host_port);
 	if (server) {
 		span__set_cstr(&sp, "url.path", x->path);
@@ -341,9 +363,9 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 		if (peer[0])
 			span__set_cstr(&sp, "client.address", peer);
 	} else {
-		snprintf(buf, sizeof(buf), "http://%s%s%s%s", host[0] ? x->host : peer, x->path,
-			 x->query[0] && a->cfg->export_query ? "?" : "",
-			 a->cfg->export_query ? x->query : "");
+		cat3(buf, sizeof(buf), "http://", host[0] ? x->host : peer, x->path);
+		if (x->query[0] && a->cfg->export_query)
+			cat3(buf + strlen(buf), sizeof(buf) - strlen(buf), "?", x->query, "");
 		span__set_cstr(&sp, "url.full", buf);
 		span__set_cstr(&sp, "server.address", host[0] ? host : peer);
 		if (host_port || c->have_tuple)
@@ -354,7 +376,7 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 		span__set_cstr(&sp, "network.peer.address", peer);
 		span__set_int(&sp, "network.peer.port", c->dport);
 	}
-	snprintf(ver, sizeof(ver), "1.%u", x->version_minor);
+	ver[2] = (char)('0' + (x->version_minor % 10));
 	span__set_cstr(&sp, "network.protocol.version", ver);
 	if (x->user_agent[0])
 		span__set_cstr(&sp, "user_agent.original", x->user_agent);
@@ -363,8 +385,10 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 		span__set_int(&sp, "http.response.status_code", x->status);
 		if (x->status >= 500 || (!server && x->status >= 400)) {
 			sp.status = SPAN_STATUS_ERROR;
-			snprintf(buf, sizeof(buf), "%u", x->status);
-			span__set_cstr(&sp, "error.type", buf);
+			buf[0] = (char)('0' + x->status / 100 % 10);
+			buf[1] = (char)('0' + x->status / 10 % 10);
+			buf[2] = (char)('0' + x->status % 10);
+			span__set_str(&sp, "error.type", buf, 3);
 		}
 	} else if (incomplete) {
 		sp.status = SPAN_STATUS_ERROR;
@@ -688,6 +712,7 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	c->dport = ev->dport;
 	c->kernel_role = ev->role;
 	c->have_tuple = true;
+	addr_string(c->family, c->daddr, c->peer, sizeof(c->peer));
 	c->last_ns = ev->head.ts_ns;
 	/* The collector's end of one of our own exports: tracing it would feed on itself. */
 	if (self_conns__has(c->dport) && is_local_peer(c))

@@ -37,8 +37,9 @@ static struct span_attr *attr_slot(struct span_attr *attrs, uint16_t *n, size_t 
 {
 	uint16_t i;
 
+	/* Keys are mostly the same literals: the pointer, then the first byte, decide cheaply. */
 	for (i = 0; i < *n; i++)
-		if (attrs[i].key == key || strcmp(attrs[i].key, key) == 0)
+		if (attrs[i].key == key || (attrs[i].key[0] == key[0] && !strcmp(attrs[i].key, key)))
 			return &attrs[i];
 	if (*n >= max)
 		return NULL;
