@@ -33,11 +33,7 @@ enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_OTHER = 2 };
 /* One request and, once seen, its response. */
 struct exchange {
 	uint64_t start_ns;     /* first request byte (monotonic) */
-	uint64_t resp_start_ns;
 	uint64_t end_ns;
-	uint64_t content_length;
-	uint32_t resp_run_seq; /* run that carried the response head */
-	uint64_t resp_expect;  /* run offset where the response's last byte sits, +1; 0: unknown */
 	uint32_t tid;	       /* thread that read (server) or wrote (client) the request */
 	uint16_t status;
 	bool has_response;
@@ -77,7 +73,6 @@ struct conn {
 	uint16_t family;
 	uint16_t sport, dport; /* local, remote */
 	uint8_t saddr[16], daddr[16];
-	uint8_t kernel_role;
 	uint8_t role; /* enum sonde_role, from the first message */
 	uint8_t proto;
 	uint8_t junk;
@@ -639,7 +634,6 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 				} else {
 					x->status = resp.status;
 					x->has_response = true;
-					x->resp_start_ns = head_ts;
 					c->n_answered++;
 				}
 				if (resp.status == 101) {
@@ -710,7 +704,6 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	memcpy(c->daddr, ev->daddr, 16);
 	c->sport = ev->sport;
 	c->dport = ev->dport;
-	c->kernel_role = ev->role;
 	c->have_tuple = true;
 	addr_string(c->family, c->daddr, c->peer, sizeof(c->peer));
 	c->last_ns = ev->head.ts_ns;
@@ -731,9 +724,7 @@ static void on_run_end(struct assembler *a, struct conn *c, const struct sonde_r
 	resp_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
 	if (run->dir != resp_dir)
 		return;
-	if (c->n_answered && c->resp.run_seq == run->seq &&
-	    (c->resp.body_remaining || c->resp.chunked || c->resp.until_close || c->resp.lost ||
-	     c->n_answered)) {
+	if (c->n_answered && c->resp.run_seq == run->seq) {
 		c->resp.body_remaining = 0;
 		c->resp.chunked = false;
 		c->resp.until_close = false;
