@@ -502,8 +502,10 @@ int BPF_PROG(sonde_sys_exit, struct pt_regs *regs, long ret)
 }
 
 /*
- * Connection lifecycle from TCP state changes: the role at open (SYN_SENT: we connected;
- * SYN_RECV: the child socket of an accept) and the close, which ends the last run.
+ * Connection lifecycle from TCP state changes. At open (SYN_SENT: we connected; SYN_RECV: the
+ * child socket of an accept) the entry starts afresh, so a socket at a reused address never
+ * inherits another connection's runs; it notes the role, which the OPEN record reports. The
+ * close ends the last run.
  */
 static __always_inline int on_state_change(__u64 key, int newstate)
 {

@@ -226,9 +226,14 @@ def test_http_message_shapes_through_real_servers(sonde, jaeger, start_py_server
     assert len(echoes) == 2, "one span per POST, the 100 Continue is not a response of its own"
     big = [s for s in spans if s.tags["url.path"] == "/big" and s.tags["http.request.method"] == "GET"]
     assert big[0].duration_us > 0
+    # the client closed before the answer: either the server's late answer was still written
+    # (the first write after a FIN succeeds) or the close came first; one span either way
     gone = [s for s in spans if s.tags["url.path"] == "/slow"]
-    assert len(gone) == 1 and gone[0].is_error and gone[0].tags["error.type"] in (
-        "connection_closed",) or gone[0].tags.get("http.response.status_code") == 200
+    assert len(gone) == 1
+    if "http.response.status_code" in gone[0].tags:
+        assert gone[0].tags["http.response.status_code"] == 200
+    else:
+        assert gone[0].is_error and gone[0].tags["error.type"] == "connection_closed"
     mine = lambda s: tok in s.tags.get("url.path", "") or s.tags.get("server.address") == tok
     pipelined = jaeger.wait_for_spans("nginx", where=mine, count=3, start_us=test_start_us)
     assert sorted((s.tags["url.path"], s.tags["http.response.status_code"]) for s in pipelined) == [
@@ -273,7 +278,7 @@ def test_console_is_the_default_exporter(sonde, start_py_server):
     assert "spans to the console" in proc.stderr()
 
 
-def test_selection_by_port_and_exe(sonde, jaeger, start_py_server, test_start_us):
+def test_selection_by_port(sonde, jaeger, start_py_server, test_start_us):
     tok = token()
     a = start_py_server(service_name=f"py-sel-a-{tok}")
     b = start_py_server(service_name=f"py-sel-b-{tok}")
