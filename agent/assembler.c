@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 
 #include "assembler.h"
+#include "decoders/db.h"
 #include "decoders/http1.h"
 #include "decoders/tracecontext.h"
 #include "self_conns.h"
@@ -28,7 +29,7 @@
 #define JUNK_LIMIT 4		  /* responses without requests before a connection is given up */
 #define CONN_IDLE_EVICT_NS (300ULL * 1000000000ULL)
 
-enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_OTHER = 2 };
+enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_OTHER = 2, PROTO_DB = 3 };
 
 /* One request and, once seen, its response. */
 struct exchange {
@@ -57,6 +58,7 @@ struct stream {
 	bool chunked;		  /* inside a chunked body */
 	bool until_close;	  /* response body delimited by the close */
 	bool lost;		  /* boundaries unknown until the run ends */
+	bool run_ended;		  /* DB: run_end was reported for run_seq */
 	struct http1_chunked ch;
 	uint8_t *partial;	  /* an unfinished head, waiting for the next I/O */
 	uint32_t partial_len;
@@ -74,6 +76,7 @@ struct conn {
 	uint16_t sport, dport; /* local, remote */
 	uint8_t saddr[16], daddr[16];
 	uint8_t role; /* enum sonde_role, from the first message */
+	uint8_t kernel_role; /* enum sonde_role as the kernel saw the open, if it did */
 	uint8_t proto;
 	uint8_t junk;
 	bool have_tuple;
@@ -86,6 +89,9 @@ struct conn {
 	struct exchange *pending[PIPELINE_MAX];
 	int n_pending;
 	int n_answered; /* pending[0..n_answered) have their response head */
+	const struct db_decoder *dbd; /* PROTO_DB: the decoder and its state */
+	void *db;
+	struct assembler *asm_; /* for the decoder's sink */
 };
 
 struct assembler {
@@ -168,6 +174,8 @@ static void conn_free(struct assembler *a, struct conn *c)
 		free(c->pending[i]);
 	stream_reset_partial(&c->req);
 	stream_reset_partial(&c->resp);
+	if (c->dbd && c->db)
+		c->dbd->destroy(c->db);
 	if (c->res)
 		resource__put(c->res);
 	free(c);
@@ -217,6 +225,7 @@ static struct conn *conn_new(struct assembler *a, uint64_t id, uint32_t tgid, co
 		return NULL;
 	c->id = id;
 	c->tgid = tgid;
+	c->asm_ = a;
 	if (comm)
 		memcpy(c->comm, comm, sizeof(c->comm) - 1);
 	c->selected = process_table__selected(a->procs, tgid, c->comm);
@@ -406,6 +415,84 @@ static void finish_front(struct assembler *a, struct conn *c, int n, bool incomp
 	memmove(c->pending, c->pending + n, (c->n_pending - n) * sizeof(c->pending[0]));
 	c->n_pending -= n;
 	c->n_answered = c->n_answered > n ? c->n_answered - n : 0;
+}
+
+/* The resource of a connection's process, bound at the first span if not at the open. */
+static struct resource *conn_resource(struct assembler *a, struct conn *c)
+{
+	if (!c->res) {
+		c->res = process_table__resource(a->procs, c->tgid, c->comm);
+		if (c->res)
+			resource__get(c->res);
+	}
+	return c->res;
+}
+
+/* A database or cache operation the decoder finished: its span. */
+static void emit_db_span(void *ctx, const struct db_op *op)
+{
+	struct conn *c = ctx;
+	struct assembler *a = c->asm_;
+	bool server = c->role == SONDE_ROLE_SERVER;
+	const char *name;
+	struct span sp;
+
+	memset(&sp, 0, offsetof(struct span, attrs));
+	if (!conn_resource(a, c))
+		return;
+	sp.res = c->res;
+	sp.kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+	span__new_trace_id(sp.trace_id);
+	span__new_span_id(sp.span_id);
+	sp.start_unix_ns = assembler__to_unix_ns(a, op->start_ns);
+	sp.end_unix_ns = assembler__to_unix_ns(a, op->end_ns > op->start_ns ? op->end_ns
+									  : op->start_ns);
+	name = op->summary[0] ? op->summary
+			      : op->operation[0] ? op->operation : db_system_name(op->system);
+	copy_n(sp.name, sizeof(sp.name), name, strlen(name));
+	span__set_cstr(&sp, "db.system.name", db_system_name(op->system));
+	if (op->namespace_[0])
+		span__set_cstr(&sp, "db.namespace", op->namespace_);
+	if (op->operation[0])
+		span__set_cstr(&sp, "db.operation.name", op->operation);
+	if (op->collection[0])
+		span__set_cstr(&sp, "db.collection.name", op->collection);
+	if (op->summary[0])
+		span__set_cstr(&sp, "db.query.summary", op->summary);
+	if (op->query[0] && a->cfg->db.query_mode != DB_QUERY_OFF)
+		span__set_cstr(&sp, "db.query.text", op->query);
+	if (op->batch_size > 1)
+		span__set_int(&sp, "db.operation.batch.size", op->batch_size);
+	if (op->returned_rows >= 0)
+		span__set_int(&sp, "db.response.returned_rows", op->returned_rows);
+	if (op->status_code[0])
+		span__set_cstr(&sp, "db.response.status_code", op->status_code);
+	if (server) {
+		if (c->have_tuple)
+			span__set_int(&sp, "server.port", c->sport);
+		if (c->peer[0])
+			span__set_cstr(&sp, "client.address", c->peer);
+	} else if (c->peer[0]) {
+		span__set_cstr(&sp, "server.address", c->peer);
+		span__set_int(&sp, "server.port", c->dport);
+	}
+	if (c->peer[0]) {
+		span__set_cstr(&sp, "network.peer.address", c->peer);
+		span__set_int(&sp, "network.peer.port", c->dport);
+	}
+	span__set_int(&sp, "thread.id", op->tid);
+	if (op->error) {
+		sp.status = SPAN_STATUS_ERROR;
+		span__set_cstr(&sp, "error.type", op->error_type[0] ? op->error_type
+				: op->status_code[0] ? op->status_code : "error");
+	} else if (op->incomplete) {
+		sp.status = SPAN_STATUS_ERROR;
+		span__set_cstr(&sp, "error.type", "connection_closed");
+		a->st.spans_incomplete++;
+	}
+	a->st.spans++;
+	a->st.spans_db++;
+	a->emit(a->emit_ctx, &sp);
 }
 
 static void on_request_head(struct assembler *a, struct conn *c, const struct http1_request *r,
@@ -677,6 +764,103 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 	free(joined);
 }
 
+/*
+ * Databases and caches. The connection's two directions go to its decoder as captured bytes and
+ * counted gaps; the decoder pairs requests with answers and reports finished operations.
+ */
+static bool db_from_client(const struct conn *c, uint16_t dir)
+{
+	return (dir == SONDE_DIR_EGRESS) == (c->role == SONDE_ROLE_CLIENT);
+}
+
+/* The first bytes of a run, on a connection that is not HTTP: does a decoder claim it? */
+static bool db_classify(struct assembler *a, struct conn *c, const struct sonde_data_event *ev,
+			uint32_t cap)
+{
+	const struct db_decoder *const *d;
+	enum db_side side = DB_SIDE_NONE;
+
+	for (d = db_decoders; *d; d++) {
+		side = (*d)->detect(ev->payload, cap, c->have_tuple ? c->sport : 0,
+				    c->have_tuple ? c->dport : 0);
+		if (side != DB_SIDE_NONE)
+			break;
+	}
+	if (!*d)
+		return false;
+	/* Who sent these bytes, and which way they moved, say which side this process is. */
+	c->role = (side == DB_SIDE_CLIENT) == (ev->head.dir == SONDE_DIR_EGRESS)
+			  ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
+	if (c->role == SONDE_ROLE_SERVER && !a->cfg->db_server_spans) {
+		c->proto = PROTO_OTHER;
+		conn_give_up(a, c);
+		return true;
+	}
+	c->db = (*d)->create(&a->cfg->db);
+	if (!c->db) {
+		c->proto = PROTO_OTHER;
+		conn_give_up(a, c);
+		return true;
+	}
+	c->dbd = *d;
+	c->proto = PROTO_DB;
+	a->st.conns_db++;
+	return true;
+}
+
+/* A run of one direction ended: what of it was not fed goes by as a gap, then its end. */
+static void db_run_end(struct assembler *a, struct conn *c, const struct sonde_run_summary *run)
+{
+	bool from_client = db_from_client(c, run->dir);
+	struct stream *s = from_client ? &c->req : &c->resp;
+	struct db_sink out = {emit_db_span, c};
+	struct db_feed f = {0};
+
+	(void)a;
+	if (run->dir == SONDE_DIR_NONE || run->seq < s->run_seq ||
+	    (run->seq == s->run_seq && s->run_ended))
+		return;
+	if (run->seq != s->run_seq) {
+		/* A whole run went by without a record (a full ring): its bytes are a gap. */
+		s->run_seq = run->seq;
+		s->pos = 0;
+		f.run_start = true;
+	}
+	if (run->bytes > s->pos || f.run_start) {
+		f.gap = run->bytes > s->pos ? run->bytes - s->pos : 0;
+		f.ts = run->last_ts_ns;
+		c->dbd->feed(c->db, from_client, &f, &out);
+		s->pos = run->bytes;
+	}
+	s->run_ended = true;
+	c->dbd->run_end(c->db, from_client, run->last_ts_ns, &out);
+}
+
+static void db_on_data(struct conn *c, const struct sonde_data_event *ev, uint32_t cap)
+{
+	bool from_client = db_from_client(c, ev->head.dir);
+	struct stream *s = from_client ? &c->req : &c->resp;
+	struct db_sink out = {emit_db_span, c};
+	struct db_feed f = {0};
+
+	if (ev->run_seq != s->run_seq) {
+		s->run_seq = ev->run_seq;
+		s->pos = 0;
+		s->run_ended = false;
+		f.run_start = true;
+	}
+	if (ev->run_offset < s->pos)
+		return; /* already accounted */
+	f.gap = ev->run_offset - s->pos;
+	f.data = ev->payload;
+	f.len = cap;
+	f.tail = ev->io_bytes > cap ? ev->io_bytes - cap : 0;
+	f.ts = ev->head.ts_ns;
+	f.tid = ev->head.tid;
+	c->dbd->feed(c->db, from_client, &f, &out);
+	s->pos = ev->run_offset + ev->io_bytes;
+}
+
 /* The peer is on this host: a loopback address, or this connection's own local address. */
 static bool is_local_peer(const struct conn *c)
 {
@@ -705,6 +889,7 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	c->sport = ev->sport;
 	c->dport = ev->dport;
 	c->have_tuple = true;
+	c->kernel_role = (uint8_t)ev->role;
 	addr_string(c->family, c->daddr, c->peer, sizeof(c->peer));
 	c->last_ns = ev->head.ts_ns;
 	/* The collector's end of one of our own exports: tracing it would feed on itself. */
@@ -719,6 +904,10 @@ static void on_run_end(struct assembler *a, struct conn *c, const struct sonde_r
 {
 	uint16_t resp_dir;
 
+	if (c->proto == PROTO_DB) {
+		db_run_end(a, c, run);
+		return;
+	}
 	if (run->dir == SONDE_DIR_NONE || c->proto != PROTO_HTTP1)
 		return;
 	resp_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
@@ -761,6 +950,9 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 			c->proto = PROTO_HTTP1;
 			c->role = ev->head.dir == SONDE_DIR_INGRESS ? SONDE_ROLE_SERVER
 								    : SONDE_ROLE_CLIENT;
+		} else if (db_classify(a, c, ev, cap)) {
+			if (c->proto != PROTO_DB)
+				return;
 		} else {
 			/* A response first means sonde started mid-exchange: wait for the next
 			 * request, a few times. Anything else is not HTTP/1.x. */
@@ -771,6 +963,10 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 			}
 			return;
 		}
+	}
+	if (c->proto == PROTO_DB) {
+		db_on_data(c, ev, cap);
+		return;
 	}
 	req_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_INGRESS : SONDE_DIR_EGRESS;
 	is_resp = ev->head.dir != req_dir;
@@ -806,6 +1002,12 @@ static void on_close(struct assembler *a, const struct sonde_close_event *ev)
 
 	if (!c)
 		return;
+	if (c->proto == PROTO_DB) {
+		struct db_sink out = {emit_db_span, c};
+
+		db_run_end(a, c, &ev->last);
+		c->dbd->close(c->db, ev->head.ts_ns, &out);
+	}
 	if (c->selected && c->proto == PROTO_HTTP1) {
 		on_run_end(a, c, &ev->last);
 		if (c->n_pending) {
@@ -880,6 +1082,38 @@ static void check_idle(struct assembler *a, struct conn *c, uint64_t now)
 	}
 }
 
+/* The same for a database connection whose decoder waits for an answer's end. */
+static void check_idle_db(struct assembler *a, struct conn *c, uint64_t now)
+{
+	struct sonde_run_summary run = {0};
+	struct sonde_conn_state ks;
+	uint16_t resp_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
+	uint64_t idle = (uint64_t)a->cfg->idle_close_ms * 1000000ULL;
+
+	if (!c->resp.run_seq || c->resp.run_ended)
+		return; /* no answer has started */
+	run.dir = resp_dir;
+	run.seq = c->resp.run_seq;
+	if (!a->state || !c->sock_key) {
+		if (now - c->last_ns > idle) {
+			run.last_ts_ns = c->last_ns;
+			run.bytes = c->resp.pos;
+			db_run_end(a, c, &run);
+		}
+		return;
+	}
+	if (a->state(a->state_ctx, c->sock_key, &ks))
+		return;
+	if (ks.conn_id != c->id || ks.run_seq != c->resp.run_seq || ks.run_dir != resp_dir)
+		return;
+	if (now > ks.run_last_ts && now - ks.run_last_ts > idle) {
+		run.first_ts_ns = ks.run_first_ts;
+		run.last_ts_ns = ks.run_last_ts;
+		run.bytes = ks.run_bytes;
+		db_run_end(a, c, &run);
+	}
+}
+
 void assembler__tick(struct assembler *a, uint64_t now)
 {
 	struct conn **p, *c;
@@ -890,7 +1124,14 @@ void assembler__tick(struct assembler *a, uint64_t now)
 		while ((c = *p)) {
 			if (c->n_answered)
 				check_idle(a, c, now);
+			else if (c->proto == PROTO_DB && c->dbd->waiting(c->db))
+				check_idle_db(a, c, now);
 			if (now > c->last_ns && now - c->last_ns > CONN_IDLE_EVICT_NS) {
+				if (c->proto == PROTO_DB) {
+					struct db_sink out = {emit_db_span, c};
+
+					c->dbd->close(c->db, c->last_ns, &out);
+				}
 				/* Silent for minutes with no close seen (the kernel's table may have
 				 * evicted it): what is pending will not be answered here. */
 				if (c->n_pending) {
@@ -917,7 +1158,19 @@ void assembler__flush(struct assembler *a)
 	int i;
 
 	for (i = 0; i < CONN_BUCKETS; i++)
-		for (c = a->buckets[i]; c; c = c->next)
+		for (c = a->buckets[i]; c; c = c->next) {
 			if (c->n_answered)
 				response_done(a, c, c->last_ns);
+			if (c->proto == PROTO_DB && c->dbd->waiting(c->db) && c->resp.run_seq &&
+			    !c->resp.run_ended) {
+				struct sonde_run_summary run = {0};
+
+				run.dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS
+								       : SONDE_DIR_INGRESS;
+				run.seq = c->resp.run_seq;
+				run.bytes = c->resp.pos;
+				run.last_ts_ns = c->last_ns;
+				db_run_end(a, c, &run);
+			}
+		}
 }

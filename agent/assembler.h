@@ -29,12 +29,14 @@ struct assembler_stats {
 	uint64_t records;	  /* records handled */
 	uint64_t conns_open;	  /* connections tracked now */
 	uint64_t conns_total;	  /* connections seen */
-	uint64_t conns_not_http;  /* connections given up as not HTTP/1.x */
+	uint64_t conns_not_http;  /* connections given up as no protocol sonde decodes */
+	uint64_t conns_db;	  /* connections decoded as a database or cache protocol */
 	uint64_t conns_evicted;	  /* idle connections dropped from the table */
 	uint64_t conns_ignored;	  /* connections the kernel was told to stop recording */
 	uint64_t conns_dropped;	  /* connections not tracked: table full */
 	uint64_t spans;		  /* spans emitted */
 	uint64_t spans_incomplete; /* of which: connection closed before the response */
+	uint64_t spans_db;	  /* of which: database and cache operations */
 	uint64_t parse_errors;	  /* heads that did not parse */
 	uint64_t framing_lost;	  /* message boundaries lost (bytes beyond the capture) */
 	uint64_t orphan_responses; /* responses without a request seen */

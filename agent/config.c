@@ -38,6 +38,9 @@ enum {
 	OPT_HOOKS,
 	OPT_METRICS_ADDR,
 	OPT_CONFIG,
+	OPT_DB_QUERY,
+	OPT_DB_SERVER_SPANS,
+	OPT_PROPAGATION,
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +71,9 @@ static const struct option long_opts[] = {
 	{"stats-interval", required_argument, NULL, OPT_STATS},
 	{"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
 	{"config", required_argument, NULL, OPT_CONFIG},
+	{"db-query", required_argument, NULL, OPT_DB_QUERY},
+	{"db-server-spans", required_argument, NULL, OPT_DB_SERVER_SPANS},
+	{"propagation", required_argument, NULL, OPT_PROPAGATION},
 	{NULL, 0, NULL, 0},
 };
 
@@ -75,7 +81,8 @@ void config__usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: sonde [OPTIONS]\n"
-		"Zero-code distributed tracing: HTTP spans of every process on this host, from eBPF.\n"
+		"Zero-code distributed tracing: HTTP, SQL and Redis spans of every process on this\n"
+		"host, from eBPF.\n"
 		"\n"
 		"Commands:\n"
 		"  -h, --help                 this text\n"
@@ -114,6 +121,11 @@ void config__usage(FILE *out)
 		"\n"
 		"Spans and resource:\n"
 		"      --export-query         export url.query (off by default: it may hold secrets)\n"
+		"      --db-query MODE        db.query.text: sanitized (literals as ?, default), raw, off\n"
+		"      --db-server-spans on|off  SERVER spans on a traced database's side (default on)\n"
+		"      --propagation SET      how traces cross processes, a comma list of: link (same\n"
+		"                             host, through the connection), header (inject traceparent\n"
+		"                             into outgoing HTTP/1.x), tcp; or off (default link)\n"
 		"      --service-name NAME    service.name for every span [env SONDE_SERVICE_NAME]\n"
 		"                             (default: the process's own OTEL_SERVICE_NAME, else its name)\n"
 		"                             OTEL_RESOURCE_ATTRIBUTES adds attributes to every resource\n"
@@ -144,6 +156,52 @@ static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, 
 bad:
 	fprintf(stderr, "sonde: invalid value '%s' for %s: expected an integer from %u to %u\n",
 		s ? s : "", flag, lo, hi);
+	return -EINVAL;
+}
+
+static int parse_bool(const char *flag, const char *s, bool *out)
+{
+	if (!strcmp(s, "on") || !strcmp(s, "true") || !strcmp(s, "1"))
+		*out = true;
+	else if (!strcmp(s, "off") || !strcmp(s, "false") || !strcmp(s, "0"))
+		*out = false;
+	else {
+		fprintf(stderr, "sonde: invalid value '%s' for %s: expected on or off\n", s, flag);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "link,header", "tcp", "off": the set of propagation modes. */
+static int parse_propagation(const char *s, uint32_t *out)
+{
+	char buf[128], *tok, *save = NULL;
+	uint32_t set = 0;
+
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	if (!strcmp(buf, "off")) {
+		*out = 0;
+		return 0;
+	}
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "link"))
+			set |= PROPAGATION_LINK;
+		else if (!strcmp(tok, "header"))
+			set |= PROPAGATION_HEADER;
+		else if (!strcmp(tok, "tcp"))
+			set |= PROPAGATION_TCP;
+		else
+			goto bad;
+	}
+	if (!set)
+		goto bad;
+	*out = set;
+	return 0;
+bad:
+	fprintf(stderr, "sonde: invalid value '%s' for --propagation: expected off, or a comma "
+			"list of link, header, tcp\n", s);
 	return -EINVAL;
 }
 
@@ -346,6 +404,25 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_SERVICE_NAME:
 			err = set_str(&cfg->service_name, optarg);
 			break;
+		case OPT_DB_QUERY:
+			if (!strcmp(optarg, "sanitized"))
+				cfg->db.query_mode = DB_QUERY_SANITIZED;
+			else if (!strcmp(optarg, "raw"))
+				cfg->db.query_mode = DB_QUERY_RAW;
+			else if (!strcmp(optarg, "off"))
+				cfg->db.query_mode = DB_QUERY_OFF;
+			else {
+				fprintf(stderr, "sonde: invalid value '%s' for --db-query: expected "
+						"sanitized, raw or off\n", optarg);
+				err = -EINVAL;
+			}
+			break;
+		case OPT_DB_SERVER_SPANS:
+			err = parse_bool("--db-server-spans", optarg, &cfg->db_server_spans);
+			break;
+		case OPT_PROPAGATION:
+			err = parse_propagation(optarg, &cfg->propagation);
+			break;
 		case OPT_CONFIG:
 			break; /* read before the other flags, in config__parse */
 		case OPT_METRICS_ADDR:
@@ -442,6 +519,9 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->ring_bytes = SONDE_RING_BYTES;
 	cfg->poll_ms = 20;
 	cfg->idle_close_ms = 500;
+	cfg->db.query_mode = DB_QUERY_SANITIZED;
+	cfg->db_server_spans = true;
+	cfg->propagation = PROPAGATION_LINK;
 	cfg->metrics_addr = strdup("127.0.0.1:9464");
 	err = from_env(cfg);
 	if (err)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "decoders/db.h"
 #include "export/exporter.h"
 #include "sonde_event.h"
 
@@ -22,6 +23,13 @@ enum sonde_command {
 	CMD_HELP,
 	CMD_VERSION,
 	CMD_CHECK,
+};
+
+/* How trace context crosses process boundaries (--propagation, a set). */
+enum sonde_propagation {
+	PROPAGATION_LINK = 1 << 0,   /* same host: link client and server through the connection */
+	PROPAGATION_HEADER = 1 << 1, /* inject traceparent into outgoing HTTP/1.x requests */
+	PROPAGATION_TCP = 1 << 2,    /* carry the context in a TCP option between two sondes */
 };
 
 /* Which hooks capture socket I/O and the connection lifecycle (--hooks). */
@@ -53,6 +61,9 @@ struct sonde_config {
 	/* Spans. */
 	bool export_query;	   /* put the query string in url.query (off: it may hold secrets) */
 	uint32_t idle_close_ms;	   /* finish a response this long after its last byte */
+	struct db_options db;	   /* database decoders: what becomes of query text */
+	bool db_server_spans;	   /* SERVER spans for a traced database's side of its queries */
+	uint32_t propagation;	   /* enum sonde_propagation bits */
 	/* Resource. */
 	char *service_name;	   /* OTEL_SERVICE_NAME of the agent's environment: overrides all */
 	char *resource_attrs;	   /* OTEL_RESOURCE_ATTRIBUTES: k=v,k=v added to every resource */

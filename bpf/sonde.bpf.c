@@ -296,6 +296,7 @@ static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_
 	ev->io_bytes = io_bytes;
 	ev->cap_len = n;
 	ev->pad0 = 0;
+	__builtin_memset(&ev->ctx, 0, sizeof(ev->ctx));
 	ring_submit(ring, ev);
 }
 

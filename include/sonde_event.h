@@ -77,6 +77,26 @@ struct sonde_run_summary {
 	__u16 pad0;	   /* explicit padding */
 };
 
+/*
+ * Trace context the kernel gave a request (header propagation): the kernel must know a
+ * request's ids before the agent reads any record, so that the calls a server makes while
+ * serving it carry them on the wire at once.
+ */
+enum sonde_ctx_kind {
+	SONDE_CTX_NONE = 0,	/* the agent picks the ids */
+	SONDE_CTX_SERVER = 1,	/* a server read a request here: the ids of its server span */
+	SONDE_CTX_INJECTED = 2, /* a client sent a request here carrying this injected traceparent */
+};
+
+struct sonde_trace_ctx {
+	__u8 trace_id[16];
+	__u8 span_id[8];   /* SERVER: the server span; INJECTED: the client span (on the wire) */
+	__u8 parent_id[8]; /* SERVER: the caller's span from an incoming traceparent, or zero */
+	__u8 kind;	   /* enum sonde_ctx_kind */
+	__u8 flags;	   /* W3C trace-flags */
+	__u8 pad[6];	   /* explicit padding */
+};
+
 /* SONDE_EV_DATA: one captured I/O. */
 struct sonde_data_event {
 	struct sonde_event_head head;
@@ -86,6 +106,7 @@ struct sonde_data_event {
 	__u32 io_bytes;		       /* bytes this I/O moved */
 	__u32 cap_len;		       /* bytes of payload that follow (<= io_bytes) */
 	__u32 pad0;		       /* explicit padding */
+	struct sonde_trace_ctx ctx;    /* kind NONE unless header propagation set it */
 	__u8 payload[SONDE_PAYLOAD_MAX]; /* first cap_len bytes of the I/O */
 };
 
