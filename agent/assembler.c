@@ -20,9 +20,11 @@
 #include "decoders/db.h"
 #include "decoders/http1.h"
 #include "decoders/tracecontext.h"
+#include "linker.h"
 #include "self_conns.h"
 
 #define CONN_BUCKETS 16384
+#define TUPLE_BUCKETS 16384
 #define CONN_MAX 65536		  /* connections tracked at most */
 #define PIPELINE_MAX 16		  /* outstanding requests per connection */
 #define PARTIAL_MAX 8192	  /* bytes of an unfinished head kept across I/Os */
@@ -39,8 +41,12 @@ struct exchange {
 	uint16_t status;
 	bool has_response;
 	bool head_request;
-	bool has_ctx;
+	bool has_ctx;		/* the request carried a traceparent or B3 context */
+	bool peer_linked;	/* a server span on this host took this client span as parent */
 	struct trace_context ctx;
+	uint8_t trace_id[16];	/* the span's ids, fixed when the request head is seen */
+	uint8_t span_id[8];
+	uint8_t parent_id[8];
 	uint8_t version_minor;
 	char method[16];
 	char route[128];
@@ -64,10 +70,12 @@ struct stream {
 	uint32_t partial_len;
 	uint64_t partial_ts;
 	uint64_t partial_pos;	  /* run offset of the partial head's first byte */
+	struct sonde_trace_ctx kctx; /* context the kernel gave the request starting here */
 };
 
 struct conn {
 	struct conn *next;
+	struct conn *tnext;	/* in the tuple index, once the tuple is known */
 	uint64_t id;
 	uint64_t sock_key;
 	uint64_t last_ns;
@@ -91,6 +99,9 @@ struct conn {
 	int n_answered; /* pending[0..n_answered) have their response head */
 	const struct db_decoder *dbd; /* PROTO_DB: the decoder and its state */
 	void *db;
+	uint32_t db_ops;	/* operations reported so far: the n-th is the peer's n-th */
+	struct db_recent *db_recent; /* client: the ids of the last ops, for the server end */
+	struct db_held *db_held;     /* server: ops waiting for the client end's ids */
 	struct assembler *asm_; /* for the decoder's sink */
 };
 
@@ -105,6 +116,9 @@ struct assembler {
 	void *ignore_ctx;
 	int64_t mono_to_unix;
 	struct conn *buckets[CONN_BUCKETS];
+	struct conn *tuples[TUPLE_BUCKETS]; /* by (local, remote) address and port */
+	struct linker *linker;
+	uint64_t linker_expired_ns; /* when the thread table was last swept */
 	struct assembler_stats st;
 };
 
@@ -137,6 +151,11 @@ struct assembler *assembler__new(const struct sonde_config *cfg, struct process_
 	a->state = state;
 	a->state_ctx = state_ctx;
 	a->mono_to_unix = clock_offset();
+	a->linker = linker__new();
+	if (!a->linker) {
+		free(a);
+		return NULL;
+	}
 	return a;
 }
 
@@ -166,16 +185,97 @@ static void stream_reset_partial(struct stream *s)
 	s->partial_len = 0;
 }
 
+/*
+ * The tuple index: connections by their addresses and ports, so that the two ends of a
+ * connection between two traced processes of this host find each other. Addresses compare in
+ * the IPv6 form (an IPv4 address as ::ffff:a.b.c.d), as one end may be a dual-stack socket.
+ */
+static void addr_v6(uint16_t family, const uint8_t *in, uint8_t out[16])
+{
+	if (family == 2) {
+		memset(out, 0, 10);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, in, 4);
+	} else {
+		memcpy(out, in, 16);
+	}
+}
+
+static unsigned int tuple_hash(const uint8_t l[16], uint16_t lport, const uint8_t r[16],
+			       uint16_t rport)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ l[i]) * 0x100000001b3ULL;
+	for (i = 0; i < 16; i++)
+		h = (h ^ r[i]) * 0x100000001b3ULL;
+	h = (h ^ lport) * 0x100000001b3ULL;
+	h = (h ^ rport) * 0x100000001b3ULL;
+	return (unsigned int)(h % TUPLE_BUCKETS);
+}
+
+static unsigned int conn_tuple_hash(const struct conn *c)
+{
+	uint8_t l[16], r[16];
+
+	addr_v6(c->family, c->saddr, l);
+	addr_v6(c->family, c->daddr, r);
+	return tuple_hash(l, c->sport, r, c->dport);
+}
+
+static void tuple_add(struct assembler *a, struct conn *c)
+{
+	unsigned int b = conn_tuple_hash(c);
+
+	c->tnext = a->tuples[b];
+	a->tuples[b] = c;
+}
+
+static void tuple_del(struct assembler *a, struct conn *c)
+{
+	struct conn **p = &a->tuples[conn_tuple_hash(c)];
+
+	while (*p && *p != c)
+		p = &(*p)->tnext;
+	if (*p)
+		*p = c->tnext;
+}
+
+/* The other end of c, when it is a connection of a traced process on this host. */
+static struct conn *tuple_peer(struct assembler *a, const struct conn *c)
+{
+	uint8_t l[16], r[16], pl[16], pr[16];
+	struct conn *p;
+
+	addr_v6(c->family, c->saddr, l);
+	addr_v6(c->family, c->daddr, r);
+	for (p = a->tuples[tuple_hash(r, c->dport, l, c->sport)]; p; p = p->tnext) {
+		if (p == c || p->sport != c->dport || p->dport != c->sport)
+			continue;
+		addr_v6(p->family, p->saddr, pl);
+		addr_v6(p->family, p->daddr, pr);
+		if (!memcmp(pl, r, 16) && !memcmp(pr, l, 16))
+			return p;
+	}
+	return NULL;
+}
+
 static void conn_free(struct assembler *a, struct conn *c)
 {
 	int i;
 
+	if (c->have_tuple)
+		tuple_del(a, c);
 	for (i = 0; i < c->n_pending; i++)
 		free(c->pending[i]);
 	stream_reset_partial(&c->req);
 	stream_reset_partial(&c->resp);
 	if (c->dbd && c->db)
 		c->dbd->destroy(c->db);
+	free(c->db_held); /* released (emitted) before, where the connection ended */
+	free(c->db_recent);
 	if (c->res)
 		resource__put(c->res);
 	free(c);
@@ -194,12 +294,17 @@ void assembler__free(struct assembler *a)
 			n = c->next;
 			conn_free(a, c);
 		}
+	linker__free(a->linker);
 	free(a);
 }
 
 void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 {
+	struct linker_stats ls;
+
 	*out = a->st;
+	linker__stats(a->linker, &ls);
+	out->links_ambiguous = ls.ambiguous;
 }
 
 static struct conn *conn_find(struct assembler *a, uint64_t id)
@@ -334,20 +439,11 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 		return;
 	sp.res = c->res;
 	sp.kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
-	if (x->has_ctx) {
-		memcpy(sp.trace_id, x->ctx.trace_id, 16);
-		if (server) {
-			memcpy(sp.parent_span_id, x->ctx.span_id, 8);
-			span__new_span_id(sp.span_id);
-		} else {
-			/* The header the wire carried names the client span: keep its id, so the
-			 * server span on the other side has this span as its parent. */
-			memcpy(sp.span_id, x->ctx.span_id, 8);
-		}
-	} else {
-		span__new_trace_id(sp.trace_id);
-		span__new_span_id(sp.span_id);
-	}
+	memcpy(sp.trace_id, x->trace_id, 16);
+	memcpy(sp.span_id, x->span_id, 8);
+	memcpy(sp.parent_span_id, x->parent_id, 8);
+	if (server)
+		linker__server_end(a->linker, c->tgid, x->tid, x->span_id, x->end_ns);
 	sp.start_unix_ns = assembler__to_unix_ns(a, x->start_ns);
 	sp.end_unix_ns = assembler__to_unix_ns(a, x->end_ns > x->start_ns ? x->end_ns : x->start_ns);
 	/* No printf on this per-span path: plain copies. */
@@ -428,6 +524,140 @@ static struct resource *conn_resource(struct assembler *a, struct conn *c)
 	return c->res;
 }
 
+/*
+ * Linking the two ends of a database connection between two traced processes of this host:
+ * both ends' decoders see the same requests in the same order, so the n-th operation of the
+ * server end is the n-th of the client end. The server usually finishes first (it answers
+ * before the client reads): its span waits, for a while, for the client's ids.
+ */
+#define DB_LINK_RECENT 16
+#define DB_LINK_HELD 16
+#define DB_LINK_WAIT_NS (2000ULL * 1000000ULL)
+#define DB_LINK_SLACK_NS (5ULL * 1000000ULL) /* clock order of the two ends on one host */
+
+struct db_recent {
+	uint32_t seq;
+	uint64_t start_ns, end_ns;
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+};
+
+struct db_held {
+	uint32_t seq;	  /* 0: free */
+	uint64_t start_ns, end_ns;
+	uint64_t since_ns; /* when it began to wait (the record clock) */
+	struct span sp;
+};
+
+/* The server op (start, end) can be the client op (cstart, cend): it lies within it. */
+static bool db_link_fits(uint64_t cstart, uint64_t cend, uint64_t start, uint64_t end)
+{
+	return start + DB_LINK_SLACK_NS >= cstart && end <= cend + DB_LINK_SLACK_NS;
+}
+
+static void db_emit_final(struct assembler *a, struct span *sp)
+{
+	a->st.spans++;
+	a->st.spans_db++;
+	a->emit(a->emit_ctx, sp);
+}
+
+/* Emit the held server spans: all of them, or those waiting since before `before`. */
+static void db_release_held(struct assembler *a, struct conn *c, uint64_t before, bool all)
+{
+	int i;
+
+	if (!c->db_held)
+		return;
+	for (i = 0; i < DB_LINK_HELD; i++)
+		if (c->db_held[i].seq && (all || c->db_held[i].since_ns < before)) {
+			db_emit_final(a, &c->db_held[i].sp);
+			c->db_held[i].seq = 0;
+		}
+}
+
+/* A client op was reported: remember its ids, and give them to a server span waiting for them. */
+static void db_link_client(struct assembler *a, struct conn *c, const struct db_op *op,
+			   const struct span *sp)
+{
+	struct db_recent *r;
+	struct conn *p;
+	int i;
+
+	if (!c->db_recent)
+		c->db_recent = calloc(DB_LINK_RECENT, sizeof(*c->db_recent));
+	if (!c->db_recent)
+		return;
+	r = &c->db_recent[c->db_ops % DB_LINK_RECENT];
+	r->seq = c->db_ops;
+	r->start_ns = op->start_ns;
+	r->end_ns = op->end_ns;
+	memcpy(r->trace_id, sp->trace_id, 16);
+	memcpy(r->span_id, sp->span_id, 8);
+	p = tuple_peer(a, c);
+	if (!p || p->proto != PROTO_DB || !p->db_held)
+		return;
+	for (i = 0; i < DB_LINK_HELD; i++) {
+		struct db_held *h = &p->db_held[i];
+
+		if (h->seq != c->db_ops)
+			continue;
+		if (db_link_fits(op->start_ns, op->end_ns, h->start_ns, h->end_ns)) {
+			memcpy(h->sp.trace_id, sp->trace_id, 16);
+			memcpy(h->sp.parent_span_id, sp->span_id, 8);
+			a->st.links_tuple++;
+		}
+		db_emit_final(a, &h->sp);
+		h->seq = 0;
+		return;
+	}
+}
+
+/*
+ * A server op was reported: take the client end's ids if its op is already known, wait for
+ * them if the client end is a traced connection of this host, else go now. Returns true when
+ * the span was kept to wait.
+ */
+static bool db_link_server(struct assembler *a, struct conn *c, const struct db_op *op,
+			   struct span *sp)
+{
+	struct db_recent *r;
+	struct db_held *h = NULL;
+	struct conn *p = tuple_peer(a, c);
+	int i;
+
+	if (!p || p->proto != PROTO_DB || p->role != SONDE_ROLE_CLIENT)
+		return false;
+	if (p->db_recent) {
+		r = &p->db_recent[c->db_ops % DB_LINK_RECENT];
+		if (r->seq == c->db_ops && p->db_ops >= c->db_ops) {
+			if (db_link_fits(r->start_ns, r->end_ns, op->start_ns, op->end_ns)) {
+				memcpy(sp->trace_id, r->trace_id, 16);
+				memcpy(sp->parent_span_id, r->span_id, 8);
+				a->st.links_tuple++;
+			}
+			return false;
+		}
+		if (p->db_ops >= c->db_ops)
+			return false; /* the client end went past it: counts differ */
+	}
+	if (!c->db_held)
+		c->db_held = calloc(DB_LINK_HELD, sizeof(*c->db_held));
+	for (i = 0; c->db_held && i < DB_LINK_HELD; i++)
+		if (!c->db_held[i].seq) {
+			h = &c->db_held[i];
+			break;
+		}
+	if (!h)
+		return false;
+	h->seq = c->db_ops;
+	h->start_ns = op->start_ns;
+	h->end_ns = op->end_ns;
+	h->since_ns = c->last_ns;
+	h->sp = *sp;
+	return true;
+}
+
 /* A database or cache operation the decoder finished: its span. */
 static void emit_db_span(void *ctx, const struct db_op *op)
 {
@@ -442,8 +672,12 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 		return;
 	sp.res = c->res;
 	sp.kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
-	span__new_trace_id(sp.trace_id);
 	span__new_span_id(sp.span_id);
+	if (!server && linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, sp.trace_id,
+					 sp.parent_span_id))
+		a->st.links_thread++;
+	else
+		span__new_trace_id(sp.trace_id);
 	sp.start_unix_ns = assembler__to_unix_ns(a, op->start_ns);
 	sp.end_unix_ns = assembler__to_unix_ns(a, op->end_ns > op->start_ns ? op->end_ns
 									  : op->start_ns);
@@ -490,13 +724,99 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 		span__set_cstr(&sp, "error.type", "connection_closed");
 		a->st.spans_incomplete++;
 	}
-	a->st.spans++;
-	a->st.spans_db++;
-	a->emit(a->emit_ctx, &sp);
+	c->db_ops++;
+	if (a->cfg->propagation & PROPAGATION_LINK) {
+		if (server) {
+			if (db_link_server(a, c, op, &sp))
+				return;
+		} else {
+			db_link_client(a, c, op, &sp);
+		}
+	}
+	db_emit_final(a, &sp);
 }
 
-static void on_request_head(struct assembler *a, struct conn *c, const struct http1_request *r,
-			    uint64_t ts, uint32_t tid)
+/* The client exchange of the peer connection that a request just read on c was sent by. */
+static struct exchange *peer_request(struct conn *p, uint64_t ts)
+{
+	int i;
+
+	if (p->proto != PROTO_HTTP1 || p->role != SONDE_ROLE_CLIENT)
+		return NULL;
+	for (i = 0; i < p->n_pending; i++)
+		if (!p->pending[i]->peer_linked && p->pending[i]->start_ns <= ts)
+			return p->pending[i];
+	return NULL;
+}
+
+/*
+ * A request's span ids, fixed when its head is seen, so that the calls it causes can name it:
+ * - server: the ids the kernel gave it (header propagation), else the caller's context from
+ *   the request's headers, else the client span of the same connection's other end when that
+ *   end is a traced process of this host, else a new trace;
+ * - client: the context the application put in the request (it names the client span), else
+ *   what the kernel injected, else a child of the request its thread is serving, else a root.
+ */
+static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x,
+			 const struct sonde_trace_ctx *k)
+{
+	uint8_t trace[16], parent[8];
+	struct exchange *px;
+	struct conn *p;
+
+	if (c->role == SONDE_ROLE_SERVER) {
+		if (k->kind == SONDE_CTX_SERVER) {
+			memcpy(x->trace_id, k->trace_id, 16);
+			memcpy(x->span_id, k->span_id, 8);
+			memcpy(x->parent_id, k->parent_id, 8);
+			a->st.links_kernel++;
+		} else if (x->has_ctx) {
+			memcpy(x->trace_id, x->ctx.trace_id, 16);
+			memcpy(x->parent_id, x->ctx.span_id, 8);
+			span__new_span_id(x->span_id);
+		} else if ((a->cfg->propagation & PROPAGATION_LINK) && c->have_tuple &&
+			   (p = tuple_peer(a, c)) && (px = peer_request(p, x->start_ns))) {
+			px->peer_linked = true;
+			memcpy(x->trace_id, px->trace_id, 16);
+			memcpy(x->parent_id, px->span_id, 8);
+			span__new_span_id(x->span_id);
+			a->st.links_tuple++;
+		} else {
+			span__new_trace_id(x->trace_id);
+			span__new_span_id(x->span_id);
+		}
+		linker__server_begin(a->linker, c->tgid, x->tid, x->start_ns, x->trace_id,
+				     x->span_id);
+		return;
+	}
+	if (x->has_ctx) {
+		/* The header names the client span: keep its id, so the server span on the
+		 * other side has this span as its parent. */
+		memcpy(x->trace_id, x->ctx.trace_id, 16);
+		memcpy(x->span_id, x->ctx.span_id, 8);
+	} else if (k->kind == SONDE_CTX_INJECTED) {
+		memcpy(x->trace_id, k->trace_id, 16);
+		memcpy(x->span_id, k->span_id, 8);
+	} else {
+		span__new_span_id(x->span_id);
+		if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, x->trace_id,
+				      x->parent_id)) {
+			a->st.links_thread++;
+			return;
+		}
+		span__new_trace_id(x->trace_id);
+		return;
+	}
+	/* The trace came with the request: the served request is the parent if it is of it. */
+	if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
+	    !memcmp(trace, x->trace_id, 16)) {
+		memcpy(x->parent_id, parent, 8);
+		a->st.links_thread++;
+	}
+}
+
+static void on_request_head(struct assembler *a, struct conn *c, struct stream *s,
+			    const struct http1_request *r, uint64_t ts, uint32_t tid)
 {
 	struct exchange *x;
 
@@ -526,6 +846,8 @@ static void on_request_head(struct assembler *a, struct conn *c, const struct ht
 		x->has_ctx = tracecontext_parse_b3_multi(
 			r->x_b3_traceid.p, r->x_b3_traceid.len, r->x_b3_spanid.p,
 			r->x_b3_spanid.len, r->x_b3_sampled.p, r->x_b3_sampled.len, &x->ctx);
+	exchange_ids(a, c, x, &s->kctx);
+	s->kctx.kind = SONDE_CTX_NONE; /* it was this request's */
 	c->pending[c->n_pending++] = x;
 }
 
@@ -722,6 +1044,9 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 					x->status = resp.status;
 					x->has_response = true;
 					c->n_answered++;
+					if (c->role == SONDE_ROLE_SERVER)
+						linker__server_end(a->linker, c->tgid, x->tid,
+								   x->span_id, head_ts);
 				}
 				if (resp.status == 101) {
 					/* Upgraded (WebSocket, h2c): no more HTTP/1.x here. */
@@ -740,7 +1065,7 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 					response_done(a, c, ts);
 				}
 			} else {
-				on_request_head(a, c, &req, head_ts, tid);
+				on_request_head(a, c, s, &req, head_ts, tid);
 				if (req.framing == HTTP1_BODY_LENGTH && req.content_length)
 					s->body_remaining = req.content_length;
 				else if (req.framing == HTTP1_BODY_CHUNKED) {
@@ -882,6 +1207,8 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 		c = conn_new(a, ev->head.conn_id, ev->head.tgid, ev->comm);
 	if (!c)
 		return;
+	if (c->have_tuple)
+		tuple_del(a, c); /* announced again: re-index */
 	c->sock_key = ev->sock_key;
 	c->family = ev->family;
 	memcpy(c->saddr, ev->saddr, 16);
@@ -889,6 +1216,7 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	c->sport = ev->sport;
 	c->dport = ev->dport;
 	c->have_tuple = true;
+	tuple_add(a, c);
 	c->kernel_role = (uint8_t)ev->role;
 	addr_string(c->family, c->daddr, c->peer, sizeof(c->peer));
 	c->last_ns = ev->head.ts_ns;
@@ -978,7 +1306,10 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 		s->pos = 0;
 		s->lost = false;
 		stream_reset_partial(s);
+		s->kctx.kind = SONDE_CTX_NONE;
 	}
+	if (ev->ctx.kind != SONDE_CTX_NONE)
+		s->kctx = ev->ctx;
 	if (ev->run_offset < s->pos)
 		return; /* already accounted (a record delivered twice) */
 	gap = ev->run_offset - s->pos;
@@ -1007,6 +1338,7 @@ static void on_close(struct assembler *a, const struct sonde_close_event *ev)
 
 		db_run_end(a, c, &ev->last);
 		c->dbd->close(c->db, ev->head.ts_ns, &out);
+		db_release_held(a, c, 0, true);
 	}
 	if (c->selected && c->proto == PROTO_HTTP1) {
 		on_run_end(a, c, &ev->last);
@@ -1114,10 +1446,17 @@ static void check_idle_db(struct assembler *a, struct conn *c, uint64_t now)
 	}
 }
 
+#define THREAD_IDLE_NS (300ULL * 1000000000ULL)
+
 void assembler__tick(struct assembler *a, uint64_t now)
 {
 	struct conn **p, *c;
 	int i;
+
+	if (now > THREAD_IDLE_NS && now - a->linker_expired_ns > 10ULL * 1000000000ULL) {
+		linker__expire(a->linker, now - THREAD_IDLE_NS);
+		a->linker_expired_ns = now;
+	}
 
 	for (i = 0; i < CONN_BUCKETS; i++) {
 		p = &a->buckets[i];
@@ -1126,11 +1465,14 @@ void assembler__tick(struct assembler *a, uint64_t now)
 				check_idle(a, c, now);
 			else if (c->proto == PROTO_DB && c->dbd->waiting(c->db))
 				check_idle_db(a, c, now);
+			if (c->db_held && now > DB_LINK_WAIT_NS)
+				db_release_held(a, c, now - DB_LINK_WAIT_NS, false);
 			if (now > c->last_ns && now - c->last_ns > CONN_IDLE_EVICT_NS) {
 				if (c->proto == PROTO_DB) {
 					struct db_sink out = {emit_db_span, c};
 
 					c->dbd->close(c->db, c->last_ns, &out);
+					db_release_held(a, c, 0, true);
 				}
 				/* Silent for minutes with no close seen (the kernel's table may have
 				 * evicted it): what is pending will not be answered here. */
@@ -1172,5 +1514,7 @@ void assembler__flush(struct assembler *a)
 				run.last_ts_ns = c->last_ns;
 				db_run_end(a, c, &run);
 			}
+			if (c->proto == PROTO_DB)
+				db_release_held(a, c, 0, true);
 		}
 }

@@ -41,6 +41,10 @@ struct assembler_stats {
 	uint64_t framing_lost;	  /* message boundaries lost (bytes beyond the capture) */
 	uint64_t orphan_responses; /* responses without a request seen */
 	uint64_t pipeline_full;	  /* requests dropped: too many outstanding on one connection */
+	uint64_t links_thread;	  /* client spans made children of the request their thread served */
+	uint64_t links_tuple;	  /* server spans linked to a client span through the connection */
+	uint64_t links_kernel;	  /* server spans with ids the kernel assigned (header propagation) */
+	uint64_t links_ambiguous; /* thread links chosen among several open requests (event loops) */
 };
 
 struct assembler *assembler__new(const struct sonde_config *cfg, struct process_table *procs,

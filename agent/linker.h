@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Which request a thread was serving at a given time. A server span begins on the thread that
+ * read its request and ends, for this purpose, when a response starts; a call the same thread
+ * makes in between is that request's child. Right for thread-per-request servers; on an event
+ * loop, where one thread serves many requests at once, several requests can be open at a time:
+ * the latest one started is chosen and the lookup is counted as ambiguous.
+ */
+#ifndef SONDE_LINKER_H
+#define SONDE_LINKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct linker;
+
+struct linker_stats {
+	uint64_t threads;   /* threads with a server span remembered now */
+	uint64_t lookups;   /* client calls that asked for a parent */
+	uint64_t linked;    /* of which found one */
+	uint64_t ambiguous; /* of which had several requests open on the thread */
+	uint64_t dropped;   /* server spans not remembered: thread table full */
+};
+
+struct linker *linker__new(void);
+void linker__free(struct linker *l);
+/* A server span began at start_ns on thread (tgid, tid). */
+void linker__server_begin(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t start_ns,
+			  const uint8_t trace_id[16], const uint8_t span_id[8]);
+/* That server span stopped being served at end_ns (its response started, or it ended). */
+void linker__server_end(struct linker *l, uint32_t tgid, uint32_t tid, const uint8_t span_id[8],
+			uint64_t end_ns);
+/*
+ * The server span thread (tgid, tid) was serving at ts, if any: its ids go to trace_id and
+ * span_id. Returns false when there is none.
+ */
+bool linker__parent_at(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t ts,
+		       uint8_t trace_id[16], uint8_t span_id[8]);
+/* Forget threads that have served nothing since before `older_than` (monotonic ns). */
+void linker__expire(struct linker *l, uint64_t older_than);
+void linker__stats(const struct linker *l, struct linker_stats *out);
+
+#endif /* SONDE_LINKER_H */

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Parent/child links between spans, fed records as the kernel writes them for several
+ * connections at once: a call made by the thread serving a request is its child; the server
+ * end of a connection between two traced processes of this host is the child of the client end;
+ * a context on the wire wins; calls after the response started, or from another thread, are not
+ * children; the thread table's choice on an event loop.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "assembler.h"
+#include "linker.h"
+#include "unit.h"
+
+#define MAX_SPANS 32
+
+static struct span spans[MAX_SPANS];
+static int n_spans;
+static struct sonde_config cfg;
+static struct process_table *procs;
+static struct assembler *a;
+
+/* One end of a connection as the kernel sees it: its runs. */
+struct end {
+	uint64_t id;
+	uint32_t seq;
+	uint16_t dir;
+	uint64_t first, last, bytes;
+};
+
+static void collect(void *ctx, const struct span *s)
+{
+	(void)ctx;
+	if (n_spans < MAX_SPANS)
+		spans[n_spans] = *s;
+	n_spans++;
+}
+
+static void setup(uint32_t propagation)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.idle_close_ms = 500;
+	cfg.propagation = propagation;
+	procs = process_table__new(&cfg);
+	a = assembler__new(&cfg, procs, collect, NULL, NULL, NULL);
+	n_spans = 0;
+}
+
+static void teardown(void)
+{
+	assembler__free(a);
+	process_table__free(procs);
+}
+
+/* Announce a connection: IPv4 unless v6 (then IPv4-mapped addresses), local then remote. */
+static void open_end(struct end *e, uint64_t id, uint32_t lport, uint32_t rport, bool v6)
+{
+	struct sonde_open_event ev = {};
+
+	memset(e, 0, sizeof(*e));
+	e->id = id;
+	ev.head.conn_id = id;
+	ev.head.kind = SONDE_EV_OPEN;
+	ev.head.tgid = getpid();
+	ev.sock_key = 0x1000 + id;
+	if (v6) {
+		ev.family = 10;
+		ev.saddr[10] = ev.saddr[11] = ev.daddr[10] = ev.daddr[11] = 0xff;
+		ev.saddr[12] = ev.daddr[12] = 127;
+		ev.saddr[15] = ev.daddr[15] = 1;
+	} else {
+		ev.family = 2;
+		ev.saddr[0] = ev.daddr[0] = 127;
+		ev.saddr[3] = ev.daddr[3] = 1;
+	}
+	ev.sport = (uint16_t)lport;
+	ev.dport = (uint16_t)rport;
+	assembler__on_record(a, &ev, sizeof(ev));
+}
+
+static void io(struct end *e, uint16_t dir, uint64_t ts, uint32_t tid, const char *data)
+{
+	static struct sonde_data_event ev;
+	size_t n = strlen(data);
+
+	memset(&ev, 0, offsetof(struct sonde_data_event, payload));
+	ev.head.conn_id = e->id;
+	ev.head.kind = SONDE_EV_DATA;
+	ev.head.tgid = getpid();
+	ev.head.tid = tid;
+	ev.head.ts_ns = ts;
+	ev.head.dir = dir;
+	if (dir != e->dir) {
+		ev.prev.first_ts_ns = e->first;
+		ev.prev.last_ts_ns = e->last;
+		ev.prev.bytes = e->bytes;
+		ev.prev.seq = e->seq;
+		ev.prev.dir = e->dir;
+		e->seq++;
+		e->dir = dir;
+		e->first = ts;
+		e->bytes = 0;
+	}
+	ev.run_offset = e->bytes;
+	ev.run_seq = e->seq;
+	ev.io_bytes = n;
+	ev.cap_len = n;
+	memcpy(ev.payload, data, n);
+	e->bytes += n;
+	e->last = ts;
+	assembler__on_record(a, &ev, offsetof(struct sonde_data_event, payload) + n);
+}
+
+#define IN SONDE_DIR_INGRESS
+#define OUT SONDE_DIR_EGRESS
+#define REQ(path) "GET " path " HTTP/1.1\r\nHost: x\r\n\r\n"
+#define RESP "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+static const struct span *by_name(const char *name, int kind)
+{
+	int i;
+
+	for (i = 0; i < n_spans && i < MAX_SPANS; i++)
+		if (!strcmp(spans[i].name, name) && spans[i].kind == kind)
+			return &spans[i];
+	return NULL;
+}
+
+static bool child_of(const struct span *c, const struct span *p)
+{
+	return !memcmp(c->trace_id, p->trace_id, 16) && !memcmp(c->parent_span_id, p->span_id, 8);
+}
+
+static bool is_root(const struct span *s)
+{
+	return span__id_is_zero(s->parent_span_id, 8);
+}
+
+/* A thread-per-request server: the call its thread makes while serving is the child. */
+TEST(thread_serving_request_parents_its_call)
+{
+	struct end srv, cli;
+	const struct span *s, *c;
+
+	setup(PROPAGATION_LINK);
+	open_end(&srv, 1, 8080, 50000, false);
+	open_end(&cli, 2, 50001, 9090, false);
+	io(&srv, IN, 1000, 5, REQ("/front"));
+	io(&cli, OUT, 2000, 5, REQ("/back"));
+	io(&cli, IN, 3000, 5, RESP);
+	io(&srv, OUT, 4000, 5, RESP);
+	CHECK_EQ_INT(n_spans, 2);
+	s = by_name("GET /front", SPAN_KIND_SERVER);
+	c = by_name("GET /back", SPAN_KIND_CLIENT);
+	CHECK(s && c);
+	if (s && c) {
+		CHECK(is_root(s));
+		CHECK(child_of(c, s));
+	}
+	teardown();
+}
+
+/* Another thread's call, and a call after the response started, are not children. */
+TEST(other_thread_or_after_response_is_not_child)
+{
+	struct end srv, cli, cli2;
+	const struct span *s, *c1, *c2;
+
+	setup(PROPAGATION_LINK);
+	open_end(&srv, 1, 8080, 50000, false);
+	open_end(&cli, 2, 50001, 9090, false);
+	open_end(&cli2, 3, 50002, 9090, false);
+	io(&srv, IN, 1000, 5, REQ("/front"));
+	io(&cli, OUT, 2000, 6, REQ("/other-thread"));
+	io(&cli, IN, 3000, 6, RESP);
+	io(&srv, OUT, 4000, 5, RESP);
+	io(&cli2, OUT, 5000, 5, REQ("/after"));
+	io(&cli2, IN, 6000, 5, RESP);
+	CHECK_EQ_INT(n_spans, 3);
+	s = by_name("GET /front", SPAN_KIND_SERVER);
+	c1 = by_name("GET /other-thread", SPAN_KIND_CLIENT);
+	c2 = by_name("GET /after", SPAN_KIND_CLIENT);
+	CHECK(s && c1 && c2);
+	if (s && c1 && c2) {
+		CHECK(is_root(c1));
+		CHECK(is_root(c2));
+		CHECK(memcmp(c1->trace_id, s->trace_id, 16) != 0);
+		CHECK(memcmp(c2->trace_id, s->trace_id, 16) != 0);
+	}
+	teardown();
+}
+
+/*
+ * Three services on one host, A -> B -> C, no header anywhere: B's server span is the child of
+ * A's client span through the connection, B's call is the child of B's server span through the
+ * thread, and C's server span the child of B's call. One trace, the right tree.
+ */
+TEST(chain_through_connections_and_threads)
+{
+	struct end a_cli, b_srv, b_cli, c_srv;
+	const struct span *ac, *bs, *bc, *cs;
+
+	setup(PROPAGATION_LINK);
+	open_end(&a_cli, 1, 40000, 8001, false);
+	open_end(&b_srv, 2, 8001, 40000, true); /* B listens dual-stack: mapped addresses */
+	open_end(&b_cli, 3, 40001, 8002, false);
+	open_end(&c_srv, 4, 8002, 40001, false);
+	io(&a_cli, OUT, 1000, 1, REQ("/a"));
+	io(&b_srv, IN, 1100, 2, REQ("/a"));
+	io(&b_cli, OUT, 1200, 2, REQ("/b"));
+	io(&c_srv, IN, 1300, 3, REQ("/b"));
+	io(&c_srv, OUT, 1400, 3, RESP);
+	io(&b_cli, IN, 1500, 2, RESP);
+	io(&b_srv, OUT, 1600, 2, RESP);
+	io(&a_cli, IN, 1700, 1, RESP);
+	CHECK_EQ_INT(n_spans, 4);
+	ac = by_name("GET /a", SPAN_KIND_CLIENT);
+	bs = by_name("GET /a", SPAN_KIND_SERVER);
+	bc = by_name("GET /b", SPAN_KIND_CLIENT);
+	cs = by_name("GET /b", SPAN_KIND_SERVER);
+	CHECK(ac && bs && bc && cs);
+	if (ac && bs && bc && cs) {
+		CHECK(is_root(ac));
+		CHECK(child_of(bs, ac));
+		CHECK(child_of(bc, bs));
+		CHECK(child_of(cs, bc));
+	}
+	teardown();
+}
+
+/* Keep-alive with two requests in a row: each server span takes its own client span. */
+TEST(connection_link_pairs_requests_in_order)
+{
+	struct end cli, srv;
+	const struct span *c1, *c2, *s1, *s2;
+
+	setup(PROPAGATION_LINK);
+	open_end(&cli, 1, 40000, 8001, false);
+	open_end(&srv, 2, 8001, 40000, false);
+	io(&cli, OUT, 1000, 1, REQ("/one"));
+	io(&srv, IN, 1100, 2, REQ("/one"));
+	io(&srv, OUT, 1200, 2, RESP);
+	io(&cli, IN, 1300, 1, RESP);
+	io(&cli, OUT, 2000, 1, REQ("/two"));
+	io(&srv, IN, 2100, 2, REQ("/two"));
+	io(&srv, OUT, 2200, 2, RESP);
+	io(&cli, IN, 2300, 1, RESP);
+	CHECK_EQ_INT(n_spans, 4);
+	c1 = by_name("GET /one", SPAN_KIND_CLIENT);
+	s1 = by_name("GET /one", SPAN_KIND_SERVER);
+	c2 = by_name("GET /two", SPAN_KIND_CLIENT);
+	s2 = by_name("GET /two", SPAN_KIND_SERVER);
+	CHECK(c1 && c2 && s1 && s2);
+	if (c1 && c2 && s1 && s2) {
+		CHECK(child_of(s1, c1));
+		CHECK(child_of(s2, c2));
+		CHECK(memcmp(c1->trace_id, c2->trace_id, 16) != 0);
+	}
+	teardown();
+}
+
+/* --propagation off: the two ends stay apart; a context on the wire always wins. */
+TEST(link_off_and_wire_context_wins)
+{
+	struct end cli, srv;
+	const struct span *c, *s;
+	static const char tp_req[] =
+		"GET /tp HTTP/1.1\r\nHost: x\r\n"
+		"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+
+	setup(0);
+	open_end(&cli, 1, 40000, 8001, false);
+	open_end(&srv, 2, 8001, 40000, false);
+	io(&cli, OUT, 1000, 1, REQ("/off"));
+	io(&srv, IN, 1100, 2, REQ("/off"));
+	io(&srv, OUT, 1200, 2, RESP);
+	io(&cli, IN, 1300, 1, RESP);
+	c = by_name("GET /off", SPAN_KIND_CLIENT);
+	s = by_name("GET /off", SPAN_KIND_SERVER);
+	CHECK(c && s);
+	if (c && s) {
+		CHECK(is_root(s));
+		CHECK(memcmp(c->trace_id, s->trace_id, 16) != 0);
+	}
+	teardown();
+
+	setup(PROPAGATION_LINK);
+	open_end(&cli, 1, 40000, 8001, false);
+	open_end(&srv, 2, 8001, 40000, false);
+	io(&cli, OUT, 1000, 1, tp_req);
+	io(&srv, IN, 1100, 2, tp_req);
+	io(&srv, OUT, 1200, 2, RESP);
+	io(&cli, IN, 1300, 1, RESP);
+	c = by_name("GET /tp", SPAN_KIND_CLIENT);
+	s = by_name("GET /tp", SPAN_KIND_SERVER);
+	CHECK(c && s);
+	if (c && s) {
+		static const uint8_t want_span[8] = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31};
+
+		CHECK(!memcmp(s->parent_span_id, want_span, 8));
+		CHECK(!memcmp(c->span_id, want_span, 8));
+		CHECK(child_of(s, c));
+	}
+	teardown();
+}
+
+/* The thread table alone: intervals, the latest open request on an event loop, expiry. */
+TEST(linker_intervals)
+{
+	struct linker *l = linker__new();
+	struct linker_stats st;
+	uint8_t t1[16] = {1}, s1[8] = {1}, t2[16] = {2}, s2[8] = {2}, t[16], s[8];
+
+	CHECK(l);
+	if (!l)
+		return;
+	CHECK(!linker__parent_at(l, 1, 1, 500, t, s));
+	linker__server_begin(l, 1, 1, 1000, t1, s1);
+	CHECK(!linker__parent_at(l, 1, 1, 999, t, s));
+	CHECK(linker__parent_at(l, 1, 1, 1500, t, s) && s[0] == 1);
+	linker__server_begin(l, 1, 1, 2000, t2, s2);
+	/* both open: the latest wins, and it is counted as ambiguous */
+	CHECK(linker__parent_at(l, 1, 1, 2500, t, s) && s[0] == 2 && t[0] == 2);
+	linker__server_end(l, 1, 1, s2, 3000);
+	CHECK(linker__parent_at(l, 1, 1, 3500, t, s) && s[0] == 1);
+	/* a lookup in the past still finds what was open then */
+	CHECK(linker__parent_at(l, 1, 1, 2999, t, s) && s[0] == 2);
+	linker__server_end(l, 1, 1, s1, 4000);
+	CHECK(!linker__parent_at(l, 1, 1, 4500, t, s));
+	CHECK(!linker__parent_at(l, 1, 2, 2500, t, s));
+	linker__stats(l, &st);
+	CHECK_EQ_INT(st.threads, 1);
+	CHECK(st.ambiguous >= 2);
+	linker__expire(l, 5000);
+	linker__stats(l, &st);
+	CHECK_EQ_INT(st.threads, 0);
+	linker__free(l);
+}
+
+int main(void)
+{
+	RUN(thread_serving_request_parents_its_call);
+	RUN(other_thread_or_after_response_is_not_child);
+	RUN(chain_through_connections_and_threads);
+	RUN(connection_link_pairs_requests_in_order);
+	RUN(link_off_and_wire_context_wins);
+	RUN(linker_intervals);
+	UNIT_DONE();
+}
