@@ -12,6 +12,7 @@
 //   GET  /big?n=BYTES       200 with BYTES bytes (default 1 MiB), Content-Length
 //   POST /echo              echoes the body (Node answers Expect: 100-continue by itself)
 //   GET  /slow?ms=N         sleeps N ms (default 100), then 200
+//   GET  /hop/<k>?next=URL  calls GET URL (http:// only, keep-alive agent), then 200 "hop <k> <status>"
 //   anything else           404
 'use strict';
 const http = require('http');
@@ -21,6 +22,7 @@ function arg(name, def) {
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def;
 }
 const host = arg('--host', '127.0.0.1');
+const agent = new http.Agent({ keepAlive: true });
 const port = parseInt(arg('--port', '0'), 10);
 
 function send(res, code, body, type) {
@@ -74,6 +76,16 @@ const server = http.createServer((req, res) => {
   if (path === '/big') {
     const n = Math.max(0, q('n', 1 << 20));
     return send(res, 200, Buffer.alloc(n, 'x'), 'application/octet-stream');
+  }
+  if (path.startsWith('/hop/')) {
+    const next = url.searchParams.get('next') || '';
+    if (!next.startsWith('http://')) return send(res, 400, 'next must be an http:// URL\n');
+    const out = http.get(next, { agent }, (r) => {
+      r.resume();
+      r.on('end', () => send(res, 200, `hop ${path.slice(5)} ${r.statusCode}\n`));
+    });
+    out.on('error', (e) => send(res, 502, `hop failed: ${e.message}\n`));
+    return undefined;
   }
   if (path === '/slow') {
     setTimeout(() => send(res, 200, 'slow\n'), Math.max(0, q('ms', 100)));

@@ -14,16 +14,47 @@ Keep-alive (HTTP/1.1), one thread per connection. Routes:
     POST /echo                echoes the request body (Content-Length or chunked; Expect: 100-continue
                               is answered with 100 Continue first)
     GET  /slow?ms=N           sleeps N ms (default 100), then 200
+    GET  /hop/<k>?next=URL    calls GET URL (http:// only) from the serving thread, over a
+                              keep-alive connection of that thread, then 200 "hop <k> <status>"
     HEAD on any GET route     headers only
     anything else             404
 """
 import argparse
+import http.client
 import json
 import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+_tls = threading.local()
+
+
+def _call(url):
+    """GET url over this thread's keep-alive connection to its host; returns the status."""
+    u = urlsplit(url)
+    conns = getattr(_tls, "conns", None)
+    if conns is None:
+        conns = _tls.conns = {}
+    target = u.path + ("?" + u.query if u.query else "")
+    for attempt in (0, 1):
+        c = conns.get(u.netloc)
+        if c is None:
+            c = conns[u.netloc] = http.client.HTTPConnection(u.netloc, timeout=30)
+        try:
+            c.request("GET", target)
+            r = c.getresponse()
+            r.read()
+            return r.status
+        except (http.client.HTTPException, OSError):
+            c.close()
+            del conns[u.netloc]
+            if attempt:
+                raise
+    return 0
 
 
 def _int(qs, name, default):
@@ -116,6 +147,15 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(block[: min(left, len(block))])
                     left -= len(block)
             return None
+        if path.startswith("/hop/"):
+            nxt = qs.get("next", [""])[0]
+            if not nxt.startswith("http://"):
+                return self._send(400, b"next must be an http:// URL\n")
+            try:
+                status = _call(nxt)
+            except (http.client.HTTPException, OSError) as e:
+                return self._send(502, ("hop failed: %s\n" % e).encode())
+            return self._send(200, ("hop %s %d\n" % (path[5:], status)).encode())
         if path == "/slow":
             time.sleep(max(0, _int(qs, "ms", 100)) / 1000.0)
             return self._send(200, b"slow\n")
