@@ -750,21 +750,32 @@ static struct exchange *peer_request(struct conn *p, uint64_t ts)
 }
 
 /*
- * A request's span ids, fixed when its head is seen, so that the calls it causes can name it:
- * - server: the ids the kernel gave it (header propagation), else the caller's context from
- *   the request's headers, else the client span of the same connection's other end when that
- *   end is a traced process of this host, else a new trace;
- * - client: the context the application put in the request (it names the client span), else
- *   what the kernel injected, else a child of the request its thread is serving, else a root.
+ * A request's span ids, fixed when its head is seen, so that the calls it causes can name it.
+ *
+ * Server: the ids the kernel gave it (header propagation), else the caller's context from the
+ * request's headers, else the client span at the other end of the connection when that end is
+ * a traced process of this host, else a new trace. When the other end is traced and its span
+ * is of the same trace as the header, it is the closer parent (the header may have been
+ * forwarded unchanged by a proxy, or set by an instrumented application whose own span is the
+ * header's). The other end's requests are taken in order in every case, so that the pairing
+ * of the next ones stays right.
+ *
+ * Client: the context the application put in the request names the trace (its span, the
+ * header's, is the application's own, or a caller's forwarded by a proxy: sonde's span is a
+ * new one under the request its thread serves, else under the header's span); else what the
+ * kernel injected; else a child of the request its thread is serving; else a root.
  */
 static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x,
 			 const struct sonde_trace_ctx *k)
 {
 	uint8_t trace[16], parent[8];
-	struct exchange *px;
+	struct exchange *px = NULL;
 	struct conn *p;
 
 	if (c->role == SONDE_ROLE_SERVER) {
+		if ((a->cfg->propagation & PROPAGATION_LINK) && c->have_tuple &&
+		    (p = tuple_peer(a, c)) && (px = peer_request(p, x->start_ns)))
+			px->peer_linked = true;
 		if (k->kind == SONDE_CTX_SERVER) {
 			memcpy(x->trace_id, k->trace_id, 16);
 			memcpy(x->span_id, k->span_id, 8);
@@ -774,9 +785,11 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 			memcpy(x->trace_id, x->ctx.trace_id, 16);
 			memcpy(x->parent_id, x->ctx.span_id, 8);
 			span__new_span_id(x->span_id);
-		} else if ((a->cfg->propagation & PROPAGATION_LINK) && c->have_tuple &&
-			   (p = tuple_peer(a, c)) && (px = peer_request(p, x->start_ns))) {
-			px->peer_linked = true;
+			if (px && !memcmp(px->trace_id, x->trace_id, 16)) {
+				memcpy(x->parent_id, px->span_id, 8);
+				a->st.links_tuple++;
+			}
+		} else if (px) {
 			memcpy(x->trace_id, px->trace_id, 16);
 			memcpy(x->parent_id, px->span_id, 8);
 			span__new_span_id(x->span_id);
@@ -789,30 +802,34 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 				     x->span_id);
 		return;
 	}
-	if (x->has_ctx) {
-		/* The header names the client span: keep its id, so the server span on the
-		 * other side has this span as its parent. */
-		memcpy(x->trace_id, x->ctx.trace_id, 16);
-		memcpy(x->span_id, x->ctx.span_id, 8);
-	} else if (k->kind == SONDE_CTX_INJECTED) {
+	if (k->kind == SONDE_CTX_INJECTED) {
+		/* What the kernel put on the wire names this span. */
 		memcpy(x->trace_id, k->trace_id, 16);
 		memcpy(x->span_id, k->span_id, 8);
-	} else {
-		span__new_span_id(x->span_id);
-		if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, x->trace_id,
-				      x->parent_id)) {
+		if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
+		    !memcmp(trace, x->trace_id, 16)) {
+			memcpy(x->parent_id, parent, 8);
 			a->st.links_thread++;
-			return;
 		}
-		span__new_trace_id(x->trace_id);
 		return;
 	}
-	/* The trace came with the request: the served request is the parent if it is of it. */
-	if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
-	    !memcmp(trace, x->trace_id, 16)) {
-		memcpy(x->parent_id, parent, 8);
-		a->st.links_thread++;
+	span__new_span_id(x->span_id);
+	if (x->has_ctx) {
+		memcpy(x->trace_id, x->ctx.trace_id, 16);
+		memcpy(x->parent_id, x->ctx.span_id, 8);
+		if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
+		    !memcmp(trace, x->trace_id, 16)) {
+			memcpy(x->parent_id, parent, 8);
+			a->st.links_thread++;
+		}
+		return;
 	}
+	if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, x->trace_id,
+			      x->parent_id)) {
+		a->st.links_thread++;
+		return;
+	}
+	span__new_trace_id(x->trace_id);
 }
 
 static void on_request_head(struct assembler *a, struct conn *c, struct stream *s,

@@ -261,14 +261,24 @@ TEST(connection_link_pairs_requests_in_order)
 	teardown();
 }
 
-/* --propagation off: the two ends stay apart; a context on the wire always wins. */
-TEST(link_off_and_wire_context_wins)
+/*
+ * --propagation off: the two ends stay apart. A context on the wire names the trace on both
+ * ends; sonde's client span is a new span under the header's (the application's own span, or a
+ * caller's forwarded by a proxy), and the server end takes the closer parent when it can: the
+ * traced client end of its connection, else the header's span.
+ */
+TEST(link_off_and_wire_context)
 {
 	struct end cli, srv;
 	const struct span *c, *s;
+	static const uint8_t want_trace[16] = {0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd,
+					       0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c};
+	static const uint8_t want_span[8] = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31};
 	static const char tp_req[] =
 		"GET /tp HTTP/1.1\r\nHost: x\r\n"
 		"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+	uint32_t modes[2] = {0, PROPAGATION_LINK};
+	int m;
 
 	setup(0);
 	open_end(&cli, 1, 40000, 8001, false);
@@ -286,24 +296,31 @@ TEST(link_off_and_wire_context_wins)
 	}
 	teardown();
 
-	setup(PROPAGATION_LINK);
-	open_end(&cli, 1, 40000, 8001, false);
-	open_end(&srv, 2, 8001, 40000, false);
-	io(&cli, OUT, 1000, 1, tp_req);
-	io(&srv, IN, 1100, 2, tp_req);
-	io(&srv, OUT, 1200, 2, RESP);
-	io(&cli, IN, 1300, 1, RESP);
-	c = by_name("GET /tp", SPAN_KIND_CLIENT);
-	s = by_name("GET /tp", SPAN_KIND_SERVER);
-	CHECK(c && s);
-	if (c && s) {
-		static const uint8_t want_span[8] = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31};
-
-		CHECK(!memcmp(s->parent_span_id, want_span, 8));
-		CHECK(!memcmp(c->span_id, want_span, 8));
-		CHECK(child_of(s, c));
+	for (m = 0; m < 2; m++) {
+		setup(modes[m]);
+		open_end(&cli, 1, 40000, 8001, false);
+		open_end(&srv, 2, 8001, 40000, false);
+		io(&cli, OUT, 1000, 1, tp_req);
+		io(&srv, IN, 1100, 2, tp_req);
+		io(&srv, OUT, 1200, 2, RESP);
+		io(&cli, IN, 1300, 1, RESP);
+		c = by_name("GET /tp", SPAN_KIND_CLIENT);
+		s = by_name("GET /tp", SPAN_KIND_SERVER);
+		CHECK(c && s);
+		if (!c || !s) {
+			teardown();
+			continue;
+		}
+		CHECK(!memcmp(c->trace_id, want_trace, 16));
+		CHECK(!memcmp(s->trace_id, want_trace, 16));
+		CHECK(!memcmp(c->parent_span_id, want_span, 8));
+		CHECK(memcmp(c->span_id, want_span, 8) != 0);
+		if (modes[m] & PROPAGATION_LINK)
+			CHECK(child_of(s, c));
+		else
+			CHECK(!memcmp(s->parent_span_id, want_span, 8));
+		teardown();
 	}
-	teardown();
 }
 
 /* The thread table alone: intervals, the latest open request on an event loop, expiry. */
@@ -345,7 +362,7 @@ int main(void)
 	RUN(other_thread_or_after_response_is_not_child);
 	RUN(chain_through_connections_and_threads);
 	RUN(connection_link_pairs_requests_in_order);
-	RUN(link_off_and_wire_context_wins);
+	RUN(link_off_and_wire_context);
 	RUN(linker_intervals);
 	UNIT_DONE();
 }
