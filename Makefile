@@ -63,7 +63,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all check-deps deps run test unit integration bench fuzz clean install
+.PHONY: all check-deps deps run test unit integration bench soak fuzz clean install
 
 all: check-deps $(BUILD)/sonde
 
@@ -127,6 +127,11 @@ test: deps
 
 bench: deps all
 	$(Q)./bench/run.sh
+
+# A long run under load (not a test: it measures): RSS, fds, drops. SOAK_SECONDS (default 600).
+SOAK_SECONDS ?= 600
+soak: deps all
+	$(Q)python3 bench/soak.py --seconds $(SOAK_SECONDS)
 
 fuzz:
 	$(Q)./tests/fuzz/run.sh
