@@ -43,6 +43,7 @@ struct exchange {
 	bool head_request;
 	bool has_ctx;		/* the request carried a traceparent or B3 context */
 	bool peer_linked;	/* a server span on this host took this client span as parent */
+	bool awaiting_peer;	/* server: its client end is traced but its request not seen yet */
 	struct trace_context ctx;
 	uint8_t trace_id[16];	/* the span's ids, fixed when the request head is seen */
 	uint8_t span_id[8];
@@ -444,6 +445,8 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 	memcpy(sp.parent_span_id, x->parent_id, 8);
 	if (server)
 		linker__server_end(a->linker, c->tgid, x->tid, x->span_id, x->end_ns);
+	else if (!span__id_is_zero(x->parent_id, 8))
+		linker__child_end(a->linker, c->tgid, x->tid, x->parent_id, x->end_ns);
 	sp.start_unix_ns = assembler__to_unix_ns(a, x->start_ns);
 	sp.end_unix_ns = assembler__to_unix_ns(a, x->end_ns > x->start_ns ? x->end_ns : x->start_ns);
 	/* No printf on this per-span path: plain copies. */
@@ -736,6 +739,13 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 	db_emit_final(a, &sp);
 }
 
+/*
+ * The two ends' records can come in either order: the sender's I/O is timestamped when its send
+ * returns, and by then the receiver, on another CPU, may have read the bytes. Within this much,
+ * the order of the two ends' timestamps means nothing.
+ */
+#define PEER_SKEW_NS (5ULL * 1000000ULL)
+
 /* The client exchange of the peer connection that a request just read on c was sent by. */
 static struct exchange *peer_request(struct conn *p, uint64_t ts)
 {
@@ -744,9 +754,41 @@ static struct exchange *peer_request(struct conn *p, uint64_t ts)
 	if (p->proto != PROTO_HTTP1 || p->role != SONDE_ROLE_CLIENT)
 		return NULL;
 	for (i = 0; i < p->n_pending; i++)
-		if (!p->pending[i]->peer_linked && p->pending[i]->start_ns <= ts)
+		if (!p->pending[i]->peer_linked && p->pending[i]->start_ns <= ts + PEER_SKEW_NS)
 			return p->pending[i];
 	return NULL;
+}
+
+/*
+ * A client request was just seen, and the server end of its connection is traced here: if that
+ * end read the request first (its record came first), the server span took a trace of its own
+ * while it waited; it joins the client's now.
+ */
+static void peer_late_client(struct assembler *a, struct conn *c, struct exchange *x)
+{
+	struct conn *p;
+	struct exchange *sx;
+	int i;
+
+	if (!(a->cfg->propagation & PROPAGATION_LINK) || !c->have_tuple || !(p = tuple_peer(a, c)) ||
+	    p->proto != PROTO_HTTP1 || p->role != SONDE_ROLE_SERVER)
+		return;
+	for (i = 0; i < p->n_pending; i++) {
+		sx = p->pending[i];
+		if (!sx->awaiting_peer)
+			continue;
+		sx->awaiting_peer = false;
+		if (sx->start_ns + PEER_SKEW_NS < x->start_ns)
+			continue; /* too old to be this one: it stays on its own */
+		x->peer_linked = true;
+		if (!sx->has_ctx || !memcmp(sx->trace_id, x->trace_id, 16)) {
+			memcpy(sx->trace_id, x->trace_id, 16);
+			memcpy(sx->parent_id, x->span_id, 8);
+			linker__server_retrace(a->linker, p->tgid, sx->tid, sx->span_id, x->trace_id);
+			a->st.links_tuple++;
+		}
+		return;
+	}
 }
 
 /*
@@ -773,9 +815,13 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 	struct conn *p;
 
 	if (c->role == SONDE_ROLE_SERVER) {
-		if ((a->cfg->propagation & PROPAGATION_LINK) && c->have_tuple &&
-		    (p = tuple_peer(a, c)) && (px = peer_request(p, x->start_ns)))
+		p = (a->cfg->propagation & PROPAGATION_LINK) && c->have_tuple ? tuple_peer(a, c)
+									      : NULL;
+		if (p && (px = peer_request(p, x->start_ns)))
 			px->peer_linked = true;
+		else if (p && k->kind != SONDE_CTX_SERVER &&
+			 (p->proto == PROTO_HTTP1 || p->proto == PROTO_UNKNOWN))
+			x->awaiting_peer = true; /* its request may come next: peer_late_client */
 		if (k->kind == SONDE_CTX_SERVER) {
 			memcpy(x->trace_id, k->trace_id, 16);
 			memcpy(x->span_id, k->span_id, 8);
@@ -866,6 +912,8 @@ static void on_request_head(struct assembler *a, struct conn *c, struct stream *
 	exchange_ids(a, c, x, &s->kctx);
 	s->kctx.kind = SONDE_CTX_NONE; /* it was this request's */
 	c->pending[c->n_pending++] = x;
+	if (c->role == SONDE_ROLE_CLIENT)
+		peer_late_client(a, c, x);
 }
 
 /* The exchange a response head belongs to, or NULL for an orphan. */

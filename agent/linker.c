@@ -19,6 +19,8 @@
 struct slot {
 	uint64_t start_ns;
 	uint64_t end_ns; /* 0 while open */
+	uint64_t last_child_end_ns; /* when the last call made for it ended, 0: none yet */
+	uint32_t children;	    /* calls given this span as parent */
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 };
@@ -102,6 +104,8 @@ void linker__server_begin(struct linker *l, uint32_t tgid, uint32_t tid, uint64_
 	t->head = (t->head + 1) % SLOTS;
 	s->start_ns = start_ns;
 	s->end_ns = 0;
+	s->last_child_end_ns = 0;
+	s->children = 0;
 	memcpy(s->trace_id, trace_id, 16);
 	memcpy(s->span_id, span_id, 8);
 	t->last_ns = start_ns;
@@ -126,11 +130,17 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint32_t tid, const uin
 		t->last_ns = end_ns;
 }
 
+/*
+ * With one request open on the thread at ts, it is the parent. With several (an event loop),
+ * the choice follows how such servers run: a handler calls out as soon as it has read its
+ * request, or right after an earlier call of its own came back. So: the oldest open request
+ * that has no call yet; else the one whose last call ended last before ts; else the latest.
+ */
 bool linker__parent_at(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t ts,
 		       uint8_t trace_id[16], uint8_t span_id[8])
 {
 	struct thread *t = thread_find(l, thread_key(tgid, tid));
-	const struct slot *best = NULL, *s;
+	struct slot *latest = NULL, *no_call = NULL, *resumed = NULL, *s, *best;
 	int i, n = 0;
 
 	l->st.lookups++;
@@ -143,17 +153,57 @@ bool linker__parent_at(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t t
 		if (s->end_ns ? s->end_ns < ts : ts - s->start_ns > OPEN_MAX_NS)
 			continue;
 		n++;
-		if (!best || s->start_ns > best->start_ns)
-			best = s;
+		if (!latest || s->start_ns > latest->start_ns)
+			latest = s;
+		if (!s->children && (!no_call || s->start_ns < no_call->start_ns))
+			no_call = s;
+		if (s->last_child_end_ns && s->last_child_end_ns <= ts &&
+		    (!resumed || s->last_child_end_ns > resumed->last_child_end_ns))
+			resumed = s;
 	}
-	if (!best)
+	if (!latest)
 		return false;
-	if (n > 1)
+	best = latest;
+	if (n > 1) {
 		l->st.ambiguous++;
+		best = no_call ? no_call : resumed ? resumed : latest;
+	}
+	best->children++;
 	l->st.linked++;
 	memcpy(trace_id, best->trace_id, 16);
 	memcpy(span_id, best->span_id, 8);
 	return true;
+}
+
+void linker__server_retrace(struct linker *l, uint32_t tgid, uint32_t tid,
+			    const uint8_t span_id[8], const uint8_t trace_id[16])
+{
+	struct thread *t = thread_find(l, thread_key(tgid, tid));
+	int i;
+
+	if (!t)
+		return;
+	for (i = 0; i < SLOTS; i++)
+		if (t->slots[i].start_ns && !memcmp(t->slots[i].span_id, span_id, 8)) {
+			memcpy(t->slots[i].trace_id, trace_id, 16);
+			return;
+		}
+}
+
+void linker__child_end(struct linker *l, uint32_t tgid, uint32_t tid, const uint8_t parent_id[8],
+		       uint64_t end_ns)
+{
+	struct thread *t = thread_find(l, thread_key(tgid, tid));
+	int i;
+
+	if (!t)
+		return;
+	for (i = 0; i < SLOTS; i++)
+		if (t->slots[i].start_ns && !memcmp(t->slots[i].span_id, parent_id, 8)) {
+			if (end_ns > t->slots[i].last_child_end_ns)
+				t->slots[i].last_child_end_ns = end_ns;
+			return;
+		}
 }
 
 void linker__expire(struct linker *l, uint64_t older_than)

@@ -4,7 +4,8 @@
  * read its request and ends, for this purpose, when a response starts; a call the same thread
  * makes in between is that request's child. Right for thread-per-request servers; on an event
  * loop, where one thread serves many requests at once, several requests can be open at a time:
- * the latest one started is chosen and the lookup is counted as ambiguous.
+ * linker__parent_at chooses as an event loop runs (see there) and counts the lookup as
+ * ambiguous.
  */
 #ifndef SONDE_LINKER_H
 #define SONDE_LINKER_H
@@ -36,6 +37,12 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint32_t tid, const uin
  */
 bool linker__parent_at(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t ts,
 		       uint8_t trace_id[16], uint8_t span_id[8]);
+/* The server span span_id joined another trace (its caller's request was seen after it). */
+void linker__server_retrace(struct linker *l, uint32_t tgid, uint32_t tid,
+			    const uint8_t span_id[8], const uint8_t trace_id[16]);
+/* A call made for the server span parent_id (by thread tid) ended at end_ns. */
+void linker__child_end(struct linker *l, uint32_t tgid, uint32_t tid, const uint8_t parent_id[8],
+		       uint64_t end_ns);
 /* Forget threads that have served nothing since before `older_than` (monotonic ns). */
 void linker__expire(struct linker *l, uint64_t older_than);
 void linker__stats(const struct linker *l, struct linker_stats *out);

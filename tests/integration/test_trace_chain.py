@@ -140,8 +140,19 @@ def test_fifty_in_flight_traces_are_complete(sonde, jaeger, start_py_server, sta
     complete = sum(all(edge_ok(h, c, p) for c, p, _ in EDGES) for h in hops)
     thread_per_request = sum(all(edge_ok(h, c, p) for c, p, _ in EDGES if c != "node_client")
                              for h in hops)
+    by_id = {s.span_id: s for s in spans}
+    wrong = []
+    for k, h in enumerate(hops):
+        for child, parent, _ in EDGES:
+            if not edge_ok(h, child, parent):
+                p = by_id.get(h[child].parent_id)
+                wrong.append({"k": k, "edge": f"{child}->{parent}",
+                              "linked_to": (p.service, p.kind, p.tags.get("url.path") or
+                                            p.tags.get("url.full")) if p else None,
+                              "after_parent_start_us": h[child].start_us - h[parent].start_us})
     figures = {"requests": n, "in_flight": 50, "edges_correct": ok, "complete_traces": complete,
-               "complete_except_node_thread_link": thread_per_request}
+               "complete_except_node_thread_link": thread_per_request,
+               "wrong_links": wrong[:40]}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "trace_chain.json").write_text(json.dumps(figures, indent=2) + "\n")
     print("trace chain figures:", json.dumps(figures), file=sys.stderr)

@@ -262,6 +262,45 @@ TEST(connection_link_pairs_requests_in_order)
 }
 
 /*
+ * The server end's record can come first: its read is timestamped before the client's send
+ * returned. The server span waits for the client's request, then joins its trace; the next
+ * request pairs with the next.
+ */
+TEST(server_record_before_client_record)
+{
+	struct end cli, srv, bcli;
+	const struct span *c1, *s1, *c2, *s2, *b;
+
+	setup(PROPAGATION_LINK);
+	open_end(&cli, 1, 40000, 8001, false);
+	open_end(&srv, 2, 8001, 40000, false);
+	open_end(&bcli, 3, 40002, 9000, false);
+	io(&srv, IN, 1000, 2, REQ("/one"));
+	io(&cli, OUT, 1003, 1, REQ("/one"));
+	io(&bcli, OUT, 1100, 2, REQ("/down"));
+	io(&bcli, IN, 1150, 2, RESP);
+	io(&srv, OUT, 1200, 2, RESP);
+	io(&cli, IN, 1300, 1, RESP);
+	io(&cli, OUT, 2000, 1, REQ("/two"));
+	io(&srv, IN, 2100, 2, REQ("/two"));
+	io(&srv, OUT, 2200, 2, RESP);
+	io(&cli, IN, 2300, 1, RESP);
+	CHECK_EQ_INT(n_spans, 5);
+	c1 = by_name("GET /one", SPAN_KIND_CLIENT);
+	s1 = by_name("GET /one", SPAN_KIND_SERVER);
+	c2 = by_name("GET /two", SPAN_KIND_CLIENT);
+	s2 = by_name("GET /two", SPAN_KIND_SERVER);
+	b = by_name("GET /down", SPAN_KIND_CLIENT);
+	CHECK(c1 && s1 && c2 && s2 && b);
+	if (c1 && s1 && c2 && s2 && b) {
+		CHECK(child_of(s1, c1));
+		CHECK(child_of(b, s1));
+		CHECK(child_of(s2, c2));
+	}
+	teardown();
+}
+
+/*
  * --propagation off: the two ends stay apart. A context on the wire names the trace on both
  * ends; sonde's client span is a new span under the header's (the application's own span, or a
  * caller's forwarded by a proxy), and the server end takes the closer parent when it can: the
@@ -356,13 +395,49 @@ TEST(linker_intervals)
 	linker__free(l);
 }
 
+/*
+ * An event loop: three requests open on one thread. Calls go first to the oldest request that
+ * has made none, then to the request whose own call came back last; with no clue, the latest.
+ */
+TEST(linker_event_loop_choice)
+{
+	struct linker *l = linker__new();
+	uint8_t tr[3][16] = {{1}, {2}, {3}}, sp[3][8] = {{1}, {2}, {3}}, t[16], s[8];
+	int i;
+
+	CHECK(l);
+	if (!l)
+		return;
+	for (i = 0; i < 3; i++)
+		linker__server_begin(l, 1, 1, 1000 + 100 * i, tr[i], sp[i]);
+	CHECK(linker__parent_at(l, 1, 1, 1300, t, s) && s[0] == 1);
+	CHECK(linker__parent_at(l, 1, 1, 1310, t, s) && s[0] == 2);
+	CHECK(linker__parent_at(l, 1, 1, 1320, t, s) && s[0] == 3 && t[0] == 3);
+	/* every one has a call out; the second one's came back: its next call is its own */
+	linker__child_end(l, 1, 1, sp[1], 1400);
+	CHECK(linker__parent_at(l, 1, 1, 1450, t, s) && s[0] == 2);
+	linker__child_end(l, 1, 1, sp[0], 1500);
+	CHECK(linker__parent_at(l, 1, 1, 1550, t, s) && s[0] == 1);
+	/* a call before any came back, all having one: the latest */
+	linker__free(l);
+	l = linker__new();
+	for (i = 0; i < 2; i++)
+		linker__server_begin(l, 1, 1, 1000 + 100 * i, tr[i], sp[i]);
+	CHECK(linker__parent_at(l, 1, 1, 1200, t, s) && s[0] == 1);
+	CHECK(linker__parent_at(l, 1, 1, 1210, t, s) && s[0] == 2);
+	CHECK(linker__parent_at(l, 1, 1, 1220, t, s) && s[0] == 2);
+	linker__free(l);
+}
+
 int main(void)
 {
 	RUN(thread_serving_request_parents_its_call);
 	RUN(other_thread_or_after_response_is_not_child);
 	RUN(chain_through_connections_and_threads);
 	RUN(connection_link_pairs_requests_in_order);
+	RUN(server_record_before_client_record);
 	RUN(link_off_and_wire_context);
 	RUN(linker_intervals);
+	RUN(linker_event_loop_choice);
 	UNIT_DONE();
 }
