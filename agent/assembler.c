@@ -21,6 +21,7 @@
 #include "decoders/http1.h"
 #include "decoders/tracecontext.h"
 #include "linker.h"
+#include "runtime.h"
 #include "self_conns.h"
 
 #define CONN_BUCKETS 16384
@@ -91,6 +92,7 @@ struct conn {
 	bool have_tuple;
 	char peer[INET6_ADDRSTRLEN]; /* the remote address as text, once per connection */
 	bool selected;
+	bool thread_link;    /* its process's threads tell its requests apart (not Go) */
 	bool kernel_ignored; /* the kernel was told to stop recording it */
 	char comm[16];
 	struct resource *res;
@@ -119,6 +121,7 @@ struct assembler {
 	struct conn *buckets[CONN_BUCKETS];
 	struct conn *tuples[TUPLE_BUCKETS]; /* by (local, remote) address and port */
 	struct linker *linker;
+	struct runtime_cache *runtimes;
 	uint64_t linker_expired_ns; /* when the thread table was last swept */
 	struct assembler_stats st;
 };
@@ -153,7 +156,10 @@ struct assembler *assembler__new(const struct sonde_config *cfg, struct process_
 	a->state_ctx = state_ctx;
 	a->mono_to_unix = clock_offset();
 	a->linker = linker__new();
-	if (!a->linker) {
+	a->runtimes = runtime_cache__new();
+	if (!a->linker || !a->runtimes) {
+		linker__free(a->linker);
+		runtime_cache__free(a->runtimes);
 		free(a);
 		return NULL;
 	}
@@ -296,6 +302,7 @@ void assembler__free(struct assembler *a)
 			conn_free(a, c);
 		}
 	linker__free(a->linker);
+	runtime_cache__free(a->runtimes);
 	free(a);
 }
 
@@ -335,6 +342,14 @@ static struct conn *conn_new(struct assembler *a, uint64_t id, uint32_t tgid, co
 	if (comm)
 		memcpy(c->comm, comm, sizeof(c->comm) - 1);
 	c->selected = process_table__selected(a->procs, tgid, c->comm);
+	if (c->selected) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		c->thread_link = runtime_cache__get(a->runtimes, tgid,
+						    now.tv_sec * 1000000000ULL + now.tv_nsec) !=
+				 RUNTIME_GO;
+	}
 	/* Bind the process now: a short-lived client may be gone when its span ends. */
 	c->res = process_table__resource(a->procs, tgid, c->comm);
 	if (c->res)
@@ -676,8 +691,9 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 	sp.res = c->res;
 	sp.kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	span__new_span_id(sp.span_id);
-	if (!server && linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, sp.trace_id,
-					 sp.parent_span_id))
+	if (!server && c->thread_link &&
+	    linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, sp.trace_id,
+			      sp.parent_span_id))
 		a->st.links_thread++;
 	else
 		span__new_trace_id(sp.trace_id);
@@ -844,15 +860,17 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 			span__new_trace_id(x->trace_id);
 			span__new_span_id(x->span_id);
 		}
-		linker__server_begin(a->linker, c->tgid, x->tid, x->start_ns, x->trace_id,
-				     x->span_id);
+		if (c->thread_link)
+			linker__server_begin(a->linker, c->tgid, x->tid, x->start_ns, x->trace_id,
+					     x->span_id);
 		return;
 	}
 	if (k->kind == SONDE_CTX_INJECTED) {
 		/* What the kernel put on the wire names this span. */
 		memcpy(x->trace_id, k->trace_id, 16);
 		memcpy(x->span_id, k->span_id, 8);
-		if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
+		if (c->thread_link &&
+		    linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
 			a->st.links_thread++;
@@ -863,15 +881,16 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 	if (x->has_ctx) {
 		memcpy(x->trace_id, x->ctx.trace_id, 16);
 		memcpy(x->parent_id, x->ctx.span_id, 8);
-		if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
+		if (c->thread_link &&
+		    linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
 			a->st.links_thread++;
 		}
 		return;
 	}
-	if (linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, x->trace_id,
-			      x->parent_id)) {
+	if (c->thread_link && linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns,
+						x->trace_id, x->parent_id)) {
 		a->st.links_thread++;
 		return;
 	}

@@ -163,3 +163,55 @@ def test_fifty_in_flight_traces_are_complete(sonde, jaeger, start_py_server, sta
             continue
         assert ok[child] >= 0.99 * n, f"{child} -> {parent} ({how}): {ok[child]}/{n} correct"
     assert thread_per_request >= 0.99 * n, figures
+
+
+def test_go_calls_are_never_given_a_wrong_parent(sonde, jaeger, start_nginx, test_start_us,
+                                                tmp_path):
+    """Goroutines move between threads, so a Go program's calls are not linked to a request by
+    thread (that would name wrong parents under concurrency); the connection links on both
+    sides of the Go service still hold. Under 20 requests in flight: no Go call has a parent,
+    and every connection link is right."""
+    tok = token()
+    n = 300
+    gobin = tmp_path / "go_hop"
+    r = subprocess.run(["go", "build", "-trimpath", "-o", str(gobin), "."],
+                       cwd=ROOT / "tests" / "apps" / "go_hop", capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "GOFLAGS": "-mod=mod",
+                                         "GOTOOLCHAIN": "local", "CGO_ENABLED": "0",
+                                         "PATH": os.environ.get("PATH", "") + ":/usr/local/go/bin"})
+    assert r.returncode == 0, r.stderr
+    ng = start_nginx()
+    go = harness._start_printing_port("go_hop", [str(gobin)], tmp_path / "go",
+                                      harness._env(f"go-{tok}", None))
+    try:
+        sonde()
+        urls = tmp_path / "urls"
+        urls.write_text("".join(f"{go.url}/hop/{k}?next={quote(f'{ng.url}/api/items/{tok}/{k}', safe='')}\n"
+                                for k in range(n)))
+        r = subprocess.run([sys.executable, str(LOAD), "--concurrency", "20", "--urls-file",
+                            str(urls)], capture_output=True, text=True, timeout=300,
+                           env=harness._env(f"load-{tok}", None))
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert not out["errors"] and set(out["statuses"].values()) == {200}, out["errors"][:5]
+
+        jaeger.wait_for_spans("nginx", where=lambda s: f"/{tok}/" in s.tags.get("url.path", ""),
+                              count=n, limit=5000, start_us=test_start_us, timeout=90)
+        spans = collect(jaeger, [f"load-{tok}", f"go-{tok}", "nginx"], test_start_us, limit=5000)
+    finally:
+        go.stop()
+    by_id = {s.span_id: s for s in spans}
+    go_server = {s.tags["url.path"]: s for s in spans
+                 if s.service == f"go-{tok}" and s.kind == "server"}
+    go_client = [s for s in spans if s.service == f"go-{tok}" and s.kind == "client"
+                 and f"/{tok}/" in s.tags.get("url.full", "")]
+    nginx = [s for s in spans if s.service == "nginx" and f"/{tok}/" in s.tags.get("url.path", "")]
+    assert len(go_server) == n and len(go_client) == n and len(nginx) == n
+    assert all(s.parent_id is None for s in go_client), \
+        [by_id.get(s.parent_id) for s in go_client if s.parent_id][:3]
+    for s in nginx:
+        parent = by_id.get(s.parent_id)
+        assert parent in go_client and parent.tags["url.full"].endswith(s.tags["url.path"])
+    for path, s in go_server.items():
+        parent = by_id.get(s.parent_id)
+        assert parent and parent.service == f"load-{tok}" and parent.tags["url.full"].endswith(path)

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The language runtime a process runs on, where it changes what its threads mean. In Go,
+ * goroutines move between OS threads: the thread that read a request is not the one that
+ * makes its calls, and a thread switches between requests at any time. Linking a call to the
+ * request its thread serves would then name the wrong parent, so it is not done for Go.
+ */
+#ifndef SONDE_RUNTIME_H
+#define SONDE_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum proc_runtime {
+	RUNTIME_NATIVE = 0, /* threads are the unit of work (or an event loop on one thread) */
+	RUNTIME_GO = 1,	    /* a Go program: goroutines over threads */
+};
+
+/* The runtime of the executable at path (an ELF file): Go programs carry .go.buildinfo. */
+enum proc_runtime runtime_of_exe(const char *path);
+
+struct runtime_cache;
+struct runtime_cache *runtime_cache__new(void);
+void runtime_cache__free(struct runtime_cache *rc);
+/* The runtime of process pid, read once (and again after a minute, as pids are reused). */
+enum proc_runtime runtime_cache__get(struct runtime_cache *rc, uint32_t pid, uint64_t now_ns);
+
+#endif /* SONDE_RUNTIME_H */

@@ -1,0 +1,3 @@
+module sonde.test/gohop
+
+go 1.21
