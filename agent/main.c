@@ -88,14 +88,18 @@ static void print_stats(struct agent *ag, const char *when)
 	fprintf(stderr,
 		"sonde: stats (%s): io=%llu records=%llu ring_full=%llu copy_fail=%llu "
 		"conns=%llu open=%llu not_http=%llu spans=%llu incomplete=%llu parse_errors=%llu "
-		"framing_lost=%llu orphans=%llu ignored=%llu\n",
+		"framing_lost=%llu orphans=%llu ignored=%llu db_conns=%llu db_spans=%llu "
+		"links_thread=%llu links_tuple=%llu links_kernel=%llu links_ambiguous=%llu\n",
 		when, (unsigned long long)k[SONDE_CNT_IO], (unsigned long long)k[SONDE_CNT_RECORDS],
 		(unsigned long long)k[SONDE_CNT_RING_FULL], (unsigned long long)k[SONDE_CNT_COPY_FAIL],
 		(unsigned long long)as.conns_total, (unsigned long long)as.conns_open,
 		(unsigned long long)as.conns_not_http, (unsigned long long)as.spans,
 		(unsigned long long)as.spans_incomplete, (unsigned long long)as.parse_errors,
 		(unsigned long long)as.framing_lost, (unsigned long long)as.orphan_responses,
-		(unsigned long long)as.conns_ignored);
+		(unsigned long long)as.conns_ignored, (unsigned long long)as.conns_db,
+		(unsigned long long)as.spans_db, (unsigned long long)as.links_thread,
+		(unsigned long long)as.links_tuple, (unsigned long long)as.links_kernel,
+		(unsigned long long)as.links_ambiguous);
 	for (i = 0; i < ag->n_exporters; i++) {
 		exporter__stats(ag->exporters[i], &es);
 		fprintf(stderr,
@@ -161,6 +165,18 @@ static void render_metrics(void *ctx, FILE *out)
 	       as.parse_errors);
 	metric(out, "sonde_framing_lost_total", "counter",
 	       "Message boundaries lost past the captured bytes.", NULL, as.framing_lost);
+	metric(out, "sonde_connections_db_total", "counter",
+	       "Connections decoded as a database or cache protocol.", NULL, as.conns_db);
+	metric(out, "sonde_spans_db_total", "counter", "Database and cache spans assembled.", NULL,
+	       as.spans_db);
+	metric(out, "sonde_links_total", "counter",
+	       "Spans given a parent, by how: the serving thread, the connection's other end, "
+	       "ids from the kernel.", "{via=\"thread\"}", as.links_thread);
+	metric(out, "sonde_links_total", "counter", NULL, "{via=\"connection\"}", as.links_tuple);
+	metric(out, "sonde_links_total", "counter", NULL, "{via=\"kernel\"}", as.links_kernel);
+	metric(out, "sonde_links_ambiguous_total", "counter",
+	       "Thread links chosen among several open requests (event loops).", NULL,
+	       as.links_ambiguous);
 	for (i = 0; i < ag->n_exporters; i++) {
 		const char *name = exporter__name(ag->exporters[i]);
 
