@@ -47,3 +47,35 @@ def test_sigkill_leaves_nothing_attached(start_py_server, tmp_path):
     assert gone(ours), "links are owned by the agent's fds: a killed agent must leave nothing"
     # the traced server is unharmed
     assert harness.curl(f"{srv.url}/api/users/1").stdout.startswith("{")
+
+
+def test_started_on_a_busy_host_it_picks_up_open_connections(sonde, jaeger, start_py_server,
+                                                            test_start_us):
+    """A keep-alive connection opened before sonde: the requests on it after sonde attached
+    become spans on both ends, with nothing bogus from the exchange sonde joined midway."""
+    import sys
+    import uuid
+    tok = "t" + uuid.uuid4().hex[:7]
+    srv = start_py_server(service_name=f"py-{tok}")
+    n = 60
+    client = subprocess.Popen(
+        [sys.executable, str(harness.APPS / "py_client.py"), f"{srv.url}/api/users/7", "-n",
+         str(n), "--delay-ms", "50"], stdout=subprocess.PIPE, text=True,
+        env=harness._env(f"cli-{tok}", None))
+    time.sleep(0.8)  # some requests go by before sonde
+    sonde()
+    out, _ = client.communicate(timeout=60)
+    assert json.loads(out)["statuses"] == [200] * n
+    server = jaeger.wait_for_spans(f"py-{tok}", count=20, limit=1000, start_us=test_start_us,
+                                   timeout=30)
+    clients = jaeger.wait_for_spans(f"cli-{tok}", count=20, limit=1000, start_us=test_start_us,
+                                    timeout=30)
+    # the requests after the attach, not more than were sent, none of them broken
+    assert 20 <= len(server) < n and 20 <= len(clients) < n
+    for s in server + clients:
+        assert s.name == "GET /api/users/{id}", s
+        assert s.tags["http.response.status_code"] == 200 and not s.is_error, s
+    assert all(s.kind == "server" for s in server) and all(s.kind == "client" for s in clients)
+    # the two ends of the connection sonde joined midway are still linked
+    ids = {s.span_id for s in clients}
+    assert sum(s.parent_id in ids for s in server) >= len(server) - 1
