@@ -902,6 +902,15 @@ static void on_request_head(struct assembler *a, struct conn *c, struct stream *
 {
 	struct exchange *x;
 
+	if (c->role == SONDE_ROLE_SERVER && r->user_agent.len >= 6 &&
+	    !memcmp(r->user_agent.p, "sonde/", 6)) {
+		/* A collector receiving another sonde's exports: tracing them would feed the two
+		 * agents on each other (our own exports are known by their ports already). */
+		c->selected = false;
+		c->proto = PROTO_OTHER;
+		conn_give_up(a, c);
+		return;
+	}
 	if (c->n_pending >= PIPELINE_MAX) {
 		a->st.pipeline_full++;
 		return;
@@ -1306,6 +1315,9 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	c->last_ns = ev->head.ts_ns;
 	/* The collector's end of one of our own exports: tracing it would feed on itself. */
 	if (self_conns__has(c->dport) && is_local_peer(c))
+		c->selected = false;
+	/* Another sonde's exports: two agents tracing each other would feed on each other. */
+	if (!strncmp(ev->comm, "sonde", sizeof(ev->comm)))
 		c->selected = false;
 	if (!c->selected)
 		conn_give_up(a, c);

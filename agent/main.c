@@ -20,6 +20,7 @@
 #include "loader.h"
 #include "loop.h"
 #include "metrics.h"
+#include "peers.h"
 #include "process.h"
 
 #define TICK_MS 100
@@ -316,6 +317,11 @@ static int run(struct agent *ag)
 	if (!ag->procs)
 		return -ENOMEM;
 
+	i = peers__count_programs();
+	if (i > 0)
+		fprintf(stderr, "sonde: warning: another sonde runs on this host (%d of its BPF "
+				"programs are loaded): both will export every span; stop one of them\n",
+			i);
 	ag->ld = loader__start(cfg, on_record, ag);
 	if (!ag->ld)
 		return -errno;

@@ -79,3 +79,16 @@ def test_started_on_a_busy_host_it_picks_up_open_connections(sonde, jaeger, star
     # the two ends of the connection sonde joined midway are still linked
     ids = {s.span_id for s in clients}
     assert sum(s.parent_id in ids for s in server) >= len(server) - 1
+
+
+def test_a_second_sonde_is_told_and_neither_traces_the_other(sonde, jaeger, start_py_server):
+    srv = start_py_server(service_name="py-two")
+    first = sonde("--batch-delay-ms", "100")  # exports to Jaeger
+    second = sonde(otlp=False)                 # prints to its console
+    assert "another sonde runs on this host" in second.stderr()
+    harness.py_client(f"{srv.url}/api/users/5", n=30, service_name="py-two-client")
+    jaeger.wait_for_spans("py-two", count=30, limit=500, timeout=30)
+    time.sleep(1.5)  # the first one's exports went by the second one's hooks
+    out = second.stdout()
+    assert "GET /api/users/{id}" in out  # the second one does trace the applications
+    assert "/v1/traces" not in out, [l for l in out.splitlines() if "/v1/traces" in l][:3]
