@@ -46,6 +46,7 @@ struct exchange {
 	bool peer_linked;	/* a server span on this host took this client span as parent */
 	bool awaiting_peer;	/* server: its client end is traced but its request not seen yet */
 	struct trace_context ctx;
+	char tracestate[256];	/* W3C tracestate that came with a traceparent */
 	uint8_t trace_id[16];	/* the span's ids, fixed when the request head is seen */
 	uint8_t span_id[8];
 	uint8_t parent_id[8];
@@ -458,6 +459,8 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 	memcpy(sp.trace_id, x->trace_id, 16);
 	memcpy(sp.span_id, x->span_id, 8);
 	memcpy(sp.parent_span_id, x->parent_id, 8);
+	if (x->tracestate[0] && !memcmp(x->trace_id, x->ctx.trace_id, 16))
+		span__set_trace_state(&sp, x->tracestate, strlen(x->tracestate));
 	if (server)
 		linker__server_end(a->linker, c->tgid, x->tid, x->span_id, x->end_ns);
 	else if (!span__id_is_zero(x->parent_id, 8))
@@ -931,6 +934,8 @@ static void on_request_head(struct assembler *a, struct conn *c, struct stream *
 	if (r->traceparent.len)
 		x->has_ctx = tracecontext_parse_traceparent(r->traceparent.p, r->traceparent.len,
 							    &x->ctx);
+	if (x->has_ctx && r->tracestate.len)
+		copy_str(x->tracestate, sizeof(x->tracestate), &r->tracestate);
 	if (!x->has_ctx && r->b3.len)
 		x->has_ctx = tracecontext_parse_b3(r->b3.p, r->b3.len, &x->ctx);
 	if (!x->has_ctx && r->x_b3_traceid.len)

@@ -108,6 +108,17 @@ int span__set_str(struct span *s, const char *key, const char *val, size_t len)
 		       SPAN_STR_BYTES, key, val, len);
 }
 
+int span__set_trace_state(struct span *s, const char *val, size_t len)
+{
+	if (!len || len > SPAN_STR_BYTES - s->str_used)
+		return len ? -ENOSPC : 0;
+	memcpy(s->str + s->str_used, val, len);
+	s->trace_state_off = s->str_used;
+	s->trace_state_len = (uint16_t)len;
+	s->str_used += (uint16_t)len;
+	return 0;
+}
+
 int span__set_cstr(struct span *s, const char *key, const char *val)
 {
 	return span__set_str(s, key, val, val ? strlen(val) : 0);

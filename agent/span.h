@@ -67,7 +67,8 @@ struct span {
 	uint8_t status; /* enum span_status */
 	uint16_t n_attrs;
 	uint16_t str_used;
-	uint16_t pad0;
+	uint16_t trace_state_len; /* W3C tracestate, in str[] at trace_state_off; 0: none */
+	uint16_t trace_state_off;
 	struct resource *res; /* holds one reference while the span lives */
 	char name[SPAN_NAME_BYTES];
 	struct span_attr attrs[SPAN_MAX_ATTRS];
@@ -84,6 +85,8 @@ static inline const char *span__attr_str(const struct span *s, const struct span
 	return s->str + a->off;
 }
 const struct span_attr *span__find_attr(const struct span *s, const char *key);
+/* The W3C tracestate the span's context carries (kept in str[]); -ENOSPC when it does not fit. */
+int span__set_trace_state(struct span *s, const char *val, size_t len);
 
 struct resource *resource__new(uint32_t pid);
 int resource__set_str(struct resource *r, const char *key, const char *val, size_t len);

@@ -239,6 +239,11 @@ static int encode_span(struct arena *a, const struct span *s, pb_span *ps)
 		ps->parent_span_id = (ProtobufCBinaryData){ .len = 8, .data = ids + 24 };
 	/* W3C "sampled": sonde exports only what it keeps. */
 	ps->flags = 0x01;
+	if (s->trace_state_len) {
+		ps->trace_state = arena_utf8(a, s->str + s->trace_state_off, s->trace_state_len);
+		if (!ps->trace_state)
+			return -ENOMEM;
+	}
 	ps->name = arena_utf8(a, s->name, strnlen(s->name, sizeof(s->name)));
 	if (!ps->name)
 		return -ENOMEM;

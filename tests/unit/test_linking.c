@@ -315,7 +315,8 @@ TEST(link_off_and_wire_context)
 	static const uint8_t want_span[8] = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31};
 	static const char tp_req[] =
 		"GET /tp HTTP/1.1\r\nHost: x\r\n"
-		"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+		"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+		"tracestate: congo=t61rcWkgMzE,rojo=00f067aa0ba902b7\r\n\r\n";
 	uint32_t modes[2] = {0, PROPAGATION_LINK};
 	int m;
 
@@ -354,6 +355,11 @@ TEST(link_off_and_wire_context)
 		CHECK(!memcmp(s->trace_id, want_trace, 16));
 		CHECK(!memcmp(c->parent_span_id, want_span, 8));
 		CHECK(memcmp(c->span_id, want_span, 8) != 0);
+		/* the tracestate goes with the context, on both ends */
+		CHECK_STRN(s->str + s->trace_state_off, s->trace_state_len,
+			   "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+		CHECK_STRN(c->str + c->trace_state_off, c->trace_state_len,
+			   "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
 		if (modes[m] & PROPAGATION_LINK)
 			CHECK(child_of(s, c));
 		else

@@ -78,6 +78,7 @@ static void make_batch(void)
 	span__set_int(&spans[0], "sonde.truncated", 1);
 	spans[0].attrs[spans[0].n_attrs - 1].type = ATTR_BOOL;
 	span__set_str(&spans[1], "odd", "a\0b\xc3\x28", 5);
+	span__set_trace_state(&spans[1], "rojo=00f067aa0ba902b7", 21);
 	span__set_cstr(&spans[1], "empty", "");
 }
 
@@ -130,6 +131,10 @@ static void check_span(const pb_span *p, int i)
 	CHECK(p->start_time_unix_nano == s->start_unix_ns);
 	CHECK(p->end_time_unix_nano == s->end_unix_ns);
 	CHECK_EQ_INT(p->flags & 0xff, 1);
+	if (i == 1)
+		CHECK_STR(p->trace_state ? p->trace_state : "", "rojo=00f067aa0ba902b7");
+	else
+		CHECK(!p->trace_state || !p->trace_state[0]);
 	if (i == 4)
 		CHECK_STR(p->name, "bad \xef\xbf\xbd\xef\xbf\xbd name");
 	else
