@@ -118,5 +118,6 @@ struct db_decoder {
 
 /* The decoders known, NULL-terminated, in the order detection tries them. */
 extern const struct db_decoder *const db_decoders[];
+extern const struct db_decoder mysql_decoder;
 
 #endif /* SONDE_DB_H */
