@@ -25,5 +25,6 @@ const char *db_system_name(enum db_system sys)
 /* Each decoder adds itself here, in the order detection tries them. */
 const struct db_decoder *const db_decoders[] = {
 	&mysql_decoder,
+	&postgres_decoder,
 	NULL,
 };

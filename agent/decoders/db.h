@@ -119,5 +119,6 @@ struct db_decoder {
 /* The decoders known, NULL-terminated, in the order detection tries them. */
 extern const struct db_decoder *const db_decoders[];
 extern const struct db_decoder mysql_decoder;
+extern const struct db_decoder postgres_decoder;
 
 #endif /* SONDE_DB_H */
