@@ -34,6 +34,7 @@ BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libprotobuf-c-de
 	protobuf-c-compiler libcurl4-openssl-dev pkg-config make)
 test_pkgs() {
 	local p=(curl protobuf-compiler wrk iproute2 procps "libclang-rt-$(clang_major)-dev")
+	p+=(mariadb-server mariadb-client) # tests/integration/test_mysql.py
 	# Any nginx build will do; nginx-light is the smallest.
 	if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 		p+=(nginx-light)
