@@ -41,6 +41,11 @@ enum {
 	OPT_DB_QUERY,
 	OPT_DB_SERVER_SPANS,
 	OPT_PROPAGATION,
+	OPT_K8S,
+	OPT_K8S_API,
+	OPT_K8S_NODE,
+	OPT_K8S_TOKEN,
+	OPT_K8S_CA,
 };
 
 static const struct option long_opts[] = {
@@ -74,6 +79,11 @@ static const struct option long_opts[] = {
 	{"db-query", required_argument, NULL, OPT_DB_QUERY},
 	{"db-server-spans", required_argument, NULL, OPT_DB_SERVER_SPANS},
 	{"propagation", required_argument, NULL, OPT_PROPAGATION},
+	{"k8s", required_argument, NULL, OPT_K8S},
+	{"k8s-api", required_argument, NULL, OPT_K8S_API},
+	{"k8s-node", required_argument, NULL, OPT_K8S_NODE},
+	{"k8s-token-file", required_argument, NULL, OPT_K8S_TOKEN},
+	{"k8s-ca-file", required_argument, NULL, OPT_K8S_CA},
 	{NULL, 0, NULL, 0},
 };
 
@@ -129,6 +139,13 @@ void config__usage(FILE *out)
 		"      --service-name NAME    service.name for every span [env SONDE_SERVICE_NAME]\n"
 		"                             (default: the process's own OTEL_SERVICE_NAME, else its name)\n"
 		"                             OTEL_RESOURCE_ATTRIBUTES adds attributes to every resource\n"
+		"      --k8s off|auto|on      pod metadata (k8s.*) from the Kubernetes API server for\n"
+		"                             containers of this node (auto: when in a cluster, default)\n"
+		"      --k8s-api URL          API server (default: https://$KUBERNETES_SERVICE_HOST:PORT)\n"
+		"      --k8s-node NAME        this node's name [env NODE_NAME]\n"
+		"      --k8s-token-file FILE  bearer token, re-read as it rotates (default: the service\n"
+		"                             account's, /var/run/secrets/kubernetes.io/serviceaccount/)\n"
+		"      --k8s-ca-file FILE     CA of the API server (default: the service account's)\n"
 		"\n"
 		"Operations:\n"
 		"      --stats-interval S     log self-statistics every S seconds (0: at exit only)\n"
@@ -423,6 +440,37 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_PROPAGATION:
 			err = parse_propagation(optarg, &cfg->propagation);
 			break;
+		case OPT_K8S:
+			if (!strcmp(optarg, "off"))
+				cfg->k8s = K8S_OFF;
+			else if (!strcmp(optarg, "auto"))
+				cfg->k8s = K8S_AUTO;
+			else if (!strcmp(optarg, "on"))
+				cfg->k8s = K8S_ON;
+			else {
+				fprintf(stderr, "sonde: invalid value '%s' for --k8s: expected off, auto or on\n",
+					optarg);
+				err = -EINVAL;
+			}
+			break;
+		case OPT_K8S_API:
+			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
+				fprintf(stderr, "sonde: invalid value '%s' for --k8s-api: expected an http:// or https:// URL\n",
+					optarg);
+				err = -EINVAL;
+				break;
+			}
+			err = set_str(&cfg->k8s_api, optarg);
+			break;
+		case OPT_K8S_NODE:
+			err = set_str(&cfg->k8s_node, optarg);
+			break;
+		case OPT_K8S_TOKEN:
+			err = set_str(&cfg->k8s_token_file, optarg);
+			break;
+		case OPT_K8S_CA:
+			err = set_str(&cfg->k8s_ca_file, optarg);
+			break;
 		case OPT_CONFIG:
 			break; /* read before the other flags, in config__parse */
 		case OPT_METRICS_ADDR:
@@ -555,6 +603,10 @@ void config__free(struct sonde_config *cfg)
 	free(cfg->service_name);
 	free(cfg->resource_attrs);
 	free(cfg->metrics_addr);
+	free(cfg->k8s_api);
+	free(cfg->k8s_node);
+	free(cfg->k8s_token_file);
+	free(cfg->k8s_ca_file);
 	for (i = 0; i < cfg->n_exes; i++)
 		free(cfg->exes[i]);
 	memset(cfg, 0, sizeof(*cfg));

@@ -32,6 +32,13 @@ enum sonde_propagation {
 	PROPAGATION_TCP = 1 << 2,    /* carry the context in a TCP option between two sondes */
 };
 
+/* Whether to read pod metadata from the Kubernetes API (--k8s). */
+enum sonde_k8s_mode {
+	K8S_AUTO = 0, /* when in a cluster (KUBERNETES_SERVICE_HOST) or --k8s-api is given */
+	K8S_OFF,
+	K8S_ON,
+};
+
 /* Which hooks capture socket I/O and the connection lifecycle (--hooks). */
 enum sonde_hooks {
 	HOOKS_AUTO = 0,	   /* per capability, the cheapest this kernel has */
@@ -67,6 +74,11 @@ struct sonde_config {
 	/* Resource. */
 	char *service_name;	   /* OTEL_SERVICE_NAME of the agent's environment: overrides all */
 	char *resource_attrs;	   /* OTEL_RESOURCE_ATTRIBUTES: k=v,k=v added to every resource */
+	enum sonde_k8s_mode k8s;   /* pod metadata from the API server (k8s.c) */
+	char *k8s_api;		   /* API server URL; NULL: in-cluster KUBERNETES_SERVICE_HOST/PORT */
+	char *k8s_node;		   /* this node's name; NULL: env NODE_NAME */
+	char *k8s_token_file;	   /* NULL: the service account's */
+	char *k8s_ca_file;	   /* NULL: the service account's */
 	/* Operations. */
 	uint32_t stats_interval_s; /* log self-statistics this often; 0: only at exit */
 	char *metrics_addr;	   /* HOST:PORT of /metrics and /healthz, NULL: off */

@@ -17,6 +17,7 @@
 #include "assembler.h"
 #include "config.h"
 #include "export/exporter.h"
+#include "k8s.h"
 #include "loader.h"
 #include "loop.h"
 #include "metrics.h"
@@ -32,6 +33,7 @@ struct agent {
 	struct loop *loop;
 	struct loader *ld;
 	struct process_table *procs;
+	struct k8s_watcher *k8s; /* NULL: no pod metadata */
 	struct assembler *asm_;
 	struct exporter *exporters[2];
 	int n_exporters;
@@ -239,6 +241,7 @@ static void on_tick(struct loop *l, void *ctx)
 	uint64_t now = loop__now_ms();
 
 	assembler__tick(ag->asm_, mono_ns());
+	process_table__refresh(ag->procs);
 	if (now - ag->last_sweep_ms >= SWEEP_MS) {
 		process_table__sweep(ag->procs);
 		ag->last_sweep_ms = now;
@@ -316,6 +319,10 @@ static int run(struct agent *ag)
 	ag->procs = process_table__new(cfg);
 	if (!ag->procs)
 		return -ENOMEM;
+	ag->k8s = k8s_watcher__start(cfg, &err);
+	if (err)
+		return err;
+	process_table__set_k8s(ag->procs, k8s_watcher__pods(ag->k8s));
 
 	i = peers__count_programs();
 	if (i > 0)
@@ -365,6 +372,7 @@ static void cleanup(struct agent *ag)
 	for (i = 0; i < ag->n_exporters; i++)
 		exporter__free(ag->exporters[i]);
 	process_table__free(ag->procs);
+	k8s_watcher__stop(ag->k8s);
 	if (ag->sig_fd > 0)
 		close(ag->sig_fd);
 	loop__free(ag->loop);

@@ -4,6 +4,14 @@
  * service.name follows the usual precedence: the agent's own override, the process's
  * OTEL_SERVICE_NAME, then a name derived from its command line; OTEL_RESOURCE_ATTRIBUTES of the
  * process and of the agent add attributes.
+ *
+ * In a Kubernetes pod the API server knows more (k8s.c): the k8s.* attributes, and a
+ * service.name from the pod's app.kubernetes.io/name label or its workload, which comes after
+ * the process's own OTEL_SERVICE_NAME but before a name derived from the command line. A pod
+ * may become known after the process's first spans (a late watch event), so each entry keeps
+ * the resource as /proc gave it (base) and the k8s revision applied; when the pod table's
+ * generation moves, entries in containers are looked up again, and a changed pod rewrites the
+ * entry's resource in place, so that connections already holding it see the metadata too.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,6 +25,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "k8s.h"
 #include "process.h"
 
 #define PROC_BUCKETS 1024
@@ -28,6 +37,13 @@ struct proc_entry {
 	uint64_t start_time; /* /proc/PID/stat field 22: tells a reused pid apart */
 	bool selected;
 	struct resource *res;
+	/* In a container: the resource without k8s metadata, and which pod revision res has. */
+	struct resource *base;
+	bool weak_name; /* service.name only derived from the command line: a pod's name wins */
+	char container_id[65];
+	char pod_uid[37];
+	uint64_t k8s_gen; /* the pod table's generation when last looked up */
+	uint64_t k8s_rev; /* the pod entry's revision res was built from; 0: none */
 };
 
 struct process_table {
@@ -35,7 +51,16 @@ struct process_table {
 	struct proc_entry *buckets[PROC_BUCKETS];
 	int count;
 	char host_name[256];
+	struct k8s_pods *k8s; /* NULL: no Kubernetes metadata */
+	uint64_t k8s_gen;     /* the generation process_table__refresh last went through */
 };
+
+static void free_entry(struct proc_entry *e)
+{
+	resource__put(e->res);
+	resource__put(e->base);
+	free(e);
+}
 
 static const char *base_name(const char *p)
 {
@@ -244,7 +269,7 @@ static bool match_exe(const struct sonde_config *cfg, const char *exe, const cha
 }
 
 /* container.id (and k8s.pod.uid) from the process's cgroup, when it runs in a container. */
-static void add_container(struct resource *r, uint32_t pid)
+static void add_container(struct resource *r, uint32_t pid, struct proc_entry *e)
 {
 	struct container_ref ref;
 	char path[64], buf[4096];
@@ -259,6 +284,57 @@ static void add_container(struct resource *r, uint32_t pid)
 		resource__set_cstr(r, "container.runtime", ref.runtime);
 	if (ref.pod_uid[0])
 		resource__set_cstr(r, "k8s.pod.uid", ref.pod_uid);
+	memcpy(e->container_id, ref.id, sizeof(e->container_id));
+	memcpy(e->pod_uid, ref.pod_uid, sizeof(e->pod_uid));
+}
+
+static void set_if(struct resource *r, const char *key, const char *val)
+{
+	if (val && *val)
+		resource__set_cstr(r, key, val);
+}
+
+/*
+ * Bring e's resource up to date with its pod in the table. A pod not (or no longer) in the
+ * table leaves the resource as it is: a deleted pod's processes are on their way out, and what
+ * their spans said of them stays true.
+ */
+static void apply_k8s(struct process_table *t, struct proc_entry *e)
+{
+	struct k8s_meta m;
+	struct resource nr;
+	const char *name;
+	int refcnt;
+
+	if (!t->k8s || !e->base)
+		return;
+	e->k8s_gen = k8s_pods__generation(t->k8s); /* before the lookup: a later change is seen */
+	if (!k8s_pods__lookup(t->k8s, e->pod_uid, e->container_id, &m) || m.rev == e->k8s_rev)
+		return;
+	nr = *e->base;
+	set_if(&nr, "k8s.namespace.name", m.namespace_name);
+	set_if(&nr, "k8s.pod.name", m.pod_name);
+	set_if(&nr, "k8s.pod.uid", m.pod_uid);
+	set_if(&nr, "k8s.container.name", m.container_name);
+	set_if(&nr, "k8s.node.name", m.node_name);
+	set_if(&nr, "k8s.replicaset.name", m.replicaset);
+	set_if(&nr, "k8s.deployment.name", m.deployment);
+	set_if(&nr, "k8s.statefulset.name", m.statefulset);
+	set_if(&nr, "k8s.daemonset.name", m.daemonset);
+	set_if(&nr, "k8s.job.name", m.job);
+	set_if(&nr, "k8s.cronjob.name", m.cronjob);
+	name = m.app_name[0] ? m.app_name : k8s_meta_workload(&m);
+	if (e->weak_name && name)
+		resource__set_cstr(&nr, "service.name", name);
+	/* the agent's own attributes still override what sonde found */
+	if (t->cfg->resource_attrs)
+		add_resource_attrs(&nr, t->cfg->resource_attrs, true);
+	/* in place: spans and connections holding a reference see the new attributes */
+	refcnt = e->res->refcnt;
+	*e->res = nr;
+	e->res->refcnt = refcnt;
+	e->res->pid = e->pid;
+	e->k8s_rev = m.rev;
 }
 
 /* /proc/PID/stat's start time is in clock ticks since boot; the kernel record's in ns. */
@@ -278,7 +354,7 @@ static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, cons
 {
 	char path[64], link[PATH_MAX], name[128];
 	char *cmdline = NULL, *env = NULL;
-	const char *exe = NULL, *v;
+	const char *exe = NULL, *v = NULL;
 	struct proc_entry *e;
 	ssize_t n = 0, cl = 0, el = 0;
 	bool live = true;
@@ -302,9 +378,7 @@ static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, cons
 	cmdline = malloc(4096);
 	env = malloc(32768);
 	if (!e->res || !cmdline || !env) {
-		if (e->res)
-			resource__put(e->res);
-		free(e);
+		free_entry(e);
 		e = NULL;
 		goto out;
 	}
@@ -343,6 +417,7 @@ static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, cons
 		snprintf(name, sizeof(name), "%s", v);
 	else if (cl > 0)
 		service_name_from_cmdline(cmdline, cl, name, sizeof(name));
+	e->weak_name = !t->cfg->service_name && !(v && *v);
 	if (!name[0])
 		snprintf(name, sizeof(name), "%s", exe ? exe : (comm && *comm ? comm : "unknown"));
 	resource__set_cstr(e->res, "service.name", name);
@@ -353,7 +428,7 @@ static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, cons
 		resource__set_cstr(e->res, "process.executable.path", link);
 	resource__set_cstr(e->res, "host.name", t->host_name);
 	if (live)
-		add_container(e->res, pid);
+		add_container(e->res, pid, e);
 	resource__set_cstr(e->res, "telemetry.sdk.name", "sonde");
 	resource__set_cstr(e->res, "telemetry.sdk.language", "c");
 	resource__set_cstr(e->res, "telemetry.sdk.version", SONDE_VERSION);
@@ -361,10 +436,39 @@ static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, cons
 		add_resource_attrs(e->res, t->cfg->resource_attrs, true);
 	if ((v = env_get(env, el, "OTEL_RESOURCE_ATTRIBUTES")) && *v)
 		add_resource_attrs(e->res, v, false);
+	if (e->container_id[0] || e->pod_uid[0]) {
+		/* keep the /proc view to rebuild from when the pod's metadata comes or changes */
+		e->base = resource__new(pid);
+		if (e->base) {
+			*e->base = *e->res;
+			e->base->refcnt = 1;
+			apply_k8s(t, e);
+		}
+	}
 out:
 	free(cmdline);
 	free(env);
 	return e;
+}
+
+void process_table__set_k8s(struct process_table *t, struct k8s_pods *pods)
+{
+	t->k8s = pods;
+}
+
+void process_table__refresh(struct process_table *t)
+{
+	struct proc_entry *e;
+	uint64_t gen;
+	int i;
+
+	if (!t->k8s || (gen = k8s_pods__generation(t->k8s)) == t->k8s_gen)
+		return;
+	t->k8s_gen = gen;
+	for (i = 0; i < PROC_BUCKETS; i++)
+		for (e = t->buckets[i]; e; e = e->next)
+			if (e->base && e->k8s_gen != gen)
+				apply_k8s(t, e);
 }
 
 struct process_table *process_table__new(const struct sonde_config *cfg)
@@ -384,8 +488,11 @@ static struct proc_entry *lookup(struct process_table *t, uint32_t pid, const ch
 	struct proc_entry **slot = &t->buckets[pid % PROC_BUCKETS], *e;
 
 	for (e = *slot; e; e = e->next)
-		if (e->pid == pid)
+		if (e->pid == pid) {
+			if (t->k8s && e->base && e->k8s_gen != k8s_pods__generation(t->k8s))
+				apply_k8s(t, e);
 			return e;
+		}
 	if (t->count >= PROC_MAX)
 		process_table__sweep(t);
 	e = load_entry(t, pid, comm, NULL);
@@ -409,8 +516,7 @@ void process_table__on_proc(struct process_table *t, const struct sonde_proc_eve
 			return;
 		/* the pid was reused: the old entry describes another process */
 		*slot = e->next;
-		resource__put(e->res);
-		free(e);
+		free_entry(e);
 		t->count--;
 		break;
 	}
@@ -457,8 +563,7 @@ int process_table__sweep(struct process_table *t)
 				continue;
 			}
 			*slot = e->next;
-			resource__put(e->res);
-			free(e);
+			free_entry(e);
 			t->count--;
 			dropped++;
 		}
@@ -476,8 +581,7 @@ void process_table__free(struct process_table *t)
 	for (i = 0; i < PROC_BUCKETS; i++)
 		for (e = t->buckets[i]; e; e = n) {
 			n = e->next;
-			resource__put(e->res);
-			free(e);
+			free_entry(e);
 		}
 	free(t);
 }

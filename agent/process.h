@@ -30,6 +30,14 @@ struct resource *process_table__resource(struct process_table *t, uint32_t pid, 
 void process_table__on_proc(struct process_table *t, const struct sonde_proc_event *pe);
 /* Whether the --exe patterns select pid (true when there are none). */
 bool process_table__selected(struct process_table *t, uint32_t pid, const char *comm);
+struct k8s_pods;
+/* Take pod metadata from pods (the k8s watcher's table, outliving t) for processes in pods. */
+void process_table__set_k8s(struct process_table *t, struct k8s_pods *pods);
+/*
+ * Rebuild the resources of processes whose pod changed since the last call; cheap when nothing
+ * did (one atomic read). Called from the agent's periodic tick.
+ */
+void process_table__refresh(struct process_table *t);
 /* Forget processes that no longer exist; returns how many were dropped. */
 int process_table__sweep(struct process_table *t);
 
