@@ -1459,6 +1459,23 @@ static void packet_end(struct my_state *st, bool from_client, uint64_t ts,
 	on_message(st, from_client, &m, resync, out);
 }
 
+/* Whether a message starting with this sequence id can be the next one of its direction. */
+static bool seq_fits(struct my_state *st, bool from_client, uint8_t seq)
+{
+	struct my_pend *f = front(st);
+
+	if (st->phase != PH_COMMAND)
+		return true;
+	if (from_client) {
+		if (f && (f->step == ST_INFILE || f->step == ST_AUTH_CLIENT))
+			return seq == f->seq;
+		return seq == 0;
+	}
+	if (!f || f->step == ST_SKIP)
+		return true;
+	return seq == f->seq || (f->seq_loose && (uint8_t)(seq + 1) == f->seq);
+}
+
 static void header_done(struct my_state *st, bool from_client)
 {
 	struct my_dir *d = from_client ? &st->cli : &st->srv;
@@ -1471,6 +1488,10 @@ static void header_done(struct my_state *st, bool from_client)
 			lose(st, from_client);
 			return;
 		}
+	} else if (!seq_fits(st, from_client, seq)) {
+		/* known from the header alone: no need to wait for a payload that may not be one */
+		lose(st, from_client);
+		return;
 	} else {
 		d->msg_len = 0;
 		d->buf_len = 0;
