@@ -26,5 +26,6 @@ const char *db_system_name(enum db_system sys)
 const struct db_decoder *const db_decoders[] = {
 	&mysql_decoder,
 	&postgres_decoder,
+	&redis_decoder,
 	NULL,
 };

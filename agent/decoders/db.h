@@ -120,5 +120,6 @@ struct db_decoder {
 extern const struct db_decoder *const db_decoders[];
 extern const struct db_decoder mysql_decoder;
 extern const struct db_decoder postgres_decoder;
+extern const struct db_decoder redis_decoder;
 
 #endif /* SONDE_DB_H */

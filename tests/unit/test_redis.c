@@ -1,0 +1,744 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Unit tests for the Redis decoder over byte sequences as redis-cli, redis-py and redis-server
+ * send them: detection, commands and replies of every RESP2 and RESP3 type, inline commands,
+ * pipelines split at every byte boundary, errors, SELECT, MULTI/EXEC, pub/sub and MONITOR
+ * pushes, bytes the kernel only counted (skipped bulk strings, lost framing, huge replies),
+ * the bounded FIFO, query text modes and connections that close.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "decoders/db.h"
+#include "decoders/redis.h"
+#include "unit.h"
+
+#define MAX_OPS 600
+
+struct sink {
+	struct db_op ops[MAX_OPS];
+	int n;
+};
+
+static struct sink snk;
+
+static void on_op(void *ctx, const struct db_op *op)
+{
+	struct sink *s = ctx;
+
+	if (s->n < MAX_OPS)
+		s->ops[s->n] = *op;
+	s->n++;
+}
+
+static const struct db_sink out = { on_op, &snk };
+
+static void *new_state(enum db_query_mode mode)
+{
+	struct db_options o = { .query_mode = mode };
+
+	snk.n = 0;
+	return redis_decoder.create(&o);
+}
+
+/* One I/O: its bytes from an exact-size heap copy (ASan sees any read past them). */
+static void io(void *st, bool cli, const void *s, size_t n, uint64_t gap, uint64_t tail,
+	       uint64_t ts, bool run_start)
+{
+	uint8_t *b = malloc(n ? n : 1);
+	struct db_feed f = { 0 };
+
+	memcpy(b, s, n);
+	f.data = b;
+	f.len = n;
+	f.gap = gap;
+	f.tail = tail;
+	f.ts = ts;
+	f.tid = cli ? 100 : 200;
+	f.run_start = run_start;
+	redis_decoder.feed(st, cli, &f, &out);
+	free(b);
+}
+
+/* A captured I/O of a C string. */
+static void ios(void *st, bool cli, const char *s, uint64_t ts, bool run_start)
+{
+	io(st, cli, s, strlen(s), 0, 0, ts, run_start);
+}
+
+/* A whole run in one I/O, the other direction's run ended before it. */
+static void run(void *st, bool cli, const char *s, uint64_t ts)
+{
+	redis_decoder.run_end(st, !cli, ts, &out);
+	io(st, cli, s, strlen(s), 0, 0, ts, true);
+}
+
+static struct redis_counts counts(void *st)
+{
+	struct redis_counts c;
+
+	redis_get_counts(st, &c);
+	return c;
+}
+
+static enum db_side det(const char *s, uint16_t lport, uint16_t rport)
+{
+	size_t n = strlen(s);
+	uint8_t *b = malloc(n ? n : 1);
+	enum db_side r;
+
+	memcpy(b, s, n);
+	r = redis_decoder.detect(b, n, lport, rport);
+	free(b);
+	return r;
+}
+
+TEST(detect_commands)
+{
+	CHECK_EQ_INT(det("*1\r\n$4\r\nPING\r\n", 40000, 51234), DB_SIDE_CLIENT);
+	CHECK_EQ_INT(det("*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n", 40000, 51234),
+		     DB_SIDE_CLIENT);
+	CHECK_EQ_INT(det("*2\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n", 1, 2), DB_SIDE_CLIENT);
+	/* unknown name, wrong length, cut before the name ends, zero or absurd counts */
+	CHECK_EQ_INT(det("*1\r\n$4\r\nPONG\r\n", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("*1\r\n$3\r\nPING\r\n", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("*1\r\n$4\r\nPI", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("*0\r\n$4\r\nPING\r\n", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("*01\r\n$4\r\nPING\r\n", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("*99999999999\r\n$4\r\nPING\r\n", 6379, 1), DB_SIDE_NONE);
+	/* replies alone do not claim a connection */
+	CHECK_EQ_INT(det("+OK\r\n", 1, 6379), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("$5\r\nhello\r\n", 1, 6379), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("*2\r\n$7\r\nmessage\r\n", 1, 6379), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("-ERR unknown command\r\n", 1, 6379), DB_SIDE_NONE);
+}
+
+TEST(detect_inline)
+{
+	CHECK_EQ_INT(det("PING\r\n", 6379, 50000), DB_SIDE_CLIENT);
+	CHECK_EQ_INT(det("ping\n", 50000, 6379), DB_SIDE_CLIENT);
+	CHECK_EQ_INT(det("PING\r\n", 50000, 50001), DB_SIDE_CLIENT);
+	CHECK_EQ_INT(det("hgetall user:1\r\n", 50000, 50001), DB_SIDE_CLIENT);
+	/* words other protocols share: Redis only on its port */
+	CHECK_EQ_INT(det("get key\r\n", 50000, 11211), DB_SIDE_NONE); /* memcached */
+	CHECK_EQ_INT(det("get key\r\n", 50000, 6379), DB_SIDE_CLIENT);
+	CHECK_EQ_INT(det("QUIT\r\n", 50000, 21), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("PING :irc.example\r\n", 50000, 6667), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("AUTH PLAIN abc\r\n", 50000, 25), DB_SIDE_NONE);
+	/* not a whole printable line, not a command */
+	CHECK_EQ_INT(det("PING", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("PING\x01\r\n", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("HELO example.org\r\n", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("SSH-2.0-OpenSSH_9.2\r\n", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("\x16\x03\x01\x02\x00\x01", 6379, 1), DB_SIDE_NONE);
+	CHECK_EQ_INT(det("", 6379, 1), DB_SIDE_NONE);
+}
+
+TEST(known_command_table)
+{
+	static const char *names[] = { "ACL", "ZUNIONSTORE", "GET", "get", "Set", "HGETALL",
+				       "RESTORE-ASKING", "GEORADIUSBYMEMBER_RO", "EVAL_RO",
+				       "SUNSUBSCRIBE", "XREADGROUP", "BITFIELD_RO" };
+	size_t i;
+
+	/* bsearch finds both ends and the odd characters only if the table is sorted */
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		CHECK(redis_known_command((const uint8_t *)names[i], strlen(names[i])));
+	CHECK(!redis_known_command((const uint8_t *)"GETT", 4));
+	CHECK(!redis_known_command((const uint8_t *)"GE", 2));
+	CHECK(!redis_known_command((const uint8_t *)"", 0));
+}
+
+TEST(get_set_spans)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*3\r\n$3\r\nSET\r\n$4\r\nuser\r\n$5\r\nalice\r\n", 1000);
+	CHECK(redis_decoder.waiting(st));
+	run(st, false, "+OK\r\n", 1500);
+	run(st, true, "*2\r\n$3\r\nget\r\n$4\r\nuser\r\n", 2000);
+	run(st, false, "$5\r\nalice\r\n", 2600);
+	run(st, true, "*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n", 3000);
+	run(st, false, "$-1\r\n", 3100);
+	CHECK(!redis_decoder.waiting(st));
+	CHECK_EQ_INT(snk.n, 3);
+	CHECK_STR(snk.ops[0].operation, "SET");
+	CHECK_STR(snk.ops[0].query, "SET ? ?");
+	CHECK_STR(snk.ops[0].namespace_, "0");
+	CHECK_EQ_INT(snk.ops[0].system, DB_REDIS);
+	CHECK_EQ_INT(snk.ops[0].start_ns, 1000);
+	CHECK_EQ_INT(snk.ops[0].end_ns, 1500);
+	CHECK_EQ_INT(snk.ops[0].tid, 100);
+	CHECK(!snk.ops[0].error && !snk.ops[0].incomplete);
+	CHECK_EQ_INT(snk.ops[0].returned_rows, -1);
+	CHECK_STR(snk.ops[1].operation, "GET");
+	CHECK_STR(snk.ops[1].query, "GET ?");
+	CHECK_EQ_INT(snk.ops[1].end_ns, 2600);
+	CHECK_STR(snk.ops[2].summary, "");
+	CHECK_EQ_INT(snk.ops[2].end_ns, 3100);
+	CHECK_EQ_INT(counts(st).commands, 3);
+	CHECK_EQ_INT(redis_decoder.errors(st), 0);
+	redis_decoder.destroy(st);
+}
+
+/* A redis-py style pipeline of five commands and its five replies. */
+static const char pipe_cmds[] = "*1\r\n$5\r\nMULTI\r\n"
+				"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n"
+				"*2\r\n$4\r\nINCR\r\n$1\r\na\r\n"
+				"*2\r\n$5\r\nLPUSH\r\n$1\r\na\r\n"
+				"*1\r\n$4\r\nEXEC\r\n"
+				"*2\r\n$3\r\nGET\r\n$1\r\na\r\n";
+static const char pipe_replies[] = "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n"
+				   "*3\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key holding "
+				   "the wrong kind of value\r\n"
+				   "$1\r\n2\r\n";
+static const char *const pipe_ops[] = { "MULTI", "SET", "INCR", "LPUSH", "EXEC", "GET" };
+
+static void check_pipeline(const char *what, size_t split)
+{
+	int i;
+
+	if (snk.n != 6) {
+		fprintf(stderr, "%s split %zu: %d ops\n", what, split, snk.n);
+		CHECK_EQ_INT(snk.n, 6);
+		return;
+	}
+	for (i = 0; i < 6; i++) {
+		if (strcmp(snk.ops[i].operation, pipe_ops[i]) || snk.ops[i].error ||
+		    snk.ops[i].end_ns != 2000) {
+			fprintf(stderr, "%s split %zu: op %d is %s\n", what, split, i,
+				snk.ops[i].operation);
+			CHECK(0);
+		}
+	}
+	CHECK_EQ_INT(snk.ops[4].returned_rows, 3);
+	CHECK_STR(snk.ops[1].query, "SET ? ?");
+}
+
+TEST(pipeline_split_everywhere)
+{
+	size_t k, nc = strlen(pipe_cmds), nr = strlen(pipe_replies);
+	void *st;
+
+	/* the client's bytes split in two I/Os at every boundary */
+	for (k = 0; k <= nc; k++) {
+		st = new_state(DB_QUERY_SANITIZED);
+		io(st, true, pipe_cmds, k, 0, 0, 1000, true);
+		io(st, true, pipe_cmds + k, nc - k, 0, 0, 1001, false);
+		run(st, false, pipe_replies, 2000);
+		check_pipeline("client", k);
+		CHECK_EQ_INT(redis_decoder.errors(st), 0);
+		redis_decoder.destroy(st);
+	}
+	/* the server's bytes likewise */
+	for (k = 0; k <= nr; k++) {
+		st = new_state(DB_QUERY_SANITIZED);
+		run(st, true, pipe_cmds, 1000);
+		redis_decoder.run_end(st, true, 1000, &out);
+		io(st, false, pipe_replies, k, 0, 0, k == nr ? 2000 : 1999, true);
+		io(st, false, pipe_replies + k, nr - k, 0, 0, 2000, false);
+		/* every reply ends at the I/O that held its last byte */
+		CHECK_EQ_INT(snk.n, 6);
+		CHECK_EQ_INT(redis_decoder.errors(st), 0);
+		redis_decoder.destroy(st);
+	}
+	/* and one byte per I/O on both sides */
+	st = new_state(DB_QUERY_SANITIZED);
+	for (k = 0; k < nc; k++)
+		io(st, true, pipe_cmds + k, 1, 0, 0, 1000, k == 0);
+	redis_decoder.run_end(st, true, 1000, &out);
+	for (k = 0; k < nr; k++)
+		io(st, false, pipe_replies + k, 1, 0, 0, 2000, k == 0);
+	check_pipeline("bytewise", 1);
+	redis_decoder.destroy(st);
+}
+
+TEST(errors)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*1\r\n$6\r\nFOOBAR\r\n", 10);
+	run(st, false, "-ERR unknown command 'FOOBAR', with args beginning with: \r\n", 20);
+	run(st, true, "*2\r\n$5\r\nLPUSH\r\n$1\r\ns\r\n", 30);
+	run(st, false, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+	    40);
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 50);
+	run(st, false, "-NOAUTH Authentication required.\r\n", 60);
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 70);
+	run(st, false, "-this is not a code\r\n", 80);
+	CHECK_EQ_INT(snk.n, 4);
+	CHECK_STR(snk.ops[0].operation, "FOOBAR");
+	CHECK(snk.ops[0].error);
+	CHECK_STR(snk.ops[0].status_code, "ERR");
+	CHECK_STR(snk.ops[0].error_type, "ERR");
+	CHECK_STR(snk.ops[1].status_code, "WRONGTYPE");
+	CHECK(snk.ops[1].error);
+	CHECK_STR(snk.ops[2].status_code, "NOAUTH");
+	CHECK_STR(snk.ops[3].status_code, "ERR");
+	redis_decoder.destroy(st);
+}
+
+TEST(resp3_types)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	static const char *const replies[] = {
+		",3.14159\r\n",
+		"#t\r\n",
+		"(3492890328409238509324850943850943825024385\r\n",
+		"=15\r\ntxt:Some string\r\n",
+		"!21\r\nSYNTAX invalid syntax\r\n",
+		"_\r\n",
+		"~2\r\n+a\r\n:1\r\n",
+		"%2\r\n+first\r\n:1\r\n+second\r\n*2\r\n$1\r\nx\r\n,inf\r\n",
+		"|1\r\n+key-popularity\r\n*2\r\n$1\r\na\r\n,0.1923\r\n*2\r\n:2039\r\n:9543\r\n",
+		"*2\r\n|1\r\n+ttl\r\n:3600\r\n$1\r\nv\r\n(12\r\n",
+		"*-1\r\n",
+		"*0\r\n",
+	};
+	size_t i;
+
+	run(st, true, "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", 1);
+	run(st, false, "%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n", 2);
+	for (i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
+		run(st, true, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 10 + 10 * i);
+		/* a push (client tracking) may come before any reply: it is no reply */
+		if (i == 3)
+			ios(st, false, ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n", 14 + 10 * i,
+			    true);
+		io(st, false, replies[i], strlen(replies[i]), 0, 0, 15 + 10 * i, i != 3);
+	}
+	CHECK_EQ_INT(snk.n, 1 + (int)(sizeof(replies) / sizeof(replies[0])));
+	CHECK_STR(snk.ops[0].operation, "HELLO");
+	CHECK_STR(snk.ops[0].query, "HELLO ?");
+	for (i = 1; i < (size_t)snk.n && i < MAX_OPS; i++) {
+		CHECK_EQ_INT(snk.ops[i].end_ns, 15 + 10 * (i - 1));
+		CHECK_EQ_INT(snk.ops[i].error, i - 1 == 4);
+	}
+	CHECK_STR(snk.ops[5].status_code, "SYNTAX");
+	CHECK_EQ_INT(snk.ops[7].returned_rows, 2); /* a set of two */
+	CHECK_EQ_INT(snk.ops[8].returned_rows, 2); /* a map of two pairs */
+	CHECK_EQ_INT(snk.ops[9].returned_rows, 2); /* the array after its attribute */
+	CHECK_EQ_INT(snk.ops[11].returned_rows, -1);
+	CHECK_EQ_INT(snk.ops[12].returned_rows, 0);
+	CHECK_EQ_INT(counts(st).pushes, 1);
+	CHECK_EQ_INT(redis_decoder.errors(st), 0);
+	redis_decoder.destroy(st);
+}
+
+TEST(select_namespace)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n", 1);
+	run(st, false, "+OK\r\n", 2);
+	run(st, true, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 3);
+	run(st, false, "$-1\r\n", 4);
+	/* a refused SELECT changes nothing */
+	run(st, true, "*2\r\n$6\r\nSELECT\r\n$2\r\n99\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 5);
+	run(st, false, "-ERR DB index is out of range\r\n$-1\r\n", 6);
+	run(st, true, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 7);
+	run(st, false, "$-1\r\n", 8);
+	/* inside MULTI it takes effect at EXEC */
+	run(st, true, "*1\r\n$5\r\nMULTI\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n5\r\n"
+		      "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nEXEC\r\n"
+		      "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 9);
+	run(st, false, "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$-1\r\n$-1\r\n", 10);
+	CHECK_EQ_INT(snk.n, 10);
+	CHECK_STR(snk.ops[0].namespace_, "0");
+	CHECK_STR(snk.ops[1].namespace_, "2");
+	CHECK_STR(snk.ops[2].operation, "SELECT");
+	CHECK(snk.ops[2].error);
+	CHECK_STR(snk.ops[3].namespace_, "99"); /* sent while the SELECT was in flight */
+	CHECK_STR(snk.ops[4].namespace_, "2");
+	CHECK_STR(snk.ops[8].operation, "EXEC");
+	CHECK_STR(snk.ops[8].namespace_, "2");
+	CHECK_STR(snk.ops[9].namespace_, "5");
+	redis_decoder.destroy(st);
+}
+
+TEST(multi_exec)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*1\r\n$5\r\nMULTI\r\n", 1);
+	run(st, false, "+OK\r\n", 2);
+	run(st, true, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", 3);
+	run(st, false, "+QUEUED\r\n", 4);
+	run(st, true, "*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n", 5);
+	run(st, false, "+QUEUED\r\n", 6);
+	run(st, true, "*1\r\n$4\r\nEXEC\r\n", 7);
+	run(st, false, "*2\r\n+OK\r\n-ERR value is not an integer or out of range\r\n", 8);
+	run(st, true, "*1\r\n$5\r\nMULTI\r\n*1\r\n$3\r\nBAD\r\n*1\r\n$4\r\nEXEC\r\n", 9);
+	run(st, false, "+OK\r\n-ERR unknown command 'BAD'\r\n"
+		       "-EXECABORT Transaction discarded because of previous errors.\r\n", 10);
+	CHECK_EQ_INT(snk.n, 7);
+	CHECK_STR(snk.ops[3].operation, "EXEC");
+	CHECK(!snk.ops[3].error); /* the transaction ran; one of its commands failed */
+	CHECK_EQ_INT(snk.ops[3].returned_rows, 2);
+	CHECK_EQ_INT(snk.ops[3].end_ns, 8);
+	CHECK_STR(snk.ops[6].status_code, "EXECABORT");
+	CHECK(snk.ops[5].error);
+	redis_decoder.destroy(st);
+}
+
+static void pubsub_messages(void *st, int n, uint64_t ts, bool resp3)
+{
+	char b[128];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		int k = snprintf(b, sizeof(b), "%c3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$%d\r\nhello %d\r\n",
+				 resp3 ? '>' : '*', i < 10 ? 7 : i < 100 ? 8 : 9, i);
+
+		io(st, false, b, (size_t)k, 0, 0, ts + (uint64_t)i, i == 0);
+	}
+}
+
+TEST(pubsub_resp2)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	struct redis_counts c;
+
+	run(st, true, "*3\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n$6\r\nsports\r\n", 1);
+	run(st, false, "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n", 2);
+	CHECK_EQ_INT(snk.n, 0); /* one channel of two confirmed */
+	ios(st, false, "*3\r\n$9\r\nsubscribe\r\n$6\r\nsports\r\n:2\r\n", 3, false);
+	CHECK_EQ_INT(snk.n, 1);
+	CHECK_STR(snk.ops[0].operation, "SUBSCRIBE");
+	CHECK_STR(snk.ops[0].query, "SUBSCRIBE ? ?");
+	CHECK_EQ_INT(snk.ops[0].end_ns, 3);
+	pubsub_messages(st, 200, 100, false);
+	CHECK_EQ_INT(snk.n, 1);
+	CHECK(!redis_decoder.waiting(st));
+	/* a PING while subscribed answers with an array too */
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 400);
+	ios(st, false, "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$1\r\nx\r\n"
+		       "*2\r\n$4\r\npong\r\n$0\r\n\r\n", 401, true);
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK_STR(snk.ops[1].operation, "PING");
+	CHECK_EQ_INT(snk.ops[1].end_ns, 401);
+	/* PSUBSCRIBE then pmessages, then UNSUBSCRIBE of everything */
+	run(st, true, "*2\r\n$10\r\nPSUBSCRIBE\r\n$2\r\nn*\r\n", 500);
+	run(st, false, "*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:3\r\n"
+		       "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$1\r\ny\r\n", 501);
+	run(st, true, "*1\r\n$11\r\nUNSUBSCRIBE\r\n", 600);
+	run(st, false, "*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:2\r\n"
+		       "*3\r\n$11\r\nunsubscribe\r\n$6\r\nsports\r\n:1\r\n", 601);
+	CHECK_EQ_INT(snk.n, 4);
+	CHECK_STR(snk.ops[3].operation, "UNSUBSCRIBE");
+	/* still subscribed to the pattern, then out of pub/sub: arrays are replies again */
+	run(st, true, "*1\r\n$12\r\nPUNSUBSCRIBE\r\n", 700);
+	run(st, false, "*3\r\n$12\r\npunsubscribe\r\n$2\r\nn*\r\n:0\r\n", 701);
+	run(st, true, "*4\r\n$6\r\nLRANGE\r\n$1\r\nl\r\n$1\r\n0\r\n$2\r\n-1\r\n", 800);
+	run(st, false, "*2\r\n$7\r\nmessage\r\n$1\r\nz\r\n", 801);
+	CHECK_EQ_INT(snk.n, 6);
+	CHECK_STR(snk.ops[5].operation, "LRANGE");
+	CHECK_EQ_INT(snk.ops[5].returned_rows, 2);
+	c = counts(st);
+	CHECK_EQ_INT(c.pushes, 200 + 1 + 1 + 1); /* messages, pmessage, extra unsubscribe */
+	CHECK_EQ_INT(c.unpaired, 0);
+	redis_decoder.destroy(st);
+}
+
+TEST(pubsub_resp3)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", 1);
+	run(st, false, "%1\r\n$5\r\nproto\r\n:3\r\n", 2);
+	run(st, true, "*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n", 3);
+	run(st, false, ">3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n", 4);
+	pubsub_messages(st, 50, 10, true);
+	/* RESP3 lets a subscriber run any command; its array reply is a reply */
+	run(st, true, "*2\r\n$6\r\nLRANGE\r\n$1\r\nl\r\n", 100);
+	run(st, false, ">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$1\r\nq\r\n"
+		       "*2\r\n$7\r\nmessage\r\n$1\r\nz\r\n", 101);
+	CHECK_EQ_INT(snk.n, 3);
+	CHECK_STR(snk.ops[1].operation, "SUBSCRIBE");
+	CHECK_STR(snk.ops[2].operation, "LRANGE");
+	CHECK_EQ_INT(snk.ops[2].returned_rows, 2);
+	CHECK_EQ_INT(counts(st).pushes, 51);
+	redis_decoder.destroy(st);
+}
+
+TEST(monitor)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	const char *mon = "+1700000000.123456 [0 127.0.0.1:50000] \"get\" \"k\"\r\n";
+	int i;
+
+	run(st, true, "*1\r\n$7\r\nMONITOR\r\n", 1);
+	run(st, false, "+OK\r\n", 2);
+	for (i = 0; i < 30; i++)
+		io(st, false, mon, strlen(mon), 0, 0, 10 + (uint64_t)i, i == 0);
+	CHECK_EQ_INT(snk.n, 1);
+	CHECK_STR(snk.ops[0].operation, "MONITOR");
+	CHECK_EQ_INT(counts(st).pushes, 30);
+	CHECK(!redis_decoder.waiting(st));
+	redis_decoder.destroy(st);
+}
+
+TEST(inline_commands)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "PING\r\n", 1);
+	run(st, false, "+PONG\r\n", 2);
+	run(st, true, "set  greeting   hello\r\n\r\nhgetall h\n", 3);
+	run(st, false, "+OK\r\n*0\r\n", 4);
+	CHECK_EQ_INT(snk.n, 3);
+	CHECK_STR(snk.ops[0].operation, "PING");
+	CHECK_STR(snk.ops[0].query, "PING");
+	CHECK_STR(snk.ops[1].operation, "SET");
+	CHECK_STR(snk.ops[1].query, "SET ? ?");
+	CHECK_STR(snk.ops[2].operation, "HGETALL");
+	CHECK_EQ_INT(redis_decoder.errors(st), 0);
+	redis_decoder.destroy(st);
+}
+
+TEST(two_word_operations)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n"
+		      "*3\r\n$6\r\nclient\r\n$7\r\nsetname\r\n$3\r\napp\r\n"
+		      "*2\r\n$6\r\nCLIENT\r\n$6\r\n$x y z\r\n"
+		      "*2\r\n$4\r\nJSON.GET\r\n", 1);
+	run(st, false, "*2\r\n$4\r\nsave\r\n$0\r\n\r\n+OK\r\n-ERR x\r\n", 2);
+	CHECK_EQ_INT(snk.n, 3);
+	CHECK_STR(snk.ops[0].operation, "CONFIG GET");
+	CHECK_STR(snk.ops[0].query, "CONFIG GET ?");
+	CHECK_STR(snk.ops[1].operation, "CLIENT SETNAME");
+	CHECK_STR(snk.ops[2].operation, "CLIENT"); /* a second word that is no word */
+	/* "$4\r\nJSON.GET" is 8 bytes where 4 were announced: framing lost, nothing invented */
+	CHECK_EQ_INT(counts(st).lost, 1);
+	redis_decoder.destroy(st);
+}
+
+TEST(query_modes)
+{
+	void *st = new_state(DB_QUERY_RAW);
+
+	run(st, true, "*3\r\n$3\r\nSET\r\n$5\r\nu:\"1\"\r\n$6\r\na b\x01\r\n\r\n", 1);
+	run(st, false, "+OK\r\n", 2);
+	run(st, true, "get k\r\n", 3);
+	run(st, false, "$-1\r\n", 4);
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK_STR(snk.ops[0].query, "SET \"u:\\\"1\\\"\" \"a b\\x01\\x0d\\x0a\"");
+	CHECK_STR(snk.ops[1].query, "get \"k\"");
+	redis_decoder.destroy(st);
+
+	st = new_state(DB_QUERY_OFF);
+	run(st, true, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 1);
+	run(st, false, "$-1\r\n", 2);
+	CHECK_EQ_INT(snk.n, 1);
+	CHECK_STR(snk.ops[0].query, "");
+	CHECK_STR(snk.ops[0].operation, "GET");
+	redis_decoder.destroy(st);
+}
+
+TEST(big_value_skipped_by_length)
+{
+	void *st = new_state(DB_QUERY_RAW);
+	const char *head = "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$100000\r\nxxxxxxxx";
+	size_t hn = strlen(head);
+
+	/* the first 512 bytes of a 100 kB SET, the rest only counted in the same I/O */
+	io(st, true, head, hn, 0, 100000 - 8 + 2, 1, true);
+	run(st, false, "+OK\r\n", 2);
+	/* a 1 MB GET reply: a captured head, one more captured I/O, then bytes counted */
+	run(st, true, "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n", 3);
+	ios(st, false, "$1000000\r\nyyyy", 4, true);
+	ios(st, false, "yyyy", 5, false);
+	CHECK_EQ_INT(snk.n, 1);
+	io(st, false, "", 0, 1000000 - 8 + 2, 0, 9, false); /* counted at the run's end */
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK_EQ_INT(snk.ops[1].end_ns, 9);
+	run(st, true, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 10);
+	run(st, false, "$1\r\nv\r\n", 11);
+	CHECK_EQ_INT(snk.n, 3);
+	CHECK_STR(snk.ops[0].query, "SET \"big\" \"xxxxxxxx\"...");
+	CHECK_STR(snk.ops[2].operation, "GET");
+	CHECK_EQ_INT(snk.ops[2].end_ns, 11);
+	CHECK_EQ_INT(counts(st).lost, 0);
+	CHECK_EQ_INT(counts(st).cut, 1);
+	redis_decoder.destroy(st);
+}
+
+TEST(huge_reply_ends_at_run_end)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	struct redis_counts c;
+
+	run(st, true, "*4\r\n$6\r\nLRANGE\r\n$1\r\nl\r\n$1\r\n0\r\n$2\r\n-1\r\n", 1);
+	/* an array of 50000 elements: the head, then bytes the framing cannot follow */
+	const char *head = "*50000\r\n$5\r\nitem0\r\n$5\r\nit";
+
+	io(st, false, head, strlen(head), 0, 500000, 2, true);
+	CHECK_EQ_INT(snk.n, 0);
+	CHECK(redis_decoder.waiting(st));
+	redis_decoder.run_end(st, false, 77, &out);
+	CHECK_EQ_INT(snk.n, 1);
+	CHECK_STR(snk.ops[0].operation, "LRANGE");
+	CHECK_EQ_INT(snk.ops[0].end_ns, 77);
+	CHECK_EQ_INT(snk.ops[0].returned_rows, 50000);
+	CHECK(!snk.ops[0].error && !snk.ops[0].incomplete);
+	/* the next exchange is decoded again */
+	ios(st, true, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 80, true);
+	run(st, false, "$1\r\nv\r\n", 81);
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK_EQ_INT(snk.ops[1].end_ns, 81);
+	c = counts(st);
+	CHECK_EQ_INT(c.lost, 1);
+	CHECK_EQ_INT(c.pending, 0);
+	redis_decoder.destroy(st);
+}
+
+/* A pipeline longer than the capture: 3 commands seen, the rest only counted. */
+TEST(pipeline_longer_than_capture)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	struct redis_counts c;
+	int i;
+
+	const char *cmds = "*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*2\r\n$3\r\nGET\r\n$2\r\nk2\r\n"
+			   "*2\r\n$3\r\nGET\r\n$2\r\nk3\r\n*2\r\n$3\r\nG";
+
+	io(st, true, cmds, strlen(cmds), 0, 2000, 1, true);
+	CHECK(redis_decoder.waiting(st));
+	/* 100 replies come back: three pair, the others belong to unseen commands */
+	redis_decoder.run_end(st, true, 1, &out);
+	for (i = 0; i < 100; i++)
+		ios(st, false, "$2\r\nv1\r\n", 10 + (uint64_t)i, i == 0);
+	CHECK_EQ_INT(snk.n, 3);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ_INT(snk.ops[i].end_ns, 10 + i);
+	c = counts(st);
+	CHECK_EQ_INT(c.unpaired, 97);
+	CHECK_EQ_INT(c.lost, 1);
+	/* the client speaks again: pairing starts over */
+	run(st, true, "*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n", 200);
+	run(st, false, ":1\r\n", 201);
+	CHECK_EQ_INT(snk.n, 4);
+	CHECK_STR(snk.ops[3].operation, "DEL");
+	CHECK_EQ_INT(snk.ops[3].end_ns, 201);
+	CHECK(!redis_decoder.waiting(st));
+	redis_decoder.destroy(st);
+}
+
+/* A server whose framing is lost in a pipelined answer: no reply is guessed. */
+TEST(server_lost_in_pipeline)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n"
+		      "*2\r\n$3\r\nGET\r\n$1\r\nc\r\n", 1);
+	io(st, false, "$3\r\nabc\r\n$100\r\nxx", strlen("$3\r\nabc\r\n$100\r\nxx"), 0,
+	   98 + 2 + 200, 5, true);
+	CHECK_EQ_INT(snk.n, 1);
+	redis_decoder.run_end(st, false, 9, &out);
+	/* b's reply started and ended in the run; c's may have: it is dropped, not guessed */
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK_EQ_INT(snk.ops[1].end_ns, 9);
+	CHECK_EQ_INT(counts(st).dropped, 1);
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 20);
+	run(st, false, "+PONG\r\n", 21);
+	CHECK_EQ_INT(snk.n, 3);
+	CHECK_STR(snk.ops[2].operation, "PING");
+	CHECK_EQ_INT(snk.ops[2].end_ns, 21);
+	redis_decoder.destroy(st);
+}
+
+/* More commands in flight than the FIFO holds: the ones beyond are counted, the pairing holds. */
+TEST(bounded_fifo)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	struct redis_counts c;
+	int i, bad = 0;
+
+	for (i = 0; i < 400; i++)
+		ios(st, true, "*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n", 1000 + (uint64_t)i, i == 0);
+	redis_decoder.run_end(st, true, 1399, &out);
+	for (i = 0; i < 400; i++)
+		ios(st, false, ":1\r\n", 5000 + (uint64_t)i, i == 0);
+	c = counts(st);
+	CHECK_EQ_INT(snk.n + (int)c.dropped, 400);
+	CHECK(snk.n >= 200 && snk.n < 400);
+	CHECK_EQ_INT(c.unpaired, c.dropped);
+	/* every span got its own reply: the n-th command, the n-th reply */
+	for (i = 0; i < snk.n && i < MAX_OPS; i++)
+		if (snk.ops[i].end_ns - snk.ops[i].start_ns != 4000)
+			bad++;
+	CHECK_EQ_INT(bad, 0);
+	CHECK(!redis_decoder.waiting(st));
+	redis_decoder.destroy(st);
+}
+
+TEST(close_mid_reply)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n", 1);
+	ios(st, false, "$10\r\nabc", 2, true);
+	redis_decoder.close(st, 3, &out);
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK(snk.ops[0].incomplete && snk.ops[1].incomplete);
+	CHECK_EQ_INT(snk.ops[0].end_ns, 3);
+	CHECK(!redis_decoder.waiting(st));
+	redis_decoder.destroy(st);
+}
+
+TEST(garbage_after_classification)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	uint8_t junk[600];
+	uint32_t x = 12345;
+	int i;
+
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 1);
+	run(st, false, "+PONG\r\n", 2);
+	for (i = 0; i < (int)sizeof(junk); i++) {
+		x = x * 1103515245u + 12345u;
+		junk[i] = (uint8_t)(x >> 16);
+	}
+	junk[0] = 0x80; /* not a command start */
+	io(st, true, junk, sizeof(junk), 0, 0, 3, true);
+	io(st, false, junk, sizeof(junk), 0, 0, 4, true);
+	/* an HTTP request sent to Redis: an inline command GET with args, then headers */
+	run(st, true, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 5);
+	run(st, false, "-ERR unknown command 'Host:'\r\n", 6);
+	redis_decoder.close(st, 7, &out);
+	CHECK_EQ_INT(snk.n >= 1, 1);
+	CHECK_STR(snk.ops[0].operation, "PING");
+	for (i = 1; i < snk.n && i < MAX_OPS; i++)
+		CHECK(!strcmp(snk.ops[i].operation, "GET") ||
+		      !strcmp(snk.ops[i].operation, "HOST:"));
+	redis_decoder.destroy(st);
+}
+
+int main(void)
+{
+	RUN(detect_commands);
+	RUN(detect_inline);
+	RUN(known_command_table);
+	RUN(get_set_spans);
+	RUN(pipeline_split_everywhere);
+	RUN(errors);
+	RUN(resp3_types);
+	RUN(select_namespace);
+	RUN(multi_exec);
+	RUN(pubsub_resp2);
+	RUN(pubsub_resp3);
+	RUN(monitor);
+	RUN(inline_commands);
+	RUN(two_word_operations);
+	RUN(query_modes);
+	RUN(big_value_skipped_by_length);
+	RUN(huge_reply_ends_at_run_end);
+	RUN(pipeline_longer_than_capture);
+	RUN(server_lost_in_pipeline);
+	RUN(bounded_fifo);
+	RUN(close_mid_reply);
+	RUN(garbage_after_classification);
+	UNIT_DONE();
+}
