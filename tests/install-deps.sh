@@ -35,6 +35,7 @@ BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libprotobuf-c-de
 test_pkgs() {
 	local p=(curl protobuf-compiler wrk iproute2 procps "libclang-rt-$(clang_major)-dev")
 	p+=(mariadb-server mariadb-client) # tests/integration/test_mysql.py
+	p+=(redis-server redis-tools) # tests/integration/test_redis.py
 	# Any nginx build will do; nginx-light is the smallest.
 	if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 		p+=(nginx-light)
