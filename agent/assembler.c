@@ -30,6 +30,8 @@
 #define PIPELINE_MAX 16		  /* outstanding requests per connection */
 #define PARTIAL_MAX 8192	  /* bytes of an unfinished head kept across I/Os */
 #define JUNK_LIMIT 4		  /* responses without requests before a connection is given up */
+#define DETECT_MIN 16		  /* first bytes of a run too few to classify below this */
+#define DETECT_BUF 64		  /* bytes of a run kept to classify it */
 #define CONN_IDLE_EVICT_NS (300ULL * 1000000000ULL)
 
 enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_OTHER = 2, PROTO_DB = 3 };
@@ -101,6 +103,10 @@ struct conn {
 	struct exchange *pending[PIPELINE_MAX];
 	int n_pending;
 	int n_answered; /* pending[0..n_answered) have their response head */
+	uint8_t *det_buf;	/* first bytes of a run, too few to classify yet */
+	uint32_t det_len, det_seq, det_tid;
+	uint16_t det_dir;
+	uint64_t det_ts;
 	const struct db_decoder *dbd; /* PROTO_DB: the decoder and its state */
 	void *db;
 	uint32_t db_ops;	/* operations reported so far: the n-th is the peer's n-th */
@@ -212,16 +218,14 @@ static void addr_v6(uint16_t family, const uint8_t *in, uint8_t out[16])
 static unsigned int tuple_hash(const uint8_t l[16], uint16_t lport, const uint8_t r[16],
 			       uint16_t rport)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	int i;
+	uint64_t w[4], h;
 
-	for (i = 0; i < 16; i++)
-		h = (h ^ l[i]) * 0x100000001b3ULL;
-	for (i = 0; i < 16; i++)
-		h = (h ^ r[i]) * 0x100000001b3ULL;
-	h = (h ^ lport) * 0x100000001b3ULL;
-	h = (h ^ rport) * 0x100000001b3ULL;
-	return (unsigned int)(h % TUPLE_BUCKETS);
+	memcpy(w, l, 16);
+	memcpy(w + 2, r, 16);
+	/* the ports and the low words (an IPv4 address) carry almost all the entropy */
+	h = (w[1] ^ (w[3] << 1) ^ ((uint64_t)lport << 32 | rport) ^ w[0] ^ (w[2] >> 1)) *
+	    0x9E3779B97F4A7C15ULL;
+	return (unsigned int)((h ^ (h >> 29)) % TUPLE_BUCKETS);
 }
 
 static unsigned int conn_tuple_hash(const struct conn *c)
@@ -283,6 +287,7 @@ static void conn_free(struct assembler *a, struct conn *c)
 	if (c->dbd && c->db)
 		c->dbd->destroy(c->db);
 	free(c->db_held); /* released (emitted) before, where the connection ended */
+	free(c->det_buf);
 	free(c->db_recent);
 	if (c->res)
 		resource__put(c->res);
@@ -1197,14 +1202,14 @@ static bool db_from_client(const struct conn *c, uint16_t dir)
 }
 
 /* The first bytes of a run, on a connection that is not HTTP: does a decoder claim it? */
-static bool db_classify(struct assembler *a, struct conn *c, const struct sonde_data_event *ev,
-			uint32_t cap)
+static bool db_classify(struct assembler *a, struct conn *c, const uint8_t *p, size_t n,
+			uint16_t dir)
 {
 	const struct db_decoder *const *d;
 	enum db_side side = DB_SIDE_NONE;
 
 	for (d = db_decoders; *d; d++) {
-		side = (*d)->detect(ev->payload, cap, c->have_tuple ? c->sport : 0,
+		side = (*d)->detect(p, n, c->have_tuple ? c->sport : 0,
 				    c->have_tuple ? c->dport : 0);
 		if (side != DB_SIDE_NONE)
 			break;
@@ -1212,7 +1217,7 @@ static bool db_classify(struct assembler *a, struct conn *c, const struct sonde_
 	if (!*d)
 		return false;
 	/* Who sent these bytes, and which way they moved, say which side this process is. */
-	c->role = (side == DB_SIDE_CLIENT) == (ev->head.dir == SONDE_DIR_EGRESS)
+	c->role = (side == DB_SIDE_CLIENT) == (dir == SONDE_DIR_EGRESS)
 			  ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
 	if (c->role == SONDE_ROLE_SERVER && !a->cfg->db_server_spans) {
 		c->proto = PROTO_OTHER;
@@ -1350,6 +1355,49 @@ static void on_run_end(struct assembler *a, struct conn *c, const struct sonde_r
 	}
 }
 
+/*
+ * The next I/O of a run whose first bytes were too few to classify: classify the bytes joined.
+ * Returns true when the connection became a database one and this I/O is to be fed (the kept
+ * bytes were fed first).
+ */
+static bool classify_more(struct assembler *a, struct conn *c, const struct sonde_data_event *ev,
+			  uint32_t cap)
+{
+	static struct sonde_data_event first;
+	uint32_t old = c->det_len, add;
+
+	if (!c->det_buf || ev->run_seq != c->det_seq || ev->head.dir != c->det_dir ||
+	    ev->run_offset != old)
+		return false;
+	add = cap < DETECT_BUF - old ? cap : DETECT_BUF - old;
+	memcpy(c->det_buf + old, ev->payload, add);
+	c->det_len = old + add;
+	if (db_classify(a, c, c->det_buf, c->det_len, ev->head.dir)) {
+		if (c->proto == PROTO_DB) {
+			/* The decoder reads the run from its first byte: the kept ones first. */
+			memset(&first, 0, offsetof(struct sonde_data_event, payload));
+			first.head = ev->head;
+			first.head.ts_ns = c->det_ts;
+			first.head.tid = c->det_tid;
+			first.run_seq = ev->run_seq;
+			first.io_bytes = first.cap_len = old;
+			memcpy(first.payload, c->det_buf, old);
+			db_on_data(c, &first, old);
+		}
+		free(c->det_buf);
+		c->det_buf = NULL;
+		return c->proto == PROTO_DB;
+	}
+	if (c->det_len < DETECT_MIN && add == cap && cap == ev->io_bytes)
+		return false; /* still too few: wait for the next one */
+	free(c->det_buf);
+	c->det_buf = NULL;
+	c->proto = PROTO_OTHER;
+	a->st.conns_not_http++;
+	conn_give_up(a, c);
+	return false;
+}
+
 static void on_data(struct assembler *a, const struct sonde_data_event *ev, size_t size)
 {
 	struct conn *c = conn_find(a, ev->head.conn_id);
@@ -1373,15 +1421,33 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 
 	if (c->proto == PROTO_UNKNOWN) {
 		/* Classify on the first byte of a run: a request tells who is the server. */
-		if (ev->run_offset != 0 || !cap)
+		if (!cap)
 			return;
-		if (http1_is_request_start(ev->payload, cap)) {
+		if (ev->run_offset == 0 && c->det_buf) {
+			free(c->det_buf); /* a new run: what was kept of the last one is moot */
+			c->det_buf = NULL;
+		}
+		if (ev->run_offset != 0) {
+			if (!classify_more(a, c, ev, cap))
+				return;
+		} else if (http1_is_request_start(ev->payload, cap)) {
 			c->proto = PROTO_HTTP1;
 			c->role = ev->head.dir == SONDE_DIR_INGRESS ? SONDE_ROLE_SERVER
 								    : SONDE_ROLE_CLIENT;
-		} else if (db_classify(a, c, ev, cap)) {
+		} else if (db_classify(a, c, ev->payload, cap, ev->head.dir)) {
 			if (c->proto != PROTO_DB)
 				return;
+		} else if (cap < DETECT_MIN && cap == ev->io_bytes && !c->det_buf &&
+			   (c->det_buf = malloc(DETECT_BUF))) {
+			/* Too few bytes to tell (a client reading a 4-byte packet header alone):
+			 * keep them, and try again with the next I/O of the run. */
+			memcpy(c->det_buf, ev->payload, cap);
+			c->det_len = cap;
+			c->det_seq = ev->run_seq;
+			c->det_dir = ev->head.dir;
+			c->det_ts = ev->head.ts_ns;
+			c->det_tid = ev->head.tid;
+			return;
 		} else {
 			/* A response first means sonde started mid-exchange: wait for the next
 			 * request, a few times. Anything else is not HTTP/1.x. */

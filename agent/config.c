@@ -19,6 +19,7 @@ enum {
 	OPT_OTLP_CA,
 	OPT_OTLP_INSECURE,
 	OPT_NO_GZIP,
+	OPT_GZIP,
 	OPT_CONSOLE,
 	OPT_CAPTURE_BYTES,
 	OPT_RUN_CAPTURES,
@@ -58,6 +59,7 @@ static const struct option long_opts[] = {
 	{"otlp-ca-file", required_argument, NULL, OPT_OTLP_CA},
 	{"otlp-insecure", no_argument, NULL, OPT_OTLP_INSECURE},
 	{"no-gzip", no_argument, NULL, OPT_NO_GZIP},
+	{"gzip", no_argument, NULL, OPT_GZIP},
 	{"console", no_argument, NULL, OPT_CONSOLE},
 	{"batch-size", required_argument, NULL, OPT_BATCH},
 	{"batch-delay-ms", required_argument, NULL, OPT_BATCH_DELAY},
@@ -108,7 +110,9 @@ void config__usage(FILE *out)
 		"      --otlp-headers K=V,..  extra request headers [env OTEL_EXPORTER_OTLP_HEADERS]\n"
 		"      --otlp-ca-file FILE    CA bundle for https [env OTEL_EXPORTER_OTLP_CERTIFICATE]\n"
 		"      --otlp-insecure        do not verify the collector's certificate\n"
-		"      --no-gzip              send uncompressed [env OTEL_EXPORTER_OTLP_COMPRESSION=none]\n"
+		"      --gzip, --no-gzip      compress requests, or not (default: gzip, except to a\n"
+		"                             collector on loopback, where it only costs CPU)\n"
+		"                             [env OTEL_EXPORTER_OTLP_COMPRESSION=gzip|none]\n"
 		"      --console              also print spans when exporting\n"
 		"      --batch-size N         spans per export request (1-10000, default 512)\n"
 		"      --batch-delay-ms N     send a partial batch after N ms (1-60000, default 1000)\n"
@@ -222,6 +226,18 @@ bad:
 	return -EINVAL;
 }
 
+/* The URL's host is this machine's loopback: 127.0.0.0/8, ::1 or localhost. */
+static bool url_is_loopback(const char *url)
+{
+	const char *h;
+
+	if (!url || !(h = strstr(url, "://")))
+		return false;
+	h += 3;
+	return !strncmp(h, "127.", 4) || !strncmp(h, "[::1]", 5) ||
+	       (!strncmp(h, "localhost", 9) && (h[9] == ':' || h[9] == '/' || !h[9]));
+}
+
 /* Replace *dst with a copy of src. */
 static int set_str(char **dst, const char *src)
 {
@@ -280,9 +296,9 @@ static int from_env(struct sonde_config *cfg)
 	v = getenv("OTEL_EXPORTER_OTLP_COMPRESSION");
 	if (v && *v) {
 		if (!strcmp(v, "none"))
-			cfg->otlp.gzip = false;
+			cfg->gzip_mode = 0;
 		else if (!strcmp(v, "gzip"))
-			cfg->otlp.gzip = true;
+			cfg->gzip_mode = 1;
 		else {
 			fprintf(stderr, "sonde: invalid OTEL_EXPORTER_OTLP_COMPRESSION '%s': expected gzip or none\n", v);
 			return -EINVAL;
@@ -333,7 +349,10 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 			cfg->otlp.insecure = true;
 			break;
 		case OPT_NO_GZIP:
-			cfg->otlp.gzip = false;
+			cfg->gzip_mode = 0;
+			break;
+		case OPT_GZIP:
+			cfg->gzip_mode = 1;
 			break;
 		case OPT_CONSOLE:
 			cfg->console = true;
@@ -567,6 +586,7 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->ring_bytes = SONDE_RING_BYTES;
 	cfg->poll_ms = 20;
 	cfg->idle_close_ms = 500;
+	cfg->gzip_mode = -1;
 	cfg->db.query_mode = DB_QUERY_SANITIZED;
 	cfg->db_server_spans = true;
 	cfg->propagation = PROPAGATION_LINK;
@@ -590,6 +610,7 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	if (err)
 		return err;
 	cfg->otlp.url = cfg->traces_url;
+	cfg->otlp.gzip = cfg->gzip_mode < 0 ? !url_is_loopback(cfg->traces_url) : cfg->gzip_mode;
 	return 0;
 }
 

@@ -52,6 +52,7 @@ struct sonde_config {
 	char *traces_url;
 	struct otlp_config otlp;
 	bool console;		   /* print spans even when exporting */
+	int gzip_mode;		   /* -1 auto (gzip unless the collector is on loopback), 0, 1 */
 	/* Capture. */
 	uint32_t capture_bytes;	   /* payload bytes per record */
 	uint32_t run_captures;	   /* records per run at most */

@@ -103,6 +103,21 @@ static void print_stats(struct agent *ag, const char *when)
 		(unsigned long long)as.spans_db, (unsigned long long)as.links_thread,
 		(unsigned long long)as.links_tuple, (unsigned long long)as.links_kernel,
 		(unsigned long long)as.links_ambiguous);
+	if (ag->cfg.propagation & PROPAGATION_HEADER)
+		fprintf(stderr,
+			"sonde: stats (%s): server_ids=%llu traceparent_in=%llu traceparent_bad=%llu "
+			"injected=%llu skip_untraced=%llu skip_not_start=%llu skip_not_http=%llu "
+			"skip_has_context=%llu skip_split=%llu skip_failed=%llu\n",
+			when, (unsigned long long)k[SONDE_CNT_SERVER_IDS],
+			(unsigned long long)k[SONDE_CNT_SERVER_TP_IN],
+			(unsigned long long)k[SONDE_CNT_SERVER_TP_BAD],
+			(unsigned long long)k[SONDE_CNT_INJECTED],
+			(unsigned long long)k[SONDE_CNT_SKIP_UNTRACED],
+			(unsigned long long)k[SONDE_CNT_SKIP_NOT_START],
+			(unsigned long long)k[SONDE_CNT_SKIP_NOT_HTTP],
+			(unsigned long long)k[SONDE_CNT_SKIP_HAS_CTX],
+			(unsigned long long)k[SONDE_CNT_SKIP_SPLIT],
+			(unsigned long long)k[SONDE_CNT_SKIP_FAILED]);
 	for (i = 0; i < ag->n_exporters; i++) {
 		exporter__stats(ag->exporters[i], &es);
 		fprintf(stderr,
@@ -180,6 +195,35 @@ static void render_metrics(void *ctx, FILE *out)
 	metric(out, "sonde_links_ambiguous_total", "counter",
 	       "Thread links chosen among several open requests (event loops).", NULL,
 	       as.links_ambiguous);
+	metric(out, "sonde_kernel_server_ids_total", "counter",
+	       "Request heads read by servers that got their ids in the kernel (header "
+	       "propagation), by incoming traceparent.", "{traceparent=\"none\"}",
+	       k[SONDE_CNT_SERVER_IDS] - k[SONDE_CNT_SERVER_TP_IN] - k[SONDE_CNT_SERVER_TP_BAD]);
+	metric(out, "sonde_kernel_server_ids_total", "counter", NULL, "{traceparent=\"valid\"}",
+	       k[SONDE_CNT_SERVER_TP_IN]);
+	metric(out, "sonde_kernel_server_ids_total", "counter", NULL, "{traceparent=\"invalid\"}",
+	       k[SONDE_CNT_SERVER_TP_BAD]);
+	metric(out, "sonde_injected_total", "counter",
+	       "Outgoing HTTP/1.x requests that got a traceparent header from the kernel.", NULL,
+	       k[SONDE_CNT_INJECTED]);
+	{
+		static const struct {
+			const char *reason;
+			enum sonde_counter k;
+		} skips[] = {
+			{"untraced", SONDE_CNT_SKIP_UNTRACED},	{"not_request_start", SONDE_CNT_SKIP_NOT_START},
+			{"not_http", SONDE_CNT_SKIP_NOT_HTTP},	{"has_context", SONDE_CNT_SKIP_HAS_CTX},
+			{"head_split", SONDE_CNT_SKIP_SPLIT},	{"push_failed", SONDE_CNT_SKIP_FAILED},
+		};
+		size_t j;
+
+		for (j = 0; j < sizeof(skips) / sizeof(skips[0]); j++) {
+			snprintf(labels, sizeof(labels), "{reason=\"%s\"}", skips[j].reason);
+			metric(out, "sonde_injection_skipped_total", "counter",
+			       j ? NULL : "Sends on outgoing connections not injected, by reason.",
+			       labels, k[skips[j].k]);
+		}
+	}
 	for (i = 0; i < ag->n_exporters; i++) {
 		const char *name = exporter__name(ag->exporters[i]);
 
@@ -347,9 +391,10 @@ static int run(struct agent *ag)
 	ag->last_sweep_ms = ag->last_stats_ms = loop__now_ms();
 	loop__arm_timer(ag->loop, TICK_MS, on_tick, ag);
 
-	fprintf(stderr, "sonde: attached in %llu ms: %s; spans to %s\n",
+	fprintf(stderr, "sonde: attached in %llu ms: %s; propagation %s; spans to %s%s\n",
 		(unsigned long long)(loop__now_ms() - ag->started_ms), loader__hooks(ag->ld),
-		cfg->traces_url ? cfg->traces_url : "the console");
+		loader__propagation(ag->ld), cfg->traces_url ? cfg->traces_url : "the console",
+		cfg->traces_url && cfg->otlp.gzip ? " (gzip)" : "");
 	err = loop__run(ag->loop);
 
 	/* Shutdown: take what the rings still hold, finish what has a response, send it. */

@@ -86,3 +86,23 @@ def test_config_file_and_flags_over_it(tmp_path):
     assert r.returncode == 2 and "invalid value 'lots' for --capture-bytes" in r.stderr
     r = run("--config", str(tmp_path / "missing.conf"))
     assert r.returncode == 2 and "cannot read config file" in r.stderr
+
+
+def test_compression_follows_where_the_collector_is(sonde):
+    """gzip costs CPU to save bandwidth: on by default, except to a collector on loopback;
+    the flags and OTEL_EXPORTER_OTLP_COMPRESSION decide when given."""
+    port = harness.free_port()  # nothing listens: only the start line matters here
+    cases = [
+        ([f"--otlp-endpoint=http://10.255.255.1:{port}"], {}, True),
+        ([f"--otlp-endpoint=http://127.0.0.1:{port}"], {}, False),
+        ([f"--otlp-endpoint=http://localhost:{port}"], {}, False),
+        ([f"--otlp-endpoint=http://127.0.0.1:{port}", "--gzip"], {}, True),
+        ([f"--otlp-endpoint=http://10.255.255.1:{port}", "--no-gzip"], {}, False),
+        ([f"--otlp-endpoint=http://127.0.0.1:{port}"], {"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"},
+         True),
+    ]
+    for args, env, want in cases:
+        p = sonde(*args, "--metrics-addr", "off", otlp=False, env=env)
+        line = next(l for l in p.stderr().splitlines() if l.startswith("sonde: attached"))
+        assert line.endswith("(gzip)") == want, (args, env, line)
+        p.stop()
