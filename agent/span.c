@@ -110,7 +110,7 @@ int span__set_str(struct span *s, const char *key, const char *val, size_t len)
 
 int span__set_trace_state(struct span *s, const char *val, size_t len)
 {
-	if (!len || len > SPAN_STR_BYTES - s->str_used)
+	if (!len || len > (size_t)(SPAN_STR_BYTES - s->str_used))
 		return len ? -ENOSPC : 0;
 	memcpy(s->str + s->str_used, val, len);
 	s->trace_state_off = s->str_used;
