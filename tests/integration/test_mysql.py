@@ -113,6 +113,8 @@ def test_cli_session_client_and_server_spans(jaeger, sonde, mariadb, test_start_
     # the database's own time for each statement lies within the client's
     for c, s in zip(client, server):
         assert s.start_us >= c.start_us - 1000 and s.duration_us <= c.duration_us + 1000
+        # both ends are traced on this host: the database's span is the client's child
+        assert s.trace_id == c.trace_id and s.parent_id == c.span_id, (c.name, s.name)
 
 
 PREPARED_RUNS = 60
