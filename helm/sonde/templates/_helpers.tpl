@@ -79,6 +79,11 @@ otlp-insecure
 no-gzip
 {{- end }}
 metrics-addr = {{ include "sonde.metricsAddr" . }}
+{{- if kindIs "bool" .Values.k8sMetadata }}
+k8s = {{ ternary "on" "off" .Values.k8sMetadata }}
+{{- else if ne .Values.k8sMetadata "auto" }}
+k8s = {{ .Values.k8sMetadata }}
+{{- end }}
 {{- with .Values.serviceName }}
 service-name = {{ . }}
 {{- end }}
