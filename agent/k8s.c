@@ -474,7 +474,8 @@ static void read_token(struct k8s_watcher *w, bool force)
 		/* plain http (tests, a local proxy) may need none; https always does */
 		if (!w->token_warned && !strncmp(w->api, "https://", 8))
 			fprintf(stderr, "sonde: k8s: warning: cannot read the service-account token "
-					"%s: %s; the API server will refuse the requests\n",
+					"%s: %s; the API server will refuse the requests (chart: "
+					"serviceAccount.automountToken=true; or --k8s off)\n",
 				w->token_file, strerror(errno));
 		w->token_warned = true;
 		w->token[0] = 0;
