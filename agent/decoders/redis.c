@@ -1331,6 +1331,20 @@ static void redis_destroy(void *p)
 	free(st);
 }
 
+/*
+ * Where a lost client direction may pick up again: a run that starts with what the detector
+ * would take for a command. A run may well start in the middle of an argument (a client writes
+ * a long pipeline in pieces), and letters there must not become an inline command.
+ */
+static bool client_resync_ok(const struct db_feed *f)
+{
+	if (f->gap || !f->len)
+		return false;
+	if (f->data[0] == '*')
+		return is_multibulk_command(f->data, f->len);
+	return is_inline_command(f->data, f->len, false);
+}
+
 static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 		       const struct db_sink *out)
 {
@@ -1338,11 +1352,6 @@ static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 
 	if (f->run_start) {
-		if (t->lost) {
-			/* A run starts at a message boundary as often as not: try again here. */
-			t->lost = false;
-			tok_reset(t);
-		}
 		if (from_client) {
 			struct rd_cmd *q = q_front(st);
 
@@ -1353,6 +1362,13 @@ static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 				else
 					q_pop(st);
 			}
+		}
+		if (t->lost && (!from_client || client_resync_ok(f))) {
+			/* A run starts at a message boundary as often as not: try again here. */
+			t->lost = false;
+			tok_reset(t);
+		} else if (t->lost && (f->len || f->gap)) {
+			q_push_unknown(st); /* this run's commands go unseen too */
 		}
 	}
 	tok_skip(st, from_client, f->gap, f->ts, out);

@@ -626,6 +626,30 @@ TEST(pipeline_longer_than_capture)
 	redis_decoder.destroy(st);
 }
 
+/* After lost framing, a client run that starts inside an argument is no command (not inline). */
+TEST(resync_needs_a_command_start)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	const char *cmds = "*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$5\r\npipel";
+
+	io(st, true, cmds, strlen(cmds), 0, 100, 1, true);
+	run(st, false, "$1\r\nA\r\n+OK\r\n", 2);
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK_STR(snk.ops[1].operation, "SET"); /* its name was seen, the rest only counted */
+	CHECK(!snk.ops[1].error);
+	run(st, true, "ine:counter\r\n$1\r\n1\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n", 3);
+	run(st, false, "+OK\r\n$1\r\nB\r\n", 4);
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK_EQ_INT(counts(st).unpaired, 2);
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 5);
+	run(st, false, "+PONG\r\n", 6);
+	CHECK_EQ_INT(snk.n, 3);
+	CHECK_STR(snk.ops[2].operation, "PING");
+	CHECK_EQ_INT(snk.ops[2].end_ns, 6);
+	CHECK_EQ_INT(counts(st).cut, 1);
+	redis_decoder.destroy(st);
+}
+
 /* A server whose framing is lost in a pipelined answer: no reply is guessed. */
 TEST(server_lost_in_pipeline)
 {
@@ -736,6 +760,7 @@ int main(void)
 	RUN(big_value_skipped_by_length);
 	RUN(huge_reply_ends_at_run_end);
 	RUN(pipeline_longer_than_capture);
+	RUN(resync_needs_a_command_start);
 	RUN(server_lost_in_pipeline);
 	RUN(bounded_fifo);
 	RUN(close_mid_reply);
