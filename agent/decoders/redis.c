@@ -137,6 +137,7 @@ struct rd_state {
 	bool resp3;
 	bool monitor;
 	bool srv_was_lost; /* the server's run lost its framing: its end ends the front command */
+	bool cli_probation; /* picked up again after lost framing: the first command must be known */
 	char *raw_ring;	   /* raw mode: RD_RAW_RING bytes */
 	uint64_t raw_wpos;
 	char raw_build[DB_QUERY_BYTES];
@@ -354,6 +355,15 @@ static enum db_side redis_detect(const uint8_t *p, size_t n, uint16_t lport, uin
 /*
  * The FIFO of commands waiting for replies.
  */
+
+static void tok_reset(struct rd_tok *t)
+{
+	t->state = TK_TYPE;
+	t->depth = 0;
+	t->attrs = 0;
+	t->in_msg = false;
+}
+
 
 static struct rd_cmd *q_at(struct rd_state *st, uint32_t i)
 {
@@ -691,6 +701,24 @@ static void build_end(struct rd_state *st)
 	b->active = false;
 	if (!b->argc)
 		return; /* an empty line or *0: Redis answers nothing */
+	if (st->cli_probation) {
+		/*
+		 * The first message after lost framing: a run may well start inside an argument
+		 * of a long pipeline, and what its bytes look like must not become a command.
+		 * Only a name the detector would trust ends the doubt.
+		 */
+		if (!b->w0_done || b->bad_name || b->w0_over ||
+		    !redis_known_command((const uint8_t *)b->w0, b->w0_len) ||
+		    (b->is_inline && in_list(shared_words, ARRAY_LEN(shared_words),
+					      (const uint8_t *)b->w0, b->w0_len))) {
+			st->n.lost++;
+			st->cli.lost = true;
+			tok_reset(&st->cli);
+			q_push_unknown(st);
+			return;
+		}
+		st->cli_probation = false;
+	}
 	st->n.commands++;
 	if (b->cut)
 		st->n.cut++;
@@ -772,7 +800,7 @@ static void build_end(struct rd_state *st)
 /* The client's framing is lost: what of the command was seen is queued, then a marker. */
 static void client_lost(struct rd_state *st)
 {
-	if (st->b.active && !st->b.is_inline && st->b.w0_done) {
+	if (st->b.active && !st->b.is_inline && st->b.w0_done && !st->cli_probation) {
 		st->b.cut = true;
 		build_end(st);
 	}
@@ -964,14 +992,6 @@ static void reply_end(struct rd_state *st, uint64_t ts, const struct db_sink *ou
 /*
  * The tokenizer, shared by both directions; from_client says whose bytes they are.
  */
-
-static void tok_reset(struct rd_tok *t)
-{
-	t->state = TK_TYPE;
-	t->depth = 0;
-	t->attrs = 0;
-	t->in_msg = false;
-}
 
 static void tok_lose(struct rd_state *st, bool from_client)
 {
@@ -1331,20 +1351,6 @@ static void redis_destroy(void *p)
 	free(st);
 }
 
-/*
- * Where a lost client direction may pick up again: a run that starts with what the detector
- * would take for a command. A run may well start in the middle of an argument (a client writes
- * a long pipeline in pieces), and letters there must not become an inline command.
- */
-static bool client_resync_ok(const struct db_feed *f)
-{
-	if (f->gap || !f->len)
-		return false;
-	if (f->data[0] == '*')
-		return is_multibulk_command(f->data, f->len);
-	return is_inline_command(f->data, f->len, false);
-}
-
 static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 		       const struct db_sink *out)
 {
@@ -1363,12 +1369,12 @@ static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 					q_pop(st);
 			}
 		}
-		if (t->lost && (!from_client || client_resync_ok(f))) {
+		if (t->lost) {
 			/* A run starts at a message boundary as often as not: try again here. */
 			t->lost = false;
 			tok_reset(t);
-		} else if (t->lost && (f->len || f->gap)) {
-			q_push_unknown(st); /* this run's commands go unseen too */
+			if (from_client)
+				st->cli_probation = true;
 		}
 	}
 	tok_skip(st, from_client, f->gap, f->ts, out);
