@@ -75,9 +75,10 @@ struct rd_build {
 	uint64_t arg_len; /* bytes of the current argument */
 	uint64_t start_ns;
 	uint32_t tid;
-	uint8_t w0_len, w1_len;
-	bool w0_over, w1_over;
+	uint8_t w0_len, w1_len, w2_len;
+	bool w0_over, w1_over, w2_over;
 	char w0[RD_WORD], w1[RD_WORD];
+	char w2[8];	  /* the third word, enough for CLIENT REPLY OFF */
 	uint16_t raw_len;
 	bool raw_full;
 	bool raw_quote;	  /* an argument's quote is open */
@@ -103,7 +104,6 @@ enum {
 	F_MONITOR = 1 << 2,
 	F_HELLO = 1 << 3,
 	F_RESET = 1 << 4,
-	F_CUT = 1 << 5,	    /* not all argument bytes were seen */
 };
 
 /* A command waiting for its reply, or a marker standing for commands that cannot be. */
@@ -138,6 +138,9 @@ struct rd_state {
 	bool monitor;
 	bool srv_was_lost; /* the server's run lost its framing: its end ends the front command */
 	bool cli_probation; /* picked up again after lost framing: the first command must be known */
+	bool reply_off;	    /* CLIENT REPLY OFF: commands get no reply until CLIENT REPLY ON */
+	bool reply_skip;    /* CLIENT REPLY SKIP: the next command gets none */
+	const struct db_sink *sink; /* where the call being served reports operations */
 	char *raw_ring;	   /* raw mode: RD_RAW_RING bytes */
 	uint64_t raw_wpos;
 	char raw_build[DB_QUERY_BYTES];
@@ -635,10 +638,14 @@ static void arg_bytes(struct rd_state *st, const uint8_t *p, size_t n)
 				b->bad_name = true;
 	} else if (b->argi == 2) {
 		w = b->w1, wl = &b->w1_len, over = &b->w1_over;
+	} else if (b->argi == 3) {
+		w = b->w2, wl = &b->w2_len, over = &b->w2_over;
 	}
 	if (w) {
+		size_t cap = b->argi == 3 ? sizeof(b->w2) : RD_WORD;
+
 		for (i = 0; i < n; i++) {
-			if (*wl >= RD_WORD - 1) {
+			if (*wl >= cap - 1) {
 				*over = true;
 				break;
 			}
@@ -695,7 +702,8 @@ static bool word_is(const char *w, const char *s)
 static void build_end(struct rd_state *st)
 {
 	struct rd_build *b = &st->b;
-	struct rd_cmd *c;
+	struct rd_cmd cmd, *c, *slot;
+	bool noreply;
 	int64_t v;
 
 	b->active = false;
@@ -722,21 +730,14 @@ static void build_end(struct rd_state *st)
 	st->n.commands++;
 	if (b->cut)
 		st->n.cut++;
-	if (!q_room(st)) {
-		q_push_dropped(st);
-		return;
-	}
-	c = q_push_slot(st);
-	if (!c)
-		return;
+	memset(&cmd, 0, sizeof(cmd));
+	c = &cmd;
 	c->kind = Q_CMD;
 	c->start_ns = b->start_ns;
 	c->tid = b->tid;
 	c->argc = b->argc;
 	c->db = st->db;
 	c->words = 1;
-	if (b->cut)
-		c->flags |= F_CUT;
 	if (!b->w0_done || b->bad_name || b->w0_over || !b->w0_len) {
 		c->op[0] = '\0'; /* no name to trust: the span says only "redis" */
 		c->words = 0;
@@ -760,10 +761,10 @@ static void build_end(struct rd_state *st)
 			}
 		}
 	}
-	if (st->mode == DB_QUERY_RAW)
-		raw_store(st, c);
 
 	/* What the command changes for the ones after it. */
+	noreply = st->reply_off || st->reply_skip;
+	st->reply_skip = false;
 	if (word_is(c->op, "SELECT") && b->argc == 2 && !b->w1_over &&
 	    parse_int(b->w1, b->w1_len, false, &v) && v <= UINT32_MAX) {
 		c->flags |= F_SELECT;
@@ -783,6 +784,8 @@ static void build_end(struct rd_state *st)
 		c->flags |= F_RESET;
 		st->db = 0;
 		st->in_multi = false;
+		st->reply_off = false;
+		noreply = false;
 	} else if (word_is(c->op, "HELLO")) {
 		c->flags |= F_HELLO;
 	} else if (word_is(c->op, "MONITOR")) {
@@ -794,7 +797,34 @@ static void build_end(struct rd_state *st)
 		c->flags |= F_SUB;
 		c->expect = b->argc > 1 ? (uint32_t)(b->argc - 1 < UINT32_MAX ? b->argc - 1
 									: UINT32_MAX) : 1;
+	} else if (word_is(c->op, "CLIENT REPLY") && b->argc == 3 && !b->w2_over) {
+		/* OFF and SKIP are not answered themselves; ON is, even when replies were off */
+		if (!strcmp(b->w2, "OFF")) {
+			st->reply_off = true;
+			noreply = true;
+		} else if (!strcmp(b->w2, "SKIP")) {
+			st->reply_skip = !st->reply_off;
+			noreply = true;
+		} else if (!strcmp(b->w2, "ON")) {
+			st->reply_off = false;
+			noreply = false;
+		}
 	}
+	if (st->mode == DB_QUERY_RAW)
+		raw_store(st, c);
+	if (noreply) {
+		/* nothing will answer it: it ends as it is sent */
+		if (st->sink)
+			emit(st, c, c->start_ns, NULL, false, st->sink);
+		return;
+	}
+	if (!q_room(st)) {
+		q_push_dropped(st);
+		return;
+	}
+	slot = q_push_slot(st);
+	if (slot)
+		*slot = cmd;
 }
 
 /* The client's framing is lost: what of the command was seen is queued, then a marker. */
@@ -1357,6 +1387,7 @@ static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 	struct rd_state *st = p;
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 
+	st->sink = out;
 	if (f->run_start) {
 		if (from_client) {
 			struct rd_cmd *q = q_front(st);
@@ -1381,6 +1412,7 @@ static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 	if (f->len)
 		tok_feed(st, from_client, f->data, f->len, f->ts, f->tid, out);
 	tok_skip(st, from_client, f->tail, f->ts, out);
+	st->sink = NULL;
 }
 
 static void redis_run_end(void *p, bool from_client, uint64_t last_ts, const struct db_sink *out)

@@ -478,6 +478,35 @@ TEST(monitor)
 	redis_decoder.destroy(st);
 }
 
+/* CLIENT REPLY OFF and SKIP silence replies: those commands end as sent, the rest still pair. */
+TEST(client_reply_off_skip)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n"
+		      "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n"
+		      "*3\r\n$6\r\nclient\r\n$5\r\nreply\r\n$2\r\non\r\n"
+		      "*2\r\n$3\r\nGET\r\n$1\r\na\r\n"
+		      "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n"
+		      "*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n"
+		      "*1\r\n$4\r\nPING\r\n", 10);
+	CHECK_EQ_INT(snk.n, 4); /* OFF, SET, SKIP, SET: nothing will answer them */
+	run(st, false, "+OK\r\n$1\r\n1\r\n+PONG\r\n", 20);
+	CHECK_EQ_INT(snk.n, 7);
+	CHECK_STR(snk.ops[0].operation, "CLIENT REPLY");
+	CHECK_STR(snk.ops[1].operation, "SET");
+	CHECK_EQ_INT(snk.ops[1].end_ns, 10);
+	CHECK_STR(snk.ops[2].operation, "CLIENT REPLY");
+	CHECK_STR(snk.ops[3].operation, "SET");
+	CHECK_STR(snk.ops[4].operation, "CLIENT REPLY"); /* ON, answered +OK */
+	CHECK_EQ_INT(snk.ops[4].end_ns, 20);
+	CHECK_STR(snk.ops[5].operation, "GET");
+	CHECK_STR(snk.ops[6].operation, "PING");
+	CHECK(!redis_decoder.waiting(st));
+	CHECK_EQ_INT(redis_decoder.errors(st), 0);
+	redis_decoder.destroy(st);
+}
+
 TEST(inline_commands)
 {
 	void *st = new_state(DB_QUERY_SANITIZED);
@@ -754,6 +783,7 @@ int main(void)
 	RUN(pubsub_resp2);
 	RUN(pubsub_resp3);
 	RUN(monitor);
+	RUN(client_reply_off_skip);
 	RUN(inline_commands);
 	RUN(two_word_operations);
 	RUN(query_modes);
