@@ -10,8 +10,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -101,6 +106,9 @@ struct loader {
 	struct batch_rec *recs;
 	size_t n_recs, recs_cap;
 	char hooks[256];
+	/* Header propagation: the sk_msg program attached to out_socks, and what is active. */
+	int sk_msg_prog_fd, out_socks_fd;
+	char propagation[160];
 };
 
 static bool verbose_libbpf;
@@ -232,6 +240,275 @@ static const char *read_small(const char *path, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * Header propagation (--propagation header): a sockops program on the cgroup v2 root puts
+ * outgoing connections in a sockhash whose sk_msg program injects traceparent headers. Being in
+ * a sockhash changes a socket's receive path too, and some stable kernels got it wrong (FIONREAD
+ * reporting 0, epoll not woken: servers and clients stall), so before anything is attached the
+ * same program is loaded on its own and run over a real loopback connection: FIONREAD and epoll
+ * on a socket of the map, an HTTP request injected exactly once with the right write() count,
+ * and 64 KiB of other bytes delivered untouched. Any failure refuses header mode with the
+ * reason; tracing goes on without it.
+ */
+#define SELFTEST_FAIL_ENV "SONDE_TEST_FAIL_SOCKHASH_SELFTEST" /* tests force the refusal */
+/*
+ * Tests only: go on past a wrong FIONREAD (the regression this test machine's kernel has) to
+ * exercise injection itself. Never for production: an application that asks FIONREAD on an
+ * outgoing connection would be told 0 bytes are waiting.
+ */
+#define SELFTEST_FIONREAD_ENV "SONDE_TEST_IGNORE_FIONREAD"
+#define SELFTEST_TIMEOUT_MS 2000
+#define SELFTEST_BULK (64 * 1024)
+
+/* The cgroup v2 hierarchy's mount point (sockops attaches to its root), from /proc/mounts. */
+static int cgroup2_root(char *path, size_t len)
+{
+	char line[512], dev[128], dir[256], type[64];
+	FILE *f = fopen("/proc/mounts", "re");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s %255s %63s", dev, dir, type) == 3 &&
+		    !strcmp(type, "cgroup2")) {
+			snprintf(path, len, "%s", dir);
+			err = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+/* Read exactly n bytes within the self-test's deadline; 0, or a reason. */
+static const char *read_exact(int fd, void *buf, size_t n)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		if (poll(&p, 1, SELFTEST_TIMEOUT_MS) <= 0)
+			return "data not delivered within 2 s";
+		r = recv(fd, (char *)buf + got, n - got, MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r <= 0)
+			return "connection closed early";
+		got += r;
+	}
+	return NULL;
+}
+
+static const char *write_all(int fd, const void *buf, size_t n)
+{
+	size_t put = 0;
+	ssize_t r;
+
+	while (put < n) {
+		r = send(fd, (const char *)buf + put, n - put, MSG_NOSIGNAL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return "send failed";
+		if ((size_t)r > n - put)
+			return "send returned more than it was given";
+		put += r;
+	}
+	return NULL;
+}
+
+/* A connected pair on 127.0.0.1: *cli made the connection, *srv accepted it. */
+static int loopback_pair(int *cli, int *srv)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err = 0;
+
+	*cli = *srv = -1;
+	if (l < 0)
+		return -errno;
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &al))
+		goto fail;
+	*cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*cli < 0 || connect(*cli, (struct sockaddr *)&a, sizeof(a)))
+		goto fail;
+	*srv = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (*srv < 0)
+		goto fail;
+	close(l);
+	return 0;
+fail:
+	err = -errno;
+	close(l);
+	if (*cli >= 0)
+		close(*cli);
+	*cli = -1;
+	return err ? err : -EIO;
+}
+
+/* The checks on one connection whose client end is in the sockhash; NULL when all pass. */
+static const char *selftest_conn(int cli, int srv)
+{
+	static const char req[] = "GET /sonde-self-test HTTP/1.1\r\nHost: sonde\r\n\r\n";
+	const size_t head = sizeof(req) - 3; /* the injected line goes before the empty line */
+	char got[sizeof(req) + SONDE_TRACEPARENT_LINE + 8];
+	struct epoll_event ev = {.events = EPOLLIN}, out;
+	const char *why = NULL;
+	uint8_t *bulk, *back;
+	int ep, avail = -1;
+	size_t i;
+
+	bulk = malloc(SELFTEST_BULK);
+	back = malloc(SELFTEST_BULK);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!bulk || !back || ep < 0) {
+		why = "out of memory or fds";
+		goto out;
+	}
+	for (i = 0; i < SELFTEST_BULK; i++)
+		bulk[i] = (uint8_t)(i * 7 + (i >> 8));
+
+	/* Receive side of a member socket: epoll wakes, FIONREAD counts, the bytes arrive. */
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, cli, &ev)) {
+		why = "epoll_ctl failed";
+		goto out;
+	}
+	if ((why = write_all(srv, bulk, 1000)))
+		goto out;
+	if (epoll_wait(ep, &out, 1, SELFTEST_TIMEOUT_MS) != 1) {
+		why = "epoll did not report a socket in the sockhash readable (missed wake-up)";
+		goto out;
+	}
+	if ((ioctl(cli, FIONREAD, &avail) || avail != 1000) && getenv(SELFTEST_FIONREAD_ENV)) {
+		fprintf(stderr, "sonde: warning: FIONREAD is wrong for a socket in the sockhash (%d "
+				"for 1000 bytes waiting), ignored because %s is set (tests only)\n",
+			avail, SELFTEST_FIONREAD_ENV);
+	} else if (avail != 1000) {
+		static char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "FIONREAD is wrong for a socket in the sockhash (%d for 1000 bytes waiting)",
+			 avail);
+		why = msg;
+		goto out;
+	}
+	if ((why = read_exact(cli, back, 1000)))
+		goto out;
+	if (memcmp(back, bulk, 1000)) {
+		why = "received bytes differ";
+		goto out;
+	}
+
+	/* Send side: a request gets exactly one line before its empty line, write() counts
+	 * only the caller's bytes, and nothing else changes. */
+	if ((why = write_all(cli, req, sizeof(req) - 1)))
+		goto out;
+	if ((why = read_exact(srv, got, sizeof(req) - 1 + SONDE_TRACEPARENT_LINE)))
+		goto out;
+	if (memcmp(got, req, head) || memcmp(got + head, "traceparent: 00-", 16) ||
+	    memcmp(got + head + SONDE_TRACEPARENT_LINE - 2, "\r\n\r\n", 4)) {
+		why = "the injected request is not what it should be";
+		goto out;
+	}
+
+	/* Other bytes, more than one piece of the send path, pass untouched. */
+	if ((why = write_all(cli, bulk, SELFTEST_BULK)))
+		goto out;
+	if ((why = read_exact(srv, back, SELFTEST_BULK)))
+		goto out;
+	if (memcmp(back, bulk, SELFTEST_BULK))
+		why = "bytes that are not HTTP were changed";
+out:
+	if (ep >= 0)
+		close(ep);
+	free(bulk);
+	free(back);
+	return why;
+}
+
+/*
+ * Load the sk_msg program alone from a second copy of the object (small maps), attach it to its
+ * sockhash and run the checks over a loopback connection in that map. 0, or -errno with why.
+ */
+static int header_selftest(char *why, size_t len)
+{
+	const char *fail = NULL, *forced = getenv(SELFTEST_FAIL_ENV);
+	struct sonde_bpf *skel = NULL;
+	struct bpf_program *p;
+	struct bpf_map *m;
+	int ring = -1, cli = -1, srv = -1, err, map_fd, prog_fd;
+	uint64_t cookie = 0, fd64;
+	socklen_t cl = sizeof(cookie);
+
+	if (forced && forced[0] && strcmp(forced, "0")) {
+		snprintf(why, len, "the self-test was made to fail (%s is set)", SELFTEST_FAIL_ENV);
+		return -EPERM;
+	}
+	skel = sonde_bpf__open();
+	if (!skel) {
+		err = -errno;
+		snprintf(why, len, "cannot open the BPF object: %s", strerror(-err));
+		return err;
+	}
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, p == skel->progs.sonde_inject);
+	bpf_object__for_each_map(m, skel->obj) {
+		enum bpf_map_type t = bpf_map__type(m);
+
+		if (t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_SOCKHASH)
+			bpf_map__set_max_entries(m, 16);
+	}
+	ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sonde_probe", 0, 0, 4096, NULL);
+	if (ring < 0 || bpf_map__set_inner_map_fd(skel->maps.rings, ring) ||
+	    bpf_map__set_max_entries(skel->maps.rings, 1)) {
+		err = -errno;
+		snprintf(why, len, "cannot create a ring buffer: %s", strerror(-err));
+		goto out;
+	}
+	err = sonde_bpf__load(skel);
+	if (err) {
+		snprintf(why, len, "the kernel refused the sk_msg program: %s", strerror(-err));
+		goto out;
+	}
+	map_fd = bpf_map__fd(skel->maps.out_socks);
+	prog_fd = bpf_program__fd(skel->progs.sonde_inject);
+	if (bpf_prog_attach(prog_fd, map_fd, BPF_SK_MSG_VERDICT, 0)) {
+		err = -errno;
+		snprintf(why, len, "cannot attach sk_msg to a sockhash: %s", strerror(-err));
+		goto out;
+	}
+	err = loopback_pair(&cli, &srv);
+	if (err) {
+		snprintf(why, len, "cannot make a loopback connection: %s", strerror(-err));
+		goto out;
+	}
+	fd64 = cli;
+	if (getsockopt(cli, SOL_SOCKET, SO_COOKIE, &cookie, &cl) ||
+	    bpf_map_update_elem(map_fd, &cookie, &fd64, BPF_NOEXIST)) {
+		err = -errno;
+		snprintf(why, len, "cannot put a socket in a sockhash: %s", strerror(-err));
+		goto out;
+	}
+	fail = selftest_conn(cli, srv);
+	bpf_map_delete_elem(map_fd, &cookie);
+	if (fail) {
+		snprintf(why, len, "sockhash self-test failed: %s", fail);
+		err = -EIO;
+	}
+out:
+	if (cli >= 0)
+		close(cli);
+	if (srv >= 0)
+		close(srv);
+	if (ring >= 0)
+		close(ring);
+	sonde_bpf__destroy(skel);
+	return err;
+}
+
 int loader__check(FILE *out, enum sonde_hooks hooks)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
@@ -285,6 +562,27 @@ int loader__check(FILE *out, enum sonde_hooks hooks)
 				  : "NOT available");
 		if (chosen[i] && probes[i].set == SET_FALLBACK)
 			fallback = true;
+	}
+	if (ok) {
+		char why[256], cg[256];
+		bool socket_hooks = true;
+
+		for (i = 0; i < N_PROBES; i++)
+			if (chosen[i] && probes[i].set != SET_SOCKET)
+				socket_hooks = false;
+		fprintf(out, "propagation:\n");
+		if (!socket_hooks)
+			fprintf(out, "  header injection       NOT available: it needs the socket "
+				     "tracepoints (kernel 6.3+), not the syscall fallback\n");
+		else if (cgroup2_root(cg, sizeof(cg)))
+			fprintf(out, "  header injection       NOT available: no cgroup v2 hierarchy "
+				     "mounted (sockops attaches to its root)\n");
+		else if (header_selftest(why, sizeof(why)))
+			fprintf(out, "  header injection       NOT available: %s\n", why);
+		else
+			fprintf(out, "  header injection       works here: sockops on %s, sk_msg "
+				     "self-test passed (FIONREAD, epoll, push_data); "
+				     "--propagation link,header\n", cg);
 	}
 	if (!ok && btf && !caps[0])
 		fprintf(out, "verdict: sonde cannot run here: no hook for %s (needs %s)\n",
@@ -470,6 +768,11 @@ const char *loader__hooks(const struct loader *ld)
 	return ld->hooks;
 }
 
+const char *loader__propagation(const struct loader *ld)
+{
+	return ld->propagation;
+}
+
 void loader__stop(struct loader *ld)
 {
 	size_t i;
@@ -480,6 +783,9 @@ void loader__stop(struct loader *ld)
 	ring_buffer__free(ld->rb);
 	for (i = 0; i < (size_t)ld->n_links; i++)
 		bpf_link__destroy(ld->links[i]);
+	/* The map would take the program with it when freed below; say it in order. */
+	if (ld->sk_msg_prog_fd > 0)
+		bpf_prog_detach2(ld->sk_msg_prog_fd, ld->out_socks_fd, BPF_SK_MSG_VERDICT);
 	for (j = 0; j < ld->n_rings; j++)
 		close(ld->ring_fds[j]);
 	free(ld->ring_fds);
@@ -509,6 +815,54 @@ static int attach_once(struct loader *ld, struct bpf_program *p)
 	return 0;
 }
 
+/*
+ * Header injection on: the sk_msg program on the sockhash, then sockops on the cgroup v2 root
+ * (from then on new outgoing connections join the map). Both go when sonde's fds close, however
+ * it ends: the cgroup attachment is a link, the sk_msg one lives in a map nothing pins.
+ */
+static int attach_header(struct loader *ld, char *why, size_t len)
+{
+	struct bpf_program *sockops = ld->skel->progs.sonde_sockops;
+	char cg[256];
+	int fd, err;
+
+	ld->out_socks_fd = bpf_map__fd(ld->skel->maps.out_socks);
+	if (bpf_prog_attach(bpf_program__fd(ld->skel->progs.sonde_inject), ld->out_socks_fd,
+			    BPF_SK_MSG_VERDICT, 0)) {
+		err = -errno;
+		snprintf(why, len, "cannot attach sk_msg: %s", strerror(-err));
+		return err;
+	}
+	ld->sk_msg_prog_fd = bpf_program__fd(ld->skel->progs.sonde_inject);
+	err = cgroup2_root(cg, sizeof(cg));
+	if (err) {
+		snprintf(why, len, "no cgroup v2 hierarchy mounted (sockops attaches to its root)");
+		return err;
+	}
+	fd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, len, "cannot open %s: %s", cg, strerror(-err));
+		return err;
+	}
+	if (ld->n_links >= (int)MAX_LINKS) {
+		close(fd);
+		snprintf(why, len, "too many links");
+		return -E2BIG;
+	}
+	ld->links[ld->n_links] = bpf_program__attach_cgroup(sockops, fd);
+	err = ld->links[ld->n_links] ? 0 : -errno;
+	close(fd);
+	if (err) {
+		snprintf(why, len, "cannot attach sockops to %s: %s", cg, strerror(-err));
+		return err;
+	}
+	ld->link_progs[ld->n_links++] = sockops;
+	snprintf(ld->hooks + strlen(ld->hooks), sizeof(ld->hooks) - strlen(ld->hooks),
+		 " sockops(%s)+sk_msg", cg);
+	return 0;
+}
+
 /* Say why loading failed in words a user can act on. */
 static void explain_failure(const char *what, int err)
 {
@@ -531,9 +885,11 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	bool chosen[N_PROBES];
 	struct bpf_program *p;
 	struct btf *btf = NULL;
+	bool header = false;
 	struct loader *ld;
 	uint8_t one = 1;
 	int err, j, k;
+	char why[256];
 
 	verbose_libbpf = cfg->verbose;
 	libbpf_set_print(libbpf_log);
@@ -594,6 +950,37 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 			ld->skel->rodata->sys_send = 1;
 		else if (probes[i].effect == EFFECT_SYS_RECV)
 			ld->skel->rodata->sys_recv = 1;
+	}
+
+	/*
+	 * Header propagation: only with the socket tracepoints (the sk_msg verdict reaches the
+	 * record through sock_send_length), and only where the self-test passes. Without it,
+	 * nothing of it is loaded and its maps shrink to nothing.
+	 */
+	snprintf(ld->propagation, sizeof(ld->propagation), "%s",
+		 !cfg->propagation ? "off" : cfg->propagation & PROPAGATION_LINK ? "link" : "");
+	if (cfg->propagation & PROPAGATION_HEADER) {
+		bool socket_hooks = true;
+
+		for (i = 0; i < N_PROBES; i++)
+			if (chosen[i] && probes[i].set != SET_SOCKET)
+				socket_hooks = false;
+		if (!socket_hooks)
+			snprintf(why, sizeof(why), "it needs the socket tracepoints (kernel 6.3+), "
+						   "not the syscall fallback");
+		header = socket_hooks && !header_selftest(why, sizeof(why));
+		if (!header)
+			fprintf(stderr, "sonde: warning: header injection refused: %s; tracing goes on "
+					"without it (sonde --check tells more)\n", why);
+	}
+	if (header) {
+		ld->skel->rodata->header_mode = 1;
+		bpf_program__set_autoload(ld->skel->progs.sonde_inject, true);
+		bpf_program__set_autoload(ld->skel->progs.sonde_sockops, true);
+	} else {
+		bpf_map__set_max_entries(ld->skel->maps.serving, 1);
+		bpf_map__set_max_entries(ld->skel->maps.sending, 1);
+		bpf_map__set_max_entries(ld->skel->maps.out_socks, 1);
 	}
 
 	ld->skel->rodata->self_tgid = getpid();
@@ -671,6 +1058,27 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 				bpf_program__section_name(p), strerror(-err), probes[i].capability);
 		}
 	}
+	if (header) {
+		err = attach_header(ld, why, sizeof(why));
+		if (err) {
+			/* Nothing of the client side runs; the server ids still go to the agent. */
+			fprintf(stderr, "sonde: warning: header injection refused: %s; tracing goes "
+					"on without it\n", why);
+			header = false;
+		}
+	}
+	if (header)
+		snprintf(ld->propagation + strlen(ld->propagation),
+			 sizeof(ld->propagation) - strlen(ld->propagation), "%sheader",
+			 ld->propagation[0] ? "," : "");
+	else if (cfg->propagation & PROPAGATION_HEADER)
+		snprintf(ld->propagation + strlen(ld->propagation),
+			 sizeof(ld->propagation) - strlen(ld->propagation), "%s(header refused)",
+			 ld->propagation[0] ? " " : "");
+	if (cfg->propagation & PROPAGATION_TCP)
+		snprintf(ld->propagation + strlen(ld->propagation),
+			 sizeof(ld->propagation) - strlen(ld->propagation), "%s(tcp not built)",
+			 ld->propagation[0] ? " " : "");
 	btf__free(btf);
 	return ld;
 fail:

@@ -40,6 +40,8 @@ void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX]);
 int loader__set_pid(struct loader *ld, uint32_t pid, bool on);
 /* Names of the attached hooks, for the start-up line. */
 const char *loader__hooks(const struct loader *ld);
+/* The propagation modes active ("link,header", "off", "link (header refused)"). */
+const char *loader__propagation(const struct loader *ld);
 /* Detach everything and free; nothing stays attached or pinned. */
 void loader__stop(struct loader *ld);
 

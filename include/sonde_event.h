@@ -178,7 +178,32 @@ enum sonde_counter {
 	SONDE_CNT_NO_USER_BUF = 4,   /* I/O without a user buffer we can read (sendfile, io_uring) */
 	SONDE_CNT_CONN_NEW = 5,	     /* connections announced */
 	SONDE_CNT_CONN_CLOSE = 6,    /* connections closed */
-	SONDE_CNT_MAX = 8,
+	/* Header propagation (--propagation header), server side: */
+	SONDE_CNT_SERVER_IDS = 7,    /* request heads read by a server: ids assigned in the kernel */
+	SONDE_CNT_SERVER_TP_IN = 8,  /* ... that carried a valid traceparent (joined its trace) */
+	SONDE_CNT_SERVER_TP_BAD = 9, /* ... that carried an invalid traceparent (ignored) */
+	/* Client side, one count per send that starts on an outgoing connection: */
+	SONDE_CNT_INJECTED = 10,      /* traceparent injected into a request head */
+	SONDE_CNT_SKIP_UNTRACED = 11, /* not injected: connection not traced (filtered, not HTTP) */
+	SONDE_CNT_SKIP_NOT_START = 12, /* not injected: the send goes on with a request (body) */
+	SONDE_CNT_SKIP_NOT_HTTP = 13, /* not injected: not an HTTP/1.x request line */
+	SONDE_CNT_SKIP_HAS_CTX = 14,  /* not injected: traceparent or b3 already present */
+	SONDE_CNT_SKIP_SPLIT = 15,    /* not injected: the head does not end in the send's first
+				       * buffer segment (spans several sends or segments) */
+	SONDE_CNT_SKIP_FAILED = 16,   /* not injected: the kernel refused to insert (no memory) */
+	SONDE_CNT_MAX = 24,
 };
+
+/*
+ * Header injection: what one traceparent line adds to a request head,
+ * "traceparent: 00-<32 hex>-<16 hex>-<2 hex>\r\n", and how far into a request's first send
+ * the kernel looks for the end of its head (and an incoming traceparent on the server side).
+ */
+#define SONDE_TRACEPARENT_LINE 70
+#define SONDE_HEAD_SCAN_MAX 512
+/* Threads whose current request (server side) or current send (client side) is remembered. */
+#define SONDE_MAX_THREADS 16384
+/* Outgoing connections in the injection sockhash at once. */
+#define SONDE_MAX_OUT_SOCKS 65536
 
 #endif /* SONDE_EVENT_H */
