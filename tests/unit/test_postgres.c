@@ -734,6 +734,67 @@ TEST(test_huge_result)
 	conn_free(&c);
 }
 
+/*
+ * A driver's pipeline in more I/Os than the kernel captures per run (psycopg's executemany):
+ * the Executes that went by uncaptured are known from their answers, with the bound statement.
+ */
+TEST(test_pipeline_past_capture)
+{
+	struct conn c;
+	struct buf b = {.n = 0};
+	int i;
+
+	conn_init(&c, DB_QUERY_SANITIZED);
+	connect_(&c, "shop");
+	parse(&b, "", "INSERT INTO items VALUES ($1, $2)");
+	bind(&b, "");
+	execute(&b);
+	send_all(&c, true, &b);
+	for (i = 1; i < 6; i++) {
+		struct db_feed f = {.data = b.b, .len = 0, .ts = c.ts + i, .tid = 101};
+
+		b.n = 0;
+		bind(&b, "");
+		execute(&b);
+		if (i == 5)
+			sync_(&b);
+		f.len = b.n;
+		if (i >= 4) { /* the 5th and 6th I/O of the run: counted only */
+			f.gap = 0;
+			f.tail = b.n;
+			f.len = 0;
+		}
+		c.d->feed(c.st, true, &f, &c.out);
+	}
+	b.n = 0;
+	MSG(&b, '1', "");
+	for (i = 0; i < 6; i++) {
+		MSG(&b, '2', "");
+		complete(&b, "INSERT 0 1");
+	}
+	MSG(&b, 'Z', "I");
+	send_all(&c, false, &b);
+	CHECK_EQ_INT(c.sink.n, 6);
+	for (i = 0; i < c.sink.n && i < 6; i++) {
+		CHECK_STR(c.sink.ops[i].summary, "INSERT items");
+		CHECK(!c.sink.ops[i].error && !c.sink.ops[i].incomplete);
+	}
+	CHECK(!c.d->waiting(c.st));
+
+	/* answers alone, with no uncaptured request bytes to stand for, make nothing */
+	b.n = 0;
+	query(&b, "SELECT 1");
+	send_all(&c, true, &b);
+	b.n = 0;
+	complete(&b, "SELECT 1");
+	complete(&b, "SELECT 1");
+	complete(&b, "SELECT 1");
+	MSG(&b, 'Z', "I");
+	send_all(&c, false, &b);
+	CHECK_EQ_INT(c.sink.n, 7);
+	conn_free(&c);
+}
+
 TEST(test_mid_session)
 {
 	struct conn c;
@@ -880,6 +941,7 @@ int main(void)
 	RUN(test_named_statements);
 	RUN(test_copy_in_and_out);
 	RUN(test_huge_result);
+	RUN(test_pipeline_past_capture);
 	RUN(test_mid_session);
 	RUN(test_async_messages);
 	RUN(test_close_mid_query);
