@@ -422,8 +422,10 @@ static void put_name(struct sql_out *o, const unsigned char *s, size_t n, enum s
 /*
  * A possibly qualified name at the lexer's position (schema.table, "S"."T", `db`.`t`): copied
  * unquoted into coll. The words in skip (ONLY, IF, NOT, EXISTS...) are passed over first.
+ * from: after FROM, where a name followed by '(' is a function call.
  */
-static void take_name(struct sql_lexer *l, struct sql_out *coll, const char *const *skip)
+static void take_name(struct sql_lexer *l, struct sql_out *coll, const char *const *skip,
+		      bool from)
 {
 	enum sql_tok t;
 	size_t start, save;
@@ -444,6 +446,11 @@ static void take_name(struct sql_lexer *l, struct sql_out *coll, const char *con
 		save = l->pos;
 		t = sql_next(l, &start);
 		if (t != T_PUNCT || l->q[start] != '.') {
+			/* FROM f(...): a set-returning function, not a table */
+			if (from && t == T_SPACE)
+				t = sql_next_sig(l, &start);
+			if (from && t == T_PUNCT && l->q[start] == '(')
+				break;
 			l->pos = save;
 			return;
 		}
@@ -542,7 +549,7 @@ static void summarize(struct sql_lexer *l, struct sql_out *op, struct sql_out *c
 
 	if (word_is(l, kw, "SELECT") || word_is(l, kw, "DELETE")) {
 		if (find_keyword(l, "FROM", &depth, base))
-			take_name(l, coll, skip_only);
+			take_name(l, coll, skip_only, true);
 	} else if (word_is(l, kw, "INSERT") || word_is(l, kw, "REPLACE")) {
 		size_t save;
 
@@ -559,16 +566,16 @@ static void summarize(struct sql_lexer *l, struct sql_out *op, struct sql_out *c
 		}
 		if (!(t == T_WORD && word_is(l, start, "INTO")))
 			l->pos = save; /* MySQL: INTO may be left out */
-		take_name(l, coll, NULL);
+		take_name(l, coll, NULL, false);
 	} else if (word_is(l, kw, "UPDATE")) {
-		take_name(l, coll, skip_update);
+		take_name(l, coll, skip_update, false);
 	} else if (word_is(l, kw, "MERGE")) {
 		if (find_keyword(l, "INTO", &depth, base))
-			take_name(l, coll, skip_only);
+			take_name(l, coll, skip_only, false);
 	} else if (word_is(l, kw, "COPY")) {
-		take_name(l, coll, NULL);
+		take_name(l, coll, NULL, false);
 	} else if (word_is(l, kw, "TRUNCATE")) {
-		take_name(l, coll, (const char *const[]){"TABLE", "ONLY", NULL});
+		take_name(l, coll, (const char *const[]){"TABLE", "ONLY", NULL}, false);
 	} else if (word_is(l, kw, "CREATE") || word_is(l, kw, "DROP") ||
 		   word_is(l, kw, "ALTER")) {
 		/* CREATE [GLOBAL|LOCAL] [TEMP|TEMPORARY|UNLOGGED] TABLE name: a few words */
@@ -577,7 +584,7 @@ static void summarize(struct sql_lexer *l, struct sql_out *op, struct sql_out *c
 			if (t != T_WORD)
 				return;
 			if (word_is(l, start, "TABLE")) {
-				take_name(l, coll, skip_table);
+				take_name(l, coll, skip_table, false);
 				return;
 			}
 		}

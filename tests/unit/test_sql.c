@@ -176,6 +176,10 @@ TEST(test_summarize)
 	CHECK_STR(summ("SELECT 1"), "SELECT|");
 	CHECK_STR(summ("SELECT * FROM (SELECT 1) s"), "SELECT|");
 	CHECK_STR(summ("SELECT * FROM ONLY parent"), "SELECT|parent");
+	/* a function in FROM is no table; a column list after INTO is */
+	CHECK_STR(summ("SELECT g FROM generate_series(1, 10) g"), "SELECT|");
+	CHECK_STR(summ("SELECT g FROM pg_catalog.generate_series (1, 10) g"), "SELECT|");
+	CHECK_STR(summ("INSERT INTO t(a, b) VALUES (1, 2)"), "INSERT|t");
 	CHECK_STR(summ("  /* c */ -- d\n (SELECT a FROM t) UNION (SELECT b FROM u)"), "SELECT|t");
 	CHECK_STR(summ("INSERT INTO pgbench_history (tid, bid) VALUES ($1, $2)"),
 		  "INSERT|pgbench_history");
