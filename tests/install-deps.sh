@@ -36,6 +36,7 @@ test_pkgs() {
 	local p=(curl protobuf-compiler wrk iproute2 procps "libclang-rt-$(clang_major)-dev")
 	p+=(mariadb-server mariadb-client) # tests/integration/test_mysql.py
 	p+=(redis-server redis-tools) # tests/integration/test_redis.py
+	p+=(postgresql postgresql-client) # tests/integration/test_postgres.py (psql, pgbench)
 	# Any nginx build will do; nginx-light is the smallest.
 	if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 		p+=(nginx-light)
