@@ -803,6 +803,18 @@ static __always_inline __u32 inject(struct sk_msg_md *msg, __u64 key, __u64 pid_
 		goto undo;
 	write_traceparent(data, ctx);
 	ctx->kind = SONDE_CTX_INJECTED;
+	/*
+	 * Make the head one segment again. The push split the message's first scatterlist entry
+	 * in three (head, our line, the rest), and TCP sends each entry with its own
+	 * tcp_sendmsg_locked() call without MSG_MORE: the first goes out at once, and on a socket
+	 * without TCP_NODELAY Nagle holds the other two until it is acknowledged, which the peer,
+	 * waiting for the end of the head, delays (40 ms on Linux). That is what collapsed nginx's
+	 * proxied throughput (its upstream connections keep Nagle on; curl, Python and Node set
+	 * TCP_NODELAY and did not notice). Pulling the head's bytes copies the three entries into
+	 * one. If it fails the bytes are still right, only slower: counted.
+	 */
+	if (bpf_msg_pull_data(msg, 0, at + SONDE_TRACEPARENT_LINE + 2, 0))
+		count(SONDE_CNT_INJECT_UNMERGED);
 	return SONDE_CNT_INJECTED;
 undo:
 	/* Never leave unwritten bytes in the stream. */

@@ -191,6 +191,8 @@ enum sonde_counter {
 	SONDE_CNT_SKIP_SPLIT = 15,    /* not injected: the head does not end in the send's first
 				       * buffer segment (spans several sends or segments) */
 	SONDE_CNT_SKIP_FAILED = 16,   /* not injected: the kernel refused to insert (no memory) */
+	SONDE_CNT_INJECT_UNMERGED = 17, /* injected, but the head stays in several pieces (no
+					 * memory to merge them): it may wait for Nagle */
 	SONDE_CNT_MAX = 24,
 };
 
