@@ -579,6 +579,10 @@ int loader__check(FILE *out, enum sonde_hooks hooks)
 				     "mounted (sockops attaches to its root)\n");
 		else if (header_selftest(why, sizeof(why)))
 			fprintf(out, "  header injection       NOT available: %s\n", why);
+		else if (getenv(SELFTEST_FIONREAD_ENV))
+			fprintf(out, "  header injection       works here only because %s is set "
+				     "(tests only): sockops on %s, sk_msg self-test passed (epoll, "
+				     "push_data)\n", SELFTEST_FIONREAD_ENV, cg);
 		else
 			fprintf(out, "  header injection       works here: sockops on %s, sk_msg "
 				     "self-test passed (FIONREAD, epoll, push_data); "

@@ -107,7 +107,7 @@ static void print_stats(struct agent *ag, const char *when)
 		fprintf(stderr,
 			"sonde: stats (%s): server_ids=%llu traceparent_in=%llu traceparent_bad=%llu "
 			"injected=%llu skip_untraced=%llu skip_not_start=%llu skip_not_http=%llu "
-			"skip_has_context=%llu skip_split=%llu skip_failed=%llu\n",
+			"skip_has_context=%llu skip_split=%llu skip_failed=%llu inject_unmerged=%llu\n",
 			when, (unsigned long long)k[SONDE_CNT_SERVER_IDS],
 			(unsigned long long)k[SONDE_CNT_SERVER_TP_IN],
 			(unsigned long long)k[SONDE_CNT_SERVER_TP_BAD],
@@ -117,7 +117,8 @@ static void print_stats(struct agent *ag, const char *when)
 			(unsigned long long)k[SONDE_CNT_SKIP_NOT_HTTP],
 			(unsigned long long)k[SONDE_CNT_SKIP_HAS_CTX],
 			(unsigned long long)k[SONDE_CNT_SKIP_SPLIT],
-			(unsigned long long)k[SONDE_CNT_SKIP_FAILED]);
+			(unsigned long long)k[SONDE_CNT_SKIP_FAILED],
+			(unsigned long long)k[SONDE_CNT_INJECT_UNMERGED]);
 	for (i = 0; i < ag->n_exporters; i++) {
 		exporter__stats(ag->exporters[i], &es);
 		fprintf(stderr,
@@ -206,6 +207,9 @@ static void render_metrics(void *ctx, FILE *out)
 	metric(out, "sonde_injected_total", "counter",
 	       "Outgoing HTTP/1.x requests that got a traceparent header from the kernel.", NULL,
 	       k[SONDE_CNT_INJECTED]);
+	metric(out, "sonde_injected_unmerged_total", "counter",
+	       "Injected requests whose head stayed in several pieces (may wait for Nagle).", NULL,
+	       k[SONDE_CNT_INJECT_UNMERGED]);
 	{
 		static const struct {
 			const char *reason;
