@@ -811,6 +811,33 @@ TEST(test_mid_session)
 	CHECK_STR(c.sink.ops[0].summary, "UPDATE accounts");
 	CHECK_STR(c.sink.ops[0].namespace_, ""); /* the startup was not seen */
 	conn_free(&c);
+
+	/* classified on the server's answer to a query sonde did not see: the next pairs right */
+	conn_init(&c, DB_QUERY_SANITIZED);
+	b.n = 0;
+	complete(&b, "SELECT 3");
+	MSG(&b, 'Z', "I");
+	CHECK_EQ_INT(postgres_decoder.detect(b.b, b.n, 5432, 40000), DB_SIDE_SERVER);
+	send_all(&c, false, &b);
+	CHECK_EQ_INT(c.sink.n, 0);
+	b.n = 0;
+	parse(&b, "", "SELECT name FROM users WHERE id = $1");
+	bind(&b, "");
+	execute(&b);
+	sync_(&b);
+	send_all(&c, true, &b);
+	b.n = 0;
+	MSG(&b, '1', "");
+	MSG(&b, '2', "");
+	row_desc_and_rows(&b, 1, 5);
+	complete(&b, "SELECT 1");
+	MSG(&b, 'Z', "I");
+	send_all(&c, false, &b);
+	CHECK_EQ_INT(c.sink.n, 1);
+	CHECK_STR(c.sink.ops[0].summary, "SELECT users");
+	CHECK_EQ_INT(c.sink.ops[0].returned_rows, 1);
+	CHECK_EQ_INT(c.d->errors(c.st), 0);
+	conn_free(&c);
 }
 
 /* Asynchronous server messages between answers pair with nothing. */
