@@ -124,7 +124,7 @@ def test_psql_session(jaeger, sonde, pg_factory, test_start_us):
             db_spans(jaeger, "postgres", n, test_start_us, "server", port=pg.port)} == {"postgres"}
 
 
-@pytest.mark.parametrize("mode", ["simple", "prepared"])
+@pytest.mark.parametrize("mode", ["simple", "extended", "prepared"])
 def test_pgbench_select_only(jaeger, sonde, pg_factory, test_start_us, mode):
     pg = pg_factory()
     pgutil.pgbench(pg.port, "-i", "-q", "-s", "1")  # before sonde: not traced
@@ -146,8 +146,9 @@ def test_pgbench_select_only(jaeger, sonde, pg_factory, test_start_us, mode):
             assert s.tags["db.operation.name"] == "SELECT"
             assert s.tags["db.collection.name"] == "pgbench_accounts"
             q = s.tags["db.query.text"]
-            if mode == "prepared":
-                # the text comes from the Parse of the named statement, sent once per connection
+            if mode != "simple":
+                # prepared: the text comes from the Parse of the named statement, sent once per
+                # connection; extended: from the unnamed statement parsed with each Bind
                 assert q == "SELECT abalance FROM pgbench_accounts WHERE aid = $1;", q
             else:
                 assert q == "SELECT abalance FROM pgbench_accounts WHERE aid = ?;", q
@@ -172,7 +173,9 @@ def test_app_n_plus_one(jaeger, sonde, pg_factory, tmp_path, test_start_us):
     app = start_app(tmp_path, pg)
     try:
         sonde("--port", str(pg.port), "--port", str(app.port))
-        n = 6
+        # psycopg prepares a query it has run 5 times on a connection (prepare_threshold): the
+        # last items go through a named statement (Parse once, then Bind/Execute by name)
+        n = 8
         assert get(f"{app.url}/setup?n={n}")[0] == 200
         # setup: DROP, CREATE, then executemany's inserts, pipelined by psycopg
         setup = db_spans(jaeger, "pg-app", 2 + n, test_start_us, "client")
