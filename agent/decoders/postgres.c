@@ -802,6 +802,13 @@ static bool header_done(struct pg_state *st, bool from_client, uint64_t ts, uint
 	return true;
 }
 
+/* Client bytes that went by without being decoded: what answers may stand for. */
+static void blind_add(struct pg_state *st, bool from_client, uint64_t n)
+{
+	if (from_client && st->cli.lost)
+		st->blind_bytes += n;
+}
+
 static void feed_bytes(struct pg_state *st, bool from_client, const uint8_t *p, size_t n,
 		       uint64_t ts, uint32_t tid, const struct db_sink *out)
 {
@@ -848,6 +855,7 @@ static void feed_bytes(struct pg_state *st, bool from_client, const uint8_t *p, 
 		if (!d->left)
 			message_done(st, from_client, ts, out);
 	}
+	blind_add(st, from_client, n - i);
 }
 
 /* Bytes that went by uncaptured: a body is skipped by its length, a header cannot be. */
@@ -859,7 +867,7 @@ static void skip_bytes(struct pg_state *st, bool from_client, uint64_t n, uint64
 	while (n && !d->lost && d->phase != PH_OFF) {
 		if (!d->in_body) {
 			lose(st, d);
-			return;
+			break;
 		}
 		if (d->left > n) {
 			d->left -= (uint32_t)n;
@@ -872,6 +880,8 @@ static void skip_bytes(struct pg_state *st, bool from_client, uint64_t n, uint64
 			d->cut = true;
 		message_done(st, from_client, ts, out);
 	}
+	if (d->phase != PH_OFF)
+		blind_add(st, from_client, n);
 }
 
 /* At a run start with the framing lost: do these bytes start a message? */
@@ -922,9 +932,7 @@ static void pg_feed(void *p, bool from_client, const struct db_feed *f, const st
 	if (f->tail)
 		skip_bytes(st, from_client, f->tail, f->ts, out);
 	if (from_client && d->lost) {
-		/* counted whole, a bound on what answers may stand for, not an exact figure */
 		st->blind = true;
-		st->blind_bytes += f->gap + f->len + f->tail;
 		st->blind_ts = f->ts > st->blind_ts ? f->ts : st->blind_ts;
 		st->blind_tid = f->tid ? f->tid : st->blind_tid;
 	}
