@@ -219,6 +219,25 @@ static void conn_free(struct conn *c)
 	c->d->destroy(c->st);
 }
 
+/* A simple Query from the client, in one I/O. */
+static void ask(struct conn *c, const char *sql)
+{
+	struct buf b = {.n = 0};
+
+	query(&b, sql);
+	send_all(c, true, &b);
+}
+
+/* The server's answer to a statement that returns no rows: its tag, then ReadyForQuery. */
+static void answer(struct conn *c, const char *tag)
+{
+	struct buf b = {.n = 0};
+
+	complete(&b, tag);
+	MSG(&b, 'Z', "I");
+	send_all(c, false, &b);
+}
+
 static void connect_(struct conn *c, const char *db)
 {
 	struct buf b = {.n = 0};
@@ -651,18 +670,13 @@ TEST(test_copy_in_and_out)
 	MSG(&b, 'c', "");
 	io(&c, true, b.b, b.n, 512, 0);
 	CHECK_EQ_INT(c.sink.n, 0);
-	b.n = 0;
-	complete(&b, "COPY 200");
-	MSG(&b, 'Z', "I");
-	send_all(&c, false, &b);
+	answer(&c, "COPY 200");
 	CHECK_EQ_INT(c.sink.n, 1);
 	CHECK_STR(c.sink.ops[0].summary, "COPY items");
 	CHECK(!c.sink.ops[0].error);
 
 	/* COPY out, binary: the header and rows go by as counted bytes */
-	b.n = 0;
-	query(&b, "COPY items TO STDOUT (FORMAT binary)");
-	send_all(&c, true, &b);
+	ask(&c, "COPY items TO STDOUT (FORMAT binary)");
 	b.n = 0;
 	MSG(&b, 'H', "\1\0\2\0\1\0\1");
 	MSG(&b, 'd', "PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0");
@@ -782,9 +796,7 @@ TEST(test_pipeline_past_capture)
 	CHECK(!c.d->waiting(c.st));
 
 	/* answers alone, with no uncaptured request bytes to stand for, make nothing */
-	b.n = 0;
-	query(&b, "SELECT 1");
-	send_all(&c, true, &b);
+	ask(&c, "SELECT 1");
 	b.n = 0;
 	complete(&b, "SELECT 1");
 	complete(&b, "SELECT 1");
@@ -850,10 +862,7 @@ TEST(test_async_messages)
 	connect_(&c, "shop");
 	query(&b, "LISTEN jobs");
 	send_all(&c, true, &b);
-	b.n = 0;
-	complete(&b, "LISTEN");
-	MSG(&b, 'Z', "I");
-	send_all(&c, false, &b);
+	answer(&c, "LISTEN");
 	b.n = 0;
 	MSG(&b, 'A', "\0\0\x30\x39jobs\0payload\0");
 	MSG(&b, 'S', "TimeZone\0UTC\0");
@@ -943,10 +952,7 @@ TEST(test_query_modes)
 		connect_(&c, NULL);
 		query(&b, "SELECT * FROM t WHERE name = 'bob'");
 		send_all(&c, true, &b);
-		b.n = 0;
-		complete(&b, "SELECT 0");
-		MSG(&b, 'Z', "I");
-		send_all(&c, false, &b);
+		answer(&c, "SELECT 0");
 		CHECK_EQ_INT(c.sink.n, 1);
 		CHECK_STR(c.sink.ops[0].query, want[i]);
 		CHECK_STR(c.sink.ops[0].summary, "SELECT t");
