@@ -256,7 +256,7 @@ static bool in_list(const char *const *list, size_t n, const uint8_t *p, size_t 
 	return false;
 }
 
-/* An unsigned decimal of at most 19 digits, or -1 alone when neg_one is allowed. */
+/* An unsigned decimal of at most 18 digits (no overflow), or -1 alone when neg_one is allowed. */
 static bool parse_int(const char *s, size_t n, bool neg_one, int64_t *v)
 {
 	uint64_t x = 0;
@@ -266,7 +266,7 @@ static bool parse_int(const char *s, size_t n, bool neg_one, int64_t *v)
 		*v = -1;
 		return true;
 	}
-	if (!n || n > 19)
+	if (!n || n > 18)
 		return false;
 	for (i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')

@@ -430,3 +430,47 @@ def test_garbage_and_broken_clients_make_no_bogus_spans(jaeger, sonde, redis_ser
               and s.tags.get("server.port") == srv.port]
     assert sorted(s.name for s in server) == ["LRANGE", "PING"], describe(server)
     assert sonde_proc.running
+
+
+MONITOR_CLIENT = r"""
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"*1\r\n$7\r\nMONITOR\r\n")
+assert s.recv(5) == b"+OK\r\n"
+print("READY", flush=True)
+want, buf = int(sys.argv[2]), b""
+deadline = time.monotonic() + 20
+while buf.lower().count(b'"incr"') < want and time.monotonic() < deadline:
+    buf += s.recv(65536)
+print("SAW", buf.lower().count(b'"incr"'), flush=True)
+s.close()
+"""
+
+
+def test_monitor_feed_makes_no_spans(jaeger, sonde, redis_server, test_start_us):
+    """A MONITOR client watches 200 commands of another client: one MONITOR span for it and
+    nothing for the feed (each line a simple string the server pushes), while the other
+    client's 200 INCR each get their span."""
+    srv = redis_server
+    sonde("--port", str(srv.port))
+    mon_name, worker_name = name("redis-monitor"), name("redis-worker")
+    n = 200
+    mon = subprocess.Popen([sys.executable, "-c", MONITOR_CLIENT, str(srv.port), str(n)],
+                           stdout=subprocess.PIPE, text=True, env=harness._env(mon_name, None))
+    try:
+        assert mon.stdout.readline().strip() == "READY"
+        srv.cli(stdin="INCR watched\n" * n, service_name=worker_name)
+        assert mon.stdout.readline().strip() == f"SAW {n}"
+        assert mon.wait(timeout=10) == 0
+    finally:
+        if mon.poll() is None:
+            mon.kill()
+    spans = db_spans(jaeger, mon_name, 1, test_start_us, "client")
+    assert [s.name for s in spans] == ["MONITOR"] and not spans[0].is_error, describe(spans)
+    incrs = db_spans(jaeger, worker_name, n, test_start_us, "client",
+                     where=lambda s: s.name == "INCR")
+    assert len(incrs) == n
+    server = db_spans(jaeger, srv.service, n + 1, test_start_us, "server", port=srv.port,
+                      where=lambda s: s.name in ("INCR", "MONITOR"))
+    assert sum(s.name == "MONITOR" for s in server) == 1
+    assert sum(s.name == "INCR" for s in server) == n

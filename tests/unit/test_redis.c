@@ -322,6 +322,11 @@ TEST(resp3_types)
 	CHECK_EQ_INT(snk.ops[12].returned_rows, 0);
 	CHECK_EQ_INT(counts(st).pushes, 1);
 	CHECK_EQ_INT(redis_decoder.errors(st), 0);
+	/* a length no int64 holds is no null bulk: the framing is lost, nothing is paired */
+	run(st, true, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 500);
+	run(st, false, "$9999999999999999999\r\n", 501);
+	CHECK_EQ_INT(snk.n, 1 + (int)(sizeof(replies) / sizeof(replies[0])));
+	CHECK_EQ_INT(counts(st).lost, 1);
 	redis_decoder.destroy(st);
 }
 
