@@ -72,7 +72,6 @@ struct rd_build {
 	bool bad_name;	  /* the name has bytes no command name has */
 	uint64_t argc;	  /* *N, or words so far (inline) */
 	uint64_t argi;	  /* arguments begun */
-	uint64_t arg_len; /* bytes of the current argument */
 	uint64_t start_ns;
 	uint32_t tid;
 	uint8_t w0_len, w1_len, w2_len;
@@ -88,7 +87,7 @@ struct rd_build {
 struct rd_reply {
 	uint8_t type;	/* top-level type after any attribute, 0 before it */
 	bool code_done; /* the error code is complete */
-	uint8_t code_len, kind_len, text_len;
+	uint8_t code_len, kind_len;
 	int64_t rows;	/* top-level aggregate size, -1 otherwise */
 	int64_t count;	/* the third element when an integer (subscriptions left), else -1 */
 	char code[DB_STATUS_BYTES];
@@ -447,8 +446,10 @@ static void q_push_unknown(struct rd_state *st)
 {
 	struct rd_cmd *t = q_tail(st);
 
-	if (t && t->kind == Q_UNKNOWN)
+	if (t && t->kind == Q_UNKNOWN) {
+		t->release = false; /* more unseen commands: their replies are still to come */
 		return;
+	}
 	if (t && t->kind == Q_DROPPED) {
 		t->kind = Q_UNKNOWN; /* the counted ones go with the unknown ones */
 		t->release = false;
@@ -601,13 +602,11 @@ static void arg_begin(struct rd_state *st)
 	struct rd_build *b = &st->b;
 
 	b->argi++;
-	b->arg_len = 0;
 	if (st->mode != DB_QUERY_RAW)
 		return;
-	if (b->argi > 1)
-		raw_put(st, " ", 1);
-	if (b->argi > 1) { /* the name as sent, its arguments quoted */
-		raw_put(st, "\"", 1);
+	if (b->argi > 1) {
+		/* the name as sent, its arguments quoted */
+		raw_put(st, " \"", 2);
 		b->raw_quote = true;
 	}
 }
@@ -632,14 +631,20 @@ static void arg_bytes(struct rd_state *st, const uint8_t *p, size_t n)
 	size_t i;
 
 	if (b->argi == 1) {
-		w = b->w0, wl = &b->w0_len, over = &b->w0_over;
+		w = b->w0;
+		wl = &b->w0_len;
+		over = &b->w0_over;
 		for (i = 0; i < n; i++)
 			if (!name_byte(p[i]))
 				b->bad_name = true;
 	} else if (b->argi == 2) {
-		w = b->w1, wl = &b->w1_len, over = &b->w1_over;
+		w = b->w1;
+		wl = &b->w1_len;
+		over = &b->w1_over;
 	} else if (b->argi == 3) {
-		w = b->w2, wl = &b->w2_len, over = &b->w2_over;
+		w = b->w2;
+		wl = &b->w2_len;
+		over = &b->w2_over;
 	}
 	if (w) {
 		size_t cap = b->argi == 3 ? sizeof(b->w2) : RD_WORD;
@@ -653,7 +658,6 @@ static void arg_bytes(struct rd_state *st, const uint8_t *p, size_t n)
 		}
 		w[*wl] = '\0';
 	}
-	b->arg_len += n;
 	if (st->mode == DB_QUERY_RAW) {
 		if (b->argi == 1) {
 			/* the name as sent, unquoted */
@@ -1171,8 +1175,10 @@ static bool header_done(struct rd_state *st, bool from_client, uint64_t ts,
 	if (look && !from_client) {
 		if (top) {
 			r->type = ty;
-			if (ty == '-')
-				code_bytes(r, (const uint8_t *)t->line, t->line_len), r->code_done = true;
+			if (ty == '-') {
+				code_bytes(r, (const uint8_t *)t->line, t->line_len);
+				r->code_done = true;
+			}
 			if (ty == '+') {
 				size_t k = t->line_len < sizeof(r->text) - 1 ? t->line_len
 									     : sizeof(r->text) - 1;

@@ -684,6 +684,26 @@ TEST(resync_needs_a_command_start)
 	redis_decoder.destroy(st);
 }
 
+/* The client speaks again while a reply to an unseen command is still coming in. */
+TEST(unseen_reply_in_flight)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	const char *cmds = "*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nG";
+
+	io(st, true, cmds, strlen(cmds), 0, 50, 1, true);
+	run(st, false, "$1\r\nA\r\n$5\r\nab", 2);
+	CHECK_EQ_INT(snk.n, 1);
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 3);
+	run(st, false, "cde\r\n", 4); /* the end of the unseen command's reply */
+	ios(st, false, "+PONG\r\n", 5, false);
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK_STR(snk.ops[1].operation, "PING");
+	CHECK_EQ_INT(snk.ops[1].end_ns, 5);
+	CHECK_EQ_INT(counts(st).unpaired, 1);
+	CHECK(!redis_decoder.waiting(st));
+	redis_decoder.destroy(st);
+}
+
 /* A server whose framing is lost in a pipelined answer: no reply is guessed. */
 TEST(server_lost_in_pipeline)
 {
@@ -796,6 +816,7 @@ int main(void)
 	RUN(huge_reply_ends_at_run_end);
 	RUN(pipeline_longer_than_capture);
 	RUN(resync_needs_a_command_start);
+	RUN(unseen_reply_in_flight);
 	RUN(server_lost_in_pipeline);
 	RUN(bounded_fifo);
 	RUN(close_mid_reply);
