@@ -290,10 +290,13 @@ class Jaeger:
                           timeout, what=f"trace {trace_id} with {count} span(s)")
 
     def assert_no_spans(self, service: str, where: Callable[[Span], bool] | None = None,
-                        wait: float = 3.0, **kw) -> None:
-        """Wait `wait` seconds (longer than any batch delay), then assert nothing matched."""
+                        wait: float = 3.0, own_service_only: bool = True, **kw) -> None:
+        """Wait `wait` seconds (longer than any batch delay), then assert nothing matched.
+        As in wait_for_spans, only the service's own spans count unless own_service_only is
+        False: its traces also hold the spans of the processes it talked to."""
         time.sleep(wait)
-        found = [s for s in self.spans(service, **kw) if where is None or where(s)]
+        found = [s for s in self.spans(service, **kw)
+                 if (not own_service_only or s.service == service) and (where is None or where(s))]
         assert not found, f"expected no spans of {service!r}, found {len(found)}: {found[:3]}"
 
 
