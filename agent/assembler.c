@@ -1264,6 +1264,21 @@ static void db_run_end(struct assembler *a, struct conn *c, const struct sonde_r
 	c->dbd->run_end(c->db, from_client, run->last_ts_ns, &out);
 }
 
+/* The decoder found out it was not its protocol: the connection is nobody's (true). */
+static bool db_rejected(struct assembler *a, struct conn *c)
+{
+	if (!c->dbd->rejected || !c->dbd->rejected(c->db))
+		return false;
+	db_release_held(a, c, 0, true);
+	c->dbd->destroy(c->db);
+	c->db = NULL;
+	c->dbd = NULL;
+	c->proto = PROTO_OTHER;
+	a->st.conns_not_http++;
+	conn_give_up(a, c);
+	return true;
+}
+
 static void db_on_data(struct conn *c, const struct sonde_data_event *ev, uint32_t cap)
 {
 	bool from_client = db_from_client(c, ev->head.dir);
@@ -1340,6 +1355,7 @@ static void on_run_end(struct assembler *a, struct conn *c, const struct sonde_r
 
 	if (c->proto == PROTO_DB) {
 		db_run_end(a, c, run);
+		db_rejected(a, c);
 		return;
 	}
 	if (run->dir == SONDE_DIR_NONE || c->proto != PROTO_HTTP1)
@@ -1461,6 +1477,7 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 	}
 	if (c->proto == PROTO_DB) {
 		db_on_data(c, ev, cap);
+		db_rejected(a, c);
 		return;
 	}
 	req_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_INGRESS : SONDE_DIR_EGRESS;
@@ -1504,8 +1521,10 @@ static void on_close(struct assembler *a, const struct sonde_close_event *ev)
 		struct db_sink out = {emit_db_span, c};
 
 		db_run_end(a, c, &ev->last);
-		c->dbd->close(c->db, ev->head.ts_ns, &out);
-		db_release_held(a, c, 0, true);
+		if (!db_rejected(a, c)) {
+			c->dbd->close(c->db, ev->head.ts_ns, &out);
+			db_release_held(a, c, 0, true);
+		}
 	}
 	if (c->selected && c->proto == PROTO_HTTP1) {
 		on_run_end(a, c, &ev->last);

@@ -114,6 +114,11 @@ struct db_decoder {
 	void (*close)(void *st, uint64_t ts, const struct db_sink *out);
 	/* Lost framing, messages cut by the capture, etc.: counted for the self-metrics. */
 	uint64_t (*errors)(const void *st);
+	/*
+	 * Optional: the other end's answer showed that the detector was wrong (the protocol is
+	 * not this one). Nothing more is fed; the assembler gives the connection up.
+	 */
+	bool (*rejected)(const void *st);
 };
 
 /* The decoders known, NULL-terminated, in the order detection tries them. */

@@ -139,6 +139,8 @@ struct rd_state {
 	bool cli_probation; /* picked up again after lost framing: the first command must be known */
 	bool reply_off;	    /* CLIENT REPLY OFF: commands get no reply until CLIENT REPLY ON */
 	bool reply_skip;    /* CLIENT REPLY SKIP: the next command gets none */
+	bool srv_spoke;	    /* the server end has sent one well-formed reply */
+	bool rejected;	    /* the server's first answer was no RESP: not Redis after all */
 	const struct db_sink *sink; /* where the call being served reports operations */
 	char *raw_ring;	   /* raw mode: RD_RAW_RING bytes */
 	uint64_t raw_wpos;
@@ -960,6 +962,7 @@ static void reply_end(struct rd_state *st, uint64_t ts, const struct db_sink *ou
 	struct rd_cmd *f = q_front(st);
 	bool sub = false;
 
+	st->srv_spoke = true;
 	if ((r->type == '>' || r->type == '*') && is_sub_word(r->kind)) {
 		/* In RESP2 only a subscriber's arrays are confirmations; a command's reply may
 		 * be an array that starts with the same word. */
@@ -1031,6 +1034,22 @@ static void tok_lose(struct rd_state *st, bool from_client)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 
+	if (!from_client && !st->srv_spoke && !t->depth) {
+		/*
+		 * The other end answered the first command with something that does not even
+		 * start as RESP (an HTTP server's error page for a PING sent to the wrong port):
+		 * the detector was fooled by the client alone. The commands get no span; the
+		 * assembler lets the connection go (redis_rejected). Framing lost inside a first
+		 * reply that began well (a huge COMMAND DOCS array) is only lost framing.
+		 */
+		while (q_front(st)) {
+			st->n.dropped++;
+			q_pop(st);
+		}
+		st->rejected = true;
+		tok_reset(t);
+		return;
+	}
 	st->n.lost++;
 	t->lost = true;
 	if (from_client) {
@@ -1393,6 +1412,8 @@ static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 	struct rd_state *st = p;
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 
+	if (st->rejected)
+		return;
 	st->sink = out;
 	if (f->run_start) {
 		if (from_client) {
@@ -1427,7 +1448,7 @@ static void redis_run_end(void *p, bool from_client, uint64_t last_ts, const str
 	struct rd_cmd *f;
 	uint32_t gone = 0;
 
-	if (from_client || !st->srv_was_lost)
+	if (from_client || !st->srv_was_lost || st->rejected)
 		return;
 	/* The server's run lost its framing: the reply it was in ends with the run. */
 	st->srv_was_lost = false;
@@ -1465,7 +1486,7 @@ static void redis_close(void *p, uint64_t ts, const struct db_sink *out)
 	struct rd_cmd *f;
 
 	while ((f = q_front(st))) {
-		if (f->kind == Q_CMD)
+		if (f->kind == Q_CMD && !st->rejected)
 			emit(st, f, ts, NULL, true, out);
 		q_pop(st);
 	}
@@ -1474,6 +1495,13 @@ static void redis_close(void *p, uint64_t ts, const struct db_sink *out)
 	tok_reset(&st->srv);
 	st->cli.lost = st->srv.lost = false;
 	st->srv_was_lost = false;
+}
+
+static bool redis_rejected(const void *p)
+{
+	const struct rd_state *st = p;
+
+	return st->rejected;
 }
 
 static uint64_t redis_errors(const void *p)
@@ -1501,4 +1529,5 @@ const struct db_decoder redis_decoder = {
 	.waiting = redis_waiting,
 	.close = redis_close,
 	.errors = redis_errors,
+	.rejected = redis_rejected,
 };

@@ -794,6 +794,36 @@ TEST(garbage_after_classification)
 	redis_decoder.destroy(st);
 }
 
+/*
+ * Redis commands sent to an HTTP server (Python's http.server answers "*1" with an HTML error
+ * page): no span for either end, and the decoder says it is not Redis.
+ */
+TEST(first_answer_not_resp)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 1);
+	run(st, false, "<!DOCTYPE HTML>\n<html lang=\"en\">", 2);
+	CHECK(redis_decoder.rejected(st));
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 3);
+	redis_decoder.run_end(st, false, 4, &out);
+	redis_decoder.close(st, 5, &out);
+	CHECK_EQ_INT(snk.n, 0);
+	CHECK(!redis_decoder.waiting(st));
+	redis_decoder.destroy(st);
+
+	/* a first reply that starts well and is then lost is a real server's */
+	st = new_state(DB_QUERY_SANITIZED);
+	run(st, true, "*2\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n", 1);
+	io(st, false, "*400\r\n$3\r\nget\r\n*10\r\n", strlen("*400\r\n$3\r\nget\r\n*10\r\n"),
+	   0, 90000, 2, true);
+	redis_decoder.run_end(st, false, 9, &out);
+	CHECK(!redis_decoder.rejected(st));
+	CHECK_EQ_INT(snk.n, 1);
+	CHECK_STR(snk.ops[0].operation, "COMMAND DOCS");
+	redis_decoder.destroy(st);
+}
+
 int main(void)
 {
 	RUN(detect_commands);
@@ -821,5 +851,6 @@ int main(void)
 	RUN(bounded_fifo);
 	RUN(close_mid_reply);
 	RUN(garbage_after_classification);
+	RUN(first_answer_not_resp);
 	UNIT_DONE();
 }
