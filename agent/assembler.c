@@ -33,6 +33,15 @@
 #define DETECT_MIN 16		  /* first bytes of a run too few to classify below this */
 #define DETECT_BUF 64		  /* bytes of a run kept to classify it */
 #define CONN_IDLE_EVICT_NS (300ULL * 1000000000ULL)
+/*
+ * A server span whose client end is a traced process here but whose request that end has not
+ * reported yet waits this long for it (in the conn's held list), at most HELD_MAX at a time. On
+ * loopback the receiver can read a request before the sender's send returns (delivery happens
+ * inside the sender's syscall, and the sender may be preempted there), and records of two CPUs
+ * may come in different drains: the server can finish first.
+ */
+#define HELD_MAX 16
+#define HTTP_LINK_WAIT_NS (300ULL * 1000000ULL)
 
 enum conn_proto { PROTO_UNKNOWN = 0, PROTO_HTTP1 = 1, PROTO_OTHER = 2, PROTO_DB = 3 };
 
@@ -47,6 +56,7 @@ struct exchange {
 	bool has_ctx;		/* the request carried a traceparent or B3 context */
 	bool peer_linked;	/* a server span on this host took this client span as parent */
 	bool awaiting_peer;	/* server: its client end is traced but its request not seen yet */
+	bool incomplete;	/* held: the connection closed before the response */
 	struct trace_context ctx;
 	char tracestate[256];	/* W3C tracestate that came with a traceparent */
 	uint8_t trace_id[16];	/* the span's ids, fixed when the request head is seen */
@@ -103,6 +113,8 @@ struct conn {
 	struct exchange *pending[PIPELINE_MAX];
 	int n_pending;
 	int n_answered; /* pending[0..n_answered) have their response head */
+	struct exchange *held[HELD_MAX]; /* finished server spans waiting for their client end */
+	int n_held;
 	uint8_t *det_buf;	/* first bytes of a run, too few to classify yet */
 	uint32_t det_len, det_seq, det_tid;
 	uint16_t det_dir;
@@ -282,6 +294,8 @@ static void conn_free(struct assembler *a, struct conn *c)
 		tuple_del(a, c);
 	for (i = 0; i < c->n_pending; i++)
 		free(c->pending[i]);
+	for (i = 0; i < c->n_held; i++)
+		free(c->held[i]); /* emitted before, where the connection ended */
 	stream_reset_partial(&c->req);
 	stream_reset_partial(&c->resp);
 	if (c->dbd && c->db)
@@ -367,10 +381,13 @@ static struct conn *conn_new(struct assembler *a, uint64_t id, uint32_t tgid, co
 	return c;
 }
 
+static void held_release(struct assembler *a, struct conn *c, int n);
+
 static void conn_remove(struct assembler *a, struct conn *c)
 {
 	struct conn **p = &a->buckets[c->id % CONN_BUCKETS];
 
+	held_release(a, c, c->n_held);
 	while (*p && *p != c)
 		p = &(*p)->next;
 	if (*p)
@@ -525,14 +542,37 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 	a->emit(a->emit_ctx, &sp);
 }
 
-/* Emit and drop the first n pending exchanges. */
-static void finish_front(struct assembler *a, struct conn *c, int n, bool incomplete)
+/* Emit and drop held[0..n). */
+static void held_release(struct assembler *a, struct conn *c, int n)
 {
 	int i;
 
 	for (i = 0; i < n; i++) {
-		emit_span(a, c, c->pending[i], incomplete);
-		free(c->pending[i]);
+		emit_span(a, c, c->held[i], c->held[i]->incomplete);
+		free(c->held[i]);
+	}
+	memmove(c->held, c->held + n, (c->n_held - n) * sizeof(c->held[0]));
+	c->n_held -= n;
+}
+
+/* Emit and drop the first n pending exchanges (a server span still waiting for its client
+ * end's request is held instead, see HTTP_LINK_WAIT_NS). */
+static void finish_front(struct assembler *a, struct conn *c, int n, bool incomplete)
+{
+	struct exchange *x;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		x = c->pending[i];
+		if (x->awaiting_peer) {
+			if (c->n_held == HELD_MAX)
+				held_release(a, c, 1);
+			x->incomplete = incomplete;
+			c->held[c->n_held++] = x;
+			continue;
+		}
+		emit_span(a, c, x, incomplete);
+		free(x);
 	}
 	memmove(c->pending, c->pending + n, (c->n_pending - n) * sizeof(c->pending[0]));
 	c->n_pending -= n;
@@ -792,13 +832,15 @@ static void peer_late_client(struct assembler *a, struct conn *c, struct exchang
 {
 	struct conn *p;
 	struct exchange *sx;
-	int i;
+	int i, n_held;
 
 	if (!(a->cfg->propagation & PROPAGATION_LINK) || !c->have_tuple || !(p = tuple_peer(a, c)) ||
 	    p->proto != PROTO_HTTP1 || p->role != SONDE_ROLE_SERVER)
 		return;
-	for (i = 0; i < p->n_pending; i++) {
-		sx = p->pending[i];
+	/* The server's requests in order: the finished ones that wait, then the open ones. */
+	n_held = p->n_held;
+	for (i = 0; i < n_held + p->n_pending; i++) {
+		sx = i < n_held ? p->held[i] : p->pending[i - n_held];
 		if (!sx->awaiting_peer)
 			continue;
 		sx->awaiting_peer = false;
@@ -811,8 +853,13 @@ static void peer_late_client(struct assembler *a, struct conn *c, struct exchang
 			linker__server_retrace(a->linker, p->tgid, sx->tid, sx->span_id, x->trace_id);
 			a->st.links_tuple++;
 		}
-		return;
+		break;
 	}
+	/* Held spans that wait no more (linked, or judged on their own) go now, in order. */
+	for (i = 0; i < p->n_held && !p->held[i]->awaiting_peer; i++)
+		;
+	if (i)
+		held_release(a, p, i);
 }
 
 /*
@@ -1653,6 +1700,13 @@ void assembler__tick(struct assembler *a, uint64_t now)
 				check_idle_db(a, c, now);
 			if (c->db_held && now > DB_LINK_WAIT_NS)
 				db_release_held(a, c, now - DB_LINK_WAIT_NS, false);
+			if (c->n_held) {
+				int k = 0;
+
+				while (k < c->n_held && c->held[k]->end_ns + HTTP_LINK_WAIT_NS < now)
+					k++;
+				held_release(a, c, k);
+			}
 			if (now > c->last_ns && now - c->last_ns > CONN_IDLE_EVICT_NS) {
 				if (c->proto == PROTO_DB) {
 					struct db_sink out = {emit_db_span, c};
@@ -1670,6 +1724,7 @@ void assembler__tick(struct assembler *a, uint64_t now)
 							c->pending[i]->end_ns = c->last_ns;
 					finish_front(a, c, c->n_pending, true);
 				}
+				held_release(a, c, c->n_held);
 				*p = c->next;
 				a->st.conns_evicted++;
 				conn_free(a, c);
@@ -1702,5 +1757,6 @@ void assembler__flush(struct assembler *a)
 			}
 			if (c->proto == PROTO_DB)
 				db_release_held(a, c, 0, true);
+			held_release(a, c, c->n_held);
 		}
 }

@@ -301,6 +301,48 @@ TEST(server_record_before_client_record)
 }
 
 /*
+ * The server read, answered and finished before the client's request record came (the client
+ * was preempted inside its send, after loopback delivery): the server span waits for it, and
+ * goes on its own once the wait is over when no request comes.
+ */
+TEST(server_done_before_client_record)
+{
+	struct end cli, srv, cli2, srv2;
+	const struct span *c1, *s1, *s2;
+
+	setup(PROPAGATION_LINK);
+	open_end(&cli, 1, 40000, 8001, false);
+	open_end(&srv, 2, 8001, 40000, false);
+	io(&srv, IN, 1000, 2, REQ("/one"));
+	io(&srv, OUT, 1200, 2, RESP);
+	io(&srv, IN, 900000, 2, REQ("/x")); /* the response run ended: the exchange is done */
+	CHECK_EQ_INT(n_spans, 0);
+	io(&cli, OUT, 1500, 1, REQ("/one"));
+	CHECK_EQ_INT(n_spans, 1);
+	io(&cli, IN, 1600, 1, RESP);
+	io(&cli, OUT, 900100, 1, REQ("/x"));
+	CHECK_EQ_INT(n_spans, 2);
+	c1 = by_name("GET /one", SPAN_KIND_CLIENT);
+	s1 = by_name("GET /one", SPAN_KIND_SERVER);
+	CHECK(c1 && s1);
+	if (c1 && s1)
+		CHECK(child_of(s1, c1));
+
+	/* no request ever comes from the traced client end: the span goes after the wait */
+	open_end(&cli2, 3, 40001, 8001, false);
+	open_end(&srv2, 4, 8001, 40001, false);
+	io(&srv2, IN, 2000000, 2, REQ("/alone"));
+	io(&srv2, OUT, 2000100, 2, RESP);
+	io(&srv2, IN, 2000200, 2, REQ("/y"));
+	assembler__tick(a, 2000100 + 100000000ULL);
+	CHECK(!by_name("GET /alone", SPAN_KIND_SERVER));
+	assembler__tick(a, 2000100 + 400000000ULL);
+	s2 = by_name("GET /alone", SPAN_KIND_SERVER);
+	CHECK(s2 && is_root(s2));
+	teardown();
+}
+
+/*
  * --propagation off: the two ends stay apart. A context on the wire names the trace on both
  * ends; sonde's client span is a new span under the header's (the application's own span, or a
  * caller's forwarded by a proxy), and the server end takes the closer parent when it can: the
@@ -442,6 +484,7 @@ int main(void)
 	RUN(chain_through_connections_and_threads);
 	RUN(connection_link_pairs_requests_in_order);
 	RUN(server_record_before_client_record);
+	RUN(server_done_before_client_record);
 	RUN(link_off_and_wire_context);
 	RUN(linker_intervals);
 	RUN(linker_event_loop_choice);
