@@ -141,6 +141,12 @@ size_t service_name_from_cmdline(const char *cmdline, size_t len, char *out, siz
 					snprintf(out, outsz, "%s", args[i + 1]);
 					return strlen(out);
 				}
+				/* "python3 -c CODE", "node -e CODE", "bash -c CMD": what follows is
+				 * program text, no name; the interpreter's is the best there is. */
+				if (!strcmp(args[i], "-c") || !strcmp(args[i], "-e") ||
+				    !strcmp(args[i], "--eval") || !strcmp(args[i], "-p") ||
+				    !strcmp(args[i], "--print"))
+					break;
 				continue;
 			}
 			return copy_stem(base_name(args[i]), out, outsz);

@@ -488,6 +488,11 @@ TEST(service_names_from_cmdlines)
 	CHECK_STR(out, "curl");
 	service_name_from_cmdline("python3\0-m\0http.server\0", 23, out, sizeof(out));
 	CHECK_STR(out, "http.server");
+	/* program text on the command line is no name */
+	service_name_from_cmdline("/usr/bin/python3.11\0-c\0\nimport socket\0", 38, out, sizeof(out));
+	CHECK_STR(out, "python3.11");
+	service_name_from_cmdline("node\0-e\0require('http')\0app.js\0", 31, out, sizeof(out));
+	CHECK_STR(out, "node");
 	CHECK_EQ_INT(service_name_from_cmdline("", 0, out, sizeof(out)), 0);
 }
 
