@@ -878,6 +878,8 @@ static void peer_late_client(struct assembler *a, struct conn *c, struct exchang
  * new one under the request its thread serves, else under the header's span); else what the
  * kernel injected; else a child of the request its thread is serving; else a root.
  */
+static bool is_local_peer(const struct conn *c);
+
 static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x,
 			 const struct sonde_trace_ctx *k)
 {
@@ -893,6 +895,12 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 		else if (p && k->kind != SONDE_CTX_SERVER &&
 			 (p->proto == PROTO_HTTP1 || p->proto == PROTO_UNKNOWN))
 			x->awaiting_peer = true; /* its request may come next: peer_late_client */
+		else if (!p && (a->cfg->propagation & PROPAGATION_LINK) && c->have_tuple &&
+			 k->kind != SONDE_CTX_SERVER && is_local_peer(c))
+			/* A client on this host whose first send has not been reported: on loopback
+			 * the server can read it before the send returns to the sender, whose
+			 * connection the kernel announces then. */
+			x->awaiting_peer = true;
 		if (k->kind == SONDE_CTX_SERVER) {
 			memcpy(x->trace_id, k->trace_id, 16);
 			memcpy(x->span_id, k->span_id, 8);

@@ -54,6 +54,15 @@ static void teardown(void)
 	process_table__free(procs);
 }
 
+/*
+ * Let the wait of server spans for their client end pass (HTTP_LINK_WAIT_NS): these tests'
+ * clients are on loopback but most are not traced (their connections are never announced).
+ */
+static void settle(void)
+{
+	assembler__tick(a, 2000000000ULL);
+}
+
 /* Announce a connection: IPv4 unless v6 (then IPv4-mapped addresses), local then remote. */
 static void open_end(struct end *e, uint64_t id, uint32_t lport, uint32_t rport, bool v6)
 {
@@ -151,6 +160,7 @@ TEST(thread_serving_request_parents_its_call)
 	io(&cli, OUT, 2000, 5, REQ("/back"));
 	io(&cli, IN, 3000, 5, RESP);
 	io(&srv, OUT, 4000, 5, RESP);
+	settle();
 	CHECK_EQ_INT(n_spans, 2);
 	s = by_name("GET /front", SPAN_KIND_SERVER);
 	c = by_name("GET /back", SPAN_KIND_CLIENT);
@@ -178,6 +188,7 @@ TEST(other_thread_or_after_response_is_not_child)
 	io(&srv, OUT, 4000, 5, RESP);
 	io(&cli2, OUT, 5000, 5, REQ("/after"));
 	io(&cli2, IN, 6000, 5, RESP);
+	settle();
 	CHECK_EQ_INT(n_spans, 3);
 	s = by_name("GET /front", SPAN_KIND_SERVER);
 	c1 = by_name("GET /other-thread", SPAN_KIND_CLIENT);
@@ -327,6 +338,29 @@ TEST(server_done_before_client_record)
 	CHECK(c1 && s1);
 	if (c1 && s1)
 		CHECK(child_of(s1, c1));
+
+	/* the client's connection itself is announced only after the server answered (its first
+	 * send returned late): the server span still waits for it */
+	{
+		struct end cli3, srv3;
+		const struct span *c3, *s3;
+
+		open_end(&srv3, 5, 8001, 40003, false);
+		io(&srv3, IN, 1000000, 2, REQ("/late"));
+		io(&srv3, OUT, 1000100, 2, RESP);
+		io(&srv3, IN, 1000200, 2, REQ("/x"));
+		CHECK(!by_name("GET /late", SPAN_KIND_SERVER));
+		open_end(&cli3, 6, 40003, 8001, false);
+		io(&cli3, OUT, 1000050, 1, REQ("/late"));
+		s3 = by_name("GET /late", SPAN_KIND_SERVER);
+		CHECK(s3);
+		io(&cli3, IN, 1000150, 1, RESP);
+		io(&cli3, OUT, 1000250, 1, REQ("/x"));
+		c3 = by_name("GET /late", SPAN_KIND_CLIENT);
+		CHECK(c3 && s3);
+		if (c3 && s3)
+			CHECK(child_of(s3, c3));
+	}
 
 	/* no request ever comes from the traced client end: the span goes after the wait */
 	open_end(&cli2, 3, 40001, 8001, false);
