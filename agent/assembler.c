@@ -115,6 +115,11 @@ struct conn {
 	int n_answered; /* pending[0..n_answered) have their response head */
 	struct exchange *held[HELD_MAX]; /* finished server spans waiting for their client end */
 	int n_held;
+	uint32_t lite_seq;   /* the last summarized response run that answered requests here */
+	bool lite_open;	     /* ... and it has not ended yet: the answered exchanges wait for it */
+	bool asked_summary;  /* the kernel was asked to summarize the responses */
+	bool asked_full;     /* ... and then for full records again, for good */
+	uint32_t n_requests; /* request heads seen */
 	uint8_t *det_buf;	/* first bytes of a run, too few to classify yet */
 	uint32_t det_len, det_seq, det_tid;
 	uint16_t det_dir;
@@ -136,6 +141,8 @@ struct assembler {
 	void *state_ctx;
 	conn_ignore_fn ignore;
 	void *ignore_ctx;
+	conn_resp_mode_fn resp_mode;
+	void *resp_mode_ctx;
 	int64_t mono_to_unix;
 	struct conn *buckets[CONN_BUCKETS];
 	struct conn *tuples[TUPLE_BUCKETS]; /* by (local, remote) address and port */
@@ -195,6 +202,41 @@ void assembler__set_ignore(struct assembler *a, conn_ignore_fn fn, void *ctx)
  * Nothing more is wanted from this connection: the kernel stops copying payload and writing
  * records for it (a map lookup per I/O is all it then costs), once its tuple is known.
  */
+void assembler__set_resp_mode(struct assembler *a, conn_resp_mode_fn fn, void *ctx)
+{
+	a->resp_mode = fn;
+	a->resp_mode_ctx = ctx;
+}
+
+/*
+ * A request head was just queued on an HTTP/1.x connection: decide how the kernel captures its
+ * responses. A second request with the first answered shows a kept-alive connection, not
+ * pipelined: its responses can be summarized (half the records; connections used once never
+ * cost the map update). Pipelined requests need the response heads to tell the responses
+ * apart: full records again, for good.
+ */
+static void choose_resp_mode(struct assembler *a, struct conn *c)
+{
+	int open = c->n_pending - c->n_answered;
+
+	if (!a->resp_mode || !c->sock_key || c->asked_full)
+		return;
+	if (open > 1) {
+		c->asked_full = true;
+		if (c->asked_summary) {
+			a->resp_mode(a->resp_mode_ctx, c->sock_key, SONDE_RESP_FULL_AGAIN);
+			a->st.conns_full_responses++;
+		}
+		return;
+	}
+	/* The kernel knows which way the responses go only from a role it saw at the open. */
+	if (!c->asked_summary && c->n_requests >= 2 && c->kernel_role == c->role) {
+		a->resp_mode(a->resp_mode_ctx, c->sock_key, SONDE_RESP_SUMMARIZE);
+		c->asked_summary = true;
+		a->st.conns_summarized++;
+	}
+}
+
 static void conn_give_up(struct assembler *a, struct conn *c)
 {
 	if (a->ignore && c->sock_key && !c->kernel_ignored) {
@@ -1005,6 +1047,8 @@ static void on_request_head(struct assembler *a, struct conn *c, struct stream *
 	exchange_ids(a, c, x, &s->kctx);
 	s->kctx.kind = SONDE_CTX_NONE; /* it was this request's */
 	c->pending[c->n_pending++] = x;
+	c->n_requests++;
+	choose_resp_mode(a, c);
 	if (c->role == SONDE_ROLE_CLIENT)
 		peer_late_client(a, c, x);
 }
@@ -1404,6 +1448,64 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 }
 
 /* A run ended: a response that was still being sent ended with it. */
+/*
+ * A response run the kernel summarized (no record: its status line only) started at ts: it
+ * answers the requests waiting. Pipelined requests cannot be told apart without the heads: the
+ * first gets the status, the others none, and the kernel is asked for full records from now on.
+ * Until the run ends (lite_end) the exchanges stay pending. Known already, or no request is
+ * waiting yet (its record may still come): nothing, a later summary of the run will tell.
+ */
+static void lite_answer(struct assembler *a, struct conn *c, uint32_t seq, uint16_t status,
+			uint64_t ts)
+{
+	struct exchange *x;
+	int i, open;
+
+	if (c->proto != PROTO_HTTP1 || !c->selected || seq <= c->lite_seq)
+		return;
+	open = c->n_pending - c->n_answered;
+	if (open <= 0)
+		return;
+	c->lite_seq = seq;
+	c->lite_open = true;
+	if (ts > c->last_ns)
+		c->last_ns = ts;
+	a->st.responses_summarized++;
+	if (open > 1)
+		a->st.responses_pipelined++; /* the kernel was asked for full records already */
+	for (i = c->n_answered; i < c->n_pending; i++) {
+		x = c->pending[i];
+		if (i == c->n_answered) {
+			x->status = status;
+			x->has_response = true;
+		}
+		if (c->role == SONDE_ROLE_SERVER)
+			linker__server_end(a->linker, c->tgid, x->tid, x->span_id, ts);
+		else if (!span__id_is_zero(x->parent_id, 8))
+			linker__child_end(a->linker, c->tgid, x->tid, x->parent_id, ts);
+	}
+	c->n_answered = c->n_pending;
+}
+
+/* The summarized response run seq ended at last_ts: its exchanges are done. */
+static void lite_end(struct assembler *a, struct conn *c, uint32_t seq, uint64_t last_ts)
+{
+	if (!c->lite_open || seq != c->lite_seq)
+		return;
+	c->lite_open = false;
+	if (c->n_answered)
+		response_done(a, c, last_ts);
+}
+
+/* A thread's note that it started a summarized response (sonde_resp_note). */
+static void on_note(struct assembler *a, uint32_t tgid, const struct sonde_resp_note *n)
+{
+	struct conn *c = conn_find(a, n->conn_id);
+
+	if (c && c->tgid == tgid)
+		lite_answer(a, c, n->run_seq, n->status, n->ts_ns);
+}
+
 static void on_run_end(struct assembler *a, struct conn *c, const struct sonde_run_summary *run)
 {
 	uint16_t resp_dir;
@@ -1418,6 +1520,11 @@ static void on_run_end(struct assembler *a, struct conn *c, const struct sonde_r
 	resp_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
 	if (run->dir != resp_dir)
 		return;
+	if (run->status) {
+		lite_answer(a, c, run->seq, run->status, run->first_ts_ns);
+		lite_end(a, c, run->seq, run->last_ts_ns);
+		return;
+	}
 	if (c->n_answered && c->resp.run_seq == run->seq) {
 		c->resp.body_remaining = 0;
 		c->resp.chunked = false;
@@ -1480,6 +1587,8 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 
 	if (cap > size - offsetof(struct sonde_data_event, payload))
 		cap = size - offsetof(struct sonde_data_event, payload);
+	for (int i = 0; i < SONDE_RESP_NOTES && ev->notes[i].conn_id; i++)
+		on_note(a, ev->head.tgid, &ev->notes[i]);
 	if (!c)
 		c = conn_new(a, ev->head.conn_id, ev->head.tgid, NULL);
 	if (!c)
@@ -1655,6 +1764,28 @@ static void check_idle(struct assembler *a, struct conn *c, uint64_t now)
 	}
 }
 
+/*
+ * A connection whose requests wait for a summarized response, quiet for idle_close_ms: the
+ * kernel's state tells whether a response started (when no later record said so) and when its
+ * run went idle. Only connections quiet that long cost the lookup.
+ */
+static void check_idle_lite(struct assembler *a, struct conn *c, uint64_t now)
+{
+	struct sonde_conn_state ks;
+	uint16_t resp_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
+	uint64_t idle = (uint64_t)a->cfg->idle_close_ms * 1000000ULL;
+
+	if (!a->state || !c->sock_key || now < c->last_ns || now - c->last_ns <= idle)
+		return;
+	if (a->state(a->state_ctx, c->sock_key, &ks))
+		return; /* gone: its close record is on the way */
+	if (ks.conn_id != c->id || ks.run_dir != resp_dir || !ks.run_status)
+		return;
+	lite_answer(a, c, ks.run_seq, ks.run_status, ks.run_first_ts);
+	if (now > ks.run_last_ts && now - ks.run_last_ts > idle)
+		lite_end(a, c, ks.run_seq, ks.run_last_ts);
+}
+
 /* The same for a database connection whose decoder waits for an answer's end. */
 static void check_idle_db(struct assembler *a, struct conn *c, uint64_t now)
 {
@@ -1702,7 +1833,10 @@ void assembler__tick(struct assembler *a, uint64_t now)
 	for (i = 0; i < CONN_BUCKETS; i++) {
 		p = &a->buckets[i];
 		while ((c = *p)) {
-			if (c->n_answered)
+			if (c->lite_open ||
+			    (c->proto == PROTO_HTTP1 && c->n_pending > c->n_answered))
+				check_idle_lite(a, c, now);
+			if (c->n_answered && !c->lite_open)
 				check_idle(a, c, now);
 			else if (c->proto == PROTO_DB && c->dbd->waiting(c->db))
 				check_idle_db(a, c, now);

@@ -45,6 +45,12 @@ struct assembler_stats {
 	uint64_t links_tuple;	  /* server spans linked to a client span through the connection */
 	uint64_t links_kernel;	  /* server spans with ids the kernel assigned (header propagation) */
 	uint64_t links_ambiguous; /* thread links chosen among several open requests (event loops) */
+	uint64_t responses_summarized; /* HTTP/1.x responses known from the kernel's summary only */
+	uint64_t responses_pipelined;  /* of which: answered several requests at once (no status
+					* for all but the first) */
+	uint64_t conns_summarized;     /* connections whose responses the kernel was asked to
+					* summarize */
+	uint64_t conns_full_responses; /* ... and then to record in full again (pipelining) */
 };
 
 struct assembler *assembler__new(const struct sonde_config *cfg, struct process_table *procs,
@@ -53,6 +59,9 @@ struct assembler *assembler__new(const struct sonde_config *cfg, struct process_
 void assembler__free(struct assembler *a);
 /* Where to report connections that need no more records (not HTTP, not selected, our own). */
 void assembler__set_ignore(struct assembler *a, conn_ignore_fn fn, void *ctx);
+/* Tell the kernel how to capture a connection's responses (loader__resp_mode). */
+typedef void (*conn_resp_mode_fn)(void *ctx, uint64_t sock_key, uint8_t mode);
+void assembler__set_resp_mode(struct assembler *a, conn_resp_mode_fn fn, void *ctx);
 
 /* One record from the ring buffers (records must come in timestamp order). */
 void assembler__on_record(struct assembler *a, const void *rec, size_t size);

@@ -41,6 +41,7 @@ enum {
 	OPT_CONFIG,
 	OPT_DB_QUERY,
 	OPT_DB_SERVER_SPANS,
+	OPT_HTTP_RESPONSES,
 	OPT_PROPAGATION,
 	OPT_K8S,
 	OPT_K8S_API,
@@ -80,6 +81,7 @@ static const struct option long_opts[] = {
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"db-query", required_argument, NULL, OPT_DB_QUERY},
 	{"db-server-spans", required_argument, NULL, OPT_DB_SERVER_SPANS},
+	{"http-responses", required_argument, NULL, OPT_HTTP_RESPONSES},
 	{"propagation", required_argument, NULL, OPT_PROPAGATION},
 	{"k8s", required_argument, NULL, OPT_K8S},
 	{"k8s-api", required_argument, NULL, OPT_K8S_API},
@@ -129,6 +131,9 @@ void config__usage(FILE *out)
 		"      --ring-kb N            ring buffer per CPU, KiB, power of two (64-262144, default %u)\n"
 		"      --poll-ms N            ring-buffer poll period (1-1000, default 20)\n"
 		"      --idle-close-ms N      end a response N ms after its last byte (default 500)\n"
+		"      --http-responses MODE  status: the kernel reads a final HTTP/1.x response's status\n"
+		"                             line and writes no record for it (default, half the records);\n"
+		"                             full: every response head goes to the agent\n"
 		"      --hooks SET            auto: the cheapest hooks this kernel has (default);\n"
 		"                             socket: only socket tracepoints (kernel 6.3+); syscalls:\n"
 		"                             only the syscall fallback (slower, any kernel)\n"
@@ -455,6 +460,17 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 			break;
 		case OPT_DB_SERVER_SPANS:
 			err = parse_bool("--db-server-spans", optarg, &cfg->db_server_spans);
+			break;
+		case OPT_HTTP_RESPONSES:
+			if (!strcmp(optarg, "status"))
+				cfg->http_full_responses = false;
+			else if (!strcmp(optarg, "full"))
+				cfg->http_full_responses = true;
+			else {
+				fprintf(stderr, "sonde: invalid value '%s' for --http-responses: "
+						"expected status or full\n", optarg);
+				err = -EINVAL;
+			}
 			break;
 		case OPT_PROPAGATION:
 			err = parse_propagation(optarg, &cfg->propagation);

@@ -69,6 +69,7 @@ struct sonde_config {
 	/* Spans. */
 	bool export_query;	   /* put the query string in url.query (off: it may hold secrets) */
 	uint32_t idle_close_ms;	   /* finish a response this long after its last byte */
+	bool http_full_responses;  /* record every HTTP/1.x response (off: the kernel summarizes) */
 	struct db_options db;	   /* database decoders: what becomes of query text */
 	bool db_server_spans;	   /* SERVER spans for a traced database's side of its queries */
 	uint32_t propagation;	   /* enum sonde_propagation bits */

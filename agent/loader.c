@@ -739,6 +739,16 @@ int loader__ignore_conn(struct loader *ld, uint64_t sock_key)
 	return 0;
 }
 
+int loader__resp_mode(struct loader *ld, uint64_t sock_key, uint8_t mode)
+{
+	/* A separate map, not the conns entry: the programs own that one's run counters. */
+	if (!ld->skel->rodata->summarize_responses)
+		return 0;
+	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.conn_modes), &sock_key, &mode, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX])
 {
 	uint64_t *vals = calloc(ld->n_cpus, sizeof(uint64_t));
@@ -988,6 +998,7 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	}
 
 	ld->skel->rodata->self_tgid = getpid();
+	ld->skel->rodata->summarize_responses = !cfg->http_full_responses;
 	ld->skel->rodata->capture_bytes = cfg->capture_bytes;
 	ld->skel->rodata->run_captures = cfg->run_captures;
 	/* --exe is decided in the agent (process_table__selected): names need /proc */

@@ -34,6 +34,9 @@ int loader__poll(struct loader *ld);
 int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_state *out);
 /* Stop copying and recording a connection: a map lookup per I/O is all it costs after this. */
 int loader__ignore_conn(struct loader *ld, uint64_t sock_key);
+/* How the kernel captures a connection's HTTP/1.x responses from the next one on (enum
+ * sonde_resp_mode); a no-op with --http-responses full. */
+int loader__resp_mode(struct loader *ld, uint64_t sock_key, uint8_t mode);
 /* Sum the BPF-side counters over CPUs. */
 void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX]);
 /* Add or remove a traced pid (when selecting by pid or executable). */

@@ -79,6 +79,12 @@ static void conn_ignore(void *ctx, uint64_t key)
 	loader__ignore_conn(ctx, key); /* gone already (closed): nothing to stop */
 }
 
+static void conn_resp_mode(void *ctx, uint64_t key, uint8_t mode)
+{
+	/* Fails only when the map is full: the responses are then recorded as before. */
+	loader__resp_mode(ctx, key, mode);
+}
+
 static void print_stats(struct agent *ag, const char *when)
 {
 	uint64_t k[SONDE_CNT_MAX];
@@ -92,7 +98,8 @@ static void print_stats(struct agent *ag, const char *when)
 		"sonde: stats (%s): io=%llu records=%llu ring_full=%llu copy_fail=%llu "
 		"conns=%llu open=%llu not_http=%llu spans=%llu incomplete=%llu parse_errors=%llu "
 		"framing_lost=%llu orphans=%llu ignored=%llu db_conns=%llu db_spans=%llu "
-		"links_thread=%llu links_tuple=%llu links_kernel=%llu links_ambiguous=%llu\n",
+		"links_thread=%llu links_tuple=%llu links_kernel=%llu links_ambiguous=%llu "
+		"responses_summarized=%llu responses_recorded=%llu\n",
 		when, (unsigned long long)k[SONDE_CNT_IO], (unsigned long long)k[SONDE_CNT_RECORDS],
 		(unsigned long long)k[SONDE_CNT_RING_FULL], (unsigned long long)k[SONDE_CNT_COPY_FAIL],
 		(unsigned long long)as.conns_total, (unsigned long long)as.conns_open,
@@ -102,7 +109,9 @@ static void print_stats(struct agent *ag, const char *when)
 		(unsigned long long)as.conns_ignored, (unsigned long long)as.conns_db,
 		(unsigned long long)as.spans_db, (unsigned long long)as.links_thread,
 		(unsigned long long)as.links_tuple, (unsigned long long)as.links_kernel,
-		(unsigned long long)as.links_ambiguous);
+		(unsigned long long)as.links_ambiguous,
+		(unsigned long long)k[SONDE_CNT_RESP_SUMMARIZED],
+		(unsigned long long)k[SONDE_CNT_RESP_RECORDED]);
 	if (ag->cfg.propagation & PROPAGATION_HEADER)
 		fprintf(stderr,
 			"sonde: stats (%s): server_ids=%llu traceparent_in=%llu traceparent_bad=%llu "
@@ -196,6 +205,12 @@ static void render_metrics(void *ctx, FILE *out)
 	metric(out, "sonde_links_ambiguous_total", "counter",
 	       "Thread links chosen among several open requests (event loops).", NULL,
 	       as.links_ambiguous);
+	metric(out, "sonde_http_responses_total", "counter",
+	       "HTTP/1.x response runs on connections of known role: summarized by the kernel "
+	       "(status line only, no record) or recorded in full.", "{how=\"summarized\"}",
+	       k[SONDE_CNT_RESP_SUMMARIZED]);
+	metric(out, "sonde_http_responses_total", "counter", NULL, "{how=\"recorded\"}",
+	       k[SONDE_CNT_RESP_RECORDED]);
 	metric(out, "sonde_kernel_server_ids_total", "counter",
 	       "Request heads read by servers that got their ids in the kernel (header "
 	       "propagation), by incoming traceparent.", "{traceparent=\"none\"}",
@@ -384,6 +399,7 @@ static int run(struct agent *ag)
 	if (!ag->asm_)
 		return -ENOMEM;
 	assembler__set_ignore(ag->asm_, conn_ignore, ag->ld);
+	assembler__set_resp_mode(ag->asm_, conn_resp_mode, ag->ld);
 	err = loop__add_fd(ag->loop, loader__epoll_fd(ag->ld), EPOLLIN, on_ring_wakeup, ag);
 	if (err)
 		return err;

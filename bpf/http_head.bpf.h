@@ -62,6 +62,26 @@ static __always_inline __u32 request_method_len(__u64 w)
 }
 
 /*
+ * The status code of a final HTTP/1.x response whose first bytes are s[0..16) ("HTTP/1.1 200 "
+ * or "HTTP/1.0 404\r"), when that is what they are and the code is 200..599; else 0 (interim
+ * and 101 responses, anything else: the caller records those in full).
+ */
+static __always_inline __u16 final_status(const __u8 *s)
+{
+	__u64 w = *(const __u64 *)s;
+	__u16 code;
+
+	if (w != W8('H', 'T', 'T', 'P', '/', '1', '.', '1') &&
+	    w != W8('H', 'T', 'T', 'P', '/', '1', '.', '0'))
+		return 0;
+	if (s[8] != ' ' || s[9] < '2' || s[9] > '5' || s[10] < '0' || s[10] > '9' ||
+	    s[11] < '0' || s[11] > '9' || (s[12] != ' ' && s[12] != '\r'))
+		return 0;
+	code = (__u16)(s[9] - '0') * 100 + (__u16)(s[10] - '0') * 10 + (__u16)(s[11] - '0');
+	return code;
+}
+
+/*
  * What the scanner found, offsets from the start of the message. Each offset has its own flag:
  * the verifier must never see a branch on an offset (see SCAN_HEAD), only on the flags.
  */

@@ -23,6 +23,7 @@
 #include "maps/conns.bpf.h"
 #include "maps/filters.bpf.h"
 #include "maps/propagation.bpf.h"
+#include "maps/responses.bpf.h"
 #include "maps/rings.bpf.h"
 #include "maps/syscall_io.bpf.h"
 
@@ -51,6 +52,8 @@ const volatile __u8 sys_send = 0;			/* sends through raw_tp/sys_enter+exit */
 const volatile __u8 sys_recv = 0;			/* receives through raw_tp/sys_enter+exit */
 /* --propagation header: ids decided here, traceparent injected (socket tracepoints only). */
 const volatile __u8 header_mode = 0;
+/* --http-responses status: final HTTP/1.x responses summarized, not recorded (sonde_event.h). */
+const volatile __u8 summarize_responses = 0;
 
 /* Connection ids: unique for the life of this BPF object (the agent's life). */
 __u64 next_conn_id = 0;
@@ -392,11 +395,90 @@ static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_
 		ev->ctx = *injected;
 	else
 		__builtin_memset(&ev->ctx, 0, sizeof(ev->ctx));
+	__builtin_memset(ev->notes, 0, sizeof(ev->notes));
+	if (summarize_responses) {
+		/* The thread's response starts summarized since its last record go with it, once. */
+		struct sonde_thread_notes *tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
+
+		if (tn && tn->n[0].conn_id) {
+			__builtin_memcpy(ev->notes, tn->n, sizeof(ev->notes));
+			__builtin_memset(tn->n, 0, sizeof(tn->n));
+		}
+	}
 	/* !sys: the syscall fallback never propagates (and must not reference the scan). */
 	if (header_mode && !sys && dir == SONDE_DIR_INGRESS && !offset &&
 	    st->role != SONDE_ROLE_CLIENT)
 		server_ids(ev->payload, n, key, pid_tgid, &ev->ctx);
 	ring_submit(ring, ev);
+}
+
+/*
+ * A run in the connection's response direction starts: unless the agent asked for summaries,
+ * or when the bytes are not a final HTTP/1.x status line, it is recorded as any other run.
+ * Otherwise the status goes into the connection's state, the run writes no record (its
+ * captures are used up), and the thread notes where a response started.
+ */
+static __always_inline void summarize_response(struct sonde_conn_state *st, __u64 key, int ret,
+					       __u64 ts, __u64 pid_tgid,
+					       const struct sonde_syscall_io *sys)
+{
+	struct sonde_thread_notes *tn, fresh = {};
+	__u64 contig = 0;
+	__u8 head[16], *mode;
+	__u16 status;
+	void *buf;
+
+	mode = bpf_map_lookup_elem(&conn_modes, &key);
+	if (mode) {
+		st->resp_mode = *mode;
+		bpf_map_delete_elem(&conn_modes, &key);
+	}
+	if (st->resp_mode != SONDE_RESP_SUMMARIZE)
+		return;
+	if (ret < 13)
+		goto full;
+	if (sys)
+		buf = user_buffer_of(sys->kind, (void *)sys->arg, &contig);
+	else
+		buf = user_buffer(&contig);
+	if (!buf || contig < 13)
+		goto full;
+	__builtin_memset(head, 0, sizeof(head));
+	if (bpf_probe_read_user(head, ret < 16 || contig < 16 ? 13 : 16, buf))
+		goto full;
+	status = final_status(head);
+	if (!status)
+		goto full;
+	st->run_status = status;
+	st->run_captures = run_captures;
+	count(SONDE_CNT_RESP_SUMMARIZED);
+	tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
+	if (!tn) {
+		bpf_map_update_elem(&resp_notes, &pid_tgid, &fresh, BPF_ANY);
+		tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
+		if (!tn)
+			return;
+	}
+	/* Both slots taken: the oldest note goes (the run summary still reports it, later). */
+	if (tn->n[1].conn_id)
+		tn->n[0] = tn->n[1];
+	else if (!tn->n[0].conn_id)
+		goto write0;
+	tn->n[1].conn_id = st->conn_id;
+	tn->n[1].ts_ns = ts;
+	tn->n[1].run_seq = st->run_seq;
+	tn->n[1].status = status;
+	tn->n[1].pad0 = 0;
+	return;
+write0:
+	tn->n[0].conn_id = st->conn_id;
+	tn->n[0].ts_ns = ts;
+	tn->n[0].run_seq = st->run_seq;
+	tn->n[0].status = status;
+	tn->n[0].pad0 = 0;
+	return;
+full:
+	count(SONDE_CNT_RESP_RECORDED);
 }
 
 /*
@@ -468,6 +550,11 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 		st->run_first_ts = ts;
 		st->run_bytes = 0;
 		st->run_captures = 0;
+		prev.status = st->run_status;
+		st->run_status = 0;
+		if (summarize_responses && st->role != SONDE_ROLE_UNKNOWN &&
+		    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
+			summarize_response(st, key, ret, ts, pid_tgid, sys);
 		if (header_mode && dir == SONDE_DIR_EGRESS) {
 			/* The connection answers: its request is no longer what this thread serves. */
 			struct sonde_serving *sv = bpf_map_lookup_elem(&serving, &pid_tgid);
@@ -635,6 +722,8 @@ static __always_inline int on_state_change(__u64 key, int newstate)
 	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV) {
 		fresh.role = newstate == TCP_SYN_SENT ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
 		bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY);
+		if (summarize_responses)
+			bpf_map_delete_elem(&conn_modes, &key); /* a closed socket's, at its address */
 		return 0;
 	}
 	if (newstate != TCP_CLOSE)
@@ -652,12 +741,14 @@ static __always_inline int on_state_change(__u64 key, int newstate)
 			ev->last.bytes = st->run_bytes;
 			ev->last.seq = st->run_seq;
 			ev->last.dir = st->run_dir;
-			ev->last.pad0 = 0;
+			ev->last.status = st->run_status;
 			ring_submit(ring, ev);
 		}
 		count(SONDE_CNT_CONN_CLOSE);
 	}
 	bpf_map_delete_elem(&conns, &key);
+	if (summarize_responses)
+		bpf_map_delete_elem(&conn_modes, &key);
 	return 0;
 }
 

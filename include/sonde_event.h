@@ -74,7 +74,41 @@ struct sonde_run_summary {
 	__u64 bytes;	   /* bytes moved by the run */
 	__u32 seq;	   /* run number on the connection, from 1 */
 	__u16 dir;	   /* enum sonde_direction, NONE when there was no run */
-	__u16 pad0;	   /* explicit padding */
+	__u16 status;	   /* an HTTP/1.x response the kernel summarized (no record was written
+			    * for the run): its status code; 0 for every other run */
+};
+
+/*
+ * HTTP/1.x response summaries. Once a connection's role is known, a run in its response
+ * direction that starts with a final status line ("HTTP/1.1 200 ") writes no record: the
+ * kernel reads the first 16 bytes, keeps the status in the connection's state, and the run's
+ * summary (prev of the next record, the CLOSE record, or the state once it is idle) carries it.
+ * That halves the records of keep-alive request/response traffic. The agent turns it on per
+ * connection (conn_modes) once a second request shows the connection is kept alive and not
+ * pipelined (only the response heads tell pipelined responses apart), and off again when it
+ * sees requests pipelined later. Interim (1xx) and 101 responses, and anything else, are
+ * recorded in full as before.
+ *
+ * So that the agent learns early when a thread began a response (a server span stops being
+ * its thread's current request; a client call came back), the kernel also keeps the last
+ * SONDE_RESP_NOTES summarized response starts of each thread, and the thread's next record
+ * carries them (each note once).
+ */
+#define SONDE_RESP_NOTES 2
+
+/* How a connection's responses are captured (conn_modes, sonde_conn_state.resp_mode). */
+enum sonde_resp_mode {
+	SONDE_RESP_FULL = 0,	  /* recorded as any run (the default) */
+	SONDE_RESP_SUMMARIZE = 1, /* final status lines summarized */
+	SONDE_RESP_FULL_AGAIN = 2, /* recorded again: pipelined requests were seen */
+};
+
+struct sonde_resp_note {
+	__u64 conn_id;	/* the connection that started a summarized response; 0: no note */
+	__u64 ts_ns;	/* its first I/O */
+	__u32 run_seq;	/* the run number of the response */
+	__u16 status;	/* its status code */
+	__u16 pad0;	/* explicit padding */
 };
 
 /*
@@ -107,6 +141,8 @@ struct sonde_data_event {
 	__u32 cap_len;		       /* bytes of payload that follow (<= io_bytes) */
 	__u32 pad0;		       /* explicit padding */
 	struct sonde_trace_ctx ctx;    /* kind NONE unless header propagation set it */
+	/* Response starts of this thread summarized since its last record, oldest first. */
+	struct sonde_resp_note notes[SONDE_RESP_NOTES];
 	__u8 payload[SONDE_PAYLOAD_MAX]; /* first cap_len bytes of the I/O */
 };
 
@@ -166,7 +202,9 @@ struct sonde_conn_state {
 	__u16 run_captures; /* records written for the current run */
 	__u16 role;	    /* enum sonde_role from the TCP state changes, if seen */
 	__u8 ignored;	    /* filtered out: count nothing, copy nothing */
-	__u8 pad0;	    /* explicit padding */
+	__u8 resp_mode;	    /* enum sonde_resp_mode the agent asked for */
+	__u16 run_status;   /* the current run is a summarized response: its status code */
+	__u16 pad0[3];	    /* explicit padding */
 };
 
 /* Per-CPU counters the BPF side keeps; the agent sums them for its self-metrics. */
@@ -193,6 +231,9 @@ enum sonde_counter {
 	SONDE_CNT_SKIP_FAILED = 16,   /* not injected: the kernel refused to insert (no memory) */
 	SONDE_CNT_INJECT_UNMERGED = 17, /* injected, but the head stays in several pieces (no
 					 * memory to merge them): it may wait for Nagle */
+	SONDE_CNT_RESP_SUMMARIZED = 18, /* HTTP/1.x responses summarized: no record written */
+	SONDE_CNT_RESP_RECORDED = 19,	/* response runs of summarizing connections recorded in
+					 * full (not a final status line) */
 	SONDE_CNT_MAX = 24,
 };
 

@@ -27,8 +27,20 @@ struct end {
 	uint64_t id;
 	uint32_t seq;
 	uint16_t dir;
+	uint16_t status; /* the current run is a response the kernel summarized */
 	uint64_t first, last, bytes;
 };
+
+/* Notes the next record carries (response starts the kernel summarized, see sonde_event.h). */
+static struct sonde_resp_note next_notes[SONDE_RESP_NOTES];
+/* What the assembler asked the kernel about responses: socket and mode, in order. */
+static uint64_t mode_key[8];
+static uint8_t mode_asked[8];
+static int n_modes;
+
+static int fake_state(void *ctx, uint64_t key, struct sonde_conn_state *out);
+static void record_mode(void *ctx, uint64_t key, uint8_t mode);
+static struct end *state_ends[8];
 
 static void collect(void *ctx, const struct span *s)
 {
@@ -44,8 +56,12 @@ static void setup(uint32_t propagation)
 	cfg.idle_close_ms = 500;
 	cfg.propagation = propagation;
 	procs = process_table__new(&cfg);
-	a = assembler__new(&cfg, procs, collect, NULL, NULL, NULL);
+	a = assembler__new(&cfg, procs, collect, NULL, fake_state, NULL);
+	assembler__set_resp_mode(a, record_mode, NULL);
 	n_spans = 0;
+	n_modes = 0;
+	memset(state_ends, 0, sizeof(state_ends));
+	memset(next_notes, 0, sizeof(next_notes));
 }
 
 static void teardown(void)
@@ -89,6 +105,27 @@ static void open_end(struct end *e, uint64_t id, uint32_t lport, uint32_t rport,
 	assembler__on_record(a, &ev, sizeof(ev));
 }
 
+/* The same, as the kernel saw it open (role from the TCP state change). */
+static void open_end_role(struct end *e, uint64_t id, uint32_t lport, uint32_t rport,
+			  uint16_t role)
+{
+	struct sonde_open_event ev = {};
+
+	memset(e, 0, sizeof(*e));
+	e->id = id;
+	ev.head.conn_id = id;
+	ev.head.kind = SONDE_EV_OPEN;
+	ev.head.tgid = getpid();
+	ev.sock_key = 0x1000 + id;
+	ev.family = 2;
+	ev.saddr[0] = ev.daddr[0] = 127;
+	ev.saddr[3] = ev.daddr[3] = 1;
+	ev.sport = (uint16_t)lport;
+	ev.dport = (uint16_t)rport;
+	ev.role = role;
+	assembler__on_record(a, &ev, sizeof(ev));
+}
+
 static void io(struct end *e, uint16_t dir, uint64_t ts, uint32_t tid, const char *data)
 {
 	static struct sonde_data_event ev;
@@ -101,12 +138,16 @@ static void io(struct end *e, uint16_t dir, uint64_t ts, uint32_t tid, const cha
 	ev.head.tid = tid;
 	ev.head.ts_ns = ts;
 	ev.head.dir = dir;
+	memcpy(ev.notes, next_notes, sizeof(ev.notes));
+	memset(next_notes, 0, sizeof(next_notes));
 	if (dir != e->dir) {
 		ev.prev.first_ts_ns = e->first;
 		ev.prev.last_ts_ns = e->last;
 		ev.prev.bytes = e->bytes;
 		ev.prev.seq = e->seq;
 		ev.prev.dir = e->dir;
+		ev.prev.status = e->status;
+		e->status = 0;
 		e->seq++;
 		e->dir = dir;
 		e->first = ts;
@@ -120,6 +161,84 @@ static void io(struct end *e, uint16_t dir, uint64_t ts, uint32_t tid, const cha
 	e->bytes += n;
 	e->last = ts;
 	assembler__on_record(a, &ev, offsetof(struct sonde_data_event, payload) + n);
+}
+
+/*
+ * A response run the kernel summarized: no record, only its status in the connection's state
+ * (and in the next record's prev); the thread notes its start when note is set.
+ */
+static void summarized(struct end *e, uint16_t dir, uint64_t first, uint64_t last,
+		       uint16_t status, uint64_t bytes, bool note)
+{
+	int i;
+
+	e->seq++;
+	e->dir = dir;
+	e->first = first;
+	e->last = last;
+	e->bytes = bytes;
+	e->status = status;
+	if (!note)
+		return;
+	for (i = 0; i < SONDE_RESP_NOTES && next_notes[i].conn_id; i++)
+		;
+	if (i == SONDE_RESP_NOTES)
+		return;
+	next_notes[i] = (struct sonde_resp_note){ .conn_id = e->id, .ts_ns = first,
+						  .run_seq = e->seq, .status = status };
+}
+
+/* The kernel's state of each connection (state_ends), for the idle checks (key 0x1000 + id). */
+static int fake_state(void *ctx, uint64_t key, struct sonde_conn_state *out)
+{
+	int i;
+
+	(void)ctx;
+	for (i = 0; i < 8; i++) {
+		struct end *e = state_ends[i];
+
+		if (e && 0x1000 + e->id == key) {
+			memset(out, 0, sizeof(*out));
+			out->conn_id = e->id;
+			out->run_seq = e->seq;
+			out->run_dir = e->dir;
+			out->run_first_ts = e->first;
+			out->run_last_ts = e->last;
+			out->run_bytes = e->bytes;
+			out->run_status = e->status;
+			return 0;
+		}
+	}
+	return -2;
+}
+
+static void record_mode(void *ctx, uint64_t key, uint8_t mode)
+{
+	(void)ctx;
+	if (n_modes < 8) {
+		mode_key[n_modes] = key;
+		mode_asked[n_modes] = mode;
+	}
+	n_modes++;
+}
+
+/* The connection closed: the CLOSE record with the summary of its last run. */
+static void on_close_of(struct end *e, uint64_t ts)
+{
+	struct sonde_close_event ev = {};
+
+	ev.head.conn_id = e->id;
+	ev.head.kind = SONDE_EV_CLOSE;
+	ev.head.tgid = getpid();
+	ev.head.ts_ns = ts;
+	ev.head.dir = e->dir;
+	ev.last.first_ts_ns = e->first;
+	ev.last.last_ts_ns = e->last;
+	ev.last.bytes = e->bytes;
+	ev.last.seq = e->seq;
+	ev.last.dir = e->dir;
+	ev.last.status = e->status;
+	assembler__on_record(a, &ev, sizeof(ev));
 }
 
 #define IN SONDE_DIR_INGRESS
@@ -352,6 +471,7 @@ TEST(server_done_before_client_record)
 		CHECK(!by_name("GET /late", SPAN_KIND_SERVER));
 		open_end(&cli3, 6, 40003, 8001, false);
 		io(&cli3, OUT, 1000050, 1, REQ("/late"));
+		c3 = by_name("GET /late", SPAN_KIND_CLIENT);
 		s3 = by_name("GET /late", SPAN_KIND_SERVER);
 		CHECK(s3);
 		io(&cli3, IN, 1000150, 1, RESP);
@@ -373,6 +493,149 @@ TEST(server_done_before_client_record)
 	assembler__tick(a, 2000100 + 400000000ULL);
 	s2 = by_name("GET /alone", SPAN_KIND_SERVER);
 	CHECK(s2 && is_root(s2));
+	teardown();
+}
+
+/* Summarized responses: keep-alive exchanges on both ends, status and end from the summary. */
+TEST(summarized_responses_keep_alive)
+{
+	struct end cli, srv;
+	const struct span *c1, *s1, *c2, *s2;
+
+	setup(PROPAGATION_LINK);
+	open_end(&cli, 1, 40000, 8001, false);
+	open_end(&srv, 2, 8001, 40000, false);
+	io(&cli, OUT, 1000, 1, REQ("/one"));
+	io(&srv, IN, 1010, 2, REQ("/one"));
+	summarized(&srv, OUT, 1100, 1150, 200, 120, true);
+	summarized(&cli, IN, 1120, 1160, 200, 120, false);
+	io(&cli, OUT, 2000, 1, REQ("/two"));
+	io(&srv, IN, 2010, 2, REQ("/two"));
+	CHECK_EQ_INT(n_spans, 2);
+	summarized(&srv, OUT, 2100, 2200, 404, 90, true);
+	summarized(&cli, IN, 2120, 2210, 404, 90, true);
+	on_close_of(&cli, 3000);
+	on_close_of(&srv, 3001);
+	CHECK_EQ_INT(n_spans, 4);
+	c1 = by_name("GET /one", SPAN_KIND_CLIENT);
+	s1 = by_name("GET /one", SPAN_KIND_SERVER);
+	c2 = by_name("GET /two", SPAN_KIND_CLIENT);
+	s2 = by_name("GET /two", SPAN_KIND_SERVER);
+	CHECK(c1 && s1 && c2 && s2);
+	if (c1 && s1 && c2 && s2) {
+		CHECK(child_of(s1, c1) && child_of(s2, c2));
+		CHECK_EQ_INT(c1->end_unix_ns - c1->start_unix_ns, 160);
+		CHECK_EQ_INT(s1->end_unix_ns - s1->start_unix_ns, 140);
+		CHECK_EQ_INT(s2->end_unix_ns - s2->start_unix_ns, 190);
+		CHECK_EQ_INT(span__find_attr(c1, "http.response.status_code")->i, 200);
+		CHECK_EQ_INT(span__find_attr(s2, "http.response.status_code")->i, 404);
+		CHECK_EQ_INT(c2->status, SPAN_STATUS_ERROR);
+		CHECK(!span__find_attr(c2, "error.type") ||
+		      span__find_attr(c2, "error.type")->len == 3);
+	}
+	/* Both ends kept alive, no pipelining: summaries asked at their second requests (the
+	 * kernel saw no open here: open_end gives no role, so the test's kernel_role is 0) */
+	CHECK_EQ_INT(n_modes, 0);
+	teardown();
+}
+
+/*
+ * A thread-per-request server answers one connection (summarized: no record) and reads the next
+ * request on another: the note in that record ends the first request as the thread's current
+ * one, so the call that follows is the second request's child.
+ */
+TEST(summarized_response_note_ends_serving)
+{
+	struct end a1, a2, down;
+	const struct span *s2, *d;
+
+	setup(PROPAGATION_LINK);
+	open_end(&a1, 1, 8080, 50000, false);
+	open_end(&a2, 2, 8080, 50001, false);
+	open_end(&down, 3, 50002, 9090, false);
+	io(&a1, IN, 1000, 7, REQ("/first"));
+	summarized(&a1, OUT, 1100, 1100, 200, 60, true);
+	io(&a2, IN, 2000, 7, REQ("/second"));
+	io(&down, OUT, 2100, 7, REQ("/down"));
+	io(&down, IN, 2200, 7, RESP);
+	io(&a2, OUT, 2300, 7, RESP);
+	io(&a1, IN, 5000, 7, REQ("/x"));
+	io(&down, OUT, 5100, 8, REQ("/y"));
+	settle();
+	d = by_name("GET /down", SPAN_KIND_CLIENT);
+	s2 = by_name("GET /second", SPAN_KIND_SERVER);
+	CHECK(d && s2 && by_name("GET /first", SPAN_KIND_SERVER));
+	if (d && s2)
+		CHECK(child_of(d, s2));
+	teardown();
+}
+
+/* The last response of a connection that goes quiet: the kernel's state ends it. */
+TEST(summarized_response_idle)
+{
+	struct end srv;
+	const struct span *s;
+
+	setup(PROPAGATION_LINK);
+	open_end(&srv, 1, 8080, 50000, false);
+	state_ends[0] = &srv;
+	io(&srv, IN, 1000, 7, REQ("/quiet"));
+	summarized(&srv, OUT, 1100, 1300, 503, 60, false); /* no record follows, no note */
+	assembler__tick(a, 1000 + 100000000ULL);
+	CHECK_EQ_INT(n_spans, 0);
+	assembler__tick(a, 1300 + 600000000ULL);
+	CHECK_EQ_INT(n_spans, 1);
+	s = by_name("GET /quiet", SPAN_KIND_SERVER);
+	CHECK(s);
+	if (s) {
+		CHECK_EQ_INT(s->end_unix_ns - s->start_unix_ns, 300);
+		CHECK_EQ_INT(span__find_attr(s, "http.response.status_code")->i, 503);
+		CHECK_EQ_INT(s->status, SPAN_STATUS_ERROR);
+	}
+	teardown();
+}
+
+/*
+ * The kernel is asked to summarize a connection's responses at its second request, when the
+ * first was answered (kept alive, not pipelined); pipelined requests later ask for full records
+ * again. The summary of the pipelined responses cannot tell them apart: the first gets the
+ * status, the second none. A connection pipelined from the start is never summarized.
+ */
+TEST(summarized_response_pipelined)
+{
+	struct end srv, srv2;
+	const struct span *p1, *p2;
+
+	setup(PROPAGATION_LINK);
+	open_end_role(&srv, 1, 8080, 50000, SONDE_ROLE_SERVER);
+	io(&srv, IN, 1000, 7, REQ("/a"));
+	io(&srv, OUT, 1010, 7, RESP);
+	CHECK_EQ_INT(n_modes, 0);
+	io(&srv, IN, 1020, 7, REQ("/b"));
+	CHECK_EQ_INT(n_modes, 1);
+	CHECK_EQ_INT(mode_key[0], 0x1001);
+	CHECK_EQ_INT(mode_asked[0], SONDE_RESP_SUMMARIZE);
+	summarized(&srv, OUT, 1030, 1040, 200, 120, false);
+	io(&srv, IN, 1050, 7, REQ("/p1") REQ("/p2"));
+	CHECK_EQ_INT(n_modes, 2);
+	CHECK_EQ_INT(mode_asked[1], SONDE_RESP_FULL_AGAIN);
+	summarized(&srv, OUT, 1100, 1250, 200, 120, false);
+	on_close_of(&srv, 2000);
+	CHECK_EQ_INT(n_spans, 4);
+	p1 = by_name("GET /p1", SPAN_KIND_SERVER);
+	p2 = by_name("GET /p2", SPAN_KIND_SERVER);
+	CHECK(p1 && p2);
+	if (p1 && p2) {
+		CHECK_EQ_INT(span__find_attr(p1, "http.response.status_code")->i, 200);
+		CHECK(!span__find_attr(p2, "http.response.status_code"));
+		CHECK(p2->status != SPAN_STATUS_ERROR);
+		CHECK_EQ_INT(p2->end_unix_ns - p2->start_unix_ns, 200);
+	}
+	open_end_role(&srv2, 2, 8080, 50001, SONDE_ROLE_SERVER);
+	io(&srv2, IN, 3000, 7, REQ("/q1") REQ("/q2"));
+	io(&srv2, OUT, 3010, 7, RESP RESP);
+	io(&srv2, IN, 3020, 7, REQ("/q3"));
+	CHECK_EQ_INT(n_modes, 2);
 	teardown();
 }
 
@@ -519,6 +782,10 @@ int main(void)
 	RUN(connection_link_pairs_requests_in_order);
 	RUN(server_record_before_client_record);
 	RUN(server_done_before_client_record);
+	RUN(summarized_responses_keep_alive);
+	RUN(summarized_response_note_ends_serving);
+	RUN(summarized_response_idle);
+	RUN(summarized_response_pipelined);
 	RUN(link_off_and_wire_context);
 	RUN(linker_intervals);
 	RUN(linker_event_loop_choice);

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Maps of HTTP/1.x response summaries (see SONDE_RESP_NOTES in sonde_event.h): which
+ * connections the agent wants full response records of, and each thread's summarized response
+ * starts not yet reported.
+ */
+#ifndef SONDE_MAPS_RESPONSES_BPF_H
+#define SONDE_MAPS_RESPONSES_BPF_H
+
+/*
+ * struct sock address → enum sonde_resp_mode: how the agent wants the connection's responses
+ * from now on. Written by the agent (a separate map: the conns entry's run counters belong to
+ * the programs); read, folded into the connection's state and deleted by the socket I/O
+ * programs at the next response run, deleted at the open and the close of a connection too.
+ * Plain hash: entries live from an agent's write to the connection's next response.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u8);
+} conn_modes SEC(".maps");
+
+/* A thread's summarized response starts since its last record. */
+struct sonde_thread_notes {
+	struct sonde_resp_note n[SONDE_RESP_NOTES]; /* oldest first; conn_id 0: empty */
+};
+
+/*
+ * pid_tgid → struct sonde_thread_notes. Written by the socket I/O programs when a thread starts
+ * a summarized response; the thread's next data record takes the notes and empties the slots.
+ * LRU: the notes of threads that died age out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SONDE_MAX_THREADS);
+	__type(key, __u64);
+	__type(value, struct sonde_thread_notes);
+} resp_notes SEC(".maps");
+
+#endif
