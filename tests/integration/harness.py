@@ -277,12 +277,18 @@ class Jaeger:
                        own_service_only: bool = True, **kw) -> list[Span]:
         """Poll until at least `count` spans of `service` match `where`; return all matches.
         kw goes to traces() (e.g. start_us=test_start_us, operation=..., tags=...)."""
+        seen = [0]
+
         def attempt():
             found = [s for s in self.spans(service, **kw)
                      if (not own_service_only or s.service == service) and (where is None or where(s))]
+            seen[0] = len(found)
             return found if len(found) >= count else None
-        return poll_until(attempt, timeout,
-                          what=f"{count} span(s) of service {service!r} in Jaeger")
+        try:
+            return poll_until(attempt, timeout,
+                              what=f"{count} span(s) of service {service!r} in Jaeger")
+        except AssertionError as e:
+            raise AssertionError(f"{e} (found {seen[0]} at the last try)") from None
 
     def wait_for_trace(self, trace_id: str, count: int = 1,
                        timeout: float = DEFAULT_SPAN_TIMEOUT) -> list[Span]:
