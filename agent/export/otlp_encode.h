@@ -24,10 +24,19 @@
 /*
  * Encode n spans as one ExportTraceServiceRequest, one ResourceSpans per distinct s->res (in
  * first-seen order) with a single ScopeSpans each. Strings that are not valid UTF-8 are repaired
- * with U+FFFD, because proto3 receivers reject the whole request otherwise. On success *out is
- * a malloc'ed buffer the caller frees; returns 0 or -ENOMEM / -EINVAL.
+ * with U+FFFD, because proto3 receivers reject the whole request otherwise. Written straight in
+ * the protobuf wire format, without protobuf-c. On success *out is a malloc'ed buffer the caller
+ * frees; returns 0 or -ENOMEM / -EINVAL.
  */
 int otlp__encode(const struct span *const *spans, size_t n, uint8_t **out, size_t *out_len);
+
+/*
+ * The same request built as a protobuf-c message tree and packed by protobuf-c: the reference
+ * implementation, several times slower, which the tests require otlp__encode() to match byte for
+ * byte. Same contract as otlp__encode().
+ */
+int otlp__encode_protobuf_c(const struct span *const *spans, size_t n, uint8_t **out,
+			    size_t *out_len);
 
 /*
  * Decode an ExportTraceServiceResponse body. An empty body is a full success. Returns 0 with
