@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
 # Replays the checked-in inputs of every fuzz target without libFuzzer: each fuzz_<name>.c is
-# built with ASan and UBSan and standalone_main.c, then run once per file of
-# tests/fuzz/corpus/<name>/ and tests/fuzz/regressions/<name>/ (fixed crash reproducers). A
-# sanitizer report or a broken property fails that file. Ends with "N passed, N failed" (files)
-# and exits non-zero when any failed. Needs only clang's ordinary sanitizer runtimes.
+# built with ASan and UBSan and standalone_main.c (and what its "// fuzz-build:" lines add), then
+# run once per file of tests/fuzz/corpus/<name>/ and tests/fuzz/regressions/<name>/ (fixed crash
+# reproducers). A sanitizer report or a broken property fails that file. Ends with "N passed,
+# N failed" (files) and exits non-zero when any failed. Needs only clang's ordinary sanitizer
+# runtimes (and, for a target with fuzz-build lines, what they name: fuzz_otlp needs `make`).
 #
 # Env: CC (default clang), FUZZ_SRCS (decoder sources, default all of agent/decoders/*.c).
 set -u
@@ -25,11 +26,13 @@ for src in tests/fuzz/fuzz_*.c; do
 	name=${src#tests/fuzz/fuzz_}
 	name=${name%.c}
 	bin=$OUT/fuzz_$name
-	# shellcheck disable=SC2086 # SRCS is a list of files
+	# What a target needs besides the decoders, on its "// fuzz-build:" lines (globs allowed).
+	extra=$(sed -n 's|^// fuzz-build: ||p' "$src")
+	# shellcheck disable=SC2086 # SRCS and extra are lists of files and flags
 	if ! "$CC" -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-fno-omit-frame-pointer -Iinclude -Iagent "$src" tests/fuzz/standalone_main.c \
-		$SRCS -o "$bin"; then
-		echo "regress: $name does not build" >&2
+		$SRCS $extra -o "$bin"; then
+		echo "regress: $name does not build (the generated sources of fuzz-build lines: make)" >&2
 		failed=$((failed + 1))
 		continue
 	fi

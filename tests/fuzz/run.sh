@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
 # Builds every tests/fuzz/fuzz_<name>.c as a libFuzzer binary with ASan and UBSan, linked with
-# the pure decoders in agent/decoders/, and runs each for FUZZ_SECONDS (default 60) starting
-# from tests/fuzz/corpus/<name>/. What the fuzzer learns and any crash go under
-# tests/fuzz/findings/<name>/ (git-ignored); the checked-in corpus is only read. Exits 1 if any
-# target crashed or broke a property: copy the reported file into tests/fuzz/regressions/<name>/
-# once fixed, so that regress.sh keeps replaying it.
+# the pure decoders in agent/decoders/ (and what its "// fuzz-build:" lines add), and runs each
+# for FUZZ_SECONDS (default 60) starting from tests/fuzz/corpus/<name>/. What the fuzzer learns
+# and any crash go under tests/fuzz/findings/<name>/ (git-ignored); the checked-in corpus is only
+# read. Exits 1 if any target crashed or broke a property: copy the reported file into
+# tests/fuzz/regressions/<name>/ once fixed, so that regress.sh keeps replaying it.
 #
 # Usage: tests/fuzz/run.sh [name...]     (names as in fuzz_<name>.c; default: all)
 # Env: FUZZ_SECONDS, CLANG (default clang), FUZZ_SRCS (decoder sources, default all),
@@ -37,10 +37,13 @@ for name in $names; do
 		continue
 	fi
 	echo "fuzz: building $name"
-	# shellcheck disable=SC2086 # SRCS is a list of files
+	# What a target needs besides the decoders, on its "// fuzz-build:" lines (globs allowed).
+	extra=$(sed -n 's|^// fuzz-build: ||p' "$src")
+	# shellcheck disable=SC2086 # SRCS and extra are lists of files and flags
 	if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-Iinclude -Iagent "$src" $SRCS -o "$bin"; then
-		echo "fuzz: $name does not build (libFuzzer runtime: apt-get install libclang-rt-14-dev)" >&2
+		-Iinclude -Iagent "$src" $SRCS $extra -o "$bin"; then
+		echo "fuzz: $name does not build (libFuzzer runtime: apt-get install" \
+			"libclang-rt-14-dev; the generated sources of fuzz-build lines: make)" >&2
 		status=1
 		continue
 	fi
