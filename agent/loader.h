@@ -37,6 +37,21 @@ int loader__ignore_conn(struct loader *ld, uint64_t sock_key);
 /* How the kernel captures a connection's HTTP/1.x responses from the next one on (enum
  * sonde_resp_mode); a no-op with --http-responses full. */
 int loader__resp_mode(struct loader *ld, uint64_t sock_key, uint8_t mode);
+/* One record of a poll, in the poll's copy of the rings. */
+struct batch_rec {
+	uint64_t ts;
+	uint32_t off;
+	uint32_t size;
+	uint32_t order; /* arrival order: ties keep it */
+};
+
+/*
+ * Sort a poll's records by time, stably. They come ring after ring, each ring nearly in order
+ * already: a natural merge of the ordered runs costs about one pass. tmp (n long) and runs
+ * (n + 1 long) are scratch; without them, or with little order in the input, it falls back to
+ * qsort.
+ */
+void loader__sort_batch(struct batch_rec *recs, size_t n, struct batch_rec *tmp, size_t *runs);
 /* Sum the BPF-side counters over CPUs. */
 void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX]);
 /* Add or remove a traced pid (when selecting by pid or executable). */
