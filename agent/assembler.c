@@ -531,53 +531,54 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 		linker__child_end(a->linker, c->tgid, x->tid, x->parent_id, x->end_ns);
 	sp.start_unix_ns = assembler__to_unix_ns(a, x->start_ns);
 	sp.end_unix_ns = assembler__to_unix_ns(a, x->end_ns > x->start_ns ? x->end_ns : x->start_ns);
-	/* No printf on this per-span path: plain copies. */
+	/* No printf on this per-span path: plain copies. Each key below is set once: added
+	 * without the search for an existing one. */
 	cat3(sp.name, sizeof(sp.name), x->method, " ", x->route);
 
-	span__set_cstr(&sp, "http.request.method", x->method);
+	span__add_cstr(&sp, "http.request.method", x->method);
 	split_host(x->host, host, sizeof(host), &host_port);
 	if (server) {
-		span__set_cstr(&sp, "url.path", x->path);
-		span__set_cstr(&sp, "url.scheme", "http");
+		span__add_cstr(&sp, "url.path", x->path);
+		span__add_cstr(&sp, "url.scheme", "http");
 		if (x->query[0] && a->cfg->export_query)
-			span__set_cstr(&sp, "url.query", x->query);
+			span__add_cstr(&sp, "url.query", x->query);
 		if (host[0])
-			span__set_cstr(&sp, "server.address", host);
+			span__add_cstr(&sp, "server.address", host);
 		if (host_port || c->have_tuple)
-			span__set_int(&sp, "server.port", host_port ? host_port : c->sport);
+			span__add_int(&sp, "server.port", host_port ? host_port : c->sport);
 		if (peer[0])
-			span__set_cstr(&sp, "client.address", peer);
+			span__add_cstr(&sp, "client.address", peer);
 	} else {
 		cat3(buf, sizeof(buf), "http://", host[0] ? x->host : peer, x->path);
 		if (x->query[0] && a->cfg->export_query)
 			cat3(buf + strlen(buf), sizeof(buf) - strlen(buf), "?", x->query, "");
-		span__set_cstr(&sp, "url.full", buf);
-		span__set_cstr(&sp, "server.address", host[0] ? host : peer);
+		span__add_cstr(&sp, "url.full", buf);
+		span__add_cstr(&sp, "server.address", host[0] ? host : peer);
 		if (host_port || c->have_tuple)
-			span__set_int(&sp, "server.port", host_port ? host_port : c->dport);
+			span__add_int(&sp, "server.port", host_port ? host_port : c->dport);
 	}
-	span__set_cstr(&sp, "url.template", x->route);
+	span__add_cstr(&sp, "url.template", x->route);
 	if (peer[0]) {
-		span__set_cstr(&sp, "network.peer.address", peer);
-		span__set_int(&sp, "network.peer.port", c->dport);
+		span__add_cstr(&sp, "network.peer.address", peer);
+		span__add_int(&sp, "network.peer.port", c->dport);
 	}
 	ver[2] = (char)('0' + (x->version_minor % 10));
-	span__set_cstr(&sp, "network.protocol.version", ver);
+	span__add_cstr(&sp, "network.protocol.version", ver);
 	if (x->user_agent[0])
-		span__set_cstr(&sp, "user_agent.original", x->user_agent);
-	span__set_int(&sp, "thread.id", x->tid);
+		span__add_cstr(&sp, "user_agent.original", x->user_agent);
+	span__add_int(&sp, "thread.id", x->tid);
 	if (x->has_response) {
-		span__set_int(&sp, "http.response.status_code", x->status);
+		span__add_int(&sp, "http.response.status_code", x->status);
 		if (x->status >= 500 || (!server && x->status >= 400)) {
 			sp.status = SPAN_STATUS_ERROR;
 			buf[0] = (char)('0' + x->status / 100 % 10);
 			buf[1] = (char)('0' + x->status / 10 % 10);
 			buf[2] = (char)('0' + x->status % 10);
-			span__set_str(&sp, "error.type", buf, 3);
+			span__add_str(&sp, "error.type", buf, 3);
 		}
 	} else if (incomplete) {
 		sp.status = SPAN_STATUS_ERROR;
-		span__set_cstr(&sp, "error.type", "connection_closed");
+		span__add_cstr(&sp, "error.type", "connection_closed");
 		a->st.spans_incomplete++;
 	}
 	a->st.spans++;

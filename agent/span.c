@@ -124,6 +124,37 @@ int span__set_cstr(struct span *s, const char *key, const char *val)
 	return span__set_str(s, key, val, val ? strlen(val) : 0);
 }
 
+int span__add_str(struct span *s, const char *key, const char *val, size_t len)
+{
+	struct span_attr *a;
+	uint16_t off;
+
+	if (!key || (!val && len))
+		return -EINVAL;
+	if (s->n_attrs >= SPAN_MAX_ATTRS)
+		return -ENOSPC;
+	if (put_str(s->str, &s->str_used, SPAN_STR_BYTES, val ? val : "", len, &off))
+		return -ENOSPC;
+	a = &s->attrs[s->n_attrs++];
+	*a = (struct span_attr){ .key = key, .type = ATTR_STR, .off = off, .len = (uint16_t)len };
+	return 0;
+}
+
+int span__add_cstr(struct span *s, const char *key, const char *val)
+{
+	return span__add_str(s, key, val, val ? strlen(val) : 0);
+}
+
+int span__add_int(struct span *s, const char *key, int64_t val)
+{
+	if (!key)
+		return -EINVAL;
+	if (s->n_attrs >= SPAN_MAX_ATTRS)
+		return -ENOSPC;
+	s->attrs[s->n_attrs++] = (struct span_attr){ .key = key, .type = ATTR_INT, .i = val };
+	return 0;
+}
+
 int span__set_int(struct span *s, const char *key, int64_t val)
 {
 	return set_int(s->attrs, &s->n_attrs, SPAN_MAX_ATTRS, key, val);

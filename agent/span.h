@@ -79,6 +79,13 @@ struct span {
 int span__set_str(struct span *s, const char *key, const char *val, size_t len);
 int span__set_cstr(struct span *s, const char *key, const char *val);
 int span__set_int(struct span *s, const char *key, int64_t val);
+/*
+ * The same for a key the span does not have yet (the caller knows: a fixed set of keys each
+ * set once), without the search for an existing one: the per-span path of the assembler.
+ */
+int span__add_str(struct span *s, const char *key, const char *val, size_t len);
+int span__add_cstr(struct span *s, const char *key, const char *val);
+int span__add_int(struct span *s, const char *key, int64_t val);
 /* The attribute's string value (not NUL-terminated: use attr->len). */
 static inline const char *span__attr_str(const struct span *s, const struct span_attr *a)
 {

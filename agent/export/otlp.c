@@ -535,10 +535,14 @@ static int otlp_submit(struct exporter *e, const struct span *s)
 		return -ENOSPC;
 	}
 	slot = &x->ring[(x->head + x->count) % x->max_queue];
-	/* Only the used part of the string area is copied: most spans use a fraction of it. */
-	memcpy(slot, s, offsetof(struct span, str));
+	/* Only the used parts of the attribute table and the string area are copied: the queue is
+	 * megabytes, and every byte written to it is a cache miss. */
+	memcpy(slot, s, offsetof(struct span, attrs) +
+			       (s->n_attrs < SPAN_MAX_ATTRS ? s->n_attrs : SPAN_MAX_ATTRS) *
+				       sizeof(s->attrs[0]));
 	memcpy(slot->str, s->str, s->str_used < SPAN_STR_BYTES ? s->str_used : SPAN_STR_BYTES);
-	resource__get(slot->res);
+	/* from s: slot->res was just written by the copy, and reading it back stalls */
+	resource__get(s->res);
 	x->count++;
 	if (x->count >= x->max_batch || !x->delay_armed)
 		pump(x);
