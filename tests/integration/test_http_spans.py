@@ -101,7 +101,17 @@ def test_python_client_to_python_server_counts_and_durations(sonde, jaeger, star
           f"median {sorted(deltas)[len(deltas) // 2]:.3f} ms over {len(deltas)} requests")
     over = sum(d > 1.0 for d in deltas)
     print(f"requests whose client span differs by more than 1 ms: {over}")
-    assert worst <= 1.0, f"a client span differs from the client's measure by {worst:.3f} ms"
+    # The client's clock also holds its own Python work before the first send and after the
+    # last read, and any time it waited for a CPU there (on this 2-core machine, shared with
+    # the server, Jaeger and sonde, a few ms now and then): its measure may exceed the span by
+    # that, never the other way round. A span longer than the client's measure, or spans off
+    # by more than scheduling, would be a wrong start or end.
+    longer = [(i, client[i].duration_us / 1000.0, d) for i, d in enumerate(res.durations_ms)
+              if client[i].duration_us / 1000.0 > d + 0.1]
+    assert not longer, f"client spans longer than the client measured: {longer[:5]}"
+    assert sorted(deltas)[len(deltas) // 2] <= 0.5
+    assert over <= len(deltas) // 100, f"{over} client spans differ by more than 1 ms"
+    assert worst <= 20.0, f"a client span differs from the client's measure by {worst:.3f} ms"
     # each server span lies within its client span (same host, same clock), give or take the
     # loopback skew: a send is timestamped when sendmsg returns, by which time the bytes may
     # already have been read on the other CPU (a few µs seen)
