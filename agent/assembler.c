@@ -50,6 +50,7 @@ struct exchange {
 	uint64_t start_ns;     /* first request byte (monotonic) */
 	uint64_t end_ns;
 	uint32_t tid;	       /* thread that read (server) or wrote (client) the request */
+	uint64_t actor;	       /* what links its calls: tid, or in Go the goroutine; 0: none */
 	uint16_t status;
 	bool has_response;
 	bool head_request;
@@ -105,7 +106,9 @@ struct conn {
 	bool have_tuple;
 	char peer[INET6_ADDRSTRLEN]; /* the remote address as text, once per connection */
 	bool selected;
-	bool thread_link;    /* its process's threads tell its requests apart (not Go) */
+	bool thread_link;    /* its process's threads (or goroutines) tell its requests apart */
+	bool link_go;	     /* a Go program: goroutines do, the kernel reports each I/O's g */
+	uint64_t cur_actor;  /* of the record being handled: its thread, or goroutine */
 	bool kernel_ignored; /* the kernel was told to stop recording it */
 	char comm[16];
 	struct resource *res;
@@ -148,6 +151,8 @@ struct assembler {
 	struct conn *tuples[TUPLE_BUCKETS]; /* by (local, remote) address and port */
 	struct linker *linker;
 	struct runtime_cache *runtimes;
+	void (*go_process)(void *ctx, uint32_t tgid);
+	void *go_process_ctx;
 	uint64_t linker_expired_ns; /* when the thread table was last swept */
 	struct assembler_stats st;
 };
@@ -202,6 +207,13 @@ void assembler__set_ignore(struct assembler *a, conn_ignore_fn fn, void *ctx)
  * Nothing more is wanted from this connection: the kernel stops copying payload and writing
  * records for it (a map lookup per I/O is all it then costs), once its tuple is known.
  */
+void assembler__set_go_process(struct assembler *a, void (*fn)(void *ctx, uint32_t tgid),
+			       void *ctx)
+{
+	a->go_process = fn;
+	a->go_process_ctx = ctx;
+}
+
 void assembler__set_resp_mode(struct assembler *a, conn_resp_mode_fn fn, void *ctx)
 {
 	a->resp_mode = fn;
@@ -408,9 +420,13 @@ static struct conn *conn_new(struct assembler *a, uint64_t id, uint32_t tgid, co
 		struct timespec now;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		c->thread_link = runtime_cache__get(a->runtimes, tgid,
-						    now.tv_sec * 1000000000ULL + now.tv_nsec) !=
-				 RUNTIME_GO;
+		c->link_go = runtime_cache__get(a->runtimes, tgid,
+						now.tv_sec * 1000000000ULL + now.tv_nsec) == RUNTIME_GO;
+		/* Go: goroutines move between threads, and the thread would name wrong parents;
+		 * the goroutine the kernel reports stands for the thread (see runtime.h). */
+		c->thread_link = true;
+		if (c->link_go && a->go_process)
+			a->go_process(a->go_process_ctx, tgid);
 	}
 	/* Bind the process now: a short-lived client may be gone when its span ends. */
 	c->res = process_table__resource(a->procs, tgid, c->comm);
@@ -526,9 +542,9 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 	if (x->tracestate[0] && !memcmp(x->trace_id, x->ctx.trace_id, 16))
 		span__set_trace_state(&sp, x->tracestate, strlen(x->tracestate));
 	if (server)
-		linker__server_end(a->linker, c->tgid, x->tid, x->span_id, x->end_ns);
+		linker__server_end(a->linker, c->tgid, x->actor, x->span_id, x->end_ns);
 	else if (!span__id_is_zero(x->parent_id, 8))
-		linker__child_end(a->linker, c->tgid, x->tid, x->parent_id, x->end_ns);
+		linker__child_end(a->linker, c->tgid, x->actor, x->parent_id, x->end_ns);
 	sp.start_unix_ns = assembler__to_unix_ns(a, x->start_ns);
 	sp.end_unix_ns = assembler__to_unix_ns(a, x->end_ns > x->start_ns ? x->end_ns : x->start_ns);
 	/* No printf on this per-span path: plain copies. Each key below is set once: added
@@ -782,7 +798,7 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 	sp.res = c->res;
 	sp.kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	span__new_span_id(sp.span_id);
-	if (!server && c->thread_link &&
+	if (!server && c->thread_link && op->tid &&
 	    linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, sp.trace_id,
 			      sp.parent_span_id))
 		a->st.links_thread++;
@@ -824,7 +840,8 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 		span__set_cstr(&sp, "network.peer.address", c->peer);
 		span__set_int(&sp, "network.peer.port", c->dport);
 	}
-	span__set_int(&sp, "thread.id", op->tid);
+	if (!c->link_go) /* a goroutine's I/O runs on any thread */
+		span__set_int(&sp, "thread.id", (int64_t)op->tid);
 	if (op->error) {
 		sp.status = SPAN_STATUS_ERROR;
 		span__set_cstr(&sp, "error.type", op->error_type[0] ? op->error_type
@@ -893,7 +910,7 @@ static void peer_late_client(struct assembler *a, struct conn *c, struct exchang
 		if (!sx->has_ctx || !memcmp(sx->trace_id, x->trace_id, 16)) {
 			memcpy(sx->trace_id, x->trace_id, 16);
 			memcpy(sx->parent_id, x->span_id, 8);
-			linker__server_retrace(a->linker, p->tgid, sx->tid, sx->span_id, x->trace_id);
+			linker__server_retrace(a->linker, p->tgid, sx->actor, sx->span_id, x->trace_id);
 			a->st.links_tuple++;
 		}
 		break;
@@ -966,8 +983,8 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 			span__new_trace_id(x->trace_id);
 			span__new_span_id(x->span_id);
 		}
-		if (c->thread_link)
-			linker__server_begin(a->linker, c->tgid, x->tid, x->start_ns, x->trace_id,
+		if (c->thread_link && x->actor)
+			linker__server_begin(a->linker, c->tgid, x->actor, x->start_ns, x->trace_id,
 					     x->span_id);
 		return;
 	}
@@ -975,8 +992,8 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 		/* What the kernel put on the wire names this span. */
 		memcpy(x->trace_id, k->trace_id, 16);
 		memcpy(x->span_id, k->span_id, 8);
-		if (c->thread_link &&
-		    linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
+		if (c->thread_link && x->actor &&
+		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
 			a->st.links_thread++;
@@ -987,15 +1004,15 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 	if (x->has_ctx) {
 		memcpy(x->trace_id, x->ctx.trace_id, 16);
 		memcpy(x->parent_id, x->ctx.span_id, 8);
-		if (c->thread_link &&
-		    linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns, trace, parent) &&
+		if (c->thread_link && x->actor &&
+		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
 			a->st.links_thread++;
 		}
 		return;
 	}
-	if (c->thread_link && linker__parent_at(a->linker, c->tgid, x->tid, x->start_ns,
+	if (c->thread_link && x->actor && linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns,
 						x->trace_id, x->parent_id)) {
 		a->st.links_thread++;
 		return;
@@ -1026,6 +1043,7 @@ static void on_request_head(struct assembler *a, struct conn *c, struct stream *
 		return;
 	x->start_ns = ts;
 	x->tid = tid;
+	x->actor = c->cur_actor;
 	x->version_minor = r->version_minor;
 	copy_str(x->method, sizeof(x->method), &r->method);
 	copy_str(x->path, sizeof(x->path), &r->path);
@@ -1248,7 +1266,7 @@ static void stream_feed(struct assembler *a, struct conn *c, struct stream *s, b
 					x->has_response = true;
 					c->n_answered++;
 					if (c->role == SONDE_ROLE_SERVER)
-						linker__server_end(a->linker, c->tgid, x->tid,
+						linker__server_end(a->linker, c->tgid, x->actor,
 								   x->span_id, head_ts);
 				}
 				if (resp.status == 101) {
@@ -1399,7 +1417,7 @@ static void db_on_data(struct conn *c, const struct sonde_data_event *ev, uint32
 	f.len = cap;
 	f.tail = ev->io_bytes > cap ? ev->io_bytes - cap : 0;
 	f.ts = ev->head.ts_ns;
-	f.tid = ev->head.tid;
+	f.tid = c->link_go ? ev->go_g : ev->head.tid;
 	c->dbd->feed(c->db, from_client, &f, &out);
 	s->pos = ev->run_offset + ev->io_bytes;
 }
@@ -1481,9 +1499,9 @@ static void lite_answer(struct assembler *a, struct conn *c, uint32_t seq, uint1
 			x->has_response = true;
 		}
 		if (c->role == SONDE_ROLE_SERVER)
-			linker__server_end(a->linker, c->tgid, x->tid, x->span_id, ts);
+			linker__server_end(a->linker, c->tgid, x->actor, x->span_id, ts);
 		else if (!span__id_is_zero(x->parent_id, 8))
-			linker__child_end(a->linker, c->tgid, x->tid, x->parent_id, ts);
+			linker__child_end(a->linker, c->tgid, x->actor, x->parent_id, ts);
 	}
 	c->n_answered = c->n_pending;
 }
@@ -1558,6 +1576,7 @@ static bool classify_more(struct assembler *a, struct conn *c, const struct sond
 			first.head = ev->head;
 			first.head.ts_ns = c->det_ts;
 			first.head.tid = c->det_tid;
+			first.go_g = ev->go_g; /* the run's next I/O: the same goroutine */
 			first.run_seq = ev->run_seq;
 			first.io_bytes = first.cap_len = old;
 			memcpy(first.payload, c->det_buf, old);
@@ -1590,6 +1609,7 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 		cap = size - offsetof(struct sonde_data_event, payload);
 	for (int i = 0; i < SONDE_RESP_NOTES && ev->notes[i].conn_id; i++)
 		on_note(a, ev->head.tgid, &ev->notes[i]);
+
 	if (!c)
 		c = conn_new(a, ev->head.conn_id, ev->head.tgid, NULL);
 	if (!c)
@@ -1666,6 +1686,7 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 	if (gap && s->partial_len)
 		stream_reset_partial(s);
 	truncated = cap < ev->io_bytes;
+	c->cur_actor = c->link_go ? ev->go_g : ev->head.tid;
 	stream_feed(a, c, s, is_resp, ev->payload, cap, ev->run_offset, ev->head.ts_ns,
 		    ev->head.tid, truncated);
 	if (truncated)

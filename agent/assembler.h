@@ -59,6 +59,9 @@ struct assembler *assembler__new(const struct sonde_config *cfg, struct process_
 void assembler__free(struct assembler *a);
 /* Where to report connections that need no more records (not HTTP, not selected, our own). */
 void assembler__set_ignore(struct assembler *a, conn_ignore_fn fn, void *ctx);
+/* Called once a connection of a Go program is seen (to attach its uprobes: loader__attach_go). */
+void assembler__set_go_process(struct assembler *a, void (*fn)(void *ctx, uint32_t tgid),
+			       void *ctx);
 /* Tell the kernel how to capture a connection's responses (loader__resp_mode). */
 typedef void (*conn_resp_mode_fn)(void *ctx, uint64_t sock_key, uint8_t mode);
 void assembler__set_resp_mode(struct assembler *a, conn_resp_mode_fn fn, void *ctx);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The thread table behind parent/child linking inside a process: per thread, the last few
- * server spans it began, each with the time it began and the time its response started. A
+ * The thread table behind parent/child linking inside a process: per thread (in Go: per
+ * goroutine), the last few server spans it began, each with the time it began and the time its response started. A
  * call made by the thread at time t belongs to the span open at t that began last.
  */
 #include <stdlib.h>
@@ -27,7 +27,8 @@ struct slot {
 
 struct thread {
 	struct thread *next;
-	uint64_t key; /* tgid << 32 | tid */
+	uint64_t actor; /* the thread id, or in Go the goroutine (its g) */
+	uint32_t tgid;
 	uint64_t last_ns;
 	unsigned int head; /* next slot to write */
 	struct slot slots[SLOTS];
@@ -38,14 +39,10 @@ struct linker {
 	struct linker_stats st;
 };
 
-static uint64_t thread_key(uint32_t tgid, uint32_t tid)
+static unsigned int bucket_of(uint32_t tgid, uint64_t actor)
 {
-	return (uint64_t)tgid << 32 | tid;
-}
-
-static unsigned int bucket_of(uint64_t key)
-{
-	return (unsigned int)((key * 0x9E3779B97F4A7C15ULL) >> 51) % THREAD_BUCKETS;
+	return (unsigned int)(((actor ^ ((uint64_t)tgid << 40)) * 0x9E3779B97F4A7C15ULL) >> 51) %
+	       THREAD_BUCKETS;
 }
 
 struct linker *linker__new(void)
@@ -68,21 +65,20 @@ void linker__free(struct linker *l)
 	free(l);
 }
 
-static struct thread *thread_find(struct linker *l, uint64_t key)
+static struct thread *thread_find(struct linker *l, uint32_t tgid, uint64_t actor)
 {
 	struct thread *t;
 
-	for (t = l->buckets[bucket_of(key)]; t; t = t->next)
-		if (t->key == key)
+	for (t = l->buckets[bucket_of(tgid, actor)]; t; t = t->next)
+		if (t->actor == actor && t->tgid == tgid)
 			return t;
 	return NULL;
 }
 
-void linker__server_begin(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t start_ns,
+void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t start_ns,
 			  const uint8_t trace_id[16], const uint8_t span_id[8])
 {
-	uint64_t key = thread_key(tgid, tid);
-	struct thread *t = thread_find(l, key);
+	struct thread *t = thread_find(l, tgid, tid);
 	struct slot *s;
 
 	if (!t) {
@@ -95,9 +91,10 @@ void linker__server_begin(struct linker *l, uint32_t tgid, uint32_t tid, uint64_
 			l->st.dropped++;
 			return;
 		}
-		t->key = key;
-		t->next = l->buckets[bucket_of(key)];
-		l->buckets[bucket_of(key)] = t;
+		t->actor = tid;
+		t->tgid = tgid;
+		t->next = l->buckets[bucket_of(tgid, tid)];
+		l->buckets[bucket_of(tgid, tid)] = t;
 		l->st.threads++;
 	}
 	s = &t->slots[t->head];
@@ -111,10 +108,10 @@ void linker__server_begin(struct linker *l, uint32_t tgid, uint32_t tid, uint64_
 	t->last_ns = start_ns;
 }
 
-void linker__server_end(struct linker *l, uint32_t tgid, uint32_t tid, const uint8_t span_id[8],
+void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t span_id[8],
 			uint64_t end_ns)
 {
-	struct thread *t = thread_find(l, thread_key(tgid, tid));
+	struct thread *t = thread_find(l, tgid, tid);
 	int i;
 
 	if (!t)
@@ -136,10 +133,10 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint32_t tid, const uin
  * request, or right after an earlier call of its own came back. So: the oldest open request
  * that has no call yet; else the one whose last call ended last before ts; else the latest.
  */
-bool linker__parent_at(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t ts,
+bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 		       uint8_t trace_id[16], uint8_t span_id[8])
 {
-	struct thread *t = thread_find(l, thread_key(tgid, tid));
+	struct thread *t = thread_find(l, tgid, tid);
 	struct slot *latest = NULL, *no_call = NULL, *resumed = NULL, *s, *best;
 	int i, n = 0;
 
@@ -175,10 +172,10 @@ bool linker__parent_at(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t t
 	return true;
 }
 
-void linker__server_retrace(struct linker *l, uint32_t tgid, uint32_t tid,
+void linker__server_retrace(struct linker *l, uint32_t tgid, uint64_t tid,
 			    const uint8_t span_id[8], const uint8_t trace_id[16])
 {
-	struct thread *t = thread_find(l, thread_key(tgid, tid));
+	struct thread *t = thread_find(l, tgid, tid);
 	int i;
 
 	if (!t)
@@ -190,10 +187,10 @@ void linker__server_retrace(struct linker *l, uint32_t tgid, uint32_t tid,
 		}
 }
 
-void linker__child_end(struct linker *l, uint32_t tgid, uint32_t tid, const uint8_t parent_id[8],
+void linker__child_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t parent_id[8],
 		       uint64_t end_ns)
 {
-	struct thread *t = thread_find(l, thread_key(tgid, tid));
+	struct thread *t = thread_find(l, tgid, tid);
 	int i;
 
 	if (!t)

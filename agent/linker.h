@@ -25,23 +25,26 @@ struct linker_stats {
 
 struct linker *linker__new(void);
 void linker__free(struct linker *l);
-/* A server span began at start_ns on thread (tgid, tid). */
-void linker__server_begin(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t start_ns,
+/*
+ * A server span began at start_ns on thread (tgid, tid). tid is what runs a request's code:
+ * the thread id, or in a Go program the goroutine (the g the kernel side reports).
+ */
+void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t start_ns,
 			  const uint8_t trace_id[16], const uint8_t span_id[8]);
 /* That server span stopped being served at end_ns (its response started, or it ended). */
-void linker__server_end(struct linker *l, uint32_t tgid, uint32_t tid, const uint8_t span_id[8],
+void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t span_id[8],
 			uint64_t end_ns);
 /*
  * The server span thread (tgid, tid) was serving at ts, if any: its ids go to trace_id and
  * span_id. Returns false when there is none.
  */
-bool linker__parent_at(struct linker *l, uint32_t tgid, uint32_t tid, uint64_t ts,
+bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 		       uint8_t trace_id[16], uint8_t span_id[8]);
 /* The server span span_id joined another trace (its caller's request was seen after it). */
-void linker__server_retrace(struct linker *l, uint32_t tgid, uint32_t tid,
+void linker__server_retrace(struct linker *l, uint32_t tgid, uint64_t tid,
 			    const uint8_t span_id[8], const uint8_t trace_id[16]);
 /* A call made for the server span parent_id (by thread tid) ended at end_ns. */
-void linker__child_end(struct linker *l, uint32_t tgid, uint32_t tid, const uint8_t parent_id[8],
+void linker__child_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t parent_id[8],
 		       uint64_t end_ns);
 /* Forget threads that have served nothing since before `older_than` (monotonic ns). */
 void linker__expire(struct linker *l, uint64_t older_than);

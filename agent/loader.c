@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -83,6 +84,8 @@ static const struct probe probes[] = {
 
 /* One record waiting in the batch. */
 
+#define GO_EXES_MAX 256
+
 struct loader {
 	struct sonde_bpf *skel;
 	struct bpf_link *links[MAX_LINKS];
@@ -105,6 +108,15 @@ struct loader {
 	/* Header propagation: the sk_msg program attached to out_socks, and what is active. */
 	int sk_msg_prog_fd, out_socks_fd;
 	char propagation[160];
+	/* Go executables the net/http uprobes were tried on (by inode), and their links. */
+	struct go_exe {
+		dev_t dev;
+		ino_t ino;
+		int err; /* 0: attached */
+	} go_exes[GO_EXES_MAX];
+	int n_go_exes;
+	struct bpf_link *go_links[2 * GO_EXES_MAX];
+	int n_go_links;
 };
 
 static bool verbose_libbpf;
@@ -803,6 +815,51 @@ int loader__ignore_conn(struct loader *ld, uint64_t sock_key)
 	return 0;
 }
 
+/* The net/http functions whose entries tie a writeLoop's writes to the handler that asked. */
+static const char *const go_funcs[2] = {
+	"net/http.(*persistConn).roundTrip",
+	"net/http.(*Request).write",
+};
+
+int loader__attach_go(struct loader *ld, uint32_t pid)
+{
+	struct bpf_program *progs[2] = { ld->skel->progs.sonde_go_round_trip,
+					 ld->skel->progs.sonde_go_request_write };
+	struct bpf_link *l[2] = {};
+	char path[64];
+	struct stat st;
+	int i, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	if (stat(path, &st))
+		return -ESRCH; /* gone */
+	for (i = 0; i < ld->n_go_exes; i++)
+		if (ld->go_exes[i].dev == st.st_dev && ld->go_exes[i].ino == st.st_ino)
+			return ld->go_exes[i].err;
+	if (ld->n_go_exes == GO_EXES_MAX)
+		return -E2BIG;
+	for (i = 0; i < 2 && !err; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = go_funcs[i]);
+
+		/* pid -1: every process of this executable (uprobes go by inode) */
+		l[i] = bpf_program__attach_uprobe_opts(progs[i], -1, path, 0, &o);
+		if (!l[i])
+			err = -errno;
+	}
+	if (err) {
+		bpf_link__destroy(l[0]);
+		bpf_link__destroy(l[1]);
+	} else {
+		ld->go_links[ld->n_go_links++] = l[0];
+		ld->go_links[ld->n_go_links++] = l[1];
+		ld->skel->bss->go_uprobes = 1;
+	}
+	ld->go_exes[ld->n_go_exes].dev = st.st_dev;
+	ld->go_exes[ld->n_go_exes].ino = st.st_ino;
+	ld->go_exes[ld->n_go_exes++].err = err;
+	return err;
+}
+
 int loader__resp_mode(struct loader *ld, uint64_t sock_key, uint8_t mode)
 {
 	/* A separate map, not the conns entry: the programs own that one's run counters. */
@@ -861,6 +918,8 @@ void loader__stop(struct loader *ld)
 	ring_buffer__free(ld->rb);
 	for (i = 0; i < (size_t)ld->n_links; i++)
 		bpf_link__destroy(ld->links[i]);
+	for (j = 0; j < ld->n_go_links; j++)
+		bpf_link__destroy(ld->go_links[j]);
 	/* The map would take the program with it when freed below; say it in order. */
 	if (ld->sk_msg_prog_fd > 0)
 		bpf_prog_detach2(ld->sk_msg_prog_fd, ld->out_socks_fd, BPF_SK_MSG_VERDICT);
@@ -1016,9 +1075,11 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		err = -ENOTSUP;
 		goto fail;
 	}
-	/* Load only the chosen rows' programs: the losers are never verified nor attached. */
+	/* Load only the chosen rows' programs: the losers are never verified nor attached. The
+	 * Go uprobes are loaded always, and attached to Go executables as they are seen. */
 	bpf_object__for_each_program(p, ld->skel->obj)
-		bpf_program__set_autoload(p, false);
+		bpf_program__set_autoload(p, p == ld->skel->progs.sonde_go_round_trip ||
+					     p == ld->skel->progs.sonde_go_request_write);
 	for (i = 0; i < N_PROBES; i++) {
 		if (!chosen[i])
 			continue;

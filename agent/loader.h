@@ -52,6 +52,14 @@ struct batch_rec {
  * qsort.
  */
 void loader__sort_batch(struct batch_rec *recs, size_t n, struct batch_rec *tmp, size_t *runs);
+/*
+ * Attach the Go net/http client uprobes (bpf/maps/go.bpf.h) to the executable of Go process
+ * pid, once per executable (by inode; all its processes then have them). 0, -ESRCH when the
+ * process is gone, or the -errno of the attach: the symbols are missing (a stripped binary, a
+ * program without net/http).
+ * The result of an executable already tried is returned again.
+ */
+int loader__attach_go(struct loader *ld, uint32_t pid);
 /* Sum the BPF-side counters over CPUs. */
 void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX]);
 /* Add or remove a traced pid (when selecting by pid or executable). */

@@ -85,6 +85,30 @@ static void conn_resp_mode(void *ctx, uint64_t key, uint8_t mode)
 	loader__resp_mode(ctx, key, mode);
 }
 
+/*
+ * A Go program's first connection: its net/http client uprobes, once per executable. Without
+ * them (a stripped binary, no net/http) its calls made through http.Client start traces of
+ * their own; the calls it writes itself (database drivers) are linked all the same.
+ */
+static void go_process(void *ctx, uint32_t tgid)
+{
+	static uint32_t recent[64]; /* processes asked about lately: not once per connection */
+	static unsigned int next;
+	static int warned;
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < 64; i++)
+		if (recent[i] == tgid)
+			return;
+	recent[next++ % 64] = tgid;
+	err = loader__attach_go(ctx, tgid);
+	if (err && err != -ESRCH && err != -E2BIG && warned++ < 5)
+		fprintf(stderr, "sonde: note: Go process %u: net/http client calls not linked to "
+				"their requests (uprobes on its executable: %s)\n", tgid,
+			strerror(-err));
+}
+
 static void print_stats(struct agent *ag, const char *when)
 {
 	uint64_t k[SONDE_CNT_MAX];
@@ -400,6 +424,7 @@ static int run(struct agent *ag)
 		return -ENOMEM;
 	assembler__set_ignore(ag->asm_, conn_ignore, ag->ld);
 	assembler__set_resp_mode(ag->asm_, conn_resp_mode, ag->ld);
+	assembler__set_go_process(ag->asm_, go_process, ag->ld);
 	err = loop__add_fd(ag->loop, loader__epoll_fd(ag->ld), EPOLLIN, on_ring_wakeup, ag);
 	if (err)
 		return err;

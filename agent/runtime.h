@@ -3,7 +3,8 @@
  * The language runtime a process runs on, where it changes what its threads mean. In Go,
  * goroutines move between OS threads: the thread that read a request is not the one that
  * makes its calls, and a thread switches between requests at any time. Linking a call to the
- * request its thread serves would then name the wrong parent, so it is not done for Go.
+ * request its thread serves would then name the wrong parent: in Go the goroutine the kernel
+ * side reports with each I/O (sonde_data_event.go_g) stands for the thread.
  */
 #ifndef SONDE_RUNTIME_H
 #define SONDE_RUNTIME_H

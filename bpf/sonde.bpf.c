@@ -22,6 +22,7 @@
 #include "http_head.bpf.h"
 #include "maps/conns.bpf.h"
 #include "maps/filters.bpf.h"
+#include "maps/go.bpf.h"
 #include "maps/propagation.bpf.h"
 #include "maps/responses.bpf.h"
 #include "maps/rings.bpf.h"
@@ -57,6 +58,8 @@ const volatile __u8 summarize_responses = 0;
 
 /* Connection ids: unique for the life of this BPF object (the agent's life). */
 __u64 next_conn_id = 0;
+/* Set by the agent once it attached the Go net/http uprobes to some program (maps/go.bpf.h). */
+__u8 go_uprobes = 0;
 
 static __always_inline void count(__u32 which)
 {
@@ -227,8 +230,11 @@ static __always_inline void *user_buffer_of(int kind, void *arg, __u64 *contig)
 	}
 }
 
-/* The user buffer of the syscall under way, found through its saved registers (tp_btf path). */
-static __always_inline void *user_buffer(__u64 *contig)
+/*
+ * The user buffer of the syscall under way, found through its saved registers (tp_btf path);
+ * go_g, when not NULL, gets the register Go keeps its goroutine in.
+ */
+static __always_inline void *user_buffer(__u64 *contig, __u64 *go_g)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs;
@@ -238,6 +244,8 @@ static __always_inline void *user_buffer(__u64 *contig)
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	if (!regs)
 		return NULL;
+	if (go_g)
+		*go_g = SYS_GO_G(regs);
 	return user_buffer_of(sonde_buf_kind(SYS_NR(regs)), (void *)SYS_ARG2(regs), contig);
 }
 
@@ -360,13 +368,15 @@ static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_
 {
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 	struct sonde_data_event *ev;
-	__u64 contig = 0, n = 0;
+	__u64 contig = 0, n = 0, go_g = 0;
 	void *ring, *buf;
 
-	if (sys)
+	if (sys) {
 		buf = user_buffer_of(sys->kind, (void *)sys->arg, &contig);
-	else
-		buf = user_buffer(&contig);
+		go_g = sys->go_g;
+	} else {
+		buf = user_buffer(&contig, &go_g);
+	}
 	if (buf) {
 		n = io_bytes;
 		if (n > contig)
@@ -391,6 +401,14 @@ static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_
 	ev->io_bytes = io_bytes;
 	ev->cap_len = n;
 	ev->pad0 = 0;
+	if (go_uprobes && dir == SONDE_DIR_EGRESS && go_g) {
+		/* A writeLoop goroutine writes the request of the goroutine that asked for it. */
+		struct sonde_go_owner *w = bpf_map_lookup_elem(&go_writers, &go_g);
+
+		if (w && w->ts_ns <= ts)
+			go_g = w->g;
+	}
+	ev->go_g = go_g;
 	if (header_mode && injected->kind)
 		ev->ctx = *injected;
 	else
@@ -440,7 +458,7 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 	if (sys)
 		buf = user_buffer_of(sys->kind, (void *)sys->arg, &contig);
 	else
-		buf = user_buffer(&contig);
+		buf = user_buffer(&contig, NULL);
 	if (!buf || contig < 13)
 		goto full;
 	__builtin_memset(head, 0, sizeof(head));
@@ -680,6 +698,7 @@ int BPF_PROG(sonde_sys_enter, struct pt_regs *regs, long nr)
 	if (!io.sk)
 		return 0;
 	io.arg = SYS_ARG2_CORE(regs);
+	io.go_g = SYS_GO_G_CORE(regs);
 	io.kind = sonde_buf_kind(nr);
 	io.dir = dir;
 	if (nr == SONDE_NR_recvfrom)
@@ -951,6 +970,41 @@ int sonde_sockops(struct bpf_sock_ops *skops)
 	/* A full map or a socket another map's sk_msg already owns: no injection, no harm. */
 	bpf_sock_hash_update(skops, &out_socks, &cookie, BPF_NOEXIST);
 	return 1;
+}
+
+/*
+ * Go net/http client (maps/go.bpf.h), attached by the agent by symbol to the executables of
+ * Go programs it traces. Entry probes only: a uretprobe breaks Go's moving stacks.
+ */
+/* net/http.(*persistConn).roundTrip(pc, req *transportRequest): req's first field is the
+ * *Request (an embedded pointer) that writeLoop will write. */
+SEC("uprobe")
+int sonde_go_round_trip(struct pt_regs *ctx)
+{
+	struct sonde_go_owner o = { .g = GO_UPROBE_G(ctx), .ts_ns = bpf_ktime_get_ns() };
+	__u64 treq = GO_UPROBE_ARG1(ctx), req = 0;
+
+	if (!o.g || !treq || bpf_probe_read_user(&req, sizeof(req), (void *)treq) || !req)
+		return 0;
+	bpf_map_update_elem(&go_requests, &req, &o, BPF_ANY);
+	return 0;
+}
+
+/* net/http.(*Request).write(r, ...), on the writing goroutine. */
+SEC("uprobe")
+int sonde_go_request_write(struct pt_regs *ctx)
+{
+	__u64 g = GO_UPROBE_G(ctx), r = GO_UPROBE_ARG0(ctx);
+	struct sonde_go_owner *o;
+
+	if (!g || !r)
+		return 0;
+	o = bpf_map_lookup_elem(&go_requests, &r);
+	if (o)
+		bpf_map_update_elem(&go_writers, &g, o, BPF_ANY);
+	else
+		bpf_map_delete_elem(&go_writers, &g); /* a request of nobody we know */
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

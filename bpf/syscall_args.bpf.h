@@ -17,6 +17,17 @@
 #define SYS_ARG2_CORE(r) BPF_CORE_READ((r), si)
 #define SYS_ARG3_CORE(r) BPF_CORE_READ((r), dx)
 #define SYS_ARG4_CORE(r) BPF_CORE_READ((r), r10)
+/*
+ * Go's register ABI (1.17+) keeps the running goroutine's g in R14, and the runtime issues its
+ * syscalls from ABIInternal assembly, so the saved R14 names the goroutine that made the I/O.
+ * In any other program it is just a register: the agent looks at it only for Go processes.
+ */
+#define SYS_GO_G(r) ((r)->r14)
+#define SYS_GO_G_CORE(r) BPF_CORE_READ((r), r14)
+/* At a Go function's entry (a uprobe): the goroutine, and the first argument (the receiver). */
+#define GO_UPROBE_G(r) ((r)->r14)
+#define GO_UPROBE_ARG0(r) ((r)->ax)
+#define GO_UPROBE_ARG1(r) ((r)->bx)
 /* An int 0x80 / ia32 syscall (numbers of another table): TS_COMPAT in thread_info.status. */
 #define SYS_IS_COMPAT(task)                                                                    \
 	(bpf_core_field_exists((task)->thread_info.status) &&                                  \
@@ -36,6 +47,12 @@
 #define SYS_ARG2_CORE(r) BPF_CORE_READ((r), regs[1])
 #define SYS_ARG3_CORE(r) BPF_CORE_READ((r), regs[2])
 #define SYS_ARG4_CORE(r) BPF_CORE_READ((r), regs[3])
+/* Go's register ABI on arm64 keeps g in R28 (see the x86 note). */
+#define SYS_GO_G(r) ((r)->regs[28])
+#define SYS_GO_G_CORE(r) BPF_CORE_READ((r), regs[28])
+#define GO_UPROBE_G(r) ((r)->regs[28])
+#define GO_UPROBE_ARG0(r) ((r)->regs[0])
+#define GO_UPROBE_ARG1(r) ((r)->regs[1])
 /* An AArch32 task (numbers of another table): TIF_32BIT in thread_info.flags. */
 #define SYS_IS_COMPAT(task) (BPF_CORE_READ((task), thread_info.flags) & (1UL << 22))
 #define SONDE_NR_read 63

@@ -141,6 +141,8 @@ struct sonde_data_event {
 	__u32 cap_len;		       /* bytes of payload that follow (<= io_bytes) */
 	__u32 pad0;		       /* explicit padding */
 	struct sonde_trace_ctx ctx;    /* kind NONE unless header propagation set it */
+	__u64 go_g;		       /* Go programs: the goroutine (its g) that did the I/O;
+					* in any other program a meaningless register value */
 	/* Response starts of this thread summarized since its last record, oldest first. */
 	struct sonde_resp_note notes[SONDE_RESP_NOTES];
 	__u8 payload[SONDE_PAYLOAD_MAX]; /* first cap_len bytes of the I/O */

@@ -54,7 +54,8 @@ struct db_op {
 	enum db_system system;
 	uint64_t start_ns;  /* first byte of the request, CLOCK_MONOTONIC as in the records */
 	uint64_t end_ns;    /* last byte of the response (>= start_ns) */
-	uint32_t tid;	    /* thread that sent (client side) or read (server side) the request */
+	uint64_t tid;	    /* thread that sent (client side) or read (server side) the request;
+			     * in Go, the goroutine (db_feed.tid) */
 	uint32_t batch_size; /* > 1: this op stands for a batch sent as one request */
 	int64_t returned_rows; /* db.response.returned_rows, or -1 when unknown */
 	bool error;	    /* the server answered with an error */
@@ -81,7 +82,7 @@ struct db_feed {
 	uint64_t gap;	     /* bytes of this direction that went by uncaptured just before data */
 	uint64_t tail;	     /* bytes of this I/O after data that were not captured */
 	uint64_t ts;	     /* when the I/O happened */
-	uint32_t tid;	     /* thread that did it */
+	uint64_t tid;	     /* thread that did it; in a Go program the goroutine (its g) */
 	bool run_start;	     /* the first I/O of a new run in this direction */
 };
 

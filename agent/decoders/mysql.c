@@ -151,7 +151,7 @@ struct my_dir {
 	uint32_t left;	/* payload bytes of the current packet still to come */
 	uint64_t msg_len; /* payload bytes of the message (all its packets) so far */
 	uint64_t hdr_ts, first_ts;
-	uint32_t hdr_tid, first_tid;
+	uint64_t hdr_tid, first_tid;
 	uint32_t buf_len, buf_cap;
 	uint8_t *buf;
 };
@@ -624,7 +624,7 @@ struct my_msg {
 	uint8_t last_seq;  /* and of its last */
 	uint64_t start_ns; /* its first byte */
 	uint64_t end_ns;   /* its last byte */
-	uint32_t tid;	   /* the thread that moved its first byte */
+	uint64_t tid;	   /* the thread that moved its first byte */
 };
 
 static bool ci_contains(const uint8_t *s, size_t n, const char *w)
@@ -1530,7 +1530,7 @@ static void dir_skip(struct my_state *st, bool from_client, uint64_t n, uint64_t
 }
 
 static void dir_data(struct my_state *st, bool from_client, const uint8_t *p, size_t n,
-		     uint64_t ts, uint32_t tid, const struct db_sink *out)
+		     uint64_t ts, uint64_t tid, const struct db_sink *out)
 {
 	struct my_dir *d = from_client ? &st->cli : &st->srv;
 	size_t k, room;

@@ -59,7 +59,7 @@ struct pg_dir {
 	uint32_t body_len; /* of the message being read */
 	uint32_t kept;	   /* bytes of the body kept */
 	uint64_t ts;	   /* when the message began */
-	uint32_t tid;
+	uint64_t tid;
 	uint64_t run_ts;   /* when the run began */
 };
 
@@ -99,7 +99,7 @@ struct pg_state {
 	uint32_t cli_group, srv_group; /* Sync groups sent and answered */
 	bool group_error;	       /* the server skips the rest of this group */
 	uint64_t req_ts;	       /* first message of the request being sent */
-	uint32_t req_tid;
+	uint64_t req_tid;
 
 	/*
 	 * The client's framing lost (more I/Os in a run than the kernel captures, as a driver's
@@ -111,7 +111,7 @@ struct pg_state {
 	uint64_t blind_bytes;
 	uint64_t blind_ops;
 	uint64_t blind_ts;
-	uint32_t blind_tid;
+	uint64_t blind_tid;
 	uint32_t parses;	/* Parse messages seen and not yet answered */
 
 	uint64_t errors;
@@ -775,7 +775,7 @@ static void message_done(struct pg_state *st, bool from_client, uint64_t ts,
 }
 
 /* A complete header in d->hdr: check it and start the body. */
-static bool header_done(struct pg_state *st, bool from_client, uint64_t ts, uint32_t tid)
+static bool header_done(struct pg_state *st, bool from_client, uint64_t ts, uint64_t tid)
 {
 	struct pg_dir *d = from_client ? &st->cli : &st->srv;
 	bool untyped = from_client && d->phase == PH_UNTYPED;
@@ -810,7 +810,7 @@ static void blind_add(struct pg_state *st, bool from_client, uint64_t n)
 }
 
 static void feed_bytes(struct pg_state *st, bool from_client, const uint8_t *p, size_t n,
-		       uint64_t ts, uint32_t tid, const struct db_sink *out)
+		       uint64_t ts, uint64_t tid, const struct db_sink *out)
 {
 	struct pg_dir *d = from_client ? &st->cli : &st->srv;
 	uint8_t *keep = from_client ? st->cli_buf : st->srv_buf;

@@ -73,7 +73,7 @@ struct rd_build {
 	uint64_t argc;	  /* *N, or words so far (inline) */
 	uint64_t argi;	  /* arguments begun */
 	uint64_t start_ns;
-	uint32_t tid;
+	uint64_t tid;
 	uint8_t w0_len, w1_len, w2_len;
 	bool w0_over, w1_over, w2_over;
 	char w0[RD_WORD], w1[RD_WORD];
@@ -110,7 +110,7 @@ struct rd_cmd {
 	uint64_t start_ns;
 	uint64_t argc;	    /* Q_DROPPED: how many commands it stands for */
 	uint64_t raw_pos;   /* raw mode: where its text is in the ring */
-	uint32_t tid;
+	uint64_t tid;
 	uint32_t db;	    /* the database it runs in */
 	uint32_t sel;	    /* SELECT: the index it selects */
 	uint32_t expect;    /* F_SUB: confirmations still to come */
@@ -588,7 +588,7 @@ static bool name_byte(uint8_t c)
 	       c == '_' || c == '-' || c == '.' || c == '|' || c == ':';
 }
 
-static void build_start(struct rd_state *st, uint64_t ts, uint32_t tid, bool is_inline)
+static void build_start(struct rd_state *st, uint64_t ts, uint64_t tid, bool is_inline)
 {
 	struct rd_build *b = &st->b;
 
@@ -1230,7 +1230,7 @@ static void bulk_bytes(struct rd_state *st, bool from_client, const uint8_t *p, 
 		kind_bytes(&st->r, p, n);
 }
 
-static void msg_begin(struct rd_state *st, bool from_client, uint64_t ts, uint32_t tid,
+static void msg_begin(struct rd_state *st, bool from_client, uint64_t ts, uint64_t tid,
 		      bool is_inline)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
@@ -1243,7 +1243,7 @@ static void msg_begin(struct rd_state *st, bool from_client, uint64_t ts, uint32
 }
 
 static void tok_feed(struct rd_state *st, bool from_client, const uint8_t *p, size_t n,
-		     uint64_t ts, uint32_t tid, const struct db_sink *out)
+		     uint64_t ts, uint64_t tid, const struct db_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 	size_t i = 0;

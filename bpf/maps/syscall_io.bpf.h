@@ -7,6 +7,7 @@
 struct sonde_syscall_io {
 	__u64 sk;    /* struct sock behind the fd, found an AF_INET/AF_INET6 TCP socket at entry */
 	__u64 arg;   /* user pointer: the buffer, the iovec array or the msghdr (per kind) */
+	__u64 go_g;  /* the register Go keeps its goroutine in (SYS_GO_G), at entry */
 	__u32 flags; /* recvfrom/recvmsg flags (MSG_PEEK), else 0 */
 	__u16 kind;  /* enum sonde_buf_kind */
 	__u16 dir;   /* enum sonde_direction */
