@@ -123,6 +123,7 @@ struct conn {
 	bool asked_summary;  /* the kernel was asked to summarize the responses */
 	bool asked_full;     /* ... and then for full records again, for good */
 	uint32_t n_requests; /* request heads seen */
+	uint64_t open_ts;    /* the connect or accept, as the kernel saw it; 0: not seen */
 	uint8_t *det_buf;	/* first bytes of a run, too few to classify yet */
 	uint32_t det_len, det_seq, det_tid;
 	uint16_t det_dir;
@@ -799,7 +800,7 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 	sp.kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	span__new_span_id(sp.span_id);
 	if (!server && c->thread_link && op->tid &&
-	    linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, sp.trace_id,
+	    linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, 0, sp.trace_id,
 			      sp.parent_span_id))
 		a->st.links_thread++;
 	else
@@ -946,6 +947,10 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 	uint8_t trace[16], parent[8];
 	struct exchange *px = NULL;
 	struct conn *p;
+	/* When the client decided this call: its connect, for a new connection's first request
+	 * (an event loop writes it when the connection is up, after other work). */
+	uint64_t cause = !c->n_requests && c->open_ts && c->open_ts < x->start_ns ? c->open_ts
+										  : x->start_ns;
 
 	if (c->role == SONDE_ROLE_SERVER) {
 		p = (a->cfg->propagation & PROPAGATION_LINK) && c->have_tuple ? tuple_peer(a, c)
@@ -993,7 +998,7 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 		memcpy(x->trace_id, k->trace_id, 16);
 		memcpy(x->span_id, k->span_id, 8);
 		if (c->thread_link && x->actor &&
-		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, trace, parent) &&
+		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, cause, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
 			a->st.links_thread++;
@@ -1005,15 +1010,16 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 		memcpy(x->trace_id, x->ctx.trace_id, 16);
 		memcpy(x->parent_id, x->ctx.span_id, 8);
 		if (c->thread_link && x->actor &&
-		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, trace, parent) &&
+		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, cause, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
 			a->st.links_thread++;
 		}
 		return;
 	}
-	if (c->thread_link && x->actor && linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns,
-						x->trace_id, x->parent_id)) {
+	if (c->thread_link && x->actor &&
+	    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, cause, x->trace_id,
+			      x->parent_id)) {
 		a->st.links_thread++;
 		return;
 	}
@@ -1454,6 +1460,7 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	c->have_tuple = true;
 	tuple_add(a, c);
 	c->kernel_role = (uint8_t)ev->role;
+	c->open_ts = ev->open_ts_ns;
 	addr_string(c->family, c->daddr, c->peer, sizeof(c->peer));
 	c->last_ns = ev->head.ts_ns;
 	/* The collector's end of one of our own exports: tracing it would feed on itself. */

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The thread table behind parent/child linking inside a process: per thread (in Go: per
- * goroutine), the last few server spans it began, each with the time it began and the time its response started. A
- * call made by the thread at time t belongs to the span open at t that began last.
+ * goroutine), the server spans it began lately, each with the time it began and the time its
+ * response started, and the reads that lately woke the thread on a request's behalf (the
+ * request itself, or the answer to one of its calls). A call made by the thread at time t
+ * belongs to the span open at t; with several open (an event loop), to the one whose read
+ * woke the thread last before the call was decided, else by how event loops run (see
+ * linker__parent_at).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +15,12 @@
 
 #define THREAD_BUCKETS 8192
 #define THREAD_MAX 65536
-#define SLOTS 8 /* server spans remembered per thread */
+/* Server spans remembered per thread: a thread-per-request server needs one or two, an event
+ * loop as many as it has requests in flight, so the table grows on demand up to the most. */
+#define SLOTS_MIN 2
+#define SLOTS_MAX 128
+/* The reads (wake-ups) remembered per thread: twice its slots. */
+#define WAKES_PER_SLOT 2
 /* A request still open after this long is not taken as a parent any more (a stuck or long-poll
  * request would otherwise adopt every later call of an event-loop thread). */
 #define OPEN_MAX_NS (60ULL * 1000000000ULL)
@@ -25,13 +34,23 @@ struct slot {
 	uint8_t span_id[8];
 };
 
+/* A read that woke the thread for a request: its span id, and when. */
+struct wake {
+	uint64_t ts;
+	uint8_t span_id[8];
+};
+
 struct thread {
 	struct thread *next;
 	uint64_t actor; /* the thread id, or in Go the goroutine (its g) */
 	uint32_t tgid;
 	uint64_t last_ns;
-	unsigned int head; /* next slot to write */
-	struct slot slots[SLOTS];
+	unsigned int head;    /* next slot to write */
+	unsigned int n_slots; /* slots allocated */
+	unsigned int wake_head;
+	unsigned int n_wakes;
+	struct wake *wakes;
+	struct slot *slots;
 };
 
 struct linker {
@@ -50,6 +69,13 @@ struct linker *linker__new(void)
 	return calloc(1, sizeof(struct linker));
 }
 
+static void thread_free(struct thread *t)
+{
+	free(t->slots);
+	free(t->wakes);
+	free(t);
+}
+
 void linker__free(struct linker *l)
 {
 	struct thread *t, *n;
@@ -60,7 +86,7 @@ void linker__free(struct linker *l)
 	for (i = 0; i < THREAD_BUCKETS; i++)
 		for (t = l->buckets[i]; t; t = n) {
 			n = t->next;
-			free(t);
+			thread_free(t);
 		}
 	free(l);
 }
@@ -73,6 +99,76 @@ static struct thread *thread_find(struct linker *l, uint32_t tgid, uint64_t acto
 		if (t->actor == actor && t->tgid == tgid)
 			return t;
 	return NULL;
+}
+
+static struct slot *slot_of(struct thread *t, const uint8_t span_id[8])
+{
+	unsigned int i;
+
+	for (i = 0; i < t->n_slots; i++)
+		if (t->slots[i].start_ns && !memcmp(t->slots[i].span_id, span_id, 8))
+			return &t->slots[i];
+	return NULL;
+}
+
+static void wake(struct thread *t, uint64_t ts, const uint8_t span_id[8])
+{
+	struct wake *w;
+
+	if (!t->n_wakes)
+		return;
+	w = &t->wakes[t->wake_head];
+	t->wake_head = (t->wake_head + 1) % t->n_wakes;
+	w->ts = ts;
+	memcpy(w->span_id, span_id, 8);
+}
+
+/*
+ * The slot to write a new server span in: one that is free or ended a while ago (a span that
+ * ended may still join its caller's trace, or see a late call end), else, while the table can
+ * grow, a new one, else the next in turn (the oldest, most likely).
+ */
+#define REUSE_AFTER_NS (2000ULL * 1000000ULL)
+
+static struct slot *slot_for_new(struct thread *t, uint64_t now)
+{
+	unsigned int i, n;
+	struct slot *s;
+
+	for (i = 0; i < t->n_slots; i++) {
+		s = &t->slots[(t->head + i) % t->n_slots];
+		if (!s->start_ns || (s->end_ns && s->end_ns + REUSE_AFTER_NS < now)) {
+			t->head = (t->head + i + 1) % t->n_slots;
+			return s;
+		}
+	}
+	if (t->n_slots < SLOTS_MAX) {
+		struct wake *w;
+
+		n = t->n_slots ? t->n_slots * 2 : SLOTS_MIN;
+		w = realloc(t->wakes, n * WAKES_PER_SLOT * sizeof(*w));
+		if (w) {
+			/* the ring's order does not matter: lookups scan it all */
+			memset(w + t->n_wakes, 0, (n * WAKES_PER_SLOT - t->n_wakes) * sizeof(*w));
+			t->wake_head = t->n_wakes;
+			t->wakes = w;
+			t->n_wakes = n * WAKES_PER_SLOT;
+		}
+		s = realloc(t->slots, n * sizeof(*s));
+		if (s) {
+			memset(s + t->n_slots, 0, (n - t->n_slots) * sizeof(*s));
+			t->slots = s;
+			t->head = t->n_slots + 1;
+			s = &t->slots[t->n_slots];
+			t->n_slots = n;
+			return s;
+		}
+	}
+	if (!t->n_slots)
+		return NULL;
+	s = &t->slots[t->head % t->n_slots];
+	t->head = (t->head + 1) % t->n_slots;
+	return s;
 }
 
 void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t start_ns,
@@ -97,8 +193,11 @@ void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_
 		l->buckets[bucket_of(tgid, tid)] = t;
 		l->st.threads++;
 	}
-	s = &t->slots[t->head];
-	t->head = (t->head + 1) % SLOTS;
+	s = slot_for_new(t, start_ns);
+	if (!s) {
+		l->st.dropped++;
+		return;
+	}
 	s->start_ns = start_ns;
 	s->end_ns = 0;
 	s->last_child_end_ns = 0;
@@ -106,17 +205,18 @@ void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_
 	memcpy(s->trace_id, trace_id, 16);
 	memcpy(s->span_id, span_id, 8);
 	t->last_ns = start_ns;
+	wake(t, start_ns, span_id); /* reading the request woke the thread for it */
 }
 
 void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t span_id[8],
 			uint64_t end_ns)
 {
 	struct thread *t = thread_find(l, tgid, tid);
-	int i;
+	unsigned int i;
 
 	if (!t)
 		return;
-	for (i = 0; i < SLOTS; i++)
+	for (i = 0; i < t->n_slots; i++)
 		if (!t->slots[i].end_ns && t->slots[i].start_ns &&
 		    !memcmp(t->slots[i].span_id, span_id, 8)) {
 			t->slots[i].end_ns = end_ns > t->slots[i].start_ns ? end_ns
@@ -127,27 +227,36 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uin
 		t->last_ns = end_ns;
 }
 
+static bool open_at(const struct slot *s, uint64_t ts)
+{
+	if (!s->start_ns || s->start_ns > ts)
+		return false;
+	return s->end_ns ? s->end_ns >= ts : ts - s->start_ns <= OPEN_MAX_NS;
+}
+
 /*
  * With one request open on the thread at ts, it is the parent. With several (an event loop),
- * the choice follows how such servers run: a handler calls out as soon as it has read its
- * request, or right after an earlier call of its own came back. So: the oldest open request
- * that has no call yet; else the one whose last call ended last before ts; else the latest.
+ * the code that made the call ran because a read woke the thread: the request's own, or the
+ * answer to an earlier call of it. So the request of the last wake-up before the call was
+ * decided (cause_ts: its first send, or its connect for a new connection) is the parent when it
+ * is still open. Without one: the oldest open request that has no call yet; else the one whose
+ * last call ended last before ts; else the latest.
  */
 bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
-		       uint8_t trace_id[16], uint8_t span_id[8])
+		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8])
 {
 	struct thread *t = thread_find(l, tgid, tid);
-	struct slot *latest = NULL, *no_call = NULL, *resumed = NULL, *s, *best;
-	int i, n = 0;
+	struct slot *latest = NULL, *no_call = NULL, *resumed = NULL, *woke = NULL, *s, *best;
+	const struct wake *w = NULL;
+	unsigned int i;
+	int n = 0;
 
 	l->st.lookups++;
 	if (!t)
 		return false;
-	for (i = 0; i < SLOTS; i++) {
+	for (i = 0; i < t->n_slots; i++) {
 		s = &t->slots[i];
-		if (!s->start_ns || s->start_ns > ts)
-			continue;
-		if (s->end_ns ? s->end_ns < ts : ts - s->start_ns > OPEN_MAX_NS)
+		if (!open_at(s, ts))
 			continue;
 		n++;
 		if (!latest || s->start_ns > latest->start_ns)
@@ -163,7 +272,15 @@ bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t t
 	best = latest;
 	if (n > 1) {
 		l->st.ambiguous++;
-		best = no_call ? no_call : resumed ? resumed : latest;
+		if (!cause_ts || cause_ts > ts)
+			cause_ts = ts;
+		for (i = 0; i < t->n_wakes; i++)
+			if (t->wakes[i].ts && t->wakes[i].ts <= cause_ts && (!w || t->wakes[i].ts > w->ts))
+				w = &t->wakes[i];
+		if (w && (woke = slot_of(t, w->span_id)) && open_at(woke, ts))
+			best = woke;
+		else
+			best = no_call ? no_call : resumed ? resumed : latest;
 	}
 	best->children++;
 	l->st.linked++;
@@ -176,31 +293,29 @@ void linker__server_retrace(struct linker *l, uint32_t tgid, uint64_t tid,
 			    const uint8_t span_id[8], const uint8_t trace_id[16])
 {
 	struct thread *t = thread_find(l, tgid, tid);
-	int i;
+	struct slot *s;
 
-	if (!t)
-		return;
-	for (i = 0; i < SLOTS; i++)
-		if (t->slots[i].start_ns && !memcmp(t->slots[i].span_id, span_id, 8)) {
-			memcpy(t->slots[i].trace_id, trace_id, 16);
-			return;
-		}
+	if (t && (s = slot_of(t, span_id)))
+		memcpy(s->trace_id, trace_id, 16);
 }
 
 void linker__child_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t parent_id[8],
 		       uint64_t end_ns)
 {
 	struct thread *t = thread_find(l, tgid, tid);
-	int i;
+	struct slot *s;
 
-	if (!t)
+	if (!t || !(s = slot_of(t, parent_id)))
 		return;
-	for (i = 0; i < SLOTS; i++)
-		if (t->slots[i].start_ns && !memcmp(t->slots[i].span_id, parent_id, 8)) {
-			if (end_ns > t->slots[i].last_child_end_ns)
-				t->slots[i].last_child_end_ns = end_ns;
-			return;
-		}
+	if (end_ns > s->last_child_end_ns)
+		s->last_child_end_ns = end_ns;
+	/* the answer woke the thread for the request (once: this is called again at the end) */
+	if (t->n_wakes) {
+		const struct wake *last = &t->wakes[(t->wake_head + t->n_wakes - 1) % t->n_wakes];
+
+		if (last->ts != end_ns || memcmp(last->span_id, parent_id, 8))
+			wake(t, end_ns, parent_id);
+	}
 }
 
 void linker__expire(struct linker *l, uint64_t older_than)
@@ -213,7 +328,7 @@ void linker__expire(struct linker *l, uint64_t older_than)
 		while ((t = *p)) {
 			if (t->last_ns < older_than) {
 				*p = t->next;
-				free(t);
+				thread_free(t);
 				l->st.threads--;
 				continue;
 			}

@@ -36,14 +36,16 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uin
 			uint64_t end_ns);
 /*
  * The server span thread (tgid, tid) was serving at ts, if any: its ids go to trace_id and
- * span_id. Returns false when there is none.
+ * span_id. Returns false when there is none. cause_ts is when the thread decided the call
+ * (the connect of a new connection), 0 or ts if not known.
  */
 bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
-		       uint8_t trace_id[16], uint8_t span_id[8]);
+		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8]);
 /* The server span span_id joined another trace (its caller's request was seen after it). */
 void linker__server_retrace(struct linker *l, uint32_t tgid, uint64_t tid,
 			    const uint8_t span_id[8], const uint8_t trace_id[16]);
-/* A call made for the server span parent_id (by thread tid) ended at end_ns. */
+/* A call made for the server span parent_id (by thread tid) came back (its answer was read)
+ * at end_ns: that read woke the thread for the request. */
 void linker__child_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t parent_id[8],
 		       uint64_t end_ns);
 /* Forget threads that have served nothing since before `older_than` (monotonic ns). */

@@ -147,6 +147,7 @@ static __always_inline void emit_open(struct sock *sk, __u64 key, struct sonde_c
 	ev->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	ev->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	ev->role = st->role;
+	ev->open_ts_ns = st->open_ts;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	ring_submit(ring, ev);
 }
@@ -740,6 +741,7 @@ static __always_inline int on_state_change(__u64 key, int newstate)
 
 	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV) {
 		fresh.role = newstate == TCP_SYN_SENT ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
+		fresh.open_ts = bpf_ktime_get_ns();
 		bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY);
 		if (summarize_responses)
 			bpf_map_delete_elem(&conn_modes, &key); /* a closed socket's, at its address */

@@ -159,6 +159,7 @@ struct sonde_open_event {
 	__u16 family;	/* AF_INET (2) or AF_INET6 (10) */
 	__u16 role;	/* enum sonde_role as the kernel saw the open, or UNKNOWN */
 	char comm[16];	/* task comm of the first I/O */
+	__u64 open_ts_ns; /* the connect() or the accepted handshake, if the kernel saw it; else 0 */
 };
 
 /*
@@ -207,6 +208,7 @@ struct sonde_conn_state {
 	__u8 resp_mode;	    /* enum sonde_resp_mode the agent asked for */
 	__u16 run_status;   /* the current run is a summarized response: its status code */
 	__u16 pad0[3];	    /* explicit padding */
+	__u64 open_ts;	    /* when the TCP state changes showed the open (connect, SYN), or 0 */
 };
 
 /* Per-CPU counters the BPF side keeps; the agent sums them for its self-metrics. */

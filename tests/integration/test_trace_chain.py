@@ -7,8 +7,10 @@ span's place in the tree can be checked against the request it belongs to: a wro
 a span under another request's span, and shows. Links come from the connection (a server span
 is the child of the client span at the other end of its connection, both ends being traced
 here) and from the thread (a call made by the thread serving a request is its child). Node.js
-serves every request on one thread: under concurrency the thread rule cannot tell requests apart,
-so its figure is measured and written down, not asserted (see the linking notes in the README).
+serves every request on one thread: there the call goes to the request whose read woke the
+thread last before the call was decided (its request, the answer to an earlier call of it, or
+for a new connection the read before its connect). Every edge, Node's included, must be right
+for at least 99% of the requests; the figures are written to build/test-results.
 """
 import json
 import os
@@ -159,12 +161,11 @@ def test_fifty_in_flight_traces_are_complete(sonde, jaeger, start_py_server, sta
     (RESULTS / "trace_chain.json").write_text(json.dumps(figures, indent=2) + "\n")
     print("trace chain figures:", json.dumps(figures), file=sys.stderr)
 
-    # connections and thread-per-request: at least 99% right
+    # connections, thread-per-request and the event loop: at least 99% right
     for child, parent, how in EDGES:
-        if child == "node_client":
-            continue
         assert ok[child] >= 0.99 * n, f"{child} -> {parent} ({how}): {ok[child]}/{n} correct"
     assert thread_per_request >= 0.99 * n, figures
+    assert complete >= 0.99 * n, figures
 
 
 def build_go_hop(tmp_path, name="go_hop", strip=False):

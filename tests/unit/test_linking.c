@@ -717,20 +717,20 @@ TEST(linker_intervals)
 	CHECK(l);
 	if (!l)
 		return;
-	CHECK(!linker__parent_at(l, 1, 1, 500, t, s));
+	CHECK(!linker__parent_at(l, 1, 1, 500, 0, t, s));
 	linker__server_begin(l, 1, 1, 1000, t1, s1);
-	CHECK(!linker__parent_at(l, 1, 1, 999, t, s));
-	CHECK(linker__parent_at(l, 1, 1, 1500, t, s) && s[0] == 1);
+	CHECK(!linker__parent_at(l, 1, 1, 999, 0, t, s));
+	CHECK(linker__parent_at(l, 1, 1, 1500, 0, t, s) && s[0] == 1);
 	linker__server_begin(l, 1, 1, 2000, t2, s2);
 	/* both open: the latest wins, and it is counted as ambiguous */
-	CHECK(linker__parent_at(l, 1, 1, 2500, t, s) && s[0] == 2 && t[0] == 2);
+	CHECK(linker__parent_at(l, 1, 1, 2500, 0, t, s) && s[0] == 2 && t[0] == 2);
 	linker__server_end(l, 1, 1, s2, 3000);
-	CHECK(linker__parent_at(l, 1, 1, 3500, t, s) && s[0] == 1);
+	CHECK(linker__parent_at(l, 1, 1, 3500, 0, t, s) && s[0] == 1);
 	/* a lookup in the past still finds what was open then */
-	CHECK(linker__parent_at(l, 1, 1, 2999, t, s) && s[0] == 2);
+	CHECK(linker__parent_at(l, 1, 1, 2999, 0, t, s) && s[0] == 2);
 	linker__server_end(l, 1, 1, s1, 4000);
-	CHECK(!linker__parent_at(l, 1, 1, 4500, t, s));
-	CHECK(!linker__parent_at(l, 1, 2, 2500, t, s));
+	CHECK(!linker__parent_at(l, 1, 1, 4500, 0, t, s));
+	CHECK(!linker__parent_at(l, 1, 2, 2500, 0, t, s));
 	linker__stats(l, &st);
 	CHECK_EQ_INT(st.threads, 1);
 	CHECK(st.ambiguous >= 2);
@@ -741,8 +741,11 @@ TEST(linker_intervals)
 }
 
 /*
- * An event loop: three requests open on one thread. Calls go first to the oldest request that
- * has made none, then to the request whose own call came back last; with no clue, the latest.
+ * An event loop: several requests open on one thread. A call goes to the request whose read
+ * woke the thread last before the call was decided: the request's own read, or the answer to
+ * one of its calls; for a new connection, the wake-up before its connect. With no such read
+ * (its request ended), the oldest request that has made no call; then the one whose own call
+ * came back last; with no clue, the latest.
  */
 TEST(linker_event_loop_choice)
 {
@@ -753,24 +756,42 @@ TEST(linker_event_loop_choice)
 	CHECK(l);
 	if (!l)
 		return;
-	for (i = 0; i < 3; i++)
-		linker__server_begin(l, 1, 1, 1000 + 100 * i, tr[i], sp[i]);
-	CHECK(linker__parent_at(l, 1, 1, 1300, t, s) && s[0] == 1);
-	CHECK(linker__parent_at(l, 1, 1, 1310, t, s) && s[0] == 2);
-	CHECK(linker__parent_at(l, 1, 1, 1320, t, s) && s[0] == 3 && t[0] == 3);
-	/* every one has a call out; the second one's came back: its next call is its own */
+	linker__server_begin(l, 1, 1, 1000, tr[0], sp[0]);
+	CHECK(linker__parent_at(l, 1, 1, 1050, 0, t, s) && s[0] == 1);
+	linker__server_begin(l, 1, 1, 1100, tr[1], sp[1]);
+	CHECK(linker__parent_at(l, 1, 1, 1150, 0, t, s) && s[0] == 2);
+	linker__server_begin(l, 1, 1, 1200, tr[2], sp[2]);
+	CHECK(linker__parent_at(l, 1, 1, 1250, 0, t, s) && s[0] == 3 && t[0] == 3);
+	/* written at 1300 on a connection opened at 1060, while request 1 was being handled */
+	CHECK(linker__parent_at(l, 1, 1, 1300, 1060, t, s) && s[0] == 1);
+	/* the second one's call came back: the thread's next call is for it */
 	linker__child_end(l, 1, 1, sp[1], 1400);
-	CHECK(linker__parent_at(l, 1, 1, 1450, t, s) && s[0] == 2);
+	CHECK(linker__parent_at(l, 1, 1, 1450, 0, t, s) && s[0] == 2);
 	linker__child_end(l, 1, 1, sp[0], 1500);
-	CHECK(linker__parent_at(l, 1, 1, 1550, t, s) && s[0] == 1);
-	/* a call before any came back, all having one: the latest */
+	CHECK(linker__parent_at(l, 1, 1, 1550, 0, t, s) && s[0] == 1);
+	/* the waking request is over: the old rules decide among the open ones */
+	linker__server_end(l, 1, 1, sp[0], 1560);
+	CHECK(linker__parent_at(l, 1, 1, 1570, 0, t, s) && s[0] == 2);
 	linker__free(l);
+
+	/* no read at all on the thread before the call: the oldest without a call, the latest */
 	l = linker__new();
 	for (i = 0; i < 2; i++)
 		linker__server_begin(l, 1, 1, 1000 + 100 * i, tr[i], sp[i]);
-	CHECK(linker__parent_at(l, 1, 1, 1200, t, s) && s[0] == 1);
-	CHECK(linker__parent_at(l, 1, 1, 1210, t, s) && s[0] == 2);
-	CHECK(linker__parent_at(l, 1, 1, 1220, t, s) && s[0] == 2);
+	CHECK(linker__parent_at(l, 1, 1, 1200, 900, t, s) && s[0] == 1);
+	CHECK(linker__parent_at(l, 1, 1, 1210, 900, t, s) && s[0] == 2);
+	CHECK(linker__parent_at(l, 1, 1, 1220, 900, t, s) && s[0] == 2);
+	linker__free(l);
+
+	/* many in flight on one thread: the table grows, none is forgotten */
+	l = linker__new();
+	for (i = 0; i < 100; i++) {
+		uint8_t tri[16] = {(uint8_t)i, 7}, spi[8] = {(uint8_t)i, 7};
+
+		linker__server_begin(l, 1, 1, 10000 + 10 * (uint64_t)i, tri, spi);
+	}
+	CHECK(linker__parent_at(l, 1, 1, 20000, 10005, t, s) && s[0] == 0 && s[1] == 7);
+	CHECK(linker__parent_at(l, 1, 1, 20000, 10505, t, s) && s[0] == 50 && s[1] == 7);
 	linker__free(l);
 }
 
