@@ -1002,47 +1002,47 @@ def bound_notes(res):
 
     def bpf_note(b):
         npr = b.get("ns_per_run", {})
-        return (f"a ring record and a payload copy on nearly every I/O (send "
+        return (f"per I/O the hook's checks and the connection's map lookup, per message start a "
+                f"user-memory read: the request's head copied into a ring record, the response's "
+                f"16-byte status line kept in the connection's state (summaries); send "
                 f"{fmt(npr.get('sonde_sock_send'))} ns/run, recv {fmt(npr.get('sonde_sock_recv'))} "
-                f"ns/run) times {fmt((b.get('runs_per_request') or 0) / 2)} runs per request and side")
+                f"ns/run, times {fmt((b.get('runs_per_request') or 0) / 2)} runs per request and "
+                f"side; of a run's cost about 150 ns is the hook with its lookup and counters and "
+                f"90-120 ns each user read (measured by cutting the program short, see the notes of "
+                f"issue 6)")
     prof = res.get("profile") or {}
-    dso = {r["dso"]: r["percent"] for r in prof.get("by_dso", [])}
-    libz = next((v for k, v in dso.items() if k.startswith("libz")), None)
-    pbc = next((v for k, v in dso.items() if k.startswith("libprotobuf-c")), None)
+    top = ", ".join(f"{r['symbol']} {r['percent']:.0f}%" for r in prof.get("by_symbol", [])[:5])
     an = S["agent_nginx_saturation_null_sink"]
     return {
         "throughput": (
-            f"in-kernel work per I/O: with keep-alive request/response traffic every I/O starts a new "
-            f"message run, so nearly every send/recv writes a ring record with a payload copy "
-            f"(records/io = {rec_per_io('nginx_saturation'):.2f}); plus sonde's own "
+            f"at saturation every cycle sonde spends is taken from nginx and wrk, which keep both "
+            f"cores busy: in the kernel a record per request and side (records/io = "
+            f"{rec_per_io('nginx_saturation'):.2f}: responses are summarized), and sonde's own "
             f"{fmt(an['cpu_us_per_span'])} µs of CPU per span ({fmt(an['cpu_share_of_a_core'])} of a "
-            f"core) taken from the same 2 cores that nginx and wrk saturate"),
+            f"core); a 3% loss would leave about 0.3 µs per span for all of it"),
         "latency50": (
             "at 50% of wrk's maximum the open-loop generator (about 4x wrk's CPU per request), the "
             "server and sonde together need about all of the 2 cores, so requests queue behind "
             "sonde's work; see also the 25% rows"),
         "latency": (
             "sonde's user-space work comes in bursts (rings drained every 20 ms, batches of 512 "
-            "spans encoded and gzipped at once) on the 2 cores the server and the client use, "
-            "and the in-kernel record per I/O adds to every request; p99 on this machine also "
-            "moves by several ms between runs (see the spread)"),
+            "spans encoded at once) on the 2 cores the server and the client use, and the "
+            "in-kernel work adds to every request; p99 on this machine also moves by several ms "
+            "between runs (see the spread)"),
         "redis": (
-            "Redis connections are given up as not HTTP after their first messages and handed "
-            "back to the kernel, which then only looks them up on each I/O (no copy, no record); "
-            "what remains is each hook's run on every I/O plus the records of each connection's "
-            "start, not broken down by this run"),
+            "Redis is decoded on both ends (redis-benchmark's client spans and the server's): "
+            "every command is a record each way and two spans of agent work on the 2 cores the "
+            "server and the benchmark share"),
         "bpf_nginx": bpf_note(S["bpf"].get("nginx_fixed", {})),
         "bpf_go": bpf_note(S["bpf"].get("go_fixed", {})),
         "drops": (
-            "no ring-buffer drop; the spans were dropped by the export queue (`--queue-size`, "
-            "4096 spans) filling up: the exporter encodes and gzips each 512-span batch on "
-            "the agent's only thread, which at 40,000 spans/s on 2 busy cores falls behind "
-            "the spans coming in"),
+            "spans dropped by the export queue (`--queue-size`, 4096 spans) when it fills up: "
+            "the agent's one thread decodes, encodes and sends, and on 2 cores saturated by the "
+            "load it falls behind the spans coming in; every drop is counted"),
         "agent_cpu": (
-            "see the profile below: " + ", ".join(x for x in (
-                f"gzip (zlib, level 1) {libz:.0f}%" if libz else "",
-                f"protobuf-c packing {pbc:.0f}%" if pbc else "") if x) +
-            " of sonde's samples"),
+            "the profile below (top: " + (top or "none") + "): decoding and assembling (the "
+            "assembler), the OTLP encoder's attribute writing, the copy into the export queue; "
+            "no gzip (the collector is on loopback)"),
     }
 
 
