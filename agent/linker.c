@@ -17,7 +17,7 @@
 #define THREAD_MAX 65536
 /* Server spans remembered per thread: a thread-per-request server needs one or two, an event
  * loop as many as it has requests in flight, so the table grows on demand up to the most. */
-#define SLOTS_MIN 2
+#define SLOTS_MIN 4
 #define SLOTS_MAX 128
 /* The reads (wake-ups) remembered per thread: twice its slots. */
 #define WAKES_PER_SLOT 2
@@ -124,21 +124,20 @@ static void wake(struct thread *t, uint64_t ts, const uint8_t span_id[8])
 }
 
 /*
- * The slot to write a new server span in: one that is free or ended a while ago (a span that
- * ended may still join its caller's trace, or see a late call end), else, while the table can
- * grow, a new one, else the next in turn (the oldest, most likely).
+ * The slot to write a new server span in: the next in turn (the oldest), unless that one is
+ * still open and the table can grow, as on an event loop with many requests in flight. Looking
+ * at one slot only keeps a busy thread's begin cheap; a thread-per-request server stays at
+ * SLOTS_MIN, its ended spans kept a few requests long (one may still join its caller's trace).
  */
-#define REUSE_AFTER_NS (2000ULL * 1000000ULL)
-
-static struct slot *slot_for_new(struct thread *t, uint64_t now)
+static struct slot *slot_for_new(struct thread *t)
 {
-	unsigned int i, n;
+	unsigned int n;
 	struct slot *s;
 
-	for (i = 0; i < t->n_slots; i++) {
-		s = &t->slots[(t->head + i) % t->n_slots];
-		if (!s->start_ns || (s->end_ns && s->end_ns + REUSE_AFTER_NS < now)) {
-			t->head = (t->head + i + 1) % t->n_slots;
+	if (t->n_slots) {
+		s = &t->slots[t->head % t->n_slots];
+		if (!s->start_ns || s->end_ns || t->n_slots >= SLOTS_MAX) {
+			t->head = (t->head + 1) % t->n_slots;
 			return s;
 		}
 	}
@@ -193,7 +192,7 @@ void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_
 		l->buckets[bucket_of(tgid, tid)] = t;
 		l->st.threads++;
 	}
-	s = slot_for_new(t, start_ns);
+	s = slot_for_new(t);
 	if (!s) {
 		l->st.dropped++;
 		return;
