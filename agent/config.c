@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 
 enum {
 	OPT_OTLP_ENDPOINT = 1000,
 	OPT_OTLP_HEADERS,
+	OPT_OTLP_HEADERS_FILE,
 	OPT_OTLP_CA,
 	OPT_OTLP_INSECURE,
 	OPT_NO_GZIP,
@@ -57,6 +59,7 @@ static const struct option long_opts[] = {
 	{"verbose", no_argument, NULL, 'v'},
 	{"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
 	{"otlp-headers", required_argument, NULL, OPT_OTLP_HEADERS},
+	{"otlp-headers-file", required_argument, NULL, OPT_OTLP_HEADERS_FILE},
 	{"otlp-ca-file", required_argument, NULL, OPT_OTLP_CA},
 	{"otlp-insecure", no_argument, NULL, OPT_OTLP_INSECURE},
 	{"no-gzip", no_argument, NULL, OPT_NO_GZIP},
@@ -110,6 +113,8 @@ void config__usage(FILE *out)
 		"                             URL when it ends in /v1/traces\n"
 		"                             [env OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT]\n"
 		"      --otlp-headers K=V,..  extra request headers [env OTEL_EXPORTER_OTLP_HEADERS]\n"
+		"      --otlp-headers-file F  more headers from a file, K=V a line (a token kept out of\n"
+		"                             the command line and environment) [env SONDE_OTLP_HEADERS_FILE]\n"
 		"      --otlp-ca-file FILE    CA bundle for https [env OTEL_EXPORTER_OTLP_CERTIFICATE]\n"
 		"      --otlp-insecure        do not verify the collector's certificate\n"
 		"      --gzip, --no-gzip      compress requests, or not (default: gzip, except to a\n"
@@ -255,6 +260,63 @@ static int set_str(char **dst, const char *src)
 	return 0;
 }
 
+#define HEADERS_FILE_MAX 16384
+
+/*
+ * Headers from a file (a mounted Secret, a file only root reads): one K=V a line, or several
+ * comma-separated, '#' comments and blank lines skipped, in the OTEL_EXPORTER_OTLP_HEADERS
+ * form. They go after the headers given otherwise. Refused when it cannot be read or is too
+ * large; a warning when others may read it.
+ */
+static int add_headers_file(struct sonde_config *cfg, const char *flag, const char *path)
+{
+	char buf[HEADERS_FILE_MAX + 1], *line, *save = NULL, *out;
+	size_t n, used;
+	struct stat st;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f) {
+		fprintf(stderr, "sonde: cannot read %s %s: %s\n", flag, path, strerror(errno));
+		return -EINVAL;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	if (!fstat(fileno(f), &st) && (st.st_mode & 0004))
+		fprintf(stderr, "sonde: warning: %s %s is readable by every user (mode %04o): it "
+				"holds credentials; chmod 600 it\n", flag, path,
+			(unsigned int)(st.st_mode & 07777));
+	fclose(f);
+	if (n > HEADERS_FILE_MAX) {
+		fprintf(stderr, "sonde: %s %s: larger than %d bytes\n", flag, path, HEADERS_FILE_MAX);
+		return -EINVAL;
+	}
+	buf[n] = '\0';
+	if (memchr(buf, '\0', n)) {
+		fprintf(stderr, "sonde: %s %s: not a text file\n", flag, path);
+		return -EINVAL;
+	}
+	used = cfg->otlp.headers ? strlen(cfg->otlp.headers) : 0;
+	out = malloc(used + n + 2);
+	if (!out)
+		return -ENOMEM;
+	if (used)
+		memcpy(out, cfg->otlp.headers, used);
+	out[used] = '\0';
+	for (line = strtok_r(buf, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (!*line || *line == '#')
+			continue;
+		if (used)
+			out[used++] = ',';
+		memcpy(out + used, line, strlen(line) + 1);
+		used += strlen(line);
+	}
+	free((char *)cfg->otlp.headers);
+	cfg->otlp.headers = out;
+	return 0;
+}
+
 /* The traces URL from a base endpoint: the OTLP/HTTP rule appends /v1/traces to the base. */
 static int set_endpoint(struct sonde_config *cfg, const char *flag, const char *v, bool full)
 {
@@ -294,6 +356,9 @@ static int from_env(struct sonde_config *cfg)
 	if (!v || !*v)
 		v = getenv("OTEL_EXPORTER_OTLP_HEADERS");
 	if (v && *v && (err = set_str((char **)&cfg->otlp.headers, v)))
+		return err;
+	v = getenv("SONDE_OTLP_HEADERS_FILE");
+	if (v && *v && (err = set_str(&cfg->otlp_headers_file, v)))
 		return err;
 	v = getenv("OTEL_EXPORTER_OTLP_CERTIFICATE");
 	if (v && *v && (err = set_str((char **)&cfg->otlp.ca_file, v)))
@@ -346,6 +411,9 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 			break;
 		case OPT_OTLP_HEADERS:
 			err = set_str((char **)&cfg->otlp.headers, optarg);
+			break;
+		case OPT_OTLP_HEADERS_FILE:
+			err = set_str(&cfg->otlp_headers_file, optarg);
 			break;
 		case OPT_OTLP_CA:
 			err = set_str((char **)&cfg->otlp.ca_file, optarg);
@@ -625,6 +693,10 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	err = apply_args(cfg, argc, argv);
 	if (err)
 		return err;
+	/* after everything: its headers go with those given any other way */
+	if (cfg->otlp_headers_file &&
+	    (err = add_headers_file(cfg, "--otlp-headers-file", cfg->otlp_headers_file)))
+		return err;
 	cfg->otlp.url = cfg->traces_url;
 	cfg->otlp.gzip = cfg->gzip_mode < 0 ? !url_is_loopback(cfg->traces_url) : cfg->gzip_mode;
 	return 0;
@@ -640,6 +712,7 @@ void config__free(struct sonde_config *cfg)
 	free(cfg->service_name);
 	free(cfg->resource_attrs);
 	free(cfg->metrics_addr);
+	free(cfg->otlp_headers_file);
 	free(cfg->k8s_api);
 	free(cfg->k8s_node);
 	free(cfg->k8s_token_file);

@@ -84,6 +84,7 @@ struct sonde_config {
 	/* Operations. */
 	uint32_t stats_interval_s; /* log self-statistics this often; 0: only at exit */
 	char *metrics_addr;	   /* HOST:PORT of /metrics and /healthz, NULL: off */
+	char *otlp_headers_file;   /* more OTLP headers, read at the end of parsing */
 	bool verbose;
 };
 
