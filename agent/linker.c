@@ -101,13 +101,17 @@ static struct thread *thread_find(struct linker *l, uint32_t tgid, uint64_t acto
 	return NULL;
 }
 
+/* The slot of span_id, searched from the oldest (requests mostly end in the order they came). */
 static struct slot *slot_of(struct thread *t, const uint8_t span_id[8])
 {
 	unsigned int i;
+	struct slot *s;
 
-	for (i = 0; i < t->n_slots; i++)
-		if (t->slots[i].start_ns && !memcmp(t->slots[i].span_id, span_id, 8))
-			return &t->slots[i];
+	for (i = 0; i < t->n_slots; i++) {
+		s = &t->slots[(t->head + i) % t->n_slots];
+		if (s->start_ns && !memcmp(s->span_id, span_id, 8))
+			return s;
+	}
 	return NULL;
 }
 
@@ -211,17 +215,14 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uin
 			uint64_t end_ns)
 {
 	struct thread *t = thread_find(l, tgid, tid);
-	unsigned int i;
+	struct slot *s;
 
 	if (!t)
 		return;
-	for (i = 0; i < t->n_slots; i++)
-		if (!t->slots[i].end_ns && t->slots[i].start_ns &&
-		    !memcmp(t->slots[i].span_id, span_id, 8)) {
-			t->slots[i].end_ns = end_ns > t->slots[i].start_ns ? end_ns
-									  : t->slots[i].start_ns;
-			break;
-		}
+	/* the first end counts: the response started (later calls: the span went out) */
+	s = slot_of(t, span_id);
+	if (s && !s->end_ns)
+		s->end_ns = end_ns > s->start_ns ? end_ns : s->start_ns;
 	if (end_ns > t->last_ns)
 		t->last_ns = end_ns;
 }
