@@ -1048,6 +1048,7 @@ static void tok_lose(struct rd_state *st, bool from_client)
 		}
 		st->rejected = true;
 		tok_reset(t);
+		t->lost = true; /* and the rest of this I/O goes unread, as all that follows */
 		return;
 	}
 	st->n.lost++;
