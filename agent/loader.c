@@ -120,9 +120,13 @@ struct loader {
 };
 
 static bool verbose_libbpf;
+/* While trying an optional attach whose failure sonde reports itself (the Go uprobes). */
+static bool quiet_libbpf;
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
 {
+	if (quiet_libbpf && !verbose_libbpf)
+		return 0;
 	if (level == LIBBPF_DEBUG && !verbose_libbpf)
 		return 0;
 	if (level == LIBBPF_INFO && !verbose_libbpf)
@@ -838,6 +842,7 @@ int loader__attach_go(struct loader *ld, uint32_t pid)
 			return ld->go_exes[i].err;
 	if (ld->n_go_exes == GO_EXES_MAX)
 		return -E2BIG;
+	quiet_libbpf = true; /* a missing symbol is the caller's note, not libbpf's warning */
 	for (i = 0; i < 2 && !err; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = go_funcs[i]);
 
@@ -846,6 +851,7 @@ int loader__attach_go(struct loader *ld, uint32_t pid)
 		if (!l[i])
 			err = -errno;
 	}
+	quiet_libbpf = false;
 	if (err) {
 		bpf_link__destroy(l[0]);
 		bpf_link__destroy(l[1]);

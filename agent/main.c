@@ -104,9 +104,9 @@ static void go_process(void *ctx, uint32_t tgid)
 	recent[next++ % 64] = tgid;
 	err = loader__attach_go(ctx, tgid);
 	if (err && err != -ESRCH && err != -E2BIG && warned++ < 5)
-		fprintf(stderr, "sonde: note: Go process %u: net/http client calls not linked to "
-				"their requests (uprobes on its executable: %s)\n", tgid,
-			strerror(-err));
+		fprintf(stderr, "sonde: note: Go process %u: its net/http client calls are not "
+				"linked to their requests (uprobes on its executable: %s%s)\n", tgid,
+			strerror(-err), err == -ENOENT ? ": no symbol table, or no net/http" : "");
 }
 
 static void print_stats(struct agent *ag, const char *when)
