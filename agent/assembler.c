@@ -106,7 +106,6 @@ struct conn {
 	bool have_tuple;
 	char peer[INET6_ADDRSTRLEN]; /* the remote address as text, once per connection */
 	bool selected;
-	bool thread_link;    /* its process's threads (or goroutines) tell its requests apart */
 	bool link_go;	     /* a Go program: goroutines do, the kernel reports each I/O's g */
 	uint64_t cur_actor;  /* of the record being handled: its thread, or goroutine */
 	bool kernel_ignored; /* the kernel was told to stop recording it */
@@ -425,7 +424,6 @@ static struct conn *conn_new(struct assembler *a, uint64_t id, uint32_t tgid, co
 						now.tv_sec * 1000000000ULL + now.tv_nsec) == RUNTIME_GO;
 		/* Go: goroutines move between threads, and the thread would name wrong parents;
 		 * the goroutine the kernel reports stands for the thread (see runtime.h). */
-		c->thread_link = true;
 		if (c->link_go && a->go_process)
 			a->go_process(a->go_process_ctx, tgid);
 	}
@@ -799,7 +797,7 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 	sp.res = c->res;
 	sp.kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	span__new_span_id(sp.span_id);
-	if (!server && c->thread_link && op->tid &&
+	if (!server && op->tid &&
 	    linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, 0, sp.trace_id,
 			      sp.parent_span_id))
 		a->st.links_thread++;
@@ -988,7 +986,7 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 			span__new_trace_id(x->trace_id);
 			span__new_span_id(x->span_id);
 		}
-		if (c->thread_link && x->actor)
+		if (x->actor)
 			linker__server_begin(a->linker, c->tgid, x->actor, x->start_ns, x->trace_id,
 					     x->span_id);
 		return;
@@ -997,7 +995,7 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 		/* What the kernel put on the wire names this span. */
 		memcpy(x->trace_id, k->trace_id, 16);
 		memcpy(x->span_id, k->span_id, 8);
-		if (c->thread_link && x->actor &&
+		if (x->actor &&
 		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, cause, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
@@ -1009,7 +1007,7 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 	if (x->has_ctx) {
 		memcpy(x->trace_id, x->ctx.trace_id, 16);
 		memcpy(x->parent_id, x->ctx.span_id, 8);
-		if (c->thread_link && x->actor &&
+		if (x->actor &&
 		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, cause, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
@@ -1017,7 +1015,7 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 		}
 		return;
 	}
-	if (c->thread_link && x->actor &&
+	if (x->actor &&
 	    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, cause, x->trace_id,
 			      x->parent_id)) {
 		a->st.links_thread++;
@@ -1496,7 +1494,6 @@ static void lite_answer(struct assembler *a, struct conn *c, uint32_t seq, uint1
 	c->lite_open = true;
 	if (ts > c->last_ns)
 		c->last_ns = ts;
-	a->st.responses_summarized++;
 	if (open > 1)
 		a->st.responses_pipelined++; /* the kernel was asked for full records already */
 	for (i = c->n_answered; i < c->n_pending; i++) {

@@ -45,9 +45,8 @@ struct assembler_stats {
 	uint64_t links_tuple;	  /* server spans linked to a client span through the connection */
 	uint64_t links_kernel;	  /* server spans with ids the kernel assigned (header propagation) */
 	uint64_t links_ambiguous; /* thread links chosen among several open requests (event loops) */
-	uint64_t responses_summarized; /* HTTP/1.x responses known from the kernel's summary only */
-	uint64_t responses_pipelined;  /* of which: answered several requests at once (no status
-					* for all but the first) */
+	uint64_t responses_pipelined;  /* summarized responses that answered several pipelined
+					* requests at once (no status for all but the first) */
 	uint64_t conns_summarized;     /* connections whose responses the kernel was asked to
 					* summarize */
 	uint64_t conns_full_responses; /* ... and then to record in full again (pipelining) */

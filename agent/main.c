@@ -123,7 +123,8 @@ static void print_stats(struct agent *ag, const char *when)
 		"conns=%llu open=%llu not_http=%llu spans=%llu incomplete=%llu parse_errors=%llu "
 		"framing_lost=%llu orphans=%llu ignored=%llu db_conns=%llu db_spans=%llu "
 		"links_thread=%llu links_tuple=%llu links_kernel=%llu links_ambiguous=%llu "
-		"responses_summarized=%llu responses_recorded=%llu\n",
+		"responses_summarized=%llu responses_recorded=%llu conns_summarized=%llu "
+		"conns_full_again=%llu responses_pipelined=%llu\n",
 		when, (unsigned long long)k[SONDE_CNT_IO], (unsigned long long)k[SONDE_CNT_RECORDS],
 		(unsigned long long)k[SONDE_CNT_RING_FULL], (unsigned long long)k[SONDE_CNT_COPY_FAIL],
 		(unsigned long long)as.conns_total, (unsigned long long)as.conns_open,
@@ -135,7 +136,9 @@ static void print_stats(struct agent *ag, const char *when)
 		(unsigned long long)as.links_tuple, (unsigned long long)as.links_kernel,
 		(unsigned long long)as.links_ambiguous,
 		(unsigned long long)k[SONDE_CNT_RESP_SUMMARIZED],
-		(unsigned long long)k[SONDE_CNT_RESP_RECORDED]);
+		(unsigned long long)k[SONDE_CNT_RESP_RECORDED],
+		(unsigned long long)as.conns_summarized, (unsigned long long)as.conns_full_responses,
+		(unsigned long long)as.responses_pipelined);
 	if (ag->cfg.propagation & PROPAGATION_HEADER)
 		fprintf(stderr,
 			"sonde: stats (%s): server_ids=%llu traceparent_in=%llu traceparent_bad=%llu "

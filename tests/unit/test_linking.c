@@ -79,8 +79,12 @@ static void settle(void)
 	assembler__tick(a, 2000000000ULL);
 }
 
-/* Announce a connection: IPv4 unless v6 (then IPv4-mapped addresses), local then remote. */
-static void open_end(struct end *e, uint64_t id, uint32_t lport, uint32_t rport, bool v6)
+/*
+ * Announce a connection: IPv4 unless v6 (then IPv4-mapped addresses), local then remote, with
+ * the role the kernel saw at the open (from the TCP state change), or UNKNOWN.
+ */
+static void open_end_as(struct end *e, uint64_t id, uint32_t lport, uint32_t rport, bool v6,
+			uint16_t role)
 {
 	struct sonde_open_event ev = {};
 
@@ -102,28 +106,19 @@ static void open_end(struct end *e, uint64_t id, uint32_t lport, uint32_t rport,
 	}
 	ev.sport = (uint16_t)lport;
 	ev.dport = (uint16_t)rport;
+	ev.role = role;
 	assembler__on_record(a, &ev, sizeof(ev));
 }
 
-/* The same, as the kernel saw it open (role from the TCP state change). */
+static void open_end(struct end *e, uint64_t id, uint32_t lport, uint32_t rport, bool v6)
+{
+	open_end_as(e, id, lport, rport, v6, SONDE_ROLE_UNKNOWN);
+}
+
 static void open_end_role(struct end *e, uint64_t id, uint32_t lport, uint32_t rport,
 			  uint16_t role)
 {
-	struct sonde_open_event ev = {};
-
-	memset(e, 0, sizeof(*e));
-	e->id = id;
-	ev.head.conn_id = id;
-	ev.head.kind = SONDE_EV_OPEN;
-	ev.head.tgid = getpid();
-	ev.sock_key = 0x1000 + id;
-	ev.family = 2;
-	ev.saddr[0] = ev.daddr[0] = 127;
-	ev.saddr[3] = ev.daddr[3] = 1;
-	ev.sport = (uint16_t)lport;
-	ev.dport = (uint16_t)rport;
-	ev.role = role;
-	assembler__on_record(a, &ev, sizeof(ev));
+	open_end_as(e, id, lport, rport, false, role);
 }
 
 static void io(struct end *e, uint16_t dir, uint64_t ts, uint32_t tid, const char *data)
