@@ -387,6 +387,7 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 	*out = a->st;
 	linker__stats(a->linker, &ls);
 	out->links_ambiguous = ls.ambiguous;
+	out->threads_taken_on = ls.threads_taken_on;
 }
 
 static struct conn *conn_find(struct assembler *a, uint64_t id)
@@ -1754,6 +1755,12 @@ void assembler__on_record(struct assembler *a, const void *rec, size_t size)
 	case SONDE_EV_PROC:
 		if (size >= sizeof(struct sonde_proc_event))
 			process_table__on_proc(a->procs, rec);
+		break;
+	case SONDE_EV_THREAD:
+		if (size >= sizeof(struct sonde_thread_event))
+			linker__thread_created(a->linker, h->tgid, h->tid,
+					       ((const struct sonde_thread_event *)rec)->child_tid,
+					       h->ts_ns);
 		break;
 	default:
 		break;

@@ -6,7 +6,8 @@
  * request itself, or the answer to one of its calls). A call made by the thread at time t
  * belongs to the span open at t; with several open (an event loop), to the one whose read
  * woke the thread last before the call was decided, else by how event loops run (see
- * linker__parent_at).
+ * linker__parent_at). A thread created while its creator served a request takes that request
+ * on, for as long as the creator serves it (a handler's worker).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ struct slot {
 	uint64_t end_ns; /* 0 while open */
 	uint64_t last_child_end_ns; /* when the last call made for it ended, 0: none yet */
 	uint32_t children;	    /* calls given this span as parent */
+	uint64_t creator;	    /* a span taken on from the thread that created this one:
+				     * that thread's actor (its slot tells when it ends); else 0 */
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 };
@@ -174,8 +177,9 @@ static struct slot *slot_for_new(struct thread *t)
 	return s;
 }
 
-void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t start_ns,
-			  const uint8_t trace_id[16], const uint8_t span_id[8])
+/* A new span in the thread's table (the thread's entry made if need be), or NULL: counted. */
+static struct slot *slot_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t start_ns,
+			       const uint8_t trace_id[16], const uint8_t span_id[8])
 {
 	struct thread *t = thread_find(l, tgid, tid);
 	struct slot *s;
@@ -183,12 +187,12 @@ void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_
 	if (!t) {
 		if (l->st.threads >= THREAD_MAX) {
 			l->st.dropped++;
-			return;
+			return NULL;
 		}
 		t = calloc(1, sizeof(*t));
 		if (!t) {
 			l->st.dropped++;
-			return;
+			return NULL;
 		}
 		t->actor = tid;
 		t->tgid = tgid;
@@ -199,16 +203,24 @@ void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_
 	s = slot_for_new(t);
 	if (!s) {
 		l->st.dropped++;
-		return;
+		return NULL;
 	}
 	s->start_ns = start_ns;
 	s->end_ns = 0;
 	s->last_child_end_ns = 0;
 	s->children = 0;
+	s->creator = 0;
 	memcpy(s->trace_id, trace_id, 16);
 	memcpy(s->span_id, span_id, 8);
 	t->last_ns = start_ns;
-	wake(t, start_ns, span_id); /* reading the request woke the thread for it */
+	wake(t, start_ns, span_id); /* reading the request (or being made for it) woke the thread */
+	return s;
+}
+
+void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t start_ns,
+			  const uint8_t trace_id[16], const uint8_t span_id[8])
+{
+	slot_begin(l, tgid, tid, start_ns, trace_id, span_id);
 }
 
 void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t span_id[8],
@@ -235,6 +247,30 @@ static bool open_at(const struct slot *s, uint64_t ts)
 }
 
 /*
+ * The slot that speaks for s: s itself, or for a span taken on from the creating thread, the
+ * creator's (its end is the end, its trace the trace, should it join its caller's later). A
+ * worker made for one request may serve later ones (a pool's thread made on demand), which are
+ * not its creator's request: it is open only while the creator's is. NULL when the creator's
+ * slot is gone (reused, expired).
+ */
+static struct slot *speaker(struct linker *l, const struct thread *t, struct slot *s)
+{
+	struct thread *c;
+
+	if (!s->creator)
+		return s;
+	c = thread_find(l, t->tgid, s->creator);
+	return c ? slot_of(c, s->span_id) : NULL;
+}
+
+static bool open_for(struct linker *l, const struct thread *t, struct slot *s, uint64_t ts)
+{
+	struct slot *sp;
+
+	return open_at(s, ts) && (sp = speaker(l, t, s)) && (sp == s || open_at(sp, ts));
+}
+
+/*
  * With one request open on the thread at ts, it is the parent. With several (an event loop),
  * the code that made the call ran because a read woke the thread: the request's own, or the
  * answer to an earlier call of it. So the request of the last wake-up before the call was
@@ -242,21 +278,16 @@ static bool open_at(const struct slot *s, uint64_t ts)
  * is still open. Without one: the oldest open request that has no call yet; else the one whose
  * last call ended last before ts; else the latest.
  */
-bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
-		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8])
+static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint64_t cause_ts)
 {
-	struct thread *t = thread_find(l, tgid, tid);
 	struct slot *latest = NULL, *no_call = NULL, *resumed = NULL, *woke = NULL, *s, *best;
 	const struct wake *w = NULL;
 	unsigned int i;
 	int n = 0;
 
-	l->st.lookups++;
-	if (!t)
-		return false;
 	for (i = 0; i < t->n_slots; i++) {
 		s = &t->slots[i];
-		if (!open_at(s, ts))
+		if (!open_for(l, t, s, ts))
 			continue;
 		n++;
 		if (!latest || s->start_ns > latest->start_ns)
@@ -268,7 +299,7 @@ bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t t
 			resumed = s;
 	}
 	if (!latest)
-		return false;
+		return NULL;
 	best = latest;
 	if (n > 1) {
 		l->st.ambiguous++;
@@ -277,16 +308,44 @@ bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t t
 		for (i = 0; i < t->n_wakes; i++)
 			if (t->wakes[i].ts && t->wakes[i].ts <= cause_ts && (!w || t->wakes[i].ts > w->ts))
 				w = &t->wakes[i];
-		if (w && (woke = slot_of(t, w->span_id)) && open_at(woke, ts))
+		if (w && (woke = slot_of(t, w->span_id)) && open_for(l, t, woke, ts))
 			best = woke;
 		else
 			best = no_call ? no_call : resumed ? resumed : latest;
 	}
+	return best;
+}
+
+bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8])
+{
+	struct thread *t = thread_find(l, tgid, tid);
+	struct slot *best;
+
+	l->st.lookups++;
+	if (!t || !(best = choose(l, t, ts, cause_ts)))
+		return false;
 	best->children++;
 	l->st.linked++;
-	memcpy(trace_id, best->trace_id, 16);
+	memcpy(trace_id, speaker(l, t, best)->trace_id, 16);
 	memcpy(span_id, best->span_id, 8);
 	return true;
+}
+
+void linker__thread_created(struct linker *l, uint32_t tgid, uint64_t creator, uint64_t child,
+			    uint64_t ts)
+{
+	struct thread *t = thread_find(l, tgid, creator);
+	struct slot *from, *s;
+
+	if (!t || !(from = choose(l, t, ts, ts)))
+		return;
+	s = slot_begin(l, tgid, child, ts, from->trace_id, from->span_id);
+	if (!s)
+		return;
+	/* The creator's own span, or the one it took on itself: its end is what counts. */
+	s->creator = from->creator ? from->creator : creator;
+	l->st.threads_taken_on++;
 }
 
 void linker__server_retrace(struct linker *l, uint32_t tgid, uint64_t tid,

@@ -21,6 +21,7 @@ struct linker_stats {
 	uint64_t linked;    /* of which found one */
 	uint64_t ambiguous; /* of which had several requests open on the thread */
 	uint64_t dropped;   /* server spans not remembered: thread table full */
+	uint64_t threads_taken_on; /* threads created while their creator served a request */
 };
 
 struct linker *linker__new(void);
@@ -41,6 +42,13 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uin
  */
 bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8]);
+/*
+ * Thread child of process tgid was created at ts by thread creator: if the creator was serving
+ * a request then (chosen as for a call it made), the new thread serves it too, as long as the
+ * creator does; its calls become that request's children.
+ */
+void linker__thread_created(struct linker *l, uint32_t tgid, uint64_t creator, uint64_t child,
+			    uint64_t ts);
 /* The server span span_id joined another trace (its caller's request was seen after it). */
 void linker__server_retrace(struct linker *l, uint32_t tgid, uint64_t tid,
 			    const uint8_t span_id[8], const uint8_t trace_id[16]);

@@ -77,6 +77,11 @@ static const struct probe probes[] = {
 	 EFFECT_NONE, true, {"sonde_sock_state"}},
 	{"connection open/close", "raw_tp/inet_sock_set_state", "kernel 4.17+", SET_FALLBACK,
 	 EFFECT_NONE, true, {"sonde_raw_state"}},
+	/* Optional: without it, a worker thread a handler creates starts traces of its own. */
+	{"thread hand-off", "tp_btf/sched_process_fork", "kernel 5.5+", SET_SOCKET, EFFECT_NONE,
+	 false, {"sonde_thr_fork"}},
+	{"thread hand-off", "raw_tp/sched_process_fork", "kernel 4.17+", SET_FALLBACK, EFFECT_NONE,
+	 false, {"sonde_raw_fork"}},
 };
 #define N_PROBES (sizeof(probes) / sizeof(probes[0]))
 /* Every program attached at most once, however many rows share it. */

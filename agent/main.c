@@ -123,6 +123,7 @@ static void print_stats(struct agent *ag, const char *when)
 		"conns=%llu open=%llu not_http=%llu spans=%llu incomplete=%llu parse_errors=%llu "
 		"framing_lost=%llu orphans=%llu ignored=%llu db_conns=%llu db_spans=%llu "
 		"links_thread=%llu links_tuple=%llu links_kernel=%llu links_ambiguous=%llu "
+		"threads_taken_on=%llu "
 		"responses_summarized=%llu responses_recorded=%llu conns_summarized=%llu "
 		"conns_full_again=%llu responses_pipelined=%llu\n",
 		when, (unsigned long long)k[SONDE_CNT_IO], (unsigned long long)k[SONDE_CNT_RECORDS],
@@ -134,7 +135,7 @@ static void print_stats(struct agent *ag, const char *when)
 		(unsigned long long)as.conns_ignored, (unsigned long long)as.conns_db,
 		(unsigned long long)as.spans_db, (unsigned long long)as.links_thread,
 		(unsigned long long)as.links_tuple, (unsigned long long)as.links_kernel,
-		(unsigned long long)as.links_ambiguous,
+		(unsigned long long)as.links_ambiguous, (unsigned long long)as.threads_taken_on,
 		(unsigned long long)k[SONDE_CNT_RESP_SUMMARIZED],
 		(unsigned long long)k[SONDE_CNT_RESP_RECORDED],
 		(unsigned long long)as.conns_summarized, (unsigned long long)as.conns_full_responses,
@@ -232,6 +233,9 @@ static void render_metrics(void *ctx, FILE *out)
 	metric(out, "sonde_links_ambiguous_total", "counter",
 	       "Thread links chosen among several open requests (event loops).", NULL,
 	       as.links_ambiguous);
+	metric(out, "sonde_threads_taken_on_total", "counter",
+	       "Threads created while their creator served a request: their calls are its "
+	       "children.", NULL, as.threads_taken_on);
 	metric(out, "sonde_http_responses_total", "counter",
 	       "HTTP/1.x response runs on connections of known role: summarized by the kernel "
 	       "(status line only, no record) or recorded in full.", "{how=\"summarized\"}",

@@ -795,6 +795,46 @@ int BPF_PROG(sonde_raw_state, struct sock *sk, int oldstate, int newstate)
 }
 
 /*
+ * Thread hand-off. A request's thread may hand its work to a thread it creates (a handler that
+ * starts a worker and waits for it); the worker's calls belong to that request. The kernel sees
+ * the creation: one small record when a thread of a process sonde traces (one whose identity it
+ * sent: procs_seen) creates another thread of the same process. A new process (fork) is not a
+ * hand-off. Both hooks fire in the creator's context; neither is on an I/O path.
+ */
+static __always_inline int on_thread_created(__u32 tgid, __u32 creator, __u32 child_tgid,
+					     __u32 child)
+{
+	struct sonde_thread_event *ev;
+	void *ring;
+
+	if (child_tgid != tgid || tgid == self_tgid || !bpf_map_lookup_elem(&procs_seen, &tgid))
+		return 0;
+	ev = ring_reserve(&ring, sizeof(*ev));
+	if (!ev)
+		return 0;
+	fill_head(&ev->head, 0, bpf_ktime_get_ns(), tgid, creator, SONDE_EV_THREAD,
+		  SONDE_DIR_NONE);
+	ev->child_tid = child;
+	ev->pad0 = 0;
+	ring_submit(ring, ev);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sonde_thr_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return on_thread_created(parent->tgid, parent->pid, child->tgid, child->pid);
+}
+
+/* The same for kernels whose fallback set is chosen (--hooks syscalls): CO-RE reads. */
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(sonde_raw_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return on_thread_created(BPF_CORE_READ(parent, tgid), BPF_CORE_READ(parent, pid),
+				 BPF_CORE_READ(child, tgid), BPF_CORE_READ(child, pid));
+}
+
+/*
  * Header injection, client side (--propagation header). A sockops program on the cgroup v2 root
  * puts every outgoing TCP connection, once established, into the sockhash out_socks; the sk_msg
  * program attached to that map then sees every send on those connections before TCP does, and

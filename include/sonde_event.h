@@ -39,6 +39,7 @@ enum sonde_event_kind {
 	SONDE_EV_CLOSE = 2, /* a connection closed: the summary of its last run */
 	SONDE_EV_OPEN = 3,  /* a connection first seen: its tuple */
 	SONDE_EV_PROC = 4,  /* a process first seen: its command line and environment */
+	SONDE_EV_THREAD = 5, /* a traced process created a thread: who made it, and when */
 };
 
 /* Which way bytes moved, from the traced process's point of view. */
@@ -174,6 +175,18 @@ struct sonde_proc_event {
 	char comm[16];			 /* task comm */
 	__u8 cmdline[SONDE_CMDLINE_MAX]; /* first bytes of the argument block */
 	__u8 environ[SONDE_ENVIRON_MAX]; /* first bytes of the environment block */
+};
+
+/*
+ * SONDE_EV_THREAD: a thread of a process that has done traced I/O created another thread of the
+ * same process (clone with CLONE_THREAD). head.tid is the creator, head.ts_ns when; work a
+ * request's thread hands to a thread it creates (a handler that starts a worker) is followed
+ * through it. conn_id is 0.
+ */
+struct sonde_thread_event {
+	struct sonde_event_head head;
+	__u32 child_tid; /* the new thread */
+	__u32 pad0;	 /* explicit padding */
 };
 
 /* SONDE_EV_CLOSE: the connection went to TCP_CLOSE. */

@@ -16,6 +16,12 @@ Keep-alive (HTTP/1.1), one thread per connection. Routes:
     GET  /slow?ms=N           sleeps N ms (default 100), then 200
     GET  /hop/<k>?next=URL    calls GET URL (http:// only) from the serving thread, over a
                               keep-alive connection of that thread, then 200 "hop <k> <status>"
+    GET  /spawn/<k>?next=URL&n=N
+                              starts N new threads (default 2) that each call GET URL/<i>
+                              (http:// only) on a connection of their own, waits for them,
+                              then 200 "spawn <k> <status> ..." (work handed to a new thread)
+    GET  /pool/<k>?next=URL   calls GET URL from a worker of a thread pool shared by all
+                              requests (2 threads, made on demand), then 200 "pool <k> <status>"
     HEAD on any GET route     headers only
     anything else             404
 """
@@ -55,6 +61,32 @@ def _call(url):
             if attempt:
                 raise
     return 0
+
+
+def _call_once(url):
+    """GET url on a new connection, closed after; returns the status."""
+    u = urlsplit(url)
+    c = http.client.HTTPConnection(u.netloc, timeout=30)
+    try:
+        c.request("GET", u.path + ("?" + u.query if u.query else ""))
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _shared_pool():
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            _pool = ThreadPoolExecutor(max_workers=2)
+        return _pool
 
 
 def _int(qs, name, default):
@@ -156,6 +188,33 @@ class Handler(BaseHTTPRequestHandler):
             except (http.client.HTTPException, OSError) as e:
                 return self._send(502, ("hop failed: %s\n" % e).encode())
             return self._send(200, ("hop %s %d\n" % (path[5:], status)).encode())
+        if path.startswith("/spawn/") or path.startswith("/pool/"):
+            nxt = qs.get("next", [""])[0]
+            if not nxt.startswith("http://"):
+                return self._send(400, b"next must be an http:// URL\n")
+            try:
+                if path.startswith("/pool/"):
+                    statuses = [_shared_pool().submit(_call_once, nxt).result()]
+                else:
+                    results = {}
+
+                    def work(i):
+                        try:
+                            results[i] = _call_once("%s/%d" % (nxt, i))
+                        except (http.client.HTTPException, OSError):
+                            results[i] = 0
+
+                    workers = [threading.Thread(target=work, args=(i,))
+                               for i in range(max(1, _int(qs, "n", 2)))]
+                    for w in workers:
+                        w.start()
+                    for w in workers:
+                        w.join()
+                    statuses = [results.get(i, 0) for i in range(len(workers))]
+            except (http.client.HTTPException, OSError) as e:
+                return self._send(502, ("call failed: %s\n" % e).encode())
+            return self._send(200, ("%s %s\n" % (path[1:].replace("/", " ", 1), " ".join(
+                str(x) for x in statuses))).encode())
         if path == "/slow":
             time.sleep(max(0, _int(qs, "ms", 100)) / 1000.0)
             return self._send(200, b"slow\n")

@@ -308,3 +308,70 @@ def test_go_database_calls_by_goroutine(sonde, jaeger, test_start_us, tmp_path):
     assert "net/http client calls are not linked" in proc.stderr()
     assert "libbpf" not in proc.stderr()  # sonde says it, once, in its own words
     print(f"Go Redis calls under a request, 50 in flight: {right}/{n}")
+
+
+def test_work_handed_to_new_threads_stays_in_its_trace(sonde, jaeger, start_py_server,
+                                                       test_start_us, tmp_path):
+    """A handler that starts worker threads for its calls and waits for them (py_server's
+    /spawn): the kernel reports each thread creation of a traced process, and a thread created
+    while its creator serves a request serves it too. 100 requests, 20 in flight, two workers
+    each: every worker's call must be the child of its own request's server span, and the
+    downstream server span the child of that call. A pool's thread made on demand serves later
+    requests that are not its creator's: those calls (/pool) must never get a wrong parent."""
+    tok = token()
+    down = start_py_server(service_name=f"down-{tok}")
+    up = start_py_server(service_name=f"up-{tok}")
+    sonde()
+    n, workers = 100, 2
+    run_load(tmp_path, tok, [f"{up.url}/spawn/{k}?next={quote(f'{down.url}/api/users/{k}', safe='')}"
+                             f"&n={workers}" for k in range(n)], 20)
+    want = n * workers
+    jaeger.wait_for_spans(f"down-{tok}", where=lambda s: s.kind == "server", count=want,
+                          limit=5000, start_us=test_start_us, timeout=60)
+    jaeger.wait_for_spans(f"up-{tok}", where=lambda s: s.kind == "client", count=want, limit=5000,
+                          start_us=test_start_us, timeout=30)
+    spans = collect(jaeger, [f"up-{tok}", f"down-{tok}"], test_start_us, limit=5000)
+    servers = {s.tags.get("url.path"): s for s in spans
+               if s.service == f"up-{tok}" and s.kind == "server"}
+    calls = [s for s in spans if s.service == f"up-{tok}" and s.kind == "client"]
+    downs = {s.parent_id: s for s in spans if s.service == f"down-{tok}" and s.kind == "server"}
+    assert len(servers) == n and len(calls) == want, (len(servers), len(calls))
+    right, wrong = 0, []
+    for c in calls:
+        k = c.tags["url.full"].split("/api/users/")[1].split("/")[0]
+        srv = servers.get(f"/spawn/{k}")
+        if srv and c.trace_id == srv.trace_id and c.parent_id == srv.span_id:
+            right += 1
+        elif c.parent_id:
+            wrong.append((k, c.parent_id))
+    downstream_linked = sum(1 for c in calls if c.span_id in downs
+                            and downs[c.span_id].trace_id == c.trace_id)
+    figures = {"requests": n, "in_flight": 20, "worker_calls": want, "under_own_request": right,
+               "wrong_parent": len(wrong), "downstream_linked": downstream_linked}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "thread_handoff.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print("thread hand-off figures:", json.dumps(figures), file=sys.stderr)
+    assert not wrong, wrong[:5]
+    assert right >= 0.99 * want, figures
+    assert downstream_linked >= 0.99 * want, figures
+
+    # A shared pool: its two threads are made by the first requests that need them, then
+    # serve every later request; sequential requests, so no request's work can land on a thread
+    # while the thread's creator is still serving another one.
+    t0 = harness.now_us()
+    for k in range(10):
+        r = harness.curl(f"{up.url}/pool/{k}?next={quote(f'{down.url}/api/users/{9000 + k}', safe='')}",
+                         service_name=f"curl-{tok}")
+        assert r.returncode == 0 and f"pool {k} 200" in r.stdout, r.stdout + r.stderr
+    jaeger.wait_for_spans(f"down-{tok}", where=lambda s: "/api/users/90" in s.tags.get("url.path", ""),
+                          count=10, limit=5000, start_us=t0, timeout=60)
+    jaeger.wait_for_spans(f"up-{tok}", where=lambda s: "/api/users/90" in s.tags.get("url.full", ""),
+                          count=10, limit=5000, start_us=t0, timeout=30)
+    spans = collect(jaeger, [f"up-{tok}"], t0, limit=5000)
+    servers = {s.span_id: s for s in spans if s.kind == "server"}
+    pool_calls = [s for s in spans if s.kind == "client" and "/api/users/90" in s.tags.get("url.full", "")]
+    assert len(pool_calls) == 10, len(pool_calls)
+    for c in pool_calls:
+        k = int(c.tags["url.full"].rsplit("/", 1)[1]) - 9000
+        p = servers.get(c.parent_id)
+        assert p is None or p.tags.get("url.path") == f"/pool/{k}", (k, p.tags.get("url.path"))

@@ -790,6 +790,62 @@ TEST(linker_event_loop_choice)
 	linker__free(l);
 }
 
+/*
+ * Thread hand-off: a thread created while its creator serves a request takes that request on
+ * (its calls are the request's children) for as long as the creator serves it; one created
+ * outside a request, or used after the request ended (a pool's thread made on demand), has
+ * none. The creator's later trace (joined late to its caller) is the worker's too.
+ */
+TEST(linker_thread_created)
+{
+	struct linker *l = linker__new();
+	uint8_t t1[16] = {1}, s1[8] = {1}, t9[16] = {9}, s2[8] = {2}, t[16], s[8];
+	struct linker_stats st;
+
+	CHECK(l);
+	if (!l)
+		return;
+	/* created by a thread that serves nothing: nothing to take on */
+	linker__thread_created(l, 1, 10, 11, 500);
+	CHECK(!linker__parent_at(l, 1, 11, 600, 0, t, s));
+	linker__server_begin(l, 1, 10, 1000, t1, s1);
+	linker__thread_created(l, 1, 10, 12, 1100);
+	CHECK(linker__parent_at(l, 1, 12, 1200, 0, t, s) && s[0] == 1 && t[0] == 1);
+	/* a thread the worker creates in turn */
+	linker__thread_created(l, 1, 12, 13, 1250);
+	CHECK(linker__parent_at(l, 1, 13, 1300, 0, t, s) && s[0] == 1);
+	/* the request joins its caller's trace late: the workers follow */
+	linker__server_retrace(l, 1, 10, s1, t9);
+	CHECK(linker__parent_at(l, 1, 12, 1350, 0, t, s) && s[0] == 1 && t[0] == 9);
+	CHECK(linker__parent_at(l, 1, 13, 1360, 0, t, s) && t[0] == 9);
+	/* another process's thread of the same number is someone else */
+	CHECK(!linker__parent_at(l, 2, 12, 1400, 0, t, s));
+	linker__server_end(l, 1, 10, s1, 2000);
+	/* a lookup for a call made before the end still finds it; after, nothing */
+	CHECK(linker__parent_at(l, 1, 12, 1900, 0, t, s) && s[0] == 1);
+	CHECK(!linker__parent_at(l, 1, 12, 2100, 0, t, s));
+	CHECK(!linker__parent_at(l, 1, 13, 2100, 0, t, s));
+	/* the worker's own request, later, is its own */
+	linker__server_begin(l, 1, 12, 3000, t1, s2);
+	CHECK(linker__parent_at(l, 1, 12, 3100, 0, t, s) && s[0] == 2);
+	linker__stats(l, &st);
+	CHECK_EQ_INT(st.threads_taken_on, 2);
+	/* the creator's table forgets the request (its slot reused by later ones, the request
+	 * still open as far as the worker's copy goes): the worker's copy is not open any more */
+	linker__server_begin(l, 1, 20, 4000, t1, s1);
+	linker__thread_created(l, 1, 20, 21, 4100);
+	CHECK(linker__parent_at(l, 1, 21, 4150, 0, t, s) && s[0] == 1);
+	for (int i = 0; i < 8; i++) {
+		uint8_t si[8] = {(uint8_t)(100 + i)};
+
+		linker__server_end(l, 1, 20, i ? (uint8_t[8]){(uint8_t)(99 + i)} : s1,
+				   4200 + 100 * (uint64_t)i);
+		linker__server_begin(l, 1, 20, 4250 + 100 * (uint64_t)i, t1, si);
+	}
+	CHECK(!linker__parent_at(l, 1, 21, 4160, 0, t, s));
+	linker__free(l);
+}
+
 int main(void)
 {
 	RUN(thread_serving_request_parents_its_call);
@@ -805,5 +861,6 @@ int main(void)
 	RUN(link_off_and_wire_context);
 	RUN(linker_intervals);
 	RUN(linker_event_loop_choice);
+	RUN(linker_thread_created);
 	UNIT_DONE();
 }
