@@ -87,6 +87,7 @@ struct stream {
 	uint64_t partial_ts;
 	uint64_t partial_pos;	  /* run offset of the partial head's first byte */
 	struct sonde_trace_ctx kctx; /* context the kernel gave the request starting here */
+	uint64_t kctx_ts;	  /* DB: the I/O that started the run kctx came with */
 };
 
 struct conn {
@@ -792,18 +793,42 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 	const char *name;
 	struct span sp;
 
+	/* Ids the kernel put on the wire (client) or took from it (server): the TCP option came
+	 * with the run this op's request starts; once, for the first op of the run. */
+	const struct sonde_trace_ctx *k = c->req.kctx.kind != SONDE_CTX_NONE &&
+						  c->req.kctx_ts == op->start_ns
+					  ? &c->req.kctx
+					  : NULL;
+	uint8_t trace[16], parent[8];
+
 	memset(&sp, 0, offsetof(struct span, attrs));
 	if (!conn_resource(a, c))
 		return;
 	sp.res = c->res;
 	sp.kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	span__new_span_id(sp.span_id);
-	if (!server && op->tid &&
-	    linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, 0, sp.trace_id,
-			      sp.parent_span_id))
+	if (k && server && k->kind == SONDE_CTX_PEER) {
+		memcpy(sp.trace_id, k->trace_id, 16);
+		memcpy(sp.parent_span_id, k->parent_id, 8);
+		a->st.links_kernel++;
+	} else if (k && !server && k->kind == SONDE_CTX_INJECTED) {
+		memcpy(sp.trace_id, k->trace_id, 16);
+		memcpy(sp.span_id, k->span_id, 8);
+		if (op->tid &&
+		    linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, 0, trace, parent) &&
+		    !memcmp(trace, sp.trace_id, 16)) {
+			memcpy(sp.parent_span_id, parent, 8);
+			a->st.links_thread++;
+		}
+	} else if (!server && op->tid &&
+		   linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, 0, sp.trace_id,
+				     sp.parent_span_id)) {
 		a->st.links_thread++;
-	else
+	} else {
 		span__new_trace_id(sp.trace_id);
+	}
+	if (k)
+		c->req.kctx.kind = SONDE_CTX_NONE;
 	sp.start_unix_ns = assembler__to_unix_ns(a, op->start_ns);
 	sp.end_unix_ns = assembler__to_unix_ns(a, op->end_ns > op->start_ns ? op->end_ns
 									  : op->start_ns);
@@ -854,7 +879,7 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 	c->db_ops++;
 	if (a->cfg->propagation & PROPAGATION_LINK) {
 		if (server) {
-			if (db_link_server(a, c, op, &sp))
+			if (!k && db_link_server(a, c, op, &sp))
 				return;
 		} else {
 			db_link_client(a, c, op, &sp);
@@ -992,8 +1017,9 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 					     x->span_id);
 		return;
 	}
-	if (k->kind == SONDE_CTX_INJECTED) {
-		/* What the kernel put on the wire names this span. */
+	if (k->kind == SONDE_CTX_INJECTED && !x->has_ctx) {
+		/* What the kernel put on the wire names this span (a context the application put in
+		 * the request wins: the server's sonde takes that one too). */
 		memcpy(x->trace_id, k->trace_id, 16);
 		memcpy(x->span_id, k->span_id, 8);
 		if (x->actor &&
@@ -1414,6 +1440,10 @@ static void db_on_data(struct conn *c, const struct sonde_data_event *ev, uint32
 		s->pos = 0;
 		s->run_ended = false;
 		f.run_start = true;
+		if (from_client && ev->ctx.kind != SONDE_CTX_NONE) {
+			s->kctx = ev->ctx;
+			s->kctx_ts = ev->head.ts_ns;
+		}
 	}
 	if (ev->run_offset < s->pos)
 		return; /* already accounted */

@@ -526,6 +526,135 @@ out:
 	return err;
 }
 
+/*
+ * TCP-option propagation (--propagation tcp): the sockops program alone from a second copy of
+ * the object, attached to the cgroup v2 root for the test's few milliseconds, with filters that
+ * let only the test's own connection through; one request over loopback, then the sender's
+ * socket storage must hold ids and the receiver's the same ids over the request's first byte.
+ * It proves that this kernel writes and parses header options (5.10+) and that nothing on the
+ * path strips them. 0, or -errno with why.
+ */
+static int tcp_option_selftest(char *why, size_t len)
+{
+	static const char msg[] = "sonde tcp option self-test\n";
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	struct sonde_bpf *skel = NULL;
+	struct bpf_link *link = NULL;
+	struct sonde_tcp_tx tx;
+	struct sonde_tcp_rx rx;
+	struct bpf_program *p;
+	struct bpf_map *m;
+	int ring = -1, l = -1, cli = -1, srv = -1, cg = -1, err, i;
+	char cgpath[256], got[sizeof(msg)];
+	const char *fail;
+
+	skel = sonde_bpf__open();
+	if (!skel) {
+		err = -errno;
+		snprintf(why, len, "cannot open the BPF object: %s", strerror(-err));
+		return err;
+	}
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, p == skel->progs.sonde_tcpopt);
+	bpf_object__for_each_map(m, skel->obj) {
+		enum bpf_map_type t = bpf_map__type(m);
+
+		if (t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_SOCKHASH)
+			bpf_map__set_max_entries(m, 16);
+	}
+	/* Empty filters: no other process's connection is touched while the test runs. */
+	skel->rodata->self_tgid = getpid();
+	skel->rodata->filter_pids = 1;
+	skel->rodata->filter_ports = 1;
+	ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sonde_probe", 0, 0, 4096, NULL);
+	if (ring < 0 || bpf_map__set_inner_map_fd(skel->maps.rings, ring) ||
+	    bpf_map__set_max_entries(skel->maps.rings, 1)) {
+		err = -errno;
+		snprintf(why, len, "cannot create a ring buffer: %s", strerror(-err));
+		goto out;
+	}
+	err = sonde_bpf__load(skel);
+	if (err) {
+		snprintf(why, len, "the kernel refused the sockops program (TCP header options need "
+				   "kernel 5.10+): %s", strerror(-err));
+		goto out;
+	}
+	err = cgroup2_root(cgpath, sizeof(cgpath));
+	if (err) {
+		snprintf(why, len, "no cgroup v2 hierarchy mounted (sockops attaches to its root)");
+		goto out;
+	}
+	cg = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	link = cg >= 0 ? bpf_program__attach_cgroup(skel->progs.sonde_tcpopt, cg) : NULL;
+	if (!link) {
+		err = -errno;
+		snprintf(why, len, "cannot attach sockops to %s: %s", cgpath, strerror(-err));
+		goto out;
+	}
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &al)) {
+		err = -errno;
+		snprintf(why, len, "cannot listen on loopback: %s", strerror(-err));
+		goto out;
+	}
+	skel->bss->selftest_port = ntohs(a.sin_port);
+	cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cli < 0 || connect(cli, (struct sockaddr *)&a, sizeof(a)) ||
+	    (srv = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		err = -errno;
+		snprintf(why, len, "cannot make a loopback connection: %s", strerror(-err));
+		goto out;
+	}
+	err = -EIO;
+	if ((fail = write_all(cli, msg, sizeof(msg) - 1)) ||
+	    (fail = read_exact(srv, got, sizeof(msg) - 1))) {
+		snprintf(why, len, "TCP option self-test: %s", fail);
+		goto out;
+	}
+	if (memcmp(got, msg, sizeof(msg) - 1)) {
+		snprintf(why, len, "TCP option self-test: the bytes arrived changed");
+		goto out;
+	}
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.tcp_tx), &cli, &tx) || !tx.decided) {
+		snprintf(why, len, "TCP option self-test: the sending side decided no ids");
+		goto out;
+	}
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.tcp_rx), &srv, &rx)) {
+		snprintf(why, len, "TCP option self-test: no option arrived (the kernel did not write "
+				   "it, or something on the path strips unknown options)");
+		goto out;
+	}
+	for (i = 0; i < SONDE_TCP_RX_SLOTS; i++)
+		if (rx.slot[i].seq == tx.start_seq && rx.slot[i].end - rx.slot[i].seq == sizeof(msg) - 1 &&
+		    !memcmp(rx.slot[i].trace_id, tx.trace_id, 16) &&
+		    !memcmp(rx.slot[i].span_id, tx.span_id, 8))
+			break;
+	if (i == SONDE_TCP_RX_SLOTS) {
+		snprintf(why, len, "TCP option self-test: the option that arrived does not hold the ids "
+				   "sent over the request's bytes");
+		goto out;
+	}
+	err = 0;
+out:
+	if (skel && skel->bss)
+		skel->bss->selftest_port = 0;
+	bpf_link__destroy(link);
+	if (cg >= 0)
+		close(cg);
+	if (cli >= 0)
+		close(cli);
+	if (srv >= 0)
+		close(srv);
+	if (l >= 0)
+		close(l);
+	if (ring >= 0)
+		close(ring);
+	sonde_bpf__destroy(skel);
+	return err;
+}
+
 int loader__check(FILE *out, enum sonde_hooks hooks)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
@@ -585,7 +714,8 @@ int loader__check(FILE *out, enum sonde_hooks hooks)
 		bool socket_hooks = true;
 
 		for (i = 0; i < N_PROBES; i++)
-			if (chosen[i] && probes[i].set != SET_SOCKET)
+			if (chosen[i] && probes[i].set != SET_SOCKET &&
+			    strcmp(probes[i].capability, "thread hand-off"))
 				socket_hooks = false;
 		fprintf(out, "propagation:\n");
 		if (!socket_hooks)
@@ -604,6 +734,15 @@ int loader__check(FILE *out, enum sonde_hooks hooks)
 			fprintf(out, "  header injection       works here: sockops on %s, sk_msg "
 				     "self-test passed (FIONREAD, epoll, push_data); "
 				     "--propagation link,header\n", cg);
+		if (!socket_hooks)
+			fprintf(out, "  TCP option             NOT available: it needs the socket "
+				     "tracepoints (kernel 6.3+), not the syscall fallback\n");
+		else if (tcp_option_selftest(why, sizeof(why)))
+			fprintf(out, "  TCP option             NOT available: %s\n", why);
+		else
+			fprintf(out, "  TCP option             works here: sockops on %s, an option "
+				     "written and parsed back over loopback; --propagation "
+				     "link,tcp (both ends must run sonde)\n", cg);
 	}
 	if (!ok && btf && !caps[0])
 		fprintf(out, "verdict: sonde cannot run here: no hook for %s (needs %s)\n",
@@ -970,20 +1109,13 @@ static int attach_once(struct loader *ld, struct bpf_program *p)
  * (from then on new outgoing connections join the map). Both go when sonde's fds close, however
  * it ends: the cgroup attachment is a link, the sk_msg one lives in a map nothing pins.
  */
-static int attach_header(struct loader *ld, char *why, size_t len)
+/* A sockops program on the cgroup v2 root; its link is kept with the others. */
+static int attach_sockops(struct loader *ld, struct bpf_program *sockops, const char *label,
+			  char *why, size_t len)
 {
-	struct bpf_program *sockops = ld->skel->progs.sonde_sockops;
 	char cg[256];
 	int fd, err;
 
-	ld->out_socks_fd = bpf_map__fd(ld->skel->maps.out_socks);
-	if (bpf_prog_attach(bpf_program__fd(ld->skel->progs.sonde_inject), ld->out_socks_fd,
-			    BPF_SK_MSG_VERDICT, 0)) {
-		err = -errno;
-		snprintf(why, len, "cannot attach sk_msg: %s", strerror(-err));
-		return err;
-	}
-	ld->sk_msg_prog_fd = bpf_program__fd(ld->skel->progs.sonde_inject);
 	err = cgroup2_root(cg, sizeof(cg));
 	if (err) {
 		snprintf(why, len, "no cgroup v2 hierarchy mounted (sockops attaches to its root)");
@@ -1009,8 +1141,23 @@ static int attach_header(struct loader *ld, char *why, size_t len)
 	}
 	ld->link_progs[ld->n_links++] = sockops;
 	snprintf(ld->hooks + strlen(ld->hooks), sizeof(ld->hooks) - strlen(ld->hooks),
-		 " sockops(%s)+sk_msg", cg);
+		 " sockops(%s)%s", cg, label);
 	return 0;
+}
+
+static int attach_header(struct loader *ld, char *why, size_t len)
+{
+	int err;
+
+	ld->out_socks_fd = bpf_map__fd(ld->skel->maps.out_socks);
+	if (bpf_prog_attach(bpf_program__fd(ld->skel->progs.sonde_inject), ld->out_socks_fd,
+			    BPF_SK_MSG_VERDICT, 0)) {
+		err = -errno;
+		snprintf(why, len, "cannot attach sk_msg: %s", strerror(-err));
+		return err;
+	}
+	ld->sk_msg_prog_fd = bpf_program__fd(ld->skel->progs.sonde_inject);
+	return attach_sockops(ld, ld->skel->progs.sonde_sockops, "+sk_msg", why, len);
 }
 
 /* Say why loading failed in words a user can act on. */
@@ -1035,7 +1182,7 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	bool chosen[N_PROBES];
 	struct bpf_program *p;
 	struct btf *btf = NULL;
-	bool header = false;
+	bool header = false, tcp = false, socket_hooks = true;
 	struct loader *ld;
 	uint8_t one = 1;
 	int err, j, k;
@@ -1105,18 +1252,18 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	}
 
 	/*
-	 * Header propagation: only with the socket tracepoints (the sk_msg verdict reaches the
-	 * record through sock_send_length), and only where the self-test passes. Without it,
-	 * nothing of it is loaded and its maps shrink to nothing.
+	 * Header and TCP-option propagation: only with the socket tracepoints (the sk_msg verdict
+	 * and the socket storage reach the record through sock_send_length and sock_recv_length),
+	 * and only where their self-tests pass. Without them, nothing of them is loaded and their
+	 * maps shrink to nothing.
 	 */
 	snprintf(ld->propagation, sizeof(ld->propagation), "%s",
 		 !cfg->propagation ? "off" : cfg->propagation & PROPAGATION_LINK ? "link" : "");
+	for (i = 0; i < N_PROBES; i++)
+		if (chosen[i] && probes[i].set != SET_SOCKET && strcmp(probes[i].capability,
+								       "thread hand-off"))
+			socket_hooks = false;
 	if (cfg->propagation & PROPAGATION_HEADER) {
-		bool socket_hooks = true;
-
-		for (i = 0; i < N_PROBES; i++)
-			if (chosen[i] && probes[i].set != SET_SOCKET)
-				socket_hooks = false;
 		if (!socket_hooks)
 			snprintf(why, sizeof(why), "it needs the socket tracepoints (kernel 6.3+), "
 						   "not the syscall fallback");
@@ -1125,15 +1272,29 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 			fprintf(stderr, "sonde: warning: header injection refused: %s; tracing goes on "
 					"without it (sonde --check tells more)\n", why);
 	}
+	if (cfg->propagation & PROPAGATION_TCP) {
+		if (!socket_hooks)
+			snprintf(why, sizeof(why), "it needs the socket tracepoints (kernel 6.3+), "
+						   "not the syscall fallback");
+		tcp = socket_hooks && !tcp_option_selftest(why, sizeof(why));
+		if (!tcp)
+			fprintf(stderr, "sonde: warning: TCP-option propagation refused: %s; tracing "
+					"goes on without it (sonde --check tells more)\n", why);
+	}
 	if (header) {
 		ld->skel->rodata->header_mode = 1;
 		bpf_program__set_autoload(ld->skel->progs.sonde_inject, true);
 		bpf_program__set_autoload(ld->skel->progs.sonde_sockops, true);
 	} else {
-		bpf_map__set_max_entries(ld->skel->maps.serving, 1);
 		bpf_map__set_max_entries(ld->skel->maps.sending, 1);
 		bpf_map__set_max_entries(ld->skel->maps.out_socks, 1);
 	}
+	if (tcp) {
+		ld->skel->rodata->tcp_mode = 1;
+		bpf_program__set_autoload(ld->skel->progs.sonde_tcpopt, true);
+	}
+	if (!header && !tcp)
+		bpf_map__set_max_entries(ld->skel->maps.serving, 1);
 
 	ld->skel->rodata->self_tgid = getpid();
 	ld->skel->rodata->summarize_responses = !cfg->http_full_responses;
@@ -1228,9 +1389,23 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		snprintf(ld->propagation + strlen(ld->propagation),
 			 sizeof(ld->propagation) - strlen(ld->propagation), "%s(header refused)",
 			 ld->propagation[0] ? " " : "");
-	if (cfg->propagation & PROPAGATION_TCP)
+	if (tcp) {
+		err = attach_sockops(ld, ld->skel->progs.sonde_tcpopt, "+tcp-option", why,
+				     sizeof(why));
+		if (err) {
+			/* The send and receive programs find no socket storage: they do nothing. */
+			fprintf(stderr, "sonde: warning: TCP-option propagation refused: %s; tracing "
+					"goes on without it\n", why);
+			tcp = false;
+		}
+	}
+	if (tcp)
 		snprintf(ld->propagation + strlen(ld->propagation),
-			 sizeof(ld->propagation) - strlen(ld->propagation), "%s(tcp not built)",
+			 sizeof(ld->propagation) - strlen(ld->propagation), "%stcp",
+			 ld->propagation[0] ? "," : "");
+	else if (cfg->propagation & PROPAGATION_TCP)
+		snprintf(ld->propagation + strlen(ld->propagation),
+			 sizeof(ld->propagation) - strlen(ld->propagation), "%s(tcp refused)",
 			 ld->propagation[0] ? " " : "");
 	btf__free(btf);
 	return ld;

@@ -156,6 +156,15 @@ static void print_stats(struct agent *ag, const char *when)
 			(unsigned long long)k[SONDE_CNT_SKIP_SPLIT],
 			(unsigned long long)k[SONDE_CNT_SKIP_FAILED],
 			(unsigned long long)k[SONDE_CNT_INJECT_UNMERGED]);
+	if (ag->cfg.propagation & PROPAGATION_TCP)
+		fprintf(stderr,
+			"sonde: stats (%s): tcpopt_requests=%llu tcpopt_written=%llu "
+			"tcpopt_nospace=%llu tcpopt_parsed=%llu tcpopt_joined=%llu\n",
+			when, (unsigned long long)k[SONDE_CNT_TCPOPT_RUNS],
+			(unsigned long long)k[SONDE_CNT_TCPOPT_WRITTEN],
+			(unsigned long long)k[SONDE_CNT_TCPOPT_NOSPACE],
+			(unsigned long long)k[SONDE_CNT_TCPOPT_PARSED],
+			(unsigned long long)k[SONDE_CNT_TCPOPT_JOINED]);
 	for (i = 0; i < ag->n_exporters; i++) {
 		exporter__stats(ag->exporters[i], &es);
 		fprintf(stderr,
@@ -272,6 +281,27 @@ static void render_metrics(void *ctx, FILE *out)
 			metric(out, "sonde_injection_skipped_total", "counter",
 			       j ? NULL : "Sends on outgoing connections not injected, by reason.",
 			       labels, k[skips[j].k]);
+		}
+	}
+	{
+		static const struct {
+			const char *event;
+			enum sonde_counter k;
+		} tcpopt[] = {
+			{"request", SONDE_CNT_TCPOPT_RUNS},	 {"written", SONDE_CNT_TCPOPT_WRITTEN},
+			{"no_space", SONDE_CNT_TCPOPT_NOSPACE}, {"parsed", SONDE_CNT_TCPOPT_PARSED},
+			{"joined", SONDE_CNT_TCPOPT_JOINED},
+		};
+		size_t j;
+
+		for (j = 0; j < sizeof(tcpopt) / sizeof(tcpopt[0]); j++) {
+			snprintf(labels, sizeof(labels), "{event=\"%s\"}", tcpopt[j].event);
+			metric(out, "sonde_tcp_option_total", "counter",
+			       j ? NULL
+				 : "TCP-option propagation: requests given ids, segments that carried "
+				   "the option or found no room, segments received with one, server "
+				   "reads that joined the client span at the other end.",
+			       labels, k[tcpopt[j].k]);
 		}
 	}
 	for (i = 0; i < ag->n_exporters; i++) {

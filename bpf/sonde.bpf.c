@@ -27,6 +27,7 @@
 #include "maps/responses.bpf.h"
 #include "maps/rings.bpf.h"
 #include "maps/syscall_io.bpf.h"
+#include "maps/tcp_option.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -40,6 +41,9 @@
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define SK_PASS 1
+#define TCPHDR_SYN 0x02
+#define TCPHDR_RST 0x04
+#define EEXIST 17
 
 /* Settings, written by the agent between open and load. */
 const volatile __u32 self_tgid = 0;			/* the agent: never traced */
@@ -53,11 +57,16 @@ const volatile __u8 sys_send = 0;			/* sends through raw_tp/sys_enter+exit */
 const volatile __u8 sys_recv = 0;			/* receives through raw_tp/sys_enter+exit */
 /* --propagation header: ids decided here, traceparent injected (socket tracepoints only). */
 const volatile __u8 header_mode = 0;
+/* --propagation tcp: ids decided here, carried in a TCP option (socket tracepoints only). */
+const volatile __u8 tcp_mode = 0;
 /* --http-responses status: final HTTP/1.x responses summarized, not recorded (sonde_event.h). */
 const volatile __u8 summarize_responses = 0;
 
 /* Connection ids: unique for the life of this BPF object (the agent's life). */
 __u64 next_conn_id = 0;
+/* The port of the agent's own TCP-option self-test listener while it runs: the one connection of
+ * the agent's that carries the option. */
+__u16 selftest_port = 0;
 /* Set by the agent once it attached the Go net/http uprobes to some program (maps/go.bpf.h). */
 __u8 go_uprobes = 0;
 
@@ -278,15 +287,19 @@ __noinline int sonde_scan_head(struct sonde_head_scratch *scr, struct head_scan 
 }
 
 /*
- * Server side of header propagation. This record starts a run of bytes a connection that is not
- * ours as a client received: when they start with a request line, the server span gets its ids
- * here (the caller's trace and span as parent from a valid incoming traceparent, else a new
+ * Server side of header and TCP-option propagation. This record starts a run of bytes a
+ * connection that is not ours as a client received: when they start with a request line, the
+ * server span gets its ids here (the caller's trace and span as parent from a valid incoming
+ * traceparent, else from the TCP option that came with the run's first byte (opt), else a new
  * trace) and the thread remembers them as the request it serves, so that the calls it makes
  * before answering carry them at once. The record already holds the payload: the head is scanned
- * from a per-CPU copy of it (a kernel-to-kernel copy, no second read of user memory).
+ * from a per-CPU copy of it (a kernel-to-kernel copy, no second read of user memory). A run that
+ * is no HTTP/1.x request but came with an option reports the client span as PEER: the agent's
+ * decoders of other protocols take it.
  */
 static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock, __u64 pid_tgid,
-				       struct sonde_trace_ctx *ctx)
+				       struct sonde_trace_ctx *ctx,
+				       const struct sonde_tcp_rx_slot *opt)
 {
 	__u8 line[TRACEPARENT_PARSE_BYTES] = {};
 	struct sonde_head_scratch *scr;
@@ -295,8 +308,16 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 	__u32 slot = SCRATCH_RECV, len;
 	bool joined = false;
 
-	if (n < 16 || !request_method_len(*(const __u64 *)payload))
+	if (n < 16 || !request_method_len(*(const __u64 *)payload)) {
+		if (opt) {
+			__builtin_memcpy(ctx->trace_id, opt->trace_id, sizeof(ctx->trace_id));
+			__builtin_memcpy(ctx->parent_id, opt->span_id, sizeof(ctx->parent_id));
+			ctx->flags = 1;
+			ctx->kind = SONDE_CTX_PEER;
+			count(SONDE_CNT_TCPOPT_JOINED);
+		}
 		return;
+	}
 	scr = bpf_map_lookup_elem(&head_scratch, &slot);
 	if (!scr)
 		return;
@@ -321,6 +342,14 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 	if (joined) {
 		random_ids(NULL, ctx->span_id);
 		count(SONDE_CNT_SERVER_TP_IN);
+	} else if (opt) {
+		if (hs.has_tp)
+			count(SONDE_CNT_SERVER_TP_BAD);
+		__builtin_memcpy(ctx->trace_id, opt->trace_id, sizeof(ctx->trace_id));
+		__builtin_memcpy(ctx->parent_id, opt->span_id, sizeof(ctx->parent_id));
+		random_ids(NULL, ctx->span_id);
+		ctx->flags = 1;
+		count(SONDE_CNT_TCPOPT_JOINED);
 	} else {
 		if (hs.has_tp)
 			count(SONDE_CNT_SERVER_TP_BAD);
@@ -335,6 +364,81 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 	__builtin_memcpy(sv.span_id, ctx->span_id, sizeof(sv.span_id));
 	sv.flags = ctx->flags;
 	bpf_map_update_elem(&serving, &pid_tgid, &sv, BPF_ANY);
+}
+
+/*
+ * TCP-option propagation, the parts on the I/O path (the sockops program below writes and
+ * parses the option). An outgoing request's ids are decided once, by whichever sees the request
+ * first: the sockops program at its first segment (inside the send, nearly always) or the send
+ * tracepoint when no segment went out during the send (held by Nagle or a full window). The
+ * request belongs to the thread that sends it: the current one when it is of the connection's
+ * process (the send's own context), else the last one that started a request on it (a
+ * transmit from softirq).
+ */
+static __always_inline void tcp_decide(struct sonde_tcp_tx *tx, __u32 start_seq, __u64 rcv_mark,
+				       __u64 pid_tgid)
+{
+	struct sonde_serving *sv;
+
+	if (pid_tgid >> 32 != tx->owner >> 32)
+		pid_tgid = tx->owner;
+	sv = bpf_map_lookup_elem(&serving, &pid_tgid);
+	if (sv) {
+		__builtin_memcpy(tx->trace_id, sv->trace_id, sizeof(tx->trace_id));
+		random_ids(NULL, tx->span_id);
+	} else {
+		random_ids(tx->trace_id, tx->span_id);
+	}
+	tx->start_seq = start_seq;
+	tx->rcv_mark = rcv_mark;
+	tx->decided = 1;
+	count(SONDE_CNT_TCPOPT_RUNS);
+}
+
+/* A send that starts a request on an outgoing connection: the ids its record carries. */
+static __always_inline void tcp_option_sent(struct sock *sk, __u32 ret, __u64 pid_tgid,
+					    struct sonde_trace_ctx *ctx)
+{
+	struct sonde_tcp_tx *tx = bpf_sk_storage_get(&tcp_tx, sk, 0, 0);
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u32 start;
+
+	if (!tx || ctx->kind != SONDE_CTX_NONE)
+		return; /* not ours, or a traceparent was injected: the header's ids are the ones */
+	start = BPF_CORE_READ(tp, write_seq) - ret;
+	tx->owner = pid_tgid;
+	if (!tx->decided || tx->start_seq != start)
+		tcp_decide(tx, start, BPF_CORE_READ(tp, bytes_received), pid_tgid);
+	__builtin_memcpy(ctx->trace_id, tx->trace_id, sizeof(ctx->trace_id));
+	__builtin_memcpy(ctx->span_id, tx->span_id, sizeof(ctx->span_id));
+	__builtin_memset(ctx->parent_id, 0, sizeof(ctx->parent_id));
+	ctx->flags = 1;
+	ctx->kind = SONDE_CTX_INJECTED;
+}
+
+/* The context that came with the first byte of the ret bytes just read on sk, if any. */
+static __always_inline bool tcp_option_read(struct sock *sk, __u32 ret,
+					    struct sonde_tcp_rx_slot *out)
+{
+	struct sonde_tcp_rx *rx = bpf_sk_storage_get(&tcp_rx, sk, 0, 0);
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u32 first;
+	int i;
+
+	if (!rx)
+		return false;
+	first = BPF_CORE_READ(tp, copied_seq) - ret;
+#pragma unroll
+	for (i = 0; i < SONDE_TCP_RX_SLOTS; i++) {
+		struct sonde_tcp_rx_slot *sl = &rx->slot[i];
+
+		if (sl->seq != sl->end && (__s32)(first - sl->seq) >= 0 &&
+		    (__s32)(sl->end - first) > 0) {
+			*out = *sl;
+			return true;
+		}
+	}
+	return false;
 }
 
 /*
@@ -362,9 +466,10 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
  * from the syscall's arguments saved at entry (sys), or, from inside the socket layer (sys is
  * NULL), from the syscall's registers.
  */
-static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_run_summary *prev,
-				      __u64 offset, __u32 io_bytes, __u64 ts, __u64 pid_tgid,
-				      __u16 dir, const struct sonde_syscall_io *sys, __u64 key,
+static __always_inline void emit_data(struct sock *sk, struct sonde_conn_state *st,
+				      struct sonde_run_summary *prev, __u64 offset, __u32 io_bytes,
+				      __u64 ts, __u64 pid_tgid, __u16 dir,
+				      const struct sonde_syscall_io *sys, __u64 key,
 				      const struct sonde_trace_ctx *injected)
 {
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
@@ -424,10 +529,17 @@ static __always_inline void emit_data(struct sonde_conn_state *st, struct sonde_
 			__builtin_memset(tn->n, 0, sizeof(tn->n));
 		}
 	}
-	/* !sys: the syscall fallback never propagates (and must not reference the scan). */
-	if (header_mode && !sys && dir == SONDE_DIR_INGRESS && !offset &&
-	    st->role != SONDE_ROLE_CLIENT)
-		server_ids(ev->payload, n, key, pid_tgid, &ev->ctx);
+	/* !sys: the syscall fallback never propagates (and must not reference the scan, nor use
+	 * its sock, a plain address, as the BTF pointer socket storage wants). */
+	if ((header_mode || tcp_mode) && !sys && dir == SONDE_DIR_INGRESS && !offset &&
+	    st->role != SONDE_ROLE_CLIENT) {
+		struct sonde_tcp_rx_slot opt;
+		bool have = tcp_mode && tcp_option_read(sk, io_bytes, &opt);
+
+		server_ids(ev->payload, n, key, pid_tgid, &ev->ctx, have ? &opt : NULL);
+	}
+	if (tcp_mode && !sys && dir == SONDE_DIR_EGRESS && !offset && st->role != SONDE_ROLE_SERVER)
+		tcp_option_sent(sk, io_bytes, pid_tgid, &ev->ctx);
 	ring_submit(ring, ev);
 }
 
@@ -574,7 +686,7 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 		if (summarize_responses && st->role != SONDE_ROLE_UNKNOWN &&
 		    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
 			summarize_response(st, key, ret, ts, pid_tgid, sys);
-		if (header_mode && dir == SONDE_DIR_EGRESS) {
+		if ((header_mode || tcp_mode) && dir == SONDE_DIR_EGRESS) {
 			/* The connection answers: its request is no longer what this thread serves. */
 			struct sonde_serving *sv = bpf_map_lookup_elem(&serving, &pid_tgid);
 
@@ -588,7 +700,7 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 	if (st->run_captures >= run_captures)
 		return 0;
 	st->run_captures++;
-	emit_data(st, &prev, offset, ret, ts, pid_tgid, dir, sys, key, &injected);
+	emit_data(sk, st, &prev, offset, ret, ts, pid_tgid, dir, sys, key, &injected);
 	return 0;
 }
 
@@ -1012,6 +1124,195 @@ int sonde_sockops(struct bpf_sock_ops *skops)
 	/* A full map or a socket another map's sk_msg already owns: no injection, no harm. */
 	bpf_sock_hash_update(skops, &out_socks, &cookie, BPF_NOEXIST);
 	return 1;
+}
+
+/*
+ * TCP-option propagation (--propagation tcp), on the wire. A sockops program on the cgroup v2
+ * root: a connection that a process sonde traces makes (its connect, in the process's context)
+ * gets socket storage and the callbacks that write header options; every accepted connection
+ * gets the callback that parses options the kernel does not know. Per outgoing segment with
+ * data: its request's ids are decided at the request's first segment (tcp_decide), and every
+ * segment sent while the request's first byte is not acknowledged yet (the first one, and a
+ * resend of it) carries them. The option's room is reserved in the MSS the kernel computes, so
+ * segments always fit. Per received segment with a sonde option: its sequence range is noted
+ * under its context. No payload is read or changed: only the header.
+ */
+struct sonde_tcp_opt_wire {
+	__u8 kind;
+	__u8 len;
+	__u8 exid[2];
+	__u8 trace_id[16];
+	__u8 span_id[8];
+};
+
+static __always_inline bool port_chosen(__u16 a, __u16 b)
+{
+	return bpf_map_lookup_elem(&port_filter, &a) || bpf_map_lookup_elem(&port_filter, &b);
+}
+
+static __always_inline int tcp_opt_connect(struct bpf_sock_ops *skops)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	__u16 lport = skops->local_port, rport = bpf_ntohl(skops->remote_port);
+	struct sonde_tcp_tx *tx;
+	struct bpf_sock *sk = skops->sk;
+
+	if (!sk)
+		return 1;
+	if (tgid == self_tgid) {
+		if (!selftest_port || rport != selftest_port)
+			return 1; /* sonde's own connections (exports) carry nothing */
+	} else if ((filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) ||
+		   (filter_ports && !port_chosen(lport, rport))) {
+		return 1;
+	}
+	tx = bpf_sk_storage_get(&tcp_tx, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!tx)
+		return 1;
+	tx->owner = pid_tgid;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+	return 1;
+}
+
+static __always_inline int tcp_opt_accepted(struct bpf_sock_ops *skops)
+{
+	__u16 lport = skops->local_port;
+
+	if (filter_ports && !port_chosen(lport, lport) && !(selftest_port && lport == selftest_port))
+		return 1;
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG);
+	return 1;
+}
+
+/* The request's first byte is not acknowledged yet: this segment may hold it, or resend it. */
+static __always_inline bool tcp_start_unacked(const struct sonde_tcp_tx *tx,
+					      const struct bpf_sock_ops *skops)
+{
+	return tx->decided && (__s32)(tx->start_seq - skops->snd_una) >= 0;
+}
+
+static __always_inline int tcp_opt_len(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct sonde_tcp_tx *tx;
+
+	if (skops->args[0] == BPF_WRITE_HDR_TCP_CURRENT_MSS) {
+		/* The MSS the kernel sizes segments with leaves room for the option. */
+		bpf_reserve_hdr_opt(skops, SONDE_TCPOPT_LEN, 0);
+		return 1;
+	}
+	if (!sk || !skops->skb_len || (skops->skb_tcp_flags & (TCPHDR_SYN | TCPHDR_RST)))
+		return 1;
+	tx = bpf_sk_storage_get(&tcp_tx, sk, 0, 0);
+	if (!tx)
+		return 1;
+	/* Data goes out after data came in (or for the first time): a new request, whose first
+	 * byte is this segment's (new data starts at snd_nxt). */
+	if (!tx->decided || skops->bytes_received != tx->rcv_mark)
+		tcp_decide(tx, skops->snd_nxt, skops->bytes_received, bpf_get_current_pid_tgid());
+	if (tcp_start_unacked(tx, skops) && bpf_reserve_hdr_opt(skops, SONDE_TCPOPT_LEN, 0))
+		count(SONDE_CNT_TCPOPT_NOSPACE);
+	return 1;
+}
+
+static __always_inline int tcp_opt_write(struct bpf_sock_ops *skops)
+{
+	struct sonde_tcp_opt_wire opt;
+	struct bpf_sock *sk = skops->sk;
+	struct sonde_tcp_tx *tx;
+	long err;
+
+	if (!sk || !skops->skb_len || (skops->skb_tcp_flags & (TCPHDR_SYN | TCPHDR_RST)))
+		return 1;
+	tx = bpf_sk_storage_get(&tcp_tx, sk, 0, 0);
+	if (!tx || !tcp_start_unacked(tx, skops))
+		return 1; /* space another program reserved: not for us */
+	opt.kind = SONDE_TCPOPT_KIND;
+	opt.len = SONDE_TCPOPT_LEN;
+	opt.exid[0] = SONDE_TCPOPT_EXID >> 8;
+	opt.exid[1] = SONDE_TCPOPT_EXID & 0xff;
+	__builtin_memcpy(opt.trace_id, tx->trace_id, sizeof(opt.trace_id));
+	__builtin_memcpy(opt.span_id, tx->span_id, sizeof(opt.span_id));
+	err = bpf_store_hdr_opt(skops, &opt, sizeof(opt), 0);
+	if (!err)
+		count(SONDE_CNT_TCPOPT_WRITTEN);
+	else if (err != -EEXIST) /* EEXIST: a second sonde on this host wrote it already */
+		count(SONDE_CNT_TCPOPT_NOSPACE);
+	return 1;
+}
+
+static __always_inline int tcp_opt_parse(struct bpf_sock_ops *skops)
+{
+	void *data = (void *)(long)skops->skb_data, *end = (void *)(long)skops->skb_data_end;
+	struct sonde_tcp_opt_wire opt = {.kind = SONDE_TCPOPT_KIND, .len = 4,
+					 .exid = {SONDE_TCPOPT_EXID >> 8, SONDE_TCPOPT_EXID & 0xff}};
+	struct bpf_sock *sk = skops->sk;
+	struct sonde_tcp_rx *rx;
+	struct tcphdr *th = data;
+	__u32 seq, stop, hdr;
+	__u64 ids[3]; /* trace id, span id: aligned for the compare */
+	int i;
+
+	if (!sk || data + sizeof(*th) > end)
+		return 1;
+	if (bpf_load_hdr_opt(skops, &opt, sizeof(opt), 0) != SONDE_TCPOPT_LEN ||
+	    opt.len != SONDE_TCPOPT_LEN)
+		return 1;
+	count(SONDE_CNT_TCPOPT_PARSED);
+	hdr = th->doff * 4;
+	if (skops->skb_len <= hdr)
+		return 1; /* no data: nothing to give a context */
+	__builtin_memcpy(ids, opt.trace_id, sizeof(ids));
+	seq = bpf_ntohl(th->seq);
+	stop = seq + (skops->skb_len - hdr);
+	rx = bpf_sk_storage_get(&tcp_rx, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!rx)
+		return 1;
+#pragma unroll
+	for (i = 0; i < SONDE_TCP_RX_SLOTS; i++) {
+		struct sonde_tcp_rx_slot *sl = &rx->slot[i];
+
+		if (sl->seq == sl->end || *(__u64 *)sl->span_id != ids[2] ||
+		    *(__u64 *)sl->trace_id != ids[0] || *(__u64 *)&sl->trace_id[8] != ids[1])
+			continue;
+		/* more of a request already noted (a later segment, a resend) */
+		if ((__s32)(seq - sl->seq) < 0)
+			sl->seq = seq;
+		if ((__s32)(stop - sl->end) > 0)
+			sl->end = stop;
+		return 1;
+	}
+	i = rx->next & (SONDE_TCP_RX_SLOTS - 1);
+	rx->next++;
+	rx->slot[i].seq = seq;
+	rx->slot[i].end = stop;
+	__builtin_memcpy(rx->slot[i].trace_id, opt.trace_id, sizeof(opt.trace_id));
+	__builtin_memcpy(rx->slot[i].span_id, opt.span_id, sizeof(opt.span_id));
+	return 1;
+}
+
+SEC("sockops")
+int sonde_tcpopt(struct bpf_sock_ops *skops)
+{
+	if (skops->family != AF_INET && skops->family != AF_INET6)
+		return 1;
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		return tcp_opt_connect(skops);
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		return tcp_opt_accepted(skops);
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+		return tcp_opt_len(skops);
+	case BPF_SOCK_OPS_WRITE_HDR_OPT_CB:
+		return tcp_opt_write(skops);
+	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
+		return tcp_opt_parse(skops);
+	default:
+		return 1;
+	}
 }
 
 /*

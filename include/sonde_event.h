@@ -120,7 +120,12 @@ struct sonde_resp_note {
 enum sonde_ctx_kind {
 	SONDE_CTX_NONE = 0,	/* the agent picks the ids */
 	SONDE_CTX_SERVER = 1,	/* a server read a request here: the ids of its server span */
-	SONDE_CTX_INJECTED = 2, /* a client sent a request here carrying this injected traceparent */
+	SONDE_CTX_INJECTED = 2, /* a client sent a request here carrying these ids on the wire (an
+				 * injected traceparent, or the TCP option: span_id is the client
+				 * span's) */
+	SONDE_CTX_PEER = 3,	/* a server read a message of a protocol sonde does not give ids
+				 * in the kernel, whose first segment carried the TCP option of a
+				 * sonde at the other end: trace_id and parent_id (its client span) */
 };
 
 struct sonde_trace_ctx {
@@ -251,7 +256,15 @@ enum sonde_counter {
 	SONDE_CNT_RESP_SUMMARIZED = 18, /* HTTP/1.x responses summarized: no record written */
 	SONDE_CNT_RESP_RECORDED = 19,	/* response runs of summarizing connections recorded in
 					 * full (not a final status line) */
-	SONDE_CNT_MAX = 24,
+	/* TCP-option propagation (--propagation tcp): */
+	SONDE_CNT_TCPOPT_RUNS = 20,	/* requests (runs) of outgoing connections given ids */
+	SONDE_CNT_TCPOPT_WRITTEN = 21,	/* segments that carried the option */
+	SONDE_CNT_TCPOPT_NOSPACE = 22,	/* segments that could not: no room left in the header
+					 * (SACK blocks, other options), or no memory */
+	SONDE_CNT_TCPOPT_PARSED = 23,	/* segments received with a sonde option */
+	SONDE_CNT_TCPOPT_JOINED = 24,	/* server reads whose first byte came with an option: the
+					 * server span's parent is the client span at the other end */
+	SONDE_CNT_MAX = 32,
 };
 
 /*
@@ -261,6 +274,48 @@ enum sonde_counter {
  */
 #define SONDE_TRACEPARENT_LINE 70
 #define SONDE_HEAD_SCAN_MAX 512
+/*
+ * TCP-option propagation: between two hosts that both run sonde, an outgoing request's first
+ * segment carries the client span's ids in a TCP header option, so that the server's sonde can
+ * make its server span the child of it whatever the protocol. An experimental option (RFC 6994,
+ * kind 253) with a 16-bit ExID (not registered with IANA: "sn") then the 16-byte trace id and
+ * the 8-byte span id: 28 bytes, which with the timestamps option (12 bytes with its padding)
+ * fills the 40 bytes TCP has for options. The receiver remembers the sequence range of the
+ * segments that carried each context (SONDE_TCP_RX_SLOTS of them) and gives a read the one
+ * whose range holds its first byte.
+ */
+#define SONDE_TCPOPT_KIND 253
+#define SONDE_TCPOPT_EXID 0x736e
+#define SONDE_TCPOPT_LEN 28
+#define SONDE_TCP_RX_SLOTS 4
+
+/* An outgoing connection's current request (a run of bytes sent after bytes were received). */
+struct sonde_tcp_tx {
+	__u64 owner;	     /* pid_tgid that connected, then the last one that started a
+			      * request: the thread whose request a softirq transmit serves */
+	__u64 rcv_mark;	     /* bytes_received when the ids were decided: more received since
+			      * means the next bytes sent start a new request */
+	__u32 start_seq;     /* sequence number of the request's first byte */
+	__u8 decided;	     /* ids below are valid for the request starting at start_seq */
+	__u8 pad[3];	     /* explicit padding */
+	__u8 trace_id[16];   /* the trace of the request the owner serves, or a new one */
+	__u8 span_id[8];     /* the client span's id: the parent the server's sonde takes */
+};
+
+/* One context received: the sequence range of the segments that carried it. */
+struct sonde_tcp_rx_slot {
+	__u32 seq;	   /* first sequence number covered */
+	__u32 end;	   /* one past the last */
+	__u8 trace_id[16];
+	__u8 span_id[8];   /* the client span at the other end */
+};
+
+struct sonde_tcp_rx {
+	struct sonde_tcp_rx_slot slot[SONDE_TCP_RX_SLOTS];
+	__u32 next; /* slot the next new context takes */
+	__u32 pad;  /* explicit padding */
+};
+
 /* Threads whose current request (server side) or current send (client side) is remembered. */
 #define SONDE_MAX_THREADS 16384
 /* Outgoing connections in the injection sockhash at once. */

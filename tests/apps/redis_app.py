@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An uninstrumented web app backed by Redis, for sonde's N+1 test (no OTel here: sonde traces it).
 
-    python3 tests/apps/redis_app.py --redis-port PORT [--port 0]
+    python3 tests/apps/redis_app.py --redis-port PORT [--redis-host 127.0.0.1] [--port 0] [--lazy]
 
 Prints "LISTENING <port>" on stdout once it accepts connections. ThreadingHTTPServer with the
 `redis` package (redis-py) from PyPI, one shared connection pool. Routes:
@@ -13,7 +13,8 @@ Prints "LISTENING <port>" on stdout once it accepts connections. ThreadingHTTPSe
     anything else     404
 
 The pool's connection is opened and checked (PING, and the client's own CLIENT SETINFO commands)
-before LISTENING, so a request runs only the commands listed above.
+before LISTENING, so a request runs only the commands listed above; with --lazy it is opened by
+the first request (which then also sends the CLIENT SETINFO commands).
 """
 import argparse
 import json
@@ -69,10 +70,13 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--redis-port", type=int, required=True)
+    ap.add_argument("--redis-host", default="127.0.0.1")
+    ap.add_argument("--lazy", action="store_true", help="connect at the first request")
     args = ap.parse_args()
-    POOL = redis.ConnectionPool(host="127.0.0.1", port=args.redis_port, max_connections=8,
+    POOL = redis.ConnectionPool(host=args.redis_host, port=args.redis_port, max_connections=8,
                                 decode_responses=True)
-    redis.Redis(connection_pool=POOL).ping()
+    if not args.lazy:
+        redis.Redis(connection_pool=POOL).ping()
     srv = ThreadingHTTPServer((args.host, args.port), Handler)
     srv.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -181,8 +181,7 @@ def test_default_daemonset():
     conf = by_kind(docs, "ConfigMap")["data"]["sonde.conf"]
     lines = [ln for ln in conf.splitlines() if ln and not ln.startswith("#")]
     assert lines == ["otlp-endpoint = http://jaeger-collector.observability.svc:4318",
-                     "metrics-addr = 0.0.0.0:9464"]
-    assert "# propagation = off" in conf
+                     "metrics-addr = 0.0.0.0:9464", "propagation = link"]
     role = by_kind(docs, "ClusterRole")
     verbs = {(r["apiGroups"][0], res): r["verbs"] for r in role["rules"] for res in r["resources"]}
     assert verbs == {("", "pods"): ["get", "list", "watch"], ("apps", "replicasets"): ["get"],
@@ -224,12 +223,12 @@ def test_nondefault_daemonset():
         "pid = 1234", "pid = 4194304",
         "port = 8080", "port = 443",
         "exe = nginx", "exe = python3*",
+        "propagation = header",
         "console",
         "queue-size = 1000000",
         "ring-kb = 1024",
     ]
     assert "otlp-headers =" not in conf  # the secret's headers never reach the ConfigMap
-    assert "# propagation = header" in conf
     svc = by_kind(docs, "Service")
     assert svc["spec"]["ports"][0]["port"] == 9464
     assert svc["spec"]["selector"] == ds["spec"]["selector"]["matchLabels"]
@@ -254,6 +253,7 @@ def test_metrics_off_listens_on_loopback_without_probes():
 
 @pytest.mark.parametrize("bad", [
     ["--set", "propagation=always"],
+    ["--set-string", "propagation=link\\,\\,tcp"],
     ["--set", "otlp.compression=zstd"],
     ["--set", "privileged=yes"],
     ["--set-string", "selection.ports={http}"],
@@ -300,8 +300,10 @@ def test_notes_tell_where_the_traces_are(tmp_path):
     assert "kubectl -n observability port-forward svc/jaeger-query 16686:16686" in notes
     assert "http://jaeger-collector.observability.svc:4318" in notes
     assert "rollout status daemonset/sonde" in notes
-    notes = render_notes(tmp_path / "b", "--set", "otlp.endpoint=", "--set", "propagation=tcp")
-    assert "spans are printed in the agents' logs" in notes and "propagation=tcp" in notes
+    notes = render_notes(tmp_path / "b", "--set", "otlp.endpoint=", "--set",
+                         "propagation=link\\,tcp")
+    assert "spans are printed in the agents' logs" in notes
+    assert "propagation=link,tcp: trace context crosses nodes in a TCP header option" in notes
 
 
 def test_systemd_unit_verifies(tmp_path):

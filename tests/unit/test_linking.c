@@ -33,6 +33,8 @@ struct end {
 
 /* Notes the next record carries (response starts the kernel summarized, see sonde_event.h). */
 static struct sonde_resp_note next_notes[SONDE_RESP_NOTES];
+/* The context the kernel gives the next record (header or TCP-option propagation). */
+static struct sonde_trace_ctx next_ctx;
 /* What the assembler asked the kernel about responses: socket and mode, in order. */
 static uint64_t mode_key[8];
 static uint8_t mode_asked[8];
@@ -135,6 +137,8 @@ static void io(struct end *e, uint16_t dir, uint64_t ts, uint32_t tid, const cha
 	ev.head.dir = dir;
 	memcpy(ev.notes, next_notes, sizeof(ev.notes));
 	memset(next_notes, 0, sizeof(next_notes));
+	ev.ctx = next_ctx;
+	memset(&next_ctx, 0, sizeof(next_ctx));
 	if (dir != e->dir) {
 		ev.prev.first_ts_ns = e->first;
 		ev.prev.last_ts_ns = e->last;
@@ -846,6 +850,71 @@ TEST(linker_thread_created)
 	linker__free(l);
 }
 
+/*
+ * TCP-option propagation: the kernel decides ids and the records carry them. A server read
+ * whose first byte came with a sonde option (SERVER: its ids, its caller's span as parent); the
+ * Redis call its thread makes (INJECTED: the ids on the wire name the client span, its parent
+ * is the request); on another host's Redis server, the command read with the option (PEER: the
+ * client span is the parent). A later command of the connection without ids gets its own.
+ */
+TEST(tcp_option_ids_name_db_and_http_spans)
+{
+	struct end srv, cli, rsrv;
+	const struct span *h, *c1 = NULL, *c2 = NULL, *rs;
+	uint8_t trace[16] = {7, 7}, server_span[8] = {1, 1}, caller[8] = {9, 9},
+		call[8] = {2, 2};
+	int i;
+
+	setup(PROPAGATION_LINK | PROPAGATION_TCP);
+	cfg.db_server_spans = true;
+	open_end_role(&srv, 1, 8000, 40000, SONDE_ROLE_SERVER);
+	next_ctx.kind = SONDE_CTX_SERVER;
+	memcpy(next_ctx.trace_id, trace, 16);
+	memcpy(next_ctx.span_id, server_span, 8);
+	memcpy(next_ctx.parent_id, caller, 8);
+	io(&srv, IN, 1000, 10, REQ("/a"));
+
+	open_end_role(&cli, 2, 40001, 6379, SONDE_ROLE_CLIENT);
+	next_ctx.kind = SONDE_CTX_INJECTED;
+	memcpy(next_ctx.trace_id, trace, 16);
+	memcpy(next_ctx.span_id, call, 8);
+	io(&cli, OUT, 1100, 10, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+	/* the other host's Redis server (no tuple link: its peer port is another) */
+	open_end_role(&rsrv, 3, 6379, 50000, SONDE_ROLE_SERVER);
+	next_ctx.kind = SONDE_CTX_PEER;
+	memcpy(next_ctx.trace_id, trace, 16);
+	memcpy(next_ctx.parent_id, call, 8);
+	io(&rsrv, IN, 1150, 20, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+	io(&rsrv, OUT, 1160, 20, "$1\r\nv\r\n");
+	io(&cli, IN, 1200, 10, "$1\r\nv\r\n");
+	io(&cli, OUT, 1300, 10, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+	io(&cli, IN, 1400, 10, "$1\r\nv\r\n");
+	io(&srv, OUT, 1500, 10, RESP);
+	on_close_of(&cli, 1600);
+	on_close_of(&rsrv, 1600);
+	on_close_of(&srv, 1600);
+	settle();
+
+	h = by_name("GET /a", SPAN_KIND_SERVER);
+	rs = by_name("GET", SPAN_KIND_SERVER);
+	for (i = 0; i < n_spans && i < MAX_SPANS; i++)
+		if (spans[i].kind == SPAN_KIND_CLIENT && !strcmp(spans[i].name, "GET")) {
+			if (!c1)
+				c1 = &spans[i];
+			else
+				c2 = &spans[i];
+		}
+	CHECK(h && c1 && c2 && rs);
+	if (h && c1 && c2 && rs) {
+		CHECK(!memcmp(h->trace_id, trace, 16) && !memcmp(h->span_id, server_span, 8) &&
+		      !memcmp(h->parent_span_id, caller, 8));
+		CHECK(!memcmp(c1->span_id, call, 8) && child_of(c1, h));
+		CHECK(!memcmp(rs->trace_id, trace, 16) && !memcmp(rs->parent_span_id, call, 8));
+		CHECK(memcmp(c2->span_id, call, 8) && child_of(c2, h));
+	}
+	teardown();
+}
+
 int main(void)
 {
 	RUN(thread_serving_request_parents_its_call);
@@ -862,5 +931,6 @@ int main(void)
 	RUN(linker_intervals);
 	RUN(linker_event_loop_choice);
 	RUN(linker_thread_created);
+	RUN(tcp_option_ids_name_db_and_http_spans);
 	UNIT_DONE();
 }

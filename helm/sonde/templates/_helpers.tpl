@@ -99,6 +99,7 @@ port = {{ . | int64 }}
 {{- range .Values.selection.exe }}
 exe = {{ . }}
 {{- end }}
+propagation = {{ .Values.propagation }}
 {{- range $k, $v := .Values.extraConfig }}
 {{- if kindIs "bool" $v }}
 {{- if $v }}
@@ -110,5 +111,4 @@ exe = {{ . }}
 {{ $k }} = {{ $v }}
 {{- end }}
 {{- end }}
-# propagation = {{ .Values.propagation }}   (for a later release: sonde {{ .Chart.AppVersion }} has no propagation option)
 {{- end }}
