@@ -102,3 +102,41 @@ def test_sdk_instrumented_caller_and_uninstrumented_services_share_a_trace(
     assert py_client[0].parent_id == py_server[0].span_id
     assert nginx[0].parent_id == py_client[0].span_id
     assert nginx[0].tags["url.path"] == f"/api/items/{tok}/1"
+
+
+def test_sdk_instrumented_downstream_continues_the_injected_context(
+        sonde, jaeger, start_py_server, test_start_us, tmp_path):
+    """The reverse: an uninstrumented service (py_server, traced by sonde with header
+    propagation) calls an application instrumented with the OpenTelemetry SDK, which extracts
+    the traceparent sonde injected: its own SERVER span is the child of sonde's client span, in
+    the trace of the request the uninstrumented service was serving. This kernel fails the
+    injection self-test on FIONREAD alone (see test_injection.py); the tests-only switch goes
+    past that check, and --pid keeps the injection to the one service."""
+    tok = token()
+    sdk = harness._start_printing_port(
+        "otel-server", [sys.executable, str(harness.APPS / "otel_server.py"), "--endpoint",
+                        jaeger.otlp_url, "--service", f"sdk-{tok}", "--port", "0"],
+        tmp_path / "sdk", harness._env(None, None))
+    try:
+        py = start_py_server(service_name=f"py-{tok}")
+        s = sonde("--propagation", "link,header", "--pid", str(py.pid), "--metrics-addr", "off",
+                  env={"SONDE_TEST_IGNORE_FIONREAD": "1"})
+        assert "propagation link,header" in s.stderr(), s.stderr()
+        for k in range(3):
+            url = f"{py.url}/hop/{k}?next={quote(f'http://127.0.0.1:{sdk.port}/sdk/{k}', safe='')}"
+            r = harness.curl(url, service_name=None)
+            assert r.returncode == 0 and f"hop {k} 200" in r.stdout, r.stdout + r.stderr
+        sdk_spans = jaeger.wait_for_spans(f"sdk-{tok}", count=3, start_us=test_start_us,
+                                          timeout=30)
+        py_spans = jaeger.wait_for_spans(f"py-{tok}", count=6, start_us=test_start_us,
+                                         timeout=30)
+        for k in range(3):
+            srv = next(x for x in py_spans if x.kind == "server" and x.tags["url.path"] == f"/hop/{k}")
+            cli = next(x for x in py_spans if x.kind == "client"
+                       and x.tags["url.full"].endswith(f"/sdk/{k}"))
+            down = next(x for x in sdk_spans if x.tags.get("url.path") == f"/sdk/{k}")
+            assert cli.parent_id == srv.span_id and cli.trace_id == srv.trace_id
+            assert down.kind == "server" and down.trace_id == srv.trace_id, (down, srv)
+            assert down.parent_id == cli.span_id, (down.parent_id, cli.span_id)
+    finally:
+        sdk.stop()
