@@ -108,6 +108,7 @@ struct conn {
 	char peer[INET6_ADDRSTRLEN]; /* the remote address as text, once per connection */
 	bool selected;
 	bool link_go;	     /* a Go program: goroutines do, the kernel reports each I/O's g */
+	bool no_guess;	     /* CPython: no guess among a thread's open requests (runtime.h) */
 	uint64_t cur_actor;  /* of the record being handled: its thread, or goroutine */
 	bool kernel_ignored; /* the kernel was told to stop recording it */
 	char comm[16];
@@ -389,6 +390,7 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 	linker__stats(a->linker, &ls);
 	out->links_ambiguous = ls.ambiguous;
 	out->threads_taken_on = ls.threads_taken_on;
+	out->links_unguessed = ls.unguessed;
 }
 
 static struct conn *conn_find(struct assembler *a, uint64_t id)
@@ -422,8 +424,11 @@ static struct conn *conn_new(struct assembler *a, uint64_t id, uint32_t tgid, co
 		struct timespec now;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		c->link_go = runtime_cache__get(a->runtimes, tgid,
-						now.tv_sec * 1000000000ULL + now.tv_nsec) == RUNTIME_GO;
+		enum proc_runtime rt = runtime_cache__get(a->runtimes, tgid,
+							  now.tv_sec * 1000000000ULL + now.tv_nsec);
+
+		c->link_go = rt == RUNTIME_GO;
+		c->no_guess = rt == RUNTIME_PYTHON;
 		/* Go: goroutines move between threads, and the thread would name wrong parents;
 		 * the goroutine the kernel reports stands for the thread (see runtime.h). */
 		if (c->link_go && a->go_process)
@@ -784,6 +789,19 @@ static bool db_link_server(struct assembler *a, struct conn *c, const struct db_
 	return true;
 }
 
+/*
+ * The request thread `actor` of c's process was serving at ts (linker.h): on a CPython event
+ * loop only when it is the one open (asyncio runs a request's code turns after the read that
+ * woke it, so the wake-up rules of event loops would name another request).
+ */
+static bool thread_parent(struct assembler *a, const struct conn *c, uint64_t actor, uint64_t ts,
+			  uint64_t cause, uint8_t trace_id[16], uint8_t span_id[8])
+{
+	if (c->no_guess)
+		return linker__parent_if_one(a->linker, c->tgid, actor, ts, trace_id, span_id);
+	return linker__parent_at(a->linker, c->tgid, actor, ts, cause, trace_id, span_id);
+}
+
 /* A database or cache operation the decoder finished: its span. */
 static void emit_db_span(void *ctx, const struct db_op *op)
 {
@@ -815,13 +833,13 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 		memcpy(sp.trace_id, k->trace_id, 16);
 		memcpy(sp.span_id, k->span_id, 8);
 		if (op->tid &&
-		    linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, 0, trace, parent) &&
+		    thread_parent(a, c, op->tid, op->start_ns, 0, trace, parent) &&
 		    !memcmp(trace, sp.trace_id, 16)) {
 			memcpy(sp.parent_span_id, parent, 8);
 			a->st.links_thread++;
 		}
 	} else if (!server && op->tid &&
-		   linker__parent_at(a->linker, c->tgid, op->tid, op->start_ns, 0, sp.trace_id,
+		   thread_parent(a, c, op->tid, op->start_ns, 0, sp.trace_id,
 				     sp.parent_span_id)) {
 		a->st.links_thread++;
 	} else {
@@ -1023,7 +1041,7 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 		memcpy(x->trace_id, k->trace_id, 16);
 		memcpy(x->span_id, k->span_id, 8);
 		if (x->actor &&
-		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, cause, trace, parent) &&
+		    thread_parent(a, c, x->actor, x->start_ns, cause, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
 			a->st.links_thread++;
@@ -1035,7 +1053,7 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 		memcpy(x->trace_id, x->ctx.trace_id, 16);
 		memcpy(x->parent_id, x->ctx.span_id, 8);
 		if (x->actor &&
-		    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, cause, trace, parent) &&
+		    thread_parent(a, c, x->actor, x->start_ns, cause, trace, parent) &&
 		    !memcmp(trace, x->trace_id, 16)) {
 			memcpy(x->parent_id, parent, 8);
 			a->st.links_thread++;
@@ -1043,7 +1061,7 @@ static void exchange_ids(struct assembler *a, struct conn *c, struct exchange *x
 		return;
 	}
 	if (x->actor &&
-	    linker__parent_at(a->linker, c->tgid, x->actor, x->start_ns, cause, x->trace_id,
+	    thread_parent(a, c, x->actor, x->start_ns, cause, x->trace_id,
 			      x->parent_id)) {
 		a->st.links_thread++;
 		return;

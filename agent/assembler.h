@@ -46,6 +46,7 @@ struct assembler_stats {
 	uint64_t links_kernel;	  /* server spans with ids the kernel assigned (header propagation) */
 	uint64_t links_ambiguous; /* thread links chosen among several open requests (event loops) */
 	uint64_t threads_taken_on; /* threads created while their creator served a request */
+	uint64_t links_unguessed;  /* calls of CPython event loops left unlinked: no safe guess */
 	uint64_t responses_pipelined;  /* summarized responses that answered several pipelined
 					* requests at once (no status for all but the first) */
 	uint64_t conns_summarized;     /* connections whose responses the kernel was asked to

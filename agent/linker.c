@@ -316,6 +316,34 @@ static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint
 	return best;
 }
 
+bool linker__parent_if_one(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+			   uint8_t trace_id[16], uint8_t span_id[8])
+{
+	struct thread *t = thread_find(l, tgid, tid);
+	struct slot *one = NULL;
+	unsigned int i;
+
+	l->st.lookups++;
+	if (!t)
+		return false;
+	for (i = 0; i < t->n_slots; i++) {
+		if (!open_for(l, t, &t->slots[i], ts))
+			continue;
+		if (one) {
+			l->st.unguessed++;
+			return false;
+		}
+		one = &t->slots[i];
+	}
+	if (!one)
+		return false;
+	one->children++;
+	l->st.linked++;
+	memcpy(trace_id, speaker(l, t, one)->trace_id, 16);
+	memcpy(span_id, one->span_id, 8);
+	return true;
+}
+
 bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8])
 {

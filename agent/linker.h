@@ -22,6 +22,7 @@ struct linker_stats {
 	uint64_t ambiguous; /* of which had several requests open on the thread */
 	uint64_t dropped;   /* server spans not remembered: thread table full */
 	uint64_t threads_taken_on; /* threads created while their creator served a request */
+	uint64_t unguessed;	   /* calls left unlinked: several requests open, no safe guess */
 };
 
 struct linker *linker__new(void);
@@ -42,6 +43,13 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uin
  */
 bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8]);
+/*
+ * The same, for threads whose event loop runs a request's code later than the read that woke it
+ * (CPython's asyncio): the parent only when one request is open on the thread at ts, as in a
+ * thread-per-request server; with several, no guess (counted as skipped).
+ */
+bool linker__parent_if_one(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+			   uint8_t trace_id[16], uint8_t span_id[8]);
 /*
  * Thread child of process tgid was created at ts by thread creator: if the creator was serving
  * a request then (chosen as for a call it made), the new thread serves it too, as long as the

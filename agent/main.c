@@ -123,7 +123,7 @@ static void print_stats(struct agent *ag, const char *when)
 		"conns=%llu open=%llu not_http=%llu spans=%llu incomplete=%llu parse_errors=%llu "
 		"framing_lost=%llu orphans=%llu ignored=%llu db_conns=%llu db_spans=%llu "
 		"links_thread=%llu links_tuple=%llu links_kernel=%llu links_ambiguous=%llu "
-		"threads_taken_on=%llu "
+		"links_unguessed=%llu threads_taken_on=%llu "
 		"responses_summarized=%llu responses_recorded=%llu conns_summarized=%llu "
 		"conns_full_again=%llu responses_pipelined=%llu\n",
 		when, (unsigned long long)k[SONDE_CNT_IO], (unsigned long long)k[SONDE_CNT_RECORDS],
@@ -135,7 +135,8 @@ static void print_stats(struct agent *ag, const char *when)
 		(unsigned long long)as.conns_ignored, (unsigned long long)as.conns_db,
 		(unsigned long long)as.spans_db, (unsigned long long)as.links_thread,
 		(unsigned long long)as.links_tuple, (unsigned long long)as.links_kernel,
-		(unsigned long long)as.links_ambiguous, (unsigned long long)as.threads_taken_on,
+		(unsigned long long)as.links_ambiguous, (unsigned long long)as.links_unguessed,
+		(unsigned long long)as.threads_taken_on,
 		(unsigned long long)k[SONDE_CNT_RESP_SUMMARIZED],
 		(unsigned long long)k[SONDE_CNT_RESP_RECORDED],
 		(unsigned long long)as.conns_summarized, (unsigned long long)as.conns_full_responses,
@@ -242,6 +243,10 @@ static void render_metrics(void *ctx, FILE *out)
 	metric(out, "sonde_links_ambiguous_total", "counter",
 	       "Thread links chosen among several open requests (event loops).", NULL,
 	       as.links_ambiguous);
+	metric(out, "sonde_links_unguessed_total", "counter",
+	       "Calls of CPython event loops left without a parent: several requests were open on "
+	       "the thread, and asyncio runs a request's code after other requests' reads.", NULL,
+	       as.links_unguessed);
 	metric(out, "sonde_threads_taken_on_total", "counter",
 	       "Threads created while their creator served a request: their calls are its "
 	       "children.", NULL, as.threads_taken_on);

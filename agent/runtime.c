@@ -45,6 +45,19 @@ enum proc_runtime runtime_of_exe(const char *path)
 	if (e)
 		elf_end(e);
 	close(fd);
+	if (rt == RUNTIME_NATIVE) {
+		char exe[256];
+		ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+		const char *base;
+
+		if (n > 0) {
+			exe[n] = 0;
+			base = strrchr(exe, '/');
+			base = base ? base + 1 : exe;
+			if (!strncmp(base, "python", 6))
+				rt = RUNTIME_PYTHON;
+		}
+	}
 	return rt;
 }
 

@@ -15,9 +15,12 @@
 enum proc_runtime {
 	RUNTIME_NATIVE = 0, /* threads are the unit of work (or an event loop on one thread) */
 	RUNTIME_GO = 1,	    /* a Go program: goroutines over threads */
+	RUNTIME_PYTHON = 2, /* CPython: an event loop (asyncio) runs a request's code turns after
+			     * the read that woke it, interleaved with other requests' reads */
 };
 
-/* The runtime of the executable at path (an ELF file): Go programs carry .go.buildinfo. */
+/* The runtime of the executable at path (an ELF file): Go programs carry .go.buildinfo; CPython
+ * is known by its executable's name (python, python3, python3.11...). */
 enum proc_runtime runtime_of_exe(const char *path);
 
 struct runtime_cache;

@@ -730,7 +730,13 @@ TEST(linker_intervals)
 	linker__server_end(l, 1, 1, s1, 4000);
 	CHECK(!linker__parent_at(l, 1, 1, 4500, 0, t, s));
 	CHECK(!linker__parent_at(l, 1, 2, 2500, 0, t, s));
+	/* a CPython event loop: the one open request only, no guess among two */
+	CHECK(linker__parent_if_one(l, 1, 1, 1500, t, s) && s[0] == 1);
+	CHECK(!linker__parent_if_one(l, 1, 1, 2500, t, s));
+	CHECK(linker__parent_if_one(l, 1, 1, 3500, t, s) && s[0] == 1);
+	CHECK(!linker__parent_if_one(l, 1, 1, 4500, t, s));
 	linker__stats(l, &st);
+	CHECK_EQ_INT(st.unguessed, 1);
 	CHECK_EQ_INT(st.threads, 1);
 	CHECK(st.ambiguous >= 2);
 	linker__expire(l, 5000);
