@@ -205,6 +205,21 @@ static int probes__choose(const struct btf *btf, struct bpf_object *obj, enum so
 	return 0;
 }
 
+/*
+ * The capture runs on the socket tracepoints (not the syscall fallback): what the propagation
+ * modes need, their verdicts and contexts reaching the records through them. The optional rows
+ * (thread hand-off) do not count.
+ */
+static bool capture_on_socket_hooks(const bool chosen[N_PROBES])
+{
+	size_t i;
+
+	for (i = 0; i < N_PROBES; i++)
+		if (chosen[i] && probes[i].required && probes[i].set != SET_SOCKET)
+			return false;
+	return true;
+}
+
 /* Effective capabilities of this process, as a 64-bit mask. */
 static uint64_t effective_caps(void)
 {
@@ -447,6 +462,44 @@ out:
 }
 
 /*
+ * A second copy of the object with only prog to load, its maps small, one small ring (closed
+ * by the caller through *ring): the start-up self-tests try a program on its own with it.
+ */
+static struct sonde_bpf *selftest_open(const char *prog, int *ring, char *why, size_t len)
+{
+	struct sonde_bpf *skel = sonde_bpf__open();
+	struct bpf_program *p;
+	struct bpf_map *m;
+	int err;
+
+	*ring = -1;
+	if (!skel) {
+		err = -errno;
+		snprintf(why, len, "cannot open the BPF object: %s", strerror(-err));
+		errno = -err;
+		return NULL;
+	}
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, !strcmp(bpf_program__name(p), prog));
+	bpf_object__for_each_map(m, skel->obj) {
+		enum bpf_map_type t = bpf_map__type(m);
+
+		if (t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_SOCKHASH)
+			bpf_map__set_max_entries(m, 16);
+	}
+	*ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sonde_probe", 0, 0, 4096, NULL);
+	if (*ring < 0 || bpf_map__set_inner_map_fd(skel->maps.rings, *ring) ||
+	    bpf_map__set_max_entries(skel->maps.rings, 1)) {
+		err = -errno;
+		snprintf(why, len, "cannot create a ring buffer: %s", strerror(-err));
+		sonde_bpf__destroy(skel);
+		errno = -err;
+		return NULL;
+	}
+	return skel;
+}
+
+/*
  * Load the sk_msg program alone from a second copy of the object (small maps), attach it to its
  * sockhash and run the checks over a loopback connection in that map. 0, or -errno with why.
  */
@@ -454,8 +507,6 @@ static int header_selftest(char *why, size_t len)
 {
 	const char *fail = NULL, *forced = getenv(SELFTEST_FAIL_ENV);
 	struct sonde_bpf *skel = NULL;
-	struct bpf_program *p;
-	struct bpf_map *m;
 	int ring = -1, cli = -1, srv = -1, err, map_fd, prog_fd;
 	uint64_t cookie = 0, fd64;
 	socklen_t cl = sizeof(cookie);
@@ -464,27 +515,9 @@ static int header_selftest(char *why, size_t len)
 		snprintf(why, len, "the self-test was made to fail (%s is set)", SELFTEST_FAIL_ENV);
 		return -EPERM;
 	}
-	skel = sonde_bpf__open();
-	if (!skel) {
-		err = -errno;
-		snprintf(why, len, "cannot open the BPF object: %s", strerror(-err));
-		return err;
-	}
-	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, p == skel->progs.sonde_inject);
-	bpf_object__for_each_map(m, skel->obj) {
-		enum bpf_map_type t = bpf_map__type(m);
-
-		if (t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_SOCKHASH)
-			bpf_map__set_max_entries(m, 16);
-	}
-	ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sonde_probe", 0, 0, 4096, NULL);
-	if (ring < 0 || bpf_map__set_inner_map_fd(skel->maps.rings, ring) ||
-	    bpf_map__set_max_entries(skel->maps.rings, 1)) {
-		err = -errno;
-		snprintf(why, len, "cannot create a ring buffer: %s", strerror(-err));
-		goto out;
-	}
+	skel = selftest_open("sonde_inject", &ring, why, len);
+	if (!skel)
+		return -errno;
 	err = sonde_bpf__load(skel);
 	if (err) {
 		snprintf(why, len, "the kernel refused the sk_msg program: %s", strerror(-err));
@@ -543,37 +576,17 @@ static int tcp_option_selftest(char *why, size_t len)
 	struct bpf_link *link = NULL;
 	struct sonde_tcp_tx tx;
 	struct sonde_tcp_rx rx;
-	struct bpf_program *p;
-	struct bpf_map *m;
 	int ring = -1, l = -1, cli = -1, srv = -1, cg = -1, err, i;
 	char cgpath[256], got[sizeof(msg)];
 	const char *fail;
 
-	skel = sonde_bpf__open();
-	if (!skel) {
-		err = -errno;
-		snprintf(why, len, "cannot open the BPF object: %s", strerror(-err));
-		return err;
-	}
-	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, p == skel->progs.sonde_tcpopt);
-	bpf_object__for_each_map(m, skel->obj) {
-		enum bpf_map_type t = bpf_map__type(m);
-
-		if (t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_SOCKHASH)
-			bpf_map__set_max_entries(m, 16);
-	}
+	skel = selftest_open("sonde_tcpopt", &ring, why, len);
+	if (!skel)
+		return -errno;
 	/* Empty filters: no other process's connection is touched while the test runs. */
 	skel->rodata->self_tgid = getpid();
 	skel->rodata->filter_pids = 1;
 	skel->rodata->filter_ports = 1;
-	ring = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sonde_probe", 0, 0, 4096, NULL);
-	if (ring < 0 || bpf_map__set_inner_map_fd(skel->maps.rings, ring) ||
-	    bpf_map__set_max_entries(skel->maps.rings, 1)) {
-		err = -errno;
-		snprintf(why, len, "cannot create a ring buffer: %s", strerror(-err));
-		goto out;
-	}
 	err = sonde_bpf__load(skel);
 	if (err) {
 		snprintf(why, len, "the kernel refused the sockops program (TCP header options need "
@@ -711,12 +724,8 @@ int loader__check(FILE *out, enum sonde_hooks hooks)
 	}
 	if (ok) {
 		char why[256], cg[256];
-		bool socket_hooks = true;
+		bool socket_hooks = capture_on_socket_hooks(chosen);
 
-		for (i = 0; i < N_PROBES; i++)
-			if (chosen[i] && probes[i].set != SET_SOCKET &&
-			    strcmp(probes[i].capability, "thread hand-off"))
-				socket_hooks = false;
 		fprintf(out, "propagation:\n");
 		if (!socket_hooks)
 			fprintf(out, "  header injection       NOT available: it needs the socket "
@@ -1182,7 +1191,7 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	bool chosen[N_PROBES];
 	struct bpf_program *p;
 	struct btf *btf = NULL;
-	bool header = false, tcp = false, socket_hooks = true;
+	bool header = false, tcp = false, socket_hooks;
 	struct loader *ld;
 	uint8_t one = 1;
 	int err, j, k;
@@ -1259,10 +1268,7 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	 */
 	snprintf(ld->propagation, sizeof(ld->propagation), "%s",
 		 !cfg->propagation ? "off" : cfg->propagation & PROPAGATION_LINK ? "link" : "");
-	for (i = 0; i < N_PROBES; i++)
-		if (chosen[i] && probes[i].set != SET_SOCKET && strcmp(probes[i].capability,
-								       "thread hand-off"))
-			socket_hooks = false;
+	socket_hooks = capture_on_socket_hooks(chosen);
 	if (cfg->propagation & PROPAGATION_HEADER) {
 		if (!socket_hooks)
 			snprintf(why, sizeof(why), "it needs the socket tracepoints (kernel 6.3+), "
