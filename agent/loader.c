@@ -1026,6 +1026,8 @@ int loader__resp_mode(struct loader *ld, uint64_t sock_key, uint8_t mode)
 		return 0;
 	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.conn_modes), &sock_key, &mode, BPF_ANY))
 		return -errno;
+	/* After the write: a response run that sees the new generation finds the entry. */
+	__atomic_add_fetch(&ld->skel->bss->conn_modes_gen, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -67,6 +67,9 @@ __u64 next_conn_id = 0;
 /* The port of the agent's own TCP-option self-test listener while it runs: the one connection of
  * the agent's that carries the option. */
 __u16 selftest_port = 0;
+/* Bumped by the agent after each write to conn_modes: a connection looks there only when it
+ * changed since it last looked (maps/responses.bpf.h), not at every response. */
+__u32 conn_modes_gen = 0;
 /* Set by the agent once it attached the Go net/http uprobes to some program (maps/go.bpf.h). */
 __u8 go_uprobes = 0;
 
@@ -555,14 +558,18 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 {
 	struct sonde_thread_notes *tn, fresh = {};
 	__u64 contig = 0;
+	__u32 gen = *(volatile __u32 *)&conn_modes_gen;
 	__u8 head[16], *mode;
 	__u16 status;
 	void *buf;
 
-	mode = bpf_map_lookup_elem(&conn_modes, &key);
-	if (mode) {
-		st->resp_mode = *mode;
-		bpf_map_delete_elem(&conn_modes, &key);
+	if (st->modes_seen != gen) {
+		st->modes_seen = gen;
+		mode = bpf_map_lookup_elem(&conn_modes, &key);
+		if (mode) {
+			st->resp_mode = *mode;
+			bpf_map_delete_elem(&conn_modes, &key);
+		}
 	}
 	if (st->resp_mode != SONDE_RESP_SUMMARIZE)
 		return;

@@ -225,7 +225,8 @@ struct sonde_conn_state {
 	__u8 ignored;	    /* filtered out: count nothing, copy nothing */
 	__u8 resp_mode;	    /* enum sonde_resp_mode the agent asked for */
 	__u16 run_status;   /* the current run is a summarized response: its status code */
-	__u16 pad0[3];	    /* explicit padding */
+	__u16 pad0;	    /* explicit padding */
+	__u32 modes_seen;   /* the agent's conn_modes generation when last looked at */
 	__u64 open_ts;	    /* when the TCP state changes showed the open (connect, SYN), or 0 */
 };
 

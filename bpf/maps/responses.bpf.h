@@ -11,7 +11,9 @@
  * struct sock address → enum sonde_resp_mode: how the agent wants the connection's responses
  * from now on. Written by the agent (a separate map: the conns entry's run counters belong to
  * the programs); read, folded into the connection's state and deleted by the socket I/O
- * programs at the next response run, deleted at the open and the close of a connection too.
+ * programs at the next response run after the agent bumped conn_modes_gen (so that a response
+ * run looks here only when something was written since the connection last looked), deleted
+ * at the open and the close of a connection too.
  * Plain hash: entries live from an agent's write to the connection's next response.
  */
 struct {
