@@ -302,8 +302,9 @@ class Sonde:
                 if "exporter" in kv:
                     self.result["exporter"] = {k: (int(v) if v.isdigit() else v)
                                                for k, v in kv.items()}
-                else:
-                    self.result["stats"] = {k: int(v) for k, v in kv.items() if v.isdigit()}
+                else:  # the main line, and the propagation modes' own
+                    self.result.setdefault("stats", {}).update(
+                        (k, int(v)) for k, v in kv.items() if v.isdigit())
         self.result["exit_code"] = self.proc.returncode
         if "stats" not in self.result:
             raise RuntimeError("sonde printed no exit stats:\n" +
@@ -613,6 +614,22 @@ http {{
         self.results["runs"][name] = runs
         return runs
 
+    def pairs_between(self, name, load, metric_keys, modes, **kw):
+        """Alternated pairs of two sonde configurations (label -> extra arguments)."""
+        runs = []
+        labels = list(modes)
+        for i in range(self.pairs):
+            pair = {}
+            for label in (labels if i % 2 == 0 else labels[::-1]):
+                r = self.measure(load, True, extra=self.trace_args() + modes[label], **kw)
+                pair[label] = r
+                log(f"{name} pair {i + 1}/{self.pairs} {label}: " +
+                    ", ".join(f"{k}={fmt(r.get(k))}" for k in metric_keys) +
+                    f", spans={r['sonde']['spans']} drops={r['sonde']['drops']}")
+            runs.append(pair)
+        self.results["runs"][name] = runs
+        return runs
+
     # --- loads ------------------------------------------------------------------------------
 
     def wrk(self, port, seconds):
@@ -783,6 +800,57 @@ http {{
                                                      for r in prof["by_dso"][:6]))
         return prof
 
+    def phase_bpf_profile(self, rate, seconds):
+        """One extra fixed-rate nginx run with sonde under a system-wide `perf record -g`: of
+        the samples whose stack passes through one of sonde's BPF programs, which function was
+        running (the programs' own code, the helpers they call: user-memory copies, hash map
+        lookups, the ring buffer, clock reads). Not part of the pairs."""
+        if not shutil.which("perf"):
+            log("perf is not installed: no profile of the BPF programs")
+            return None
+        data = os.path.join(self.tmp, "perf-bpf.data")
+        s = Sonde(self, self.sink_url, extra=self.trace_args()).start()
+        try:
+            lg = subprocess.Popen([os.path.join(self.bin, "loadgen"), "-addr",
+                                   f"127.0.0.1:{self.port['nginx']}", "-path", "/", "-rate",
+                                   str(rate), "-duration", f"{seconds + 1}s", "-warmup", "0s",
+                                   "-conns", "32"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+            self.pids.add(lg.pid)
+            time.sleep(0.5)
+            subprocess.run(["perf", "record", "-q", "-a", "-g", "-F", "4999", "-o", data, "--",
+                            "sleep", str(seconds - 1)], capture_output=True, check=True)
+            lg.wait()
+            self.pids.discard(lg.pid)
+        finally:
+            s.stop()
+        out = subprocess.run(["perf", "script", "-i", data, "-F", "ip,sym"],
+                             capture_output=True, text=True).stdout
+        leaf, progs, total, inside = {}, {}, 0, 0
+        for st in out.strip().split("\n\n"):
+            syms = [l.strip().split(None, 1)[1] for l in st.strip().splitlines()
+                    if len(l.strip().split(None, 1)) > 1]
+            if not syms:
+                continue
+            total += 1
+            ours = [x for x in syms if x.startswith("bpf_prog_") and "_sonde_" in x]
+            if not ours:
+                continue
+            inside += 1
+            name = re.sub(r"^bpf_prog_[0-9a-f]+_", "", syms[0])
+            leaf[name] = leaf.get(name, 0) + 1
+            prog = re.sub(r"^bpf_prog_[0-9a-f]+_", "", ours[0])
+            progs[prog] = progs.get(prog, 0) + 1
+        prof = {"rate": rate, "samples": total, "samples_in_sonde_programs": inside,
+                "by_function": sorted(({"function": k, "percent": 100 * v / inside}
+                                       for k, v in leaf.items()), key=lambda r: -r["percent"])
+                if inside else [],
+                "by_program": {k: 100 * v / inside for k, v in progs.items()} if inside else {}}
+        self.results["bpf_profile"] = prof
+        log(f"BPF profile: {inside} of {total} samples in sonde's programs; top: " +
+            ", ".join(f"{r['function']} {r['percent']:.1f}%" for r in prof["by_function"][:6]))
+        return prof
+
     def max_rps_without(self, runs):
         return med([p["without"]["rps"] for p in runs])
 
@@ -841,6 +909,7 @@ http {{
                       ["tps", "cpu_us_per_request"])
 
         self.phase_profile(sat_s)
+        self.phase_bpf_profile(20000, fixed_s)
 
         log("drops by rate: nginx, sonde to the null sink")
         sweep = []
@@ -852,6 +921,16 @@ http {{
             log(f"rate {rate}: achieved {r['rate_achieved']:.0f}/s spans={r['sonde']['spans']} "
                 f"drops={r['sonde']['drops']} bpf ns/req/side={fmt(r.get('bpf_ns_per_request_side'))}")
         a["runs"]["rate_sweep"] = sweep
+
+        rate = 20000
+        log(f"TCP-option propagation: nginx at a fixed {rate} requests/s, sonde with "
+            f"--propagation link,tcp against link (the default)")
+        a["config"]["tcp_option_rate"] = rate
+        self.pairs_between("tcp_option", self.loadgen(self.port["nginx"], rate, fixed_s),
+                           ["rate_achieved", "p99_us", "cpu_us_per_request",
+                            "bpf_ns_per_request_side"],
+                           {"link": ["--propagation", "link"],
+                            "link_tcp": ["--propagation", "link,tcp"]}, bpf_stats=True)
 
         log("nginx at saturation, sonde exporting to Jaeger")
         stop_jaeger = self.start_jaeger()
@@ -984,6 +1063,28 @@ def summarize(res):
             "spans": sum(p["with"]["sonde"]["spans"] for p in R[name]),
             **{k: sum(p["with"]["sonde"]["drops"][k] for p in R[name])
                for k in ("ring_full", "dropped_full", "dropped_failed", "rejected")}})
+    if R.get("tcp_option"):
+        tp = R["tcp_option"]
+
+        def tcmp(key):
+            rs = [p["link_tcp"][key] / p["link"][key] for p in tp
+                  if p["link_tcp"].get(key) is not None and p["link"].get(key)]
+            return {"link_median": med([p["link"].get(key) for p in tp]),
+                    "link_tcp_median": med([p["link_tcp"].get(key) for p in tp]),
+                    "ratio_median": med(rs), "ratio_spread": spread(rs), "ratios": rs}
+
+        def per_req(p, stat):
+            return p["link_tcp"]["sonde"]["stats"].get(stat, 0) / p["link_tcp"]["requests"]
+
+        S["tcp_option"] = {k: tcmp(k) for k in ("cpu_us_per_request", "p50_us", "p99_us",
+                                                "bpf_ns_per_request_side", "rate_achieved")}
+        S["tcp_option"]["sockops_ns_per_run"] = med(
+            [p["link_tcp"].get("bpf_ns_per_run", {}).get("sonde_tcpopt") for p in tp])
+        S["tcp_option"]["sockops_runs_per_request"] = med(
+            [p["link_tcp"]["sonde"]["bpf"].get("sonde_tcpopt", {}).get("run_cnt", 0) /
+             p["link_tcp"]["requests"] for p in tp if p["link_tcp"]["sonde"].get("bpf")])
+        for stat in ("tcpopt_written", "tcpopt_joined", "tcpopt_nospace"):
+            S["tcp_option"][stat + "_per_request"] = med([per_req(p, stat) for p in tp])
     st = R["startup"]
     S["startup"] = {k: med([r[k] for r in st]) for k in st[0] if k != "spans"}
     S["startup"]["exec_to_attached_ms_spread"] = spread([r["exec_to_attached_ms"] for r in st])
@@ -1000,6 +1101,12 @@ def bound_notes(res):
         io = sum(x["io"] for x in st)
         return sum(x["records"] for x in st) / io if io else 0
 
+    bp = res.get("bpf_profile")
+    shares = ""
+    if bp and bp.get("samples_in_sonde_programs"):
+        shares = "; where the time goes (profile below): " + ", ".join(
+            f"{label.split(' (')[0]} {share:.0f}%" for label, share, _ in bpf_profile_groups(bp))
+
     def bpf_note(b):
         npr = b.get("ns_per_run", {})
         return (f"per I/O the hook's checks and the connection's map lookup, per message start a "
@@ -1007,9 +1114,9 @@ def bound_notes(res):
                 f"16-byte status line kept in the connection's state (summaries); send "
                 f"{fmt(npr.get('sonde_sock_send'))} ns/run, recv {fmt(npr.get('sonde_sock_recv'))} "
                 f"ns/run, times {fmt((b.get('runs_per_request') or 0) / 2)} runs per request and "
-                f"side; of a run's cost about 150 ns is the hook with its lookup and counters and "
-                f"90-120 ns each user read (measured by cutting the program short, see the notes of "
-                f"issue 6)")
+                f"side{shares}; the user reads and the hash lookups are the floor of a record "
+                f"per message with exact per-connection state: the goal is below two hook hits "
+                f"and one read per request and side on this kernel")
     prof = res.get("profile") or {}
     top = ", ".join(f"{r['symbol']} {r['percent']:.0f}%" for r in prof.get("by_symbol", [])[:5])
     an = S["agent_nginx_saturation_null_sink"]
@@ -1044,6 +1151,31 @@ def bound_notes(res):
             "assembler), the OTLP encoder's attribute writing, the copy into the export queue; "
             "no gzip (the collector is on loopback)"),
     }
+
+
+# What the kernel functions seen under sonde's BPF programs are, for the profile table.
+BPF_PROFILE_GROUPS = [
+    ("the programs' own code", lambda f: f.startswith("sonde_")),
+    ("user-memory reads (payload, status line, iovec)",
+     lambda f: any(k in f for k in ("copy_from_user", "probe_read", "uaccess", "rep_movs",
+                                    "check_object_size", "check_stack_object", "vmalloc_addr",
+                                    "virt_addr_valid", "mm_is_foreign", "copy_user"))),
+    ("hash map lookups and updates (conns, resp_notes, filters)",
+     lambda f: any(k in f for k in ("htab", "lookup_nulls", "lru", "jhash"))),
+    ("ring buffer reserve and submit", lambda f: "ringbuf" in f),
+    ("clock reads (bpf_ktime_get_ns, run-time statistics)",
+     lambda f: any(k in f for k in ("tsc", "ktime", "clock", "sched_clock"))),
+]
+
+
+def bpf_profile_groups(bp):
+    groups = [[label, 0.0, []] for label, _ in BPF_PROFILE_GROUPS] + [["other", 0.0, []]]
+    for r in bp["by_function"]:
+        i = next((i for i, (_, m) in enumerate(BPF_PROFILE_GROUPS) if m(r["function"])),
+                 len(BPF_PROFILE_GROUPS))
+        groups[i][1] += r["percent"]
+        groups[i][2].append(r["function"])
+    return [tuple(g) for g in groups if g[1] > 0]
 
 
 def goal(ok):
@@ -1187,6 +1319,46 @@ def report(res):
               f"{fmt(b['ns_per_request_side'])} | "
               f"{rng(b['ns_per_request_side_spread'], lambda x: fmt(x))} | | | |")
     w("")
+    bp = res.get("bpf_profile")
+    if bp and bp.get("samples_in_sonde_programs"):
+        w("### Where the BPF programs' time goes")
+        w("")
+        w(f"`perf record -a -g` for one extra run of nginx at {bp['rate']} requests/s with "
+          f"sonde (not one of the pairs): of {bp['samples']} samples, "
+          f"{bp['samples_in_sonde_programs']} ran inside one of sonde's programs; by what was "
+          "running (the program's own code, or a kernel function it called):")
+        w("")
+        w("| what | share of the programs' samples | functions |")
+        w("| --- | --- | --- |")
+        for label, share, funcs in bpf_profile_groups(bp):
+            w(f"| {label} | {share:.1f}% | {', '.join(f'`{f}`' for f in funcs[:6])} |")
+        w("")
+
+    t = S.get("tcp_option")
+    if t:
+        w("## TCP-option propagation (`--propagation link,tcp`, off by default)")
+        w("")
+        w(f"nginx at a fixed {res['config']['tcp_option_rate']} requests/s from the open-loop "
+          "load generator, both ends traced; every pair is one run with `--propagation link` "
+          "(the default) and one with `link,tcp`, alternated, BPF statistics on in both. With "
+          "tcp, the load generator's requests carry the option (written by the sockops program "
+          "at each request's first segment) and nginx's sonde side reads it.")
+        w("")
+        w("| figure | link (median) | link,tcp (median) | change (median of pairs) | spread |")
+        w("| --- | --- | --- | --- | --- |")
+        for key, label in (("cpu_us_per_request", "server + client CPU per request, µs"),
+                           ("bpf_ns_per_request_side", "BPF ns per request and side"),
+                           ("p50_us", "p50 latency, µs"), ("p99_us", "p99 latency, µs"),
+                           ("rate_achieved", "achieved rate, req/s")):
+            r = t[key]
+            w(f"| {label} | {fmt(r['link_median'])} | {fmt(r['link_tcp_median'])} | "
+              f"{pct(r['ratio_median'])} | {rng(r['ratio_spread'])} |")
+        w(f"| sockops program: runs per request, ns per run | | "
+          f"{fmt(t['sockops_runs_per_request'])}, {fmt(t['sockops_ns_per_run'])} | | |")
+        w(f"| options written / joined / no room, per request | | "
+          f"{fmt(t['tcpopt_written_per_request'])} / {fmt(t['tcpopt_joined_per_request'])} / "
+          f"{fmt(t['tcpopt_nospace_per_request'])} | | |")
+        w("")
 
     w("## Agent cost (sonde's own process)")
     w("")
