@@ -1806,9 +1806,10 @@ void assembler__on_record(struct assembler *a, const void *rec, size_t size)
 		break;
 	case SONDE_EV_THREAD:
 		if (size >= sizeof(struct sonde_thread_event))
-			linker__thread_created(a->linker, h->tgid, h->tid,
-					       ((const struct sonde_thread_event *)rec)->child_tid,
-					       h->ts_ns);
+			linker__thread_created(
+				a->linker, h->tgid, h->tid,
+				((const struct sonde_thread_event *)rec)->child_tid, h->ts_ns,
+				runtime_cache__get(a->runtimes, h->tgid, h->ts_ns) != RUNTIME_PYTHON);
 		break;
 	default:
 		break;

@@ -276,9 +276,10 @@ static bool open_for(struct linker *l, const struct thread *t, struct slot *s, u
  * answer to an earlier call of it. So the request of the last wake-up before the call was
  * decided (cause_ts: its first send, or its connect for a new connection) is the parent when it
  * is still open. Without one: the oldest open request that has no call yet; else the one whose
- * last call ended last before ts; else the latest.
+ * last call ended last before ts; else the latest. Without guess, several open is no parent.
  */
-static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint64_t cause_ts)
+static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint64_t cause_ts,
+			   bool guess)
 {
 	struct slot *latest = NULL, *no_call = NULL, *resumed = NULL, *woke = NULL, *s, *best;
 	const struct wake *w = NULL;
@@ -301,6 +302,10 @@ static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint
 	if (!latest)
 		return NULL;
 	best = latest;
+	if (n > 1 && !guess) {
+		l->st.unguessed++;
+		return NULL;
+	}
 	if (n > 1) {
 		l->st.ambiguous++;
 		if (!cause_ts || cause_ts > ts)
@@ -316,42 +321,14 @@ static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint
 	return best;
 }
 
-bool linker__parent_if_one(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
-			   uint8_t trace_id[16], uint8_t span_id[8])
-{
-	struct thread *t = thread_find(l, tgid, tid);
-	struct slot *one = NULL;
-	unsigned int i;
-
-	l->st.lookups++;
-	if (!t)
-		return false;
-	for (i = 0; i < t->n_slots; i++) {
-		if (!open_for(l, t, &t->slots[i], ts))
-			continue;
-		if (one) {
-			l->st.unguessed++;
-			return false;
-		}
-		one = &t->slots[i];
-	}
-	if (!one)
-		return false;
-	one->children++;
-	l->st.linked++;
-	memcpy(trace_id, speaker(l, t, one)->trace_id, 16);
-	memcpy(span_id, one->span_id, 8);
-	return true;
-}
-
-bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
-		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8])
+static bool parent_of(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+		      uint64_t cause_ts, bool guess, uint8_t trace_id[16], uint8_t span_id[8])
 {
 	struct thread *t = thread_find(l, tgid, tid);
 	struct slot *best;
 
 	l->st.lookups++;
-	if (!t || !(best = choose(l, t, ts, cause_ts)))
+	if (!t || !(best = choose(l, t, ts, cause_ts, guess)))
 		return false;
 	best->children++;
 	l->st.linked++;
@@ -360,13 +337,25 @@ bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t t
 	return true;
 }
 
+bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8])
+{
+	return parent_of(l, tgid, tid, ts, cause_ts, true, trace_id, span_id);
+}
+
+bool linker__parent_if_one(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+			   uint8_t trace_id[16], uint8_t span_id[8])
+{
+	return parent_of(l, tgid, tid, ts, 0, false, trace_id, span_id);
+}
+
 void linker__thread_created(struct linker *l, uint32_t tgid, uint64_t creator, uint64_t child,
-			    uint64_t ts)
+			    uint64_t ts, bool guess)
 {
 	struct thread *t = thread_find(l, tgid, creator);
 	struct slot *from, *s;
 
-	if (!t || !(from = choose(l, t, ts, ts)))
+	if (!t || !(from = choose(l, t, ts, ts, guess)))
 		return;
 	s = slot_begin(l, tgid, child, ts, from->trace_id, from->span_id);
 	if (!s)

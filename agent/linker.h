@@ -52,11 +52,11 @@ bool linker__parent_if_one(struct linker *l, uint32_t tgid, uint64_t tid, uint64
 			   uint8_t trace_id[16], uint8_t span_id[8]);
 /*
  * Thread child of process tgid was created at ts by thread creator: if the creator was serving
- * a request then (chosen as for a call it made), the new thread serves it too, as long as the
- * creator does; its calls become that request's children.
+ * a request then (chosen as for a call it made; without guess, only the one open), the new
+ * thread serves it too, as long as the creator does; its calls become that request's children.
  */
 void linker__thread_created(struct linker *l, uint32_t tgid, uint64_t creator, uint64_t child,
-			    uint64_t ts);
+			    uint64_t ts, bool guess);
 /* The server span span_id joined another trace (its caller's request was seen after it). */
 void linker__server_retrace(struct linker *l, uint32_t tgid, uint64_t tid,
 			    const uint8_t span_id[8], const uint8_t trace_id[16]);

@@ -1171,6 +1171,19 @@ static int attach_header(struct loader *ld, char *why, size_t len)
 	return attach_sockops(ld, ld->skel->progs.sonde_sockops, "+sk_msg", why, len);
 }
 
+/* The start line's propagation: "link,header", or "link (tcp refused)" for one asked for. */
+static void propagation_says(struct loader *ld, const char *mode, bool on, bool asked)
+{
+	size_t n = strlen(ld->propagation);
+
+	if (on)
+		snprintf(ld->propagation + n, sizeof(ld->propagation) - n, "%s%s", n ? "," : "",
+			 mode);
+	else if (asked)
+		snprintf(ld->propagation + n, sizeof(ld->propagation) - n, "%s(%s refused)",
+			 n ? " " : "", mode);
+}
+
 /* Say why loading failed in words a user can act on. */
 static void explain_failure(const char *what, int err)
 {
@@ -1389,14 +1402,6 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 			header = false;
 		}
 	}
-	if (header)
-		snprintf(ld->propagation + strlen(ld->propagation),
-			 sizeof(ld->propagation) - strlen(ld->propagation), "%sheader",
-			 ld->propagation[0] ? "," : "");
-	else if (cfg->propagation & PROPAGATION_HEADER)
-		snprintf(ld->propagation + strlen(ld->propagation),
-			 sizeof(ld->propagation) - strlen(ld->propagation), "%s(header refused)",
-			 ld->propagation[0] ? " " : "");
 	if (tcp) {
 		err = attach_sockops(ld, ld->skel->progs.sonde_tcpopt, "+tcp-option", why,
 				     sizeof(why));
@@ -1407,14 +1412,11 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 			tcp = false;
 		}
 	}
-	if (tcp)
-		snprintf(ld->propagation + strlen(ld->propagation),
-			 sizeof(ld->propagation) - strlen(ld->propagation), "%stcp",
-			 ld->propagation[0] ? "," : "");
-	else if (cfg->propagation & PROPAGATION_TCP)
-		snprintf(ld->propagation + strlen(ld->propagation),
-			 sizeof(ld->propagation) - strlen(ld->propagation), "%s(tcp refused)",
-			 ld->propagation[0] ? " " : "");
+	/* the modes that work, then those refused */
+	propagation_says(ld, "header", header, false);
+	propagation_says(ld, "tcp", tcp, false);
+	propagation_says(ld, "header", false, !header && (cfg->propagation & PROPAGATION_HEADER));
+	propagation_says(ld, "tcp", false, !tcp && (cfg->propagation & PROPAGATION_TCP));
 	btf__free(btf);
 	return ld;
 fail:

@@ -816,13 +816,18 @@ TEST(linker_thread_created)
 	if (!l)
 		return;
 	/* created by a thread that serves nothing: nothing to take on */
-	linker__thread_created(l, 1, 10, 11, 500);
+	linker__thread_created(l, 1, 10, 11, 500, true);
 	CHECK(!linker__parent_at(l, 1, 11, 600, 0, t, s));
 	linker__server_begin(l, 1, 10, 1000, t1, s1);
-	linker__thread_created(l, 1, 10, 12, 1100);
+	linker__thread_created(l, 1, 10, 12, 1100, true);
 	CHECK(linker__parent_at(l, 1, 12, 1200, 0, t, s) && s[0] == 1 && t[0] == 1);
+	/* a CPython event loop's thread with two requests open takes no guess for its worker */
+	linker__server_begin(l, 1, 30, 1000, t1, s1);
+	linker__server_begin(l, 1, 30, 1010, t9, s2);
+	linker__thread_created(l, 1, 30, 31, 1020, false);
+	CHECK(!linker__parent_at(l, 1, 31, 1030, 0, t, s));
 	/* a thread the worker creates in turn */
-	linker__thread_created(l, 1, 12, 13, 1250);
+	linker__thread_created(l, 1, 12, 13, 1250, true);
 	CHECK(linker__parent_at(l, 1, 13, 1300, 0, t, s) && s[0] == 1);
 	/* the request joins its caller's trace late: the workers follow */
 	linker__server_retrace(l, 1, 10, s1, t9);
@@ -843,7 +848,7 @@ TEST(linker_thread_created)
 	/* the creator's table forgets the request (its slot reused by later ones, the request
 	 * still open as far as the worker's copy goes): the worker's copy is not open any more */
 	linker__server_begin(l, 1, 20, 4000, t1, s1);
-	linker__thread_created(l, 1, 20, 21, 4100);
+	linker__thread_created(l, 1, 20, 21, 4100, true);
 	CHECK(linker__parent_at(l, 1, 21, 4150, 0, t, s) && s[0] == 1);
 	for (int i = 0; i < 8; i++) {
 		uint8_t si[8] = {(uint8_t)(100 + i)};
