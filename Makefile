@@ -26,7 +26,7 @@ endif
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation -std=gnu11 \
 	  -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -I$(BUILD)/gen \
-	  -DSONDE_VERSION='"$(VERSION)"' -DSONDE_GIT_REV='"$(GIT_REV)"' $(SAN_FLAGS)
+	  -DSONDE_VERSION='"$(VERSION)"' $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
 LIBS := -lbpf -lelf -lz -lprotobuf-c -lcurl -lm
 
@@ -102,6 +102,16 @@ $(BUILD)/agent/%.o: agent/%.c $(SKELS) $(PROTO_C) | check-deps
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# --version prints the git revision: version.h is rewritten only when it changes, and then
+# main.o is rebuilt (a -D flag would not make it stale).
+$(BUILD)/gen/version.h: FORCE
+	$(Q)mkdir -p $(@D)
+	$(Q)echo '#define SONDE_GIT_REV "$(GIT_REV)"' > $@.tmp
+	$(Q)cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/agent/main.o: $(BUILD)/gen/version.h
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/libsonde.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
