@@ -1207,6 +1207,16 @@ def bpf_profile_groups(bp):
     return [tuple(g) for g in groups if g[1] > 0]
 
 
+def between_table(w, data, a, b, rows):
+    """Rows of medians of two sonde configurations (key, label) and of their pair ratios."""
+    w(f"| figure | {a[1]} (median) | {b[1]} (median) | change (median of pairs) | spread |")
+    w("| --- | --- | --- | --- | --- |")
+    for key, label in rows:
+        r = data[key]
+        w(f"| {label} | {fmt(r[a[0] + '_median'])} | {fmt(r[b[0] + '_median'])} | "
+          f"{pct(r['ratio_median'])} | {rng(r['ratio_spread'])} |")
+
+
 def goal(ok):
     return "met" if ok else "**not met**"
 
@@ -1372,14 +1382,10 @@ def report(res):
           "drains the rings 4 times as often, so each burst of its work on the cores the server "
           "and the load generator use is a quarter as long.")
         w("")
-        w("| figure | poll 20 ms (median) | poll 5 ms (median) | change (median of pairs) | spread |")
-        w("| --- | --- | --- | --- | --- |")
-        for key, label in (("p50_us", "p50 latency, µs"), ("p99_us", "p99 latency, µs"),
-                           ("cpu_us_per_request", "server + client CPU per request, µs"),
-                           ("cpu_us_per_span", "agent CPU per span, µs")):
-            r = pp[key]
-            w(f"| {label} | {fmt(r['poll20_median'])} | {fmt(r['poll5_median'])} | "
-              f"{pct(r['ratio_median'])} | {rng(r['ratio_spread'])} |")
+        between_table(w, pp, ("poll20", "poll 20 ms"), ("poll5", "poll 5 ms"),
+                      (("p50_us", "p50 latency, µs"), ("p99_us", "p99 latency, µs"),
+                       ("cpu_us_per_request", "server + client CPU per request, µs"),
+                       ("cpu_us_per_span", "agent CPU per span, µs")))
         w("")
     t = S.get("tcp_option")
     if t:
@@ -1391,15 +1397,11 @@ def report(res):
           "tcp, the load generator's requests carry the option (written by the sockops program "
           "at each request's first segment) and nginx's sonde side reads it.")
         w("")
-        w("| figure | link (median) | link,tcp (median) | change (median of pairs) | spread |")
-        w("| --- | --- | --- | --- | --- |")
-        for key, label in (("cpu_us_per_request", "server + client CPU per request, µs"),
-                           ("bpf_ns_per_request_side", "BPF ns per request and side"),
-                           ("p50_us", "p50 latency, µs"), ("p99_us", "p99 latency, µs"),
-                           ("rate_achieved", "achieved rate, req/s")):
-            r = t[key]
-            w(f"| {label} | {fmt(r['link_median'])} | {fmt(r['link_tcp_median'])} | "
-              f"{pct(r['ratio_median'])} | {rng(r['ratio_spread'])} |")
+        between_table(w, t, ("link", "link"), ("link_tcp", "link,tcp"),
+                      (("cpu_us_per_request", "server + client CPU per request, µs"),
+                       ("bpf_ns_per_request_side", "BPF ns per request and side"),
+                       ("p50_us", "p50 latency, µs"), ("p99_us", "p99 latency, µs"),
+                       ("rate_achieved", "achieved rate, req/s")))
         w(f"| sockops program: runs per request, ns per run | | "
           f"{fmt(t['sockops_runs_per_request'])}, {fmt(t['sockops_ns_per_run'])} | | |")
         w(f"| options written / joined / no room, per request | | "
