@@ -27,6 +27,7 @@ enum {
 	OPT_RUN_CAPTURES,
 	OPT_RING_KB,
 	OPT_POLL_MS,
+	OPT_CPU,
 	OPT_PID,
 	OPT_PORT,
 	OPT_EXE,
@@ -72,6 +73,7 @@ static const struct option long_opts[] = {
 	{"run-captures", required_argument, NULL, OPT_RUN_CAPTURES},
 	{"ring-kb", required_argument, NULL, OPT_RING_KB},
 	{"poll-ms", required_argument, NULL, OPT_POLL_MS},
+	{"cpu", required_argument, NULL, OPT_CPU},
 	{"hooks", required_argument, NULL, OPT_HOOKS},
 	{"pid", required_argument, NULL, OPT_PID},
 	{"port", required_argument, NULL, OPT_PORT},
@@ -135,6 +137,9 @@ void config__usage(FILE *out)
 		"      --run-captures N       records per message run (1-16, default %d)\n"
 		"      --ring-kb N            ring buffer per CPU, KiB, power of two (64-262144, default %u)\n"
 		"      --poll-ms N            ring-buffer poll period (1-1000, default 20)\n"
+		"      --cpu yield|normal     yield: the agent runs below the applications (SCHED_IDLE)\n"
+		"                             and is raised to normal priority while its rings back up\n"
+		"                             (default); normal: always at normal priority\n"
 		"      --idle-close-ms N      end a response N ms after its last byte (default 500)\n"
 		"      --http-responses MODE  status: the kernel reads a final HTTP/1.x response's status\n"
 		"                             line and writes no record for it (default, half the records);\n"
@@ -460,6 +465,17 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_POLL_MS:
 			err = parse_u32("--poll-ms", optarg, 1, 1000, &cfg->poll_ms);
 			break;
+		case OPT_CPU:
+			if (!strcmp(optarg, "yield"))
+				cfg->cpu_yield = true;
+			else if (!strcmp(optarg, "normal"))
+				cfg->cpu_yield = false;
+			else {
+				fprintf(stderr, "sonde: invalid value '%s' for --cpu: expected yield or normal\n",
+					optarg);
+				err = -EINVAL;
+			}
+			break;
 		case OPT_HOOKS:
 			if (!strcmp(optarg, "auto"))
 				cfg->hooks = HOOKS_AUTO;
@@ -671,6 +687,7 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->run_captures = SONDE_RUN_CAPTURES_DEFAULT;
 	cfg->ring_bytes = SONDE_RING_BYTES;
 	cfg->poll_ms = 20;
+	cfg->cpu_yield = true;
 	cfg->idle_close_ms = 500;
 	cfg->gzip_mode = -1;
 	cfg->db.query_mode = DB_QUERY_SANITIZED;

@@ -58,6 +58,7 @@ struct sonde_config {
 	uint32_t run_captures;	   /* records per run at most */
 	uint32_t ring_bytes;	   /* per-CPU ring size */
 	uint32_t poll_ms;	   /* ring-buffer poll period */
+	bool cpu_yield;		   /* the loop runs at SCHED_IDLE, raised by the CPU guard */
 	enum sonde_hooks hooks;	   /* hook set: auto, or forced */
 	/* Selection. */
 	uint32_t pids[CONFIG_MAX_PIDS];

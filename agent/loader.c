@@ -107,6 +107,7 @@ struct loader {
 	size_t arena_len, arena_cap;
 	struct batch_rec *recs;
 	size_t n_recs, recs_cap;
+	size_t next_rec; /* records before this one were delivered; the rest wait for room */
 	struct batch_rec *recs_tmp; /* merge space, recs_cap long */
 	size_t *runs;		    /* run starts for the merge, recs_cap + 1 long */
 	char hooks[256];
@@ -921,28 +922,44 @@ static void sort_recs(struct loader *ld)
 	loader__sort_batch(ld->recs, ld->n_recs, ld->recs_tmp, ld->runs);
 }
 
-int loader__poll(struct loader *ld)
+int loader__poll(struct loader *ld, size_t budget)
 {
-	size_t i, n;
+	size_t i, end;
 	int err;
 
-	ld->n_recs = 0;
-	ld->arena_len = 0;
-	err = ring_buffer__consume(ld->rb);
-	if (err < 0)
-		return err;
-	n = ld->n_recs;
-	if (n > 1)
-		sort_recs(ld);
-	for (i = 0; i < n; i++)
-		ld->cb(ld->cb_ctx, ld->arena + ld->recs[i].off, ld->recs[i].size);
-	/* A burst should not pin a large arena for the agent's whole life. */
-	if (ld->arena_cap > (16u << 20) && n < 1024) {
-		free(ld->arena);
-		ld->arena = NULL;
-		ld->arena_cap = 0;
+	if (ld->next_rec >= ld->n_recs) {
+		/* A burst should not pin a large arena for the agent's whole life. */
+		if (ld->arena_cap > (16u << 20) && ld->n_recs < 1024) {
+			free(ld->arena);
+			ld->arena = NULL;
+			ld->arena_cap = 0;
+		}
+		ld->n_recs = 0;
+		ld->next_rec = 0;
+		ld->arena_len = 0;
+		err = ring_buffer__consume(ld->rb);
+		if (err < 0)
+			return err;
+		if (ld->n_recs > 1)
+			sort_recs(ld);
 	}
-	return (int)n;
+	end = ld->n_recs - ld->next_rec > budget ? ld->next_rec + budget : ld->n_recs;
+	for (i = ld->next_rec; i < end; i++)
+		ld->cb(ld->cb_ctx, ld->arena + ld->recs[i].off, ld->recs[i].size);
+	err = (int)(end - ld->next_rec);
+	ld->next_rec = end;
+	return err;
+}
+
+size_t loader__pending(const struct loader *ld)
+{
+	return ld->n_recs - ld->next_rec;
+}
+
+int loader__rings(const struct loader *ld, const int **fds)
+{
+	*fds = ld->ring_fds;
+	return ld->n_rings;
 }
 
 int loader__epoll_fd(const struct loader *ld)

@@ -28,8 +28,17 @@ int loader__check(FILE *out, enum sonde_hooks hooks);
 struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb, void *ctx);
 /* One fd that becomes readable when a ring asks to be drained (they rarely do: poll on a timer). */
 int loader__epoll_fd(const struct loader *ld);
-/* Drain every ring and deliver the records, oldest first; returns records delivered or -errno. */
-int loader__poll(struct loader *ld);
+/*
+ * Deliver at most budget records, oldest first; returns how many, or -errno. The rings are
+ * drained (into a sorted batch) only once every record of the last drain was delivered: a
+ * consumer without room holds records back, and the rings, not its queue, take the backlog.
+ */
+int loader__poll(struct loader *ld, size_t budget);
+/* Records drained and not yet delivered. */
+size_t loader__pending(const struct loader *ld);
+
+/* The per-CPU ring buffers' map fds; returns how many. */
+int loader__rings(const struct loader *ld, const int **fds);
 /* Read one connection's kernel state; 0, or -ENOENT when the kernel no longer has it. */
 int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_state *out);
 /* Stop copying and recording a connection: a map lookup per I/O is all it costs after this. */

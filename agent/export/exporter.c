@@ -20,6 +20,11 @@ void exporter__flush(struct exporter *e, uint64_t deadline_ms)
 		e->ops->flush(e, deadline_ms);
 }
 
+uint64_t exporter__room(const struct exporter *e)
+{
+	return e->ops->room ? e->ops->room(e) : UINT64_MAX;
+}
+
 void exporter__stats(const struct exporter *e, struct exporter_stats *out)
 {
 	*out = e->stats;

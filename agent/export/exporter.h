@@ -54,6 +54,8 @@ int exporter__submit(struct exporter *e, const struct span *s);
 /* Send what is queued now (e.g. at shutdown); with a deadline, run the loop until done or late. */
 /* deadline_ms is an absolute loop__now_ms() time, e.g. loop__now_ms() + 5000; 0: do not wait. */
 void exporter__flush(struct exporter *e, uint64_t deadline_ms);
+/* Spans the exporter can take now without dropping one (UINT64_MAX: no limit). */
+uint64_t exporter__room(const struct exporter *e);
 void exporter__stats(const struct exporter *e, struct exporter_stats *out);
 const char *exporter__name(const struct exporter *e);
 void exporter__free(struct exporter *e);

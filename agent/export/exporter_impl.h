@@ -13,6 +13,7 @@ struct exporter_ops {
 	const char *name;
 	int (*submit)(struct exporter *e, const struct span *s);
 	void (*flush)(struct exporter *e, uint64_t deadline_ms);
+	uint64_t (*room)(const struct exporter *e); /* NULL: no limit */
 	void (*free)(struct exporter *e);
 };
 

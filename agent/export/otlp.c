@@ -600,10 +600,19 @@ static void otlp_free(struct exporter *e)
 	free(x);
 }
 
+static uint64_t otlp_room(const struct exporter *e)
+{
+	const struct otlp_exporter *x = (const struct otlp_exporter *)e;
+	uint32_t used = x->count + x->inflight_spans;
+
+	return used < x->max_queue ? x->max_queue - used : 0;
+}
+
 static const struct exporter_ops otlp_ops = {
 	.name = "otlp",
 	.submit = otlp_submit,
 	.flush = otlp_flush,
+	.room = otlp_room,
 	.free = otlp_free,
 };
 

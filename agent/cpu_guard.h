@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef SONDE_CPU_GUARD_H
+#define SONDE_CPU_GUARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * The agent yields the CPU to the applications it traces: its event loop runs under SCHED_IDLE,
+ * so a woken application thread always preempts it and never queues behind a drain of the rings.
+ * A small guard thread at normal priority watches the rings' fill and the loop's heartbeat, and
+ * raises the loop to normal priority while the rings back up or the loop is starved, so yielding
+ * never costs a record.
+ */
+
+/*
+ * How often the guard looks, and its rules. Raised: when the fullest ring holds a quarter of its
+ * size (where the kernel wakes the loop early too), or when records wait and the loop has not
+ * drained for 3 poll periods (at least CPU_GUARD_LATE_MS). Lowered again: after at least
+ * CPU_GUARD_MIN_RAISED_MS, when the loop keeps to its period, the rings hold less than an eighth,
+ * and the machine had CPU_GUARD_IDLE_PCT idle time over the last window (with less, SCHED_IDLE
+ * would not get to run).
+ */
+#define CPU_GUARD_PERIOD_MS 10
+#define CPU_GUARD_RAISE_DIV 4
+#define CPU_GUARD_LOWER_DIV 8
+#define CPU_GUARD_LATE_MS 60
+#define CPU_GUARD_MIN_RAISED_MS 250
+#define CPU_GUARD_IDLE_PCT 25
+
+struct cpu_guard;
+
+struct cpu_guard_stats {
+	bool yielding;	    /* the guard runs (false: --cpu normal, or yielding refused) */
+	bool raised;	    /* the loop is at normal priority now */
+	uint64_t raises;    /* times the loop was raised */
+	uint64_t raised_ms; /* total time raised */
+};
+
+/*
+ * The decision, kept pure for the unit tests: whether the loop should run at normal priority.
+ * fill: the fullest ring's unread bytes; beat_age_ms: since the loop last drained the rings;
+ * raised_for_ms: how long it has been raised (when raised); idle_pct: the machine's idle CPU
+ * time, percent of all CPU time, since the last check while raised (on a machine with no idle
+ * time, SCHED_IDLE would not run at all, so the loop stays raised until there is some).
+ */
+bool cpu_guard__want_raised(bool raised, uint64_t fill, uint64_t ring_bytes, uint64_t beat_age_ms,
+			    uint64_t raised_for_ms, uint32_t poll_ms, unsigned idle_pct);
+
+/*
+ * Start yielding: the calling thread (the event loop) goes to SCHED_IDLE and the guard starts.
+ * ring_fds: the per-CPU ring buffers' map fds. On failure (no permission to raise the loop
+ * again, say) the loop stays at normal priority, NULL is returned and why holds the reason.
+ */
+struct cpu_guard *cpu_guard__start(const int *ring_fds, int n_rings, uint64_t ring_bytes,
+				   uint32_t poll_ms, char *why, size_t why_len);
+
+/* The loop drained the rings: its heartbeat. Cheap (one relaxed store). */
+void cpu_guard__beat(struct cpu_guard *g);
+
+void cpu_guard__stats(struct cpu_guard *g, struct cpu_guard_stats *out);
+
+/* Stop the guard and leave the loop at normal priority (for the shutdown flush); the
+ * statistics stay readable until cpu_guard__free. */
+void cpu_guard__stop(struct cpu_guard *g);
+
+void cpu_guard__free(struct cpu_guard *g);
+
+#endif

@@ -1,0 +1,112 @@
+"""--cpu yield (the default): the agent's loop runs under SCHED_IDLE below the applications, a
+guard thread at normal priority raises it while its rings back up or it is starved, and nothing
+is lost: on a machine whose every core is kept busy by other processes, every request still
+becomes its spans."""
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import harness
+from harness import py_client
+
+
+def token() -> str:
+    return "t" + uuid.uuid4().hex[:7]
+
+
+def policies(pid: int) -> dict:
+    """Thread name -> scheduling policy (0 SCHED_OTHER, 5 SCHED_IDLE) of every thread of pid."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        base = f"/proc/{pid}/task/{tid}"
+        with open(f"{base}/comm") as f:
+            comm = f.read().strip()
+        with open(f"{base}/sched") as f:
+            m = re.search(r"^policy\s*:\s*(\d+)$", f.read(), re.M)
+        out[comm if int(tid) != pid else "main"] = int(m.group(1))
+    return out
+
+
+def cpu_line(text: str) -> dict:
+    lines = [l for l in text.splitlines() if l.startswith("sonde: stats (exit): cpu=")]
+    assert lines, text[-2000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])}
+
+
+def main_line(text: str, exporter: bool = False) -> dict:
+    lines = [l for l in text.splitlines() if l.startswith("sonde: stats (exit)")
+             and (("exporter=" in l) == exporter) and " cpu=" not in l]
+    assert lines, text[-2000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])}
+
+
+def test_default_loop_yields_and_guard_stays_normal(sonde):
+    agent = sonde("--metrics-addr", "off", otlp=False)
+    assert "cpu yield" in agent.stderr()
+    pol = policies(agent.pid)
+    assert pol["main"] == 5, pol  # SCHED_IDLE
+    assert pol.get("sonde-cpu-guard") == 0, pol
+    assert agent.stop() == 0
+    assert cpu_line(agent.stderr())["raises"] == 0
+
+
+def test_cpu_normal_keeps_normal_priority_and_no_guard(sonde):
+    agent = sonde("--metrics-addr", "off", "--cpu", "normal", otlp=False)
+    assert "cpu normal" in agent.stderr()
+    pol = policies(agent.pid)
+    assert pol["main"] == 0 and "sonde-cpu-guard" not in pol, pol
+    assert agent.stop() == 0
+    assert "cpu=normal" in agent.stderr()
+
+
+def test_bad_cpu_value_is_refused():
+    res = harness.run_sonde("--cpu", "fast")
+    assert res.returncode == 2
+    assert "invalid value 'fast' for --cpu: expected yield or normal" in res.stderr
+
+
+def test_busy_machine_raises_the_loop_and_loses_nothing(sonde, jaeger, start_py_server):
+    """Every core runs a busy loop at normal priority: SCHED_IDLE alone would starve the agent.
+    The guard must raise it, and every one of the requests made meanwhile must arrive."""
+    tok = token()
+    srv = start_py_server(service_name=f"py-busy-{tok}")
+    agent = sonde("--metrics-addr", "off", "--batch-delay-ms", "200")
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(os.cpu_count() or 2)]
+    try:
+        time.sleep(0.5)
+        n = 300
+        res = py_client([f"{srv.url}/api/users/{i}" for i in range(n)],
+                        service_name=f"py-busy-c-{tok}")
+        assert res.statuses == [200] * n
+        server = jaeger.wait_for_spans(f"py-busy-{tok}", count=n, limit=2 * n, timeout=60)
+        client = jaeger.wait_for_spans(f"py-busy-c-{tok}", count=n, limit=2 * n, timeout=60)
+        assert len(server) == n and len(client) == n
+        raised_while_busy = "yield(raised)" in (agent.stderr() + _stats_now(agent))
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert agent.stop() == 0
+    err = agent.stderr()
+    cpu, main, exp = cpu_line(err), main_line(err), main_line(err, exporter=True)
+    assert cpu["raises"] >= 1, err[-1500:]
+    assert raised_while_busy, err[-1500:]
+    assert main["ring_full"] == 0, main
+    assert exp["dropped_full"] == 0 and exp["dropped_failed"] == 0, exp
+
+
+def _stats_now(agent) -> str:
+    """Ask for the statistics (SIGUSR1) and return the lines it printed."""
+    before = len(agent.stderr())
+    os.kill(agent.pid, 10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = agent.stderr()[before:]
+        if "exporter=" in text:
+            return text
+        time.sleep(0.05)
+    return agent.stderr()[before:]
