@@ -32,12 +32,39 @@ import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Fixed rates, in % of the server's median maximum without sonde. The open-loop load generator
-# costs about 4x wrk's CPU per request, so at 50% of wrk's maximum the 2 cores are nearly full;
-# 25% is the "below saturation" point.
-FIXED_FRACTIONS = (25, 50)
+# costs about 4x wrk's CPU per request: at 25% of wrk's maximum it, the server and sonde already
+# keep most of the 2 cores busy, so 10% is the rate well below saturation.
+FIXED_FRACTIONS = (10, 25)
 FIXED_RUNS = [f"{srv}_fixed{f}" for srv in ("nginx", "go") for f in FIXED_FRACTIONS]
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
+
+
+# A pseudo-argument of the sonde runs: the process is moved into a cpu cgroup of its own right
+# after it attached (as in a systemd service or a pod), away from the servers and load.
+OWN_CGROUP = "@own-cgroup"
+
+
+def own_cgroup_procs():
+    """cgroup.procs of a cpu cgroup for sonde alone (created once), or None: no cpu controller."""
+    for base in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup"):
+        if base == "/sys/fs/cgroup":
+            try:
+                with open(f"{base}/cgroup.controllers") as f:
+                    if "cpu" not in f.read().split():
+                        continue
+            except OSError:
+                continue
+        elif not os.path.exists(f"{base}/cpu.shares"):
+            continue
+        path = f"{base}/sonde-bench"
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError:
+            continue
+        if os.path.exists(f"{path}/cgroup.procs"):
+            return f"{path}/cgroup.procs"
+    return None
 
 
 def log(msg):
@@ -198,13 +225,15 @@ class Sonde:
         self.lines = []  # (unix ns, line)
         self.attached = threading.Event()
         self.proc = None
-        self.samples = []  # (rss kb, ring kb)
+        self.samples = []  # VmRSS kb
         self._stop_sampler = threading.Event()
         self.result = {}
 
     def start(self):
         before = set(bpf_progs())
-        cmd = [self.b.sonde, "--otlp-endpoint", self.endpoint] + self.extra
+        own_cgroup = OWN_CGROUP in self.extra
+        cmd = [self.b.sonde, "--otlp-endpoint", self.endpoint] + [
+            a for a in self.extra if a != OWN_CGROUP]
         if self.bpf_stats:
             self.b.set_bpf_stats(1)
         self.t_exec = now_ns()
@@ -218,6 +247,9 @@ class Sonde:
             raise RuntimeError("sonde did not attach within 20 s:\n" +
                                "\n".join(l for _, l in self.lines[-20:]))
         self.t_attached = self.attached_ns
+        if own_cgroup:
+            with open(own_cgroup_procs(), "w") as f:
+                f.write(str(self.proc.pid))
         m = re.search(r"attached in (\d+) ms", self.attached_line)
         self.result["attached_ms_self"] = int(m.group(1)) if m else None
         self.result["exec_to_attached_ms"] = (self.t_attached - self.t_exec) / 1e6
@@ -237,10 +269,13 @@ class Sonde:
                 self.attached.set()
 
     def _sample(self):
+        # VmRSS only (/proc/PID/status is cheap). The rings' Rss comes from /proc/PID/smaps,
+        # whose generation and parsing took milliseconds of CPU on the cores the server and the
+        # load generator use: read 4 times a second, it showed in the p99 of the runs with
+        # sonde. It is read once, after the load (the rings are fully touched by then).
         while not self._stop_sampler.wait(0.25):
             try:
-                self.samples.append((proc_status_kb(self.proc.pid, "VmRSS"),
-                                     ring_rss_kb(self.proc.pid)))
+                self.samples.append(proc_status_kb(self.proc.pid, "VmRSS"))
             except OSError:
                 return
 
@@ -270,14 +305,14 @@ class Sonde:
         self.result["vm_hwm_kb"] = proc_status_kb(pid, "VmHWM")
         self.result["ring_rss_kb_end"] = ring_rss_kb(pid)
         self.result["vm_rss_kb_end"] = proc_status_kb(pid, "VmRSS")
+        g = self.result["ring_rss_kb_end"]
         s = self.samples[len(self.samples) // 4:] or self.samples  # skip the first quarter
         if s:
-            self.result["rss_kb_steady"] = med([r for r, _ in s])
-            self.result["rss_excl_ring_kb_steady"] = med([r - g for r, g in s])
-            self.result["ring_rss_kb_steady"] = med([g for _, g in s])
+            self.result["rss_kb_steady"] = med(s)
+            self.result["rss_excl_ring_kb_steady"] = med([r - g for r in s])
         if self.samples:
-            self.result["rss_excl_ring_kb_max_sampled"] = max(r - g for r, g in self.samples)
-            self.result["rss_kb_max_sampled"] = max(r for r, _ in self.samples)
+            self.result["rss_excl_ring_kb_max_sampled"] = max(r - g for r in self.samples)
+            self.result["rss_kb_max_sampled"] = max(self.samples)
 
     def stop(self):
         if self.proc is None:
@@ -923,12 +958,16 @@ http {{
         a["runs"]["rate_sweep"] = sweep
 
         rate = a["config"]["fixed_rates"][f"nginx_fixed{FIXED_FRACTIONS[0]}"]
-        log(f"poll period: nginx at a fixed {rate} requests/s, sonde with --poll-ms 5 against "
-            f"the default 20")
-        a["config"]["poll_rate"] = rate
-        self.pairs_between("poll_period", self.loadgen(self.port["nginx"], rate, fixed_s),
-                           ["rate_achieved", "p50_us", "p99_us", "cpu_us_per_request"],
-                           {"poll20": [], "poll5": ["--poll-ms", "5"]})
+        modes = {"normal": ["--cpu", "normal"], "yield": []}
+        if own_cgroup_procs():
+            modes["yield_own_cgroup"] = [OWN_CGROUP]
+        log(f"yielding the CPU: nginx at a fixed {rate} requests/s, sonde with --cpu normal, "
+            f"with the default --cpu yield" +
+            (", and yielding from a cpu cgroup of its own" if len(modes) > 2 else
+             " (no cpu cgroup controller: the own-cgroup runs are left out)"))
+        a["config"]["cpu_mode_rate"] = rate
+        self.pairs_between("cpu_mode", self.loadgen(self.port["nginx"], rate, fixed_s),
+                           ["rate_achieved", "p50_us", "p99_us", "cpu_us_per_request"], modes)
 
         rate = 20000
         log(f"TCP-option propagation: nginx at a fixed {rate} requests/s, sonde with "
@@ -1079,12 +1118,19 @@ def summarize(res):
                 b_ + "_median": med([get(p[b_]) for p in runs]),
                 "ratio_median": med(rs), "ratio_spread": spread(rs), "ratios": rs}
 
-    if R.get("poll_period"):
-        pp = R["poll_period"]
-        S["poll_period"] = {k: between(pp, "poll20", "poll5", lambda r, k=k: r.get(k))
-                            for k in ("p50_us", "p99_us", "cpu_us_per_request")}
-        S["poll_period"]["cpu_us_per_span"] = between(
-            pp, "poll20", "poll5", lambda r: r["sonde"].get("cpu_us_per_span"))
+    if R.get("cpu_mode"):
+        cm = R["cpu_mode"]
+        S["cpu_mode"] = {}
+        for other in ("yield", "yield_own_cgroup"):
+            if other not in cm[0]:
+                continue
+            d = {k: between(cm, "normal", other, lambda r, k=k: r.get(k))
+                 for k in ("p50_us", "p99_us", "cpu_us_per_request")}
+            d["cpu_us_per_span"] = between(cm, "normal", other,
+                                           lambda r: r["sonde"].get("cpu_us_per_span"))
+            d["drops"] = sum(sum(p[other]["sonde"]["drops"].values()) for p in cm)
+            d["raises"] = sum(int(p[other]["sonde"]["stats"].get("raises", 0)) for p in cm)
+            S["cpu_mode"][other] = d
     if R.get("tcp_option"):
         tp = R["tcp_option"]
 
@@ -1135,17 +1181,17 @@ def bound_notes(res):
                 f"side{shares}; the user reads and the hash lookups are the floor of a record "
                 f"per message with exact per-connection state: the goal is below two hook hits "
                 f"and one read per request and side on this kernel")
-    pp = S.get("poll_period")
-    poll = ""
-    if pp and pp["p99_us"]["ratio_median"] and pp["cpu_us_per_span"]["ratio_median"]:
-        r99 = pp["p99_us"]["ratio_median"]
-        poll = (f"; draining the rings every 5 ms instead of 20 (bursts a quarter as long) "
-                f"changed p99 by {pct(r99)} and the agent's CPU per span by "
-                f"{pct(pp['cpu_us_per_span']['ratio_median'])} (table below)" +
-                (": the drain period is what sets p99, and shorter bursts cost CPU"
-                 if r99 < 0.9 else
-                 ": the drain period is not what sets p99 here (what does is not established: "
-                 "the batch encoding and the null sink's own work share the cores too)"))
+    cm = S.get("cpu_mode") or {}
+    yld = ""
+    if cm.get("yield") and cm["yield"]["p99_us"]["ratio_median"]:
+        y = cm["yield"]
+        yld = (f"; sonde's loop yields to the applications (`--cpu yield`, SCHED_IDLE): at the "
+               f"{FIXED_FRACTIONS[0]}% rate its p99 is {pct(y['p99_us']['ratio_median'])} against "
+               f"`--cpu normal` (table below)")
+        o = cm.get("yield_own_cgroup")
+        if o and o["p99_us"]["ratio_median"]:
+            yld += (f", but from a cpu cgroup of its own {pct(o['p99_us']['ratio_median'])}: "
+                    f"between cgroups their weights decide, not the thread's policy")
     prof = res.get("profile") or {}
     top = ", ".join(f"{r['symbol']} {r['percent']:.0f}%" for r in prof.get("by_symbol", [])[:5])
     an = S["agent_nginx_saturation_null_sink"]
@@ -1156,15 +1202,15 @@ def bound_notes(res):
             f"{rec_per_io('nginx_saturation'):.2f}: responses are summarized), and sonde's own "
             f"{fmt(an['cpu_us_per_span'])} µs of CPU per span ({fmt(an['cpu_share_of_a_core'])} of a "
             f"core); a 3% loss would leave about 0.3 µs per span for all of it"),
-        "latency50": (
-            "at 50% of wrk's maximum the open-loop generator (about 4x wrk's CPU per request), the "
-            "server and sonde together need about all of the 2 cores, so requests queue behind "
-            "sonde's work; see also the 25% rows"),
+        "latency_high": (
+            f"at {FIXED_FRACTIONS[1]}% of wrk's maximum the open-loop generator (about 4x wrk's CPU "
+            f"per request), the server and sonde together keep most of the 2 cores busy, so "
+            f"requests queue behind any extra work; see also the {FIXED_FRACTIONS[0]}% rows"),
         "latency": (
-            "sonde's user-space work (rings drained every 20 ms, batches of 512 spans encoded "
-            "at once) runs on the 2 cores the server and the client use, and the in-kernel work "
-            "adds to every request; p99 on this machine also moves by several ms between runs "
-            "(see the spread)" + poll),
+            "sonde's user-space work (rings drained every 20 ms, a period's spans decoded and "
+            "encoded at once) runs on the 2 cores the server and the client use, and the "
+            "in-kernel work adds to every request; p99 on this machine also moves by several ms "
+            "between runs (see the spread)" + yld),
         "redis": (
             "Redis is decoded on both ends (redis-benchmark's client spans and the server's): "
             "every command is a record each way and two spans of agent work on the 2 cores the "
@@ -1308,8 +1354,8 @@ def report(res):
         ok = r["ratio_median"] is not None and r["ratio_median"] < 1.05
         row(f"{label} p99 latency at {rate} (open loop), µs", fmt(r["without_median"]),
             fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]), "change < 5%",
-            ok, "" if ok else (notes["latency50"] + "; " if run.endswith("50") else "") +
-            BOUND_LATENCY)
+            ok, "" if ok else (notes["latency_high"] + "; "
+                               if run.endswith(str(FIXED_FRACTIONS[1])) else "") + BOUND_LATENCY)
         r = f["cpu_us_per_request"]
         row(f"{label} server + client CPU per request at {rate}, µs",
             fmt(r["without_median"]), fmt(r["with_median"]), pct(r["ratio_median"]),
@@ -1373,20 +1419,28 @@ def report(res):
             w(f"| {label} | {share:.1f}% | {', '.join(f'`{f}`' for f in funcs[:6])} |")
         w("")
 
-    pp = S.get("poll_period")
-    if pp:
-        w("## Bursts: the poll period")
+    cm = S.get("cpu_mode")
+    if cm:
+        w("## Yielding the CPU: `--cpu`")
         w("")
-        w(f"nginx at the 25% rate ({res['config']['poll_rate']} requests/s), pairs of one sonde "
-          "run with the default `--poll-ms 20` and one with `--poll-ms 5`, alternated: the agent "
-          "drains the rings 4 times as often, so each burst of its work on the cores the server "
-          "and the load generator use is a quarter as long.")
+        w(f"nginx at the {FIXED_FRACTIONS[0]}% rate ({res['config']['cpu_mode_rate']} requests/s), "
+          "alternated runs of sonde with `--cpu normal` (its loop at normal priority), with the "
+          "default `--cpu yield` (its loop under SCHED_IDLE, raised by its guard thread while the "
+          "rings back up)" + (", and yielding again after being moved into a cpu cgroup of its "
+                              "own, as in a systemd service or a pod" if "yield_own_cgroup" in cm
+                              else "") + ". Every ratio is against `--cpu normal` of the same "
+          "pair.")
         w("")
-        between_table(w, pp, ("poll20", "poll 20 ms"), ("poll5", "poll 5 ms"),
-                      (("p50_us", "p50 latency, µs"), ("p99_us", "p99 latency, µs"),
-                       ("cpu_us_per_request", "server + client CPU per request, µs"),
-                       ("cpu_us_per_span", "agent CPU per span, µs")))
-        w("")
+        rows = (("p50_us", "p50 latency, µs"), ("p99_us", "p99 latency, µs"),
+                ("cpu_us_per_request", "server + client CPU per request, µs"),
+                ("cpu_us_per_span", "agent CPU per span, µs"))
+        for other, label in (("yield", "yield"), ("yield_own_cgroup", "yield, own cgroup")):
+            if other in cm:
+                between_table(w, cm[other], ("normal", "normal"), (other, label), rows)
+                w("")
+                w(f"Lost with {label}: {cm[other]['drops']} (ring full, queue full, failed); "
+                  f"the guard raised the loop {cm[other]['raises']} times in all.")
+                w("")
     t = S.get("tcp_option")
     if t:
         w("## TCP-option propagation (`--propagation link,tcp`, off by default)")
@@ -1416,7 +1470,10 @@ def report(res):
       "every 250 ms from `/proc/PID/status`; the ring buffers (one per CPU, 4 MiB each, "
       "mmapped: the data pages are mapped twice back to back, so a fully touched ring shows "
       "as 8 MiB) **are counted inside VmRSS**; they are separated by summing the `Rss:` of "
-      "the `anon_inode:bpf-map` mappings in `/proc/PID/smaps`, and subtracted below.")
+      "the `anon_inode:bpf-map` mappings in `/proc/PID/smaps` once, after the load (by then "
+      "the rings are fully touched), and subtracted below. `smaps` is not read during the load: "
+      "generating and parsing it 4 times a second took CPU on the cores the server and the "
+      "load generator use, and showed in the p99 of the runs with sonde.")
     w("")
     w("| figure | nginx saturation, null sink | Go saturation, null sink | nginx saturation, Jaeger | goal | | note |")
     w("| --- | --- | --- | --- | --- | --- | --- |")
