@@ -922,17 +922,35 @@ static void sort_recs(struct loader *ld)
 	loader__sort_batch(ld->recs, ld->n_recs, ld->recs_tmp, ld->runs);
 }
 
+/* What a batch keeps between drains at most, when it uses little of it. */
+#define ARENA_KEEP (1u << 20)
+#define RECS_KEEP 4096
+
 int loader__poll(struct loader *ld, size_t budget)
 {
 	size_t i, end;
 	int err;
 
 	if (ld->next_rec >= ld->n_recs) {
-		/* A burst should not pin a large arena for the agent's whole life. */
-		if (ld->arena_cap > (16u << 20) && ld->n_recs < 1024) {
+		/*
+		 * A burst (a drain after records waited for export room, or after the loop was
+		 * kept off the CPU) should not pin a large batch for the agent's whole life: once a
+		 * batch uses under a quarter of the space, the space goes back (main() keeps large
+		 * blocks mmapped, so free() returns them to the kernel).
+		 */
+		if (ld->arena_cap > ARENA_KEEP && ld->arena_len < ld->arena_cap / 4) {
 			free(ld->arena);
 			ld->arena = NULL;
 			ld->arena_cap = 0;
+		}
+		if (ld->recs_cap > RECS_KEEP && ld->n_recs < ld->recs_cap / 4) {
+			free(ld->recs);
+			free(ld->recs_tmp);
+			free(ld->runs);
+			ld->recs = NULL;
+			ld->recs_tmp = NULL;
+			ld->runs = NULL;
+			ld->recs_cap = 0;
 		}
 		ld->n_recs = 0;
 		ld->next_rec = 0;

@@ -5,6 +5,7 @@
  * SIGTERM; then flush what it can within a bound, detach everything, and report the counts.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -601,6 +602,12 @@ int main(int argc, char **argv)
 	static struct agent ag;
 	int err;
 
+	/*
+	 * Blocks of 256 KiB and more (the ring batches, the export queue) are mmapped and freed
+	 * back to the kernel: setting the threshold turns off glibc's adjustment that would move
+	 * them into the heap after the first free, where a burst's memory stays resident.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	err = config__parse(&ag.cfg, argc, argv);
 	if (err) {
 		config__free(&ag.cfg);

@@ -1493,10 +1493,17 @@ def report(res):
     w(f"| span drops (queue full / export failed) | {an['dropped_full']} / {an['dropped_failed']} | "
       f"{ag['dropped_full']} / {ag['dropped_failed']} | {aj['dropped_full']} / "
       f"{aj['dropped_failed']} | | | |")
-    ok_rss = max(an["rss_excl_ring_mb_steady"], ag["rss_excl_ring_mb_steady"]) < 25
+    ok_rss = max(an["rss_excl_ring_mb_steady"], ag["rss_excl_ring_mb_steady"],
+                 aj["rss_excl_ring_mb_steady"]) < 25
+    rss_note = ""
+    if not ok_rss and max(an["rss_excl_ring_mb_steady"], ag["rss_excl_ring_mb_steady"]) < 25:
+        rss_note = ("met with the null sinks; to a Jaeger slower than the spans come (it drops "
+                    "spans at saturation), the records that wait for export room (up to 200 ms "
+                    "of them, `held=`) are then taken from the rings in larger batches, and the "
+                    "batch memory grows with them")
     w(f"| RSS steady excluding the rings, MB | {fmt(an['rss_excl_ring_mb_steady'])} | "
       f"{fmt(ag['rss_excl_ring_mb_steady'])} | {fmt(aj['rss_excl_ring_mb_steady'])} | < 25 MB | "
-      f"{goal(ok_rss)} | |")
+      f"{goal(ok_rss)} | {rss_note} |")
     w(f"| ring-buffer Rss (bpf-map mappings), MB | {fmt(an['ring_rss_mb'])} | "
       f"{fmt(ag['ring_rss_mb'])} | {fmt(aj['ring_rss_mb'])} | | | counted in VmRSS |")
     w(f"| VmRSS steady including the rings, MB | {fmt(an['rss_mb_steady'])} | "
