@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,6 +176,20 @@ static void *guard_main(void *arg)
 	return NULL;
 }
 
+/* Whether this thread may go from SCHED_IDLE back to SCHED_OTHER at nice 0. */
+static bool may_raise(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {0};
+	struct rlimit rl;
+
+	if (!syscall(SYS_capget, &h, d) &&
+	    (d[CAP_SYS_NICE / 32].effective & (1u << (CAP_SYS_NICE % 32))))
+		return true;
+	/* RLIMIT_NICE allows nice values down to 20 - limit. */
+	return !getrlimit(RLIMIT_NICE, &rl) && rl.rlim_cur >= 20;
+}
+
 static void unmap_rings(struct cpu_guard *g)
 {
 	int i;
@@ -221,20 +237,26 @@ struct cpu_guard *cpu_guard__start(const int *ring_fds, int n_rings, uint64_t ri
 	}
 	/*
 	 * Going down to SCHED_IDLE is always allowed; coming back needs CAP_SYS_NICE (or a
-	 * RLIMIT_NICE that allows it). Try the round trip before yielding anything.
+	 * RLIMIT_NICE that allows nice 0). Without either, a trial would leave the loop down for
+	 * good, so that is checked first; then the round trip is tried before yielding anything.
 	 */
+	if (!may_raise()) {
+		snprintf(why, why_len,
+			 "without CAP_SYS_NICE it could not be raised from SCHED_IDLE again; it runs "
+			 "at normal priority");
+		goto fail;
+	}
 	err = set_policy(tid, SCHED_IDLE);
-	if (!err) {
-		err = set_policy(tid, SCHED_OTHER);
-		if (err) {
-			snprintf(why, why_len,
-				 "cannot raise the agent back from SCHED_IDLE (%s: needs CAP_SYS_NICE); "
-				 "it stays at SCHED_IDLE",
-				 strerror(-err));
-			goto fail;
-		}
-	} else {
-		snprintf(why, why_len, "cannot switch to SCHED_IDLE: %s", strerror(-err));
+	if (err) {
+		snprintf(why, why_len, "cannot switch to SCHED_IDLE (%s); it runs at normal priority",
+			 strerror(-err));
+		goto fail;
+	}
+	err = set_policy(tid, SCHED_OTHER);
+	if (err) {
+		snprintf(why, why_len,
+			 "cannot raise it back from SCHED_IDLE (%s); it stays at SCHED_IDLE, unguarded",
+			 strerror(-err));
 		goto fail;
 	}
 	atomic_store(&g->beat_ms, now_ms());

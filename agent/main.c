@@ -555,8 +555,7 @@ static int run(struct agent *ag)
 
 		ag->guard = cpu_guard__start(fds, n, cfg->ring_bytes, cfg->poll_ms, why, sizeof(why));
 		if (!ag->guard)
-			fprintf(stderr, "sonde: warning: not yielding the CPU to the applications (%s): "
-					"the agent runs at normal priority\n",
+			fprintf(stderr, "sonde: warning: not yielding the CPU to the applications: %s\n",
 				why);
 	}
 

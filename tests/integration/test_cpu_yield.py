@@ -110,3 +110,33 @@ def _stats_now(agent) -> str:
             return text
         time.sleep(0.05)
     return agent.stderr()[before:]
+
+
+def test_without_cap_sys_nice_it_says_so_and_stays_at_normal_priority(start_py_server, tmp_path):
+    """Without CAP_SYS_NICE the loop could not be raised again once at SCHED_IDLE: sonde must
+    not go down at all, say why, and trace as usual."""
+    srv = start_py_server(service_name="py-nocap")
+    err_path = tmp_path / "sonde.stderr"
+    with open(err_path, "wb") as err, open(tmp_path / "sonde.stdout", "wb") as out:
+        proc = subprocess.Popen(["setpriv", "--bounding-set", "-sys_nice", "--",
+                                 str(harness.SONDE_BIN), "--metrics-addr", "off",
+                                 "--port", str(srv.port)], stdout=out, stderr=err)
+    try:
+        deadline = time.monotonic() + 60
+        while "sonde: attached" not in err_path.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, err_path.read_text()
+            time.sleep(0.1)
+        text = err_path.read_text()
+        assert "not yielding the CPU to the applications: without CAP_SYS_NICE" in text, text
+        assert "cpu normal" in text, text
+        assert all(p == 0 for p in policies(proc.pid).values()), policies(proc.pid)
+        assert py_client(f"{srv.url}/api/users/1", n=5, service_name="py-nocap-c").statuses \
+            == [200] * 5
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        rc = proc.wait(timeout=15)
+    assert rc == 0
+    text = err_path.read_text()
+    assert "cpu=normal" in text
+    assert main_line(text)["spans"] >= 10, text[-1500:]
