@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -108,6 +109,10 @@ struct loader {
 	struct batch_rec *recs;
 	size_t n_recs, recs_cap;
 	size_t next_rec; /* records before this one were delivered; the rest wait for room */
+	size_t n_ready;	 /* records [0, n_ready) are older than the drain: they may be delivered */
+	/* Records of the last batch newer than its drain, kept for the next one (see poll). */
+	uint8_t *carry;
+	size_t carry_len, carry_cap;
 	struct batch_rec *recs_tmp; /* merge space, recs_cap long */
 	size_t *runs;		    /* run starts for the merge, recs_cap + 1 long */
 	char hooks[256];
@@ -795,12 +800,13 @@ static int fill_ring_array(struct loader *ld)
 	return 0;
 }
 
+static int batch_append(struct loader *ld, const void *data, size_t keep);
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct loader *ld = ctx;
 	const struct sonde_event_head *h = data;
 	size_t keep = size;
-	struct batch_rec *r;
 
 	if (size < sizeof(*h))
 		return 0;
@@ -813,6 +819,15 @@ static int on_record(void *ctx, void *data, size_t size)
 		if (keep > size)
 			keep = size;
 	}
+	return batch_append(ld, data, keep);
+}
+
+/* Copy one record (keep bytes, a sonde_event_head first) into the batch. */
+static int batch_append(struct loader *ld, const void *data, size_t keep)
+{
+	const struct sonde_event_head *h = data;
+	struct batch_rec *r;
+
 	if (ld->arena_len + keep > ld->arena_cap) {
 		size_t cap = ld->arena_cap ? ld->arena_cap * 2 : 1 << 20;
 		uint8_t *a;
@@ -926,12 +941,53 @@ static void sort_recs(struct loader *ld)
 #define ARENA_KEEP (1u << 20)
 #define RECS_KEEP 4096
 
-int loader__poll(struct loader *ld, size_t budget)
+/* Keep records [from, n_recs) of the batch for the next one: sizes and bytes, 8-aligned. */
+static int carry_tail(struct loader *ld, size_t from)
 {
-	size_t i, end;
+	size_t i, need = 0, at = 0;
+	uint8_t *c;
+
+	for (i = from; i < ld->n_recs; i++)
+		need += 8 + ((ld->recs[i].size + 7) & ~7UL);
+	if (need > ld->carry_cap) {
+		c = realloc(ld->carry, need);
+		if (!c)
+			return -ENOMEM;
+		ld->carry = c;
+		ld->carry_cap = need;
+	}
+	for (i = from; i < ld->n_recs; i++) {
+		uint64_t size = ld->recs[i].size;
+
+		memcpy(ld->carry + at, &size, 8);
+		memcpy(ld->carry + at + 8, ld->arena + ld->recs[i].off, size);
+		at += 8 + ((size + 7) & ~7UL);
+	}
+	ld->carry_len = at;
+	return 0;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int loader__poll(struct loader *ld, size_t budget, bool all)
+{
+	size_t i, end, at;
+	uint64_t cutoff;
 	int err;
 
-	if (ld->next_rec >= ld->n_recs) {
+	if (all)
+		ld->n_ready = ld->n_recs;
+	if (ld->next_rec >= ld->n_ready) {
+		/* What the last drain found newer than itself goes first into this one. */
+		err = carry_tail(ld, ld->n_ready);
+		if (err)
+			return err;
 		/*
 		 * A burst (a drain after records waited for export room, or after the loop was
 		 * kept off the CPU) should not pin a large batch for the agent's whole life: once a
@@ -945,6 +1001,7 @@ int loader__poll(struct loader *ld, size_t budget)
 		}
 		if (ld->recs_cap > RECS_KEEP && ld->n_recs < ld->recs_cap / 4) {
 			free(ld->recs);
+	free(ld->carry);
 			free(ld->recs_tmp);
 			free(ld->runs);
 			ld->recs = NULL;
@@ -954,14 +1011,35 @@ int loader__poll(struct loader *ld, size_t budget)
 		}
 		ld->n_recs = 0;
 		ld->next_rec = 0;
+		ld->n_ready = 0;
 		ld->arena_len = 0;
+		for (at = 0; at < ld->carry_len;) {
+			uint64_t size;
+
+			memcpy(&size, ld->carry + at, 8);
+			err = batch_append(ld, ld->carry + at + 8, size);
+			if (err)
+				return err;
+			at += 8 + ((size + 7) & ~7UL);
+		}
+		ld->carry_len = 0;
+		/*
+		 * The rings are read one after the other, and a CPU goes on writing into a ring
+		 * while the others are read (longer when the loop is preempted meanwhile). A record
+		 * stamped after the drain started may have older ones still unread in another ring:
+		 * it waits for the next drain, so that no record is ever delivered after a newer one
+		 * of another CPU.
+		 */
+		cutoff = all ? UINT64_MAX : monotonic_ns();
 		err = ring_buffer__consume(ld->rb);
 		if (err < 0)
 			return err;
 		if (ld->n_recs > 1)
 			sort_recs(ld);
+		for (ld->n_ready = ld->n_recs; ld->n_ready && ld->recs[ld->n_ready - 1].ts > cutoff;)
+			ld->n_ready--;
 	}
-	end = ld->n_recs - ld->next_rec > budget ? ld->next_rec + budget : ld->n_recs;
+	end = ld->n_ready - ld->next_rec > budget ? ld->next_rec + budget : ld->n_ready;
 	for (i = ld->next_rec; i < end; i++)
 		ld->cb(ld->cb_ctx, ld->arena + ld->recs[i].off, ld->recs[i].size);
 	err = (int)(end - ld->next_rec);
@@ -971,7 +1049,7 @@ int loader__poll(struct loader *ld, size_t budget)
 
 size_t loader__pending(const struct loader *ld)
 {
-	return ld->n_recs - ld->next_rec;
+	return ld->n_ready - ld->next_rec;
 }
 
 int loader__rings(const struct loader *ld, const int **fds)

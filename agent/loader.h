@@ -32,9 +32,11 @@ int loader__epoll_fd(const struct loader *ld);
  * Deliver at most budget records, oldest first; returns how many, or -errno. The rings are
  * drained (into a sorted batch) only once every record of the last drain was delivered: a
  * consumer without room holds records back, and the rings, not its queue, take the backlog.
+ * Records stamped after a drain started wait for the next drain (another ring may still hold
+ * older ones); all: deliver those too, and drain without that wait (shutdown).
  */
-int loader__poll(struct loader *ld, size_t budget);
-/* Records drained and not yet delivered. */
+int loader__poll(struct loader *ld, size_t budget, bool all);
+/* Records drained and ready, not yet delivered. */
 size_t loader__pending(const struct loader *ld);
 
 /* The per-CPU ring buffers' map fds; returns how many. */

@@ -222,7 +222,7 @@ static void drain(struct agent *ag)
 		budget = UINT64_MAX;
 		ag->holds_expired++;
 	}
-	n = loader__poll(ag->ld, budget);
+	n = loader__poll(ag->ld, budget, false);
 	if (!loader__pending(ag->ld)) {
 		if (ag->held_since_ms)
 			loop__mod_fd(ag->loop, loader__epoll_fd(ag->ld), EPOLLIN);
@@ -244,9 +244,10 @@ static void drain_all(struct agent *ag)
 {
 	int n;
 
-	if (loader__pending(ag->ld))
-		loader__poll(ag->ld, UINT64_MAX);
-	n = loader__poll(ag->ld, UINT64_MAX);
+	/* The first call delivers what the last batch still holds, if anything; the second
+	 * drains the rings (when the first did not have to). */
+	loader__poll(ag->ld, UINT64_MAX, true);
+	n = loader__poll(ag->ld, UINT64_MAX, true);
 	if (n < 0)
 		fprintf(stderr, "sonde: reading the ring buffers failed: %s\n", strerror(-n));
 }
