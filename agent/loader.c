@@ -1001,7 +1001,6 @@ int loader__poll(struct loader *ld, size_t budget, bool all)
 		}
 		if (ld->recs_cap > RECS_KEEP && ld->n_recs < ld->recs_cap / 4) {
 			free(ld->recs);
-	free(ld->carry);
 			free(ld->recs_tmp);
 			free(ld->runs);
 			ld->recs = NULL;
@@ -1203,6 +1202,7 @@ void loader__stop(struct loader *ld)
 	sonde_bpf__destroy(ld->skel);
 	free(ld->arena);
 	free(ld->recs);
+	free(ld->carry);
 	free(ld->recs_tmp);
 	free(ld->runs);
 	free(ld);
