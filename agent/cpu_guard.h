@@ -10,8 +10,8 @@
  * The agent yields the CPU to the applications it traces: its event loop runs under SCHED_IDLE,
  * so a woken application thread always preempts it and never queues behind a drain of the rings.
  * A small guard thread at normal priority watches the rings' fill and the loop's heartbeat, and
- * raises the loop to normal priority while the rings back up or the loop is starved, so yielding
- * never costs a record.
+ * raises the loop to normal priority while the rings back up or the loop is starved, so that
+ * yielding does not cost records.
  */
 
 /*
