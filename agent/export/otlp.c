@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The OTLP/HTTP protobuf exporter. Submitted spans are copied into a bounded ring; full batches,
- * or partial ones after batch_delay_ms, are encoded (and gzipped) into a request body at once,
- * which releases the spans, and POSTed through libcurl's multi socket API driven by the agent
+ * The OTLP/HTTP protobuf exporter. A submitted span is encoded at once, while it is still in the
+ * cache, and its bytes are queued in a bounded ring; full batches, or partial ones after
+ * batch_delay_ms, are assembled from those bytes (and gzipped) into a request body, which
+ * releases the spans, and POSTed through libcurl's multi socket API driven by the agent
  * loop, so no call here ever blocks. At most OTLP_INFLIGHT requests exist at a time; a request
  * waiting to be retried keeps its slot, which is what pushes back on a slow collector: the ring
  * fills and new spans are dropped and counted rather than memory growing. Retries follow the
@@ -71,8 +72,21 @@ struct otlp_exporter {
 	struct curl_slist *headers;
 	CURLM *multi;
 
-	/* Ring of copied spans waiting to be encoded. */
-	struct span *ring;
+	/*
+	 * Ring of encoded spans waiting for a request: entries in ring[], their bytes one after the
+	 * other in the byte ring bytes[], which wraps like the entries do. Queued spans take their
+	 * encoded size (a few hundred bytes for HTTP), not the size of a struct span (over 2 KiB),
+	 * so the queue touches a fraction of the memory it did as a ring of spans.
+	 */
+	struct queued {
+		struct resource *res; /* one reference */
+		uint32_t off, len;
+	} *ring;
+	uint8_t *bytes;
+	size_t bytes_cap;
+	size_t bytes_used; /* the sum of the queued spans' lengths */
+	struct otlp_span_encoder *enc;
+	struct otlp_encoded_span *items; /* max_batch: what send_batch() hands the assembler */
 	uint32_t head;
 	uint32_t count;
 	uint32_t inflight_spans; /* encoded, in a request or waiting to retry */
@@ -309,27 +323,26 @@ static void start_request(struct otlp_exporter *x, struct batch *b)
 	x->base.stats.requests++;
 }
 
-/* Encode the oldest min(count, max_batch) spans into b's body and release them. */
+/* Assemble the oldest min(count, max_batch) spans into b's body and release them. */
 static void send_batch(struct otlp_exporter *x, struct batch *b)
 {
 	uint32_t n = x->count < x->max_batch ? x->count : x->max_batch, i;
-	const struct span **ptrs;
 	int err;
 
-	ptrs = malloc(n * sizeof(*ptrs));
-	if (!ptrs) {
-		err = -ENOMEM;
-	} else {
-		for (i = 0; i < n; i++)
-			ptrs[i] = &x->ring[(x->head + i) % x->max_queue];
-		err = otlp__encode(ptrs, n, &b->body, &b->len);
-		free(ptrs);
-	}
 	for (i = 0; i < n; i++) {
-		struct span *s = &x->ring[(x->head + i) % x->max_queue];
+		const struct queued *q = &x->ring[(x->head + i) % x->max_queue];
 
-		resource__put(s->res);
-		s->res = NULL;
+		x->items[i].res = q->res;
+		x->items[i].bytes = x->bytes + q->off;
+		x->items[i].len = q->len;
+	}
+	err = otlp__assemble(x->items, n, &b->body, &b->len);
+	for (i = 0; i < n; i++) {
+		struct queued *q = &x->ring[(x->head + i) % x->max_queue];
+
+		resource__put(q->res);
+		q->res = NULL;
+		x->bytes_used -= q->len;
 	}
 	x->head = (x->head + n) % x->max_queue;
 	x->count -= n;
@@ -524,25 +537,94 @@ static void check_multi(struct otlp_exporter *x)
 		pump(x);
 }
 
+/* Where len bytes go in the byte ring, after the newest queued span; -1 when they do not fit. */
+static int64_t bytes_place(const struct otlp_exporter *x, size_t len)
+{
+	const struct queued *oldest, *newest;
+	size_t end;
+
+	if (!x->count)
+		return len <= x->bytes_cap ? 0 : -1;
+	oldest = &x->ring[x->head];
+	newest = &x->ring[(x->head + x->count - 1) % x->max_queue];
+	end = (size_t)newest->off + newest->len;
+	if (newest->off >= oldest->off) {
+		/* Not wrapped: free after the newest, then before the oldest. */
+		if (x->bytes_cap - end >= len)
+			return end;
+		return oldest->off >= len ? 0 : -1;
+	}
+	/* Wrapped: free between the newest and the oldest. */
+	return oldest->off - end >= len ? (int64_t)end : -1;
+}
+
+/*
+ * A byte ring large enough for the queued spans and need bytes more, its spans moved to its
+ * start in order. It starts small and grows to what the traffic keeps queued: a ring's pages are
+ * all touched as it turns, so its size, not its fill, is what it costs in memory.
+ */
+static int bytes_grow(struct otlp_exporter *x, size_t need)
+{
+	size_t cap = x->bytes_cap ? 2 * x->bytes_cap : 64 * 1024, used = 0;
+	uint8_t *nb;
+	uint32_t i;
+
+	while (cap < x->bytes_used + need + need / 2)
+		cap *= 2;
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	nb = malloc(cap);
+	if (!nb)
+		return -ENOMEM;
+	for (i = 0; i < x->count; i++) {
+		struct queued *q = &x->ring[(x->head + i) % x->max_queue];
+
+		memcpy(nb + used, x->bytes + q->off, q->len);
+		q->off = used;
+		used += q->len;
+	}
+	free(x->bytes);
+	x->bytes = nb;
+	x->bytes_cap = cap;
+	return 0;
+}
+
 static int otlp_submit(struct exporter *e, const struct span *s)
 {
 	struct otlp_exporter *x = to_otlp(e);
-	struct span *slot;
+	struct queued *q;
+	const uint8_t *enc;
+	size_t len;
+	int64_t at;
+	int err;
 
 	e->stats.spans_in++;
 	if (x->count + x->inflight_spans >= x->max_queue) {
 		e->stats.spans_dropped_full++;
 		return -ENOSPC;
 	}
-	slot = &x->ring[(x->head + x->count) % x->max_queue];
-	/* Only the used parts of the attribute table and the string area are copied: the queue is
-	 * megabytes, and every byte written to it is a cache miss. */
-	memcpy(slot, s, offsetof(struct span, attrs) +
-			       (s->n_attrs < SPAN_MAX_ATTRS ? s->n_attrs : SPAN_MAX_ATTRS) *
-				       sizeof(s->attrs[0]));
-	memcpy(slot->str, s->str, s->str_used < SPAN_STR_BYTES ? s->str_used : SPAN_STR_BYTES);
-	/* from s: slot->res was just written by the copy, and reading it back stalls */
-	resource__get(s->res);
+	err = otlp__span_encode(x->enc, s, &enc, &len);
+	if (!err) {
+		at = bytes_place(x, len);
+		if (at < 0) {
+			err = bytes_grow(x, len);
+			at = err ? -1 : bytes_place(x, len);
+		}
+		if (!err && at < 0)
+			err = -ENOMEM; /* cannot be: a grown ring has room after its spans */
+	}
+	if (err) {
+		e->stats.spans_dropped_failed++;
+		exporter__log("encode", err, "cannot encode a span for OTLP: %s; dropping it",
+			      strerror(-err));
+		return err;
+	}
+	q = &x->ring[(x->head + x->count) % x->max_queue];
+	memcpy(x->bytes + at, enc, len);
+	q->off = (uint32_t)at;
+	q->len = (uint32_t)len;
+	q->res = resource__get(s->res);
+	x->bytes_used += len;
 	x->count++;
 	if (x->count >= x->max_batch || !x->delay_armed)
 		pump(x);
@@ -594,6 +676,9 @@ static void otlp_free(struct exporter *e)
 	for (i = 0; i < x->count; i++)
 		resource__put(x->ring[(x->head + i) % x->max_queue].res);
 	free(x->ring);
+	free(x->bytes);
+	free(x->items);
+	otlp__span_encoder_free(x->enc);
 	curl_slist_free_all(x->headers);
 	free(x->url);
 	free(x->ca_file);
@@ -727,8 +812,11 @@ struct exporter *otlp_exporter__new(struct loop *l, const struct otlp_config *c)
 	x->url = strdup(c->url);
 	x->ca_file = c->ca_file ? strdup(c->ca_file) : NULL;
 	x->ring = malloc((size_t)x->max_queue * sizeof(*x->ring));
+	x->items = malloc((size_t)x->max_batch * sizeof(*x->items));
+	x->enc = otlp__span_encoder_new();
 	x->multi = curl_multi_init();
-	if (!x->url || (c->ca_file && !x->ca_file) || !x->ring || !x->multi)
+	if (!x->url || (c->ca_file && !x->ca_file) || !x->ring || !x->items || !x->enc ||
+	    !x->multi)
 		goto err;
 
 	h = curl_slist_append(h, "Content-Type: application/x-protobuf");

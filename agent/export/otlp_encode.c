@@ -932,9 +932,9 @@ struct group {
 	size_t first, last;
 };
 
-/* One ResourceSpans with its single ScopeSpans. */
-static int put_group(struct writer *w, const struct group *g, const struct span *const *spans,
-		     const size_t *next)
+/* One ResourceSpans with its single ScopeSpans, its spans' bytes copied as they were encoded. */
+static int put_group(struct writer *w, const struct group *g,
+		     const struct otlp_encoded_span *spans, const size_t *next)
 {
 	size_t rs, ss, i;
 	int err;
@@ -956,9 +956,10 @@ static int put_group(struct writer *w, const struct group *g, const struct span 
 	if (err)
 		return err;
 	for (i = g->first;; i = next[i]) {
-		err = put_span(w, spans[i]);
+		err = reserve(w, spans[i].len);
 		if (err)
 			return err;
+		w->p = put_bytes(w->p, spans[i].bytes, spans[i].len);
 		if (i == g->last)
 			break;
 	}
@@ -967,24 +968,43 @@ static int put_group(struct writer *w, const struct group *g, const struct span 
 	return 0;
 }
 
-/*
- * A first guess at the request's size, a little over what HTTP spans take, so that the buffer
- * seldom grows: attributes take about 40 bytes each besides their string values.
- */
-static size_t batch_estimate(const struct span *const *spans, size_t n)
-{
-	size_t i, size = 256;
+struct otlp_span_encoder {
+	struct writer w; /* its buffer is reused span after span; its key cache is kept */
+};
 
-	for (i = 0; i < n; i++)
-		size += 128 + spans[i]->str_used + 40 * (size_t)spans[i]->n_attrs;
-	return size;
+struct otlp_span_encoder *otlp__span_encoder_new(void)
+{
+	return calloc(1, sizeof(struct otlp_span_encoder));
 }
 
-int otlp__encode(const struct span *const *spans, size_t n, uint8_t **out, size_t *out_len)
+void otlp__span_encoder_free(struct otlp_span_encoder *enc)
+{
+	if (!enc)
+		return;
+	free(enc->w.buf);
+	free(enc);
+}
+
+int otlp__span_encode(struct otlp_span_encoder *enc, const struct span *s, const uint8_t **out,
+		      size_t *len)
+{
+	int err;
+
+	enc->w.p = enc->w.buf;
+	err = put_span(&enc->w, s);
+	if (err)
+		return err;
+	*out = enc->w.buf;
+	*len = enc->w.p - enc->w.buf;
+	return 0;
+}
+
+int otlp__assemble(const struct otlp_encoded_span *spans, size_t n, uint8_t **out,
+		   size_t *out_len)
 {
 	struct writer w = {};
 	struct group *groups = NULL;
-	size_t *next, i, g = 0, n_groups = 0, cap;
+	size_t *next, i, g = 0, n_groups = 0, cap = 256;
 	uint8_t *shrunk;
 	int err = -ENOMEM;
 
@@ -1006,7 +1026,7 @@ int otlp__encode(const struct span *const *spans, size_t n, uint8_t **out, size_
 	 * the last group is tried first.
 	 */
 	for (i = 0; i < n; i++) {
-		const struct resource *res = spans[i]->res;
+		const struct resource *res = spans[i].res;
 
 		if (g >= n_groups || groups[g].res != res)
 			for (g = 0; g < n_groups && groups[g].res != res; g++)
@@ -1015,13 +1035,15 @@ int otlp__encode(const struct span *const *spans, size_t n, uint8_t **out, size_
 			groups[g].res = res;
 			groups[g].first = i;
 			n_groups++;
+			/* a first guess at the resource's size, so that the buffer seldom grows */
+			cap += 64 + (res ? res->str_used + 40 * (size_t)res->n_attrs : 0);
 		} else {
 			next[groups[g].last] = i;
 		}
 		groups[g].last = i;
+		cap += spans[i].len;
 	}
 
-	cap = batch_estimate(spans, n);
 	w.buf = malloc(cap);
 	if (!w.buf)
 		goto out;
@@ -1041,6 +1063,56 @@ int otlp__encode(const struct span *const *spans, size_t n, uint8_t **out, size_
 out:
 	free(w.buf);
 	free(groups);
+	return err;
+}
+
+int otlp__encode(const struct span *const *spans, size_t n, uint8_t **out, size_t *out_len)
+{
+	struct otlp_span_encoder *enc = NULL;
+	struct otlp_encoded_span *items = NULL;
+	uint8_t *bytes = NULL, *nb;
+	size_t used = 0, cap = 0, len, i;
+	const uint8_t *one;
+	int err = -ENOMEM;
+
+	*out = NULL;
+	*out_len = 0;
+	if (n && !spans)
+		return -EINVAL;
+	if (n > SIZE_MAX / sizeof(*items))
+		return -ENOMEM;
+	enc = otlp__span_encoder_new();
+	items = malloc(n * sizeof(*items) + 1);
+	if (!enc || !items)
+		goto out;
+	/* Each span encoded on its own, as the exporter does when a span is submitted, then the
+	 * request assembled from their bytes. */
+	for (i = 0; i < n; i++) {
+		err = otlp__span_encode(enc, spans[i], &one, &len);
+		if (err)
+			goto out;
+		if (cap - used < len) {
+			cap = 2 * cap > used + len ? 2 * cap : used + len;
+			nb = realloc(bytes, cap);
+			if (!nb) {
+				err = -ENOMEM;
+				goto out;
+			}
+			bytes = nb;
+		}
+		memcpy(bytes + used, one, len);
+		items[i].res = spans[i]->res;
+		items[i].len = len;
+		items[i].bytes = (const uint8_t *)(uintptr_t)used; /* an offset until bytes stops moving */
+		used += len;
+	}
+	for (i = 0; i < n; i++)
+		items[i].bytes = bytes + (uintptr_t)items[i].bytes;
+	err = otlp__assemble(items, n, out, out_len);
+out:
+	otlp__span_encoder_free(enc);
+	free(items);
+	free(bytes);
 	return err;
 }
 

@@ -31,6 +31,33 @@
 int otlp__encode(const struct span *const *spans, size_t n, uint8_t **out, size_t *out_len);
 
 /*
+ * The same in two steps, which is how the exporter uses it: each span encoded once, when it is
+ * submitted (otlp__span_encode), and a request assembled later from those bytes
+ * (otlp__assemble); otlp__encode() is exactly these two steps.
+ *
+ * otlp__span_encode() writes s as it appears inside a ScopeSpans (the spans field's tag and
+ * length, then the Span message) into the encoder's buffer and points *out at it, valid until
+ * the encoder's next call. The encoder keeps attribute keys' lengths by pointer from span to
+ * span: keys are static strings (span.h). Returns 0 or -ENOMEM.
+ */
+struct otlp_span_encoder;
+struct otlp_span_encoder *otlp__span_encoder_new(void);
+void otlp__span_encoder_free(struct otlp_span_encoder *enc);
+int otlp__span_encode(struct otlp_span_encoder *enc, const struct span *s, const uint8_t **out,
+		      size_t *len);
+
+/* A span's bytes from otlp__span_encode(), and the resource the span belongs to. */
+struct otlp_encoded_span {
+	const struct resource *res;
+	const uint8_t *bytes;
+	size_t len;
+};
+
+/* The request of n encoded spans, grouped by res as otlp__encode() groups them; same contract. */
+int otlp__assemble(const struct otlp_encoded_span *spans, size_t n, uint8_t **out,
+		   size_t *out_len);
+
+/*
  * The same request built as a protobuf-c message tree and packed by protobuf-c: the reference
  * implementation, several times slower, which the tests require otlp__encode() to match byte for
  * byte. Same contract as otlp__encode().

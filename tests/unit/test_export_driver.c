@@ -6,9 +6,11 @@
  *
  *   test_export_driver URL N [max_queue=..] [max_batch=..] [batch_delay_ms=..] [timeout_ms=..]
  *                      [max_retry_ms=..] [gzip=0|1] [headers=k=v,..] [deadline_ms=..]
- *                      [ca_file=PATH] [insecure=0|1]
+ *                      [ca_file=PATH] [insecure=0|1] [vary=0|1] [paced=0|1]
  *
- * submits N spans at once, runs the loop until everything is exported or dropped (or the
+ * submits N spans at once (paced=1: each when the queue has room, running the loop meanwhile,
+ * so that requests finish while spans are submitted; vary=1: span i gets a url.path of
+ * 3 + (i * 131) % 1400 bytes, so that queued spans differ in size), runs the loop until everything is exported or dropped (or the
  * deadline passes), and prints the exporter's counters as one JSON object on stdout.
  */
 #include <errno.h>
@@ -253,6 +255,8 @@ static int drive(int argc, char **argv)
 	struct loop *l;
 	static struct span s;
 	uint8_t trace[16], root[8];
+	bool vary = false, paced = false;
+	char path[1500];
 	int k;
 
 	otlp_config__defaults(&c);
@@ -288,6 +292,10 @@ static int drive(int argc, char **argv)
 			c.insecure = v != 0;
 		else if (!strcmp(argv[k], "deadline_ms"))
 			deadline_ms = v;
+		else if (!strcmp(argv[k], "vary"))
+			vary = v != 0;
+		else if (!strcmp(argv[k], "paced"))
+			paced = v != 0;
 		else {
 			fprintf(stderr, "test_export_driver: unknown option %s\n", argv[k]);
 			return 2;
@@ -310,6 +318,15 @@ static int drive(int argc, char **argv)
 			  i % 10 ? SPAN_KIND_CLIENT : SPAN_KIND_SERVER);
 		if (i % 10 == 0)
 			memcpy(root, s.span_id, 8);
+		if (vary) {
+			size_t len = 3 + (i * 131) % 1400;
+
+			memset(path, 'p', len);
+			memcpy(path, "/v/", 3);
+			span__set_str(&s, "url.path", path, len);
+		}
+		while (paced && !exporter__room(e) && loop__now_ms() < t0 + deadline_ms)
+			loop__run_once(l, 100);
 		exporter__submit(e, &s);
 	}
 	exporter__flush(e, t0 + deadline_ms);

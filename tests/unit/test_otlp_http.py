@@ -107,6 +107,29 @@ def test_all_spans_arrive(receiver):
     assert len({q["peer_port"] for q in got["requests"]}) <= 2
 
 
+def test_queue_wraps_with_spans_of_many_sizes(receiver):
+    # Spans are queued encoded, their bytes in a ring that wraps and grows: spans of 3 to 1402
+    # bytes of url.path, submitted while earlier batches are being sent (paced by the queue's
+    # room), so that the ring wraps with sizes that do not line up, and grows past its start.
+    r = receiver()
+    n = 3000
+    st = drive(r.url, n, max_queue=300, max_batch=64, vary=1, paced=1, gzip=0)
+    assert st["spans_exported"] == n and st["spans_dropped_full"] == 0, st
+    assert st["spans_dropped_failed"] == 0
+    spans = r.stats()["spans"]
+    assert len(spans) == n
+    by_index = {s["attributes"]["sonde.test.index"]: s for s in spans}
+    assert sorted(by_index) == list(range(n))
+    for i, s in by_index.items():
+        want = "/v/" + "p" * ((i * 131) % 1400)
+        assert s["attributes"]["url.path"] == want, i
+        assert s["end"] - s["start"] == 1_500_000 + i
+        assert s["attributes"]["http.request.method"] == "GET"
+    # Requests leave in submission order: each batch holds the next indices.
+    got = r.stats()["requests"]
+    assert sum(q["spans"] for q in got) == n
+
+
 def test_no_gzip(receiver):
     r = receiver()
     st = drive(r.url, 50, gzip=0)
