@@ -10,7 +10,8 @@
  *
  * The risk of SCHED_IDLE is starvation: on cores kept busy by the applications the loop would
  * not run, and the rings would overflow. The guard thread (normal priority, asleep but for a
- * few microseconds every CPU_GUARD_PERIOD_MS) reads each ring's producer and consumer positions
+ * short look every CPU_GUARD_PERIOD_MS while records flow, every CPU_GUARD_QUIET_MS while
+ * nothing is traced) reads each ring's producer and consumer positions
  * from read-only mappings of the rings' control pages and the loop's heartbeat, and switches
  * the loop to SCHED_OTHER while the rings back up or the loop is starved.
  */
@@ -23,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -41,7 +44,9 @@ struct cpu_guard {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool stop;
+	int stop_fd; /* an eventfd the guard sleeps on: stop wakes it at once */
 	atomic_uint_fast64_t beat_ms;
+	atomic_uint_fast32_t period_ms; /* when the loop said it drains next, after its beat */
 	atomic_bool raised;
 	atomic_uint_fast64_t raises;
 	atomic_uint_fast64_t raised_ms; /* completed raised periods */
@@ -70,6 +75,17 @@ bool cpu_guard__want_raised(bool raised, uint64_t fill, uint64_t ring_bytes, uin
 		return fill > ring_bytes / CPU_GUARD_RAISE_DIV || (fill > 0 && beat_age_ms > late_ms);
 	return raised_for_ms < CPU_GUARD_MIN_RAISED_MS || idle_pct < CPU_GUARD_IDLE_PCT ||
 	       beat_age_ms > 2ULL * poll_ms || fill > ring_bytes / CPU_GUARD_LOWER_DIV;
+}
+
+uint32_t cpu_guard__next_sleep_ms(bool raised, uint64_t fill, unsigned *empty_checks)
+{
+	if (raised || fill) {
+		*empty_checks = 0;
+		return CPU_GUARD_PERIOD_MS;
+	}
+	if (*empty_checks < CPU_GUARD_QUIET_CHECKS)
+		++*empty_checks;
+	return *empty_checks >= CPU_GUARD_QUIET_CHECKS ? CPU_GUARD_QUIET_MS : CPU_GUARD_PERIOD_MS;
 }
 
 static int set_policy(pid_t tid, int policy)
@@ -146,19 +162,28 @@ static unsigned idle_share(struct cpu_guard *g, uint64_t now)
 static void *guard_main(void *arg)
 {
 	struct cpu_guard *g = arg;
-	struct timespec period = {.tv_nsec = CPU_GUARD_PERIOD_MS * 1000000L};
-	uint64_t now, since;
+	uint32_t sleep_ms = CPU_GUARD_PERIOD_MS, period;
+	unsigned empty_checks = 0;
+	struct pollfd pfd = {.fd = g->stop_fd, .events = POLLIN};
+	uint64_t now, since, fill;
 	bool raised, want;
 
 	while (!atomic_load(&g->stop)) {
-		nanosleep(&period, NULL);
+		if (poll(&pfd, 1, (int)sleep_ms) != 0)
+			continue; /* stop (or a signal): the loop's test decides */
 		now = now_ms();
 		raised = atomic_load(&g->raised);
 		since = atomic_load(&g->raised_at_ms);
-		want = cpu_guard__want_raised(raised, max_fill(g), g->ring_bytes,
+		fill = max_fill(g);
+		sleep_ms = cpu_guard__next_sleep_ms(raised, fill, &empty_checks);
+		/* The loop is late against the period it announced (longer while it is quiet). */
+		period = atomic_load_explicit(&g->period_ms, memory_order_relaxed);
+		if (period < g->poll_ms)
+			period = g->poll_ms;
+		want = cpu_guard__want_raised(raised, fill, g->ring_bytes,
 					      now - atomic_load_explicit(&g->beat_ms,
 									 memory_order_relaxed),
-					      raised ? now - since : 0, g->poll_ms,
+					      raised ? now - since : 0, period,
 					      raised ? idle_share(g, now) : 0);
 		if (want == raised)
 			continue;
@@ -200,6 +225,8 @@ static void unmap_rings(struct cpu_guard *g)
 	free(g->ctl);
 	if (g->stat_fd >= 0)
 		close(g->stat_fd);
+	if (g->stop_fd >= 0)
+		close(g->stop_fd);
 }
 
 struct cpu_guard *cpu_guard__start(const int *ring_fds, int n_rings, uint64_t ring_bytes,
@@ -216,6 +243,8 @@ struct cpu_guard *cpu_guard__start(const int *ring_fds, int n_rings, uint64_t ri
 		return NULL;
 	}
 	g->loop_tid = tid;
+	g->stop_fd = -1;
+	g->stat_fd = -1;
 	g->ring_bytes = ring_bytes;
 	g->poll_ms = poll_ms;
 	g->page = (size_t)sysconf(_SC_PAGESIZE);
@@ -227,6 +256,11 @@ struct cpu_guard *cpu_guard__start(const int *ring_fds, int n_rings, uint64_t ri
 	}
 	g->n_rings = n_rings;
 	g->stat_fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+	g->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (g->stop_fd < 0) {
+		snprintf(why, why_len, "cannot create the guard's eventfd: %s", strerror(errno));
+		goto fail;
+	}
 	for (i = 0; i < n_rings; i++) {
 		m = mmap(NULL, 2 * g->page, PROT_READ, MAP_SHARED, ring_fds[i], 0);
 		if (m == MAP_FAILED) {
@@ -260,6 +294,7 @@ struct cpu_guard *cpu_guard__start(const int *ring_fds, int n_rings, uint64_t ri
 		goto fail;
 	}
 	atomic_store(&g->beat_ms, now_ms());
+	atomic_store(&g->period_ms, poll_ms);
 	/* The guard thread is created while the loop is at normal priority: it inherits that. */
 	err = pthread_create(&g->thread, NULL, guard_main, g);
 	if (err) {
@@ -281,10 +316,12 @@ fail:
 	return NULL;
 }
 
-void cpu_guard__beat(struct cpu_guard *g)
+void cpu_guard__beat(struct cpu_guard *g, uint32_t next_ms)
 {
-	if (g)
-		atomic_store_explicit(&g->beat_ms, now_ms(), memory_order_relaxed);
+	if (!g)
+		return;
+	atomic_store_explicit(&g->period_ms, next_ms ? next_ms : g->poll_ms, memory_order_relaxed);
+	atomic_store_explicit(&g->beat_ms, now_ms(), memory_order_relaxed);
 }
 
 void cpu_guard__stats(struct cpu_guard *g, struct cpu_guard_stats *out)
@@ -305,8 +342,14 @@ void cpu_guard__stop(struct cpu_guard *g)
 	if (!g || atomic_load(&g->stop))
 		return;
 	atomic_store(&g->stop, true);
-	if (g->thread_started)
+	if (g->thread_started) {
+		uint64_t one = 1;
+		/* Cannot fail on this eventfd; if it did, the guard would end at its next look. */
+		ssize_t n = write(g->stop_fd, &one, sizeof(one));
+
+		(void)n;
 		pthread_join(g->thread, NULL);
+	}
 	set_policy(g->loop_tid, SCHED_OTHER);
 	/* The shutdown flush runs at normal priority; it is not counted as a raise. */
 	if (atomic_load(&g->raised)) {

@@ -28,6 +28,16 @@
 #define CPU_GUARD_LATE_MS 60
 #define CPU_GUARD_MIN_RAISED_MS 250
 #define CPU_GUARD_IDLE_PCT 25
+/*
+ * While nothing is traced the guard looks less often: after CPU_GUARD_QUIET_CHECKS looks in a
+ * row that found every ring empty (and the loop lowered), every CPU_GUARD_QUIET_MS, until it
+ * finds a record. Each wake-up costs a timer interrupt and a switch (about 45 us of CPU on the
+ * test machine, most of it any sleeping thread's wake-up), so an idle agent's guard costs a
+ * tenth of what it did. A burst that starts in a quiet stretch is seen at most
+ * CPU_GUARD_QUIET_MS later; the per-CPU rings (4 MiB by default) hold far more than that.
+ */
+#define CPU_GUARD_QUIET_MS 100
+#define CPU_GUARD_QUIET_CHECKS 10
 
 struct cpu_guard;
 
@@ -48,6 +58,10 @@ struct cpu_guard_stats {
 bool cpu_guard__want_raised(bool raised, uint64_t fill, uint64_t ring_bytes, uint64_t beat_age_ms,
 			    uint64_t raised_for_ms, uint32_t poll_ms, unsigned idle_pct);
 
+/* How long the guard sleeps before its next look, given this look's fill; *empty_checks counts
+ * the looks in a row that found the rings empty (kept by the caller, updated here). Pure. */
+uint32_t cpu_guard__next_sleep_ms(bool raised, uint64_t fill, unsigned *empty_checks);
+
 /*
  * Start yielding: the calling thread (the event loop) goes to SCHED_IDLE and the guard starts.
  * ring_fds: the per-CPU ring buffers' map fds. On failure (no permission to raise the loop
@@ -56,8 +70,10 @@ bool cpu_guard__want_raised(bool raised, uint64_t fill, uint64_t ring_bytes, uin
 struct cpu_guard *cpu_guard__start(const int *ring_fds, int n_rings, uint64_t ring_bytes,
 				   uint32_t poll_ms, char *why, size_t why_len);
 
-/* The loop drained the rings: its heartbeat. Cheap (one relaxed store). */
-void cpu_guard__beat(struct cpu_guard *g);
+/* The loop drained the rings, and drains them next in about next_ms (its poll period, longer
+ * while nothing is traced): its heartbeat, from which the guard judges it late. Cheap (two
+ * relaxed stores). */
+void cpu_guard__beat(struct cpu_guard *g, uint32_t next_ms);
 
 void cpu_guard__stats(struct cpu_guard *g, struct cpu_guard_stats *out);
 

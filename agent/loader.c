@@ -1051,6 +1051,11 @@ size_t loader__pending(const struct loader *ld)
 	return ld->n_ready - ld->next_rec;
 }
 
+size_t loader__carried(const struct loader *ld)
+{
+	return ld->n_recs - ld->n_ready;
+}
+
 int loader__rings(const struct loader *ld, const int **fds)
 {
 	*fds = ld->ring_fds;

@@ -38,6 +38,9 @@ int loader__epoll_fd(const struct loader *ld);
 int loader__poll(struct loader *ld, size_t budget, bool all);
 /* Records drained and ready, not yet delivered. */
 size_t loader__pending(const struct loader *ld);
+/* Records the last drain took from the rings but keeps for the next one: stamped after it
+ * started, they wait for older records other rings may still hold. */
+size_t loader__carried(const struct loader *ld);
 
 /* The per-CPU ring buffers' map fds; returns how many. */
 int loader__rings(const struct loader *ld, const int **fds);

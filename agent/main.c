@@ -34,6 +34,14 @@
  * (a collector that stays down must not stop the decoders), re-offered every HOLD_POLL_MS. */
 #define HOLD_MAX_MS 200
 #define HOLD_POLL_MS 5
+/*
+ * After QUIET_DRAINS drains in a row found nothing, the rings are drained every QUIET_POLL_MS
+ * instead of every poll period, until a drain finds a record again: an agent on a host with
+ * nothing to trace wakes a few times a second, not fifty. The first records after a quiet
+ * stretch reach the decoders at most QUIET_POLL_MS later (the batch delay is 1 s anyway).
+ */
+#define QUIET_DRAINS 5
+#define QUIET_POLL_MS 100
 #define ROOM_MARGIN 64 /* spans a record can finish besides its own, roughly */
 
 struct agent {
@@ -51,6 +59,7 @@ struct agent {
 	uint64_t started_ms;
 	uint64_t last_poll_ms; /* the rings were last drained then: the health signal */
 	uint64_t held_since_ms; /* records wait for export room since then; 0: none wait */
+	uint32_t empty_drains;	/* drains in a row that found nothing (QUIET_DRAINS) */
 	uint64_t holds;		/* times records waited for export room */
 	uint64_t holds_expired; /* times they waited HOLD_MAX_MS and were delivered anyway */
 	uint64_t last_sweep_ms;
@@ -202,6 +211,16 @@ static void print_stats(struct agent *ag, const char *when)
 	}
 }
 
+/* When the rings are drained next. */
+static uint32_t next_poll_ms(const struct agent *ag)
+{
+	if (ag->held_since_ms)
+		return HOLD_POLL_MS;
+	if (ag->empty_drains >= QUIET_DRAINS && ag->cfg.poll_ms < QUIET_POLL_MS)
+		return QUIET_POLL_MS;
+	return ag->cfg.poll_ms;
+}
+
 /*
  * Deliver the rings' records to the decoders, no more than the exporters have room for: a
  * burst (a loop that was descheduled, a collector that slowed down) then waits in the rings
@@ -233,8 +252,14 @@ static void drain(struct agent *ag)
 		ag->held_since_ms = now;
 		ag->holds++;
 	}
+	if (n == 0 && !loader__pending(ag->ld) && !loader__carried(ag->ld)) {
+		if (ag->empty_drains < QUIET_DRAINS)
+			ag->empty_drains++;
+	} else {
+		ag->empty_drains = 0;
+	}
 	ag->last_poll_ms = now;
-	cpu_guard__beat(ag->guard);
+	cpu_guard__beat(ag->guard, next_poll_ms(ag));
 	if (n < 0)
 		fprintf(stderr, "sonde: reading the ring buffers failed: %s\n", strerror(-n));
 }
@@ -428,12 +453,21 @@ static void on_poll_timer(struct loop *l, void *ctx)
 	struct agent *ag = ctx;
 
 	drain(ag);
-	loop__arm_timer(l, ag->held_since_ms ? HOLD_POLL_MS : ag->cfg.poll_ms, on_poll_timer, ag);
+	loop__arm_timer(l, next_poll_ms(ag), on_poll_timer, ag);
 }
 
+/* The kernel woke the loop: a ring holds a quarter of its size. */
 static void on_ring_wakeup(struct loop *l, int fd, uint32_t events, void *ctx)
 {
-	drain(ctx);
+	struct agent *ag = ctx;
+	bool quiet = ag->empty_drains >= QUIET_DRAINS;
+
+	drain(ag);
+	if (quiet && ag->empty_drains < QUIET_DRAINS) {
+		/* Traffic again: the next drain comes after a poll period, not a quiet one. */
+		loop__cancel_timer(l, on_poll_timer, ag);
+		loop__arm_timer(l, next_poll_ms(ag), on_poll_timer, ag);
+	}
 }
 
 static void on_tick(struct loop *l, void *ctx)

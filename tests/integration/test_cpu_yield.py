@@ -62,6 +62,49 @@ def test_cpu_normal_keeps_normal_priority_and_no_guard(sonde):
     assert "cpu=normal" in agent.stderr()
 
 
+def _slices(pid: int) -> dict:
+    """Thread name -> times it was put on a CPU (the third field of its schedstat)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        base = f"/proc/{pid}/task/{tid}"
+        with open(f"{base}/comm") as f:
+            comm = f.read().strip()
+        with open(f"{base}/schedstat") as f:
+            out[comm if int(tid) != pid else "main"] = int(f.read().split()[2])
+    return out
+
+
+def test_quiet_agent_wakes_rarely_and_still_traces(sonde, jaeger, start_py_server):
+    """With nothing to trace the loop drains the rings every 100 ms instead of every poll period
+    (20 ms), and the guard looks every 100 ms instead of every 10 ms: at the old periods the two
+    threads were on a CPU 150 times a second between them. The first requests after the quiet
+    stretch still become spans, and the longer period announced to the guard keeps it from
+    taking the quiet loop for a starved one."""
+    tok = token()
+    srv = start_py_server(service_name=f"py-quiet-{tok}")
+    agent = sonde("--metrics-addr", "off", "--port", str(srv.port), "--batch-delay-ms", "200")
+    time.sleep(1.5)  # five empty drains and ten empty looks, with room to spare
+    before = _slices(agent.pid)
+    time.sleep(3.0)
+    after = _slices(agent.pid)
+    loop = after["main"] - before["main"]
+    guard = after["sonde-cpu-guard"] - before["sonde-cpu-guard"]
+    # Quiet: about 10 a second each (the loop's 100 ms tick and quiet drain, the guard's look);
+    # at the busy periods they would be over 150 and 300 in these 3 s.
+    assert loop < 75, (loop, guard)
+    assert guard < 75, (loop, guard)
+    n = 20
+    res = py_client([f"{srv.url}/api/users/{i}" for i in range(n)],
+                    service_name=f"py-quiet-c-{tok}")
+    assert res.statuses == [200] * n
+    spans = jaeger.wait_for_spans(f"py-quiet-{tok}", count=n, limit=2 * n, timeout=60)
+    assert len(spans) == n
+    assert agent.stop() == 0
+    err = agent.stderr()
+    assert cpu_line(err)["raises"] == 0, err[-1500:]
+    assert main_line(err)["ring_full"] == 0
+
+
 def test_bad_cpu_value_is_refused():
     res = harness.run_sonde("--cpu", "fast")
     assert res.returncode == 2

@@ -80,6 +80,29 @@ static int count_threads(const char *comm)
 	return n;
 }
 
+TEST(guard_looks_less_often_only_while_nothing_is_traced)
+{
+	unsigned empty = 0;
+	int i;
+
+	/* Records flowing: every CPU_GUARD_PERIOD_MS. */
+	CHECK_EQ_INT(cpu_guard__next_sleep_ms(false, 100, &empty), CPU_GUARD_PERIOD_MS);
+	CHECK_EQ_INT(empty, 0);
+	/* Empty rings: still the short period until CPU_GUARD_QUIET_CHECKS empty looks in a row. */
+	for (i = 1; i < CPU_GUARD_QUIET_CHECKS; i++)
+		CHECK_EQ_INT(cpu_guard__next_sleep_ms(false, 0, &empty), CPU_GUARD_PERIOD_MS);
+	CHECK_EQ_INT(cpu_guard__next_sleep_ms(false, 0, &empty), CPU_GUARD_QUIET_MS);
+	CHECK_EQ_INT(cpu_guard__next_sleep_ms(false, 0, &empty), CPU_GUARD_QUIET_MS);
+	/* One record: back to the short period, and the count starts again. */
+	CHECK_EQ_INT(cpu_guard__next_sleep_ms(false, 1, &empty), CPU_GUARD_PERIOD_MS);
+	CHECK_EQ_INT(empty, 0);
+	CHECK_EQ_INT(cpu_guard__next_sleep_ms(false, 0, &empty), CPU_GUARD_PERIOD_MS);
+	/* A raised loop is watched closely whatever the fill: it must be lowered in time. */
+	for (i = 0; i < 2 * CPU_GUARD_QUIET_CHECKS; i++)
+		CHECK_EQ_INT(cpu_guard__next_sleep_ms(true, 0, &empty), CPU_GUARD_PERIOD_MS);
+	CHECK(CPU_GUARD_QUIET_MS > CPU_GUARD_PERIOD_MS);
+}
+
 TEST(start_yields_the_calling_thread_and_stop_raises_it)
 {
 	struct cpu_guard_stats st;
@@ -101,8 +124,10 @@ TEST(start_yields_the_calling_thread_and_stop_raises_it)
 	}
 	CHECK_EQ_INT(sched_getscheduler(0), SCHED_IDLE);
 	CHECK_EQ_INT(count_threads("sonde-cpu-guard"), 1);
-	cpu_guard__beat(g);
-	usleep(50 * 1000); /* empty rings, a punctual loop: never raised */
+	cpu_guard__beat(g, POLL);
+	/* Empty rings, a punctual loop: never raised; long enough for the guard to go quiet,
+	 * from which stop below must still wake it (its eventfd). */
+	usleep(1000 * (CPU_GUARD_QUIET_CHECKS * CPU_GUARD_PERIOD_MS + 50));
 	cpu_guard__stats(g, &st);
 	CHECK(st.yielding && !st.raised);
 	CHECK_EQ_INT(st.raises, 0);
@@ -124,6 +149,7 @@ int main(void)
 	RUN(lowered_loop_is_raised_when_it_is_late_with_records_waiting);
 	RUN(raised_loop_stays_up_a_minimum_time);
 	RUN(raised_loop_is_lowered_only_with_idle_time_a_drained_ring_and_a_punctual_loop);
+	RUN(guard_looks_less_often_only_while_nothing_is_traced);
 	RUN(start_yields_the_calling_thread_and_stop_raises_it);
 	UNIT_DONE();
 }
