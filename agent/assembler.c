@@ -93,6 +93,8 @@ struct stream {
 struct conn {
 	struct conn *next;
 	struct conn *tnext;	/* in the tuple index, once the tuple is known */
+	struct conn *tpeer;	/* tuple_peer()'s answer, while tpeer_gen is the index's tuple_gen */
+	uint64_t tpeer_gen;
 	uint64_t id;
 	uint64_t sock_key;
 	uint64_t last_ns;
@@ -151,6 +153,7 @@ struct assembler {
 	int64_t mono_to_unix;
 	struct conn *buckets[CONN_BUCKETS];
 	struct conn *tuples[TUPLE_BUCKETS]; /* by (local, remote) address and port */
+	uint64_t tuple_gen; /* bumped at every change of tuples[]: the peers found are stale */
 	struct linker *linker;
 	struct runtime_cache *runtimes;
 	void (*go_process)(void *ctx, uint32_t tgid);
@@ -311,6 +314,7 @@ static void tuple_add(struct assembler *a, struct conn *c)
 
 	c->tnext = a->tuples[b];
 	a->tuples[b] = c;
+	a->tuple_gen++;
 }
 
 static void tuple_del(struct assembler *a, struct conn *c)
@@ -321,14 +325,23 @@ static void tuple_del(struct assembler *a, struct conn *c)
 		p = &(*p)->tnext;
 	if (*p)
 		*p = c->tnext;
+	a->tuple_gen++;
 }
 
-/* The other end of c, when it is a connection of a traced process on this host. */
-static struct conn *tuple_peer(struct assembler *a, const struct conn *c)
+/*
+ * The other end of c, when it is a connection of a traced process on this host. Asked several
+ * times a span; kept in c until the index changes (a connection opens, closes or is announced
+ * again), which on kept-alive connections is rare.
+ */
+static struct conn *tuple_peer(struct assembler *a, struct conn *c)
 {
 	uint8_t l[16], r[16], pl[16], pr[16];
 	struct conn *p;
 
+	if (c->tpeer_gen == a->tuple_gen)
+		return c->tpeer;
+	c->tpeer_gen = a->tuple_gen;
+	c->tpeer = NULL;
 	addr_v6(c->family, c->saddr, l);
 	addr_v6(c->family, c->daddr, r);
 	for (p = a->tuples[tuple_hash(r, c->dport, l, c->sport)]; p; p = p->tnext) {
@@ -337,7 +350,7 @@ static struct conn *tuple_peer(struct assembler *a, const struct conn *c)
 		addr_v6(p->family, p->saddr, pl);
 		addr_v6(p->family, p->daddr, pr);
 		if (!memcmp(pl, r, 16) && !memcmp(pr, l, 16))
-			return p;
+			return c->tpeer = p;
 	}
 	return NULL;
 }

@@ -1223,8 +1223,9 @@ def bound_notes(res):
             "load it falls behind the spans coming in; every drop is counted"),
         "agent_cpu": (
             "the profile below (top: " + (top or "none") + "): decoding and assembling (the "
-            "assembler), the OTLP encoder's attribute writing, the copy into the export queue; "
-            "no gzip (the collector is on loopback)"),
+            "assembler), the OTLP encoder's attribute writing (each span is encoded once, when "
+            "it is submitted, and only its bytes are queued), the preemptions of the yielding "
+            "loop; no gzip (the collector is on loopback)"),
     }
 
 
