@@ -128,6 +128,9 @@ struct loader {
 	int n_go_exes;
 	struct bpf_link *go_links[2 * GO_EXES_MAX];
 	int n_go_links;
+	/* Unit tests only (loader__new_for_test): what a drain reads instead of the rings. */
+	int (*consume)(struct loader *ld, void *arg);
+	void *consume_arg;
 };
 
 static bool verbose_libbpf;
@@ -1030,7 +1033,7 @@ int loader__poll(struct loader *ld, size_t budget, bool all)
 		 * of another CPU.
 		 */
 		cutoff = all ? UINT64_MAX : monotonic_ns();
-		err = ring_buffer__consume(ld->rb);
+		err = ld->consume ? ld->consume(ld, ld->consume_arg) : ring_buffer__consume(ld->rb);
 		if (err < 0)
 			return err;
 		if (ld->n_recs > 1)
@@ -1049,6 +1052,25 @@ int loader__poll(struct loader *ld, size_t budget, bool all)
 size_t loader__pending(const struct loader *ld)
 {
 	return ld->n_ready - ld->next_rec;
+}
+
+struct loader *loader__new_for_test(loader_event_cb cb, void *ctx,
+				    int (*consume)(struct loader *ld, void *arg), void *arg)
+{
+	struct loader *ld = calloc(1, sizeof(*ld));
+
+	if (!ld)
+		return NULL;
+	ld->cb = cb;
+	ld->cb_ctx = ctx;
+	ld->consume = consume;
+	ld->consume_arg = arg;
+	return ld;
+}
+
+int loader__test_record(struct loader *ld, const void *rec, size_t size)
+{
+	return on_record(ld, (void *)rec, size);
 }
 
 size_t loader__carried(const struct loader *ld)

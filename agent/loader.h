@@ -38,6 +38,17 @@ int loader__epoll_fd(const struct loader *ld);
 int loader__poll(struct loader *ld, size_t budget, bool all);
 /* Records drained and ready, not yet delivered. */
 size_t loader__pending(const struct loader *ld);
+/*
+ * For the unit tests of a drain's rules (time order across rings, the drain's edge, the
+ * budget), without BPF: a loader whose drains call consume() where they would read the rings.
+ * consume() hands records over with loader__test_record(), as the rings would, ring after ring;
+ * it runs after the drain noted its start time (CLOCK_MONOTONIC), so it can stamp records
+ * written "meanwhile". Freed with loader__stop().
+ */
+struct loader *loader__new_for_test(loader_event_cb cb, void *ctx,
+				    int (*consume)(struct loader *ld, void *arg), void *arg);
+int loader__test_record(struct loader *ld, const void *rec, size_t size);
+
 /* Records the last drain took from the rings but keeps for the next one: stamped after it
  * started, they wait for older records other rings may still hold. */
 size_t loader__carried(const struct loader *ld);
