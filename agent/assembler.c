@@ -60,11 +60,12 @@ struct exchange {
 	bool awaiting_peer;	/* server: its client end is traced but its request not seen yet */
 	bool incomplete;	/* held: the connection closed before the response */
 	struct trace_context ctx;
-	char tracestate[256];	/* W3C tracestate that came with a traceparent */
 	uint8_t trace_id[16];	/* the span's ids, fixed when the request head is seen */
 	uint8_t span_id[8];
 	uint8_t parent_id[8];
 	uint8_t version_minor;
+	/* From here on strings, set by exchange_new() (tracestate) and the request's head. */
+	char tracestate[256];	/* W3C tracestate that came with a traceparent */
 	char method[16];
 	char route[128];
 	char path[256];
@@ -361,15 +362,18 @@ static struct conn *tuple_peer(struct assembler *a, struct conn *c)
 }
 
 /*
- * A fresh exchange: from the pool, or allocated. Zeroed up to its strings; the request's head
- * writes every one of them (on_request_head), so they need no clearing.
+ * A fresh exchange: from the pool, or allocated. Zeroed up to its strings; the tracestate is
+ * made empty, and the request's head writes every other string (on_request_head), so they need
+ * no clearing.
  */
 static struct exchange *exchange_new(struct assembler *a)
 {
 	struct exchange *x = a->n_xpool ? a->xpool[--a->n_xpool] : malloc(sizeof(*x));
 
-	if (x)
-		memset(x, 0, offsetof(struct exchange, method));
+	if (x) {
+		memset(x, 0, offsetof(struct exchange, tracestate));
+		x->tracestate[0] = '\0';
+	}
 	return x;
 }
 
