@@ -49,7 +49,8 @@ void otlp_config__defaults(struct otlp_config *c);
 struct exporter *otlp_exporter__new(struct loop *l, const struct otlp_config *c);
 struct exporter *console_exporter__new(struct loop *l, FILE *out);
 
-/* Copies the span; returns 0, or -ENOSPC when it was dropped (and counted). */
+/* Takes what it needs of the span (OTLP: its encoding) before returning; returns 0, or an
+ * error when it was dropped (and counted): -ENOSPC for a full queue. */
 int exporter__submit(struct exporter *e, const struct span *s);
 /* Send what is queued now (e.g. at shutdown); with a deadline, run the loop until done or late. */
 /* deadline_ms is an absolute loop__now_ms() time, e.g. loop__now_ms() + 5000; 0: do not wait. */
