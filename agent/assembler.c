@@ -898,45 +898,47 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 	name = op->summary[0] ? op->summary
 			      : op->operation[0] ? op->operation : db_system_name(op->system);
 	copy_n(sp.name, sizeof(sp.name), name, strlen(name));
-	span__set_cstr(&sp, "db.system.name", db_system_name(op->system));
+	/* Each key below is set once, on a span with no attributes yet: added without the search
+	 * for an existing one (the search's strcmp calls were a tenth of the agent's CPU on Redis). */
+	span__add_cstr(&sp, "db.system.name", db_system_name(op->system));
 	if (op->namespace_[0])
-		span__set_cstr(&sp, "db.namespace", op->namespace_);
+		span__add_cstr(&sp, "db.namespace", op->namespace_);
 	if (op->operation[0])
-		span__set_cstr(&sp, "db.operation.name", op->operation);
+		span__add_cstr(&sp, "db.operation.name", op->operation);
 	if (op->collection[0])
-		span__set_cstr(&sp, "db.collection.name", op->collection);
+		span__add_cstr(&sp, "db.collection.name", op->collection);
 	if (op->summary[0])
-		span__set_cstr(&sp, "db.query.summary", op->summary);
+		span__add_cstr(&sp, "db.query.summary", op->summary);
 	if (op->query[0] && a->cfg->db.query_mode != DB_QUERY_OFF)
-		span__set_cstr(&sp, "db.query.text", op->query);
+		span__add_cstr(&sp, "db.query.text", op->query);
 	if (op->batch_size > 1)
-		span__set_int(&sp, "db.operation.batch.size", op->batch_size);
+		span__add_int(&sp, "db.operation.batch.size", op->batch_size);
 	if (op->returned_rows >= 0)
-		span__set_int(&sp, "db.response.returned_rows", op->returned_rows);
+		span__add_int(&sp, "db.response.returned_rows", op->returned_rows);
 	if (op->status_code[0])
-		span__set_cstr(&sp, "db.response.status_code", op->status_code);
+		span__add_cstr(&sp, "db.response.status_code", op->status_code);
 	if (server) {
 		if (c->have_tuple)
-			span__set_int(&sp, "server.port", c->sport);
+			span__add_int(&sp, "server.port", c->sport);
 		if (c->peer[0])
-			span__set_cstr(&sp, "client.address", c->peer);
+			span__add_cstr(&sp, "client.address", c->peer);
 	} else if (c->peer[0]) {
-		span__set_cstr(&sp, "server.address", c->peer);
-		span__set_int(&sp, "server.port", c->dport);
+		span__add_cstr(&sp, "server.address", c->peer);
+		span__add_int(&sp, "server.port", c->dport);
 	}
 	if (c->peer[0]) {
-		span__set_cstr(&sp, "network.peer.address", c->peer);
-		span__set_int(&sp, "network.peer.port", c->dport);
+		span__add_cstr(&sp, "network.peer.address", c->peer);
+		span__add_int(&sp, "network.peer.port", c->dport);
 	}
 	if (!c->link_go) /* a goroutine's I/O runs on any thread */
-		span__set_int(&sp, "thread.id", (int64_t)op->tid);
+		span__add_int(&sp, "thread.id", (int64_t)op->tid);
 	if (op->error) {
 		sp.status = SPAN_STATUS_ERROR;
-		span__set_cstr(&sp, "error.type", op->error_type[0] ? op->error_type
+		span__add_cstr(&sp, "error.type", op->error_type[0] ? op->error_type
 				: op->status_code[0] ? op->status_code : "error");
 	} else if (op->incomplete) {
 		sp.status = SPAN_STATUS_ERROR;
-		span__set_cstr(&sp, "error.type", "connection_closed");
+		span__add_cstr(&sp, "error.type", "connection_closed");
 		a->st.spans_incomplete++;
 	}
 	c->db_ops++;

@@ -503,6 +503,24 @@ static void raw_text(const struct rd_state *st, const struct rd_cmd *c, char *ou
 	out[n] = '\0';
 }
 
+/* A decimal number as a C string, without printf on this per-command path. */
+static void put_uint(char *dst, size_t size, uint32_t v)
+{
+	char tmp[10];
+	size_t len = 0, n, i;
+
+	if (!size)
+		return;
+	do {
+		tmp[len++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	n = len < size ? len : size - 1; /* its leading digits, when it does not fit */
+	for (i = 0; i < n; i++)
+		dst[i] = tmp[len - 1 - i];
+	dst[n] = '\0';
+}
+
 static void emit(struct rd_state *st, const struct rd_cmd *c, uint64_t end_ns,
 		 const struct rd_reply *r, bool incomplete, const struct db_sink *out)
 {
@@ -517,7 +535,7 @@ static void emit(struct rd_state *st, const struct rd_cmd *c, uint64_t end_ns,
 	op.incomplete = incomplete;
 	copy_cstr(op.operation, sizeof(op.operation), c->op);
 	op.collection[0] = '\0';
-	snprintf(op.namespace_, sizeof(op.namespace_), "%u", c->db);
+	put_uint(op.namespace_, sizeof(op.namespace_), c->db);
 	op.status_code[0] = op.error_type[0] = '\0';
 	if (r && (r->type == '-' || r->type == '!')) {
 		op.error = true;
