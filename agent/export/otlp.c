@@ -354,11 +354,7 @@ static int64_t bytes_place(const struct otlp_exporter *x, size_t len)
 	return oldest->off - end >= len ? (int64_t)end : -1;
 }
 
-/*
- * A byte ring large enough for the queued spans and need bytes more, its spans moved to its
- * start in order. It starts small and grows to what the traffic keeps queued: a ring's pages are
- * all touched as it turns, so its size, not its fill, is what it costs in memory.
- */
+/* A byte ring of cap bytes (cap holds the queued spans), the spans moved to its start in order. */
 static int bytes_resize(struct otlp_exporter *x, size_t cap)
 {
 	size_t used = 0;
@@ -381,6 +377,11 @@ static int bytes_resize(struct otlp_exporter *x, size_t cap)
 	return 0;
 }
 
+/*
+ * A byte ring large enough for the queued spans and need bytes more. It starts small and grows to
+ * what the traffic keeps queued: a ring's pages are all touched as it turns, so its size, not its
+ * fill, is what it costs in memory.
+ */
 static int bytes_grow(struct otlp_exporter *x, size_t need)
 {
 	size_t cap = x->bytes_cap ? 2 * x->bytes_cap : 64 * 1024;
