@@ -17,17 +17,22 @@ def token() -> str:
     return "t" + uuid.uuid4().hex[:7]
 
 
-def policies(pid: int) -> dict:
-    """Thread name -> scheduling policy (0 SCHED_OTHER, 5 SCHED_IDLE) of every thread of pid."""
+def per_thread(pid: int, name: str) -> dict:
+    """Thread name ("main" for the main thread) -> the text of /proc/PID/task/TID/<name>."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         base = f"/proc/{pid}/task/{tid}"
         with open(f"{base}/comm") as f:
             comm = f.read().strip()
-        with open(f"{base}/sched") as f:
-            m = re.search(r"^policy\s*:\s*(\d+)$", f.read(), re.M)
-        out[comm if int(tid) != pid else "main"] = int(m.group(1))
+        with open(f"{base}/{name}") as f:
+            out[comm if int(tid) != pid else "main"] = f.read()
     return out
+
+
+def policies(pid: int) -> dict:
+    """Thread name -> scheduling policy (0 SCHED_OTHER, 5 SCHED_IDLE) of every thread of pid."""
+    return {k: int(re.search(r"^policy\s*:\s*(\d+)$", v, re.M).group(1))
+            for k, v in per_thread(pid, "sched").items()}
 
 
 def cpu_line(text: str) -> dict:
@@ -64,14 +69,7 @@ def test_cpu_normal_keeps_normal_priority_and_no_guard(sonde):
 
 def _slices(pid: int) -> dict:
     """Thread name -> times it was put on a CPU (the third field of its schedstat)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        base = f"/proc/{pid}/task/{tid}"
-        with open(f"{base}/comm") as f:
-            comm = f.read().strip()
-        with open(f"{base}/schedstat") as f:
-            out[comm if int(tid) != pid else "main"] = int(f.read().split()[2])
-    return out
+    return {k: int(v.split()[2]) for k, v in per_thread(pid, "schedstat").items()}
 
 
 def test_quiet_agent_wakes_rarely_and_still_traces(sonde, jaeger, start_py_server):
