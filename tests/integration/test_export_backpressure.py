@@ -26,11 +26,13 @@ def stats(text: str, exporter: bool) -> dict:
 
 def test_slow_collector_holds_records_instead_of_dropping_spans(sonde, start_nginx):
     tok = "t" + uuid.uuid4().hex[:7]
-    # 4 answers 150 ms late: with 2 requests of 64 spans in flight, a queue of 256 has no room
-    # left (less than the 64 sonde keeps spare), twice, for up to 150 ms; without the hold, the
-    # spans of those moments would be dropped
+    # The first 2 answers 150 ms late: with those 2 requests of 64 spans in flight, a queue of
+    # 256 has no room left (less than the 64 sonde keeps spare) for up to 150 ms, within the
+    # 200 ms records may wait; without the hold, the spans of that moment would be dropped.
+    # (A stall longer than 200 ms is meant to drop: 4 late answers, two after two, make one of
+    # 300 ms when the spans come in one burst, as they do after a quiet stretch.)
     rcv = subprocess.Popen([sys.executable, str(RECEIVER), "--script",
-                            ",".join(["200:delay=150"] * 4)], stdout=subprocess.PIPE, text=True)
+                            ",".join(["200:delay=150"] * 2)], stdout=subprocess.PIPE, text=True)
     try:
         line = rcv.stdout.readline()
         assert line.startswith("PORT "), line
@@ -61,7 +63,7 @@ def test_slow_collector_holds_records_instead_of_dropping_spans(sonde, start_ngi
     assert cpu, err[-2000:]
     held = {k: int(v) for k, v in re.findall(r"(held\w*)=(\d+)", cpu[-1])}
     assert held["held"] >= 1, err[-1500:]
-    assert e["dropped_full"] == 0 and e["dropped_failed"] == 0, e
+    assert e["dropped_full"] == 0 and e["dropped_failed"] == 0, (e, cpu[-1])
     assert a["ring_full"] == 0, a
     assert e["in"] == a["spans"] and a["spans"] >= 2 * n, (a, e)
     assert got == e["exported"] >= 2 * n, (got, e)
