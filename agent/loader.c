@@ -1078,6 +1078,12 @@ size_t loader__carried(const struct loader *ld)
 	return ld->n_recs - ld->n_ready;
 }
 
+void loader__set_quiet(struct loader *ld, bool quiet)
+{
+	if (ld->skel && ld->skel->bss)
+		__atomic_store_n(&ld->skel->bss->agent_quiet, quiet ? 1u : 0u, __ATOMIC_RELEASE);
+}
+
 int loader__rings(const struct loader *ld, const int **fds)
 {
 	*fds = ld->ring_fds;

@@ -53,6 +53,10 @@ int loader__test_record(struct loader *ld, const void *rec, size_t size);
  * started, they wait for older records other rings may still hold. */
 size_t loader__carried(const struct loader *ld);
 
+/* The agent polls rarely (true) or again at its period (false): while quiet, the next record
+ * the programs write wakes the loop, and clears the flag itself. */
+void loader__set_quiet(struct loader *ld, bool quiet);
+
 /* The per-CPU ring buffers' map fds; returns how many. */
 int loader__rings(const struct loader *ld, const int **fds);
 /* Read one connection's kernel state; 0, or -ENOENT when the kernel no longer has it. */

@@ -37,8 +37,10 @@
 /*
  * After QUIET_DRAINS drains in a row found nothing, the rings are drained every QUIET_POLL_MS
  * instead of every poll period, until a drain finds a record again: an agent on a host with
- * nothing to trace wakes a few times a second, not fifty. The first records after a quiet
- * stretch reach the decoders at most QUIET_POLL_MS later (the batch delay is 1 s anyway).
+ * nothing to trace wakes a few times a second, not fifty. Going quiet sets a flag the BPF
+ * programs read at each record (loader__set_quiet): the first record after the quiet stretch
+ * wakes the loop at once and clears it, so traffic is drained at the poll period again from
+ * its first record, not up to QUIET_POLL_MS later in one burst.
  */
 #define QUIET_DRAINS 5
 #define QUIET_POLL_MS 100
@@ -62,6 +64,7 @@ struct agent {
 	uint32_t empty_drains;	/* drains in a row that found nothing (QUIET_DRAINS) */
 	uint64_t holds;		/* times records waited for export room */
 	uint64_t holds_expired; /* times they waited HOLD_MAX_MS and were delivered anyway */
+	uint64_t wakeups;	/* times the kernel woke the loop (a ring filling up, or quiet) */
 	uint64_t last_sweep_ms;
 	uint64_t last_stats_ms;
 };
@@ -141,10 +144,12 @@ static void print_stats(struct agent *ag, const char *when)
 	/* First: tests and tools read the last agent line before the exporters' as the main one. */
 	cpu_guard__stats(ag->guard, &gs);
 	fprintf(stderr,
-		"sonde: stats (%s): cpu=%s raises=%llu raised_ms=%llu held=%llu held_expired=%llu\n",
+		"sonde: stats (%s): cpu=%s raises=%llu raised_ms=%llu held=%llu held_expired=%llu "
+		"wakeups=%llu\n",
 		when, gs.yielding ? (gs.raised ? "yield(raised)" : "yield") : "normal",
 		(unsigned long long)gs.raises, (unsigned long long)gs.raised_ms,
-		(unsigned long long)ag->holds, (unsigned long long)ag->holds_expired);
+		(unsigned long long)ag->holds, (unsigned long long)ag->holds_expired,
+		(unsigned long long)ag->wakeups);
 	loader__counters(ag->ld, k);
 	assembler__stats(ag->asm_, &as);
 	fprintf(stderr,
@@ -253,9 +258,12 @@ static void drain(struct agent *ag)
 		ag->holds++;
 	}
 	if (n == 0 && !loader__pending(ag->ld) && !loader__carried(ag->ld)) {
-		if (ag->empty_drains < QUIET_DRAINS)
-			ag->empty_drains++;
+		if (ag->empty_drains < QUIET_DRAINS && ++ag->empty_drains == QUIET_DRAINS &&
+		    next_poll_ms(ag) > ag->cfg.poll_ms)
+			loader__set_quiet(ag->ld, true);
 	} else {
+		if (ag->empty_drains >= QUIET_DRAINS)
+			loader__set_quiet(ag->ld, false); /* a record the flag did not see */
 		ag->empty_drains = 0;
 	}
 	ag->last_poll_ms = now;
@@ -462,6 +470,7 @@ static void on_ring_wakeup(struct loop *l, int fd, uint32_t events, void *ctx)
 	struct agent *ag = ctx;
 	bool quiet = ag->empty_drains >= QUIET_DRAINS;
 
+	ag->wakeups++;
 	drain(ag);
 	if (quiet && ag->empty_drains < QUIET_DRAINS) {
 		/* Traffic again: the next drain comes after a poll period, not a quiet one. */

@@ -72,6 +72,10 @@ __u16 selftest_port = 0;
 __u32 conn_modes_gen = 0;
 /* Set by the agent once it attached the Go net/http uprobes to some program (maps/go.bpf.h). */
 __u8 go_uprobes = 0;
+/* Set by the agent when its drains found nothing for a while and it polls rarely (agent/main.c):
+ * the next record wakes it, and clears this, so traffic after a quiet stretch is not left
+ * waiting for the slow poll nor taken in one burst. */
+__u32 agent_quiet = 0;
 
 static __always_inline void count(__u32 which)
 {
@@ -99,13 +103,20 @@ static __always_inline void *ring_reserve(void **ring, __u64 size)
 	return rec;
 }
 
-/* Submit without waking the agent, unless the ring is filling up: it polls on a timer. */
+/*
+ * Submit without waking the agent, unless the ring is filling up (it polls on a timer) or the
+ * agent went quiet: then this is the first record after the quiet stretch.
+ */
 static __always_inline void ring_submit(void *ring, void *rec)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes)
+	if (agent_quiet) {
+		agent_quiet = 0;
 		flags = BPF_RB_FORCE_WAKEUP;
+	} else if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes) {
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
 	bpf_ringbuf_submit(rec, flags);
 	count(SONDE_CNT_RECORDS);
 }
