@@ -7,6 +7,7 @@ the client's process, SERVER spans on mariadbd's. Spans are read back from Jaege
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import time
@@ -41,8 +42,15 @@ def db_spans(jaeger, service, count, start_us, kind, timeout=30, where=None):
     def ok(s):
         return s.service == service and s.kind == kind and "db.system.name" in s.tags and (where is None or where(s))
 
-    jaeger.wait_for_spans(service, where=ok, count=count, timeout=timeout, start_us=start_us,
-                          limit=1000)
+    try:
+        jaeger.wait_for_spans(service, where=ok, count=count, timeout=timeout, start_us=start_us,
+                              limit=1000)
+    except AssertionError as e:
+        # Say which ones came: a missing span is then told apart from a whole lost connection.
+        got = sorted((s for s in jaeger.spans(service, start_us=start_us, limit=1000) if ok(s)),
+                     key=lambda s: s.start_us)
+        raise AssertionError(f"{e}; found: {[(s.name, s.tags.get('db.query.text')) for s in got]}"
+                             ) from None
     time.sleep(2)
     spans = [s for s in jaeger.spans(service, start_us=start_us, limit=1000) if ok(s)]
     return sorted(spans, key=lambda s: s.start_us)
@@ -262,7 +270,12 @@ def test_bad_input(jaeger, sonde, mariadb, test_start_us):
                for s in jaeger.spans(svc, start_us=test_start_us, limit=1000)):
             me = svc
     assert me, jaeger.services()
-    client = db_spans(jaeger, me, 5, test_start_us, "client")
+    try:
+        client = db_spans(jaeger, me, 5, test_start_us, "client")
+    except AssertionError as e:
+        os.kill(sonde_proc.pid, signal.SIGUSR1)  # its statistics, into the log below
+        time.sleep(0.5)
+        raise AssertionError(f"{e}\nsonde's log:\n{sonde_proc.stderr()[-4000:]}") from None
     assert [s.name for s in client] == ["SET", "SELECT seq_1_to_5000", "SELECT", "SET", "SELECT"]
     big, small = client[1], client[2]
     assert "db.response.returned_rows" not in big.tags  # not captured, so not counted
