@@ -1954,6 +1954,10 @@ void assembler__tick(struct assembler *a, uint64_t now)
 	struct conn **p, *c;
 	int i;
 
+	/* The wall clock may be stepped or slewed (NTP, a VM resumed) while the agent runs: spans
+	 * take its current offset from the monotonic clock, not the one it had at start. */
+	a->mono_to_unix = clock_offset();
+
 	if (now > THREAD_IDLE_NS && now - a->linker_expired_ns > 10ULL * 1000000000ULL) {
 		linker__expire(a->linker, now - THREAD_IDLE_NS);
 		a->linker_expired_ns = now;

@@ -69,7 +69,8 @@ void assembler__set_resp_mode(struct assembler *a, conn_resp_mode_fn fn, void *c
 
 /* One record from the ring buffers (records must come in timestamp order). */
 void assembler__on_record(struct assembler *a, const void *rec, size_t size);
-/* Periodic work: finish responses that went idle, evict stale connections. */
+/* Periodic work: finish responses that went idle, evict stale connections, take the wall
+ * clock's offset from the monotonic one again (it may have been stepped). */
 void assembler__tick(struct assembler *a, uint64_t now_mono_ns);
 /* At shutdown: emit every exchange that has a response. */
 void assembler__flush(struct assembler *a);
