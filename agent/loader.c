@@ -490,6 +490,7 @@ static struct sonde_bpf *selftest_open(const char *prog, int *ring, char *why, s
 	}
 	bpf_object__for_each_program(p, skel->obj)
 		bpf_program__set_autoload(p, !strcmp(bpf_program__name(p), prog));
+	bpf_map__set_autocreate(skel->maps.resp_notes_task, false); /* not theirs */
 	bpf_object__for_each_map(m, skel->obj) {
 		enum bpf_map_type t = bpf_map__type(m);
 
@@ -1352,7 +1353,7 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	bool chosen[N_PROBES];
 	struct bpf_program *p;
 	struct btf *btf = NULL;
-	bool header = false, tcp = false, socket_hooks;
+	bool header = false, tcp = false, socket_hooks, task_storage;
 	struct loader *ld;
 	uint8_t one = 1;
 	int err, j, k;
@@ -1462,6 +1463,18 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	}
 	if (!header && !tcp)
 		bpf_map__set_max_entries(ld->skel->maps.serving, 1);
+
+	/*
+	 * A thread's response notes: in its task storage when both directions are on the socket
+	 * tracepoints, else in a hash both directions share. The task storage map is created
+	 * wherever the kernel has the type (every kernel with the socket tracepoints does: their
+	 * programs refer to it even when they use the hash); the hash shrinks when unused.
+	 */
+	task_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1;
+	bpf_map__set_autocreate(ld->skel->maps.resp_notes_task, task_storage);
+	ld->skel->rodata->task_notes = socket_hooks && task_storage;
+	if (socket_hooks && task_storage)
+		bpf_map__set_max_entries(ld->skel->maps.resp_notes, 1);
 
 	ld->skel->rodata->self_tgid = getpid();
 	ld->skel->rodata->summarize_responses = !cfg->http_full_responses;

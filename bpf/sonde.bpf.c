@@ -61,6 +61,9 @@ const volatile __u8 header_mode = 0;
 const volatile __u8 tcp_mode = 0;
 /* --http-responses status: final HTTP/1.x responses summarized, not recorded (sonde_event.h). */
 const volatile __u8 summarize_responses = 0;
+/* Both directions on the socket tracepoints: a thread's response notes live in its task storage
+ * (resp_notes_task), not in the fallback's hash, which both directions must share otherwise. */
+const volatile __u8 task_notes = 0;
 
 /* Connection ids: unique for the life of this BPF object (the agent's life). */
 __u64 next_conn_id = 0;
@@ -476,6 +479,27 @@ static __always_inline bool tcp_option_read(struct sock *sk, __u32 ret,
 	})
 
 /*
+ * The current thread's response notes: from its task storage when both directions are on the
+ * socket tracepoints (sys is NULL on them), else from the fallback's hash; created when create
+ * is set.
+ */
+static __always_inline struct sonde_thread_notes *thread_notes(__u64 pid_tgid, bool create,
+							       const struct sonde_syscall_io *sys)
+{
+	struct sonde_thread_notes *tn, fresh = {};
+
+	if (!sys && task_notes)
+		return bpf_task_storage_get(&resp_notes_task, bpf_get_current_task_btf(), 0,
+					    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
+	if (!tn && create) {
+		bpf_map_update_elem(&resp_notes, &pid_tgid, &fresh, BPF_ANY);
+		tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
+	}
+	return tn;
+}
+
+/*
  * A data record for this I/O, with as much payload as the settings allow. The user buffer comes
  * from the syscall's arguments saved at entry (sys), or, from inside the socket layer (sys is
  * NULL), from the syscall's registers.
@@ -536,7 +560,7 @@ static __always_inline void emit_data(struct sock *sk, struct sonde_conn_state *
 	__builtin_memset(ev->notes, 0, sizeof(ev->notes));
 	if (summarize_responses) {
 		/* The thread's response starts summarized since its last record go with it, once. */
-		struct sonde_thread_notes *tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
+		struct sonde_thread_notes *tn = thread_notes(pid_tgid, false, sys);
 
 		if (tn && tn->n[0].conn_id) {
 			__builtin_memcpy(ev->notes, tn->n, sizeof(ev->notes));
@@ -567,7 +591,7 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 					       __u64 ts, __u64 pid_tgid,
 					       const struct sonde_syscall_io *sys)
 {
-	struct sonde_thread_notes *tn, fresh = {};
+	struct sonde_thread_notes *tn;
 	__u64 contig = 0;
 	__u32 gen = *(volatile __u32 *)&conn_modes_gen;
 	__u8 head[16], *mode;
@@ -601,13 +625,9 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 	st->run_status = status;
 	st->run_captures = run_captures;
 	count(SONDE_CNT_RESP_SUMMARIZED);
-	tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
-	if (!tn) {
-		bpf_map_update_elem(&resp_notes, &pid_tgid, &fresh, BPF_ANY);
-		tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
-		if (!tn)
-			return;
-	}
+	tn = thread_notes(pid_tgid, true, sys);
+	if (!tn)
+		return;
 	/* Both slots taken: the oldest note goes (the run summary still reports it, later). */
 	if (tn->n[1].conn_id)
 		tn->n[0] = tn->n[1];

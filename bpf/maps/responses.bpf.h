@@ -29,9 +29,9 @@ struct sonde_thread_notes {
 };
 
 /*
- * pid_tgid → struct sonde_thread_notes. Written by the socket I/O programs when a thread starts
- * a summarized response; the thread's next data record takes the notes and empties the slots.
- * LRU: the notes of threads that died age out.
+ * pid_tgid → struct sonde_thread_notes, for the syscall fallback. Written by the socket I/O
+ * programs when a thread starts a summarized response; the thread's next data record takes the
+ * notes and empties the slots. LRU: the notes of threads that died age out.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -39,5 +39,18 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sonde_thread_notes);
 } resp_notes SEC(".maps");
+
+/*
+ * The same notes in the thread's own task storage, when both directions are on the socket
+ * tracepoints (6.3+; task storage for tracing programs is 5.11+; task_notes): found from the
+ * task without hashing a key, and gone with the thread. The agent creates it only where the
+ * kernel has the map type; only programs of the socket tracepoints refer to it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sonde_thread_notes);
+} resp_notes_task SEC(".maps");
 
 #endif
