@@ -795,6 +795,42 @@ http {{
             log(f"startup {i + 1}: {runs[-1]}")
         self.results["runs"]["startup"] = runs
 
+    def phase_idle(self, seconds):
+        """sonde with nothing to trace (the benchmark's servers up, no load): the CPU its threads
+        use and how often they are put on a CPU, from /proc/PID/task/*/schedstat (ns on a CPU,
+        time slices), over `seconds` after 2 s of settling (an idle agent goes quiet after 5
+        empty drains); then one request, whose record must wake the quiet loop (`wakeups=`)."""
+        def schedstat(pid):
+            t = {}
+            for task in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{task}/comm") as f:
+                        comm = f.read().strip()
+                    with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                        ns, _, slices = map(int, f.read().split())
+                except OSError:
+                    continue
+                t[f"{comm}/{task}"] = (ns, slices)
+            return t
+
+        s = Sonde(self, self.sink_url, extra=self.trace_args()).start()
+        time.sleep(2)
+        a = schedstat(s.proc.pid)
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        b = schedstat(s.proc.pid)
+        dt = time.monotonic() - t0
+        cpu_ns = sum(b[k][0] - a[k][0] for k in b if k in a)
+        slices = sum(b[k][1] - a[k][1] for k in b if k in a)
+        http_get(f"http://127.0.0.1:{self.port['nginx']}/")
+        time.sleep(0.5)
+        r = s.stop()
+        res = {"seconds": dt, "cpu_percent_of_a_core": cpu_ns / dt / 1e9 * 100,
+               "times_on_cpu_per_s": slices / dt, "threads": len(b),
+               "wakeups_after_one_request": r["stats"].get("wakeups"), "spans": r["spans"]}
+        log(f"idle: {res}")
+        self.results["runs"]["idle"] = res
+
     def phase_profile(self, seconds):
         """One extra nginx saturation run with sonde (null sink) under `perf record` (sampling
         sonde's process only, no call graphs): where the agent's CPU goes. Not part of the pairs."""
@@ -915,6 +951,7 @@ http {{
         self.wrk(self.port["go"], 2)()
 
         self.phase_startup()
+        self.phase_idle(5 if self.quick else 10)
 
         log("nginx at saturation (wrk -t1 -c32)")
         ng = self.pairs_of("nginx_saturation", self.wrk(self.port["nginx"], sat_s),
@@ -1585,6 +1622,25 @@ def report(res):
       "export. For this measurement sonde was limited to nginx's port (`--port`), so no other "
       "process on the machine could supply the first span.")
     w("")
+    idle = res["runs"].get("idle")
+    if idle:
+        w("## Idle")
+        w("")
+        w(f"sonde with nothing to trace (the benchmark's servers up, no load), over "
+          f"{idle['seconds']:.0f} s after 2 s of settling: its threads' CPU and time slices from "
+          f"`/proc/PID/task/*/schedstat`.")
+        w("")
+        w("| figure | value |")
+        w("| --- | --- |")
+        w(f"| CPU, % of one core | {idle['cpu_percent_of_a_core']:.2f}% |")
+        w(f"| times its {idle['threads']} threads were put on a CPU, per second | "
+          f"{idle['times_on_cpu_per_s']:.1f} |")
+        w(f"| kernel wake-ups of the quiet loop, one request sent (its records, its close) | "
+          f"{idle['wakeups_after_one_request']} (spans: {idle['spans']}) |")
+        w("")
+        w("After 5 empty drains the loop drains every 100 ms, and its guard looks every 100 ms "
+          "after 10 empty looks; the first record after that wakes the loop at once.")
+        w("")
     w("Raw per-run figures are in `bench/results.json`; how to run and what each figure means "
       "is in `bench/README.md`.")
     return "\n".join(L) + "\n"
