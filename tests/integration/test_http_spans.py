@@ -3,7 +3,9 @@
 Every test uses service names and URL paths of its own (a token), since one Jaeger serves the
 whole session.
 """
+import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -30,10 +32,30 @@ def stats_line(text: str, exporter: bool = False) -> dict:
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])}
 
 
+def _where_are(jaeger, paths, start_us, agent) -> str:
+    """For a failure: the requests with no nginx span, and every span of any service that names
+    their paths (a span under another service, or in another trace, tells a mislink from a loss),
+    with sonde's statistics."""
+    have = {s.tags.get("url.path") for s in jaeger.spans("nginx", limit=20000, start_us=start_us)
+            if s.service == "nginx"}
+    missing = [p for p in paths if p not in have]
+    out = [f"no nginx span for {missing[:10]}"]
+    for svc in jaeger.services():
+        for s in jaeger.spans(svc, limit=20000, start_us=start_us):
+            where = s.tags.get("url.path") or s.tags.get("url.full") or ""
+            if s.service == svc and any(where.endswith(p) for p in missing[:10]):
+                out.append(f"  {svc}: {s.kind} {s.name} {where} trace={s.trace_id} "
+                           f"span={s.span_id} parent={s.parent_id} start_us={s.start_us}")
+    os.kill(agent.pid, signal.SIGUSR1)  # its statistics, into the log below
+    time.sleep(0.5)
+    out.append("sonde's log:\n" + agent.stderr()[-3000:])
+    return "\n".join(out)
+
+
 def test_curl_to_nginx_every_request_is_found(sonde, jaeger, start_nginx, test_start_us):
     tok = token()
     ng = start_nginx()
-    sonde()
+    agent = sonde()
     paths = [f"/api/items/{tok}/{i}" for i in range(N_COUNTED)]
     # 1000 real curl processes, 4 at a time
     urls = "\n".join(ng.url + p for p in paths)
@@ -44,8 +66,14 @@ def test_curl_to_nginx_every_request_is_found(sonde, jaeger, start_nginx, test_s
 
     # nginx overwrites its environment block with its process title, so /proc shows no
     # OTEL_SERVICE_NAME: its service is "nginx", told apart here by the paths
-    server = jaeger.wait_for_spans("nginx", where=lambda s: f"/{tok}/" in s.tags.get("url.path", ""),
-                                   count=N_COUNTED, limit=20000, start_us=test_start_us, timeout=60)
+    try:
+        server = jaeger.wait_for_spans("nginx",
+                                       where=lambda s: f"/{tok}/" in s.tags.get("url.path", ""),
+                                       count=N_COUNTED, limit=20000, start_us=test_start_us,
+                                       timeout=60)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{_where_are(jaeger, paths, test_start_us, agent)}"
+                             ) from None
     assert len(server) == N_COUNTED, f"{len(server)} nginx spans for {N_COUNTED} requests"
     assert sorted(s.tags["url.path"] for s in server) == sorted(paths)
     for s in server:
