@@ -979,6 +979,9 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* How long after its stamp a record may still be uncommitted in its ring (see loader__poll). */
+#define COMMIT_SLACK_NS 5000000ULL
+
 int loader__poll(struct loader *ld, size_t budget, bool all)
 {
 	size_t i, end, at;
@@ -1031,9 +1034,13 @@ int loader__poll(struct loader *ld, size_t budget, bool all)
 		 * while the others are read (longer when the loop is preempted meanwhile). A record
 		 * stamped after the drain started may have older ones still unread in another ring:
 		 * it waits for the next drain, so that no record is ever delivered after a newer one
-		 * of another CPU.
+		 * of another CPU. A program stamps its record when it starts and commits it a few
+		 * microseconds later, or later still when interrupts and their network softirq
+		 * (up to 2 ms a round by default) come in between: until then the ring reads stop
+		 * before it. So records stamped in the last COMMIT_SLACK_NS before the drain wait
+		 * too, for the older ones still being written.
 		 */
-		cutoff = all ? UINT64_MAX : monotonic_ns();
+		cutoff = all ? UINT64_MAX : monotonic_ns() - COMMIT_SLACK_NS;
 		err = ld->consume ? ld->consume(ld, ld->consume_arg) : ring_buffer__consume(ld->rb);
 		if (err < 0)
 			return err;

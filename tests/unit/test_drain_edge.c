@@ -6,6 +6,9 @@
  * - The rings are read one after the other while the CPUs go on writing. A record stamped after
  *   the drain started may have older records still unread in a ring read before it: it waits
  *   for the next drain, so no record is ever delivered after a newer one.
+ * - A record is stamped before it is committed: one stamped just before the drain may have an
+ *   older one still being written in another ring. Records of the last few milliseconds before
+ *   the drain wait as well.
  * - A drain delivers at most its budget; the rest waits (pending) and the rings are not read
  *   again until it is delivered.
  * - At shutdown (all) everything is delivered, carried records too.
@@ -42,6 +45,9 @@ static uint64_t mono_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
+
+/* Older than the drain by more than the time a record may take to be committed. */
+#define OLD_NS 50000000ULL
 
 static void put(struct loader *ld, uint64_t id, uint64_t ts)
 {
@@ -87,8 +93,9 @@ static int consume(struct loader *ld, void *arg)
 
 TEST(record_newer_than_the_drain_waits_for_the_older_one_of_another_ring)
 {
-	struct script s = {.base = mono_ns()};
+	struct script s = {.base = mono_ns() - OLD_NS};
 	struct loader *ld = loader__new_for_test(on_rec, NULL, consume, &s);
+	struct timespec pause = {.tv_nsec = 10000000};
 	int i;
 
 	CHECK(ld != NULL);
@@ -100,6 +107,7 @@ TEST(record_newer_than_the_drain_waits_for_the_older_one_of_another_ring)
 	CHECK(seen_id[0] == 'A' && seen_id[1] == 'C');
 	CHECK_EQ_INT(loader__carried(ld), 1); /* D */
 	CHECK_EQ_INT(loader__pending(ld), 0);
+	nanosleep(&pause, NULL); /* B and D grow older than the time a record may take to commit */
 	CHECK_EQ_INT(loader__poll(ld, (size_t)-1, false), 2);
 	CHECK_EQ_INT(n_seen, 4);
 	CHECK(seen_id[2] == 'B' && seen_id[3] == 'D');
@@ -116,7 +124,7 @@ TEST(record_newer_than_the_drain_waits_for_the_older_one_of_another_ring)
 static int consume_five(struct loader *ld, void *arg)
 {
 	int *drains = arg;
-	uint64_t t = mono_ns() - 1000000;
+	uint64_t t = mono_ns() - OLD_NS;
 
 	if (++*drains > 1)
 		return 0;
@@ -151,6 +159,55 @@ TEST(budget_leaves_the_rest_pending_and_the_rings_unread)
 	      seen_id[4] == 5);
 	CHECK_EQ_INT(loader__poll(ld, 10, false), 0);
 	CHECK_EQ_INT(drains, 2);
+	loader__stop(ld);
+}
+
+/*
+ * Drain 1: ring 0 gives nothing: X, stamped 150 us before the drain, is still being written;
+ *          ring 1 gives Y, stamped 100 us before the drain, after X.
+ * Drain 2, 10 ms later: ring 0 gives X, committed meanwhile. Y must not have gone before it.
+ */
+struct uncommitted {
+	int drain;
+	uint64_t x_ts;
+};
+
+static int consume_uncommitted(struct loader *ld, void *arg)
+{
+	struct uncommitted *u = arg;
+
+	switch (++u->drain) {
+	case 1:
+		u->x_ts = mono_ns() - 150000;
+		put(ld, 'Y', u->x_ts + 50000); /* ring 1 */
+		return 1;
+	case 2:
+		put(ld, 'X', u->x_ts); /* ring 0 */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+TEST(record_stamped_just_before_the_drain_waits_for_one_still_being_written)
+{
+	struct timespec pause = {.tv_nsec = 10000000};
+	struct uncommitted u = {0};
+	struct loader *ld;
+
+	ld = loader__new_for_test(on_rec, NULL, consume_uncommitted, &u);
+	CHECK(ld != NULL);
+	if (!ld)
+		return;
+	n_seen = 0;
+	CHECK_EQ_INT(loader__poll(ld, (size_t)-1, false), 0);
+	CHECK_EQ_INT(n_seen, 0);
+	CHECK_EQ_INT(loader__carried(ld), 1); /* Y */
+	nanosleep(&pause, NULL);
+	CHECK_EQ_INT(loader__poll(ld, (size_t)-1, false), 2);
+	CHECK_EQ_INT(n_seen, 2);
+	CHECK(seen_id[0] == 'X' && seen_id[1] == 'Y');
+	CHECK_EQ_INT(loader__carried(ld), 0);
 	loader__stop(ld);
 }
 
@@ -189,6 +246,7 @@ TEST(shutdown_delivers_carried_records)
 int main(void)
 {
 	RUN(record_newer_than_the_drain_waits_for_the_older_one_of_another_ring);
+	RUN(record_stamped_just_before_the_drain_waits_for_one_still_being_written);
 	RUN(budget_leaves_the_rest_pending_and_the_rings_unread);
 	RUN(shutdown_delivers_carried_records);
 	UNIT_DONE();
