@@ -596,6 +596,14 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 		linker__server_end(a->linker, c->tgid, x->actor, x->span_id, x->end_ns);
 	else if (!span__id_is_zero(x->parent_id, 8))
 		linker__child_end(a->linker, c->tgid, x->actor, x->parent_id, x->end_ns);
+	if (!span__trace_sampled(x->trace_id, a->cfg->sample_threshold)) {
+		/* Dropped by the sampler before it is built: counted as assembled, not sent. */
+		a->st.spans++;
+		a->st.spans_unsampled++;
+		if (!x->has_response && incomplete)
+			a->st.spans_incomplete++;
+		return;
+	}
 	sp.start_unix_ns = assembler__to_unix_ns(a, x->start_ns);
 	sp.end_unix_ns = assembler__to_unix_ns(a, x->end_ns > x->start_ns ? x->end_ns : x->start_ns);
 	/* No printf on this per-span path: plain copies. Each key below is set once: added
@@ -735,6 +743,11 @@ static void db_emit_final(struct assembler *a, struct span *sp)
 {
 	a->st.spans++;
 	a->st.spans_db++;
+	/* Decided here, once a held server span has its client's trace. */
+	if (!span__trace_sampled(sp->trace_id, a->cfg->sample_threshold)) {
+		a->st.spans_unsampled++;
+		return;
+	}
 	a->emit(a->emit_ctx, sp);
 }
 

@@ -34,9 +34,10 @@ struct assembler_stats {
 	uint64_t conns_evicted;	  /* idle connections dropped from the table */
 	uint64_t conns_ignored;	  /* connections the kernel was told to stop recording */
 	uint64_t conns_dropped;	  /* connections not tracked: table full */
-	uint64_t spans;		  /* spans emitted */
+	uint64_t spans;		  /* spans assembled (sent, or dropped by the sampler) */
 	uint64_t spans_incomplete; /* of which: connection closed before the response */
 	uint64_t spans_db;	  /* of which: database and cache operations */
+	uint64_t spans_unsampled; /* of which: not sent, their trace not sampled (--sample-ratio) */
 	uint64_t parse_errors;	  /* heads that did not parse */
 	uint64_t framing_lost;	  /* message boundaries lost (bytes beyond the capture) */
 	uint64_t orphan_responses; /* responses without a request seen */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ enum {
 	OPT_K8S_NODE,
 	OPT_K8S_TOKEN,
 	OPT_K8S_CA,
+	OPT_SAMPLE_RATIO,
 };
 
 static const struct option long_opts[] = {
@@ -93,6 +95,7 @@ static const struct option long_opts[] = {
 	{"k8s-node", required_argument, NULL, OPT_K8S_NODE},
 	{"k8s-token-file", required_argument, NULL, OPT_K8S_TOKEN},
 	{"k8s-ca-file", required_argument, NULL, OPT_K8S_CA},
+	{"sample-ratio", required_argument, NULL, OPT_SAMPLE_RATIO},
 	{NULL, 0, NULL, 0},
 };
 
@@ -157,6 +160,10 @@ void config__usage(FILE *out)
 		"                             into outgoing HTTP/1.x), tcp (the ids in a TCP option, any\n"
 		"                             protocol, for hosts that all run sonde); or off\n"
 		"                             (default link)\n"
+		"      --sample-ratio R       export the spans of this share of traces, 0 to 1 (default\n"
+		"                             1: all), chosen by trace id so that every sonde keeps or\n"
+		"                             drops a whole trace [env OTEL_TRACES_SAMPLER=traceidratio\n"
+		"                             with OTEL_TRACES_SAMPLER_ARG, always_on, always_off]\n"
 		"      --service-name NAME    service.name for every span [env SONDE_SERVICE_NAME]\n"
 		"                             (default: the process's own OTEL_SERVICE_NAME, else its name)\n"
 		"                             OTEL_RESOURCE_ATTRIBUTES adds attributes to every resource\n"
@@ -194,6 +201,54 @@ static int parse_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, 
 bad:
 	fprintf(stderr, "sonde: invalid value '%s' for %s: expected an integer from %u to %u\n",
 		s ? s : "", flag, lo, hi);
+	return -EINVAL;
+}
+
+/*
+ * A sampling probability from 0 to 1 as the threshold spans are kept by: a trace is kept when
+ * the last 56 bits of its id, read as a big-endian number, are at least (1 - ratio) * 2^56 (the
+ * rule of OpenTelemetry's consistent probability sampling, so that every sonde of a trace, on
+ * any host, decides the same).
+ */
+static int parse_ratio(const char *flag, const char *s, uint64_t *threshold)
+{
+	double r;
+	char *end;
+
+	errno = 0;
+	if (!s || !*s)
+		goto bad;
+	r = strtod(s, &end);
+	if (errno || *end || !isfinite(r) || r < 0 || r > 1)
+		goto bad;
+	*threshold = (uint64_t)llround(ldexp(1.0 - r, 56));
+	return 0;
+bad:
+	fprintf(stderr, "sonde: invalid value '%s' for %s: expected a probability from 0 to 1 "
+			"(e.g. 0.1)\n", s ? s : "", flag);
+	return -EINVAL;
+}
+
+/* OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, those of their values sonde can honour. */
+static int sampler_from_env(struct sonde_config *cfg)
+{
+	const char *v = getenv("OTEL_TRACES_SAMPLER"), *arg = getenv("OTEL_TRACES_SAMPLER_ARG");
+
+	if (!v || !*v || !strcmp(v, "always_on"))
+		return 0;
+	if (!strcmp(v, "always_off")) {
+		cfg->sample_threshold = SAMPLE_NONE;
+		return 0;
+	}
+	if (!strcmp(v, "traceidratio"))
+		return arg && *arg ? parse_ratio("OTEL_TRACES_SAMPLER_ARG", arg,
+						 &cfg->sample_threshold)
+				   : 0; /* the specification's default: 1.0 */
+	/* The parent-based samplers follow the caller's sampled flag; sonde decides by the trace
+	 * id alone (see --sample-ratio), which would keep spans they drop: refused, not bent. */
+	fprintf(stderr, "sonde: unsupported OTEL_TRACES_SAMPLER '%s': sonde takes always_on, "
+			"always_off or traceidratio (with OTEL_TRACES_SAMPLER_ARG), or --sample-ratio\n",
+		v);
 	return -EINVAL;
 }
 
@@ -387,7 +442,7 @@ static int from_env(struct sonde_config *cfg)
 	v = getenv("OTEL_RESOURCE_ATTRIBUTES");
 	if (v && *v && (err = set_str(&cfg->resource_attrs, v)))
 		return err;
-	return 0;
+	return sampler_from_env(cfg);
 }
 
 /* Apply command-line style arguments (argv[0] is skipped) to cfg. */
@@ -597,6 +652,9 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_METRICS_ADDR:
 			free(cfg->metrics_addr);
 			cfg->metrics_addr = strcmp(optarg, "off") ? strdup(optarg) : NULL;
+			break;
+		case OPT_SAMPLE_RATIO:
+			err = parse_ratio("--sample-ratio", optarg, &cfg->sample_threshold);
 			break;
 		case OPT_STATS:
 			err = parse_u32("--stats-interval", optarg, 0, 86400, &cfg->stats_interval_s);

@@ -46,6 +46,9 @@ enum sonde_hooks {
 	HOOKS_SYSCALLS,	   /* only the fallback: syscall raw tracepoints */
 };
 
+/* --sample-ratio 0: a threshold above every 56-bit value. */
+#define SAMPLE_NONE (1ULL << 56)
+
 struct sonde_config {
 	enum sonde_command command;
 	/* Where spans go: an OTLP/HTTP traces URL, or NULL for the console. */
@@ -74,6 +77,8 @@ struct sonde_config {
 	struct db_options db;	   /* database decoders: what becomes of query text */
 	bool db_server_spans;	   /* SERVER spans for a traced database's side of its queries */
 	uint32_t propagation;	   /* enum sonde_propagation bits */
+	uint64_t sample_threshold; /* keep a trace whose id's last 56 bits are at least this:
+				    * 0 keeps all (the default), SAMPLE_NONE none */
 	/* Resource. */
 	char *service_name;	   /* OTEL_SERVICE_NAME of the agent's environment: overrides all */
 	char *resource_attrs;	   /* OTEL_RESOURCE_ATTRIBUTES: k=v,k=v added to every resource */

@@ -1487,6 +1487,7 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	ld->skel->rodata->summarize_responses = !cfg->http_full_responses;
 	ld->skel->rodata->capture_bytes = cfg->capture_bytes;
 	ld->skel->rodata->run_captures = cfg->run_captures;
+	ld->skel->rodata->sample_threshold = cfg->sample_threshold;
 	/* --exe is decided in the agent (process_table__selected): names need /proc */
 	ld->skel->rodata->filter_pids = cfg->n_pids > 0;
 	ld->skel->rodata->filter_ports = cfg->n_ports > 0;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,7 +160,7 @@ static void print_stats(struct agent *ag, const char *when)
 		"links_thread=%llu links_tuple=%llu links_kernel=%llu links_ambiguous=%llu "
 		"links_unguessed=%llu threads_taken_on=%llu "
 		"responses_summarized=%llu responses_recorded=%llu conns_summarized=%llu "
-		"conns_full_again=%llu responses_pipelined=%llu\n",
+		"conns_full_again=%llu responses_pipelined=%llu unsampled=%llu\n",
 		when, (unsigned long long)k[SONDE_CNT_IO], (unsigned long long)k[SONDE_CNT_RECORDS],
 		(unsigned long long)k[SONDE_CNT_RING_FULL], (unsigned long long)k[SONDE_CNT_COPY_FAIL],
 		(unsigned long long)as.conns_total, (unsigned long long)as.conns_open,
@@ -174,7 +175,7 @@ static void print_stats(struct agent *ag, const char *when)
 		(unsigned long long)k[SONDE_CNT_RESP_SUMMARIZED],
 		(unsigned long long)k[SONDE_CNT_RESP_RECORDED],
 		(unsigned long long)as.conns_summarized, (unsigned long long)as.conns_full_responses,
-		(unsigned long long)as.responses_pipelined);
+		(unsigned long long)as.responses_pipelined, (unsigned long long)as.spans_unsampled);
 	if (ag->cfg.propagation & PROPAGATION_HEADER)
 		fprintf(stderr,
 			"sonde: stats (%s): server_ids=%llu traceparent_in=%llu traceparent_bad=%llu "
@@ -322,6 +323,9 @@ static void render_metrics(void *ctx, FILE *out)
 	metric(out, "sonde_connections_dropped_total", "counter",
 	       "Connections not followed: table full.", NULL, as.conns_dropped);
 	metric(out, "sonde_spans_total", "counter", "Spans assembled.", NULL, as.spans);
+	metric(out, "sonde_spans_unsampled_total", "counter",
+	       "Spans assembled and not sent: their trace was not sampled (--sample-ratio).", NULL,
+	       as.spans_unsampled);
 	metric(out, "sonde_parse_errors_total", "counter", "Message heads that did not parse.", NULL,
 	       as.parse_errors);
 	metric(out, "sonde_framing_lost_total", "counter",
@@ -534,6 +538,7 @@ static int run(struct agent *ag)
 {
 	struct sonde_config *cfg = &ag->cfg;
 	uint64_t deadline;
+	char sampling[48];
 	int err, i;
 
 	ag->started_ms = loop__now_ms();
@@ -603,11 +608,15 @@ static int run(struct agent *ag)
 				why);
 	}
 
-	fprintf(stderr, "sonde: attached in %llu ms: %s; propagation %s; cpu %s; spans to %s%s\n",
+	sampling[0] = 0;
+	if (cfg->sample_threshold)
+		snprintf(sampling, sizeof(sampling), "; traces sampled: %g%%",
+			 100.0 * (1.0 - ldexp((double)cfg->sample_threshold, -56)));
+	fprintf(stderr, "sonde: attached in %llu ms: %s; propagation %s; cpu %s; spans to %s%s%s\n",
 		(unsigned long long)(loop__now_ms() - ag->started_ms), loader__hooks(ag->ld),
 		loader__propagation(ag->ld), ag->guard ? "yield" : "normal",
 		cfg->traces_url ? cfg->traces_url : "the console",
-		cfg->traces_url && cfg->otlp.gzip ? " (gzip)" : "");
+		cfg->traces_url && cfg->otlp.gzip ? " (gzip)" : "", sampling);
 	err = loop__run(ag->loop);
 
 	/* Shutdown, at normal priority: take what the rings still hold, finish what has a

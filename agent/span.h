@@ -111,5 +111,10 @@ void resource__put(struct resource *r);
 void span__new_trace_id(uint8_t id[16]);
 void span__new_span_id(uint8_t id[8]);
 bool span__id_is_zero(const uint8_t *id, size_t len);
+/*
+ * Whether the trace is kept at a sampling threshold (config.h, sample_threshold): its id's last
+ * 56 bits, big-endian, are at least threshold; 0 keeps every trace.
+ */
+bool span__trace_sampled(const uint8_t trace_id[16], uint64_t threshold);
 
 #endif /* SONDE_SPAN_H */

@@ -64,6 +64,10 @@ const volatile __u8 summarize_responses = 0;
 /* Both directions on the socket tracepoints: a thread's response notes live in its task storage
  * (resp_notes_task), not in the fallback's hash, which both directions must share otherwise. */
 const volatile __u8 task_notes = 0;
+/* --sample-ratio: a trace is sampled when its id's last 56 bits, big-endian, are at least this;
+ * 0 samples all. Only the W3C sampled flag of a trace the kernel starts or joins by TCP option
+ * depends on it: the agent drops the spans. */
+const volatile __u64 sample_threshold = 0;
 
 /* Connection ids: unique for the life of this BPF object (the agent's life). */
 __u64 next_conn_id = 0;
@@ -86,6 +90,21 @@ static __always_inline void count(__u32 which)
 
 	if (c)
 		*c += 1;
+}
+
+/* The W3C trace-flags of a trace this host starts (or joins with no flags of its own): sampled
+ * or not by the same rule as the agent's (span__trace_sampled). */
+static __always_inline __u8 trace_flags(const __u8 *trace_id)
+{
+	__u64 r = 0;
+	int i;
+
+	if (!sample_threshold)
+		return 1;
+#pragma unroll
+	for (i = 9; i < 16; i++)
+		r = r << 8 | trace_id[i];
+	return r >= sample_threshold;
 }
 
 /* Reserve a record in this CPU's ring, or count the loss. */
@@ -329,7 +348,7 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 		if (opt) {
 			__builtin_memcpy(ctx->trace_id, opt->trace_id, sizeof(ctx->trace_id));
 			__builtin_memcpy(ctx->parent_id, opt->span_id, sizeof(ctx->parent_id));
-			ctx->flags = 1;
+			ctx->flags = trace_flags(ctx->trace_id);
 			ctx->kind = SONDE_CTX_PEER;
 			count(SONDE_CNT_TCPOPT_JOINED);
 		}
@@ -365,14 +384,14 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 		__builtin_memcpy(ctx->trace_id, opt->trace_id, sizeof(ctx->trace_id));
 		__builtin_memcpy(ctx->parent_id, opt->span_id, sizeof(ctx->parent_id));
 		random_ids(NULL, ctx->span_id);
-		ctx->flags = 1;
+		ctx->flags = trace_flags(ctx->trace_id);
 		count(SONDE_CNT_TCPOPT_JOINED);
 	} else {
 		if (hs.has_tp)
 			count(SONDE_CNT_SERVER_TP_BAD);
 		random_ids(ctx->trace_id, ctx->span_id);
 		__builtin_memset(ctx->parent_id, 0, sizeof(ctx->parent_id));
-		ctx->flags = 1; /* sampled: sonde records every request */
+		ctx->flags = trace_flags(ctx->trace_id);
 	}
 	ctx->kind = SONDE_CTX_SERVER;
 	count(SONDE_CNT_SERVER_IDS);
@@ -429,7 +448,7 @@ static __always_inline void tcp_option_sent(struct sock *sk, __u32 ret, __u64 pi
 	__builtin_memcpy(ctx->trace_id, tx->trace_id, sizeof(ctx->trace_id));
 	__builtin_memcpy(ctx->span_id, tx->span_id, sizeof(ctx->span_id));
 	__builtin_memset(ctx->parent_id, 0, sizeof(ctx->parent_id));
-	ctx->flags = 1;
+	ctx->flags = trace_flags(ctx->trace_id);
 	ctx->kind = SONDE_CTX_INJECTED;
 }
 
@@ -1090,7 +1109,7 @@ static __always_inline __u32 inject(struct sk_msg_md *msg, __u64 key, __u64 pid_
 		random_ids(NULL, ctx->span_id);
 	} else {
 		random_ids(ctx->trace_id, ctx->span_id);
-		ctx->flags = 1;
+		ctx->flags = trace_flags(ctx->trace_id);
 	}
 	/* The line goes before the empty line: the head's last CRLF stays last. */
 	at = hs.head_end;

@@ -38,6 +38,9 @@ def test_check_names_the_hooks_it_uses():
     (["--otlp-endpoint", "ftp://x"], "expected an http:// or https:// URL"),
     (["--pid"], "needs a value"),
     (["stray"], "unexpected argument 'stray'"),
+    (["--sample-ratio", "1.5"], "invalid value '1.5' for --sample-ratio"),
+    (["--sample-ratio", "half"], "expected a probability from 0 to 1"),
+    (["--sample-ratio", "nan"], "invalid value 'nan' for --sample-ratio"),
 ])
 def test_bad_flags_are_refused_with_the_reason(args, needle):
     r = run(*args)
@@ -50,6 +53,11 @@ def test_bad_environment_is_refused():
     assert r.returncode == 2 and "OTEL_EXPORTER_OTLP_ENDPOINT" in r.stderr
     r = run(env={"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"})
     assert r.returncode == 2 and "gzip or none" in r.stderr
+    r = run(env={"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "-0.1"})
+    assert r.returncode == 2 and "invalid value '-0.1' for OTEL_TRACES_SAMPLER_ARG" in r.stderr
+    # parent-based sampling follows the caller's flag, which sonde does not: refused, named
+    r = run(env={"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"})
+    assert r.returncode == 2 and "unsupported OTEL_TRACES_SAMPLER" in r.stderr
 
 
 def test_without_privileges_it_names_what_is_missing(tmp_path):

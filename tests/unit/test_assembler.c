@@ -445,6 +445,43 @@ TEST(traceparent_honoured_and_invalid_ignored)
 	teardown();
 }
 
+TEST(sampling_keeps_whole_traces_by_id)
+{
+	struct assembler_stats st;
+	struct trace_context ctx;
+
+	setup();
+	cfg.sample_threshold = 1ULL << 55; /* --sample-ratio 0.5 */
+	open_conn(16);
+	/* Trace id bytes 9..15 start with 0xce: at or above 2^55, kept. */
+	io_str(16, IN, 100, "GET /a HTTP/1.1\r\nHost: x\r\n"
+			    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n");
+	io_str(16, OUT, 200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	/* ... with 0x4e: below it, dropped, though its caller sampled it (flags 01). */
+	io_str(16, IN, 300, "GET /b HTTP/1.1\r\nHost: x\r\n"
+			    "traceparent: 00-4bf92f3577b34da6a34e929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n");
+	io_str(16, OUT, 400, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	/* ... 0x80 and the rest zero: exactly 2^55, kept; its caller did not sample it (00). */
+	io_str(16, IN, 500, "GET /c HTTP/1.1\r\nHost: x\r\n"
+			    "traceparent: 00-4bf92f3577b34da6a380000000000000-00f067aa0ba902b7-00\r\n\r\n");
+	io_str(16, OUT, 600, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	/* ... dropped, and closed before its response: counted as incomplete all the same. */
+	io_str(16, IN, 700, "GET /d HTTP/1.1\r\nHost: x\r\n"
+			    "traceparent: 00-4bf92f3577b34da6a37fffffffffffff-00f067aa0ba902b7-01\r\n\r\n");
+	close_conn(16, 800);
+	CHECK_EQ_INT(n_spans, 2);
+	CHECK_STR(attr_str(&spans[0], "url.path"), "/a");
+	CHECK_STR(attr_str(&spans[1], "url.path"), "/c");
+	CHECK(tracecontext_parse_traceparent(
+		"00-4bf92f3577b34da6a380000000000000-00f067aa0ba902b7-00", 55, &ctx));
+	CHECK(!memcmp(spans[1].trace_id, ctx.trace_id, 16));
+	assembler__stats(a, &st);
+	CHECK_EQ_INT(st.spans, 4);
+	CHECK_EQ_INT(st.spans_unsampled, 2);
+	CHECK_EQ_INT(st.spans_incomplete, 1);
+	teardown();
+}
+
 TEST(idle_keep_alive_ends_from_kernel_state)
 {
 	const char *head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -512,6 +549,7 @@ int main(void)
 	RUN(close_delimited_response);
 	RUN(garbage_is_ignored);
 	RUN(traceparent_honoured_and_invalid_ignored);
+	RUN(sampling_keeps_whole_traces_by_id);
 	RUN(idle_keep_alive_ends_from_kernel_state);
 	RUN(service_names_from_cmdlines);
 	UNIT_DONE();

@@ -136,11 +136,54 @@ TEST(test_ids)
 	free(ids);
 }
 
+/* A trace id whose last 7 bytes hold r (big-endian); the first 9 are noise the rule ignores. */
+static void id_with_low56(uint8_t t[16], uint64_t r)
+{
+	int i;
+
+	for (i = 0; i < 9; i++)
+		t[i] = (uint8_t)(0xa5 + 17 * i);
+	for (i = 15; i >= 9; i--, r >>= 8)
+		t[i] = (uint8_t)r;
+}
+
+TEST(test_trace_sampling)
+{
+	const uint64_t top = (1ULL << 56) - 1, half = 1ULL << 55;
+	uint8_t t[16];
+	int i, kept = 0;
+
+	/* Threshold 0 keeps every trace, the lowest id too. */
+	id_with_low56(t, 0);
+	CHECK(span__trace_sampled(t, 0));
+	/* The boundary: kept from the threshold up, not below it. */
+	id_with_low56(t, half);
+	CHECK(span__trace_sampled(t, half));
+	id_with_low56(t, half - 1);
+	CHECK(!span__trace_sampled(t, half));
+	/* Only the last 56 bits count: byte 8 is not part of them. */
+	id_with_low56(t, half - 1);
+	t[8] = 0xff;
+	CHECK(!span__trace_sampled(t, half));
+	/* 2^56 (ratio 0) keeps nothing, not even the highest value. */
+	id_with_low56(t, top);
+	CHECK(!span__trace_sampled(t, 1ULL << 56));
+	CHECK(span__trace_sampled(t, top));
+	/* Random ids at threshold 3/4 of the range: about a quarter kept (10000 draws: the
+	 * standard deviation is 43, so the bounds are over 5 of them away). */
+	for (i = 0; i < 10000; i++) {
+		span__new_trace_id(t);
+		kept += span__trace_sampled(t, 3 * (1ULL << 54));
+	}
+	CHECK(kept > 2250 && kept < 2750);
+}
+
 int main(void)
 {
 	RUN(test_attrs_set_and_find);
 	RUN(test_attrs_limits);
 	RUN(test_resource_refcount);
 	RUN(test_ids);
+	RUN(test_trace_sampling);
 	UNIT_DONE();
 }

@@ -100,6 +100,9 @@ port = {{ . | int64 }}
 exe = {{ . }}
 {{- end }}
 propagation = {{ .Values.propagation }}
+{{- if lt (float64 .Values.sampleRatio) 1.0 }}
+sample-ratio = {{ .Values.sampleRatio }}
+{{- end }}
 {{- range $k, $v := .Values.extraConfig }}
 {{- if kindIs "bool" $v }}
 {{- if $v }}
