@@ -795,6 +795,29 @@ http {{
             log(f"startup {i + 1}: {runs[-1]}")
         self.results["runs"]["startup"] = runs
 
+    def phase_sampling(self, seconds):
+        """nginx at saturation: without sonde, with it exporting every trace, and with
+        --sample-ratio 0.1; each triple alternates its order."""
+        labels = {"without": None, "all": [], "ratio_0.1": ["--sample-ratio", "0.1"]}
+        runs = []
+        for i in range(min(self.pairs, 3)):
+            order = list(labels)[i % 3:] + list(labels)[:i % 3]
+            trip = {}
+            for label in order:
+                extra = labels[label]
+                r = self.measure(self.wrk(self.port["nginx"], seconds), extra is not None,
+                                 extra=None if extra is None else self.trace_args() + extra)
+                if extra is not None:
+                    r["agent_cpu_us_per_request"] = r["sonde"]["cpu_s_load"] / r["requests"] * 1e6
+                    r["unsampled_share"] = (r["sonde"]["stats"].get("unsampled", 0) /
+                                            r["sonde"]["spans"] if r["sonde"]["spans"] else None)
+                trip[label] = r
+                log(f"sampling triple {i + 1} {label}: rps={r['rps']:.0f}" +
+                    (f", agent us/request={fmt(r['agent_cpu_us_per_request'])}, "
+                     f"unsampled={fmt(r['unsampled_share'])}" if extra is not None else ""))
+            runs.append(trip)
+        self.results["runs"]["sampling"] = runs
+
     def phase_idle(self, seconds):
         """sonde with nothing to trace (the benchmark's servers up, no load): the CPU its threads
         use and how often they are put on a CPU, from /proc/PID/task/*/schedstat (ns on a CPU,
@@ -1016,6 +1039,10 @@ http {{
                            {"link": ["--propagation", "link"],
                             "link_tcp": ["--propagation", "link,tcp"]}, bpf_stats=True)
 
+        log("trace sampling: nginx at saturation without sonde, with it, and with "
+            "--sample-ratio 0.1")
+        self.phase_sampling(sat_s)
+
         log("nginx at saturation, sonde exporting to Jaeger")
         stop_jaeger = self.start_jaeger()
         jr = []
@@ -1186,6 +1213,18 @@ def summarize(res):
              p["link_tcp"]["requests"] for p in tp if p["link_tcp"]["sonde"].get("bpf")])
         for stat in ("tcpopt_written", "tcpopt_joined", "tcpopt_nospace"):
             S["tcp_option"][stat + "_per_request"] = med([per_req(p, stat) for p in tp])
+    if R.get("sampling"):
+        sm = R["sampling"]
+        S["sampling"] = {
+            "rps_all": between(sm, "without", "all", lambda r: r.get("rps")),
+            "rps_ratio": between(sm, "without", "ratio_0.1", lambda r: r.get("rps")),
+            "agent_cpu": between(sm, "all", "ratio_0.1",
+                                 lambda r: r.get("agent_cpu_us_per_request")),
+            "app_cpu": between(sm, "all", "ratio_0.1", lambda r: r.get("cpu_us_per_request")),
+            "unsampled_share": med([p["ratio_0.1"]["unsampled_share"] for p in sm]),
+            "drops": sum(sum(p[k]["sonde"]["drops"].values()) for p in sm
+                         for k in ("all", "ratio_0.1")),
+        }
     st = R["startup"]
     S["startup"] = {k: med([r[k] for r in st]) for k in st[0] if k != "spans"}
     S["startup"]["exec_to_attached_ms_spread"] = spread([r["exec_to_attached_ms"] for r in st])
@@ -1499,6 +1538,36 @@ def report(res):
         w(f"| options written / joined / no room, per request | | "
           f"{fmt(t['tcpopt_written_per_request'])} / {fmt(t['tcpopt_joined_per_request'])} / "
           f"{fmt(t['tcpopt_nospace_per_request'])} | | |")
+        w("")
+
+    sm = S.get("sampling")
+    if sm:
+        w("## Trace sampling (`--sample-ratio 0.1`)")
+        w("")
+        w("nginx at saturation (wrk -t1 -c32), in triples alternated in order: without sonde, "
+          "with sonde exporting every trace (the default), and with `--sample-ratio 0.1` "
+          "(one trace in ten kept, chosen by trace id; the rest are assembled, then dropped "
+          "before they are built and encoded). Throughput is against the run without sonde of "
+          "the same triple; the CPU figures compare the two sonde runs.")
+        w("")
+        w("| figure | first (median) | second (median) | change (median of triples) | spread |")
+        w("| --- | --- | --- | --- | --- |")
+        for key, label, a_, b_ in (
+                ("rps_all", "nginx req/s: without sonde, with sonde (all traces)", "without",
+                 "all"),
+                ("rps_ratio", "nginx req/s: without sonde, with sonde at 0.1", "without",
+                 "ratio_0.1"),
+                ("agent_cpu", "agent CPU per request, µs: all traces, 0.1", "all", "ratio_0.1"),
+                ("app_cpu", "nginx + wrk CPU per request, µs: all traces, 0.1", "all",
+                 "ratio_0.1")):
+            r = sm[key]
+            w(f"| {label} | {fmt(r[a_ + '_median'])} | {fmt(r[b_ + '_median'])} | "
+              f"{pct(r['ratio_median'])} | {rng(r['ratio_spread'])} |")
+        w("")
+        share = sm["unsampled_share"]
+        w(f"Spans dropped by the sampler at 0.1: {fmt(None if share is None else 100 * share)}% "
+          f"of those assembled (median); lost otherwise (ring full, queue full, failed), both "
+          f"sonde configurations: {sm['drops']}.")
         w("")
 
     w("## Agent cost (sonde's own process)")
