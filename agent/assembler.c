@@ -64,6 +64,8 @@ struct exchange {
 	uint8_t span_id[8];
 	uint8_t parent_id[8];
 	uint8_t version_minor;
+	/* The lengths of the strings below (the span is built without a strlen() of each). */
+	uint16_t method_len, route_len, path_len, query_len, host_len, ua_len;
 	/* From here on strings, set by exchange_new() (tracestate) and the request's head. */
 	char tracestate[256];	/* W3C tracestate that came with a traceparent */
 	char method[16];
@@ -110,6 +112,7 @@ struct conn {
 	uint8_t junk;
 	bool have_tuple;
 	char peer[INET6_ADDRSTRLEN]; /* the remote address as text, once per connection */
+	uint8_t peer_len;
 	bool selected;
 	bool link_go;	     /* a Go program: goroutines do, the kernel reports each I/O's g */
 	bool no_guess;	     /* CPython: no guess among a thread's open requests (runtime.h) */
@@ -504,13 +507,15 @@ static void conn_remove(struct assembler *a, struct conn *c)
 	conn_free(a, c);
 }
 
-static void copy_str(char *dst, size_t dstsz, const struct http1_str *s)
+/* Copy s into dst (of dstsz), cut to fit, NUL-terminated; returns the length copied. */
+static uint16_t copy_str(char *dst, size_t dstsz, const struct http1_str *s)
 {
 	size_t n = s->len < dstsz - 1 ? s->len : dstsz - 1;
 
 	if (n)
 		memcpy(dst, s->p, n);
 	dst[n] = 0;
+	return (uint16_t)n;
 }
 
 static void addr_string(uint16_t family, const uint8_t *addr, char *out, size_t outsz)
@@ -533,20 +538,29 @@ static void copy_n(char *dst, size_t dstsz, const char *src, size_t n)
 	dst[n] = 0;
 }
 
-/* a + b + c into dst, cut to fit. */
-static void cat3(char *dst, size_t dstsz, const char *a, const char *b, const char *c)
+/* n bytes of src at dst + o (o < dstsz), cut to leave room for a NUL; the new end. */
+static size_t put_at(char *dst, size_t dstsz, size_t o, const char *src, size_t n)
 {
-	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-
-	copy_n(dst, dstsz, a, la);
-	if (la + 1 < dstsz)
-		copy_n(dst + la, dstsz - la, b, lb);
-	if (la + lb + 1 < dstsz)
-		copy_n(dst + la + lb, dstsz - la - lb, c, lc);
+	if (o + n >= dstsz)
+		n = dstsz - 1 - o;
+	memcpy(dst + o, src, n);
+	return o + n;
 }
 
-/* Split "host:port" (or "[v6]:port") from a Host header. */
-static void split_host(const char *host, char *name, size_t namesz, int *port)
+/* a + b + c (of lengths la, lb, lc) into dst, cut to fit, NUL-terminated; the length. */
+static size_t cat3(char *dst, size_t dstsz, const char *a, size_t la, const char *b, size_t lb,
+		   const char *c, size_t lc)
+{
+	size_t o = put_at(dst, dstsz, 0, a, la);
+
+	o = put_at(dst, dstsz, o, b, lb);
+	o = put_at(dst, dstsz, o, c, lc);
+	dst[o] = 0;
+	return o;
+}
+
+/* Split "host:port" (or "[v6]:port") from a Host header; the length of the name. */
+static size_t split_host(const char *host, char *name, size_t namesz, int *port)
 {
 	const char *colon;
 	size_t n;
@@ -559,13 +573,14 @@ static void split_host(const char *host, char *name, size_t namesz, int *port)
 		copy_n(name, namesz, host + 1, n);
 		if (end && end[1] == ':')
 			*port = atoi(end + 2);
-		return;
+		return n < namesz ? n : namesz - 1;
 	}
 	colon = strrchr(host, ':');
 	n = colon ? (size_t)(colon - host) : strlen(host);
 	copy_n(name, namesz, host, n);
 	if (colon)
 		*port = atoi(colon + 1);
+	return n < namesz ? n : namesz - 1;
 }
 
 /* Build the span of a finished exchange and hand it on. */
@@ -575,6 +590,7 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 	const char *peer = c->peer;
 	char host[128], buf[600], ver[4] = {'1', '.', '0', 0};
 	bool server = c->role == SONDE_ROLE_SERVER;
+	size_t host_len, n;
 	int host_port = 0;
 
 	memset(&sp, 0, offsetof(struct span, attrs));
@@ -608,39 +624,45 @@ static void emit_span(struct assembler *a, struct conn *c, struct exchange *x, b
 	sp.end_unix_ns = assembler__to_unix_ns(a, x->end_ns > x->start_ns ? x->end_ns : x->start_ns);
 	/* No printf on this per-span path: plain copies. Each key below is set once: added
 	 * without the search for an existing one. */
-	cat3(sp.name, sizeof(sp.name), x->method, " ", x->route);
+	cat3(sp.name, sizeof(sp.name), x->method, x->method_len, " ", 1, x->route, x->route_len);
 
-	span__add_cstr(&sp, "http.request.method", x->method);
-	split_host(x->host, host, sizeof(host), &host_port);
+	span__add_str(&sp, "http.request.method", x->method, x->method_len);
+	host_len = split_host(x->host, host, sizeof(host), &host_port);
 	if (server) {
-		span__add_cstr(&sp, "url.path", x->path);
-		span__add_cstr(&sp, "url.scheme", "http");
-		if (x->query[0] && a->cfg->export_query)
-			span__add_cstr(&sp, "url.query", x->query);
-		if (host[0])
-			span__add_cstr(&sp, "server.address", host);
+		span__add_str(&sp, "url.path", x->path, x->path_len);
+		span__add_str(&sp, "url.scheme", "http", 4);
+		if (x->query_len && a->cfg->export_query)
+			span__add_str(&sp, "url.query", x->query, x->query_len);
+		if (host_len)
+			span__add_str(&sp, "server.address", host, host_len);
 		if (host_port || c->have_tuple)
 			span__add_int(&sp, "server.port", host_port ? host_port : c->sport);
-		if (peer[0])
-			span__add_cstr(&sp, "client.address", peer);
+		if (c->peer_len)
+			span__add_str(&sp, "client.address", peer, c->peer_len);
 	} else {
-		cat3(buf, sizeof(buf), "http://", host[0] ? x->host : peer, x->path);
-		if (x->query[0] && a->cfg->export_query)
-			cat3(buf + strlen(buf), sizeof(buf) - strlen(buf), "?", x->query, "");
-		span__add_cstr(&sp, "url.full", buf);
-		span__add_cstr(&sp, "server.address", host[0] ? host : peer);
+		n = cat3(buf, sizeof(buf), "http://", 7, host_len ? x->host : peer,
+			 host_len ? x->host_len : c->peer_len, x->path, x->path_len);
+		if (x->query_len && a->cfg->export_query) {
+			n = put_at(buf, sizeof(buf), n, "?", 1);
+			n = put_at(buf, sizeof(buf), n, x->query, x->query_len);
+		}
+		span__add_str(&sp, "url.full", buf, n);
+		if (host_len)
+			span__add_str(&sp, "server.address", host, host_len);
+		else
+			span__add_str(&sp, "server.address", peer, c->peer_len);
 		if (host_port || c->have_tuple)
 			span__add_int(&sp, "server.port", host_port ? host_port : c->dport);
 	}
-	span__add_cstr(&sp, "url.template", x->route);
-	if (peer[0]) {
-		span__add_cstr(&sp, "network.peer.address", peer);
+	span__add_str(&sp, "url.template", x->route, x->route_len);
+	if (c->peer_len) {
+		span__add_str(&sp, "network.peer.address", peer, c->peer_len);
 		span__add_int(&sp, "network.peer.port", c->dport);
 	}
 	ver[2] = (char)('0' + (x->version_minor % 10));
-	span__add_cstr(&sp, "network.protocol.version", ver);
-	if (x->user_agent[0])
-		span__add_cstr(&sp, "user_agent.original", x->user_agent);
+	span__add_str(&sp, "network.protocol.version", ver, 3);
+	if (x->ua_len)
+		span__add_str(&sp, "user_agent.original", x->user_agent, x->ua_len);
 	span__add_int(&sp, "thread.id", x->tid);
 	if (x->has_response) {
 		span__add_int(&sp, "http.response.status_code", x->status);
@@ -933,14 +955,14 @@ static void emit_db_span(void *ctx, const struct db_op *op)
 	if (server) {
 		if (c->have_tuple)
 			span__add_int(&sp, "server.port", c->sport);
-		if (c->peer[0])
-			span__add_cstr(&sp, "client.address", c->peer);
-	} else if (c->peer[0]) {
-		span__add_cstr(&sp, "server.address", c->peer);
+		if (c->peer_len)
+			span__add_str(&sp, "client.address", c->peer, c->peer_len);
+	} else if (c->peer_len) {
+		span__add_str(&sp, "server.address", c->peer, c->peer_len);
 		span__add_int(&sp, "server.port", c->dport);
 	}
-	if (c->peer[0]) {
-		span__add_cstr(&sp, "network.peer.address", c->peer);
+	if (c->peer_len) {
+		span__add_str(&sp, "network.peer.address", c->peer, c->peer_len);
 		span__add_int(&sp, "network.peer.port", c->dport);
 	}
 	if (!c->link_go) /* a goroutine's I/O runs on any thread */
@@ -1154,12 +1176,13 @@ static void on_request_head(struct assembler *a, struct conn *c, struct stream *
 	x->tid = tid;
 	x->actor = c->cur_actor;
 	x->version_minor = r->version_minor;
-	copy_str(x->method, sizeof(x->method), &r->method);
-	copy_str(x->path, sizeof(x->path), &r->path);
-	copy_str(x->query, sizeof(x->query), &r->query);
-	copy_str(x->host, sizeof(x->host), &r->host);
-	copy_str(x->user_agent, sizeof(x->user_agent), &r->user_agent);
-	http_route_from_path(x->path, strlen(x->path), x->route, sizeof(x->route));
+	x->method_len = copy_str(x->method, sizeof(x->method), &r->method);
+	x->path_len = copy_str(x->path, sizeof(x->path), &r->path);
+	x->query_len = copy_str(x->query, sizeof(x->query), &r->query);
+	x->host_len = copy_str(x->host, sizeof(x->host), &r->host);
+	x->ua_len = copy_str(x->user_agent, sizeof(x->user_agent), &r->user_agent);
+	x->route_len = (uint16_t)http_route_from_path(x->path, x->path_len, x->route,
+						      sizeof(x->route));
 	x->head_request = r->method.len == 4 && !memcmp(r->method.p, "HEAD", 4);
 	if (r->traceparent.len)
 		x->has_ctx = tracecontext_parse_traceparent(r->traceparent.p, r->traceparent.len,
@@ -1569,6 +1592,7 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	c->kernel_role = (uint8_t)ev->role;
 	c->open_ts = ev->open_ts_ns;
 	addr_string(c->family, c->daddr, c->peer, sizeof(c->peer));
+	c->peer_len = (uint8_t)strlen(c->peer);
 	c->last_ns = ev->head.ts_ns;
 	/* The collector's end of one of our own exports: tracing it would feed on itself. */
 	if (self_conns__has(c->dport) && is_local_peer(c))

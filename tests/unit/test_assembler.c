@@ -232,6 +232,37 @@ TEST(client_side_and_4xx_error)
 	teardown();
 }
 
+TEST(client_url_full_from_host_or_peer_with_query)
+{
+	char longpath[200];
+
+	setup();
+	cfg.export_query = true;
+	open_conn(3);
+	io_str(3, OUT, 100, "GET /a/b?x=1 HTTP/1.1\r\n\r\n");
+	io_str(3, IN, 200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	io_str(3, OUT, 300, "GET /c?y=2&z HTTP/1.1\r\nHost: api.local:8443\r\n\r\n");
+	io_str(3, IN, 400, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	/* A route longer than the span name's room: the name is cut, not overrun. */
+	memset(longpath, 'p', sizeof(longpath));
+	longpath[0] = '/';
+	io(3, OUT, 500, "GET ", 4, 4);
+	io(3, OUT, 501, longpath, sizeof(longpath), sizeof(longpath));
+	io_str(3, OUT, 502, " HTTP/1.1\r\nHost: h\r\n\r\n");
+	io_str(3, IN, 600, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 3);
+	CHECK_STR(attr_str(&spans[0], "url.full"), "http://127.0.0.2/a/b?x=1");
+	CHECK_STR(attr_str(&spans[0], "server.address"), "127.0.0.2");
+	CHECK_STR(attr_str(&spans[0], "network.peer.address"), "127.0.0.2");
+	CHECK_STR(spans[0].name, "GET /a/b");
+	CHECK_STR(attr_str(&spans[1], "url.full"), "http://api.local:8443/c?y=2&z");
+	CHECK_STR(attr_str(&spans[1], "server.address"), "api.local");
+	CHECK_EQ_INT(attr_int(&spans[1], "server.port"), 8443);
+	CHECK_EQ_INT(strlen(spans[2].name), sizeof(spans[2].name) - 1);
+	CHECK(!strncmp(spans[2].name, "GET /ppp", 8));
+	teardown();
+}
+
 TEST(pipelined_in_one_io)
 {
 	setup();
@@ -537,6 +568,7 @@ int main(void)
 {
 	RUN(keep_alive_server);
 	RUN(client_side_and_4xx_error);
+	RUN(client_url_full_from_host_or_peer_with_query);
 	RUN(pipelined_in_one_io);
 	RUN(pipelined_responses_in_separate_ios);
 	RUN(head_split_across_ios);
