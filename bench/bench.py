@@ -795,28 +795,34 @@ http {{
             log(f"startup {i + 1}: {runs[-1]}")
         self.results["runs"]["startup"] = runs
 
-    def phase_sampling(self, seconds):
-        """nginx at saturation: without sonde, with it exporting every trace, and with
-        --sample-ratio 0.1; each triple alternates its order."""
+    def phase_sampling(self, seconds, rate, fixed_s):
+        """nginx at saturation, then at a fixed rate: without sonde, with it exporting every
+        trace, and with --sample-ratio 0.1; each triple rotates its order."""
         labels = {"without": None, "all": [], "ratio_0.1": ["--sample-ratio", "0.1"]}
-        runs = []
-        for i in range(min(self.pairs, 3)):
-            order = list(labels)[i % 3:] + list(labels)[:i % 3]
-            trip = {}
-            for label in order:
-                extra = labels[label]
-                r = self.measure(self.wrk(self.port["nginx"], seconds), extra is not None,
-                                 extra=None if extra is None else self.trace_args() + extra)
-                if extra is not None:
-                    r["agent_cpu_us_per_request"] = r["sonde"]["cpu_s_load"] / r["requests"] * 1e6
-                    r["unsampled_share"] = (r["sonde"]["stats"].get("unsampled", 0) /
-                                            r["sonde"]["spans"] if r["sonde"]["spans"] else None)
-                trip[label] = r
-                log(f"sampling triple {i + 1} {label}: rps={r['rps']:.0f}" +
-                    (f", agent us/request={fmt(r['agent_cpu_us_per_request'])}, "
-                     f"unsampled={fmt(r['unsampled_share'])}" if extra is not None else ""))
-            runs.append(trip)
-        self.results["runs"]["sampling"] = runs
+        for name, load in (("sampling", lambda: self.wrk(self.port["nginx"], seconds)),
+                           ("sampling_fixed", lambda: self.loadgen(self.port["nginx"], rate,
+                                                                   fixed_s))):
+            runs = []
+            for i in range(min(self.pairs, 3)):
+                order = list(labels)[i % 3:] + list(labels)[:i % 3]
+                trip = {}
+                for label in order:
+                    extra = labels[label]
+                    r = self.measure(load(), extra is not None,
+                                     extra=None if extra is None else self.trace_args() + extra)
+                    if extra is not None:
+                        r["agent_cpu_us_per_request"] = (r["sonde"]["cpu_s_load"] /
+                                                         r["requests"] * 1e6)
+                        st = r["sonde"]
+                        r["unsampled_share"] = (st["stats"].get("unsampled", 0) / st["spans"]
+                                                if st["spans"] else None)
+                    trip[label] = r
+                    log(f"{name} triple {i + 1} {label}: rps={r.get('rps', r.get('rate_achieved')):.0f}" +
+                        (f", p99={fmt(r['p99_us'])}" if "p99_us" in r else "") +
+                        (f", agent us/request={fmt(r['agent_cpu_us_per_request'])}, "
+                         f"unsampled={fmt(r['unsampled_share'])}" if extra is not None else ""))
+                runs.append(trip)
+            self.results["runs"][name] = runs
 
     def phase_idle(self, seconds):
         """sonde with nothing to trace (the benchmark's servers up, no load): the CPU its threads
@@ -1041,7 +1047,9 @@ http {{
 
         log("trace sampling: nginx at saturation without sonde, with it, and with "
             "--sample-ratio 0.1")
-        self.phase_sampling(sat_s)
+        rate = a["config"]["fixed_rates"][f"nginx_fixed{FIXED_FRACTIONS[0]}"]
+        a["config"]["sampling_rate"] = rate
+        self.phase_sampling(sat_s, rate, fixed_s)
 
         log("nginx at saturation, sonde exporting to Jaeger")
         stop_jaeger = self.start_jaeger()
@@ -1222,6 +1230,8 @@ def summarize(res):
                                  lambda r: r.get("agent_cpu_us_per_request")),
             "app_cpu": between(sm, "all", "ratio_0.1", lambda r: r.get("cpu_us_per_request")),
             "unsampled_share": med([p["ratio_0.1"]["unsampled_share"] for p in sm]),
+            "p99": {k: between(R["sampling_fixed"], "without", k, lambda r: r.get("p99_us"))
+                    for k in ("all", "ratio_0.1")} if R.get("sampling_fixed") else None,
             "drops": sum(sum(p[k]["sonde"]["drops"].values()) for p in sm
                          for k in ("all", "ratio_0.1")),
         }
@@ -1544,11 +1554,12 @@ def report(res):
     if sm:
         w("## Trace sampling (`--sample-ratio 0.1`)")
         w("")
-        w("nginx at saturation (wrk -t1 -c32), in triples alternated in order: without sonde, "
-          "with sonde exporting every trace (the default), and with `--sample-ratio 0.1` "
-          "(one trace in ten kept, chosen by trace id; the rest are assembled, then dropped "
-          "before they are built and encoded). Throughput is against the run without sonde of "
-          "the same triple; the CPU figures compare the two sonde runs.")
+        w("nginx at saturation (wrk -t1 -c32), then at the fixed rate of the p99 goal (open "
+          "loop), in triples alternated in order: without sonde, with sonde exporting every "
+          "trace (the default), and with `--sample-ratio 0.1` (one trace in ten kept, chosen "
+          "by trace id; the rest are assembled, then dropped before they are built and "
+          "encoded). Throughput and p99 are against the run without sonde of the same triple; "
+          "the CPU figures compare the two sonde runs at saturation.")
         w("")
         w("| figure | first (median) | second (median) | change (median of triples) | spread |")
         w("| --- | --- | --- | --- | --- |")
@@ -1563,6 +1574,13 @@ def report(res):
             r = sm[key]
             w(f"| {label} | {fmt(r[a_ + '_median'])} | {fmt(r[b_ + '_median'])} | "
               f"{pct(r['ratio_median'])} | {rng(r['ratio_spread'])} |")
+        if sm["p99"]:
+            rate = res["config"].get("sampling_rate")
+            for k, label in (("all", "all traces"), ("ratio_0.1", "0.1")):
+                r = sm["p99"][k]
+                w(f"| nginx p99 at {rate} req/s (open loop), µs: without sonde, with sonde "
+                  f"({label}) | {fmt(r['without_median'])} | {fmt(r[k + '_median'])} | "
+                  f"{pct(r['ratio_median'])} | {rng(r['ratio_spread'])} |")
         w("")
         share = sm["unsampled_share"]
         w(f"Spans dropped by the sampler at 0.1: {fmt(None if share is None else 100 * share)}% "
