@@ -1278,6 +1278,12 @@ def bound_notes(res):
         if o and o["p99_us"]["ratio_median"]:
             yld += (f", but from a cpu cgroup of its own {pct(o['p99_us']['ratio_median'])}: "
                     f"between cgroups their weights decide, not the thread's policy")
+    smp = (S.get("sampling") or {}).get("p99")
+    if smp and smp["all"]["ratio_median"] and smp["ratio_0.1"]["ratio_median"]:
+        yld += (f"; most of it is the export work a sampler skips: at the {FIXED_FRACTIONS[0]}% "
+                f"rate, nginx's p99 change was {pct(smp['all']['ratio_median'])} with every trace and "
+                f"{pct(smp['ratio_0.1']['ratio_median'])} with `--sample-ratio 0.1` (Trace "
+                f"sampling below)")
     prof = res.get("profile") or {}
     top = ", ".join(f"{r['symbol']} {r['percent']:.0f}%" for r in prof.get("by_symbol", [])[:5])
     an = S["agent_nginx_saturation_null_sink"]
