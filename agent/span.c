@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sonde_event.h"
 #include "span.h"
 
 /*
@@ -286,12 +287,5 @@ bool span__id_is_zero(const uint8_t *id, size_t len)
 
 bool span__trace_sampled(const uint8_t trace_id[16], uint64_t threshold)
 {
-	uint64_t r = 0;
-	int i;
-
-	if (!threshold)
-		return true;
-	for (i = 9; i < 16; i++)
-		r = r << 8 | trace_id[i];
-	return r >= threshold;
+	return sonde_trace_sampled(trace_id, threshold);
 }

@@ -93,18 +93,10 @@ static __always_inline void count(__u32 which)
 }
 
 /* The W3C trace-flags of a trace this host starts (or joins with no flags of its own): sampled
- * or not by the same rule as the agent's (span__trace_sampled). */
+ * or not by the agent's rule. */
 static __always_inline __u8 trace_flags(const __u8 *trace_id)
 {
-	__u64 r = 0;
-	int i;
-
-	if (!sample_threshold)
-		return 1;
-#pragma unroll
-	for (i = 9; i < 16; i++)
-		r = r << 8 | trace_id[i];
-	return r >= sample_threshold;
+	return sonde_trace_sampled(trace_id, sample_threshold);
 }
 
 /* Reserve a record in this CPU's ring, or count the loss. */

@@ -24,6 +24,25 @@
 #define SONDE_MAX_CONNS 65536
 /* Syscalls in flight at once for the syscall fallback, host-wide: one per thread in a socket I/O. */
 #define SONDE_MAX_INFLIGHT_IO 16384
+/*
+ * The sampling rule (--sample-ratio), one definition for the BPF programs (the sampled flag of
+ * a traceparent they start) and the agent (which spans it sends): a trace is kept when the last
+ * 56 bits of its id, big-endian, are at least threshold, (1 - ratio) * 2^56; 0 keeps every trace.
+ * OpenTelemetry's consistent probability sampling, so that every sonde decides alike.
+ */
+static inline __attribute__((always_inline)) int sonde_trace_sampled(const __u8 *trace_id,
+								       __u64 threshold)
+{
+	__u64 r = 0;
+	int i;
+
+	if (!threshold)
+		return 1;
+	for (i = 9; i < 16; i++)
+		r = r << 8 | trace_id[i];
+	return r >= threshold;
+}
+
 /* Processes the pid filter can name. */
 #define SONDE_MAX_PID_FILTER 1024
 /* Ports the port filter can name. */
