@@ -153,7 +153,7 @@ struct assembler {
 	void *state_ctx;
 	conn_ignore_fn ignore;
 	void *ignore_ctx;
-	conn_resp_mode_fn resp_mode;
+	conn_policy_fn resp_mode;
 	void *resp_mode_ctx;
 	int64_t mono_to_unix;
 	struct conn *buckets[CONN_BUCKETS];
@@ -228,7 +228,7 @@ void assembler__set_go_process(struct assembler *a, void (*fn)(void *ctx, uint32
 	a->go_process_ctx = ctx;
 }
 
-void assembler__set_resp_mode(struct assembler *a, conn_resp_mode_fn fn, void *ctx)
+void assembler__set_capture_policy(struct assembler *a, conn_policy_fn fn, void *ctx)
 {
 	a->resp_mode = fn;
 	a->resp_mode_ctx = ctx;
@@ -250,14 +250,14 @@ static void choose_resp_mode(struct assembler *a, struct conn *c)
 	if (open > 1) {
 		c->asked_full = true;
 		if (c->asked_summary) {
-			a->resp_mode(a->resp_mode_ctx, c->sock_key, SONDE_RESP_FULL_AGAIN);
+			a->resp_mode(a->resp_mode_ctx, c->sock_key, SONDE_CAPTURE_RUNS);
 			a->st.conns_full_responses++;
 		}
 		return;
 	}
 	/* The kernel knows which way the responses go only from a role it saw at the open. */
 	if (!c->asked_summary && c->n_requests >= 2 && c->kernel_role == c->role) {
-		a->resp_mode(a->resp_mode_ctx, c->sock_key, SONDE_RESP_SUMMARIZE);
+		a->resp_mode(a->resp_mode_ctx, c->sock_key, SONDE_CAPTURE_HTTP1_STATUS);
 		c->asked_summary = true;
 		a->st.conns_summarized++;
 	}
@@ -1653,8 +1653,8 @@ static void lite_end(struct assembler *a, struct conn *c, uint32_t seq, uint64_t
 		response_done(a, c, last_ts);
 }
 
-/* A thread's note that it started a summarized response (sonde_resp_note). */
-static void on_note(struct assembler *a, uint32_t tgid, const struct sonde_resp_note *n)
+/* A thread's note that it started a summarized response (sonde_http1_note). */
+static void on_note(struct assembler *a, uint32_t tgid, const struct sonde_http1_note *n)
 {
 	struct conn *c = conn_find(a, n->conn_id);
 
@@ -1676,8 +1676,8 @@ static void on_run_end(struct assembler *a, struct conn *c, const struct sonde_r
 	resp_dir = c->role == SONDE_ROLE_SERVER ? SONDE_DIR_EGRESS : SONDE_DIR_INGRESS;
 	if (run->dir != resp_dir)
 		return;
-	if (run->status) {
-		lite_answer(a, c, run->seq, run->status, run->first_ts_ns);
+	if (run->http1_status) {
+		lite_answer(a, c, run->seq, run->http1_status, run->first_ts_ns);
 		lite_end(a, c, run->seq, run->last_ts_ns);
 		return;
 	}
@@ -1744,8 +1744,8 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 
 	if (cap > size - offsetof(struct sonde_data_event, payload))
 		cap = size - offsetof(struct sonde_data_event, payload);
-	for (int i = 0; i < SONDE_RESP_NOTES && ev->notes[i].conn_id; i++)
-		on_note(a, ev->head.tgid, &ev->notes[i]);
+	for (int i = 0; i < SONDE_HTTP1_NOTES && ev->http1_notes[i].conn_id; i++)
+		on_note(a, ev->head.tgid, &ev->http1_notes[i]);
 
 	if (!c)
 		c = conn_new(a, ev->head.conn_id, ev->head.tgid, NULL);
@@ -1945,9 +1945,9 @@ static void check_idle_lite(struct assembler *a, struct conn *c, uint64_t now)
 		return;
 	if (a->state(a->state_ctx, c->sock_key, &ks))
 		return; /* gone: its close record is on the way */
-	if (ks.conn_id != c->id || ks.run_dir != resp_dir || !ks.run_status)
+	if (ks.conn_id != c->id || ks.run_dir != resp_dir || !ks.run_http1_status)
 		return;
-	lite_answer(a, c, ks.run_seq, ks.run_status, ks.run_first_ts);
+	lite_answer(a, c, ks.run_seq, ks.run_http1_status, ks.run_first_ts);
 	if (now > ks.run_last_ts && now - ks.run_last_ts > idle)
 		lite_end(a, c, ks.run_seq, ks.run_last_ts);
 }

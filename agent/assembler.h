@@ -64,9 +64,9 @@ void assembler__set_ignore(struct assembler *a, conn_ignore_fn fn, void *ctx);
 /* Called once a connection of a Go program is seen (to attach its uprobes: loader__attach_go). */
 void assembler__set_go_process(struct assembler *a, void (*fn)(void *ctx, uint32_t tgid),
 			       void *ctx);
-/* Tell the kernel how to capture a connection's responses (loader__resp_mode). */
-typedef void (*conn_resp_mode_fn)(void *ctx, uint64_t sock_key, uint8_t mode);
-void assembler__set_resp_mode(struct assembler *a, conn_resp_mode_fn fn, void *ctx);
+/* Tell the kernel how to capture a connection's responses (loader__capture_policy). */
+typedef void (*conn_policy_fn)(void *ctx, uint64_t sock_key, uint8_t mode);
+void assembler__set_capture_policy(struct assembler *a, conn_policy_fn fn, void *ctx);
 
 /* One record from the ring buffers (records must come in timestamp order). */
 void assembler__on_record(struct assembler *a, const void *rec, size_t size);

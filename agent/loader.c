@@ -1172,15 +1172,15 @@ int loader__attach_go(struct loader *ld, uint32_t pid)
 	return err;
 }
 
-int loader__resp_mode(struct loader *ld, uint64_t sock_key, uint8_t mode)
+int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint8_t mode)
 {
 	/* A separate map, not the conns entry: the programs own that one's run counters. */
-	if (!ld->skel->rodata->summarize_responses)
+	if (!ld->skel->rodata->http1_summaries)
 		return 0;
-	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.conn_modes), &sock_key, &mode, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.conn_policy), &sock_key, &mode, BPF_ANY))
 		return -errno;
 	/* After the write: a response run that sees the new generation finds the entry. */
-	__atomic_add_fetch(&ld->skel->bss->conn_modes_gen, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&ld->skel->bss->conn_policy_gen, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -1484,7 +1484,7 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		bpf_map__set_max_entries(ld->skel->maps.resp_notes, 1);
 
 	ld->skel->rodata->self_tgid = getpid();
-	ld->skel->rodata->summarize_responses = !cfg->http_full_responses;
+	ld->skel->rodata->http1_summaries = !cfg->http_full_responses;
 	ld->skel->rodata->capture_bytes = cfg->capture_bytes;
 	ld->skel->rodata->run_captures = cfg->run_captures;
 	ld->skel->rodata->sample_threshold = cfg->sample_threshold;

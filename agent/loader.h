@@ -64,8 +64,8 @@ int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_s
 /* Stop copying and recording a connection: a map lookup per I/O is all it costs after this. */
 int loader__ignore_conn(struct loader *ld, uint64_t sock_key);
 /* How the kernel captures a connection's HTTP/1.x responses from the next one on (enum
- * sonde_resp_mode); a no-op with --http-responses full. */
-int loader__resp_mode(struct loader *ld, uint64_t sock_key, uint8_t mode);
+ * sonde_capture_policy); a no-op with --http-responses full. */
+int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint8_t mode);
 /* One record of a poll, in the poll's copy of the rings. */
 struct batch_rec {
 	uint64_t ts;

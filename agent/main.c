@@ -104,10 +104,10 @@ static void conn_ignore(void *ctx, uint64_t key)
 	loader__ignore_conn(ctx, key); /* gone already (closed): nothing to stop */
 }
 
-static void conn_resp_mode(void *ctx, uint64_t key, uint8_t mode)
+static void conn_policy(void *ctx, uint64_t key, uint8_t mode)
 {
 	/* Fails only when the map is full: the responses are then recorded as before. */
-	loader__resp_mode(ctx, key, mode);
+	loader__capture_policy(ctx, key, mode);
 }
 
 /*
@@ -585,7 +585,7 @@ static int run(struct agent *ag)
 	if (!ag->asm_)
 		return -ENOMEM;
 	assembler__set_ignore(ag->asm_, conn_ignore, ag->ld);
-	assembler__set_resp_mode(ag->asm_, conn_resp_mode, ag->ld);
+	assembler__set_capture_policy(ag->asm_, conn_policy, ag->ld);
 	assembler__set_go_process(ag->asm_, go_process, ag->ld);
 	err = loop__add_fd(ag->loop, loader__epoll_fd(ag->ld), EPOLLIN, on_ring_wakeup, ag);
 	if (err)

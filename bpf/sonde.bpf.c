@@ -60,7 +60,7 @@ const volatile __u8 header_mode = 0;
 /* --propagation tcp: ids decided here, carried in a TCP option (socket tracepoints only). */
 const volatile __u8 tcp_mode = 0;
 /* --http-responses status: final HTTP/1.x responses summarized, not recorded (sonde_event.h). */
-const volatile __u8 summarize_responses = 0;
+const volatile __u8 http1_summaries = 0;
 /* Both directions on the socket tracepoints: a thread's response notes live in its task storage
  * (resp_notes_task), not in the fallback's hash, which both directions must share otherwise. */
 const volatile __u8 task_notes = 0;
@@ -74,9 +74,9 @@ __u64 next_conn_id = 0;
 /* The port of the agent's own TCP-option self-test listener while it runs: the one connection of
  * the agent's that carries the option. */
 __u16 selftest_port = 0;
-/* Bumped by the agent after each write to conn_modes: a connection looks there only when it
+/* Bumped by the agent after each write to conn_policy: a connection looks there only when it
  * changed since it last looked (maps/responses.bpf.h), not at every response. */
-__u32 conn_modes_gen = 0;
+__u32 conn_policy_gen = 0;
 /* Set by the agent once it attached the Go net/http uprobes to some program (maps/go.bpf.h). */
 __u8 go_uprobes = 0;
 /* Set by the agent when its drains found nothing for a while and it polls rarely (agent/main.c):
@@ -568,13 +568,13 @@ static __always_inline void emit_data(struct sock *sk, struct sonde_conn_state *
 		ev->ctx = *injected;
 	else
 		__builtin_memset(&ev->ctx, 0, sizeof(ev->ctx));
-	__builtin_memset(ev->notes, 0, sizeof(ev->notes));
-	if (summarize_responses) {
+	__builtin_memset(ev->http1_notes, 0, sizeof(ev->http1_notes));
+	if (http1_summaries) {
 		/* The thread's response starts summarized since its last record go with it, once. */
 		struct sonde_thread_notes *tn = thread_notes(pid_tgid, false, sys);
 
 		if (tn && tn->n[0].conn_id) {
-			__builtin_memcpy(ev->notes, tn->n, sizeof(ev->notes));
+			__builtin_memcpy(ev->http1_notes, tn->n, sizeof(ev->http1_notes));
 			__builtin_memset(tn->n, 0, sizeof(tn->n));
 		}
 	}
@@ -604,20 +604,20 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 {
 	struct sonde_thread_notes *tn;
 	__u64 contig = 0;
-	__u32 gen = *(volatile __u32 *)&conn_modes_gen;
+	__u32 gen = *(volatile __u32 *)&conn_policy_gen;
 	__u8 head[16], *mode;
 	__u16 status;
 	void *buf;
 
-	if (st->modes_seen != gen) {
-		st->modes_seen = gen;
-		mode = bpf_map_lookup_elem(&conn_modes, &key);
+	if (st->policy_seen != gen) {
+		st->policy_seen = gen;
+		mode = bpf_map_lookup_elem(&conn_policy, &key);
 		if (mode) {
-			st->resp_mode = *mode;
-			bpf_map_delete_elem(&conn_modes, &key);
+			st->policy = *mode;
+			bpf_map_delete_elem(&conn_policy, &key);
 		}
 	}
-	if (st->resp_mode != SONDE_RESP_SUMMARIZE)
+	if (st->policy != SONDE_CAPTURE_HTTP1_STATUS)
 		return;
 	if (ret < 13)
 		goto full;
@@ -633,7 +633,7 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 	status = final_status(head);
 	if (!status)
 		goto full;
-	st->run_status = status;
+	st->run_http1_status = status;
 	st->run_captures = run_captures;
 	count(SONDE_CNT_RESP_SUMMARIZED);
 	tn = thread_notes(pid_tgid, true, sys);
@@ -730,9 +730,9 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 		st->run_first_ts = ts;
 		st->run_bytes = 0;
 		st->run_captures = 0;
-		prev.status = st->run_status;
-		st->run_status = 0;
-		if (summarize_responses && st->role != SONDE_ROLE_UNKNOWN &&
+		prev.http1_status = st->run_http1_status;
+		st->run_http1_status = 0;
+		if (http1_summaries && st->role != SONDE_ROLE_UNKNOWN &&
 		    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
 			summarize_response(st, key, ret, ts, pid_tgid, sys);
 		if ((header_mode || tcp_mode) && dir == SONDE_DIR_EGRESS) {
@@ -904,8 +904,8 @@ static __always_inline int on_state_change(__u64 key, int newstate)
 		fresh.role = newstate == TCP_SYN_SENT ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
 		fresh.open_ts = bpf_ktime_get_ns();
 		bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY);
-		if (summarize_responses)
-			bpf_map_delete_elem(&conn_modes, &key); /* a closed socket's, at its address */
+		if (http1_summaries)
+			bpf_map_delete_elem(&conn_policy, &key); /* a closed socket's, at its address */
 		return 0;
 	}
 	if (newstate != TCP_CLOSE)
@@ -923,14 +923,14 @@ static __always_inline int on_state_change(__u64 key, int newstate)
 			ev->last.bytes = st->run_bytes;
 			ev->last.seq = st->run_seq;
 			ev->last.dir = st->run_dir;
-			ev->last.status = st->run_status;
+			ev->last.http1_status = st->run_http1_status;
 			ring_submit(ring, ev);
 		}
 		count(SONDE_CNT_CONN_CLOSE);
 	}
 	bpf_map_delete_elem(&conns, &key);
-	if (summarize_responses)
-		bpf_map_delete_elem(&conn_modes, &key);
+	if (http1_summaries)
+		bpf_map_delete_elem(&conn_policy, &key);
 	return 0;
 }
 

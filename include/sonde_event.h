@@ -94,8 +94,9 @@ struct sonde_run_summary {
 	__u64 bytes;	   /* bytes moved by the run */
 	__u32 seq;	   /* run number on the connection, from 1 */
 	__u16 dir;	   /* enum sonde_direction, NONE when there was no run */
-	__u16 status;	   /* an HTTP/1.x response the kernel summarized (no record was written
-			    * for the run): its status code; 0 for every other run */
+	__u16 http1_status; /* an HTTP/1.x response the kernel summarized (capture policy
+			     * HTTP1_STATUS: no record was written for the run): its status
+			     * code; 0 for every other run */
 };
 
 /*
@@ -104,26 +105,33 @@ struct sonde_run_summary {
  * kernel reads the first 16 bytes, keeps the status in the connection's state, and the run's
  * summary (prev of the next record, the CLOSE record, or the state once it is idle) carries it.
  * That halves the records of keep-alive request/response traffic. The agent turns it on per
- * connection (conn_modes) once a second request shows the connection is kept alive and not
+ * connection (capture policy HTTP1_STATUS) once a second request shows the connection is kept alive and not
  * pipelined (only the response heads tell pipelined responses apart), and off again when it
  * sees requests pipelined later. Interim (1xx) and 101 responses, and anything else, are
  * recorded in full as before.
  *
  * So that the agent learns early when a thread began a response (a server span stops being
  * its thread's current request; a client call came back), the kernel also keeps the last
- * SONDE_RESP_NOTES summarized response starts of each thread, and the thread's next record
+ * SONDE_HTTP1_NOTES summarized response starts of each thread, and the thread's next record
  * carries them (each note once).
  */
-#define SONDE_RESP_NOTES 2
+#define SONDE_HTTP1_NOTES 2
 
-/* How a connection's responses are captured (conn_modes, sonde_conn_state.resp_mode). */
-enum sonde_resp_mode {
-	SONDE_RESP_FULL = 0,	  /* recorded as any run (the default) */
-	SONDE_RESP_SUMMARIZE = 1, /* final status lines summarized */
-	SONDE_RESP_FULL_AGAIN = 2, /* recorded again: pipelined requests were seen */
+/*
+ * How the kernel captures one connection: the capture policy a decoder asks for (the agent
+ * writes it to the conn_policy map; the programs fold it into sonde_conn_state.policy at the
+ * connection's next run). Every connection starts with RUNS.
+ */
+enum sonde_capture_policy {
+	SONDE_CAPTURE_RUNS = 0,	       /* a record at the start of each run and for its first
+					* run_captures I/Os (the default) */
+	SONDE_CAPTURE_HTTP1_STATUS = 1, /* as RUNS, but a response run that starts with a final
+					 * HTTP/1.x status line writes no record (see above) */
+	SONDE_CAPTURE_EVERY_IO = 2,    /* a record for every I/O, of every run: for framed
+					* protocols whose decoder must see each frame header */
 };
 
-struct sonde_resp_note {
+struct sonde_http1_note {
 	__u64 conn_id;	/* the connection that started a summarized response; 0: no note */
 	__u64 ts_ns;	/* its first I/O */
 	__u32 run_seq;	/* the run number of the response */
@@ -168,8 +176,9 @@ struct sonde_data_event {
 	struct sonde_trace_ctx ctx;    /* kind NONE unless header propagation set it */
 	__u64 go_g;		       /* Go programs: the goroutine (its g) that did the I/O;
 					* in any other program a meaningless register value */
-	/* Response starts of this thread summarized since its last record, oldest first. */
-	struct sonde_resp_note notes[SONDE_RESP_NOTES];
+	/* HTTP/1.x response starts of this thread summarized since its last record, oldest
+	 * first (capture policy HTTP1_STATUS). */
+	struct sonde_http1_note http1_notes[SONDE_HTTP1_NOTES];
 	__u8 payload[SONDE_PAYLOAD_MAX]; /* first cap_len bytes of the I/O */
 };
 
@@ -242,10 +251,10 @@ struct sonde_conn_state {
 	__u16 run_captures; /* records written for the current run */
 	__u16 role;	    /* enum sonde_role from the TCP state changes, if seen */
 	__u8 ignored;	    /* filtered out: count nothing, copy nothing */
-	__u8 resp_mode;	    /* enum sonde_resp_mode the agent asked for */
-	__u16 run_status;   /* the current run is a summarized response: its status code */
+	__u8 policy;	    /* enum sonde_capture_policy the agent asked for */
+	__u16 run_http1_status; /* the current run is a summarized HTTP/1.x response: its status */
 	__u16 pad0;	    /* explicit padding */
-	__u32 modes_seen;   /* the agent's conn_modes generation when last looked at */
+	__u32 policy_seen;  /* the agent's conn_policy generation when last looked at */
 	__u64 open_ts;	    /* when the TCP state changes showed the open (connect, SYN), or 0 */
 };
 

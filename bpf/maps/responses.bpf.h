@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Maps of HTTP/1.x response summaries (see SONDE_RESP_NOTES in sonde_event.h): which
+ * Maps of HTTP/1.x response summaries (see SONDE_HTTP1_NOTES in sonde_event.h): which
  * connections the agent wants full response records of, and each thread's summarized response
  * starts not yet reported.
  */
@@ -8,10 +8,10 @@
 #define SONDE_MAPS_RESPONSES_BPF_H
 
 /*
- * struct sock address → enum sonde_resp_mode: how the agent wants the connection's responses
+ * struct sock address → enum sonde_capture_policy: how the agent wants the connection's responses
  * from now on. Written by the agent (a separate map: the conns entry's run counters belong to
  * the programs); read, folded into the connection's state and deleted by the socket I/O
- * programs at the next response run after the agent bumped conn_modes_gen (so that a response
+ * programs at the next response run after the agent bumped conn_policy_gen (so that a response
  * run looks here only when something was written since the connection last looked), deleted
  * at the open and the close of a connection too.
  * Plain hash: entries live from an agent's write to the connection's next response.
@@ -21,11 +21,11 @@ struct {
 	__uint(max_entries, 8192);
 	__type(key, __u64);
 	__type(value, __u8);
-} conn_modes SEC(".maps");
+} conn_policy SEC(".maps");
 
 /* A thread's summarized response starts since its last record. */
 struct sonde_thread_notes {
-	struct sonde_resp_note n[SONDE_RESP_NOTES]; /* oldest first; conn_id 0: empty */
+	struct sonde_http1_note n[SONDE_HTTP1_NOTES]; /* oldest first; conn_id 0: empty */
 };
 
 /*

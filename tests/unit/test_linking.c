@@ -32,7 +32,7 @@ struct end {
 };
 
 /* Notes the next record carries (response starts the kernel summarized, see sonde_event.h). */
-static struct sonde_resp_note next_notes[SONDE_RESP_NOTES];
+static struct sonde_http1_note next_notes[SONDE_HTTP1_NOTES];
 /* The context the kernel gives the next record (header or TCP-option propagation). */
 static struct sonde_trace_ctx next_ctx;
 /* What the assembler asked the kernel about responses: socket and mode, in order. */
@@ -59,7 +59,7 @@ static void setup(uint32_t propagation)
 	cfg.propagation = propagation;
 	procs = process_table__new(&cfg);
 	a = assembler__new(&cfg, procs, collect, NULL, fake_state, NULL);
-	assembler__set_resp_mode(a, record_mode, NULL);
+	assembler__set_capture_policy(a, record_mode, NULL);
 	n_spans = 0;
 	n_modes = 0;
 	memset(state_ends, 0, sizeof(state_ends));
@@ -135,7 +135,7 @@ static void io(struct end *e, uint16_t dir, uint64_t ts, uint32_t tid, const cha
 	ev.head.tid = tid;
 	ev.head.ts_ns = ts;
 	ev.head.dir = dir;
-	memcpy(ev.notes, next_notes, sizeof(ev.notes));
+	memcpy(ev.http1_notes, next_notes, sizeof(ev.http1_notes));
 	memset(next_notes, 0, sizeof(next_notes));
 	ev.ctx = next_ctx;
 	memset(&next_ctx, 0, sizeof(next_ctx));
@@ -145,7 +145,7 @@ static void io(struct end *e, uint16_t dir, uint64_t ts, uint32_t tid, const cha
 		ev.prev.bytes = e->bytes;
 		ev.prev.seq = e->seq;
 		ev.prev.dir = e->dir;
-		ev.prev.status = e->status;
+		ev.prev.http1_status = e->status;
 		e->status = 0;
 		e->seq++;
 		e->dir = dir;
@@ -179,11 +179,11 @@ static void summarized(struct end *e, uint16_t dir, uint64_t first, uint64_t las
 	e->status = status;
 	if (!note)
 		return;
-	for (i = 0; i < SONDE_RESP_NOTES && next_notes[i].conn_id; i++)
+	for (i = 0; i < SONDE_HTTP1_NOTES && next_notes[i].conn_id; i++)
 		;
-	if (i == SONDE_RESP_NOTES)
+	if (i == SONDE_HTTP1_NOTES)
 		return;
-	next_notes[i] = (struct sonde_resp_note){ .conn_id = e->id, .ts_ns = first,
+	next_notes[i] = (struct sonde_http1_note){ .conn_id = e->id, .ts_ns = first,
 						  .run_seq = e->seq, .status = status };
 }
 
@@ -204,7 +204,7 @@ static int fake_state(void *ctx, uint64_t key, struct sonde_conn_state *out)
 			out->run_first_ts = e->first;
 			out->run_last_ts = e->last;
 			out->run_bytes = e->bytes;
-			out->run_status = e->status;
+			out->run_http1_status = e->status;
 			return 0;
 		}
 	}
@@ -236,7 +236,7 @@ static void on_close_of(struct end *e, uint64_t ts)
 	ev.last.bytes = e->bytes;
 	ev.last.seq = e->seq;
 	ev.last.dir = e->dir;
-	ev.last.status = e->status;
+	ev.last.http1_status = e->status;
 	assembler__on_record(a, &ev, sizeof(ev));
 }
 
@@ -613,11 +613,11 @@ TEST(summarized_response_pipelined)
 	io(&srv, IN, 1020, 7, REQ("/b"));
 	CHECK_EQ_INT(n_modes, 1);
 	CHECK_EQ_INT(mode_key[0], 0x1001);
-	CHECK_EQ_INT(mode_asked[0], SONDE_RESP_SUMMARIZE);
+	CHECK_EQ_INT(mode_asked[0], SONDE_CAPTURE_HTTP1_STATUS);
 	summarized(&srv, OUT, 1030, 1040, 200, 120, false);
 	io(&srv, IN, 1050, 7, REQ("/p1") REQ("/p2"));
 	CHECK_EQ_INT(n_modes, 2);
-	CHECK_EQ_INT(mode_asked[1], SONDE_RESP_FULL_AGAIN);
+	CHECK_EQ_INT(mode_asked[1], SONDE_CAPTURE_RUNS);
 	summarized(&srv, OUT, 1100, 1250, 200, 120, false);
 	on_close_of(&srv, 2000);
 	CHECK_EQ_INT(n_spans, 4);
