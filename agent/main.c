@@ -18,6 +18,7 @@
 
 #include "assembler.h"
 #include "config.h"
+#include "counters.h"
 #include "export/exporter.h"
 #include "k8s.h"
 #include "loader.h"
@@ -63,9 +64,7 @@ struct agent {
 	uint64_t last_poll_ms; /* the rings were last drained then: the health signal */
 	uint64_t held_since_ms; /* records wait for export room since then; 0: none wait */
 	uint32_t empty_drains;	/* drains in a row that found nothing (QUIET_DRAINS) */
-	uint64_t holds;		/* times records waited for export room */
-	uint64_t holds_expired; /* times they waited HOLD_MAX_MS and were delivered anyway */
-	uint64_t wakeups;	/* times the kernel woke the loop (a ring filling up, or quiet) */
+	struct drain_stats drain_stats; /* counted here, reported by counters.c */
 	uint64_t last_sweep_ms;
 	uint64_t last_stats_ms;
 };
@@ -134,87 +133,30 @@ static void go_process(void *ctx, uint32_t tgid)
 			strerror(-err), err == -ENOENT ? ": no symbol table, or no net/http" : "");
 }
 
-static void print_stats(struct agent *ag, const char *when)
+/* Every counter's source, read now (the table in counters.c says what each line shows). */
+static void snapshot(struct agent *ag, struct counters_snapshot *s)
 {
-	uint64_t k[SONDE_CNT_MAX];
-	struct cpu_guard_stats gs;
-	struct assembler_stats as;
-	struct exporter_stats es;
 	int i;
 
-	/* First: tests and tools read the last agent line before the exporters' as the main one. */
-	cpu_guard__stats(ag->guard, &gs);
-	fprintf(stderr,
-		"sonde: stats (%s): cpu=%s raises=%llu raised_ms=%llu held=%llu held_expired=%llu "
-		"wakeups=%llu\n",
-		when, gs.yielding ? (gs.raised ? "yield(raised)" : "yield") : "normal",
-		(unsigned long long)gs.raises, (unsigned long long)gs.raised_ms,
-		(unsigned long long)ag->holds, (unsigned long long)ag->holds_expired,
-		(unsigned long long)ag->wakeups);
-	loader__counters(ag->ld, k);
-	assembler__stats(ag->asm_, &as);
-	fprintf(stderr,
-		"sonde: stats (%s): io=%llu records=%llu ring_full=%llu copy_fail=%llu "
-		"conns=%llu open=%llu not_http=%llu spans=%llu incomplete=%llu parse_errors=%llu "
-		"framing_lost=%llu orphans=%llu ignored=%llu db_conns=%llu db_spans=%llu "
-		"links_thread=%llu links_tuple=%llu links_kernel=%llu links_ambiguous=%llu "
-		"links_unguessed=%llu threads_taken_on=%llu "
-		"responses_summarized=%llu responses_recorded=%llu conns_summarized=%llu "
-		"conns_full_again=%llu responses_pipelined=%llu unsampled=%llu\n",
-		when, (unsigned long long)k[SONDE_CNT_IO], (unsigned long long)k[SONDE_CNT_RECORDS],
-		(unsigned long long)k[SONDE_CNT_RING_FULL], (unsigned long long)k[SONDE_CNT_COPY_FAIL],
-		(unsigned long long)as.conns_total, (unsigned long long)as.conns_open,
-		(unsigned long long)as.conns_not_http, (unsigned long long)as.spans,
-		(unsigned long long)as.spans_incomplete, (unsigned long long)as.parse_errors,
-		(unsigned long long)as.framing_lost, (unsigned long long)as.orphan_responses,
-		(unsigned long long)as.conns_ignored, (unsigned long long)as.conns_db,
-		(unsigned long long)as.spans_db, (unsigned long long)as.links_thread,
-		(unsigned long long)as.links_tuple, (unsigned long long)as.links_kernel,
-		(unsigned long long)as.links_ambiguous, (unsigned long long)as.links_unguessed,
-		(unsigned long long)as.threads_taken_on,
-		(unsigned long long)k[SONDE_CNT_RESP_SUMMARIZED],
-		(unsigned long long)k[SONDE_CNT_RESP_RECORDED],
-		(unsigned long long)as.conns_summarized, (unsigned long long)as.conns_full_responses,
-		(unsigned long long)as.responses_pipelined, (unsigned long long)as.spans_unsampled);
-	if (ag->cfg.propagation & PROPAGATION_HEADER)
-		fprintf(stderr,
-			"sonde: stats (%s): server_ids=%llu traceparent_in=%llu traceparent_bad=%llu "
-			"injected=%llu skip_untraced=%llu skip_not_start=%llu skip_not_http=%llu "
-			"skip_has_context=%llu skip_split=%llu skip_failed=%llu inject_unmerged=%llu\n",
-			when, (unsigned long long)k[SONDE_CNT_SERVER_IDS],
-			(unsigned long long)k[SONDE_CNT_SERVER_TP_IN],
-			(unsigned long long)k[SONDE_CNT_SERVER_TP_BAD],
-			(unsigned long long)k[SONDE_CNT_INJECTED],
-			(unsigned long long)k[SONDE_CNT_SKIP_UNTRACED],
-			(unsigned long long)k[SONDE_CNT_SKIP_NOT_START],
-			(unsigned long long)k[SONDE_CNT_SKIP_NOT_HTTP],
-			(unsigned long long)k[SONDE_CNT_SKIP_HAS_CTX],
-			(unsigned long long)k[SONDE_CNT_SKIP_SPLIT],
-			(unsigned long long)k[SONDE_CNT_SKIP_FAILED],
-			(unsigned long long)k[SONDE_CNT_INJECT_UNMERGED]);
-	if (ag->cfg.propagation & PROPAGATION_TCP)
-		fprintf(stderr,
-			"sonde: stats (%s): tcpopt_requests=%llu tcpopt_written=%llu "
-			"tcpopt_nospace=%llu tcpopt_parsed=%llu tcpopt_joined=%llu\n",
-			when, (unsigned long long)k[SONDE_CNT_TCPOPT_RUNS],
-			(unsigned long long)k[SONDE_CNT_TCPOPT_WRITTEN],
-			(unsigned long long)k[SONDE_CNT_TCPOPT_NOSPACE],
-			(unsigned long long)k[SONDE_CNT_TCPOPT_PARSED],
-			(unsigned long long)k[SONDE_CNT_TCPOPT_JOINED]);
-	for (i = 0; i < ag->n_exporters; i++) {
-		exporter__stats(ag->exporters[i], &es);
-		fprintf(stderr,
-			"sonde: stats (%s): exporter=%s in=%llu exported=%llu dropped_full=%llu "
-			"dropped_failed=%llu rejected=%llu queued=%llu requests=%llu retries=%llu "
-			"http_errors=%llu transport_errors=%llu\n",
-			when, exporter__name(ag->exporters[i]), (unsigned long long)es.spans_in,
-			(unsigned long long)es.spans_exported,
-			(unsigned long long)es.spans_dropped_full,
-			(unsigned long long)es.spans_dropped_failed,
-			(unsigned long long)es.spans_rejected, (unsigned long long)es.spans_queued,
-			(unsigned long long)es.requests, (unsigned long long)es.retries,
-			(unsigned long long)es.errors_http, (unsigned long long)es.errors_transport);
+	memset(s, 0, sizeof(*s));
+	loader__counters(ag->ld, s->bpf);
+	assembler__stats(ag->asm_, &s->as);
+	cpu_guard__stats(ag->guard, &s->guard);
+	s->drain = ag->drain_stats;
+	for (i = 0; i < ag->n_exporters && i < COUNTERS_MAX_EXPORTERS; i++) {
+		exporter__stats(ag->exporters[i], &s->exp[i]);
+		s->exp_name[i] = exporter__name(ag->exporters[i]);
 	}
+	s->n_exporters = i;
+	s->propagation = ag->cfg.propagation;
+}
+
+static void print_stats(struct agent *ag, const char *when)
+{
+	struct counters_snapshot s;
+
+	snapshot(ag, &s);
+	counters__print_stats(stderr, &s, when);
 }
 
 /* When the rings are drained next. */
@@ -245,7 +187,7 @@ static void drain(struct agent *ag)
 	}
 	if (ag->held_since_ms && now - ag->held_since_ms >= HOLD_MAX_MS) {
 		budget = UINT64_MAX;
-		ag->holds_expired++;
+		ag->drain_stats.holds_expired++;
 	}
 	n = loader__poll(ag->ld, budget, false);
 	if (!loader__pending(ag->ld)) {
@@ -256,7 +198,7 @@ static void drain(struct agent *ag)
 		/* The rings stay readable while records wait: no wake-ups until they are taken. */
 		loop__mod_fd(ag->loop, loader__epoll_fd(ag->ld), 0);
 		ag->held_since_ms = now;
-		ag->holds++;
+		ag->drain_stats.holds++;
 	}
 	if (n == 0 && !loader__pending(ag->ld) && !loader__carried(ag->ld)) {
 		if (ag->empty_drains < QUIET_DRAINS && ++ag->empty_drains == QUIET_DRAINS &&
@@ -286,166 +228,13 @@ static void drain_all(struct agent *ag)
 		fprintf(stderr, "sonde: reading the ring buffers failed: %s\n", strerror(-n));
 }
 
-static void metric(FILE *out, const char *name, const char *type, const char *help,
-		   const char *labels, uint64_t v)
-{
-	if (help)
-		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-	fprintf(out, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
-}
-
 /* GET /metrics: the counters of every stage, from the kernel to the collector. */
 static void render_metrics(void *ctx, FILE *out)
 {
-	struct agent *ag = ctx;
-	uint64_t k[SONDE_CNT_MAX];
-	struct cpu_guard_stats gs;
-	struct assembler_stats as;
-	struct exporter_stats es;
-	char labels[96];
-	int i;
+	struct counters_snapshot s;
 
-	loader__counters(ag->ld, k);
-	assembler__stats(ag->asm_, &as);
-	metric(out, "sonde_socket_io_total", "counter", "Socket I/O seen by the BPF programs.", NULL,
-	       k[SONDE_CNT_IO]);
-	metric(out, "sonde_ring_records_total", "counter", "Records written to the ring buffers.",
-	       NULL, k[SONDE_CNT_RECORDS]);
-	metric(out, "sonde_ring_drops_total", "counter",
-	       "Records lost because a ring buffer was full.", NULL, k[SONDE_CNT_RING_FULL]);
-	metric(out, "sonde_payload_copy_failures_total", "counter",
-	       "Payload copies from user memory that failed.", NULL, k[SONDE_CNT_COPY_FAIL]);
-	metric(out, "sonde_connections_open", "gauge", "Connections the agent follows now.", NULL,
-	       as.conns_open);
-	metric(out, "sonde_connections_total", "counter", "Connections seen.", NULL, as.conns_total);
-	metric(out, "sonde_connections_not_http_total", "counter",
-	       "Connections given up as not HTTP/1.x.", NULL, as.conns_not_http);
-	metric(out, "sonde_connections_dropped_total", "counter",
-	       "Connections not followed: table full.", NULL, as.conns_dropped);
-	metric(out, "sonde_spans_total", "counter", "Spans assembled.", NULL, as.spans);
-	metric(out, "sonde_spans_unsampled_total", "counter",
-	       "Spans assembled and not sent: their trace was not sampled (--sample-ratio).", NULL,
-	       as.spans_unsampled);
-	metric(out, "sonde_parse_errors_total", "counter", "Message heads that did not parse.", NULL,
-	       as.parse_errors);
-	metric(out, "sonde_framing_lost_total", "counter",
-	       "Message boundaries lost past the captured bytes.", NULL, as.framing_lost);
-	metric(out, "sonde_connections_db_total", "counter",
-	       "Connections decoded as a database or cache protocol.", NULL, as.conns_db);
-	metric(out, "sonde_spans_db_total", "counter", "Database and cache spans assembled.", NULL,
-	       as.spans_db);
-	metric(out, "sonde_links_total", "counter",
-	       "Spans given a parent, by how: the serving thread, the connection's other end, "
-	       "ids from the kernel.", "{via=\"thread\"}", as.links_thread);
-	metric(out, "sonde_links_total", "counter", NULL, "{via=\"connection\"}", as.links_tuple);
-	metric(out, "sonde_links_total", "counter", NULL, "{via=\"kernel\"}", as.links_kernel);
-	metric(out, "sonde_links_ambiguous_total", "counter",
-	       "Thread links chosen among several open requests (event loops).", NULL,
-	       as.links_ambiguous);
-	metric(out, "sonde_links_unguessed_total", "counter",
-	       "Calls of CPython event loops left without a parent: several requests were open on "
-	       "the thread, and asyncio runs a request's code after other requests' reads.", NULL,
-	       as.links_unguessed);
-	metric(out, "sonde_threads_taken_on_total", "counter",
-	       "Threads created while their creator served a request: their calls are its "
-	       "children.", NULL, as.threads_taken_on);
-	metric(out, "sonde_http_responses_total", "counter",
-	       "HTTP/1.x response runs on connections of known role: summarized by the kernel "
-	       "(status line only, no record) or recorded in full.", "{how=\"summarized\"}",
-	       k[SONDE_CNT_RESP_SUMMARIZED]);
-	metric(out, "sonde_http_responses_total", "counter", NULL, "{how=\"recorded\"}",
-	       k[SONDE_CNT_RESP_RECORDED]);
-	metric(out, "sonde_kernel_server_ids_total", "counter",
-	       "Request heads read by servers that got their ids in the kernel (header "
-	       "propagation), by incoming traceparent.", "{traceparent=\"none\"}",
-	       k[SONDE_CNT_SERVER_IDS] - k[SONDE_CNT_SERVER_TP_IN] - k[SONDE_CNT_SERVER_TP_BAD]);
-	metric(out, "sonde_kernel_server_ids_total", "counter", NULL, "{traceparent=\"valid\"}",
-	       k[SONDE_CNT_SERVER_TP_IN]);
-	metric(out, "sonde_kernel_server_ids_total", "counter", NULL, "{traceparent=\"invalid\"}",
-	       k[SONDE_CNT_SERVER_TP_BAD]);
-	metric(out, "sonde_injected_total", "counter",
-	       "Outgoing HTTP/1.x requests that got a traceparent header from the kernel.", NULL,
-	       k[SONDE_CNT_INJECTED]);
-	metric(out, "sonde_injected_unmerged_total", "counter",
-	       "Injected requests whose head stayed in several pieces (may wait for Nagle).", NULL,
-	       k[SONDE_CNT_INJECT_UNMERGED]);
-	{
-		static const struct {
-			const char *reason;
-			enum sonde_counter k;
-		} skips[] = {
-			{"untraced", SONDE_CNT_SKIP_UNTRACED},	{"not_request_start", SONDE_CNT_SKIP_NOT_START},
-			{"not_http", SONDE_CNT_SKIP_NOT_HTTP},	{"has_context", SONDE_CNT_SKIP_HAS_CTX},
-			{"head_split", SONDE_CNT_SKIP_SPLIT},	{"push_failed", SONDE_CNT_SKIP_FAILED},
-		};
-		size_t j;
-
-		for (j = 0; j < sizeof(skips) / sizeof(skips[0]); j++) {
-			snprintf(labels, sizeof(labels), "{reason=\"%s\"}", skips[j].reason);
-			metric(out, "sonde_injection_skipped_total", "counter",
-			       j ? NULL : "Sends on outgoing connections not injected, by reason.",
-			       labels, k[skips[j].k]);
-		}
-	}
-	{
-		static const struct {
-			const char *event;
-			enum sonde_counter k;
-		} tcpopt[] = {
-			{"request", SONDE_CNT_TCPOPT_RUNS},	 {"written", SONDE_CNT_TCPOPT_WRITTEN},
-			{"no_space", SONDE_CNT_TCPOPT_NOSPACE}, {"parsed", SONDE_CNT_TCPOPT_PARSED},
-			{"joined", SONDE_CNT_TCPOPT_JOINED},
-		};
-		size_t j;
-
-		for (j = 0; j < sizeof(tcpopt) / sizeof(tcpopt[0]); j++) {
-			snprintf(labels, sizeof(labels), "{event=\"%s\"}", tcpopt[j].event);
-			metric(out, "sonde_tcp_option_total", "counter",
-			       j ? NULL
-				 : "TCP-option propagation: requests given ids, segments that carried "
-				   "the option or found no room, segments received with one, server "
-				   "reads that joined the client span at the other end.",
-			       labels, k[tcpopt[j].k]);
-		}
-	}
-	cpu_guard__stats(ag->guard, &gs);
-	metric(out, "sonde_cpu_yielding", "gauge",
-	       "1 while the agent runs at SCHED_IDLE below the applications (--cpu yield), 0 while "
-	       "it runs at normal priority.", NULL, gs.yielding && !gs.raised);
-	metric(out, "sonde_cpu_raises_total", "counter",
-	       "Times the agent was raised to normal priority because its rings backed up or it "
-	       "was starved.", NULL, gs.raises);
-	metric(out, "sonde_cpu_raised_seconds_total", "counter",
-	       "Time spent raised to normal priority, seconds (rounded down).", NULL,
-	       gs.raised_ms / 1000);
-	for (i = 0; i < ag->n_exporters; i++) {
-		const char *name = exporter__name(ag->exporters[i]);
-
-		exporter__stats(ag->exporters[i], &es);
-		snprintf(labels, sizeof(labels), "{exporter=\"%s\"}", name);
-		metric(out, "sonde_export_spans_total", "counter", i ? NULL : "Spans given to an exporter.",
-		       labels, es.spans_in);
-		metric(out, "sonde_export_spans_exported_total", "counter",
-		       i ? NULL : "Spans the receiver accepted.", labels, es.spans_exported);
-		snprintf(labels, sizeof(labels), "{exporter=\"%s\",reason=\"queue_full\"}", name);
-		metric(out, "sonde_export_spans_dropped_total", "counter",
-		       i ? NULL : "Spans dropped, by reason.", labels, es.spans_dropped_full);
-		snprintf(labels, sizeof(labels), "{exporter=\"%s\",reason=\"failed\"}", name);
-		metric(out, "sonde_export_spans_dropped_total", "counter", NULL, labels,
-		       es.spans_dropped_failed);
-		snprintf(labels, sizeof(labels), "{exporter=\"%s\"}", name);
-		metric(out, "sonde_export_queue_spans", "gauge",
-		       i ? NULL : "Spans queued or in flight.", labels, es.spans_queued);
-		metric(out, "sonde_export_requests_total", "counter",
-		       i ? NULL : "Export requests sent.", labels, es.requests);
-		metric(out, "sonde_export_retries_total", "counter", i ? NULL : "Requests retried.",
-		       labels, es.retries);
-		snprintf(labels, sizeof(labels), "{exporter=\"%s\",kind=\"http\"}", name);
-		metric(out, "sonde_export_errors_total", "counter", i ? NULL : "Export errors, by kind.",
-		       labels, es.errors_http);
-		snprintf(labels, sizeof(labels), "{exporter=\"%s\",kind=\"transport\"}", name);
-		metric(out, "sonde_export_errors_total", "counter", NULL, labels, es.errors_transport);
-	}
+	snapshot(ctx, &s);
+	counters__render_metrics(out, &s);
 }
 
 /* GET /healthz: healthy while the rings are being drained. */
@@ -474,7 +263,7 @@ static void on_ring_wakeup(struct loop *l, int fd, uint32_t events, void *ctx)
 	struct agent *ag = ctx;
 	bool quiet = ag->empty_drains >= QUIET_DRAINS;
 
-	ag->wakeups++;
+	ag->drain_stats.wakeups++;
 	drain(ag);
 	if (quiet && ag->empty_drains < QUIET_DRAINS) {
 		/* Traffic again: the next drain comes after a poll period, not a quiet one. */

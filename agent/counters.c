@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The table of every counter sonde reports, and its readers: the stats lines and GET /metrics
+ * (see counters.h).
+ *
+ * Tests and tools parse both outputs: a stats line keeps its keys in the table's order, the
+ * lines keep the order of enum counters_line, and a metric's rows are neighbours in the table,
+ * the first with its HELP.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "config.h"
+#include "counters.h"
+
+/* The value is the uint64_t at this field of the snapshot; src names it for the unit test. */
+#define KERNEL(k) .off = offsetof(struct counters_snapshot, bpf[k]), .src = "bpf." #k
+#define ASM(f)	  .off = offsetof(struct counters_snapshot, as.f), .src = "as." #f
+#define GUARD(f)  .off = offsetof(struct counters_snapshot, guard.f), .src = "guard." #f
+#define DRAIN(f)  .off = offsetof(struct counters_snapshot, drain.f), .src = "drain." #f
+/* On COUNTERS_LINE_EXPORTER: a field of each exporter's struct exporter_stats. */
+#define EXPORT(f) .off = offsetof(struct exporter_stats, f), .src = "exp." #f
+
+#define STAT(l, k)     .line = COUNTERS_LINE_##l, .key = (k)
+#define TOTAL(name, h) .metric = (name), .type = COUNTER_TOTAL, .help = (h)
+#define GAUGE(name, h) .metric = (name), .type = COUNTER_GAUGE, .help = (h)
+
+static const char *cpu_mode(const struct counters_snapshot *s)
+{
+	if (!s->guard.yielding)
+		return "normal";
+	return s->guard.raised ? "yield(raised)" : "yield";
+}
+
+static uint64_t cpu_yielding(const struct counters_snapshot *s)
+{
+	return s->guard.yielding && !s->guard.raised;
+}
+
+static uint64_t cpu_raised_s(const struct counters_snapshot *s)
+{
+	return s->guard.raised_ms / 1000;
+}
+
+/* The kernel counts every head and those with a traceparent, valid or not. */
+static uint64_t server_ids_no_traceparent(const struct counters_snapshot *s)
+{
+	return s->bpf[SONDE_CNT_SERVER_IDS] - s->bpf[SONDE_CNT_SERVER_TP_IN] -
+	       s->bpf[SONDE_CNT_SERVER_TP_BAD];
+}
+
+static const struct {
+	const char *name;
+	uint32_t propagation; /* printed only with one of these modes on; 0: always */
+} lines[COUNTERS_LINE_MAX] = {
+	[COUNTERS_LINE_CPU] = {"cpu", 0},
+	[COUNTERS_LINE_MAIN] = {"main", 0},
+	[COUNTERS_LINE_HEADER] = {"header", PROPAGATION_HEADER},
+	[COUNTERS_LINE_TCP] = {"tcp", PROPAGATION_TCP},
+	[COUNTERS_LINE_EXPORTER] = {"exporter", 0},
+};
+
+/* Metric order: this one. Stats: line by line (enum counters_line), this order in each. */
+const struct counter counters[] = {
+	/* From the kernel to the spans. */
+	{STAT(MAIN, "io"), TOTAL("sonde_socket_io_total", "Socket I/O seen by the BPF programs."),
+	 KERNEL(SONDE_CNT_IO)},
+	{STAT(MAIN, "records"),
+	 TOTAL("sonde_ring_records_total", "Records written to the ring buffers."),
+	 KERNEL(SONDE_CNT_RECORDS)},
+	{STAT(MAIN, "ring_full"),
+	 TOTAL("sonde_ring_drops_total", "Records lost because a ring buffer was full."),
+	 KERNEL(SONDE_CNT_RING_FULL)},
+	{STAT(MAIN, "copy_fail"),
+	 TOTAL("sonde_payload_copy_failures_total", "Payload copies from user memory that failed."),
+	 KERNEL(SONDE_CNT_COPY_FAIL)},
+	{STAT(MAIN, NULL),
+	 TOTAL("sonde_socket_io_unreadable_total",
+	       "Socket I/O without a user buffer sonde can read (sendfile, io_uring)."),
+	 KERNEL(SONDE_CNT_NO_USER_BUF)},
+	{STAT(MAIN, NULL),
+	 TOTAL("sonde_kernel_connections_total",
+	       "Connections the BPF programs announced to the agent, and closes they reported."),
+	 .labels = "event=\"opened\"", KERNEL(SONDE_CNT_CONN_NEW)},
+	{STAT(MAIN, NULL), TOTAL("sonde_kernel_connections_total", NULL),
+	 .labels = "event=\"closed\"", KERNEL(SONDE_CNT_CONN_CLOSE)},
+	{STAT(MAIN, NULL),
+	 TOTAL("sonde_records_decoded_total", "Records the decoders took from the ring buffers."),
+	 ASM(records)},
+	{STAT(MAIN, "conns"), TOTAL("sonde_connections_total", "Connections seen."),
+	 ASM(conns_total)},
+	{STAT(MAIN, "open"), GAUGE("sonde_connections_open", "Connections the agent follows now."),
+	 ASM(conns_open)},
+	{STAT(MAIN, "not_http"),
+	 TOTAL("sonde_connections_not_http_total",
+	       "Connections given up as not HTTP/1.x."),
+	 ASM(conns_not_http)},
+	{STAT(MAIN, NULL),
+	 TOTAL("sonde_connections_dropped_total", "Connections not followed: table full."),
+	 ASM(conns_dropped)},
+	{STAT(MAIN, NULL),
+	 TOTAL("sonde_connections_evicted_total", "Idle connections dropped from the table."),
+	 ASM(conns_evicted)},
+	{STAT(MAIN, "spans"), TOTAL("sonde_spans_total", "Spans assembled."), ASM(spans)},
+	{STAT(MAIN, "incomplete"), .help = "Spans whose connection closed before the response.",
+	 ASM(spans_incomplete)},
+	{STAT(MAIN, "parse_errors"),
+	 TOTAL("sonde_parse_errors_total", "Message heads that did not parse."), ASM(parse_errors)},
+	{STAT(MAIN, "framing_lost"),
+	 TOTAL("sonde_framing_lost_total", "Message boundaries lost past the captured bytes."),
+	 ASM(framing_lost)},
+	{STAT(MAIN, "orphans"), .help = "Responses without a request seen.", ASM(orphan_responses)},
+	{STAT(MAIN, NULL),
+	 TOTAL("sonde_requests_dropped_total",
+	       "Requests not followed: too many outstanding on one connection."),
+	 ASM(pipeline_full)},
+	{STAT(MAIN, "ignored"),
+	 .help = "Connections the kernel was told to stop recording (not decoded, not selected).",
+	 ASM(conns_ignored)},
+	{STAT(MAIN, "db_conns"),
+	 TOTAL("sonde_connections_db_total",
+	       "Connections decoded as a database or cache protocol."),
+	 ASM(conns_db)},
+	{STAT(MAIN, "db_spans"),
+	 TOTAL("sonde_spans_db_total", "Database and cache spans assembled."), ASM(spans_db)},
+	{STAT(MAIN, "links_thread"),
+	 TOTAL("sonde_links_total", "Spans given a parent, by how: the serving thread, the "
+				    "connection's other end, ids from the kernel."),
+	 .labels = "via=\"thread\"", ASM(links_thread)},
+	{STAT(MAIN, "links_tuple"), TOTAL("sonde_links_total", NULL),
+	 .labels = "via=\"connection\"", ASM(links_tuple)},
+	{STAT(MAIN, "links_kernel"), TOTAL("sonde_links_total", NULL), .labels = "via=\"kernel\"",
+	 ASM(links_kernel)},
+	{STAT(MAIN, "links_ambiguous"),
+	 TOTAL("sonde_links_ambiguous_total",
+	       "Thread links chosen among several open requests (event loops)."),
+	 ASM(links_ambiguous)},
+	{STAT(MAIN, "links_unguessed"),
+	 TOTAL("sonde_links_unguessed_total",
+	       "Calls of CPython event loops left without a parent: several requests were open "
+	       "on the thread, and asyncio runs a request's code after other requests' reads."),
+	 ASM(links_unguessed)},
+	{STAT(MAIN, "threads_taken_on"),
+	 TOTAL("sonde_threads_taken_on_total", "Threads created while their creator served a "
+					       "request: their calls are its children."),
+	 ASM(threads_taken_on)},
+	{STAT(MAIN, "responses_summarized"),
+	 TOTAL("sonde_http_responses_total",
+	       "HTTP/1.x response runs on connections of known role: summarized by the kernel "
+	       "(status line only, no record) or recorded in full."),
+	 .labels = "how=\"summarized\"", KERNEL(SONDE_CNT_RESP_SUMMARIZED)},
+	{STAT(MAIN, "responses_recorded"), TOTAL("sonde_http_responses_total", NULL),
+	 .labels = "how=\"recorded\"", KERNEL(SONDE_CNT_RESP_RECORDED)},
+	{STAT(MAIN, "conns_summarized"),
+	 .help = "Connections whose HTTP/1.x responses the kernel was asked to summarize.",
+	 ASM(conns_summarized)},
+	{STAT(MAIN, "conns_full_again"),
+	 .help = "Summarizing connections asked to record responses in full again (pipelining).",
+	 ASM(conns_full_responses)},
+	{STAT(MAIN, "responses_pipelined"),
+	 .help = "Summarized responses that answered several pipelined requests at once (no "
+		 "status for all but the first).",
+	 ASM(responses_pipelined)},
+	{STAT(MAIN, "unsampled"),
+	 TOTAL("sonde_spans_unsampled_total",
+	       "Spans assembled and not sent: their trace was not sampled (--sample-ratio)."),
+	 ASM(spans_unsampled)},
+
+	/* Header propagation. */
+	{STAT(HEADER, "server_ids"),
+	 .help = "Request heads read by servers that got their ids in the kernel.",
+	 KERNEL(SONDE_CNT_SERVER_IDS)},
+	{STAT(HEADER, NULL),
+	 TOTAL("sonde_kernel_server_ids_total",
+	       "Request heads read by servers that got their ids in the kernel (header "
+	       "propagation), by incoming traceparent."),
+	 .labels = "traceparent=\"none\"", .value = server_ids_no_traceparent,
+	 .src = "bpf.SONDE_CNT_SERVER_IDS bpf.SONDE_CNT_SERVER_TP_IN bpf.SONDE_CNT_SERVER_TP_BAD"},
+	{STAT(HEADER, "traceparent_in"), TOTAL("sonde_kernel_server_ids_total", NULL),
+	 .labels = "traceparent=\"valid\"", KERNEL(SONDE_CNT_SERVER_TP_IN)},
+	{STAT(HEADER, "traceparent_bad"), TOTAL("sonde_kernel_server_ids_total", NULL),
+	 .labels = "traceparent=\"invalid\"", KERNEL(SONDE_CNT_SERVER_TP_BAD)},
+	{STAT(HEADER, "injected"),
+	 TOTAL("sonde_injected_total",
+	       "Outgoing HTTP/1.x requests that got a traceparent header from the kernel."),
+	 KERNEL(SONDE_CNT_INJECTED)},
+	{STAT(HEADER, "skip_untraced"),
+	 TOTAL("sonde_injection_skipped_total",
+	       "Sends on outgoing connections not injected, by reason."),
+	 .labels = "reason=\"untraced\"", KERNEL(SONDE_CNT_SKIP_UNTRACED)},
+	{STAT(HEADER, "skip_not_start"), TOTAL("sonde_injection_skipped_total", NULL),
+	 .labels = "reason=\"not_request_start\"", KERNEL(SONDE_CNT_SKIP_NOT_START)},
+	{STAT(HEADER, "skip_not_http"), TOTAL("sonde_injection_skipped_total", NULL),
+	 .labels = "reason=\"not_http\"", KERNEL(SONDE_CNT_SKIP_NOT_HTTP)},
+	{STAT(HEADER, "skip_has_context"), TOTAL("sonde_injection_skipped_total", NULL),
+	 .labels = "reason=\"has_context\"", KERNEL(SONDE_CNT_SKIP_HAS_CTX)},
+	{STAT(HEADER, "skip_split"), TOTAL("sonde_injection_skipped_total", NULL),
+	 .labels = "reason=\"head_split\"", KERNEL(SONDE_CNT_SKIP_SPLIT)},
+	{STAT(HEADER, "skip_failed"), TOTAL("sonde_injection_skipped_total", NULL),
+	 .labels = "reason=\"push_failed\"", KERNEL(SONDE_CNT_SKIP_FAILED)},
+	{STAT(HEADER, "inject_unmerged"),
+	 TOTAL("sonde_injected_unmerged_total",
+	       "Injected requests whose head stayed in several pieces (may wait for Nagle)."),
+	 KERNEL(SONDE_CNT_INJECT_UNMERGED)},
+
+	/* TCP-option propagation. */
+	{STAT(TCP, "tcpopt_requests"),
+	 TOTAL("sonde_tcp_option_total",
+	       "TCP-option propagation: requests given ids, segments that carried the option or "
+	       "found no room, segments received with one, server reads that joined the client "
+	       "span at the other end."),
+	 .labels = "event=\"request\"", KERNEL(SONDE_CNT_TCPOPT_RUNS)},
+	{STAT(TCP, "tcpopt_written"), TOTAL("sonde_tcp_option_total", NULL),
+	 .labels = "event=\"written\"", KERNEL(SONDE_CNT_TCPOPT_WRITTEN)},
+	{STAT(TCP, "tcpopt_nospace"), TOTAL("sonde_tcp_option_total", NULL),
+	 .labels = "event=\"no_space\"", KERNEL(SONDE_CNT_TCPOPT_NOSPACE)},
+	{STAT(TCP, "tcpopt_parsed"), TOTAL("sonde_tcp_option_total", NULL),
+	 .labels = "event=\"parsed\"", KERNEL(SONDE_CNT_TCPOPT_PARSED)},
+	{STAT(TCP, "tcpopt_joined"), TOTAL("sonde_tcp_option_total", NULL),
+	 .labels = "event=\"joined\"", KERNEL(SONDE_CNT_TCPOPT_JOINED)},
+
+	/* The agent's CPU and event loop. */
+	{STAT(CPU, "cpu"),
+	 .help = "The loop's priority: normal, yield (SCHED_IDLE), yield(raised).",
+	 .text = cpu_mode, .src = "guard.yielding guard.raised"},
+	{STAT(CPU, NULL),
+	 GAUGE("sonde_cpu_yielding",
+	       "1 while the agent runs at SCHED_IDLE below the applications (--cpu yield), 0 "
+	       "while it runs at normal priority."),
+	 .value = cpu_yielding, .src = "guard.yielding guard.raised"},
+	{STAT(CPU, "raises"),
+	 TOTAL("sonde_cpu_raises_total",
+	       "Times the agent was raised to normal priority because its rings backed up or it "
+	       "was starved."),
+	 GUARD(raises)},
+	{STAT(CPU, "raised_ms"), .help = "Time spent raised to normal priority, ms.",
+	 GUARD(raised_ms)},
+	{STAT(CPU, NULL),
+	 TOTAL("sonde_cpu_raised_seconds_total",
+	       "Time spent raised to normal priority, seconds (rounded down)."),
+	 .value = cpu_raised_s, .src = "guard.raised_ms"},
+	{STAT(CPU, "held"), .help = "Times drained records waited for room in the export queues.",
+	 DRAIN(holds)},
+	{STAT(CPU, "held_expired"),
+	 .help = "Waits for export room that reached their bound: the records went on anyway.",
+	 DRAIN(holds_expired)},
+	{STAT(CPU, "wakeups"),
+	 .help = "Times the kernel woke the loop: a ring filling up, or a record after a quiet "
+		 "stretch.",
+	 DRAIN(wakeups)},
+
+	/* Each exporter: last, as its rows are repeated for each. */
+	{STAT(EXPORTER, "in"), TOTAL("sonde_export_spans_total", "Spans given to an exporter."),
+	 EXPORT(spans_in)},
+	{STAT(EXPORTER, "exported"),
+	 TOTAL("sonde_export_spans_exported_total", "Spans the receiver accepted."),
+	 EXPORT(spans_exported)},
+	{STAT(EXPORTER, "dropped_full"),
+	 TOTAL("sonde_export_spans_dropped_total", "Spans dropped, by reason."),
+	 .labels = "reason=\"queue_full\"", EXPORT(spans_dropped_full)},
+	{STAT(EXPORTER, "dropped_failed"), TOTAL("sonde_export_spans_dropped_total", NULL),
+	 .labels = "reason=\"failed\"", EXPORT(spans_dropped_failed)},
+	{STAT(EXPORTER, "rejected"), .help = "Spans the receiver rejected (partial_success).",
+	 EXPORT(spans_rejected)},
+	{STAT(EXPORTER, "queued"), GAUGE("sonde_export_queue_spans", "Spans queued or in flight."),
+	 EXPORT(spans_queued)},
+	{STAT(EXPORTER, "requests"), TOTAL("sonde_export_requests_total", "Export requests sent."),
+	 EXPORT(requests)},
+	{STAT(EXPORTER, "retries"), TOTAL("sonde_export_retries_total", "Requests retried."),
+	 EXPORT(retries)},
+	{STAT(EXPORTER, "http_errors"),
+	 TOTAL("sonde_export_errors_total", "Export errors, by kind."), .labels = "kind=\"http\"",
+	 EXPORT(errors_http)},
+	{STAT(EXPORTER, "transport_errors"), TOTAL("sonde_export_errors_total", NULL),
+	 .labels = "kind=\"transport\"", EXPORT(errors_transport)},
+};
+
+const size_t counters_n = sizeof(counters) / sizeof(counters[0]);
+
+const char *counters__line_name(enum counters_line line)
+{
+	return line < COUNTERS_LINE_MAX ? lines[line].name : "?";
+}
+
+uint64_t counter__value(const struct counter *c, const struct counters_snapshot *s, int exporter)
+{
+	const char *base = (const char *)s;
+	uint64_t v;
+
+	if (c->value)
+		return c->value(s);
+	if (c->text)
+		return 0;
+	if (c->line == COUNTERS_LINE_EXPORTER) {
+		if (exporter < 0 || exporter >= COUNTERS_MAX_EXPORTERS)
+			return 0;
+		base = (const char *)&s->exp[exporter];
+	}
+	memcpy(&v, base + c->off, sizeof(v));
+	return v;
+}
+
+/*
+ * A stats line is built whole and written with one call: stderr is unbuffered, and a line
+ * written key by key could be cut by another thread's message.
+ */
+struct line_buf {
+	char text[2048];
+	size_t len;
+};
+
+__attribute__((format(printf, 2, 3))) static void line_add(struct line_buf *b, const char *fmt,
+							   ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->len >= sizeof(b->text))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->text + b->len, sizeof(b->text) - b->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		b->len += (size_t)n;
+}
+
+static void print_line(FILE *out, const struct counters_snapshot *s, const char *when,
+		       enum counters_line line, int exporter)
+{
+	struct line_buf b = {.len = 0};
+	const char *sep = "";
+	size_t i;
+
+	line_add(&b, "sonde: stats (%s): ", when);
+	if (line == COUNTERS_LINE_EXPORTER) {
+		line_add(&b, "exporter=%s", s->exp_name[exporter]);
+		sep = " ";
+	}
+	for (i = 0; i < counters_n; i++) {
+		const struct counter *c = &counters[i];
+
+		if (c->line != line || !c->key)
+			continue;
+		if (c->text)
+			line_add(&b, "%s%s=%s", sep, c->key, c->text(s));
+		else
+			line_add(&b, "%s%s=%llu", sep, c->key,
+				 (unsigned long long)counter__value(c, s, exporter));
+		sep = " ";
+	}
+	if (b.len >= sizeof(b.text) - 1)
+		b.len = sizeof(b.text) - 2; /* cut, but still a line */
+	b.text[b.len++] = '\n';
+	fwrite(b.text, 1, b.len, out);
+}
+
+void counters__print_stats(FILE *out, const struct counters_snapshot *s, const char *when)
+{
+	enum counters_line line;
+	int i;
+
+	for (line = 0; line < COUNTERS_LINE_MAX; line++) {
+		if (lines[line].propagation && !(s->propagation & lines[line].propagation))
+			continue;
+		if (line != COUNTERS_LINE_EXPORTER) {
+			print_line(out, s, when, line, -1);
+			continue;
+		}
+		for (i = 0; i < s->n_exporters && i < COUNTERS_MAX_EXPORTERS; i++)
+			print_line(out, s, when, line, i);
+	}
+}
+
+/* One sample; its HELP and TYPE first on the first row of its name (exporter: -1 elsewhere). */
+static void render_row(FILE *out, const struct counter *c, const struct counters_snapshot *s,
+		       int exporter)
+{
+	if (c->help && exporter <= 0)
+		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", c->metric, c->help, c->metric,
+			c->type == COUNTER_GAUGE ? "gauge" : "counter");
+	fputs(c->metric, out);
+	if (exporter >= 0)
+		fprintf(out, "{exporter=\"%s\"%s%s}", s->exp_name[exporter], c->labels ? "," : "",
+			c->labels ? c->labels : "");
+	else if (c->labels)
+		fprintf(out, "{%s}", c->labels);
+	fprintf(out, " %llu\n", (unsigned long long)counter__value(c, s, exporter));
+}
+
+/* Every exporter's rows after all the others, one exporter after the other. */
+void counters__render_metrics(FILE *out, const struct counters_snapshot *s)
+{
+	size_t i;
+	int e;
+
+	for (i = 0; i < counters_n; i++)
+		if (counters[i].metric && counters[i].line != COUNTERS_LINE_EXPORTER)
+			render_row(out, &counters[i], s, -1);
+	for (e = 0; e < s->n_exporters && e < COUNTERS_MAX_EXPORTERS; e++)
+		for (i = 0; i < counters_n; i++)
+			if (counters[i].metric && counters[i].line == COUNTERS_LINE_EXPORTER)
+				render_row(out, &counters[i], s, e);
+}
