@@ -94,7 +94,7 @@ const struct counter counters[] = {
 	 ASM(conns_open)},
 	{STAT(MAIN, "not_http"),
 	 TOTAL("sonde_connections_not_http_total",
-	       "Connections given up as not HTTP/1.x."),
+	       "Connections given up as no protocol sonde decodes."),
 	 ASM(conns_not_http)},
 	{STAT(MAIN, NULL),
 	 TOTAL("sonde_connections_dropped_total", "Connections not followed: table full."),

@@ -498,6 +498,9 @@ TEST(metrics_values_and_labels)
 	CHECK(strstr(buf, "\nsonde_cpu_yielding 1\n") != NULL);
 	CHECK(strstr(buf, "\nsonde_export_spans_dropped_total{exporter=\"console\","
 			  "reason=\"failed\"} 704\n") != NULL);
+	CHECK(strstr(buf, "# HELP sonde_connections_not_http_total Connections given up as no "
+			  "protocol sonde decodes.\n# TYPE sonde_connections_not_http_total "
+			  "counter\n") != NULL);
 	free(buf);
 }
 
