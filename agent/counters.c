@@ -372,13 +372,10 @@ void counters__print_stats(FILE *out, const struct counters_snapshot *s, const c
 	}
 }
 
-/* One sample; its HELP and TYPE first on the first row of its name (exporter: -1 elsewhere). */
-static void render_row(FILE *out, const struct counter *c, const struct counters_snapshot *s,
-		       int exporter)
+/* One sample: the exporter's label first on the exporter line (exporter: -1 elsewhere). */
+static void render_sample(FILE *out, const struct counter *c, const struct counters_snapshot *s,
+			  int exporter)
 {
-	if (c->help && exporter <= 0)
-		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", c->metric, c->help, c->metric,
-			c->type == COUNTER_GAUGE ? "gauge" : "counter");
 	fputs(c->metric, out);
 	if (exporter >= 0)
 		fprintf(out, "{exporter=\"%s\"%s%s}", s->exp_name[exporter], c->labels ? "," : "",
@@ -388,17 +385,35 @@ static void render_row(FILE *out, const struct counter *c, const struct counters
 	fprintf(out, " %llu\n", (unsigned long long)counter__value(c, s, exporter));
 }
 
-/* Every exporter's rows after all the others, one exporter after the other. */
+/*
+ * A metric's rows are neighbours in the table: its HELP and TYPE, then its samples, every
+ * exporter's in turn on the exporter line. The text format wants a metric's lines in one group;
+ * before the table, a second exporter's samples came after every other metric.
+ */
 void counters__render_metrics(FILE *out, const struct counters_snapshot *s)
 {
-	size_t i;
-	int e;
+	int e, n_exp = s->n_exporters < COUNTERS_MAX_EXPORTERS ? s->n_exporters
+								 : COUNTERS_MAX_EXPORTERS;
+	const struct counter *c;
+	size_t i, j, k;
 
-	for (i = 0; i < counters_n; i++)
-		if (counters[i].metric && counters[i].line != COUNTERS_LINE_EXPORTER)
-			render_row(out, &counters[i], s, -1);
-	for (e = 0; e < s->n_exporters && e < COUNTERS_MAX_EXPORTERS; e++)
-		for (i = 0; i < counters_n; i++)
-			if (counters[i].metric && counters[i].line == COUNTERS_LINE_EXPORTER)
-				render_row(out, &counters[i], s, e);
+	for (i = 0; i < counters_n; i = j) {
+		c = &counters[i];
+		for (j = i + 1; j < counters_n && c->metric && counters[j].metric &&
+				!strcmp(counters[j].metric, c->metric);
+		     j++)
+			;
+		if (!c->metric || (c->line == COUNTERS_LINE_EXPORTER && n_exp <= 0))
+			continue;
+		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", c->metric, c->help, c->metric,
+			c->type == COUNTER_GAUGE ? "gauge" : "counter");
+		if (c->line != COUNTERS_LINE_EXPORTER) {
+			for (k = i; k < j; k++)
+				render_sample(out, &counters[k], s, -1);
+			continue;
+		}
+		for (e = 0; e < n_exp; e++)
+			for (k = i; k < j; k++)
+				render_sample(out, &counters[k], s, e);
+	}
 }

@@ -444,10 +444,10 @@ static void sample_name(const char *line, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), line);
 }
 
-TEST(metrics_help_once)
+TEST(metrics_help_once_and_grouped)
 {
 	struct counters_snapshot s;
-	char *buf = NULL, *line, *next, name[128], seen[4096] = " ", key[140];
+	char *buf = NULL, *line, *next, name[128], seen[4096] = " ", cur[128] = "", key[140];
 	size_t len = 0, samples = 0, want = 0, r;
 	FILE *f = open_memstream(&buf, &len);
 
@@ -460,18 +460,23 @@ TEST(metrics_help_once)
 		if (!next)
 			break;
 		*next++ = 0;
-		if (!strncmp(line, "# TYPE ", 7))
-			continue;
-		sample_name(line + (strncmp(line, "# HELP ", 7) ? 0 : 7), name, sizeof(name));
-		snprintf(key, sizeof(key), " %s ", name);
-		if (strncmp(line, "# HELP ", 7)) {
-			CHECK(strstr(seen, key) != NULL); /* a sample comes after its HELP */
-			samples++;
+		if (!strncmp(line, "# HELP ", 7)) {
+			sample_name(line + 7, name, sizeof(name));
+			snprintf(key, sizeof(key), " %s ", name);
+			CHECK(strstr(seen, key) == NULL); /* one HELP a name, one group a name */
+			if (strlen(seen) + strlen(key) < sizeof(seen))
+				strcat(seen, key + 1);
+			snprintf(cur, sizeof(cur), "%s", name);
 			continue;
 		}
-		CHECK(strstr(seen, key) == NULL); /* one HELP a name */
-		if (strlen(seen) + strlen(key) < sizeof(seen))
-			strcat(seen, key + 1);
+		if (!strncmp(line, "# TYPE ", 7)) {
+			sample_name(line + 7, name, sizeof(name));
+			CHECK_STR(name, cur);
+			continue;
+		}
+		sample_name(line, name, sizeof(name));
+		CHECK_STR(name, cur); /* a sample follows its own metric's HELP */
+		samples++;
 	}
 	for (r = 0; r < counters_n; r++)
 		if (counters[r].metric)
@@ -513,7 +518,7 @@ int main(void)
 	RUN(names_are_unique_and_help_comes_once);
 	RUN(stats_lines_keep_their_form);
 	RUN(stats_lines_fit_the_largest_values);
-	RUN(metrics_help_once);
+	RUN(metrics_help_once_and_grouped);
 	RUN(metrics_values_and_labels);
 	UNIT_DONE();
 }
