@@ -53,12 +53,14 @@ enum {
 	OPT_K8S_TOKEN,
 	OPT_K8S_CA,
 	OPT_SAMPLE_RATIO,
+	OPT_LIST_COUNTERS,
 };
 
 static const struct option long_opts[] = {
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"check", no_argument, NULL, OPT_CHECK},
+	{"list-counters", no_argument, NULL, OPT_LIST_COUNTERS},
 	{"verbose", no_argument, NULL, 'v'},
 	{"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
 	{"otlp-headers", required_argument, NULL, OPT_OTLP_HEADERS},
@@ -110,6 +112,9 @@ void config__usage(FILE *out)
 		"  -h, --help                 this text\n"
 		"  -V, --version              version and exit\n"
 		"      --check                print what this kernel allows and which hooks sonde uses\n"
+		"      --list-counters        print every counter of the stats lines and /metrics, one a\n"
+		"                             line, tab-separated: stats line, key, metric, labels, type,\n"
+		"                             help ('-': none; exporter lines add exporter=\"NAME\")\n"
 		"      --config FILE          read options from FILE, one 'name = value' a line, without\n"
 		"                             the dashes (flags given here win) [env SONDE_CONFIG]\n"
 		"\n"
@@ -464,6 +469,9 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 			break;
 		case OPT_CHECK:
 			cfg->command = CMD_CHECK;
+			break;
+		case OPT_LIST_COUNTERS:
+			cfg->command = CMD_LIST_COUNTERS;
 			break;
 		case 'v':
 			cfg->verbose = true;

@@ -23,6 +23,7 @@ enum sonde_command {
 	CMD_HELP,
 	CMD_VERSION,
 	CMD_CHECK,
+	CMD_LIST_COUNTERS,
 };
 
 /* How trace context crosses process boundaries (--propagation, a set). */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The table of every counter sonde reports, and its readers: the stats lines and GET /metrics
- * (see counters.h).
+ * The table of every counter sonde reports, and its three readers: the stats lines, GET
+ * /metrics and --list-counters (see counters.h).
  *
  * Tests and tools parse both outputs: a stats line keeps its keys in the table's order, the
  * lines keep the order of enum counters_line, and a metric's rows are neighbours in the table,
@@ -415,5 +415,38 @@ void counters__render_metrics(FILE *out, const struct counters_snapshot *s)
 		for (e = 0; e < n_exp; e++)
 			for (k = i; k < j; k++)
 				render_sample(out, &counters[k], s, e);
+	}
+}
+
+/* The HELP of a metric name: on its first row. */
+static const char *help_of(const char *metric)
+{
+	size_t i;
+
+	for (i = 0; i < counters_n; i++)
+		if (counters[i].metric && !strcmp(counters[i].metric, metric))
+			return counters[i].help;
+	return NULL;
+}
+
+/*
+ * One row a line, tab-separated: the stats line, the key, the metric name, its labels (on the
+ * exporter line, exporter="NAME" comes before them), its type, its HELP; "-" where there is
+ * none.
+ */
+void counters__list(FILE *out)
+{
+	const char *help;
+	size_t i;
+
+	for (i = 0; i < counters_n; i++) {
+		const struct counter *c = &counters[i];
+
+		help = c->metric ? help_of(c->metric) : c->help;
+		fprintf(out, "%s\t%s\t%s\t%s\t%s\t%s\n", counters__line_name(c->line),
+			c->key ? c->key : "-", c->metric ? c->metric : "-",
+			c->labels ? c->labels : "-",
+			c->metric ? (c->type == COUNTER_GAUGE ? "gauge" : "counter") : "-",
+			help ? help : "-");
 	}
 }

@@ -3,8 +3,8 @@
  * Every counter sonde reports, declared once: one table row says where a value comes from (a
  * field of a snapshot of every source, or a value computed from it), its key in a
  * "sonde: stats (...)" line on stderr, and its Prometheus metric (name, type, HELP, labels).
- * The stats lines and GET /metrics both iterate the same table, and a unit test checks that
- * every field of every source has a row.
+ * The stats lines, GET /metrics and `sonde --list-counters` all iterate the same table, and a
+ * unit test checks that every field of every source has a row.
  */
 #ifndef SONDE_COUNTERS_H
 #define SONDE_COUNTERS_H
@@ -70,7 +70,7 @@ struct counter {
 	const char *labels;	 /* e.g. via="thread", without braces; NULL: none */
 	enum counter_type type;
 	/* A metric's HELP, on the first row of its name (NULL on the others); what a key-only
-	 * row means. */
+	 * row means, for --list-counters. */
 	const char *help;
 	size_t off;
 	uint64_t (*value)(const struct counters_snapshot *s);
@@ -83,7 +83,7 @@ struct counter {
 extern const struct counter counters[];
 extern const size_t counters_n;
 
-/* The line's name ("cpu", "main", "header", "tcp", "exporter"). */
+/* The line's name in --list-counters ("cpu", "main", "header", "tcp", "exporter"). */
 const char *counters__line_name(enum counters_line line);
 /* The row's number; exporter: which exporter (on COUNTERS_LINE_EXPORTER rows). */
 uint64_t counter__value(const struct counter *c, const struct counters_snapshot *s, int exporter);
@@ -92,5 +92,7 @@ uint64_t counter__value(const struct counter *c, const struct counters_snapshot 
 void counters__print_stats(FILE *out, const struct counters_snapshot *s, const char *when);
 /* GET /metrics: Prometheus text exposition format. */
 void counters__render_metrics(FILE *out, const struct counters_snapshot *s);
+/* sonde --list-counters: one row a line, tab-separated (see the .c). */
+void counters__list(FILE *out);
 
 #endif /* SONDE_COUNTERS_H */

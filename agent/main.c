@@ -474,6 +474,10 @@ int main(int argc, char **argv)
 		err = loader__check(stdout, ag.cfg.hooks);
 		config__free(&ag.cfg);
 		return err;
+	case CMD_LIST_COUNTERS:
+		counters__list(stdout);
+		config__free(&ag.cfg);
+		return 0;
 	case CMD_RUN:
 		break;
 	}

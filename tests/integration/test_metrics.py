@@ -52,6 +52,49 @@ def test_metrics_count_spans_and_exports(sonde, jaeger, start_py_server):
     assert get(f"{base}/nope")[0] == 404
 
 
+def declared_counters():
+    """sonde --list-counters: one dict a row (the table in agent/counters.c)."""
+    r = harness.run_sonde("--list-counters")
+    assert r.returncode == 0, r.stderr
+    cols = ("line", "key", "metric", "labels", "type", "help")
+    rows = [dict(zip(cols, l.split("\t"))) for l in r.stdout.splitlines()]
+    assert rows and all(len(row) == len(cols) for row in rows), r.stdout
+    return rows
+
+
+def test_every_declared_counter_is_reported(sonde):
+    """Each metric sonde declares is in /metrics with its HELP and TYPE, and nothing else is;
+    each key of the stats lines printed is declared, in the declared order."""
+    port = harness.free_port()
+    proc = sonde("--metrics-addr", f"127.0.0.1:{port}", otlp=False)  # the console exporter
+    code, text = get(f"http://127.0.0.1:{port}/metrics")
+    assert code == 200
+    rows = declared_counters()
+    want = set()
+    for row in rows:
+        if row["metric"] == "-":
+            continue
+        labels = ['exporter="console"'] if row["line"] == "exporter" else []
+        labels += [] if row["labels"] == "-" else [row["labels"]]
+        name = row["metric"] + ("{" + ",".join(labels) + "}" if labels else "")
+        want.add(name)
+        assert re.search(rf"^{re.escape(name)} \d+$", text, re.M), f"{name} not in /metrics"
+        assert f"# HELP {row['metric']} {row['help']}\n" in text
+        assert f"# TYPE {row['metric']} {row['type']}\n" in text
+    have = {l.rsplit(" ", 1)[0] for l in text.splitlines() if l and not l.startswith("#")}
+    assert have == want, f"undeclared: {have - want}"
+
+    assert proc.stop() == 0
+    printed = [l.split(": ", 2)[2] for l in proc.stderr().splitlines()
+               if l.startswith("sonde: stats (exit): ")]
+    for line in ("cpu", "main", "exporter"):
+        keys = [r["key"] for r in rows if r["line"] == line and r["key"] != "-"]
+        if line == "exporter":
+            keys.insert(0, "exporter")
+        assert [[kv.split("=")[0] for kv in l.split()] for l in printed].count(keys) == 1, \
+            f"no stats line with the {line} keys {keys}:\n" + "\n".join(printed)
+
+
 def test_metrics_endpoint_survives_garbage_and_silence(sonde):
     port = harness.free_port()
     proc = sonde("--metrics-addr", f"127.0.0.1:{port}", otlp=False)

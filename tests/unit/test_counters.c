@@ -264,6 +264,8 @@ TEST(rows_are_well_formed)
 		CHECK(!c->metric == (c->type == COUNTER_NO_METRIC));
 		CHECK(c->metric || !c->labels);
 		CHECK(c->metric || c->help); /* a key-only row says what it counts */
+		/* the text format would need them escaped; --list-counters splits on tabs */
+		CHECK(!c->help || !strpbrk(c->help, "\\\n\t"));
 		if (!c->value && !c->text)
 			CHECK(c->off % sizeof(uint64_t) == 0 && c->off + sizeof(uint64_t) <= limit);
 		for (p = c->key; p && *p; p++)
@@ -509,6 +511,28 @@ TEST(metrics_values_and_labels)
 	free(buf);
 }
 
+TEST(list_has_a_line_per_row)
+{
+	char *buf = NULL, *p;
+	size_t len = 0, lines = 0, tabs = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	counters__list(f);
+	fclose(f);
+	for (p = buf; *p; p++) {
+		lines += *p == '\n';
+		tabs += *p == '\t';
+	}
+	CHECK_EQ_INT(lines, counters_n);
+	CHECK_EQ_INT(tabs, 5 * counters_n);
+	CHECK(strstr(buf, "exporter\tdropped_full\tsonde_export_spans_dropped_total\t"
+			  "reason=\"queue_full\"\tcounter\tSpans dropped, by reason.\n") != NULL);
+	/* a later row of a metric shows its HELP too */
+	CHECK(strstr(buf, "main\tlinks_kernel\tsonde_links_total\tvia=\"kernel\"\tcounter\tSpans "
+			  "given a parent") != NULL);
+	free(buf);
+}
+
 int main(void)
 {
 	RUN(every_snapshot_member_is_a_known_source);
@@ -520,5 +544,6 @@ int main(void)
 	RUN(stats_lines_fit_the_largest_values);
 	RUN(metrics_help_once_and_grouped);
 	RUN(metrics_values_and_labels);
+	RUN(list_has_a_line_per_row);
 	UNIT_DONE();
 }
