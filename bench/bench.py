@@ -38,6 +38,13 @@ FIXED_FRACTIONS = (10, 25)
 FIXED_RUNS = [f"{srv}_fixed{f}" for srv in ("nginx", "go") for f in FIXED_FRACTIONS]
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
+# The floor's figures, per comparison that has one: CPU per request, throughput, and at the
+# fixed rates p99.
+FLOOR_FIGURES = {"nginx_saturation": ("cpu_us_per_request", "rps"),
+                 "go_saturation": ("cpu_us_per_request", "rps"),
+                 **{run: ("cpu_us_per_request", "rate_achieved", "p99_us") for run in FIXED_RUNS},
+                 "redis": ("cpu_us_per_request", "rps"),
+                 "pgbench": ("cpu_us_per_request", "tps")}
 
 
 # A pseudo-argument of the sonde runs: the process is moved into a cpu cgroup of its own right
@@ -69,6 +76,12 @@ def own_cgroup_procs():
 
 def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def absent_pid():
+    """A pid no process can have: the kernel assigns pids below kernel.pid_max."""
+    with open("/proc/sys/kernel/pid_max") as f:
+        return int(f.read())
 
 
 def now_ns():
@@ -250,6 +263,7 @@ class Sonde:
         if own_cgroup:
             with open(own_cgroup_procs(), "w") as f:
                 f.write(str(self.proc.pid))
+        self.result["attached_line"] = self.attached_line
         m = re.search(r"attached in (\d+) ms", self.attached_line)
         self.result["attached_ms_self"] = int(m.group(1)) if m else None
         self.result["exec_to_attached_ms"] = (self.t_attached - self.t_exec) / 1e6
@@ -371,6 +385,8 @@ class Bench:
         self.bin = a.bin
         self.quick = os.environ.get("BENCH_QUICK") == "1"
         self.pairs = int(os.environ.get("BENCH_PAIRS", "2" if self.quick else "5"))
+        # The floor: a third run in each round of the with/without comparisons (pairs_of).
+        self.floor = os.environ.get("BENCH_FLOOR", "1") != "0" and not a.no_floor
         self.procs = {}  # name -> Popen
         self.pids = set()  # every pid we started and have not reaped yet
         self.cleanups = []
@@ -601,8 +617,16 @@ http {{
             args += ["--port", str(self.port[k])]
         return args
 
-    def measure(self, load, with_sonde, endpoint=None, bpf_stats=False, extra=None):
-        """load() -> dict (it must contain 'requests'); returns the dict plus sonde's figures."""
+    def floor_args(self):
+        """The floor's selection: a pid no process has, in place of the servers' ports. Every
+        hook still attaches and runs on every TCP I/O of the machine, looks the connection up
+        and stops there (the connection is marked ignored at its first I/O): what the hooks cost
+        before sonde captures anything."""
+        return ["--pid", str(absent_pid())]
+
+    def measure(self, load, with_sonde, endpoint=None, bpf_stats=False, extra=None, settle=1.5):
+        """load() -> dict (it must contain 'requests'); returns the dict plus sonde's figures.
+        settle: the seconds sonde gets after the load to finish exporting."""
         if extra is None:
             extra = self.trace_args()
         s = None
@@ -614,7 +638,7 @@ http {{
         finally:
             if s:
                 try:
-                    s.load_end()
+                    s.load_end(settle)
                 finally:
                     r_s = s.stop()
         if s:
@@ -634,17 +658,34 @@ http {{
         return r
 
     def pairs_of(self, name, load, metric_keys, **kw):
-        """Alternated pairs; stores the runs and returns them."""
+        """Alternated pairs, without and with sonde; with the floor on, rounds of three runs
+        (without, with, floor) in an order that rotates each round, so that every ratio, the
+        floor's too, is between runs of the same round. Stores the runs and returns them."""
         runs = []
+        labels = ["without", "with"] + (["floor"] if self.floor else [])
         for i in range(self.pairs):
-            order = [False, True] if i % 2 == 0 else [True, False]
+            if self.floor:
+                order = labels[i % 3:] + labels[:i % 3]
+            else:
+                order = labels if i % 2 == 0 else labels[::-1]
             pair = {}
-            for w in order:
-                r = self.measure(load, w, **kw)
-                pair["with" if w else "without"] = r
-                log(f"{name} pair {i + 1}/{self.pairs} {'with   ' if w else 'without'}: " +
-                    ", ".join(f"{k}={fmt(r.get(k))}" for k in metric_keys) +
-                    (f", spans={r['sonde']['spans']} drops={r['sonde']['drops']}" if w else ""))
+            for label in order:
+                if label == "floor":
+                    # Nothing to export: a short settle keeps the floor's runs cheap.
+                    r = self.measure(load, True, extra=self.floor_args(), settle=0.2, **kw)
+                else:
+                    r = self.measure(load, label == "with", **kw)
+                pair[label] = r
+                st = r["sonde"]["stats"] if "sonde" in r else {}
+                log(f"{name} {'round' if self.floor else 'pair'} {i + 1}/{self.pairs} "
+                    f"{label:7}: " + ", ".join(f"{k}={fmt(r.get(k))}" for k in metric_keys) +
+                    (f", spans={r['sonde']['spans']} drops={r['sonde']['drops']}"
+                     if label == "with" else "") +
+                    (f", traced io={st.get('io')} spans={r['sonde']['spans']}"
+                     if label == "floor" else ""))
+                if label == "floor" and (st.get("io") or r["sonde"]["spans"]):
+                    log(f"WARNING: the floor traced something (io={st.get('io')}, spans="
+                        f"{r['sonde']['spans']}): it is not the hooks alone")
             runs.append(pair)
         self.results["runs"][name] = runs
         return runs
@@ -969,7 +1010,10 @@ http {{
                                      "--port <redis> --port <PostgreSQL> (only the benchmark's "
                                      "connections, both sides, are traced: the machine is shared; "
                                      "otherwise defaults: 4 MiB ring per CPU, poll 20 ms, batch "
-                                     "512/1 s)"}
+                                     "512/1 s)",
+                       "floor": ("--otlp-endpoint <null sink> --pid <kernel.pid_max> (a pid no "
+                                 "process has: every hook attached, nothing selected)"
+                                 if self.floor else None)}
         t_start = time.monotonic()
         sat_s = 3 if self.quick else 5
         fixed_s = 3 if self.quick else 6
@@ -1190,6 +1234,23 @@ def summarize(res):
                 b_ + "_median": med([get(p[b_]) for p in runs]),
                 "ratio_median": med(rs), "ratio_spread": spread(rs), "ratios": rs}
 
+    S["floor"] = {}
+    for name, keys in FLOOR_FIGURES.items():
+        rounds = [p for p in R.get(name, []) if "floor" in p]
+        if not rounds:
+            continue
+        f = {}
+        for key in keys:
+            get = lambda r, key=key: r.get(key)
+            f[key] = {"with_vs_without": between(rounds, "without", "with", get),
+                      "floor_vs_without": between(rounds, "without", "floor", get),
+                      "with_vs_floor": between(rounds, "floor", "with", get)}
+        f["bpf_ns_per_request_side"] = {k: med([p[k].get("bpf_ns_per_request_side")
+                                                for p in rounds]) for k in ("floor", "with")}
+        f["traced_io"] = sum(p["floor"]["sonde"]["stats"].get("io", 0) for p in rounds)
+        f["spans"] = sum(p["floor"]["sonde"]["spans"] for p in rounds)
+        f["rounds"] = len(rounds)
+        S["floor"][name] = f
     if R.get("cpu_mode"):
         cm = R["cpu_mode"]
         S["cpu_mode"] = {}
@@ -1748,6 +1809,9 @@ def main():
     ap.add_argument("--jaeger", required=True)
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite RESULTS.md from results.json")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="leave out the floor's runs (sonde attached, nothing selected); also "
+                         "BENCH_FLOOR=0")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     res_path = os.path.join(here, "results.json")

@@ -7,7 +7,8 @@
 # bench/results.json and bench/RESULTS.md, and stops everything it started.
 #
 # Environment: BENCH_PAIRS (pairs per comparison, default 5), BENCH_QUICK=1 (short runs, to try
-# the script; the results are not meant to be committed), BENCH_OUT (work dir, default bench/out).
+# the script; the results are not meant to be committed), BENCH_OUT (work dir, default bench/out),
+# BENCH_FLOOR=0 (no floor runs: sonde attached with nothing selected; also --no-floor).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
