@@ -45,6 +45,9 @@ FLOOR_FIGURES = {"nginx_saturation": ("cpu_us_per_request", "rps"),
                  **{run: ("cpu_us_per_request", "rate_achieved", "p99_us") for run in FIXED_RUNS},
                  "redis": ("cpu_us_per_request", "rps"),
                  "pgbench": ("cpu_us_per_request", "tps")}
+FLOOR_LABELS = {"nginx_saturation": "nginx at saturation (wrk)",
+                "go_saturation": "Go net/http at saturation (wrk)",
+                "redis": "redis-benchmark GET + SET", "pgbench": "pgbench -S"}
 
 
 # A pseudo-argument of the sonde runs: the process is moved into a cpu cgroup of its own right
@@ -1429,6 +1432,76 @@ def rng(sp, f=pct):
     return "n/a" if not sp else f"{f(sp[0])} .. {f(sp[1])}"
 
 
+def floor_report(w, res):
+    """The floor's section: what the hooks alone cost, against the same rounds' runs."""
+    S, C = res["summary"], res["config"]
+    first = next(iter(S["floor"]))
+    m = re.search(r"attached in \d+ ms: (.*?); propagation",
+                  res["runs"][first][0]["floor"]["sonde"].get("attached_line", ""))
+    hooks = m.group(1) if m else None
+    w("## Hooks alone: the floor")
+    w("")
+    w("Each comparison above also ran sonde with nothing selected: `--pid <kernel.pid_max>`, "
+      "a pid no process has, in place of the servers' ports, every other option the same. "
+      "Each round is three runs, without sonde, with it, and the floor, in an order that "
+      "rotates from round to round; a ratio is between runs of the same round (median of the "
+      "rounds, spread min .. max in parentheses).")
+    w("")
+    w("What the floor includes: every program sonde attaches" +
+      (f" ({hooks})" if hooks else "") + ", attached as in the runs with sonde. The socket "
+      "hooks run on every TCP send and receive of every process on the machine: each checks "
+      "that the socket is TCP, reads the pid, looks the connection up in the `conns` map and "
+      "returns, the connection having been marked ignored at its first I/O (one lookup in "
+      "the pid filter); the state-change hook adds each connection's entry at its open and "
+      "deletes it at its close; the thread-creation hook looks each new thread's process up "
+      "and returns. sonde's process runs with "
+      "nothing to do (empty rings drained every 100 ms, its guard looking every 100 ms). What "
+      "it excludes: all that sonde does for a selected connection: the accounting of its runs "
+      "on each I/O, the user-memory reads (request heads, status lines), the ring-buffer "
+      "records, the Go uprobes, and the agent's decoding, span assembly and export.")
+    w("")
+    w("CPU per request is the server's and the client's, where the hooks run (in their system "
+      "calls), not the agent's; throughput also moves with the agent's CPU, as it shares the "
+      "2 cores. With / floor is what capturing costs above the hooks alone.")
+    w("")
+    w("| workload | figure | without (median) | floor (median) | with sonde (median) | "
+      "floor vs without | with vs without | with vs floor |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    names = {"cpu_us_per_request": "CPU per request, µs", "rps": "req/s",
+             "rate_achieved": "achieved req/s", "tps": "tps", "p99_us": "p99 latency, µs"}
+
+    def ratio(r):
+        return f"{pct(r['ratio_median'])} ({rng(r['ratio_spread'])})"
+
+    for name, f in S["floor"].items():
+        label = FLOOR_LABELS.get(name)
+        if label is None:  # a fixed-rate run
+            label = (f"{'nginx' if name.startswith('nginx') else 'Go'} at "
+                     f"{C['fixed_rates'][name]} req/s ({name.split('fixed')[1]}% of max)")
+        for key in FLOOR_FIGURES[name]:
+            a, b, c = (f[key]["floor_vs_without"], f[key]["with_vs_without"],
+                       f[key]["with_vs_floor"])
+            w(f"| {label} | {names[key]} | {fmt(a['without_median'])} | "
+              f"{fmt(a['floor_median'])} | {fmt(b['with_median'])} | {ratio(a)} | {ratio(b)} | "
+              f"{ratio(c)} |")
+            label = ""
+    w("")
+    bpf = [(n, f["bpf_ns_per_request_side"]) for n, f in S["floor"].items()
+           if f["bpf_ns_per_request_side"]["floor"] is not None]
+    if bpf:
+        w("BPF ns per request and side (the run time of sonde's programs over 2 × requests, as "
+          "in the kernel-side section; statistics on in the fixed-rate rounds), floor / with "
+          "sonde: " + "; ".join(f"{'nginx' if n.startswith('nginx') else 'Go'} at "
+                                f"{n.split('fixed')[1]}%: {fmt(b['floor'])} / {fmt(b['with'])}"
+                                for n, b in bpf) + ".")
+        w("")
+    io = sum(f["traced_io"] for f in S["floor"].values())
+    spans = sum(f["spans"] for f in S["floor"].values())
+    w(f"I/O traced and spans made in all the floor's runs: {io} and {spans} (nothing was "
+      "selected, so both must be 0).")
+    w("")
+
+
 def report(res):
     S = res["summary"]
     M = res["machine"]
@@ -1442,10 +1515,18 @@ def report(res):
       f"{M['kernel']}. {M['sonde']} (git {M['git_rev']}). {M['nginx']}; {M['redis']}; "
       f"{M['postgresql']}; {M['wrk'].split(' ')[0] + ' ' + M['wrk'].split(' ')[1] if M['wrk'] else ''}; {M['go']}.")
     w("")
-    w(f"Every comparison is {C['pairs']} pairs of runs, one without sonde and one with it, "
-      "alternated (the order swaps from pair to pair). A ratio is with / without, per pair; the "
-      "table gives the median of the pair ratios and their spread (min .. max). "
-      f"Placement: {C['placement']}. sonde ran with {C['sonde_args']}.")
+    if C.get("floor"):
+        w(f"Every comparison is {C['pairs']} rounds of three runs, one without sonde, one with "
+          "it and one with sonde attached and nothing selected (the floor, below), in an order "
+          "that rotates from round to round. A ratio is with / without, per round; the table "
+          "gives the median of the round ratios and their spread (min .. max). "
+          f"Placement: {C['placement']}. sonde ran with {C['sonde_args']}; the floor with "
+          f"{C['floor']}.")
+    else:
+        w(f"Every comparison is {C['pairs']} pairs of runs, one without sonde and one with it, "
+          "alternated (the order swaps from pair to pair). A ratio is with / without, per pair; "
+          "the table gives the median of the pair ratios and their spread (min .. max). "
+          f"Placement: {C['placement']}. sonde ran with {C['sonde_args']}.")
     if res.get("foreign_sonde_processes"):
         w("")
         fs = res["foreign_sonde_processes"]
@@ -1530,6 +1611,8 @@ def report(res):
     row("PostgreSQL + pgbench CPU per transaction, µs", fmt(r["without_median"]),
         fmt(r["with_median"]), pct(r["ratio_median"]), rng(r["ratio_spread"]))
     w("")
+    if S.get("floor"):
+        floor_report(w, res)
 
     w("## Kernel-side cost (BPF run time, `kernel.bpf_stats_enabled=1` in the fixed-rate sonde runs)")
     w("")
