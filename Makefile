@@ -77,7 +77,7 @@ endif
 deps:
 	$(Q)./tests/install-deps.sh build
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h bpf/maps/*.h) include/sonde_event.h $(VMLINUX) | check-deps
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h bpf/maps/*.h bpf/runtimes/*.h) include/sonde_event.h $(VMLINUX) | check-deps
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux/$(VMLINUX_ARCH) -Iinclude -Ibpf \

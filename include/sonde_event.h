@@ -22,6 +22,8 @@
 #define SONDE_MAX_PROCS 16384
 /* Connections tracked at once in the kernel (LRU: the oldest idle ones are evicted). */
 #define SONDE_MAX_CONNS 65536
+/* Capture policies the agent asked for and no run of their connection took yet (conn_policy). */
+#define SONDE_MAX_POLICY_WRITES 8192
 /* Syscalls in flight at once for the syscall fallback, host-wide: one per thread in a socket I/O. */
 #define SONDE_MAX_INFLIGHT_IO 16384
 /*

@@ -4,9 +4,10 @@
 #define SONDE_MAPS_CONNS_BPF_H
 
 /*
- * struct sock address → struct sonde_conn_state. Written by the socket I/O programs and by
- * inet_sock_set_state (role at open); deleted at TCP_CLOSE. LRU, so connections whose close was
- * never seen (table full, closed before sonde started) age out instead of filling it.
+ * struct sock address → struct sonde_conn_state. Written by the socket I/O programs, by
+ * inet_sock_set_state (role at open) and by the agent (ignored: loader__ignore_conn); deleted
+ * at TCP_CLOSE. LRU, so connections whose close was never seen (table full, closed before sonde
+ * started) age out instead of filling it.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The socket I/O path. Every TCP send and receive of every process passes through
+ * sock_sendmsg/sock_recvmsg, where the sock_send_length/sock_recv_length tracepoints fire with
+ * the socket and the byte count; the user buffer is found through the syscall's saved registers.
+ * Per I/O the kernel only updates the connection's run counters; it copies payload and writes a
+ * ring-buffer record when a run (I/O in one direction) starts, and for its first few I/O, so a
+ * request/response exchange costs one record per message, not one per syscall. The first I/O
+ * of a connection announces it (OPEN) and its process (PROC); a response run the agent asked
+ * summaries of writes no record (HTTP/1.x status only).
+ */
+#ifndef SONDE_CAPTURE_BPF_H
+#define SONDE_CAPTURE_BPF_H
+
+/*
+ * Helpers below read the sock with BPF_CORE_READ: the syscall fallback holds it as a plain
+ * kernel address, not a BTF pointer. They run once per connection, so the cost does not matter.
+ */
+static __always_inline bool port_selected(struct sock *sk)
+{
+	__u16 sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+
+	return bpf_map_lookup_elem(&port_filter, &sport) || bpf_map_lookup_elem(&port_filter, &dport);
+}
+
+/* Announce a connection to the agent: its tuple, once. */
+static __always_inline void emit_open(struct sock *sk, __u64 key, struct sonde_conn_state *st,
+				      __u64 ts, __u32 tid)
+{
+	struct sonde_open_event *ev;
+	void *ring;
+
+	ev = ring_reserve(&ring, sizeof(*ev));
+	if (!ev)
+		return;
+	fill_head(&ev->head, st->conn_id, ts, st->tgid, tid, SONDE_EV_OPEN, SONDE_DIR_NONE);
+	ev->sock_key = key;
+	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (ev->family == AF_INET) {
+		__builtin_memset(ev->saddr, 0, sizeof(ev->saddr));
+		__builtin_memset(ev->daddr, 0, sizeof(ev->daddr));
+		*(__u32 *)ev->saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		*(__u32 *)ev->daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&ev->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&ev->daddr, sk, __sk_common.skc_v6_daddr);
+	}
+	ev->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ev->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	ev->role = st->role;
+	ev->open_ts_ns = st->open_ts;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ring_submit(ring, ev);
+}
+
+
+/*
+ * Send the identity of the current process once (per pid and start time): its command line and
+ * environment, read from its own memory while it certainly still exists. CO-RE reads of the task,
+ * not BTF pointers, so that the syscall fallback needs no helper newer than the ring buffer.
+ */
+static __always_inline void emit_proc_once(__u32 tgid, __u64 ts)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct sonde_proc_event *ev;
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime), *seen;
+	unsigned long a0, a1, e0, e1;
+	struct mm_struct *mm;
+	void *ring;
+
+	seen = bpf_map_lookup_elem(&procs_seen, &tgid);
+	if (seen && *seen == start)
+		return;
+	bpf_map_update_elem(&procs_seen, &tgid, &start, BPF_ANY);
+	mm = BPF_CORE_READ(task, mm);
+	if (!mm)
+		return;
+	a0 = BPF_CORE_READ(mm, arg_start);
+	a1 = BPF_CORE_READ(mm, arg_end);
+	e0 = BPF_CORE_READ(mm, env_start);
+	e1 = BPF_CORE_READ(mm, env_end);
+	ev = ring_reserve(&ring, sizeof(*ev));
+	if (!ev)
+		return;
+	fill_head(&ev->head, 0, ts, tgid, (__u32)bpf_get_current_pid_tgid(), SONDE_EV_PROC,
+		  SONDE_DIR_NONE);
+	ev->start_boottime = start;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ev->cmdline_len = a1 > a0 ? COPY_USER_CLAMPED(ev->cmdline, a1 - a0, a0, SONDE_CMDLINE_MAX) : 0;
+	ev->environ_len = e1 > e0 ? COPY_USER_CLAMPED(ev->environ, e1 - e0, e0, SONDE_ENVIRON_MAX) : 0;
+	ring_submit(ring, ev);
+}
+
+/*
+ * The user buffer of a syscall whose data argument is arg, of a kind (enum sonde_buf_kind), and
+ * how many of its bytes are contiguous there.
+ */
+static __always_inline void *user_buffer_of(int kind, void *arg, __u64 *contig)
+{
+	struct user_msghdr mh;
+	struct iovec iov;
+
+	*contig = ~0ULL;
+	switch (kind) {
+	case SONDE_BUF_PLAIN:
+		return arg;
+	case SONDE_BUF_MSGHDR:
+		if (bpf_probe_read_user(&mh, sizeof(mh), arg))
+			return NULL;
+		if (!mh.msg_iovlen)
+			return NULL;
+		arg = mh.msg_iov;
+		/* fall through: arg is now the iovec array */
+	case SONDE_BUF_IOVEC:
+		if (bpf_probe_read_user(&iov, sizeof(iov), arg))
+			return NULL;
+		*contig = iov.iov_len;
+		return iov.iov_base;
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * The user buffer of the syscall under way, found through its saved registers (tp_btf path);
+ * go_g, when not NULL, gets the register Go keeps its goroutine in.
+ */
+static __always_inline void *user_buffer(__u64 *contig, __u64 *go_g)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs;
+
+	if (task->flags & PF_KTHREAD)
+		return NULL;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs)
+		return NULL;
+	if (go_g)
+		*go_g = SYS_GO_G(regs);
+	return user_buffer_of(sonde_buf_kind(SYS_NR(regs)), (void *)SYS_ARG2(regs), contig);
+}
+
+#define DATA_HEAD_BYTES offsetof(struct sonde_data_event, payload)
+
+/*
+ * Reserve a data record in a size class and copy n payload bytes into it. Classes keep small
+ * messages (most requests and response heads) from taking a full-size slot in the ring. The
+ * clamp sits in the register the helper gets: clang may otherwise pass an unclamped copy, which
+ * the verifier rejects as an unbounded size.
+ */
+#define RESERVE_AND_COPY(CLASS)                                                                \
+	({                                                                                     \
+		ev = ring_reserve(&ring, DATA_HEAD_BYTES + (CLASS));                           \
+		if (ev && n) {                                                                 \
+			asm volatile("if %[n] <= %[max] goto +1\n\t%[n] = %[max]\n\t"         \
+				     : [n] "+r"(n)                                             \
+				     : [max] "i"(CLASS));                                      \
+			if (bpf_probe_read_user(ev->payload, n, buf)) {                        \
+				count(SONDE_CNT_COPY_FAIL);                                    \
+				n = 0;                                                         \
+			}                                                                      \
+		}                                                                              \
+	})
+
+/*
+ * The current thread's response notes: from its task storage when both directions are on the
+ * socket tracepoints (sys is NULL on them), else from the fallback's hash; created when create
+ * is set.
+ */
+static __always_inline struct sonde_thread_notes *thread_notes(__u64 pid_tgid, bool create,
+							       const struct sonde_syscall_io *sys)
+{
+	struct sonde_thread_notes *tn, fresh = {};
+
+	if (!sys && task_notes)
+		return bpf_task_storage_get(&resp_notes_task, bpf_get_current_task_btf(), 0,
+					    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
+	if (!tn && create) {
+		bpf_map_update_elem(&resp_notes, &pid_tgid, &fresh, BPF_ANY);
+		tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
+	}
+	return tn;
+}
+
+/*
+ * A data record for this I/O, with as much payload as the settings allow. The user buffer comes
+ * from the syscall's arguments saved at entry (sys), or, from inside the socket layer (sys is
+ * NULL), from the syscall's registers.
+ */
+static __always_inline void emit_data(struct sock *sk, struct sonde_conn_state *st,
+				      struct sonde_run_summary *prev, __u64 offset, __u32 io_bytes,
+				      __u64 ts, __u64 pid_tgid, __u16 dir,
+				      const struct sonde_syscall_io *sys, __u64 key,
+				      const struct sonde_trace_ctx *injected)
+{
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct sonde_data_event *ev;
+	__u64 contig = 0, n = 0, go_g = 0;
+	void *ring, *buf;
+
+	if (sys) {
+		buf = user_buffer_of(sys->kind, (void *)sys->arg, &contig);
+		go_g = sys->go_g;
+	} else {
+		buf = user_buffer(&contig, &go_g);
+	}
+	if (buf) {
+		n = io_bytes;
+		if (n > contig)
+			n = contig;
+		if (n > capture_bytes)
+			n = capture_bytes;
+	} else {
+		count(SONDE_CNT_NO_USER_BUF);
+	}
+	if (n <= 64)
+		RESERVE_AND_COPY(64);
+	else if (n <= 256)
+		RESERVE_AND_COPY(256);
+	else
+		RESERVE_AND_COPY(SONDE_PAYLOAD_MAX);
+	if (!ev)
+		return;
+	fill_head(&ev->head, st->conn_id, ts, tgid, tid, SONDE_EV_DATA, dir);
+	ev->prev = *prev;
+	ev->run_offset = offset;
+	ev->run_seq = st->run_seq;
+	ev->io_bytes = io_bytes;
+	ev->cap_len = n;
+	ev->pad0 = 0;
+	if (go_uprobes && dir == SONDE_DIR_EGRESS && go_g) {
+		/* A writeLoop goroutine writes the request of the goroutine that asked for it. */
+		struct sonde_go_owner *w = bpf_map_lookup_elem(&go_writers, &go_g);
+
+		if (w && w->ts_ns <= ts)
+			go_g = w->g;
+	}
+	ev->go_g = go_g;
+	if (header_mode && injected->kind)
+		ev->ctx = *injected;
+	else
+		__builtin_memset(&ev->ctx, 0, sizeof(ev->ctx));
+	__builtin_memset(ev->http1_notes, 0, sizeof(ev->http1_notes));
+	if (http1_summaries) {
+		/* The thread's response starts summarized since its last record go with it, once. */
+		struct sonde_thread_notes *tn = thread_notes(pid_tgid, false, sys);
+
+		if (tn && tn->n[0].conn_id) {
+			__builtin_memcpy(ev->http1_notes, tn->n, sizeof(ev->http1_notes));
+			__builtin_memset(tn->n, 0, sizeof(tn->n));
+		}
+	}
+	/* !sys: the syscall fallback never propagates (and must not reference the scan, nor use
+	 * its sock, a plain address, as the BTF pointer socket storage wants). */
+	if ((header_mode || tcp_mode) && !sys && dir == SONDE_DIR_INGRESS && !offset &&
+	    st->role != SONDE_ROLE_CLIENT) {
+		struct sonde_tcp_rx_slot opt;
+		bool have = tcp_mode && tcp_option_read(sk, io_bytes, &opt);
+
+		server_ids(ev->payload, n, key, pid_tgid, &ev->ctx, have ? &opt : NULL);
+	}
+	if (tcp_mode && !sys && dir == SONDE_DIR_EGRESS && !offset && st->role != SONDE_ROLE_SERVER)
+		tcp_option_sent(sk, io_bytes, pid_tgid, &ev->ctx);
+	ring_submit(ring, ev);
+}
+
+/*
+ * A run in the connection's response direction starts: unless the agent asked for summaries,
+ * or when the bytes are not a final HTTP/1.x status line, it is recorded as any other run.
+ * Otherwise the status goes into the connection's state, the run writes no record (its
+ * captures are used up), and the thread notes where a response started.
+ */
+static __always_inline void summarize_response(struct sonde_conn_state *st, __u64 key, int ret,
+					       __u64 ts, __u64 pid_tgid,
+					       const struct sonde_syscall_io *sys)
+{
+	struct sonde_thread_notes *tn;
+	__u64 contig = 0;
+	__u32 gen = *(volatile __u32 *)&conn_policy_gen;
+	__u8 head[16], *mode;
+	__u16 status;
+	void *buf;
+
+	if (st->policy_seen != gen) {
+		st->policy_seen = gen;
+		mode = bpf_map_lookup_elem(&conn_policy, &key);
+		if (mode) {
+			st->policy = *mode;
+			bpf_map_delete_elem(&conn_policy, &key);
+		}
+	}
+	if (st->policy != SONDE_CAPTURE_HTTP1_STATUS)
+		return;
+	if (ret < 13)
+		goto full;
+	if (sys)
+		buf = user_buffer_of(sys->kind, (void *)sys->arg, &contig);
+	else
+		buf = user_buffer(&contig, NULL);
+	if (!buf || contig < 13)
+		goto full;
+	__builtin_memset(head, 0, sizeof(head));
+	if (bpf_probe_read_user(head, ret < 16 || contig < 16 ? 13 : 16, buf))
+		goto full;
+	status = final_status(head);
+	if (!status)
+		goto full;
+	st->run_http1_status = status;
+	st->run_captures = run_captures;
+	count(SONDE_CNT_RESP_SUMMARIZED);
+	tn = thread_notes(pid_tgid, true, sys);
+	if (!tn)
+		return;
+	/* Both slots taken: the oldest note goes (the run summary still reports it, later). */
+	if (tn->n[1].conn_id)
+		tn->n[0] = tn->n[1];
+	else if (!tn->n[0].conn_id)
+		goto write0;
+	tn->n[1].conn_id = st->conn_id;
+	tn->n[1].ts_ns = ts;
+	tn->n[1].run_seq = st->run_seq;
+	tn->n[1].status = status;
+	tn->n[1].pad0 = 0;
+	return;
+write0:
+	tn->n[0].conn_id = st->conn_id;
+	tn->n[0].ts_ns = ts;
+	tn->n[0].run_seq = st->run_seq;
+	tn->n[0].status = status;
+	tn->n[0].pad0 = 0;
+	return;
+full:
+	count(SONDE_CNT_RESP_RECORDED);
+}
+
+/*
+ * One send or receive of ret bytes on sk, the same for every hook: the caller has checked that
+ * sk is an AF_INET/AF_INET6 TCP socket (each hook reads it its own cheapest way), and passes the
+ * syscall's saved arguments (sys) when it has them, NULL to find them in the registers.
+ */
+static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u16 dir,
+					const struct sonde_syscall_io *sys)
+{
+	struct sonde_trace_ctx injected = {};
+	struct sonde_run_summary prev = {};
+	struct sonde_conn_state *st, fresh = {};
+	__u64 key = (__u64)sk, ts, offset, pid_tgid;
+	__u32 tgid, tid;
+
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (header_mode && dir == SONDE_DIR_EGRESS) {
+		/* What the sk_msg program did to this send, if it ran: taken at every send,
+		 * failed ones too, so that no verdict outlives its syscall. */
+		struct sonde_sending *snd = bpf_map_lookup_elem(&sending, &pid_tgid);
+
+		if (snd) {
+			if (snd->sock == key && ret > 0)
+				injected = snd->ctx;
+			bpf_map_delete_elem(&sending, &pid_tgid);
+		}
+	}
+	if (ret <= 0 || (dir == SONDE_DIR_INGRESS && (flags & MSG_PEEK)))
+		return 0;
+	tgid = pid_tgid >> 32;
+	tid = (__u32)pid_tgid;
+	if (tgid == self_tgid)
+		return 0;
+
+	st = bpf_map_lookup_elem(&conns, &key);
+	if (!st) {
+		bpf_map_update_elem(&conns, &key, &fresh, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&conns, &key);
+		if (!st)
+			return 0;
+	}
+	if (st->ignored)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	if (!st->conn_id) {
+		/* First traced I/O: decide once whether this connection is ours to follow. */
+		if ((filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) ||
+		    (filter_ports && !port_selected(sk))) {
+			st->ignored = 1;
+			return 0;
+		}
+		st->conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
+		st->tgid = tgid;
+		count(SONDE_CNT_CONN_NEW);
+		emit_proc_once(tgid, ts);
+		emit_open(sk, key, st, ts, tid);
+	}
+	count(SONDE_CNT_IO);
+
+	if (st->run_dir != dir) {
+		prev.first_ts_ns = st->run_first_ts;
+		prev.last_ts_ns = st->run_last_ts;
+		prev.bytes = st->run_bytes;
+		prev.seq = st->run_seq;
+		prev.dir = st->run_dir;
+		st->run_seq++;
+		st->run_dir = dir;
+		st->run_first_ts = ts;
+		st->run_bytes = 0;
+		st->run_captures = 0;
+		prev.http1_status = st->run_http1_status;
+		st->run_http1_status = 0;
+		if (http1_summaries && st->role != SONDE_ROLE_UNKNOWN &&
+		    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
+			summarize_response(st, key, ret, ts, pid_tgid, sys);
+		if ((header_mode || tcp_mode) && dir == SONDE_DIR_EGRESS) {
+			/* The connection answers: its request is no longer what this thread serves. */
+			struct sonde_serving *sv = bpf_map_lookup_elem(&serving, &pid_tgid);
+
+			if (sv && sv->sock == key)
+				bpf_map_delete_elem(&serving, &pid_tgid);
+		}
+	}
+	offset = st->run_bytes;
+	st->run_bytes += ret;
+	st->run_last_ts = ts;
+	if (st->run_captures >= run_captures)
+		return 0;
+	st->run_captures++;
+	emit_data(sk, st, &prev, offset, ret, ts, pid_tgid, dir, sys, key, &injected);
+	return 0;
+}
+
+/* tp_btf: sk is a BTF pointer, read directly (no helper call on this per-I/O path). */
+static __always_inline bool is_inet_tcp_btf(struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	return (family == AF_INET || family == AF_INET6) && sk->sk_protocol == IPPROTO_TCP;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sonde_sock_send, struct sock *sk, int ret, int flags)
+{
+	if (!is_inet_tcp_btf(sk))
+		return 0;
+	return on_socket_io(sk, ret, flags, SONDE_DIR_EGRESS, NULL);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sonde_sock_recv, struct sock *sk, int ret, int flags)
+{
+	if (!is_inet_tcp_btf(sk))
+		return 0;
+	return on_socket_io(sk, ret, flags, SONDE_DIR_INGRESS, NULL);
+}
+
+#endif /* SONDE_CAPTURE_BPF_H */
