@@ -93,6 +93,45 @@ static __always_inline void emit_proc_once(__u32 tgid, __u64 ts)
 }
 
 /*
+ * Where an I/O's bytes come from, as the hook that saw it knows. A socket tracepoint fires
+ * inside the syscall: the user buffer is found through the syscall's saved registers, and only
+ * when a record needs it. The syscall fallback saved the syscall's arguments at entry.
+ */
+enum io_from {
+	IO_FROM_SOCKET_REGS = 1,  /* tp_btf/sock_send_length, sock_recv_length */
+	IO_FROM_SYSCALL_ARGS = 2, /* raw_tp/sys_enter + sys_exit */
+};
+
+struct io_source {
+	__u8 from;     /* enum io_from */
+	__u8 buf_kind; /* SYSCALL_ARGS: enum sonde_buf_kind of arg */
+	__u8 pad[6];   /* explicit padding */
+	__u64 arg;     /* SYSCALL_ARGS: the user buffer, iovec array or msghdr */
+	__u64 go_g;    /* SYSCALL_ARGS: the register Go keeps its goroutine in, at entry */
+};
+
+/*
+ * Whether this I/O may carry or start trace context (header and TCP-option propagation): only
+ * from the socket tracepoints. There the sk_msg verdict and the socket storage reach the record,
+ * the sock is a BTF pointer as socket storage wants (the fallback's is a plain address), and the
+ * programs may call the global head scanner (kernels before 5.12 do not take pointer arguments
+ * to global functions).
+ */
+static __always_inline bool io_may_propagate(const struct io_source *src)
+{
+	return src->from == IO_FROM_SOCKET_REGS;
+}
+
+/*
+ * Whether the thread's notes may live in its task storage (task_notes): only programs of the
+ * socket tracepoints refer to that map, the fallback's kernels may not have it (5.11+).
+ */
+static __always_inline bool io_may_use_task_storage(const struct io_source *src)
+{
+	return src->from == IO_FROM_SOCKET_REGS && task_notes;
+}
+
+/*
  * The user buffer of a syscall whose data argument is arg, of a kind (enum sonde_buf_kind), and
  * how many of its bytes are contiguous there.
  */
@@ -124,7 +163,8 @@ static __always_inline void *user_buffer_of(int kind, void *arg, __u64 *contig)
 
 /*
  * The user buffer of the syscall under way, found through its saved registers (tp_btf path);
- * go_g, when not NULL, gets the register Go keeps its goroutine in.
+ * go_g, when not NULL, gets the register Go keeps its goroutine in. bpf_task_pt_regs is 5.15+
+ * (commit dd6e10fbd9fb, "bpf: Add bpf_task_pt_regs() helper"), older than the tracepoints.
  */
 static __always_inline void *user_buffer(__u64 *contig, __u64 *go_g)
 {
@@ -140,6 +180,32 @@ static __always_inline void *user_buffer(__u64 *contig, __u64 *go_g)
 		*go_g = SYS_GO_G(regs);
 	return user_buffer_of(sonde_buf_kind(SYS_NR(regs)), (void *)SYS_ARG2(regs), contig);
 }
+
+/* The I/O's user buffer wherever src says it is; go_g as for user_buffer. */
+static __always_inline void *io_buffer(const struct io_source *src, __u64 *contig, __u64 *go_g)
+{
+	if (src->from == IO_FROM_SYSCALL_ARGS) {
+		if (go_g)
+			*go_g = src->go_g;
+		return user_buffer_of(src->buf_kind, (void *)src->arg, contig);
+	}
+	return user_buffer(contig, go_g);
+}
+
+/* One traced I/O, as the capture path hands it on (on_socket_io builds it). */
+struct sock_io {
+	struct sock *sk;		       /* a BTF pointer only where io_may_propagate() */
+	struct sonde_conn_state *st;	       /* its connection's state */
+	struct io_source src;		       /* where its bytes are */
+	const struct sonde_trace_ctx *injected; /* what the sk_msg program did to this send */
+	struct sonde_run_summary *prev;	       /* the run it ended, when it started one; else 0 */
+	__u64 key;			       /* the connection's key in conns: sk's address */
+	__u64 offset;			       /* bytes of the run before this I/O */
+	__u64 ts;			       /* when (bpf_ktime_get_ns) */
+	__u64 pid_tgid;			       /* who */
+	__u32 bytes;			       /* bytes it moved */
+	__u16 dir;			       /* enum sonde_direction */
+};
 
 #define DATA_HEAD_BYTES offsetof(struct sonde_data_event, payload)
 
@@ -165,15 +231,14 @@ static __always_inline void *user_buffer(__u64 *contig, __u64 *go_g)
 
 /*
  * The current thread's response notes: from its task storage when both directions are on the
- * socket tracepoints (sys is NULL on them), else from the fallback's hash; created when create
- * is set.
+ * socket tracepoints, else from the fallback's hash; created when create is set.
  */
 static __always_inline struct sonde_thread_notes *thread_notes(__u64 pid_tgid, bool create,
-							       const struct sonde_syscall_io *sys)
+							       const struct io_source *src)
 {
 	struct sonde_thread_notes *tn, fresh = {};
 
-	if (!sys && task_notes)
+	if (io_may_use_task_storage(src))
 		return bpf_task_storage_get(&resp_notes_task, bpf_get_current_task_btf(), 0,
 					    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 	tn = bpf_map_lookup_elem(&resp_notes, &pid_tgid);
@@ -184,30 +249,18 @@ static __always_inline struct sonde_thread_notes *thread_notes(__u64 pid_tgid, b
 	return tn;
 }
 
-/*
- * A data record for this I/O, with as much payload as the settings allow. The user buffer comes
- * from the syscall's arguments saved at entry (sys), or, from inside the socket layer (sys is
- * NULL), from the syscall's registers.
- */
-static __always_inline void emit_data(struct sock *sk, struct sonde_conn_state *st,
-				      struct sonde_run_summary *prev, __u64 offset, __u32 io_bytes,
-				      __u64 ts, __u64 pid_tgid, __u16 dir,
-				      const struct sonde_syscall_io *sys, __u64 key,
-				      const struct sonde_trace_ctx *injected)
+/* A data record for this I/O, with as much payload as the settings allow. */
+static __always_inline void emit_data(const struct sock_io *io)
 {
-	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	__u32 tgid = io->pid_tgid >> 32, tid = (__u32)io->pid_tgid;
+	struct sonde_conn_state *st = io->st;
 	struct sonde_data_event *ev;
 	__u64 contig = 0, n = 0, go_g = 0;
 	void *ring, *buf;
 
-	if (sys) {
-		buf = user_buffer_of(sys->kind, (void *)sys->arg, &contig);
-		go_g = sys->go_g;
-	} else {
-		buf = user_buffer(&contig, &go_g);
-	}
+	buf = io_buffer(&io->src, &contig, &go_g);
 	if (buf) {
-		n = io_bytes;
+		n = io->bytes;
 		if (n > contig)
 			n = contig;
 		if (n > capture_bytes)
@@ -223,46 +276,40 @@ static __always_inline void emit_data(struct sock *sk, struct sonde_conn_state *
 		RESERVE_AND_COPY(SONDE_PAYLOAD_MAX);
 	if (!ev)
 		return;
-	fill_head(&ev->head, st->conn_id, ts, tgid, tid, SONDE_EV_DATA, dir);
-	ev->prev = *prev;
-	ev->run_offset = offset;
+	fill_head(&ev->head, st->conn_id, io->ts, tgid, tid, SONDE_EV_DATA, io->dir);
+	ev->prev = *io->prev;
+	ev->run_offset = io->offset;
 	ev->run_seq = st->run_seq;
-	ev->io_bytes = io_bytes;
+	ev->io_bytes = io->bytes;
 	ev->cap_len = n;
 	ev->pad0 = 0;
-	if (go_uprobes && dir == SONDE_DIR_EGRESS && go_g) {
-		/* A writeLoop goroutine writes the request of the goroutine that asked for it. */
-		struct sonde_go_owner *w = bpf_map_lookup_elem(&go_writers, &go_g);
-
-		if (w && w->ts_ns <= ts)
-			go_g = w->g;
-	}
+	if (go_uprobes && io->dir == SONDE_DIR_EGRESS && go_g)
+		go_g = go_request_owner(go_g, io->ts);
 	ev->go_g = go_g;
-	if (header_mode && injected->kind)
-		ev->ctx = *injected;
+	if (header_mode && io->injected->kind)
+		ev->ctx = *io->injected;
 	else
 		__builtin_memset(&ev->ctx, 0, sizeof(ev->ctx));
 	__builtin_memset(ev->http1_notes, 0, sizeof(ev->http1_notes));
 	if (http1_summaries) {
 		/* The thread's response starts summarized since its last record go with it, once. */
-		struct sonde_thread_notes *tn = thread_notes(pid_tgid, false, sys);
+		struct sonde_thread_notes *tn = thread_notes(io->pid_tgid, false, &io->src);
 
 		if (tn && tn->n[0].conn_id) {
 			__builtin_memcpy(ev->http1_notes, tn->n, sizeof(ev->http1_notes));
 			__builtin_memset(tn->n, 0, sizeof(tn->n));
 		}
 	}
-	/* !sys: the syscall fallback never propagates (and must not reference the scan, nor use
-	 * its sock, a plain address, as the BTF pointer socket storage wants). */
-	if ((header_mode || tcp_mode) && !sys && dir == SONDE_DIR_INGRESS && !offset &&
-	    st->role != SONDE_ROLE_CLIENT) {
+	if ((header_mode || tcp_mode) && io_may_propagate(&io->src) &&
+	    io->dir == SONDE_DIR_INGRESS && !io->offset && st->role != SONDE_ROLE_CLIENT) {
 		struct sonde_tcp_rx_slot opt;
-		bool have = tcp_mode && tcp_option_read(sk, io_bytes, &opt);
+		bool have = tcp_mode && tcp_option_read(io->sk, io->bytes, &opt);
 
-		server_ids(ev->payload, n, key, pid_tgid, &ev->ctx, have ? &opt : NULL);
+		server_ids(ev->payload, n, io->key, io->pid_tgid, &ev->ctx, have ? &opt : NULL);
 	}
-	if (tcp_mode && !sys && dir == SONDE_DIR_EGRESS && !offset && st->role != SONDE_ROLE_SERVER)
-		tcp_option_sent(sk, io_bytes, pid_tgid, &ev->ctx);
+	if (tcp_mode && io_may_propagate(&io->src) && io->dir == SONDE_DIR_EGRESS && !io->offset &&
+	    st->role != SONDE_ROLE_SERVER)
+		tcp_option_sent(io->sk, io->bytes, io->pid_tgid, &ev->ctx);
 	ring_submit(ring, ev);
 }
 
@@ -274,7 +321,7 @@ static __always_inline void emit_data(struct sock *sk, struct sonde_conn_state *
  */
 static __always_inline void summarize_response(struct sonde_conn_state *st, __u64 key, int ret,
 					       __u64 ts, __u64 pid_tgid,
-					       const struct sonde_syscall_io *sys)
+					       const struct io_source *src)
 {
 	struct sonde_thread_notes *tn;
 	__u64 contig = 0;
@@ -295,10 +342,7 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 		return;
 	if (ret < 13)
 		goto full;
-	if (sys)
-		buf = user_buffer_of(sys->kind, (void *)sys->arg, &contig);
-	else
-		buf = user_buffer(&contig, NULL);
+	buf = io_buffer(src, &contig, NULL);
 	if (!buf || contig < 13)
 		goto full;
 	__builtin_memset(head, 0, sizeof(head));
@@ -310,7 +354,7 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 	st->run_http1_status = status;
 	st->run_captures = run_captures;
 	count(SONDE_CNT_RESP_SUMMARIZED);
-	tn = thread_notes(pid_tgid, true, sys);
+	tn = thread_notes(pid_tgid, true, src);
 	if (!tn)
 		return;
 	/* Both slots taken: the oldest note goes (the run summary still reports it, later). */
@@ -337,11 +381,11 @@ full:
 
 /*
  * One send or receive of ret bytes on sk, the same for every hook: the caller has checked that
- * sk is an AF_INET/AF_INET6 TCP socket (each hook reads it its own cheapest way), and passes the
- * syscall's saved arguments (sys) when it has them, NULL to find them in the registers.
+ * sk is an AF_INET/AF_INET6 TCP socket (each hook reads it its own cheapest way), and says where
+ * the I/O's bytes are (src).
  */
 static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u16 dir,
-					const struct sonde_syscall_io *sys)
+					const struct io_source *src)
 {
 	struct sonde_trace_ctx injected = {};
 	struct sonde_run_summary prev = {};
@@ -408,7 +452,7 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 		st->run_http1_status = 0;
 		if (http1_summaries && st->role != SONDE_ROLE_UNKNOWN &&
 		    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
-			summarize_response(st, key, ret, ts, pid_tgid, sys);
+			summarize_response(st, key, ret, ts, pid_tgid, src);
 		if ((header_mode || tcp_mode) && dir == SONDE_DIR_EGRESS) {
 			/* The connection answers: its request is no longer what this thread serves. */
 			struct sonde_serving *sv = bpf_map_lookup_elem(&serving, &pid_tgid);
@@ -423,7 +467,13 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 	if (st->run_captures >= run_captures)
 		return 0;
 	st->run_captures++;
-	emit_data(sk, st, &prev, offset, ret, ts, pid_tgid, dir, sys, key, &injected);
+	{
+		struct sock_io io = {.sk = sk, .st = st, .src = *src, .injected = &injected,
+				     .prev = &prev, .key = key, .offset = offset, .ts = ts,
+				     .pid_tgid = pid_tgid, .bytes = ret, .dir = dir};
+
+		emit_data(&io);
+	}
 	return 0;
 }
 
@@ -438,17 +488,21 @@ static __always_inline bool is_inet_tcp_btf(struct sock *sk)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sonde_sock_send, struct sock *sk, int ret, int flags)
 {
+	struct io_source src = {.from = IO_FROM_SOCKET_REGS};
+
 	if (!is_inet_tcp_btf(sk))
 		return 0;
-	return on_socket_io(sk, ret, flags, SONDE_DIR_EGRESS, NULL);
+	return on_socket_io(sk, ret, flags, SONDE_DIR_EGRESS, &src);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sonde_sock_recv, struct sock *sk, int ret, int flags)
 {
+	struct io_source src = {.from = IO_FROM_SOCKET_REGS};
+
 	if (!is_inet_tcp_btf(sk))
 		return 0;
-	return on_socket_io(sk, ret, flags, SONDE_DIR_INGRESS, NULL);
+	return on_socket_io(sk, ret, flags, SONDE_DIR_INGRESS, &src);
 }
 
 #endif /* SONDE_CAPTURE_BPF_H */

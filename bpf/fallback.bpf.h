@@ -107,6 +107,7 @@ int BPF_PROG(sonde_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct sonde_syscall_io *saved, io;
+	struct io_source src = {.from = IO_FROM_SYSCALL_ARGS};
 
 	saved = bpf_map_lookup_elem(&syscall_io, &pid_tgid);
 	if (!saved)
@@ -116,7 +117,10 @@ int BPF_PROG(sonde_sys_exit, struct pt_regs *regs, long ret)
 	/* One read or write moves at most MAX_RW_COUNT (INT_MAX rounded down to a page). */
 	if (ret <= 0 || ret > 0x7ffff000)
 		return 0;
-	return on_socket_io((struct sock *)io.sk, (int)ret, io.flags, io.dir, &io);
+	src.buf_kind = io.kind;
+	src.arg = io.arg;
+	src.go_g = io.go_g;
+	return on_socket_io((struct sock *)io.sk, (int)ret, io.flags, io.dir, &src);
 }
 
 #endif /* SONDE_FALLBACK_BPF_H */

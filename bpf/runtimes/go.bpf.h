@@ -12,6 +12,17 @@
 #ifndef SONDE_RUNTIMES_GO_BPF_H
 #define SONDE_RUNTIMES_GO_BPF_H
 
+/*
+ * The goroutine whose request goroutine g writes now: a writeLoop goroutine writes the request
+ * of the goroutine that asked for it (the send path calls this for a send's record), else g.
+ */
+static __always_inline __u64 go_request_owner(__u64 g, __u64 ts)
+{
+	struct sonde_go_owner *w = bpf_map_lookup_elem(&go_writers, &g);
+
+	return w && w->ts_ns <= ts ? w->g : g;
+}
+
 /* net/http.(*persistConn).roundTrip(pc, req *transportRequest): req's first field is the
  * *Request (an embedded pointer) that writeLoop will write. */
 SEC("uprobe")
