@@ -477,7 +477,10 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 	return 0;
 }
 
-/* tp_btf: sk is a BTF pointer, read directly (no helper call on this per-I/O path). */
+/*
+ * tp_btf: sk is a BTF pointer, read directly (no helper call on this per-I/O path). The socket
+ * tracepoints are 6.3+, so sk_protocol is the u16 of core_fixes.bpf.h's later layout here.
+ */
 static __always_inline bool is_inet_tcp_btf(struct sock *sk)
 {
 	__u16 family = sk->__sk_common.skc_family;

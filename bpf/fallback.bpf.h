@@ -63,8 +63,7 @@ static __always_inline struct sock *tcp_sock_of_fd(struct task_struct *task, lon
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
-	/* A bitfield before 5.6 ("sock: Make sk_protocol a 16-bit value"): the probed read takes both. */
-	proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	proto = sock_protocol(sk);
 	return proto == IPPROTO_TCP ? sk : NULL;
 }
 

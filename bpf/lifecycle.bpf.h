@@ -56,7 +56,7 @@ static __always_inline int on_state_change(__u64 key, int newstate)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sonde_sock_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (sock_protocol_btf(sk) != IPPROTO_TCP)
 		return 0;
 	return on_state_change((__u64)sk, newstate);
 }
@@ -69,7 +69,7 @@ int BPF_PROG(sonde_sock_state, struct sock *sk, int oldstate, int newstate)
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(sonde_raw_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
+	if (sock_protocol(sk) != IPPROTO_TCP)
 		return 0;
 	return on_state_change((__u64)sk, newstate);
 }

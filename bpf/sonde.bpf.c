@@ -8,6 +8,7 @@
  *   settings.bpf.h       every const volatile setting, and the words shared with the agent
  *   maps/                one map per header: key → value, who writes, who deletes
  *   common.bpf.h         constants, counters, ring reserve/submit, the record head
+ *   core_fixes.bpf.h     kernel drift, each workaround naming the change it covers
  *   runtimes/go.bpf.h    Go: the net/http client hand-off uprobes
  *   inject.bpf.h         header propagation: server ids, sk_msg injection, its sockops
  *   tcp_option.bpf.h     TCP-option propagation: the sockops side and the I/O path's part
@@ -44,6 +45,7 @@
 #include "maps/tcp_tx.bpf.h"
 
 #include "common.bpf.h"
+#include "core_fixes.bpf.h"
 #include "syscall_args.bpf.h"
 #include "http_head.bpf.h"
 
