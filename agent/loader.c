@@ -1174,12 +1174,13 @@ int loader__attach_go(struct loader *ld, uint32_t pid)
 
 int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint8_t mode)
 {
-	/* A separate map, not the conns entry: the programs own that one's run counters. */
-	if (!ld->skel->rodata->http1_summaries)
+	/* Summaries are --http-responses status's: with full responses nothing changes. */
+	if (mode == SONDE_CAPTURE_HTTP1_STATUS && !ld->skel->rodata->http1_summaries)
 		return 0;
+	/* A separate map, not the conns entry: the programs own that one's run counters. */
 	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.conn_policy), &sock_key, &mode, BPF_ANY))
 		return -errno;
-	/* After the write: a response run that sees the new generation finds the entry. */
+	/* After the write: a run start that sees the new generation finds the entry. */
 	__atomic_add_fetch(&ld->skel->bss->conn_policy_gen, 1, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -63,8 +63,11 @@ int loader__rings(const struct loader *ld, const int **fds);
 int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_state *out);
 /* Stop copying and recording a connection: a map lookup per I/O is all it costs after this. */
 int loader__ignore_conn(struct loader *ld, uint64_t sock_key);
-/* How the kernel captures a connection's HTTP/1.x responses from the next one on (enum
- * sonde_capture_policy); a no-op with --http-responses full. */
+/*
+ * How the kernel captures a connection from its next run start on, in either direction (enum
+ * sonde_capture_policy: RUNS, HTTP1_STATUS, EVERY_IO); HTTP1_STATUS is a no-op with
+ * --http-responses full. Fails only when conn_policy is full (the connection keeps its policy).
+ */
 int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint8_t mode);
 /* One record of a poll, in the poll's copy of the rings. */
 struct batch_rec {

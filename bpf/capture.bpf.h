@@ -314,10 +314,30 @@ static __always_inline void emit_data(const struct sock_io *io)
 }
 
 /*
- * A run in the connection's response direction starts: unless the agent asked for summaries,
- * or when the bytes are not a final HTTP/1.x status line, it is recorded as any other run.
- * Otherwise the status goes into the connection's state, the run writes no record (its
- * captures are used up), and the thread notes where a response started.
+ * A run starts: take the capture policy the agent asked for since the connection last looked
+ * (maps/conn_policy.bpf.h). The agent bumps conn_policy_gen after each write, so that a run
+ * start costs one global read and compare, and a hash look-up only after a write.
+ */
+static __always_inline void policy_refresh(struct sonde_conn_state *st, __u64 key)
+{
+	__u32 gen = *(volatile __u32 *)&conn_policy_gen;
+	__u8 *policy;
+
+	if (st->policy_seen == gen)
+		return;
+	st->policy_seen = gen;
+	policy = bpf_map_lookup_elem(&conn_policy, &key);
+	if (policy) {
+		st->policy = *policy;
+		bpf_map_delete_elem(&conn_policy, &key);
+	}
+}
+
+/*
+ * A run in the response direction of a connection whose policy is HTTP1_STATUS starts: when the
+ * bytes are not a final HTTP/1.x status line, it is recorded as any other run. Otherwise the
+ * status goes into the connection's state, the run writes no record (its captures are used
+ * up), and the thread notes where a response started.
  */
 static __always_inline void summarize_response(struct sonde_conn_state *st, __u64 key, int ret,
 					       __u64 ts, __u64 pid_tgid,
@@ -325,21 +345,10 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 {
 	struct sonde_thread_notes *tn;
 	__u64 contig = 0;
-	__u32 gen = *(volatile __u32 *)&conn_policy_gen;
-	__u8 head[16], *mode;
+	__u8 head[16];
 	__u16 status;
 	void *buf;
 
-	if (st->policy_seen != gen) {
-		st->policy_seen = gen;
-		mode = bpf_map_lookup_elem(&conn_policy, &key);
-		if (mode) {
-			st->policy = *mode;
-			bpf_map_delete_elem(&conn_policy, &key);
-		}
-	}
-	if (st->policy != SONDE_CAPTURE_HTTP1_STATUS)
-		return;
 	if (ret < 13)
 		goto full;
 	buf = io_buffer(src, &contig, NULL);
@@ -450,7 +459,9 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 		st->run_captures = 0;
 		prev.http1_status = st->run_http1_status;
 		st->run_http1_status = 0;
-		if (http1_summaries && st->role != SONDE_ROLE_UNKNOWN &&
+		policy_refresh(st, key);
+		if (http1_summaries && st->policy == SONDE_CAPTURE_HTTP1_STATUS &&
+		    st->role != SONDE_ROLE_UNKNOWN &&
 		    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
 			summarize_response(st, key, ret, ts, pid_tgid, src);
 		if ((header_mode || tcp_mode) && dir == SONDE_DIR_EGRESS) {
@@ -466,7 +477,9 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 	st->run_last_ts = ts;
 	if (st->run_captures >= run_captures)
 		return 0;
-	st->run_captures++;
+	/* EVERY_IO: every I/O is recorded; the count stays 0 (checked only on the record path). */
+	if (st->policy != SONDE_CAPTURE_EVERY_IO)
+		st->run_captures++;
 	{
 		struct sock_io io = {.sk = sk, .st = st, .src = *src, .injected = &injected,
 				     .prev = &prev, .key = key, .offset = offset, .ts = ts,

@@ -8,6 +8,15 @@
 #define SONDE_LIFECYCLE_BPF_H
 
 /*
+ * The agent may have written conn_policy entries: with summaries on it nearly always has (a
+ * constant, no read); else only once it bumped the generation.
+ */
+static __always_inline bool policy_written(void)
+{
+	return http1_summaries || *(volatile __u32 *)&conn_policy_gen;
+}
+
+/*
  * Connection lifecycle from TCP state changes. At open (SYN_SENT: we connected; SYN_RECV: the
  * child socket of an accept) the entry starts afresh, so a socket at a reused address never
  * inherits another connection's runs; it notes the role, which the OPEN record reports. The
@@ -23,7 +32,7 @@ static __always_inline int on_state_change(__u64 key, int newstate)
 		fresh.role = newstate == TCP_SYN_SENT ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
 		fresh.open_ts = bpf_ktime_get_ns();
 		bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY);
-		if (http1_summaries)
+		if (policy_written())
 			bpf_map_delete_elem(&conn_policy, &key); /* a closed socket's, at its address */
 		return 0;
 	}
@@ -48,7 +57,7 @@ static __always_inline int on_state_change(__u64 key, int newstate)
 		count(SONDE_CNT_CONN_CLOSE);
 	}
 	bpf_map_delete_elem(&conns, &key);
-	if (http1_summaries)
+	if (policy_written())
 		bpf_map_delete_elem(&conn_policy, &key);
 	return 0;
 }

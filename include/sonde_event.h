@@ -121,8 +121,9 @@ struct sonde_run_summary {
 
 /*
  * How the kernel captures one connection: the capture policy a decoder asks for (the agent
- * writes it to the conn_policy map; the programs fold it into sonde_conn_state.policy at the
- * connection's next run). Every connection starts with RUNS.
+ * writes it to the conn_policy map, loader__capture_policy; the programs fold it into
+ * sonde_conn_state.policy at the connection's next run start, in either direction). Every
+ * connection starts with RUNS.
  */
 enum sonde_capture_policy {
 	SONDE_CAPTURE_RUNS = 0,	       /* a record at the start of each run and for its first
@@ -250,10 +251,12 @@ struct sonde_conn_state {
 	__u32 run_seq;	    /* current run number, from 1 */
 	__u32 tgid;	    /* process that did the first traced I/O */
 	__u16 run_dir;	    /* current run direction, enum sonde_direction */
-	__u16 run_captures; /* records written for the current run */
+	__u16 run_captures; /* records written for the current run (not counted under
+			     * EVERY_IO, which records every I/O) */
 	__u16 role;	    /* enum sonde_role from the TCP state changes, if seen */
 	__u8 ignored;	    /* filtered out: count nothing, copy nothing */
-	__u8 policy;	    /* enum sonde_capture_policy the agent asked for */
+	__u8 policy;	    /* enum sonde_capture_policy the agent asked for, taken at a
+			     * run start (either direction) */
 	__u16 run_http1_status; /* the current run is a summarized HTTP/1.x response: its status */
 	__u16 pad0;	    /* explicit padding */
 	__u32 policy_seen;  /* the agent's conn_policy generation when last looked at */
