@@ -48,7 +48,7 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null | sort)
 PROTO_C := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 PROTO_OBJS := $(PROTO_C:.c=.o)
 
-AGENT_SRCS := $(wildcard agent/*.c agent/decoders/*.c agent/export/*.c)
+AGENT_SRCS := $(wildcard agent/*.c agent/decoders/*.c agent/export/*.c agent/loader/*.c)
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRCS))
 LIB_OBJS := $(filter-out $(BUILD)/agent/main.o,$(AGENT_OBJS)) $(PROTO_OBJS)
 

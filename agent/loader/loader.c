@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The BPF side's keeper. loader__start reads as every libbpf tool does: open the object, let the
+ * probe table decide which programs this kernel loads, configure them through their read-only
+ * globals, load, fill the maps, attach; one cleanup path. The rest of loader.h (the maps the
+ * agent reads and writes while running, and the detach) follows it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "loader_impl.h"
+
+static bool verbose_libbpf;
+/* While trying an optional attach whose failure sonde reports itself (the Go uprobes). */
+static bool quiet_libbpf;
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (quiet_libbpf && !verbose_libbpf)
+		return 0;
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	if (level == LIBBPF_INFO && !verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+void loader_quiet_libbpf(bool quiet)
+{
+	quiet_libbpf = quiet;
+}
+
+/* What the propagation modes come to: which ones pass their checks and load. */
+struct propagation_plan {
+	bool header; /* --propagation header, and its self-test passed */
+	bool tcp;    /* --propagation tcp, and its self-test passed */
+};
+
+/*
+ * Header and TCP-option propagation: only with the socket tracepoints (the sk_msg verdict and
+ * the socket storage reach the record through sock_send_length and sock_recv_length), and only
+ * where their self-tests pass. A refusal is a warning: tracing goes on without the mode.
+ */
+static void propagation_decide(const struct sonde_config *cfg, bool socket_hooks,
+			       struct propagation_plan *pp)
+{
+	const char *note;
+	char why[256];
+
+	pp->header = pp->tcp = false;
+	snprintf(why, sizeof(why), "it needs the socket tracepoints (kernel 6.3+), not the syscall "
+				   "fallback");
+	if (cfg->propagation & PROPAGATION_HEADER) {
+		pp->header = socket_hooks && !selftest__header(why, sizeof(why), &note);
+		if (!pp->header)
+			fprintf(stderr, "sonde: warning: header injection refused: %s; tracing goes on "
+					"without it (sonde --check tells more)\n", why);
+	}
+	snprintf(why, sizeof(why), "it needs the socket tracepoints (kernel 6.3+), not the syscall "
+				   "fallback");
+	if (cfg->propagation & PROPAGATION_TCP) {
+		pp->tcp = socket_hooks && !selftest__tcp_option(why, sizeof(why));
+		if (!pp->tcp)
+			fprintf(stderr, "sonde: warning: TCP-option propagation refused: %s; tracing "
+					"goes on without it (sonde --check tells more)\n", why);
+	}
+}
+
+/* What the propagation modes load; without them, nothing of theirs loads and their maps shrink. */
+static void configure_propagation(struct sonde_bpf *skel, const struct propagation_plan *pp)
+{
+	if (pp->header) {
+		skel->rodata->header_mode = 1;
+		bpf_program__set_autoload(skel->progs.sonde_inject, true);
+		bpf_program__set_autoload(skel->progs.sonde_sockops, true);
+	} else {
+		bpf_map__set_max_entries(skel->maps.sending, 1);
+		bpf_map__set_max_entries(skel->maps.out_socks, 1);
+	}
+	if (pp->tcp) {
+		skel->rodata->tcp_mode = 1;
+		bpf_program__set_autoload(skel->progs.sonde_tcpopt, true);
+	}
+	if (!pp->header && !pp->tcp)
+		bpf_map__set_max_entries(skel->maps.serving, 1);
+}
+
+/*
+ * Configure between open and load: the programs that load (the probe table's rows, the
+ * propagation modes', the Go uprobes, attached to Go executables as they are seen), the
+ * read-only globals, the maps' sizes and the rings.
+ */
+static int loader_configure(struct loader *ld, const struct sonde_config *cfg,
+			    const struct probe_plan *plan, const struct propagation_plan *pp)
+{
+	struct sonde_bpf *skel = ld->skel;
+	bool socket_hooks = probes__capture_on_socket_hooks(plan), task_storage;
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, p == skel->progs.sonde_go_round_trip ||
+					     p == skel->progs.sonde_go_request_write);
+	probes__set_autoload(skel, plan);
+	configure_propagation(skel, pp);
+	/*
+	 * A thread's response notes: in its task storage when both directions are on the socket
+	 * tracepoints, else in a hash both directions share. The task storage map is created
+	 * wherever the kernel has the type (every kernel with the socket tracepoints does: their
+	 * programs refer to it even when they use the hash); the hash shrinks when unused.
+	 */
+	task_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1;
+	bpf_map__set_autocreate(skel->maps.resp_notes_task, task_storage);
+	skel->rodata->task_notes = socket_hooks && task_storage;
+	if (socket_hooks && task_storage)
+		bpf_map__set_max_entries(skel->maps.resp_notes, 1);
+
+	skel->rodata->self_tgid = getpid();
+	skel->rodata->http1_summaries = !cfg->http_full_responses;
+	skel->rodata->capture_bytes = cfg->capture_bytes;
+	skel->rodata->run_captures = cfg->run_captures;
+	skel->rodata->sample_threshold = cfg->sample_threshold;
+	/* --exe is decided in the agent (process_table__selected): names need /proc */
+	skel->rodata->filter_pids = cfg->n_pids > 0;
+	skel->rodata->filter_ports = cfg->n_ports > 0;
+	skel->rodata->wakeup_bytes = cfg->ring_bytes / 4;
+	return rings__create(ld, cfg->ring_bytes);
+}
+
+/* After load: the filters the flags name. */
+static int loader_fill_filters(struct loader *ld, const struct sonde_config *cfg)
+{
+	uint8_t one = 1;
+	int j, err;
+
+	for (j = 0; j < cfg->n_pids; j++) {
+		err = loader__set_pid(ld, cfg->pids[j], true);
+		if (err)
+			return err;
+	}
+	for (j = 0; j < cfg->n_ports; j++)
+		if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.port_filter), &cfg->ports[j], &one,
+					BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+/* A sockops program on the cgroup v2 root; its link is kept with the others. */
+static int attach_sockops(struct loader *ld, struct bpf_program *sockops, const char *label,
+			  char *why, size_t len)
+{
+	char cg[256];
+	int fd, err;
+
+	err = cgroup2_root(cg, sizeof(cg));
+	if (err) {
+		snprintf(why, len, "no cgroup v2 hierarchy mounted (sockops attaches to its root)");
+		return err;
+	}
+	fd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, len, "cannot open %s: %s", cg, strerror(-err));
+		return err;
+	}
+	if (ld->n_links >= LINKS_MAX) {
+		close(fd);
+		snprintf(why, len, "too many links");
+		return -E2BIG;
+	}
+	ld->links[ld->n_links] = bpf_program__attach_cgroup(sockops, fd);
+	err = ld->links[ld->n_links] ? 0 : -errno;
+	close(fd);
+	if (err) {
+		snprintf(why, len, "cannot attach sockops to %s: %s", cg, strerror(-err));
+		return err;
+	}
+	ld->link_progs[ld->n_links++] = sockops;
+	snprintf(ld->hooks + strlen(ld->hooks), sizeof(ld->hooks) - strlen(ld->hooks),
+		 " sockops(%s)%s", cg, label);
+	return 0;
+}
+
+/*
+ * Header injection on: the sk_msg program on the sockhash, then sockops on the cgroup v2 root
+ * (from then on new outgoing connections join the map). Both go when sonde's fds close, however
+ * it ends: the cgroup attachment is a link, the sk_msg one lives in a map nothing pins.
+ */
+static int attach_header(struct loader *ld, char *why, size_t len)
+{
+	int err;
+
+	ld->out_socks_fd = bpf_map__fd(ld->skel->maps.out_socks);
+	if (bpf_prog_attach(bpf_program__fd(ld->skel->progs.sonde_inject), ld->out_socks_fd,
+			    BPF_SK_MSG_VERDICT, 0)) {
+		err = -errno;
+		snprintf(why, len, "cannot attach sk_msg: %s", strerror(-err));
+		return err;
+	}
+	ld->sk_msg_prog_fd = bpf_program__fd(ld->skel->progs.sonde_inject);
+	return attach_sockops(ld, ld->skel->progs.sonde_sockops, "+sk_msg", why, len);
+}
+
+/* The start line's propagation: "link,header", or "link (tcp refused)" for one asked for. */
+static void propagation_says(struct loader *ld, const char *mode, bool on, bool asked)
+{
+	size_t n = strlen(ld->propagation);
+
+	if (on)
+		snprintf(ld->propagation + n, sizeof(ld->propagation) - n, "%s%s", n ? "," : "",
+			 mode);
+	else if (asked)
+		snprintf(ld->propagation + n, sizeof(ld->propagation) - n, "%s(%s refused)",
+			 n ? " " : "", mode);
+}
+
+/*
+ * Attach the propagation modes that passed; one that fails to attach now is refused as its
+ * self-test would have been. Then the start line's words for them.
+ */
+static void attach_propagation(struct loader *ld, const struct sonde_config *cfg,
+			       struct propagation_plan *pp)
+{
+	char why[256];
+
+	if (pp->header && attach_header(ld, why, sizeof(why))) {
+		/* Nothing of the client side runs; the server ids still go to the agent. */
+		fprintf(stderr, "sonde: warning: header injection refused: %s; tracing goes on "
+				"without it\n", why);
+		pp->header = false;
+	}
+	if (pp->tcp &&
+	    attach_sockops(ld, ld->skel->progs.sonde_tcpopt, "+tcp-option", why, sizeof(why))) {
+		/* The send and receive programs find no socket storage: they do nothing. */
+		fprintf(stderr, "sonde: warning: TCP-option propagation refused: %s; tracing goes on "
+				"without it\n", why);
+		pp->tcp = false;
+	}
+	snprintf(ld->propagation, sizeof(ld->propagation), "%s",
+		 !cfg->propagation ? "off" : cfg->propagation & PROPAGATION_LINK ? "link" : "");
+	/* the modes that work, then those refused */
+	propagation_says(ld, "header", pp->header, false);
+	propagation_says(ld, "tcp", pp->tcp, false);
+	propagation_says(ld, "header", false, !pp->header && (cfg->propagation & PROPAGATION_HEADER));
+	propagation_says(ld, "tcp", false, !pp->tcp && (cfg->propagation & PROPAGATION_TCP));
+}
+
+struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb, void *ctx)
+{
+	struct propagation_plan pp;
+	struct probe_plan plan;
+	struct btf *btf = NULL;
+	struct loader *ld;
+	int err;
+
+	verbose_libbpf = cfg->verbose;
+	libbpf_set_print(libbpf_log);
+	ld = calloc(1, sizeof(*ld));
+	if (!ld) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ld->cb = cb;
+	ld->cb_ctx = ctx;
+	ld->n_cpus = libbpf_num_possible_cpus();
+	if (ld->n_cpus <= 0 || ld->n_cpus > SONDE_MAX_CPUS) {
+		fprintf(stderr, "sonde: cannot count possible CPUs (or more than %d)\n",
+			SONDE_MAX_CPUS);
+		err = -EINVAL;
+		goto fail;
+	}
+
+	/* Open: the kernel's BTF and the probe table decide before anything is loaded. */
+	btf = btf__load_vmlinux_btf();
+	if (!btf) {
+		fprintf(stderr, "sonde: this kernel has no BTF (/sys/kernel/btf/vmlinux): sonde needs "
+				"a kernel built with CONFIG_DEBUG_INFO_BTF\n");
+		err = -ENOTSUP;
+		goto fail;
+	}
+	ld->skel = sonde_bpf__open();
+	if (!ld->skel) {
+		err = -errno;
+		loader_explain_failure("open the BPF object", err);
+		goto fail;
+	}
+	err = probes__plan(btf, ld->skel->obj, cfg->hooks, &plan);
+	if (err) {
+		probes__explain_missing(&plan, cfg->hooks);
+		goto fail;
+	}
+	propagation_decide(cfg, probes__capture_on_socket_hooks(&plan), &pp);
+
+	/* Configure: which programs load, the read-only globals, the maps' sizes, the rings. */
+	err = loader_configure(ld, cfg, &plan, &pp);
+	if (err) {
+		loader_explain_failure("create the ring buffers", err);
+		goto fail;
+	}
+
+	/* Load, then fill what needs the maps' fds. */
+	err = sonde_bpf__load(ld->skel);
+	if (err) {
+		loader_explain_failure("load the BPF programs", err);
+		goto fail;
+	}
+	err = loader_fill_filters(ld, cfg);
+	if (err) {
+		loader_explain_failure("set the pid and port filters", err);
+		goto fail;
+	}
+	err = rings__open(ld);
+	if (err) {
+		loader_explain_failure("open the ring buffers", err);
+		goto fail;
+	}
+
+	/* Attach: the probe table's rows, then the propagation modes. */
+	err = probes__attach(ld, &plan);
+	if (err)
+		goto fail;
+	attach_propagation(ld, cfg, &pp);
+	btf__free(btf);
+	return ld;
+fail:
+	btf__free(btf);
+	loader__stop(ld);
+	errno = -err;
+	return NULL;
+}
+
+int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_state *out)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.conns), &sock_key, out))
+		return -errno;
+	return 0;
+}
+
+int loader__ignore_conn(struct loader *ld, uint64_t sock_key)
+{
+	int fd = bpf_map__fd(ld->skel->maps.conns);
+	struct sonde_conn_state st;
+
+	/* The programs may update the same entry meanwhile: at worst one I/O's counters are lost,
+	 * for a connection whose counters no longer matter. */
+	if (bpf_map_lookup_elem(fd, &sock_key, &st))
+		return -errno;
+	st.ignored = 1;
+	if (bpf_map_update_elem(fd, &sock_key, &st, BPF_EXIST))
+		return -errno;
+	return 0;
+}
+/* The net/http functions whose entries tie a writeLoop's writes to the handler that asked. */
+static const char *const go_funcs[2] = {
+	"net/http.(*persistConn).roundTrip",
+	"net/http.(*Request).write",
+};
+
+int loader__attach_go(struct loader *ld, uint32_t pid)
+{
+	struct bpf_program *progs[2] = { ld->skel->progs.sonde_go_round_trip,
+					 ld->skel->progs.sonde_go_request_write };
+	struct bpf_link *l[2] = {};
+	char path[64];
+	struct stat st;
+	int i, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	if (stat(path, &st))
+		return -ESRCH; /* gone */
+	for (i = 0; i < ld->n_go_exes; i++)
+		if (ld->go_exes[i].dev == st.st_dev && ld->go_exes[i].ino == st.st_ino)
+			return ld->go_exes[i].err;
+	if (ld->n_go_exes == GO_EXES_MAX)
+		return -E2BIG;
+	loader_quiet_libbpf(true); /* a missing symbol is the caller's note, not libbpf's warning */
+	for (i = 0; i < 2 && !err; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = go_funcs[i]);
+
+		/* pid -1: every process of this executable (uprobes go by inode) */
+		l[i] = bpf_program__attach_uprobe_opts(progs[i], -1, path, 0, &o);
+		if (!l[i])
+			err = -errno;
+	}
+	loader_quiet_libbpf(false);
+	if (err) {
+		bpf_link__destroy(l[0]);
+		bpf_link__destroy(l[1]);
+	} else {
+		ld->go_links[ld->n_go_links++] = l[0];
+		ld->go_links[ld->n_go_links++] = l[1];
+		ld->skel->bss->go_uprobes = 1;
+	}
+	ld->go_exes[ld->n_go_exes].dev = st.st_dev;
+	ld->go_exes[ld->n_go_exes].ino = st.st_ino;
+	ld->go_exes[ld->n_go_exes++].err = err;
+	return err;
+}
+
+int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint8_t mode)
+{
+	/* Summaries are --http-responses status's: with full responses nothing changes. */
+	if (mode == SONDE_CAPTURE_HTTP1_STATUS && !ld->skel->rodata->http1_summaries)
+		return 0;
+	/* A separate map, not the conns entry: the programs own that one's run counters. */
+	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.conn_policy), &sock_key, &mode, BPF_ANY))
+		return -errno;
+	/* After the write: a run start that sees the new generation finds the entry. */
+	__atomic_add_fetch(&ld->skel->bss->conn_policy_gen, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX])
+{
+	uint64_t *vals = calloc(ld->n_cpus, sizeof(uint64_t));
+	uint32_t k;
+	int c;
+
+	memset(out, 0, sizeof(uint64_t) * SONDE_CNT_MAX);
+	if (!vals)
+		return;
+	for (k = 0; k < SONDE_CNT_MAX; k++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(ld->skel->maps.counters), &k, vals))
+			continue;
+		for (c = 0; c < ld->n_cpus; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+}
+
+int loader__set_pid(struct loader *ld, uint32_t pid, bool on)
+{
+	int fd = bpf_map__fd(ld->skel->maps.pid_filter);
+	uint8_t one = 1;
+
+	if (on)
+		return bpf_map_update_elem(fd, &pid, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_delete_elem(fd, &pid) && errno != ENOENT ? -errno : 0;
+}
+
+const char *loader__hooks(const struct loader *ld)
+{
+	return ld->hooks;
+}
+
+const char *loader__propagation(const struct loader *ld)
+{
+	return ld->propagation;
+}
+
+void loader__stop(struct loader *ld)
+{
+	int j;
+
+	if (!ld)
+		return;
+	for (j = 0; j < ld->n_links; j++)
+		bpf_link__destroy(ld->links[j]);
+	for (j = 0; j < ld->n_go_links; j++)
+		bpf_link__destroy(ld->go_links[j]);
+	/* The map would take the program with it when freed below; say it in order. */
+	if (ld->sk_msg_prog_fd > 0)
+		bpf_prog_detach2(ld->sk_msg_prog_fd, ld->out_socks_fd, BPF_SK_MSG_VERDICT);
+	rings__free(ld);
+	sonde_bpf__destroy(ld->skel);
+	free(ld);
+}
