@@ -1,4 +1,5 @@
 # sonde: one entry point. `make` builds the agent; `make run` runs it; `make test` runs every test;
+# `make testing` builds build/sonde-testing, the agent with its tests-only switches;
 # `make deps` installs the Debian packages the build and the tests need; `make bench` measures.
 .DELETE_ON_ERROR:
 .SUFFIXES:
@@ -63,9 +64,15 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all check-deps deps run test unit integration bench soak fuzz clean install
+.PHONY: all testing check-deps deps run test unit integration bench soak fuzz clean install
 
 all: check-deps $(BUILD)/sonde
+
+# build/sonde-testing: the same agent, its start-up self-tests built with -DSONDE_TESTING, so that
+# the integration tests can force their verdicts (SONDE_TEST_* in agent/loader/selftest.c).
+# build/sonde reads no such switch. Linked before libsonde.a, the testing object is the one used.
+TESTING_OBJS := $(BUILD)/agent/loader/selftest-testing.o
+testing: check-deps $(BUILD)/sonde-testing
 
 check-deps:
 ifneq ($(strip $(MISSING)),)
@@ -118,6 +125,15 @@ $(BUILD)/libsonde.a: $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/sonde: $(BUILD)/agent/main.o $(BUILD)/libsonde.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/agent/loader/selftest-testing.o: agent/loader/selftest.c $(SKELS) $(PROTO_C) | check-deps
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -DSONDE_TESTING -MMD -MP -c $< -o $@
+
+$(BUILD)/sonde-testing: $(BUILD)/agent/main.o $(TESTING_OBJS) $(BUILD)/libsonde.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -174,4 +190,4 @@ uninstall:
 clean:
 	rm -rf build build-san
 
--include $(AGENT_OBJS:.o=.d)
+-include $(AGENT_OBJS:.o=.d) $(TESTING_OBJS:.o=.d)

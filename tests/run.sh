@@ -2,7 +2,7 @@
 # The whole test run (what `make test` and CI run):
 #
 #   deps         tests/install-deps.sh all (fast when everything is there; builds Jaeger once)
-#   build        make all                       (the agent)
+#   build        make all testing               (the agent, and build/sonde-testing)
 #   unit         make unit                      (C unit tests, counted by tests/run-unit.sh)
 #   pytest-unit  pytest tests/unit/*.py         (Python unit tests, if any)
 #   integration  pytest tests/integration/      (real kernel, real servers, Jaeger; needs root)
@@ -133,7 +133,8 @@ step_build() {
 		SUMMARY+=("$(printf '%-12s %s' build "skipped (SONDE_SKIP_BUILD)")")
 		return
 	fi
-	run_plain build make -j"$(nproc)" all || BUILD_OK=0
+	# build/sonde-testing too: the integration tests that force a self-test's verdict use it
+	run_plain build make -j"$(nproc)" all testing || BUILD_OK=0
 }
 
 step_unit() {

@@ -4,6 +4,10 @@
  * copy of the object (small maps, one small ring), runs it over a real loopback connection and
  * checks what the kernel did; a failure refuses the mode with the reason, and tracing goes on
  * without it. sonde --check runs the same tests.
+ *
+ * Tests may force a verdict, but only in build/sonde-testing (make testing: this file compiled
+ * with -DSONDE_TESTING): the production binary has no switch to read, so nothing in its
+ * environment can make it inject where its self-test failed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,10 +38,11 @@
 #define SELFTEST_TIMEOUT_MS 2000
 #define SELFTEST_BULK (64 * 1024)
 
-/* The tests force the refusal, to check the path that takes it. */
+#ifdef SONDE_TESTING
+/* sonde-testing: the tests force the refusal, to check the path that takes it. */
 #define SELFTEST_FAIL_ENV "SONDE_TEST_FAIL_SOCKHASH_SELFTEST"
 /*
- * Tests only: go on past a wrong FIONREAD (the regression the test machines' kernel has) to
+ * sonde-testing: go on past a wrong FIONREAD (the regression the test machines' kernel has) to
  * exercise injection itself. Never in production: an application that asks FIONREAD on an
  * outgoing connection would be told 0 bytes are waiting.
  */
@@ -68,6 +73,18 @@ static bool fionread_ignored(int avail, const char **note)
 	*note = SELFTEST_FIONREAD_ENV " is set (tests only)";
 	return true;
 }
+#else
+/* The production binary: no switch, the kernel's verdict stands. */
+static bool forced_failure(char *why, size_t len)
+{
+	return false;
+}
+
+static bool fionread_ignored(int avail, const char **note)
+{
+	return false;
+}
+#endif
 
 /* The cgroup v2 hierarchy's mount point (sockops attaches to its root), from /proc/mounts. */
 int cgroup2_root(char *path, size_t len)
@@ -276,7 +293,7 @@ static struct sonde_bpf *selftest_open(const char *prog, int *ring, char *why, s
 /*
  * Load the sk_msg program alone from a second copy of the object (small maps), attach it to its
  * sockhash and run the checks over a loopback connection in that map. 0, or -errno with why;
- * *note says when a tests-only switch let a check pass, else stays NULL.
+ * *note says when a tests-only switch let a check pass (sonde-testing), else stays NULL.
  */
 int selftest__header(char *why, size_t len, const char **note)
 {

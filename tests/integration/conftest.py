@@ -2,9 +2,10 @@
 
 Fixtures
   jaeger                          session: a fresh Jaeger (tests/jaeger.sh), harness.Jaeger
-  sonde(*args, otlp=True, env=None, wait_attached=True, attach_timeout=60) -> SondeProcess
-                                  factory: starts build/sonde; stopped with SIGTERM at teardown,
-                                  which must make it exit 0 within 10 s
+  sonde(*args, otlp=True, env=None, wait_attached=True, attach_timeout=60, testing=False)
+        -> SondeProcess           factory: starts build/sonde (testing=True: build/sonde-testing,
+                                  which reads the SONDE_TEST_* switches); stopped with SIGTERM at
+                                  teardown, which must make it exit 0 within 10 s
   start_py_server(service_name="py-server", env=None) -> Server          factory
   start_node_server(service_name="node-server", env=None) -> Server      factory
   start_nginx(service_name="nginx", env=None, port=None) -> Server       factory
@@ -62,15 +63,17 @@ def sonde(request, tmp_path):
 
     otlp=True sets OTEL_EXPORTER_OTLP_ENDPOINT to the session's Jaeger (starting it if needed);
     otlp=False leaves the endpoint unset, so sonde prints spans on stdout (proc.stdout()).
-    env: extra environment variables. All started instances are stopped at teardown with SIGTERM
-    and must exit 0 within 10 s; a test may also call proc.stop() itself and check the status.
+    env: extra environment variables. testing=True starts build/sonde-testing, the agent with its
+    self-tests' tests-only switches (SONDE_TEST_*). All started instances are stopped at teardown
+    with SIGTERM and must exit 0 within 10 s; a test may also call proc.stop() itself and check
+    the status.
     """
     if not harness.is_root():
         pytest.fail("sonde needs root (BPF): run the integration tests as root")
     started: list[SondeProcess] = []
 
     def start(*args: str, otlp: bool = True, env: dict | None = None, wait_attached: bool = True,
-              attach_timeout: float = 60.0) -> SondeProcess:
+              attach_timeout: float = 60.0, testing: bool = False) -> SondeProcess:
         e = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         if otlp:
             j = request.getfixturevalue("jaeger")
@@ -78,7 +81,8 @@ def sonde(request, tmp_path):
         e.update(env or {})
         try:
             p = SondeProcess(list(args), e, tmp_path / f"sonde{len(started)}",
-                             attach_timeout=attach_timeout, wait_attached=wait_attached)
+                             attach_timeout=attach_timeout, wait_attached=wait_attached,
+                             binary=harness.SONDE_TESTING_BIN if testing else None)
         except HarnessError as err:
             pytest.fail(str(err))
         started.append(p)

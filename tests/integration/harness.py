@@ -27,6 +27,9 @@ REPO = Path(__file__).resolve().parents[2]
 APPS = REPO / "tests" / "apps"
 JAEGER_SH = REPO / "tests" / "jaeger.sh"
 SONDE_BIN = Path(os.environ.get("SONDE_BIN", REPO / "build" / "sonde"))
+# The same agent with its self-tests' tests-only switches (SONDE_TEST_*, `make testing`): for the
+# tests that force a self-test's verdict; build/sonde ignores those variables.
+SONDE_TESTING_BIN = Path(os.environ.get("SONDE_TESTING_BIN", REPO / "build" / "sonde-testing"))
 ATTACHED_MARKER = "sonde: attached"
 
 # Spans reach Jaeger after sonde's batch delay and Jaeger's (100 ms): poll this long by default.
@@ -314,15 +317,17 @@ class SondeProcess:
     """A running build/sonde. stdout/stderr go to files in `workdir`."""
 
     def __init__(self, args: Sequence[str], env: dict, workdir: Path,
-                 attach_timeout: float = 60.0, wait_attached: bool = True):
+                 attach_timeout: float = 60.0, wait_attached: bool = True,
+                 binary: Path | None = None):
         if not is_root():
             raise HarnessError("sonde must run as root (it loads BPF programs); "
                                "run the integration tests as root (sudo -E pytest ...)")
-        if not SONDE_BIN.exists():
-            raise HarnessError(f"{SONDE_BIN} does not exist: build it with `make` first "
-                               f"(or set SONDE_BIN)")
+        binary = binary or SONDE_BIN
+        if not binary.exists():
+            raise HarnessError(f"{binary} does not exist: build it with `make all testing` "
+                               f"first (or set SONDE_BIN, SONDE_TESTING_BIN)")
         workdir.mkdir(parents=True, exist_ok=True)
-        self.args = [str(SONDE_BIN), *args]
+        self.args = [str(binary), *args]
         self.env = env
         self.stdout_path = workdir / "sonde.stdout"
         self.stderr_path = workdir / "sonde.stderr"
@@ -385,11 +390,14 @@ class SondeProcess:
         self._err.close()
 
 
-def run_sonde(*args: str, timeout: float = 30.0, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run sonde to completion (for --help, --version, --check); output captured as text."""
-    if not SONDE_BIN.exists():
-        raise HarnessError(f"{SONDE_BIN} does not exist: build it with `make` first")
-    return subprocess.run([str(SONDE_BIN), *args], text=True, capture_output=True,
+def run_sonde(*args: str, timeout: float = 30.0, env: dict | None = None,
+              binary: Path | None = None) -> subprocess.CompletedProcess:
+    """Run sonde to completion (for --help, --version, --check); output captured as text.
+    binary: SONDE_TESTING_BIN for the tests-only switches (default SONDE_BIN)."""
+    binary = binary or SONDE_BIN
+    if not binary.exists():
+        raise HarnessError(f"{binary} does not exist: build it with `make all testing` first")
+    return subprocess.run([str(binary), *args], text=True, capture_output=True,
                           timeout=timeout, env=env)
 
 

@@ -110,8 +110,8 @@ def test_sdk_instrumented_downstream_continues_the_injected_context(
     propagation) calls an application instrumented with the OpenTelemetry SDK, which extracts
     the traceparent sonde injected: its own SERVER span is the child of sonde's client span, in
     the trace of the request the uninstrumented service was serving. This kernel fails the
-    injection self-test on FIONREAD alone (see test_injection.py); the tests-only switch goes
-    past that check, and --pid keeps the injection to the one service."""
+    injection self-test on FIONREAD alone (see test_injection.py); the tests-only switch of
+    build/sonde-testing goes past that check, and --pid keeps the injection to the one service."""
     tok = token()
     sdk = harness._start_printing_port(
         "otel-server", [sys.executable, str(harness.APPS / "otel_server.py"), "--endpoint",
@@ -120,7 +120,7 @@ def test_sdk_instrumented_downstream_continues_the_injected_context(
     try:
         py = start_py_server(service_name=f"py-{tok}")
         s = sonde("--propagation", "link,header", "--pid", str(py.pid), "--metrics-addr", "off",
-                  env={"SONDE_TEST_IGNORE_FIONREAD": "1"})
+                  env={"SONDE_TEST_IGNORE_FIONREAD": "1"}, testing=True)
         assert "propagation link,header" in s.stderr(), s.stderr()
         for k in range(3):
             url = f"{py.url}/hop/{k}?next={quote(f'http://127.0.0.1:{sdk.port}/sdk/{k}', safe='')}"

@@ -4,9 +4,10 @@ wrk) talk to tests/apps/inject_server.py, which checks every body's SHA-256 and 
 traceparent it received; a raw TCP echo exchange checks that other bytes pass untouched.
 
 This kernel (6.18 here) reports FIONREAD 0 for a socket in a sockhash, so sonde refuses header
-mode at start (tested below). The other tests set SONDE_TEST_IGNORE_FIONREAD, the tests-only
-switch that goes past that one check, to exercise the injection itself; none of the clients
-here asks FIONREAD on its outgoing connections. Every sonde here is limited with --port to the
+mode at start (tested below). The other tests run build/sonde-testing with
+SONDE_TEST_IGNORE_FIONREAD, the tests-only switch that goes past that one check, to exercise the
+injection itself; none of the clients here asks FIONREAD on its outgoing connections. The
+production binary reads no such switch (tested below). Every sonde here is limited with --port to the
 test's own servers, so that the other tests running on this machine are never injected.
 """
 from __future__ import annotations
@@ -80,7 +81,7 @@ def header_sonde(sonde, *ports, extra=(), env=None):
     args = ["--propagation", "link,header", "--metrics-addr", "off", *extra]
     for p in ports:
         args += ["--port", str(p)]
-    s = sonde(*args, otlp=False, env={**TEST_ENV, **(env or {})})
+    s = sonde(*args, otlp=False, env={**TEST_ENV, **(env or {})}, testing=True)
     assert "propagation link,header" in s.stderr(), s.stderr()
     return s
 
@@ -178,7 +179,8 @@ def test_check_and_run_agree_on_this_kernel(sonde, app):
 def test_forced_selftest_failure_refuses_and_traces_on(sonde, app):
     a = app()
     s = sonde("--propagation", "link,header", "--port", str(a.port), "--metrics-addr", "off",
-              otlp=False, env={**TEST_ENV, "SONDE_TEST_FAIL_SOCKHASH_SELFTEST": "1"})
+              otlp=False, env={**TEST_ENV, "SONDE_TEST_FAIL_SOCKHASH_SELFTEST": "1"},
+              testing=True)
     err = s.stderr()
     assert "warning: header injection refused: the self-test was made to fail" in err
     assert "propagation link (header refused)" in err
@@ -189,9 +191,35 @@ def test_forced_selftest_failure_refuses_and_traces_on(sonde, app):
 
 
 def test_check_reports_header_injection():
-    r = harness.run_sonde("--check", env=TEST_ENV)
+    r = harness.run_sonde("--check", env=TEST_ENV, binary=harness.SONDE_TESTING_BIN)
     assert re.search(r"header injection +works here only because SONDE_TEST_IGNORE_FIONREAD",
                      r.stdout), r.stdout
+
+
+def test_production_binary_reads_no_test_switch(sonde, app):
+    """build/sonde carries no SONDE_TEST_* switch: with both set, --check and a real start give
+    the kernel's own verdict (here the FIONREAD refusal, with its reason), never a forced one."""
+    assert b"SONDE_TEST_" not in harness.SONDE_BIN.read_bytes()
+    env = {**os.environ, **TEST_ENV, "SONDE_TEST_FAIL_SOCKHASH_SELFTEST": "1"}
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("SONDE_TEST")}
+    chk = harness.run_sonde("--check", env=env, timeout=60)
+    ref = harness.run_sonde("--check", env=plain, timeout=60)
+    line = [l for l in chk.stdout.splitlines() if "header injection" in l]
+    assert line == [l for l in ref.stdout.splitlines() if "header injection" in l], chk.stdout
+    assert "only because" not in chk.stdout and "made to fail" not in chk.stdout
+    a = app()
+    s = sonde("--propagation", "link,header", "--port", str(a.port), "--metrics-addr", "off",
+              otlp=False, env={**TEST_ENV, "SONDE_TEST_FAIL_SOCKHASH_SELFTEST": "1"})
+    err = s.stderr()
+    assert "made to fail" not in err and "ignored because" not in err, err
+    if "NOT available" in line[0]:
+        assert "header injection refused" in err and "propagation link (header refused)" in err
+        if "FIONREAD" in line[0]:
+            assert "FIONREAD is wrong for a socket in the sockhash" in err, err
+        ans = check_answer(curl_post(f"{a.url}/check", b"x"), 1)
+        assert ans["tp"] == [], "refused, yet injected"
+    else:
+        assert "propagation link,header" in err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,7 +401,8 @@ def test_sigkill_leaves_nothing_attached(app, tmp_path):
     # not the fixture: it wants an exit status 0 at teardown, and this one is killed
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}, **TEST_ENV}
     s = harness.SondeProcess(["--propagation", "link,header", "--metrics-addr", "off", "--port",
-                              str(a.port)], env, tmp_path / "sonde")
+                              str(a.port)], env, tmp_path / "sonde",
+                             binary=harness.SONDE_TESTING_BIN)
     try:
         one_injected(check_answer(curl_post(f"{a.url}/check", b"x"), 1))
     finally:

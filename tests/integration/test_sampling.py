@@ -127,7 +127,7 @@ def test_header_flags_follow_the_rule(sonde, tmp_path):
     try:
         s = sonde("--propagation", "link,header", "--metrics-addr", "off", "--sample-ratio",
                   "0.5", "--port", str(up.port), "--port", str(down.port), otlp=False,
-                  env=TEST_ENV)
+                  env=TEST_ENV, testing=True)
         hop = f"{up.url}/hop?next={urllib.parse.quote(down.url + '/check')}"
         flags = []
         for _ in range(40):
