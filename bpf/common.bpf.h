@@ -74,6 +74,20 @@ static __always_inline void ring_submit(void *ring, void *rec)
 	count(SONDE_CNT_RECORDS);
 }
 
+/*
+ * Submit a record the agent may read at its next drain, however slowly it polls (a program
+ * start): a wake-up only for a ring that is filling up; a quiet agent stays quiet.
+ */
+static __always_inline void ring_submit_lazy(void *ring, void *rec)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(rec, flags);
+	count(SONDE_CNT_RECORDS);
+}
+
 static __always_inline void fill_head(struct sonde_event_head *h, __u64 conn_id, __u64 ts,
 				      __u32 tgid, __u32 tid, __u16 kind, __u16 dir)
 {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * What happens to connections and threads around the I/O: TCP state changes (a connection's
- * role at its open, its last run at its close) and thread creation (work a request's thread
- * hands to a thread it creates). Each hook has a tp_btf program and a raw_tp fallback.
+ * What happens to connections and processes around the I/O: TCP state changes (a connection's
+ * role at its open, its last run at its close), thread creation (work a request's thread hands
+ * to a thread it creates) and program starts (exec: the agent attaches the uprobes the new
+ * executable calls for). Each hook has a tp_btf program and a raw_tp fallback.
  */
 #ifndef SONDE_LIFECYCLE_BPF_H
 #define SONDE_LIFECYCLE_BPF_H
@@ -121,6 +122,43 @@ int BPF_PROG(sonde_raw_fork, struct task_struct *parent, struct task_struct *chi
 {
 	return on_thread_created(BPF_CORE_READ(parent, tgid), BPF_CORE_READ(parent, pid),
 				 BPF_CORE_READ(child, tgid), BPF_CORE_READ(child, pid));
+}
+
+/*
+ * Process start: one small record per exec, so that a program started after sonde gets its
+ * uprobes (Go net/http, TLS libraries) before its first connection rather than after it; it
+ * never wakes the agent (read at its next drain, within its slowest poll period). For
+ * every process sonde may trace: not the agent itself, and with a pid filter only the pids
+ * selected. It fires once the new image is in place: the comm is the new file's name, and
+ * /proc/PID/exe the new file.
+ */
+static __always_inline int on_exec(__u32 tgid, __u32 caller)
+{
+	struct sonde_exec_event *ev;
+	void *ring;
+
+	if (tgid == self_tgid || (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)))
+		return 0;
+	ev = ring_reserve(&ring, sizeof(*ev));
+	if (!ev)
+		return 0;
+	fill_head(&ev->head, 0, bpf_ktime_get_ns(), tgid, caller, SONDE_EV_EXEC, SONDE_DIR_NONE);
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ring_submit_lazy(ring, ev); /* programs start all the time on a host that is otherwise idle */
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sonde_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(p->tgid, old_pid);
+}
+
+/* The same for kernels whose fallback set is chosen (--hooks syscalls): CO-RE reads. */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(sonde_raw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(BPF_CORE_READ(p, tgid), old_pid);
 }
 
 #endif /* SONDE_LIFECYCLE_BPF_H */

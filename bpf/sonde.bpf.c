@@ -14,7 +14,7 @@
  *   tcp_option.bpf.h     TCP-option propagation: the sockops side and the I/O path's part
  *   capture.bpf.h        the socket I/O path: run state, data records, response summaries
  *   fallback.bpf.h       the same I/O path from the syscalls, for kernels before 6.3
- *   lifecycle.bpf.h      TCP state changes, thread creation
+ *   lifecycle.bpf.h      TCP state changes, thread creation, process start (exec)
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>

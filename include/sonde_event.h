@@ -61,6 +61,7 @@ enum sonde_event_kind {
 	SONDE_EV_OPEN = 3,  /* a connection first seen: its tuple */
 	SONDE_EV_PROC = 4,  /* a process first seen: its command line and environment */
 	SONDE_EV_THREAD = 5, /* a traced process created a thread: who made it, and when */
+	SONDE_EV_EXEC = 6,   /* a process started a program: its uprobes, before its first I/O */
 };
 
 /* Which way bytes moved, from the traced process's point of view. */
@@ -223,6 +224,19 @@ struct sonde_thread_event {
 	struct sonde_event_head head;
 	__u32 child_tid; /* the new thread */
 	__u32 pad0;	 /* explicit padding */
+};
+
+/*
+ * SONDE_EV_EXEC: a process started a program (an execve that succeeded), so that the agent
+ * attaches the uprobes the new executable calls for before it makes its first connection. Not
+ * sent for the agent itself; with a pid filter, only for the pids selected (an exec keeps the
+ * pid). head.tgid is the process, head.tid the thread that called execve (the process keeps
+ * its pid, whichever thread it was), head.ts_ns when; conn_id is 0, dir NONE. Its libraries are
+ * mapped later, by its dynamic loader in user space.
+ */
+struct sonde_exec_event {
+	struct sonde_event_head head;
+	char comm[16]; /* the new task comm: the executable's file name, cut to 15 bytes */
 };
 
 /* SONDE_EV_CLOSE: the connection went to TCP_CLOSE. */

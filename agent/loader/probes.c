@@ -67,6 +67,12 @@ static const struct probe probes[] = {
 	 false, {"sonde_thr_fork"}},
 	{"thread hand-off", "raw_tp/sched_process_fork", "kernel 4.17+", SET_FALLBACK, EFFECT_NONE,
 	 false, {"sonde_raw_fork"}},
+	/* Optional: without it, a program started after sonde gets its uprobes (the uprobe
+	 * table) at its first connection, once it is traced, not before. */
+	{"process start", "tp_btf/sched_process_exec", "kernel 5.5+", SET_SOCKET, EFFECT_NONE,
+	 false, {"sonde_exec"}},
+	{"process start", "raw_tp/sched_process_exec", "kernel 4.17+", SET_FALLBACK, EFFECT_NONE,
+	 false, {"sonde_raw_exec"}},
 };
 #define N_PROBES (sizeof(probes) / sizeof(probes[0]))
 _Static_assert(N_PROBES <= PROBES_MAX, "raise PROBES_MAX in loader_impl.h");
@@ -157,7 +163,7 @@ void probes__explain_missing(const struct probe_plan *plan, enum sonde_hooks mod
 /*
  * The capture runs on the socket tracepoints (not the syscall fallback): what the propagation
  * modes need, their verdicts and contexts reaching the records through them. The optional rows
- * (thread hand-off) do not count.
+ * (thread hand-off, process start) do not count.
  */
 bool probes__capture_on_socket_hooks(const struct probe_plan *plan)
 {

@@ -20,9 +20,10 @@ from harness import curl, py_client, run_sonde
 
 N_KEEPALIVE = 200
 
-SOCKET_PROGS = {"sonde_sock_send", "sonde_sock_recv", "sonde_sock_state", "sonde_thr_fork"}
+SOCKET_PROGS = {"sonde_sock_send", "sonde_sock_recv", "sonde_sock_state", "sonde_thr_fork",
+                "sonde_exec"}
 FALLBACK_PROGS = {"sonde_sys_enter", "sonde_sys_exit", "sonde_raw_state",
-                  "sonde_raw_fork"}
+                  "sonde_raw_fork", "sonde_raw_exec"}
 
 
 def token() -> str:
@@ -206,15 +207,16 @@ def test_check_lists_the_fallback_rows():
     r = run_sonde("--check")
     assert r.returncode == 0, r.stdout + r.stderr
     fallback = [l for l in r.stdout.splitlines() if " fallback " in l]
-    assert len(fallback) == 4, r.stdout
+    assert len(fallback) == 5, r.stdout
     assert any("raw_tp/sys_enter+sys_exit" in l and "sendmsg" in l for l in fallback), r.stdout
     assert any("raw_tp/sys_enter+sys_exit" in l and "recvmsg" in l for l in fallback), r.stdout
     assert any("raw_tp/inet_sock_set_state" in l for l in fallback), r.stdout
     assert any("raw_tp/sched_process_fork" in l for l in fallback), r.stdout
+    assert any("raw_tp/sched_process_exec" in l for l in fallback), r.stdout
     # on this kernel the socket tracepoints win and the fallback is only available
     assert all(l.rstrip().endswith("available") for l in fallback), r.stdout
     used = [l for l in r.stdout.splitlines() if l.rstrip().endswith("will be used")]
-    assert len(used) == 4 and all("tp_btf/" in l for l in used), r.stdout
+    assert len(used) == 5 and all("tp_btf/" in l for l in used), r.stdout
 
 
 @pytest.mark.parametrize("value", ["bogus", "", "SYSCALLS"])
