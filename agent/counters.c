@@ -21,6 +21,8 @@
 #define DRAIN(f)  .off = offsetof(struct counters_snapshot, drain.f), .src = "drain." #f
 /* On COUNTERS_LINE_EXPORTER: a field of each exporter's struct exporter_stats. */
 #define EXPORT(f) .off = offsetof(struct exporter_stats, f), .src = "exp." #f
+/* On COUNTERS_LINE_UPROBE: a field of each uprobe target's struct uprobe_counts. */
+#define UPROBE(f) .off = offsetof(struct uprobe_counts, f), .src = "up." #f
 
 #define STAT(l, k)     .line = COUNTERS_LINE_##l, .key = (k)
 #define TOTAL(name, h) .metric = (name), .type = COUNTER_TOTAL, .help = (h)
@@ -53,12 +55,16 @@ static uint64_t server_ids_no_traceparent(const struct counters_snapshot *s)
 static const struct {
 	const char *name;
 	uint32_t propagation; /* printed only with one of these modes on; 0: always */
+	const char *label;    /* repeated for each instance: the label (and the stats key) that
+			       * names it; NULL: printed once */
+	const char *key;
 } lines[COUNTERS_LINE_MAX] = {
-	[COUNTERS_LINE_CPU] = {"cpu", 0},
-	[COUNTERS_LINE_MAIN] = {"main", 0},
-	[COUNTERS_LINE_HEADER] = {"header", PROPAGATION_HEADER},
-	[COUNTERS_LINE_TCP] = {"tcp", PROPAGATION_TCP},
-	[COUNTERS_LINE_EXPORTER] = {"exporter", 0},
+	[COUNTERS_LINE_CPU] = {"cpu", 0, NULL, NULL},
+	[COUNTERS_LINE_UPROBE] = {"uprobe", 0, "target", "uprobes"},
+	[COUNTERS_LINE_MAIN] = {"main", 0, NULL, NULL},
+	[COUNTERS_LINE_HEADER] = {"header", PROPAGATION_HEADER, NULL, NULL},
+	[COUNTERS_LINE_TCP] = {"tcp", PROPAGATION_TCP, NULL, NULL},
+	[COUNTERS_LINE_EXPORTER] = {"exporter", 0, "exporter", "exporter"},
 };
 
 /* Metric order: this one. Stats: line by line (enum counters_line), this order in each. */
@@ -250,7 +256,26 @@ const struct counter counters[] = {
 		 "stretch.",
 	 DRAIN(wakeups)},
 
-	/* Each exporter: last, as its rows are repeated for each. */
+	/* Lines repeated for each instance come last. Each uprobe target: */
+	{STAT(UPROBE, "uprobe_attached"),
+	 TOTAL("sonde_uprobes_attached_total",
+	       "Files the uprobe table attached a target's uprobes to (every process of a file has "
+	       "them)."),
+	 UPROBE(attached)},
+	{STAT(UPROBE, "uprobe_failed"),
+	 TOTAL("sonde_uprobes_failed_total",
+	       "Files a target's uprobes could not be attached to (missing symbols: a stripped "
+	       "binary, a library without them)."),
+	 UPROBE(failed)},
+	{STAT(UPROBE, "uprobe_detached"),
+	 TOTAL("sonde_uprobes_detached_total",
+	       "Files detached again once no process using them was left."),
+	 UPROBE(detached)},
+	{STAT(UPROBE, "uprobe_active"),
+	 GAUGE("sonde_uprobes_files", "Files a target's uprobes are attached to now."),
+	 UPROBE(active)},
+
+	/* Each exporter: */
 	{STAT(EXPORTER, "in"), TOTAL("sonde_export_spans_total", "Spans given to an exporter."),
 	 EXPORT(spans_in)},
 	{STAT(EXPORTER, "exported"),
@@ -283,7 +308,32 @@ const char *counters__line_name(enum counters_line line)
 	return line < COUNTERS_LINE_MAX ? lines[line].name : "?";
 }
 
-uint64_t counter__value(const struct counter *c, const struct counters_snapshot *s, int exporter)
+bool counters__line_repeats(enum counters_line line)
+{
+	return line < COUNTERS_LINE_MAX && lines[line].label;
+}
+
+/* How many times a line is printed: once, or once for each instance. */
+static int instances(const struct counters_snapshot *s, enum counters_line line)
+{
+	int n;
+
+	if (line == COUNTERS_LINE_EXPORTER)
+		n = s->n_exporters < COUNTERS_MAX_EXPORTERS ? s->n_exporters : COUNTERS_MAX_EXPORTERS;
+	else if (line == COUNTERS_LINE_UPROBE)
+		n = s->n_uprobes < COUNTERS_MAX_UPROBES ? s->n_uprobes : COUNTERS_MAX_UPROBES;
+	else
+		return 1;
+	return n > 0 ? n : 0;
+}
+
+static const char *instance_name(const struct counters_snapshot *s, enum counters_line line,
+				 int i)
+{
+	return line == COUNTERS_LINE_EXPORTER ? s->exp_name[i] : s->up_name[i];
+}
+
+uint64_t counter__value(const struct counter *c, const struct counters_snapshot *s, int instance)
 {
 	const char *base = (const char *)s;
 	uint64_t v;
@@ -293,9 +343,13 @@ uint64_t counter__value(const struct counter *c, const struct counters_snapshot 
 	if (c->text)
 		return 0;
 	if (c->line == COUNTERS_LINE_EXPORTER) {
-		if (exporter < 0 || exporter >= COUNTERS_MAX_EXPORTERS)
+		if (instance < 0 || instance >= COUNTERS_MAX_EXPORTERS)
 			return 0;
-		base = (const char *)&s->exp[exporter];
+		base = (const char *)&s->exp[instance];
+	} else if (c->line == COUNTERS_LINE_UPROBE) {
+		if (instance < 0 || instance >= COUNTERS_MAX_UPROBES)
+			return 0;
+		base = (const char *)&s->up[instance];
 	}
 	memcpy(&v, base + c->off, sizeof(v));
 	return v;
@@ -326,15 +380,15 @@ __attribute__((format(printf, 2, 3))) static void line_add(struct line_buf *b, c
 }
 
 static void print_line(FILE *out, const struct counters_snapshot *s, const char *when,
-		       enum counters_line line, int exporter)
+		       enum counters_line line, int instance)
 {
 	struct line_buf b = {.len = 0};
 	const char *sep = "";
 	size_t i;
 
 	line_add(&b, "sonde: stats (%s): ", when);
-	if (line == COUNTERS_LINE_EXPORTER) {
-		line_add(&b, "exporter=%s", s->exp_name[exporter]);
+	if (lines[line].label) {
+		line_add(&b, "%s=%s", lines[line].key, instance_name(s, line, instance));
 		sep = " ";
 	}
 	for (i = 0; i < counters_n; i++) {
@@ -346,7 +400,7 @@ static void print_line(FILE *out, const struct counters_snapshot *s, const char 
 			line_add(&b, "%s%s=%s", sep, c->key, c->text(s));
 		else
 			line_add(&b, "%s%s=%llu", sep, c->key,
-				 (unsigned long long)counter__value(c, s, exporter));
+				 (unsigned long long)counter__value(c, s, instance));
 		sep = " ";
 	}
 	if (b.len >= sizeof(b.text) - 1)
@@ -363,39 +417,39 @@ void counters__print_stats(FILE *out, const struct counters_snapshot *s, const c
 	for (line = 0; line < COUNTERS_LINE_MAX; line++) {
 		if (lines[line].propagation && !(s->propagation & lines[line].propagation))
 			continue;
-		if (line != COUNTERS_LINE_EXPORTER) {
+		if (!lines[line].label) {
 			print_line(out, s, when, line, -1);
 			continue;
 		}
-		for (i = 0; i < s->n_exporters && i < COUNTERS_MAX_EXPORTERS; i++)
+		for (i = 0; i < instances(s, line); i++)
 			print_line(out, s, when, line, i);
 	}
 }
 
-/* One sample: the exporter's label first on the exporter line (exporter: -1 elsewhere). */
+/* One sample: on a repeated line the instance's label first (instance: -1 elsewhere). */
 static void render_sample(FILE *out, const struct counter *c, const struct counters_snapshot *s,
-			  int exporter)
+			  int instance)
 {
 	fputs(c->metric, out);
-	if (exporter >= 0)
-		fprintf(out, "{exporter=\"%s\"%s%s}", s->exp_name[exporter], c->labels ? "," : "",
+	if (instance >= 0)
+		fprintf(out, "{%s=\"%s\"%s%s}", lines[c->line].label,
+			instance_name(s, c->line, instance), c->labels ? "," : "",
 			c->labels ? c->labels : "");
 	else if (c->labels)
 		fprintf(out, "{%s}", c->labels);
-	fprintf(out, " %llu\n", (unsigned long long)counter__value(c, s, exporter));
+	fprintf(out, " %llu\n", (unsigned long long)counter__value(c, s, instance));
 }
 
 /*
  * A metric's rows are neighbours in the table: its HELP and TYPE, then its samples, every
- * exporter's in turn on the exporter line. The text format wants a metric's lines in one group;
+ * instance's in turn on a repeated line. The text format wants a metric's lines in one group;
  * before the table, a second exporter's samples came after every other metric.
  */
 void counters__render_metrics(FILE *out, const struct counters_snapshot *s)
 {
-	int e, n_exp = s->n_exporters < COUNTERS_MAX_EXPORTERS ? s->n_exporters
-								 : COUNTERS_MAX_EXPORTERS;
 	const struct counter *c;
 	size_t i, j, k;
+	int e, n;
 
 	for (i = 0; i < counters_n; i = j) {
 		c = &counters[i];
@@ -403,16 +457,17 @@ void counters__render_metrics(FILE *out, const struct counters_snapshot *s)
 				!strcmp(counters[j].metric, c->metric);
 		     j++)
 			;
-		if (!c->metric || (c->line == COUNTERS_LINE_EXPORTER && n_exp <= 0))
+		n = instances(s, c->line);
+		if (!c->metric || n <= 0)
 			continue;
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", c->metric, c->help, c->metric,
 			c->type == COUNTER_GAUGE ? "gauge" : "counter");
-		if (c->line != COUNTERS_LINE_EXPORTER) {
+		if (!lines[c->line].label) {
 			for (k = i; k < j; k++)
 				render_sample(out, &counters[k], s, -1);
 			continue;
 		}
-		for (e = 0; e < n_exp; e++)
+		for (e = 0; e < n; e++)
 			for (k = i; k < j; k++)
 				render_sample(out, &counters[k], s, e);
 	}
@@ -430,9 +485,9 @@ static const char *help_of(const char *metric)
 }
 
 /*
- * One row a line, tab-separated: the stats line, the key, the metric name, its labels (on the
- * exporter line, exporter="NAME" comes before them), its type, its HELP; "-" where there is
- * none.
+ * One row a line, tab-separated: the stats line, the key, the metric name, its labels (on a
+ * repeated line, exporter="NAME" or target="NAME" comes before them), its type, its HELP; "-"
+ * where there is none.
  */
 void counters__list(FILE *out)
 {

@@ -9,6 +9,7 @@
 #ifndef SONDE_COUNTERS_H
 #define SONDE_COUNTERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,15 @@
 #include "sonde_event.h"
 
 #define COUNTERS_MAX_EXPORTERS 2
+#define COUNTERS_MAX_UPROBES 8
+
+/* One row of the uprobe table (loader__uprobe_stats): the files its uprobes went to. */
+struct uprobe_counts {
+	uint64_t attached; /* files it was attached to */
+	uint64_t failed;   /* files it could not be attached to (missing symbols) */
+	uint64_t detached; /* files detached again: their processes were gone */
+	uint64_t active;   /* files attached now */
+};
 
 /* The event loop's own counts (main.c). */
 struct drain_stats {
@@ -36,6 +46,9 @@ struct counters_snapshot {
 	struct exporter_stats exp[COUNTERS_MAX_EXPORTERS]; /* exporter__stats, one per exporter */
 	const char *exp_name[COUNTERS_MAX_EXPORTERS];	    /* exporter__name */
 	int n_exporters;
+	struct uprobe_counts up[COUNTERS_MAX_UPROBES]; /* loader__uprobe_stats, one per target */
+	const char *up_name[COUNTERS_MAX_UPROBES];     /* its target ("go-net/http") */
+	int n_uprobes;
 	uint32_t propagation; /* enum sonde_propagation: which stats lines are printed */
 };
 
@@ -45,6 +58,7 @@ struct counters_snapshot {
  */
 enum counters_line {
 	COUNTERS_LINE_CPU,	/* the CPU guard and the event loop */
+	COUNTERS_LINE_UPROBE,	/* one line per uprobe target, its metrics labelled target="NAME" */
 	COUNTERS_LINE_MAIN,	/* capture and decoding, from the kernel to the spans */
 	COUNTERS_LINE_HEADER,	/* header propagation: only with --propagation header */
 	COUNTERS_LINE_TCP,	/* TCP-option propagation: only with --propagation tcp */
@@ -60,8 +74,8 @@ enum counter_type {
 
 /*
  * One counter. Its value is one of: value(s); text(s) (a word in the stats line, never a
- * metric); or else the uint64_t at offset off in the snapshot (in the exporter's struct
- * exporter_stats on COUNTERS_LINE_EXPORTER).
+ * metric); or else the uint64_t at offset off in the snapshot (on a line repeated for each
+ * instance, in the instance's struct: exporter_stats, uprobe_counts).
  */
 struct counter {
 	enum counters_line line; /* the stats line it belongs to, or would if it had a key */
@@ -83,10 +97,12 @@ struct counter {
 extern const struct counter counters[];
 extern const size_t counters_n;
 
-/* The line's name in --list-counters ("cpu", "main", "header", "tcp", "exporter"). */
+/* The line's name in --list-counters ("cpu", "uprobe", "main", "header", "tcp", "exporter"). */
 const char *counters__line_name(enum counters_line line);
-/* The row's number; exporter: which exporter (on COUNTERS_LINE_EXPORTER rows). */
-uint64_t counter__value(const struct counter *c, const struct counters_snapshot *s, int exporter);
+/* The line is printed once for each instance (an exporter, an uprobe target). */
+bool counters__line_repeats(enum counters_line line);
+/* The row's number; instance: which exporter or target, on a repeated line's rows. */
+uint64_t counter__value(const struct counter *c, const struct counters_snapshot *s, int instance);
 
 /* The "sonde: stats (WHEN): key=value ..." lines. */
 void counters__print_stats(FILE *out, const struct counters_snapshot *s, const char *when);

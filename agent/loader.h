@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Loading sonde's BPF programs: what this kernel allows (the capability check), the one probe
- * table that picks a hook per capability, the per-CPU ring buffers, and clean detachment.
+ * table that picks a hook per capability, the per-CPU ring buffers, the uprobe table, and clean
+ * detachment. The implementation is agent/loader/.
  */
 #ifndef SONDE_LOADER_H
 #define SONDE_LOADER_H
@@ -15,8 +16,15 @@
 
 struct loader;
 
-/* Called for every record, in timestamp order within one poll. */
+/* Called for every record, in timestamp order within one poll; not for EXEC records. */
 typedef void (*loader_event_cb)(void *ctx, const void *rec, size_t size);
+/*
+ * Called for each EXEC record (a program started) as the rings are read: not in time order,
+ * never in a poll's batch, so that program starts neither wait for the batch nor count as
+ * traffic (loader__poll's count, the quiet agent's drains).
+ */
+typedef void (*loader_exec_cb)(void *ctx, const struct sonde_exec_event *ev);
+void loader__set_exec_cb(struct loader *ld, loader_exec_cb cb, void *ctx);
 
 /*
  * Print what this kernel allows and which hooks sonde would use with this --hooks setting;
@@ -84,14 +92,36 @@ struct batch_rec {
  * qsort.
  */
 void loader__sort_batch(struct batch_rec *recs, size_t n, struct batch_rec *tmp, size_t *runs);
+/* A row of the uprobe table that failed on a process's file, for a note. */
+struct loader_uprobe_note {
+	const char *target; /* the row ("go-net/http") */
+	const char *lost;   /* what the process loses without it */
+	const char *hint;   /* the likely cause when a symbol is missing (-ENOENT) */
+	char file[64];	    /* the executable's or the library's file name */
+	int err;	    /* the attach's -errno */
+};
 /*
- * Attach the Go net/http client uprobes (bpf/maps/go.bpf.h) to the executable of Go process
- * pid, once per executable (by inode; all its processes then have them). 0, -ESRCH when the
- * process is gone, or the -errno of the attach: the symbols are missing (a stripped binary, a
- * program without net/http).
- * The result of an executable already tried is returned again.
+ * A process sonde may trace was seen (its first connection) or started a program (an EXEC
+ * record): attach the uprobe table's rows (agent/loader/uprobes.c) that match its executable or
+ * the libraries it maps, each file once (by inode, pid -1: every process of the file has them;
+ * a file that failed is not tried again, and reports the same failure). Returns how many rows
+ * failed on its files (notes gets the first max), 0 when none did or none matched, -ESRCH when
+ * the process is gone.
  */
-int loader__attach_go(struct loader *ld, uint32_t pid);
+int loader__attach_uprobes(struct loader *ld, uint32_t pid, struct loader_uprobe_note *notes,
+			   int max);
+/* Detach the uprobes of files whose known processes are all gone (periodic). */
+void loader__sweep_uprobes(struct loader *ld);
+/* Per row of the uprobe table, files since the start. */
+struct loader_uprobe_stats {
+	const char *target; /* the row ("go-net/http") */
+	uint64_t attached;  /* files it was attached to */
+	uint64_t failed;    /* files it could not be attached to (missing symbols) */
+	uint64_t detached;  /* files detached again: their processes were gone */
+	uint64_t active;    /* files attached now */
+};
+/* Fills up to max rows; returns the number of rows. */
+int loader__uprobe_stats(struct loader *ld, struct loader_uprobe_stats *out, int max);
 /* Sum the BPF-side counters over CPUs. */
 void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX]);
 /* Add or remove a traced pid (when selecting by pid or executable). */

@@ -110,33 +110,53 @@ static void conn_policy(void *ctx, uint64_t key, uint8_t mode)
 }
 
 /*
- * A Go program's first connection: its net/http client uprobes, once per executable. Without
- * them (a stripped binary, no net/http) its calls made through http.Client start traces of
- * their own; the calls it writes itself (database drivers) are linked all the same.
+ * A traced process was seen (its first connection): the uprobes its executable and libraries
+ * call for (loader__attach_uprobes), once per file. A row that fails (a stripped binary, a Go
+ * program without net/http) is noted, a few times: the process is traced without what it gives.
  */
-static void go_process(void *ctx, uint32_t tgid)
+static void process_seen(void *ctx, uint32_t tgid)
 {
 	static uint32_t recent[64]; /* processes asked about lately: not once per connection */
 	static unsigned int next;
 	static int warned;
+	struct loader_uprobe_note notes[4];
 	unsigned int i;
-	int err;
+	int n;
 
 	for (i = 0; i < 64; i++)
 		if (recent[i] == tgid)
 			return;
 	recent[next++ % 64] = tgid;
-	err = loader__attach_go(ctx, tgid);
-	if (err && err != -ESRCH && err != -E2BIG && warned++ < 5)
-		fprintf(stderr, "sonde: note: Go process %u: its net/http client calls are not "
-				"linked to their requests (uprobes on its executable: %s%s)\n", tgid,
-			strerror(-err), err == -ENOENT ? ": no symbol table, or no net/http" : "");
+	n = loader__attach_uprobes(ctx, tgid, notes, 4);
+	for (i = 0; (int)i < n && i < 4; i++) {
+		const struct loader_uprobe_note *no = &notes[i];
+
+		if (no->err == -E2BIG || warned++ >= 5)
+			continue;
+		fprintf(stderr, "sonde: note: process %u: %s (uprobes %s on %s: %s%s%s)\n", tgid,
+			no->lost, no->target, no->file, strerror(-no->err),
+			no->err == -ENOENT ? ": " : "", no->err == -ENOENT ? no->hint : "");
+	}
+}
+
+/*
+ * A process started a program (an EXEC record, from the loader as the rings are read): its
+ * uprobes before its first connection, when --exe selects it. Failures are noted only once it is
+ * traced (process_seen): most programs started on a host are never traced.
+ */
+static void process_started(void *ctx, const struct sonde_exec_event *ev)
+{
+	struct agent *ag = ctx;
+
+	if (process_table__selected(ag->procs, ev->head.tgid, ev->comm))
+		loader__attach_uprobes(ag->ld, ev->head.tgid, NULL, 0);
 }
 
 /* Every counter's source, read now (the table in counters.c says what each line shows). */
 static void snapshot(struct agent *ag, struct counters_snapshot *s)
 {
-	int i;
+	struct loader_uprobe_stats up[COUNTERS_MAX_UPROBES];
+	int i, n;
 
 	memset(s, 0, sizeof(*s));
 	loader__counters(ag->ld, s->bpf);
@@ -148,6 +168,13 @@ static void snapshot(struct agent *ag, struct counters_snapshot *s)
 		s->exp_name[i] = exporter__name(ag->exporters[i]);
 	}
 	s->n_exporters = i;
+	n = loader__uprobe_stats(ag->ld, up, COUNTERS_MAX_UPROBES);
+	for (i = 0; i < n && i < COUNTERS_MAX_UPROBES; i++) {
+		s->up[i] = (struct uprobe_counts){up[i].attached, up[i].failed, up[i].detached,
+						  up[i].active};
+		s->up_name[i] = up[i].target;
+	}
+	s->n_uprobes = i;
 	s->propagation = ag->cfg.propagation;
 }
 
@@ -281,6 +308,7 @@ static void on_tick(struct loop *l, void *ctx)
 	process_table__refresh(ag->procs);
 	if (now - ag->last_sweep_ms >= SWEEP_MS) {
 		process_table__sweep(ag->procs);
+		loader__sweep_uprobes(ag->ld);
 		ag->last_sweep_ms = now;
 	}
 	if (ag->cfg.stats_interval_s && now - ag->last_stats_ms >= ag->cfg.stats_interval_s * 1000ULL) {
@@ -375,7 +403,8 @@ static int run(struct agent *ag)
 		return -ENOMEM;
 	assembler__set_ignore(ag->asm_, conn_ignore, ag->ld);
 	assembler__set_capture_policy(ag->asm_, conn_policy, ag->ld);
-	assembler__set_go_process(ag->asm_, go_process, ag->ld);
+	assembler__set_go_process(ag->asm_, process_seen, ag->ld);
+	loader__set_exec_cb(ag->ld, process_started, ag);
 	err = loop__add_fd(ag->loop, loader__epoll_fd(ag->ld), EPOLLIN, on_ring_wakeup, ag);
 	if (err)
 		return err;
@@ -452,7 +481,7 @@ int main(int argc, char **argv)
 	/*
 	 * Smaller ones come from the heap, and the default trim threshold (128 KiB) gave the top of
 	 * it back to the kernel after every export (its request body, some 200 KiB at full
-	 * batches), to fault it in again for the next: 3% of the agent's CPU at saturation. Up to
+	 * batches), to fault it in again for the next, costly at saturation. Up to
 	 * 1 MiB of free heap is kept instead.
 	 */
 	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);

@@ -14,8 +14,11 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 
 #include "loader_impl.h"
+#include "runtime.h"
+#include "uprobes.h"
 
 static bool verbose_libbpf;
 /* While trying an optional attach whose failure sonde reports itself (the Go uprobes). */
@@ -35,6 +38,55 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ar
 void loader_quiet_libbpf(bool quiet)
 {
 	quiet_libbpf = quiet;
+}
+
+/* The programs of the uprobe table's rows load always: they attach as processes are seen. */
+static void uprobes_set_autoload(struct sonde_bpf *skel)
+{
+	struct bpf_program *p;
+	size_t row;
+	int i;
+
+	for (row = 0; row < uprobe_table_len; row++)
+		for (i = 0; i < UPROBE_MAX_SYMS && uprobe_table[row].syms[i].symbol; i++) {
+			const struct uprobe_sym *sym = &uprobe_table[row].syms[i];
+
+			p = sym->entry ? bpf_object__find_program_by_name(skel->obj, sym->entry)
+				       : NULL;
+			if (p)
+				bpf_program__set_autoload(p, true);
+			p = sym->ret ? bpf_object__find_program_by_name(skel->obj, sym->ret) : NULL;
+			if (p)
+				bpf_program__set_autoload(p, true);
+		}
+}
+
+/*
+ * Set a one-byte global of the BPF object's .bss, found by name in its BTF: a row's flag tells
+ * the programs that use its maps that it is attached somewhere (go_uprobes).
+ */
+static void set_bss_flag(struct loader *ld, const char *name)
+{
+	const struct btf *btf = bpf_object__btf(ld->skel->obj);
+	const struct btf_var_secinfo *vs;
+	const struct btf_type *sec;
+	int id, i;
+
+	id = btf ? btf__find_by_name_kind(btf, ".bss", BTF_KIND_DATASEC) : -1;
+	if (id < 0)
+		return;
+	sec = btf__type_by_id(btf, id);
+	vs = btf_var_secinfos(sec);
+	for (i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *var = btf__type_by_id(btf, vs->type);
+
+		uint8_t *flag = (uint8_t *)ld->skel->bss + vs->offset;
+
+		if (!strcmp(btf__name_by_offset(btf, var->name_off), name) && vs->size == 1) {
+			__atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+			return;
+		}
+	}
 }
 
 /* What the propagation modes come to: which ones pass their checks and load. */
@@ -94,7 +146,7 @@ static void configure_propagation(struct sonde_bpf *skel, const struct propagati
 
 /*
  * Configure between open and load: the programs that load (the probe table's rows, the
- * propagation modes', the Go uprobes, attached to Go executables as they are seen), the
+ * propagation modes', the uprobe table's, attached to files as processes are seen), the
  * read-only globals, the maps' sizes and the rings.
  */
 static int loader_configure(struct loader *ld, const struct sonde_config *cfg,
@@ -105,9 +157,9 @@ static int loader_configure(struct loader *ld, const struct sonde_config *cfg,
 	struct bpf_program *p;
 
 	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, p == skel->progs.sonde_go_round_trip ||
-					     p == skel->progs.sonde_go_request_write);
+		bpf_program__set_autoload(p, false);
 	probes__set_autoload(skel, plan);
+	uprobes_set_autoload(skel);
 	configure_propagation(skel, pp);
 	/*
 	 * A thread's response notes: in its task storage when both directions are on the socket
@@ -251,6 +303,68 @@ static void attach_propagation(struct loader *ld, const struct sonde_config *cfg
 	propagation_says(ld, "tcp", false, !pp->tcp && (cfg->propagation & PROPAGATION_TCP));
 }
 
+/*
+ * The uprobe table (uprobes.c) through libbpf. A row's programs attach by symbol, with pid -1:
+ * every process of the file runs them. A required symbol that fails takes the row's other links
+ * on that file with it.
+ */
+static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *path, void **links,
+			 int *n)
+{
+	struct loader *ld = ctx;
+	int i, k, err = 0;
+
+	*n = 0;
+	loader_quiet_libbpf(true); /* a missing symbol is the caller's note, not libbpf's warning */
+	for (i = 0; i < UPROBE_MAX_SYMS && t->syms[i].symbol && !err; i++) {
+		const char *progs[2] = {t->syms[i].entry, t->syms[i].ret};
+
+		for (k = 0; k < 2; k++) {
+			LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = t->syms[i].symbol,
+				    .retprobe = k == 1);
+			struct bpf_program *p = progs[k] ? bpf_object__find_program_by_name(
+								   ld->skel->obj, progs[k])
+							 : NULL;
+			struct bpf_link *l;
+
+			if (!progs[k])
+				continue;
+			l = p ? bpf_program__attach_uprobe_opts(p, -1, path, 0, &o) : NULL;
+			if (l)
+				links[(*n)++] = l;
+			else if (t->syms[i].required)
+				err = p ? -errno : -ENOENT;
+		}
+	}
+	loader_quiet_libbpf(false);
+	if (err) {
+		while (*n)
+			bpf_link__destroy(links[--*n]);
+		return err;
+	}
+	if (!*n)
+		return -ENOENT;
+	if (t->flag)
+		set_bss_flag(ld, t->flag);
+	return 0;
+}
+
+static void uprobe_detach(void *ctx, void *link)
+{
+	bpf_link__destroy(link);
+}
+
+static bool uprobe_is_go(void *ctx, const char *path)
+{
+	return runtime_of_exe(path) == RUNTIME_GO;
+}
+
+static const struct uprobe_ops uprobe_ops = {
+	.attach = uprobe_attach,
+	.detach = uprobe_detach,
+	.is_go = uprobe_is_go,
+};
+
 struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb, void *ctx)
 {
 	struct propagation_plan pp;
@@ -320,6 +434,11 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		loader_explain_failure("open the ring buffers", err);
 		goto fail;
 	}
+	ld->uprobes = uprobes__new(uprobe_table, uprobe_table_len, "/proc", &uprobe_ops, ld);
+	if (!ld->uprobes) {
+		err = -ENOMEM;
+		goto fail;
+	}
 
 	/* Attach: the probe table's rows, then the propagation modes. */
 	err = probes__attach(ld, &plan);
@@ -356,51 +475,52 @@ int loader__ignore_conn(struct loader *ld, uint64_t sock_key)
 		return -errno;
 	return 0;
 }
-/* The net/http functions whose entries tie a writeLoop's writes to the handler that asked. */
-static const char *const go_funcs[2] = {
-	"net/http.(*persistConn).roundTrip",
-	"net/http.(*Request).write",
-};
-
-int loader__attach_go(struct loader *ld, uint32_t pid)
+int loader__attach_uprobes(struct loader *ld, uint32_t pid, struct loader_uprobe_note *notes,
+			   int max)
 {
-	struct bpf_program *progs[2] = { ld->skel->progs.sonde_go_round_trip,
-					 ld->skel->progs.sonde_go_request_write };
-	struct bpf_link *l[2] = {};
-	char path[64];
-	struct stat st;
-	int i, err = 0;
+	struct uprobe_outcome out[8];
+	int n, i, failed = 0;
 
-	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-	if (stat(path, &st))
-		return -ESRCH; /* gone */
-	for (i = 0; i < ld->n_go_exes; i++)
-		if (ld->go_exes[i].dev == st.st_dev && ld->go_exes[i].ino == st.st_ino)
-			return ld->go_exes[i].err;
-	if (ld->n_go_exes == GO_EXES_MAX)
-		return -E2BIG;
-	loader_quiet_libbpf(true); /* a missing symbol is the caller's note, not libbpf's warning */
-	for (i = 0; i < 2 && !err; i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = go_funcs[i]);
+	if (!ld->uprobes)
+		return 0;
+	n = uprobes__process(ld->uprobes, pid, out, 8);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n && i < 8; i++) {
+		if (!out[i].err)
+			continue;
+		if (failed < max) {
+			notes[failed].target = out[i].target->name;
+			notes[failed].lost = out[i].target->lost;
+			notes[failed].hint = out[i].target->hint;
+			snprintf(notes[failed].file, sizeof(notes[failed].file), "%s", out[i].file);
+			notes[failed].err = out[i].err;
+		}
+		failed++;
+	}
+	return failed;
+}
 
-		/* pid -1: every process of this executable (uprobes go by inode) */
-		l[i] = bpf_program__attach_uprobe_opts(progs[i], -1, path, 0, &o);
-		if (!l[i])
-			err = -errno;
+void loader__sweep_uprobes(struct loader *ld)
+{
+	if (ld->uprobes)
+		uprobes__sweep(ld->uprobes);
+}
+
+int loader__uprobe_stats(struct loader *ld, struct loader_uprobe_stats *out, int max)
+{
+	struct uprobe_stats st;
+	size_t row;
+
+	for (row = 0; row < uprobe_table_len && (int)row < max; row++) {
+		uprobes__stats(ld->uprobes, row, &st);
+		out[row].target = uprobe_table[row].name;
+		out[row].attached = st.attached;
+		out[row].failed = st.failed;
+		out[row].detached = st.detached;
+		out[row].active = st.active;
 	}
-	loader_quiet_libbpf(false);
-	if (err) {
-		bpf_link__destroy(l[0]);
-		bpf_link__destroy(l[1]);
-	} else {
-		ld->go_links[ld->n_go_links++] = l[0];
-		ld->go_links[ld->n_go_links++] = l[1];
-		ld->skel->bss->go_uprobes = 1;
-	}
-	ld->go_exes[ld->n_go_exes].dev = st.st_dev;
-	ld->go_exes[ld->n_go_exes].ino = st.st_ino;
-	ld->go_exes[ld->n_go_exes++].err = err;
-	return err;
+	return (int)uprobe_table_len;
 }
 
 int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint8_t mode)
@@ -462,8 +582,7 @@ void loader__stop(struct loader *ld)
 		return;
 	for (j = 0; j < ld->n_links; j++)
 		bpf_link__destroy(ld->links[j]);
-	for (j = 0; j < ld->n_go_links; j++)
-		bpf_link__destroy(ld->go_links[j]);
+	uprobes__free(ld->uprobes);
 	/* The map would take the program with it when freed below; say it in order. */
 	if (ld->sk_msg_prog_fd > 0)
 		bpf_prog_detach2(ld->sk_msg_prog_fd, ld->out_socks_fd, BPF_SK_MSG_VERDICT);

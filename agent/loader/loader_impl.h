@@ -3,7 +3,7 @@
  * What the loader's files share and its callers do not see: struct loader, and each file's
  * entry points. probes.c holds the probe table and what this kernel allows, selftest.c the
  * start-up self-tests of the propagation modes, rings.c the ring buffers and the time-ordered
- * batch, loader.c the start (open, configure, load, attach) and
+ * batch, uprobes.c the uprobe table, loader.c the start (open, configure, load, attach) and
  * the rest of loader.h.
  */
 #ifndef SONDE_LOADER_IMPL_H
@@ -20,7 +20,7 @@
 #include "loader.h"
 #include "sonde.skel.h"
 
-#define GO_EXES_MAX 256
+struct uprobes;
 
 /* Rows the probe table may hold, and so links the rows may make (two programs a row at most). */
 #define PROBES_MAX 16
@@ -59,20 +59,14 @@ struct loader {
 	int n_cpus;
 	loader_event_cb cb;
 	void *cb_ctx;
+	loader_exec_cb exec_cb; /* EXEC records, as the rings are read */
+	void *exec_ctx;
 	struct ring_batch batch;
 	char hooks[256];
 	/* Header propagation: the sk_msg program attached to out_socks, and what is active. */
 	int sk_msg_prog_fd, out_socks_fd;
 	char propagation[160];
-	/* Go executables the net/http uprobes were tried on (by inode), and their links. */
-	struct go_exe {
-		dev_t dev;
-		ino_t ino;
-		int err; /* 0: attached */
-	} go_exes[GO_EXES_MAX];
-	int n_go_exes;
-	struct bpf_link *go_links[2 * GO_EXES_MAX];
-	int n_go_links;
+	struct uprobes *uprobes; /* the uprobe table's files (uprobes.c) */
 	/* Unit tests only (loader__new_for_test): what a drain reads instead of the rings. */
 	int (*consume)(struct loader *ld, void *arg);
 	void *consume_arg;

@@ -80,6 +80,16 @@ static int on_record(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*h))
 		return 0;
+	/*
+	 * A program start needs no time order: it is handed on as the rings are read, outside
+	 * the batch, so that it neither waits for the batch nor counts as traffic (a quiet agent
+	 * stays quiet on a host that starts programs all the time).
+	 */
+	if (h->kind == SONDE_EV_EXEC) {
+		if (ld->exec_cb && size >= sizeof(struct sonde_exec_event))
+			ld->exec_cb(ld->exec_ctx, data);
+		return 0;
+	}
 	/* Keep only the payload that was captured, not the whole fixed-size reservation. */
 	if (h->kind == SONDE_EV_DATA && size >= offsetof(struct sonde_data_event, payload)) {
 		const struct sonde_data_event *d = data;
@@ -374,6 +384,12 @@ void loader__set_quiet(struct loader *ld, bool quiet)
 {
 	if (ld->skel && ld->skel->bss)
 		__atomic_store_n(&ld->skel->bss->agent_quiet, quiet ? 1u : 0u, __ATOMIC_RELEASE);
+}
+
+void loader__set_exec_cb(struct loader *ld, loader_exec_cb cb, void *ctx)
+{
+	ld->exec_cb = cb;
+	ld->exec_ctx = ctx;
 }
 
 int loader__rings(const struct loader *ld, const int **fds)

@@ -6,8 +6,9 @@
  * roundTrip's entry notes which goroutine asked for the *Request (maps/go_requests.bpf.h),
  * Request.write's entry tells the writing goroutine whose it is (maps/go_writers.bpf.h); the send
  * path then reports the handler's goroutine. The agent attaches them by symbol to the
- * executables of Go programs (loader__attach_go). Entry probes only: a uretprobe breaks
- * Go's moving stacks.
+ * executables of Go programs (the uprobe table's go-net/http row, agent/loader/uprobes.c), and
+ * sets go_uprobes once they are attached anywhere. Entry probes only: a uretprobe breaks Go's
+ * moving stacks.
  */
 #ifndef SONDE_RUNTIMES_GO_BPF_H
 #define SONDE_RUNTIMES_GO_BPF_H

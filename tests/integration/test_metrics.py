@@ -70,15 +70,20 @@ def test_every_declared_counter_is_reported(sonde):
     code, text = get(f"http://127.0.0.1:{port}/metrics")
     assert code == 200
     rows = declared_counters()
+    # the uprobe table's rows (go-net/http, ...): each uprobe metric has a sample for each
+    targets = sorted(set(re.findall(r'^sonde_uprobes_files\{target="([^"]+)"\} ', text, re.M)))
+    assert targets, "no uprobe target in /metrics"
     want = set()
     for row in rows:
         if row["metric"] == "-":
             continue
-        labels = ['exporter="console"'] if row["line"] == "exporter" else []
-        labels += [] if row["labels"] == "-" else [row["labels"]]
-        name = row["metric"] + ("{" + ",".join(labels) + "}" if labels else "")
-        want.add(name)
-        assert re.search(rf"^{re.escape(name)} \d+$", text, re.M), f"{name} not in /metrics"
+        instances = ([['exporter="console"']] if row["line"] == "exporter" else
+                     [[f'target="{t}"'] for t in targets] if row["line"] == "uprobe" else [[]])
+        for labels in instances:
+            labels = labels + ([] if row["labels"] == "-" else [row["labels"]])
+            name = row["metric"] + ("{" + ",".join(labels) + "}" if labels else "")
+            want.add(name)
+            assert re.search(rf"^{re.escape(name)} \d+$", text, re.M), f"{name} not in /metrics"
         assert f"# HELP {row['metric']} {row['help']}\n" in text
         assert f"# TYPE {row['metric']} {row['type']}\n" in text
     have = {l.rsplit(" ", 1)[0] for l in text.splitlines() if l and not l.startswith("#")}
@@ -87,10 +92,10 @@ def test_every_declared_counter_is_reported(sonde):
     assert proc.stop() == 0
     printed = [l.split(": ", 2)[2] for l in proc.stderr().splitlines()
                if l.startswith("sonde: stats (exit): ")]
-    for line in ("cpu", "main", "exporter"):
+    for line in ("cpu", "uprobe", "main", "exporter"):
         keys = [r["key"] for r in rows if r["line"] == line and r["key"] != "-"]
-        if line == "exporter":
-            keys.insert(0, "exporter")
+        if line in ("exporter", "uprobe"):
+            keys.insert(0, "exporter" if line == "exporter" else "uprobes")
         assert [[kv.split("=")[0] for kv in l.split()] for l in printed].count(keys) == 1, \
             f"no stats line with the {line} keys {keys}:\n" + "\n".join(printed)
 

@@ -14,9 +14,11 @@ for at least 99% of the requests; the figures are written to build/test-results.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -264,6 +266,74 @@ def test_go_calls_are_children_of_their_requests(sonde, jaeger, start_nginx, tes
     for path, s in go_server.items():
         parent = by_id.get(s.parent_id)
         assert parent and parent.service == f"load-{tok}" and parent.tags["url.full"].endswith(path)
+
+
+def uprobe_files(sonde_pid):
+    """The files sonde_pid has uprobes on (bpftool perf: one entry per uprobe)."""
+    r = subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    return [e["filename"] for e in json.loads(r.stdout or "[]")
+            if e.get("pid") == sonde_pid and e.get("fd_type") == "uprobe"]
+
+
+def metric(text, name, labels):
+    for line in text.splitlines():
+        if line.startswith(name + labels + " "):
+            return int(line.split()[-1])
+    raise AssertionError(f"{name}{labels} not in /metrics:\n{text}")
+
+
+def test_go_program_started_after_sonde_gets_its_uprobes_at_exec(sonde, jaeger, start_nginx,
+                                                                test_start_us, tmp_path):
+    """A Go program started after sonde gets its net/http uprobes from the exec hook, before it
+    makes any connection: sonde's uprobes on its executable are there while it has not served
+    a byte, /metrics and the stats line count them, and its very first request's client call is
+    already the child of that request's server span (without the exec hook, the uprobes came at
+    its first connection, too late for that request). Once it exits, the next sweep detaches
+    them."""
+    tok = token()
+    gobin = build_go_hop(tmp_path, "go_hop_exec")
+    ng = start_nginx()
+    port = harness.free_port()
+    agent = sonde("--metrics-addr", f"127.0.0.1:{port}")
+    go = harness._start_printing_port("go_hop_exec", [str(gobin)], tmp_path / "go",
+                                      harness._env(f"goexec-{tok}", None))
+    exe = f"/proc/{go.proc.pid}/exe"
+    try:
+        files = harness.poll_until(lambda: [f for f in uprobe_files(agent.pid) if f == exe],
+                                   15, what=f"sonde's uprobes on {exe}")
+        assert len(files) == 2, files  # roundTrip and Request.write
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        lab = '{target="go-net/http"}'
+        assert metric(text, "sonde_uprobes_attached_total", lab) >= 1
+        assert metric(text, "sonde_uprobes_files", lab) >= 1
+        harness.curl(f"{go.url}/hop/first?next={quote(f'{ng.url}/api/items/{tok}/first', safe='')}",
+                     "-o", "/dev/null", service_name=f"goexec-client-{tok}")
+        jaeger.wait_for_spans("nginx", where=lambda s: f"/{tok}/" in s.tags.get("url.path", ""),
+                              count=1, start_us=test_start_us, timeout=60)
+        spans = collect(jaeger, [f"goexec-{tok}"], test_start_us, limit=100)
+    finally:
+        go.stop()
+    server = [s for s in spans if s.service == f"goexec-{tok}" and s.kind == "server"
+              and s.tags.get("url.path") == "/hop/first"]
+    client = [s for s in spans if s.service == f"goexec-{tok}" and s.kind == "client"
+              and s.tags.get("url.full", "").endswith(f"/api/items/{tok}/first")]
+    assert len(server) == 1 and len(client) == 1, spans
+    assert client[0].parent_id == server[0].span_id, (client[0], server[0])
+    assert client[0].trace_id == server[0].trace_id
+    # gone: detached at the next sweep (every 10 s)
+    harness.poll_until(lambda: exe not in uprobe_files(agent.pid), 30,
+                       what=f"sonde's uprobes on {exe} detached after the program exited")
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert metric(text, "sonde_uprobes_detached_total", '{target="go-net/http"}') >= 1
+    assert agent.stop() == 0
+    line = [l for l in agent.stderr().splitlines()
+            if l.startswith("sonde: stats (exit): uprobes=go-net/http ")]
+    assert len(line) == 1, agent.stderr()[-3000:]
+    assert re.search(r" uprobe_attached=[1-9]", line[0]) and re.search(r" uprobe_detached=[1-9]",
+                                                                       line[0]), line[0]
+    assert "libbpf" not in agent.stderr()
 
 
 def test_go_database_calls_by_goroutine(sonde, jaeger, test_start_us, tmp_path):

@@ -144,11 +144,19 @@ static const struct {
 	{"guard", "agent/cpu_guard.h", "struct cpu_guard_stats"},
 	{"drain", "agent/counters.h", "struct drain_stats"},
 	{"exp", "agent/export/exporter.h", "struct exporter_stats"},
+	{"up", "agent/counters.h", "struct uprobe_counts"},
 };
 #define N_SOURCES (sizeof(sources) / sizeof(sources[0]))
 
 /* Members of the snapshot that are not counters. */
-static const char *const snapshot_other[] = {"exp_name", "n_exporters", "propagation"};
+static const char *const snapshot_other[] = {"exp_name", "n_exporters", "up_name", "n_uprobes",
+					     "propagation"};
+
+/* The source a repeated line's rows read, for each instance; NULL for the others. */
+static const char *instance_source(enum counters_line line)
+{
+	return line == COUNTERS_LINE_EXPORTER ? "exp" : line == COUNTERS_LINE_UPROBE ? "up" : NULL;
+}
 
 /* Does the row read prefix.name? */
 static bool reads(const struct counter *c, const char *prefix, const char *name)
@@ -238,8 +246,9 @@ TEST(every_row_reads_real_fields)
 					continue;
 				for (k = 0; k < f[i].n; k++)
 					found |= !strcmp(dot + 1, f[i].name[k]);
-				/* exporter fields only on the exporter line, and only there */
-				CHECK((c->line == COUNTERS_LINE_EXPORTER) == !strcmp(tok, "exp"));
+				/* an instance's fields only on its repeated line, and only there */
+				CHECK(instance_source(c->line) ? !strcmp(tok, instance_source(c->line))
+							       : strcmp(tok, "exp") && strcmp(tok, "up"));
 			}
 			if (!found)
 				fprintf(stderr, "  row %zu reads %s.%s: no such field\n", r, tok, dot + 1);
@@ -255,6 +264,7 @@ TEST(rows_are_well_formed)
 	for (r = 0; r < counters_n; r++) {
 		const struct counter *c = &counters[r];
 		size_t limit = c->line == COUNTERS_LINE_EXPORTER ? sizeof(struct exporter_stats)
+			       : c->line == COUNTERS_LINE_UPROBE ? sizeof(struct uprobe_counts)
 								 : sizeof(struct counters_snapshot);
 		const char *p;
 
@@ -283,10 +293,11 @@ TEST(rows_are_well_formed)
 		}
 		if (c->labels)
 			CHECK(strstr(c->labels, "=\"") && !strchr(c->labels, '{') &&
-			      !strchr(c->labels, '}') && !strstr(c->labels, "exporter="));
-		/* the exporter rows come last: their metrics repeat for each exporter */
-		if (r && counters[r - 1].line == COUNTERS_LINE_EXPORTER)
-			CHECK(c->line == COUNTERS_LINE_EXPORTER);
+			      !strchr(c->labels, '}') && !strstr(c->labels, "exporter=") &&
+			      !strstr(c->labels, "target="));
+		/* the repeated lines' rows come last: their metrics repeat for each instance */
+		if (r && counters__line_repeats(counters[r - 1].line))
+			CHECK(counters__line_repeats(c->line));
 	}
 }
 
@@ -320,7 +331,8 @@ TEST(names_are_unique_and_help_comes_once)
 				CHECK(0);
 			}
 			CHECK(c->type == o->type);
-			CHECK((c->line == COUNTERS_LINE_EXPORTER) == (o->line == COUNTERS_LINE_EXPORTER));
+			CHECK(c->line == o->line || (!counters__line_repeats(c->line) &&
+						     !counters__line_repeats(o->line)));
 		}
 		if (!c->metric)
 			continue;
@@ -361,6 +373,8 @@ static void fill(struct counters_snapshot *s)
 		e->errors_transport = b + 10;
 	}
 	s->exp_name[0] = "otlp", s->exp_name[1] = "console", s->n_exporters = 2;
+	s->up[0] = (struct uprobe_counts){801, 802, 803, 804};
+	s->up_name[0] = "go-net/http", s->n_uprobes = 1;
 	s->propagation = PROPAGATION_LINK | PROPAGATION_HEADER | PROPAGATION_TCP;
 }
 
@@ -379,6 +393,8 @@ static char *stats_text(const struct counters_snapshot *s)
 static const char golden_stats[] =
 	"sonde: stats (exit): cpu=yield raises=301 raised_ms=302500 held=401 held_expired=402 "
 	"wakeups=403\n"
+	"sonde: stats (exit): uprobes=go-net/http uprobe_attached=801 uprobe_failed=802 "
+	"uprobe_detached=803 uprobe_active=804\n"
 	"sonde: stats (exit): io=100 records=101 ring_full=102 copy_fail=103 conns=203 open=202 "
 	"not_http=204 spans=209 incomplete=210 parse_errors=213 framing_lost=214 orphans=215 "
 	"ignored=207 db_conns=205 db_spans=211 links_thread=217 links_tuple=218 links_kernel=219 "
@@ -428,11 +444,13 @@ TEST(stats_lines_fit_the_largest_values)
 	s.guard.yielding = s.guard.raised = true; /* bools: 0xff is no value of theirs */
 	s.exp_name[0] = s.exp_name[1] = "otlp";
 	s.n_exporters = 2;
+	s.up_name[0] = "go-net/http";
+	s.n_uprobes = 1;
 	s.propagation = PROPAGATION_HEADER | PROPAGATION_TCP;
 	text = stats_text(&s);
 	for (line = text; line && *line; line = strchr(line, '\n') + 1, lines++)
 		CHECK(strchr(line, '\n') != NULL);
-	CHECK_EQ_INT(lines, 6);
+	CHECK_EQ_INT(lines, 7);
 	CHECK(strstr(text, " unsampled=18446744073709551615\n") != NULL);
 	CHECK(strstr(text, " transport_errors=18446744073709551615\n") != NULL);
 	free(text);
@@ -482,7 +500,8 @@ TEST(metrics_help_once_and_grouped)
 	}
 	for (r = 0; r < counters_n; r++)
 		if (counters[r].metric)
-			want += counters[r].line == COUNTERS_LINE_EXPORTER ? 2 : 1;
+			want += counters[r].line == COUNTERS_LINE_EXPORTER ? 2
+				: counters[r].line == COUNTERS_LINE_UPROBE ? 1 : 1;
 	CHECK_EQ_INT(samples, want);
 	free(buf);
 }
@@ -505,6 +524,7 @@ TEST(metrics_values_and_labels)
 	CHECK(strstr(buf, "\nsonde_cpu_yielding 1\n") != NULL);
 	CHECK(strstr(buf, "\nsonde_export_spans_dropped_total{exporter=\"console\","
 			  "reason=\"failed\"} 704\n") != NULL);
+	CHECK(strstr(buf, "\nsonde_uprobes_files{target=\"go-net/http\"} 804\n") != NULL);
 	CHECK(strstr(buf, "# HELP sonde_connections_not_http_total Connections given up as no "
 			  "protocol sonde decodes.\n# TYPE sonde_connections_not_http_total "
 			  "counter\n") != NULL);

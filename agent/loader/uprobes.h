@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The uprobe table: the functions in user space sonde hooks. A row names the file that holds
+ * them (the executable of a Go program, or a shared library a process maps, by its file name)
+ * and, per symbol, the BPF programs for its entry and its return. A row is attached once per
+ * file (by device and inode) with pid -1, so that every process running that file has it; a
+ * file a row failed on is not tried again; a file whose known processes are all gone is
+ * detached at the next sweep. The agent asks for a process when it first traces it (its first
+ * connection) and when it starts a program (an EXEC record).
+ *
+ * What attaching means is an operations table: libbpf's in the loader, a recording fake in the
+ * unit tests, which also give their own /proc. The maps-line parser and the name matcher are
+ * pure, for the unit tests.
+ */
+#ifndef SONDE_LOADER_UPROBES_H
+#define SONDE_LOADER_UPROBES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where a row's functions are. */
+enum uprobe_binary {
+	UPROBE_GO_EXE = 1,  /* the process's executable, when it is a Go program */
+	UPROBE_LIBRARY = 2, /* a shared library the process maps whose file name matches pattern */
+};
+
+#define UPROBE_MAX_SYMS 4
+/* Links one row makes on one file at most: an entry and a return probe per symbol. */
+#define UPROBE_MAX_LINKS (2 * UPROBE_MAX_SYMS)
+
+struct uprobe_sym {
+	const char *symbol; /* as the file's symbol table names it */
+	const char *entry;  /* BPF program run at its entry, or NULL */
+	const char *ret;    /* BPF program run at its return, or NULL (never in Go: a uretprobe
+			     * breaks its moving stacks) */
+	bool required;	    /* the row is of no use without it: its failure fails the file */
+};
+
+struct uprobe_target {
+	const char *name;    /* "go-net/http": the metrics' label, and the notes' */
+	enum uprobe_binary in;
+	const char *pattern; /* UPROBE_LIBRARY: fnmatch(3) pattern of its file name: "libssl.so*" */
+	const char *lost;    /* what a process loses when the row fails on its file, for the note */
+	const char *hint;    /* why a symbol is most likely missing (-ENOENT), for the note */
+	const char *flag;    /* a one-byte .bss global of the BPF object set to 1 once the row is
+			      * attached anywhere (the send path looks at its maps only then) */
+	struct uprobe_sym syms[UPROBE_MAX_SYMS];
+};
+
+/* The agent's table (uprobes.c). */
+extern const struct uprobe_target uprobe_table[];
+extern const size_t uprobe_table_len;
+
+/* What attaching and checking files means. */
+struct uprobe_ops {
+	/*
+	 * Attach t's programs to the file at path for every process (pid -1): one link per program
+	 * attached goes to links[] (UPROBE_MAX_LINKS at most), their count to *n. 0, or -errno with
+	 * nothing left attached (a required symbol failed).
+	 */
+	int (*attach)(void *ctx, const struct uprobe_target *t, const char *path, void **links,
+		      int *n);
+	void (*detach)(void *ctx, void *link);
+	/* The file at path is the executable of a Go program. */
+	bool (*is_go)(void *ctx, const char *path);
+};
+
+struct uprobes;
+
+/* proc: where /proc is ("/proc"; a test's tree). NULL on no memory. */
+struct uprobes *uprobes__new(const struct uprobe_target *table, size_t n, const char *proc,
+			     const struct uprobe_ops *ops, void *ctx);
+/* Detach everything and free. */
+void uprobes__free(struct uprobes *u);
+
+/* What one row came to on one file of a process. */
+struct uprobe_outcome {
+	const struct uprobe_target *target;
+	char file[64]; /* the file's name, for notes */
+	int err;       /* 0: attached (now or earlier), else the -errno of its attach */
+};
+
+/*
+ * Attach every row that matches the executable or a library of process pid, each file once.
+ * Returns how many row-file pairs matched (out[] gets the first max), or -ESRCH when the process
+ * is gone.
+ */
+int uprobes__process(struct uprobes *u, uint32_t pid, struct uprobe_outcome *out, int max);
+/* Detach the files no process known to use them is left of; returns how many. */
+int uprobes__sweep(struct uprobes *u);
+
+/* Per row of the table, files since the start. */
+struct uprobe_stats {
+	uint64_t attached; /* files the row was attached to */
+	uint64_t failed;   /* files it could not be attached to */
+	uint64_t detached; /* files detached again: no process using them was left */
+	uint64_t active;   /* files attached now */
+};
+void uprobes__stats(const struct uprobes *u, size_t row, struct uprobe_stats *out);
+
+/* One line of /proc/PID/maps. */
+struct maps_line {
+	uint64_t start, end, offset, inode;
+	uint32_t dev_major, dev_minor;
+	char perms[5];
+	const char *path; /* the mapped file, inside the parsed line; NULL: anonymous */
+};
+
+/*
+ * Parse one line of /proc/PID/maps in place (its newline and a " (deleted)" mark are cut);
+ * 0, or -EINVAL for a line that is not one.
+ */
+int uprobes_parse_maps_line(char *line, struct maps_line *out);
+/* The file name of path (after its last '/') matches the fnmatch(3) pattern. */
+bool uprobes_name_matches(const char *pattern, const char *path);
+
+#endif /* SONDE_LOADER_UPROBES_H */
