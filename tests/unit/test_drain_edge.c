@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * A drain's rules in agent/loader.c, through a loader whose drains read scripted "rings"
+ * A drain's rules in agent/loader/rings.c, through a loader whose drains read scripted "rings"
  * (loader__new_for_test) instead of BPF ring buffers:
  *
  * - The rings are read one after the other while the CPUs go on writing. A record stamped after
