@@ -849,12 +849,56 @@ static void fill_from_stmt(struct my_state *st, struct my_pend *p)
 		memcpy(op->query, s->query, s->query_len + 1);
 }
 
+/* What a queued command's op says of the command itself. */
+static void fill_command(struct my_state *st, struct my_pend *p, const struct my_msg *m)
+{
+	uint8_t cmd = m->b[0];
+	size_t o = 1; /* where the text starts: past the command byte (and a query's attributes) */
+
+	switch (cmd) {
+	case COM_QUERY:
+	case COM_STMT_PREPARE:
+		if (cmd == COM_QUERY && !query_text(st, m, &o))
+			break;
+		sql_fill_op(p->op, (const char *)m->b + o, m->n - o, st->mode);
+		if (cmd == COM_QUERY && !strcmp(p->op->operation, "USE"))
+			use_target((const char *)m->b + o, m->n - o, p->op->namespace_,
+				   sizeof(p->op->namespace_));
+		break;
+	case COM_INIT_DB:
+		copy_str(p->op->operation, sizeof(p->op->operation), "USE");
+		copy_name(p->op->namespace_, sizeof(p->op->namespace_), m->b + 1, m->n - 1);
+		if (m->len != m->n)
+			p->op->namespace_[0] = '\0'; /* cut: not the name */
+		break;
+	case COM_FIELD_LIST:
+		copy_str(p->op->operation, sizeof(p->op->operation), "FIELD_LIST");
+		copy_name(p->op->collection, sizeof(p->op->collection), m->b + 1,
+			  nul_len(m->b + 1, m->n - 1));
+		break;
+	case COM_STMT_EXECUTE:
+	case COM_STMT_BULK_EXECUTE:
+	case COM_STMT_FETCH:
+		copy_str(p->op->operation, sizeof(p->op->operation), command_name(cmd));
+		if (m->n >= 5) {
+			p->stmt_id = le32(m->b + 1);
+			p->has_stmt = true;
+		}
+		/* a cursor answers with the columns only; COM_STMT_FETCH gets the rows */
+		if (cmd == COM_STMT_EXECUTE && m->n >= 6 && m->b[5] & 0x07)
+			p->cursor = true;
+		break;
+	default:
+		copy_str(p->op->operation, sizeof(p->op->operation), command_name(cmd));
+		break;
+	}
+}
+
 static void on_command(struct my_state *st, const struct my_msg *m)
 {
 	uint8_t cmd = m->b[0];
 	enum my_answer answer;
 	struct my_pend *p;
-	size_t o;
 
 	switch (cmd) {
 	case COM_QUIT:
@@ -917,45 +961,7 @@ static void on_command(struct my_state *st, const struct my_msg *m)
 	p->op->system = st->system; /* the SQL dialect for sql_fill_op */
 	p->op->start_ns = m->start_ns;
 	p->op->tid = m->tid;
-	switch (cmd) {
-	case COM_QUERY:
-	case COM_STMT_PREPARE:
-		if (cmd == COM_QUERY && !query_text(st, m, &o))
-			break;
-		if (cmd == COM_STMT_PREPARE)
-			o = 1;
-		sql_fill_op(p->op, (const char *)m->b + o, m->n - o, st->mode);
-		if (cmd == COM_QUERY && !strcmp(p->op->operation, "USE"))
-			use_target((const char *)m->b + o, m->n - o, p->op->namespace_,
-				   sizeof(p->op->namespace_));
-		break;
-	case COM_INIT_DB:
-		copy_str(p->op->operation, sizeof(p->op->operation), "USE");
-		copy_name(p->op->namespace_, sizeof(p->op->namespace_), m->b + 1, m->n - 1);
-		if (m->len != m->n)
-			p->op->namespace_[0] = '\0'; /* cut: not the name */
-		break;
-	case COM_FIELD_LIST:
-		copy_str(p->op->operation, sizeof(p->op->operation), "FIELD_LIST");
-		copy_name(p->op->collection, sizeof(p->op->collection), m->b + 1,
-			  nul_len(m->b + 1, m->n - 1));
-		break;
-	case COM_STMT_EXECUTE:
-	case COM_STMT_BULK_EXECUTE:
-	case COM_STMT_FETCH:
-		copy_str(p->op->operation, sizeof(p->op->operation), command_name(cmd));
-		if (m->n >= 5) {
-			p->stmt_id = le32(m->b + 1);
-			p->has_stmt = true;
-		}
-		/* a cursor answers with the columns only; COM_STMT_FETCH gets the rows */
-		if (cmd == COM_STMT_EXECUTE && m->n >= 6 && m->b[5] & 0x07)
-			p->cursor = true;
-		break;
-	default:
-		copy_str(p->op->operation, sizeof(p->op->operation), command_name(cmd));
-		break;
-	}
+	fill_command(st, p, m);
 }
 
 
