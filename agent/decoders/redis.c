@@ -606,15 +606,15 @@ static bool name_byte(uint8_t c)
 	       c == '_' || c == '-' || c == '.' || c == '|' || c == ':';
 }
 
-static void build_start(struct rd_state *st, uint64_t ts, uint64_t tid, bool is_inline)
+static void build_start(struct rd_state *st, const struct db_feed *ch, bool is_inline)
 {
 	struct rd_build *b = &st->b;
 
 	memset(b, 0, sizeof(*b));
 	b->active = true;
 	b->is_inline = is_inline;
-	b->start_ns = ts;
-	b->tid = tid;
+	b->start_ns = ch->ts;
+	b->tid = ch->tid;
 }
 
 static void arg_begin(struct rd_state *st)
@@ -722,72 +722,86 @@ static bool word_is(const char *w, const char *s)
 	return !strcmp(w, s);
 }
 
-/* The command is complete (or as complete as it will be seen): queue it. */
-static void build_end(struct rd_state *st)
+/*
+ * The first message after lost framing: a run may well start inside an argument of a long
+ * pipeline, and what its bytes look like must not become a command. Only a name the detector
+ * would trust ends the doubt; anything else loses the framing again (false).
+ */
+static bool probation_passed(struct rd_state *st)
 {
 	struct rd_build *b = &st->b;
-	struct rd_cmd cmd, *c, *slot;
-	bool noreply;
-	int64_t v;
 
-	b->active = false;
-	if (!b->argc)
-		return; /* an empty line or *0: Redis answers nothing */
-	if (st->cli_probation) {
-		/*
-		 * The first message after lost framing: a run may well start inside an argument
-		 * of a long pipeline, and what its bytes look like must not become a command.
-		 * Only a name the detector would trust ends the doubt.
-		 */
-		if (!b->w0_done || b->bad_name || b->w0_over ||
-		    !redis_known_command((const uint8_t *)b->w0, b->w0_len) ||
-		    (b->is_inline && in_list(shared_words, ARRAY_LEN(shared_words),
-					      (const uint8_t *)b->w0, b->w0_len))) {
-			st->n.lost++;
-			st->cli.lost = true;
-			tok_reset(&st->cli);
-			q_push_unknown(st);
-			return;
-		}
-		st->cli_probation = false;
+	if (!st->cli_probation)
+		return true;
+	if (!b->w0_done || b->bad_name || b->w0_over ||
+	    !redis_known_command((const uint8_t *)b->w0, b->w0_len) ||
+	    (b->is_inline && in_list(shared_words, ARRAY_LEN(shared_words),
+				      (const uint8_t *)b->w0, b->w0_len))) {
+		st->n.lost++;
+		st->cli.lost = true;
+		tok_reset(&st->cli);
+		q_push_unknown(st);
+		return false;
 	}
-	st->n.commands++;
-	if (b->cut)
-		st->n.cut++;
-	memset(&cmd, 0, sizeof(cmd));
-	c = &cmd;
-	c->kind = Q_CMD;
-	c->start_ns = b->start_ns;
-	c->tid = b->tid;
-	c->argc = b->argc;
-	c->db = st->db;
+	st->cli_probation = false;
+	return true;
+}
+
+/* The operation's name: the command's, and its second word for a container (CONFIG GET). */
+static void command_op(const struct rd_build *b, struct rd_cmd *c)
+{
+	size_t i;
+	bool word = true;
+
 	c->words = 1;
 	if (!b->w0_done || b->bad_name || b->w0_over || !b->w0_len) {
 		c->op[0] = '\0'; /* no name to trust: the span says only "redis" */
 		c->words = 0;
-	} else {
-		copy_cstr(c->op, sizeof(c->op), b->w0);
-		if (b->argc >= 2 && b->argi >= 2 && b->w1_len && !b->w1_over &&
-		    in_list(container_commands, ARRAY_LEN(container_commands),
-			    (const uint8_t *)b->w0, b->w0_len) &&
-		    (size_t)b->w0_len + 1 + b->w1_len < sizeof(c->op)) {
-			size_t i;
-			bool word = true;
-
-			for (i = 0; i < b->w1_len; i++)
-				if (!((b->w1[i] >= 'A' && b->w1[i] <= 'Z') || b->w1[i] == '-' ||
-				      b->w1[i] == '_'))
-					word = false;
-			if (word) {
-				c->op[b->w0_len] = ' ';
-				memcpy(c->op + b->w0_len + 1, b->w1, b->w1_len + 1);
-				c->words = 2;
-			}
-		}
+		return;
 	}
+	copy_cstr(c->op, sizeof(c->op), b->w0);
+	if (!(b->argc >= 2 && b->argi >= 2 && b->w1_len && !b->w1_over &&
+	      in_list(container_commands, ARRAY_LEN(container_commands),
+		      (const uint8_t *)b->w0, b->w0_len) &&
+	      (size_t)b->w0_len + 1 + b->w1_len < sizeof(c->op)))
+		return;
+	for (i = 0; i < b->w1_len; i++)
+		if (!((b->w1[i] >= 'A' && b->w1[i] <= 'Z') || b->w1[i] == '-' || b->w1[i] == '_'))
+			word = false;
+	if (word) {
+		c->op[b->w0_len] = ' ';
+		memcpy(c->op + b->w0_len + 1, b->w1, b->w1_len + 1);
+		c->words = 2;
+	}
+}
 
-	/* What the command changes for the ones after it. */
-	noreply = st->reply_off || st->reply_skip;
+/* CLIENT REPLY: OFF and SKIP are not answered themselves; ON is, even when replies were off. */
+static bool client_reply(struct rd_state *st, bool noreply)
+{
+	const struct rd_build *b = &st->b;
+
+	if (!strcmp(b->w2, "OFF")) {
+		st->reply_off = true;
+		return true;
+	}
+	if (!strcmp(b->w2, "SKIP")) {
+		st->reply_skip = !st->reply_off;
+		return true;
+	}
+	if (!strcmp(b->w2, "ON")) {
+		st->reply_off = false;
+		return false;
+	}
+	return noreply;
+}
+
+/* What the command changes for the ones after it; whether a reply will come (false). */
+static bool command_effects(struct rd_state *st, struct rd_cmd *c)
+{
+	const struct rd_build *b = &st->b;
+	bool noreply = st->reply_off || st->reply_skip;
+	int64_t v;
+
 	st->reply_skip = false;
 	if (word_is(c->op, "SELECT") && b->argc == 2 && !b->w1_over &&
 	    parse_int(b->w1, b->w1_len, false, &v) && v <= UINT32_MAX) {
@@ -822,18 +836,34 @@ static void build_end(struct rd_state *st)
 		c->expect = b->argc > 1 ? (uint32_t)(b->argc - 1 < UINT32_MAX ? b->argc - 1
 									: UINT32_MAX) : 1;
 	} else if (word_is(c->op, "CLIENT REPLY") && b->argc == 3 && !b->w2_over) {
-		/* OFF and SKIP are not answered themselves; ON is, even when replies were off */
-		if (!strcmp(b->w2, "OFF")) {
-			st->reply_off = true;
-			noreply = true;
-		} else if (!strcmp(b->w2, "SKIP")) {
-			st->reply_skip = !st->reply_off;
-			noreply = true;
-		} else if (!strcmp(b->w2, "ON")) {
-			st->reply_off = false;
-			noreply = false;
-		}
+		noreply = client_reply(st, noreply);
 	}
+	return noreply;
+}
+
+/* The command is complete (or as complete as it will be seen): queue it. */
+static void build_end(struct rd_state *st)
+{
+	struct rd_build *b = &st->b;
+	struct rd_cmd cmd, *c = &cmd, *slot;
+	bool noreply;
+
+	b->active = false;
+	if (!b->argc)
+		return; /* an empty line or *0: Redis answers nothing */
+	if (!probation_passed(st))
+		return;
+	st->n.commands++;
+	if (b->cut)
+		st->n.cut++;
+	memset(&cmd, 0, sizeof(cmd));
+	c->kind = Q_CMD;
+	c->start_ns = b->start_ns;
+	c->tid = b->tid;
+	c->argc = b->argc;
+	c->db = st->db;
+	command_op(b, c);
+	noreply = command_effects(st, c);
 	if (st->mode == DB_QUERY_RAW)
 		raw_store(st, c);
 	if (noreply) {
@@ -1118,6 +1148,89 @@ static void elem_done(struct rd_state *st, bool from_client, uint64_t ts,
 	}
 }
 
+/* A bulk string's header ($, ! or =): its payload comes next, unless it is a null. */
+static bool bulk_header(struct rd_state *st, bool from_client, uint64_t ts,
+			const struct db_sink *out)
+{
+	struct rd_tok *t = from_client ? &st->cli : &st->srv;
+	uint8_t ty = t->type;
+	int64_t v = 0;
+
+	if (t->line_cut || !parse_int(t->line, t->line_len, ty == '$', &v) ||
+	    v > (int64_t)RD_MAX_BULK)
+		return false;
+	if (!t->attrs && !from_client && !t->depth)
+		st->r.type = ty;
+	if (from_client)
+		arg_begin(st);
+	if (v < 0) {
+		if (from_client)
+			arg_end(st);
+		elem_done(st, from_client, ts, out);
+		return true;
+	}
+	t->bulk_len = (uint64_t)v;
+	t->bulk_left = (uint64_t)v + 2;
+	t->state = TK_BULK;
+	return true;
+}
+
+/* An aggregate's header (*, ~, %, > or |): its elements come next, unless it has none. */
+static bool aggregate_header(struct rd_state *st, bool from_client, uint64_t ts,
+			     const struct db_sink *out)
+{
+	struct rd_tok *t = from_client ? &st->cli : &st->srv;
+	uint8_t ty = t->type;
+	int64_t v = 0;
+
+	if (t->line_cut || !parse_int(t->line, t->line_len, ty == '*', &v) ||
+	    v > (int64_t)RD_MAX_COUNT)
+		return false;
+	if (from_client) {
+		st->b.argc = v > 0 ? (uint64_t)v : 0;
+	} else if (!t->attrs && ty != '|' && !t->depth) {
+		st->r.type = ty;
+		st->r.rows = ty == '>' ? -1 : v;
+	}
+	if (v <= 0) {
+		elem_done(st, from_client, ts, out);
+		return true;
+	}
+	if (t->depth >= RD_DEPTH)
+		return false;
+	t->fr[t->depth].type = ty;
+	t->fr[t->depth].idx = 0;
+	t->fr[t->depth].left = (uint64_t)v * (ty == '%' || ty == '|' ? 2 : 1);
+	t->depth++;
+	if (ty == '|')
+		t->attrs++;
+	t->state = TK_TYPE;
+	return true;
+}
+
+/* What the reply's head says of a simple element of the server's (not in an attribute). */
+static void simple_reply(struct rd_reply *r, const struct rd_tok *t, uint64_t idx)
+{
+	uint8_t ty = t->type;
+
+	if (!t->depth) {
+		r->type = ty;
+		if (ty == '-') {
+			code_bytes(r, (const uint8_t *)t->line, t->line_len);
+			r->code_done = true;
+		}
+		if (ty == '+') {
+			size_t k = t->line_len < sizeof(r->text) - 1 ? t->line_len
+								     : sizeof(r->text) - 1;
+
+			memcpy(r->text, t->line, k);
+			r->text[k] = '\0';
+		}
+	} else if (t->depth == 1 && idx == 0 && ty == '+') {
+		kind_bytes(r, (const uint8_t *)t->line, t->line_len);
+	}
+}
+
 /* The element's header line is complete: what does it open? */
 static bool header_done(struct rd_state *st, bool from_client, uint64_t ts,
 			const struct db_sink *out)
@@ -1139,52 +1252,13 @@ static bool header_done(struct rd_state *st, bool from_client, uint64_t ts,
 	case '$':
 	case '!':
 	case '=':
-		if (t->line_cut || !parse_int(t->line, t->line_len, ty == '$', &v) ||
-		    v > (int64_t)RD_MAX_BULK)
-			return false;
-		if (look && !from_client && top) {
-			r->type = ty;
-		}
-		if (from_client)
-			arg_begin(st);
-		if (v < 0) {
-			if (from_client)
-				arg_end(st);
-			elem_done(st, from_client, ts, out);
-			return true;
-		}
-		t->bulk_len = (uint64_t)v;
-		t->bulk_left = (uint64_t)v + 2;
-		t->state = TK_BULK;
-		return true;
+		return bulk_header(st, from_client, ts, out);
 	case '*':
 	case '~':
 	case '%':
 	case '>':
 	case '|':
-		if (t->line_cut || !parse_int(t->line, t->line_len, ty == '*', &v) ||
-		    v > (int64_t)RD_MAX_COUNT)
-			return false;
-		if (from_client) {
-			st->b.argc = v > 0 ? (uint64_t)v : 0;
-		} else if (look && top) {
-			r->type = ty;
-			r->rows = ty == '>' ? -1 : v;
-		}
-		if (v <= 0) {
-			elem_done(st, from_client, ts, out);
-			return true;
-		}
-		if (t->depth >= RD_DEPTH)
-			return false;
-		t->fr[t->depth].type = ty;
-		t->fr[t->depth].idx = 0;
-		t->fr[t->depth].left = (uint64_t)v * (ty == '%' || ty == '|' ? 2 : 1);
-		t->depth++;
-		if (ty == '|')
-			t->attrs++;
-		t->state = TK_TYPE;
-		return true;
+		return aggregate_header(st, from_client, ts, out);
 	case ':':
 		if (t->line_len && t->line[0] == '-' ? !parse_int(t->line + 1, t->line_len - 1,
 								  false, &v)
@@ -1210,24 +1284,8 @@ static bool header_done(struct rd_state *st, bool from_client, uint64_t ts,
 		return false;
 	}
 	/* a simple element */
-	if (look && !from_client) {
-		if (top) {
-			r->type = ty;
-			if (ty == '-') {
-				code_bytes(r, (const uint8_t *)t->line, t->line_len);
-				r->code_done = true;
-			}
-			if (ty == '+') {
-				size_t k = t->line_len < sizeof(r->text) - 1 ? t->line_len
-									     : sizeof(r->text) - 1;
-
-				memcpy(r->text, t->line, k);
-				r->text[k] = '\0';
-			}
-		} else if (t->depth == 1 && idx == 0 && ty == '+') {
-			kind_bytes(r, (const uint8_t *)t->line, t->line_len);
-		}
-	}
+	if (look && !from_client)
+		simple_reply(r, t, idx);
 	elem_done(st, from_client, ts, out);
 	return true;
 }
@@ -1249,129 +1307,174 @@ static void bulk_bytes(struct rd_state *st, bool from_client, const uint8_t *p, 
 		kind_bytes(&st->r, p, n);
 }
 
-static void msg_begin(struct rd_state *st, bool from_client, uint64_t ts, uint64_t tid,
+static void msg_begin(struct rd_state *st, bool from_client, const struct db_feed *ch,
 		      bool is_inline)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 
 	t->in_msg = true;
 	if (from_client)
-		build_start(st, ts, tid, is_inline);
+		build_start(st, ch, is_inline);
 	else
 		reply_reset(&st->r);
 }
 
-static void tok_feed(struct rd_state *st, bool from_client, const uint8_t *p, size_t n,
-		     uint64_t ts, uint64_t tid, const struct db_sink *out)
+/*
+ * The steps of the tokenizer over a piece of captured bytes, one per state: each reads from
+ * ch->data at *i, moves *i past what it took, and says false when the framing was lost there.
+ */
+
+/* The next byte is an element's type, or the start of an inline command. */
+static bool step_type(struct rd_state *st, bool from_client, const struct db_feed *ch,
+		      size_t *i)
+{
+	struct rd_tok *t = from_client ? &st->cli : &st->srv;
+	uint8_t c = ch->data[*i];
+
+	if (!t->depth && !t->in_msg) {
+		bool inl = from_client && c != '*';
+
+		if (inl && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z') && c != '\r' && c != '\n' &&
+		    c != ' ') {
+			tok_lose(st, from_client);
+			return false;
+		}
+		msg_begin(st, from_client, ch, inl);
+		if (inl) {
+			t->state = TK_INLINE;
+			return true;
+		}
+	}
+	if (!is_type(c)) {
+		tok_lose(st, from_client);
+		return false;
+	}
+	t->type = c;
+	t->state = TK_LINE;
+	t->line_len = 0;
+	t->line_cut = false;
+	t->cr = false;
+	(*i)++;
+	return true;
+}
+
+/* The header line after the type byte, up to its CRLF. */
+static bool step_line(struct rd_state *st, bool from_client, const struct db_feed *ch,
+		      size_t *i, const struct db_sink *out)
+{
+	struct rd_tok *t = from_client ? &st->cli : &st->srv;
+	const uint8_t *p = ch->data + *i;
+	size_t n = ch->len - *i;
+	const uint8_t *lf = memchr(p, '\n', n);
+	size_t k = lf ? (size_t)(lf - p) : n, keep;
+
+	if (k) {
+		keep = (size_t)(RD_LINE - t->line_len) < k ? (size_t)(RD_LINE - t->line_len) : k;
+		memcpy(t->line + t->line_len, p, keep);
+		t->line_len += (uint16_t)keep;
+		if (keep < k)
+			t->line_cut = true;
+		t->cr = p[k - 1] == '\r';
+	}
+	*i += k;
+	if (!lf)
+		return true;
+	(*i)++;
+	if (!t->cr) {
+		tok_lose(st, from_client); /* RESP lines end in CRLF */
+		return false;
+	}
+	if (!t->line_cut)
+		t->line_len--;
+	if (!header_done(st, from_client, ch->ts, out)) {
+		tok_lose(st, from_client);
+		return false;
+	}
+	return true;
+}
+
+/* A bulk payload, then its CRLF. */
+static bool step_bulk(struct rd_state *st, bool from_client, const struct db_feed *ch,
+		      size_t *i, const struct db_sink *out)
+{
+	struct rd_tok *t = from_client ? &st->cli : &st->srv;
+	const uint8_t *p = ch->data + *i;
+	size_t n = ch->len - *i;
+	size_t k = n < t->bulk_left ? n : (size_t)t->bulk_left;
+	uint64_t done = t->bulk_len + 2 - t->bulk_left;
+	size_t data = done < t->bulk_len ? (size_t)(t->bulk_len - done < k ? t->bulk_len - done
+									      : k)
+					 : 0;
+	size_t j;
+
+	if (data)
+		bulk_bytes(st, from_client, p, data);
+	for (j = data; j < k; j++) {
+		/* the CRLF after the payload */
+		uint64_t at = done + j - t->bulk_len;
+
+		if (p[j] != (at ? '\n' : '\r')) {
+			tok_lose(st, from_client);
+			return false;
+		}
+	}
+	*i += k;
+	t->bulk_left -= k;
+	if (!t->bulk_left) {
+		if (from_client)
+			arg_end(st);
+		elem_done(st, from_client, ch->ts, out);
+	}
+	return true;
+}
+
+/* An inline command (only a client sends one), up to LF. */
+static bool step_inline(struct rd_state *st, bool from_client, const struct db_feed *ch,
+			size_t *i)
+{
+	struct rd_tok *t = from_client ? &st->cli : &st->srv;
+	const uint8_t *p = ch->data + *i;
+	size_t n = ch->len - *i;
+	const uint8_t *lf = memchr(p, '\n', n);
+	size_t k = lf ? (size_t)(lf - p) : n;
+
+	if (!inline_bytes(st, p, k)) {
+		tok_lose(st, from_client);
+		return false;
+	}
+	*i += k;
+	if (!lf)
+		return true;
+	(*i)++;
+	if (st->b.in_word)
+		arg_end(st);
+	t->in_msg = false;
+	t->state = TK_TYPE;
+	build_end(st);
+	return true;
+}
+
+static void tok_feed(struct rd_state *st, bool from_client, const struct db_feed *ch,
+		     const struct db_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 	size_t i = 0;
+	bool go = true;
 
-	while (i < n && !t->lost) {
+	while (go && i < ch->len && !t->lost) {
 		switch (t->state) {
-		case TK_TYPE: {
-			uint8_t c = p[i];
-
-			if (!t->depth && !t->in_msg) {
-				bool inl = from_client && c != '*';
-
-				if (inl && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z') && c != '\r' &&
-				    c != '\n' && c != ' ') {
-					tok_lose(st, from_client);
-					return;
-				}
-				msg_begin(st, from_client, ts, tid, inl);
-				if (inl) {
-					t->state = TK_INLINE;
-					break;
-				}
-			}
-			if (!is_type(c)) {
-				tok_lose(st, from_client);
-				return;
-			}
-			t->type = c;
-			t->state = TK_LINE;
-			t->line_len = 0;
-			t->line_cut = false;
-			t->cr = false;
-			i++;
+		case TK_TYPE:
+			go = step_type(st, from_client, ch, &i);
 			break;
-		}
-		case TK_LINE: {
-			const uint8_t *lf = memchr(p + i, '\n', n - i);
-			size_t k = lf ? (size_t)(lf - (p + i)) : n - i, keep;
-
-			if (k) {
-				keep = (size_t)(RD_LINE - t->line_len) < k ? (size_t)(RD_LINE - t->line_len) : k;
-				memcpy(t->line + t->line_len, p + i, keep);
-				t->line_len += (uint16_t)keep;
-				if (keep < k)
-					t->line_cut = true;
-				t->cr = p[i + k - 1] == '\r';
-			}
-			i += k;
-			if (!lf)
-				break;
-			i++;
-			if (!t->cr) {
-				tok_lose(st, from_client); /* RESP lines end in CRLF */
-				return;
-			}
-			if (!t->line_cut)
-				t->line_len--;
-			if (!header_done(st, from_client, ts, out)) {
-				tok_lose(st, from_client);
-				return;
-			}
+		case TK_LINE:
+			go = step_line(st, from_client, ch, &i, out);
 			break;
-		}
-		case TK_BULK: {
-			size_t k = n - i < t->bulk_left ? n - i : (size_t)t->bulk_left;
-			uint64_t done = t->bulk_len + 2 - t->bulk_left;
-			size_t data = done < t->bulk_len ? (size_t)(t->bulk_len - done < k
-								     ? t->bulk_len - done : k) : 0;
-			size_t j;
-
-			if (data)
-				bulk_bytes(st, from_client, p + i, data);
-			for (j = data; j < k; j++) {
-				/* the CRLF after the payload */
-				uint64_t at = done + j - t->bulk_len;
-
-				if (p[i + j] != (at ? '\n' : '\r')) {
-					tok_lose(st, from_client);
-					return;
-				}
-			}
-			i += k;
-			t->bulk_left -= k;
-			if (!t->bulk_left) {
-				if (from_client)
-					arg_end(st);
-				elem_done(st, from_client, ts, out);
-			}
+		case TK_BULK:
+			go = step_bulk(st, from_client, ch, &i, out);
 			break;
-		}
-		case TK_INLINE: {
-			const uint8_t *lf = memchr(p + i, '\n', n - i);
-			size_t k = lf ? (size_t)(lf - (p + i)) : n - i;
-
-			if (!inline_bytes(st, p + i, k)) {
-				tok_lose(st, from_client);
-				return;
-			}
-			i += k;
-			if (!lf)
-				break;
-			i++;
-			if (st->b.in_word)
-				arg_end(st);
-			t->in_msg = false;
-			t->state = TK_TYPE;
-			build_end(st);
+		case TK_INLINE:
+			go = step_inline(st, from_client, ch, &i);
 			break;
-		}
 		}
 	}
 }
@@ -1456,7 +1559,7 @@ static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 	}
 	tok_skip(st, from_client, f->gap, f->ts, out);
 	if (f->len)
-		tok_feed(st, from_client, f->data, f->len, f->ts, f->tid, out);
+		tok_feed(st, from_client, f, out);
 	tok_skip(st, from_client, f->tail, f->ts, out);
 	st->sink = NULL;
 }
