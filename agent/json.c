@@ -138,6 +138,30 @@ static int scan_literal(const char *s, size_t len, size_t *p, const char *lit)
 	return 0;
 }
 
+/* A string, literal or number at *p (its first byte tells which): skipped, its type in *type. */
+static int scan_scalar(const char *s, size_t len, size_t *p, uint8_t *type)
+{
+	char c = s[*p];
+
+	if (c == '"') {
+		*type = JSON_STRING;
+		return scan_string(s, len, p);
+	}
+	if (c == 't' || c == 'f') {
+		*type = JSON_BOOL;
+		return scan_literal(s, len, p, c == 't' ? "true" : "false");
+	}
+	if (c == 'n') {
+		*type = JSON_NULL;
+		return scan_literal(s, len, p, "null");
+	}
+	if (c == '-' || is_digit(c)) {
+		*type = JSON_NUMBER;
+		return scan_number(s, len, p);
+	}
+	return -JSON_ESYNTAX;
+}
+
 int json_parse(const char *text, size_t len, struct json_tok *toks, int max_toks)
 {
 	int stack[JSON_MAX_DEPTH];
@@ -205,27 +229,11 @@ int json_parse(const char *text, size_t len, struct json_tok *toks, int max_toks
 			want = c == '{' ? WANT_KEY_OR_CLOSE : WANT_VALUE_OR_CLOSE;
 			continue;
 		}
-		if (c == '"') {
-			err = scan_string(text, len, &p);
-			type = JSON_STRING;
-			start++;
-		} else if (c == 't') {
-			err = scan_literal(text, len, &p, "true");
-			type = JSON_BOOL;
-		} else if (c == 'f') {
-			err = scan_literal(text, len, &p, "false");
-			type = JSON_BOOL;
-		} else if (c == 'n') {
-			err = scan_literal(text, len, &p, "null");
-			type = JSON_NULL;
-		} else if (c == '-' || is_digit(c)) {
-			err = scan_number(text, len, &p);
-			type = JSON_NUMBER;
-		} else {
-			return -JSON_ESYNTAX;
-		}
+		err = scan_scalar(text, len, &p, &type);
 		if (err)
 			return err;
+		if (type == JSON_STRING)
+			start++;
 		toks[n] = (struct json_tok){.type = type, .start = (uint32_t)start,
 					    .len = (uint32_t)(p - start - (type == JSON_STRING)),
 					    .end = (uint32_t)n + 1};

@@ -351,6 +351,89 @@ static uint64_t boottime_ns_to_ticks(uint64_t ns)
 	return ns / (1000000000ULL / (hz > 0 ? (uint64_t)hz : 100));
 }
 
+/* What names a process: from /proc while it is there, else what the kernel sent. */
+struct proc_ident {
+	const char *exe;  /* base name of the executable, or NULL */
+	const char *comm; /* the task comm, or NULL */
+	char link[PATH_MAX]; /* the executable's path, when has_link */
+	bool has_link;
+	bool live;	  /* /proc shows this process (not a reused pid) */
+	char *cmdline;	  /* NUL-separated arguments, cl bytes (NUL-terminated after) */
+	ssize_t cl;
+	char *env;	  /* NUL-separated NAME=value, el bytes (NUL-terminated after) */
+	ssize_t el;
+};
+
+static void read_ident(uint32_t pid, const struct sonde_proc_event *pe, struct proc_ident *id)
+{
+	char path[64];
+	ssize_t n;
+
+	if (id->live) {
+		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+		n = readlink(path, id->link, sizeof(id->link) - 1);
+		if (n > 0) {
+			id->link[n] = 0;
+			id->has_link = true;
+			id->exe = base_name(id->link);
+		}
+		snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
+		id->cl = read_file(path, id->cmdline, 4095);
+		snprintf(path, sizeof(path), "/proc/%u/environ", pid);
+		id->el = read_file(path, id->env, 32767);
+	}
+	if (id->cl <= 0 && pe) {
+		id->cl = pe->cmdline_len < SONDE_CMDLINE_MAX ? pe->cmdline_len : SONDE_CMDLINE_MAX;
+		memcpy(id->cmdline, pe->cmdline, id->cl);
+	}
+	if (id->el <= 0 && pe) {
+		id->el = pe->environ_len < SONDE_ENVIRON_MAX ? pe->environ_len : SONDE_ENVIRON_MAX;
+		memcpy(id->env, pe->environ, id->el);
+	}
+	if (id->cl < 0)
+		id->cl = 0;
+	if (id->el < 0)
+		id->el = 0;
+	id->cmdline[id->cl] = 0;
+	id->env[id->el] = 0;
+}
+
+/* The entry's resource: its service name, process, host, container and SDK attributes. */
+static void fill_resource(struct process_table *t, struct proc_entry *e, uint32_t pid,
+			  const struct proc_ident *id)
+{
+	const char *v = NULL, *comm = id->comm;
+	char name[128];
+
+	name[0] = 0;
+	if (t->cfg->service_name)
+		snprintf(name, sizeof(name), "%s", t->cfg->service_name);
+	else if ((v = env_get(id->env, id->el, "OTEL_SERVICE_NAME")) && *v)
+		snprintf(name, sizeof(name), "%s", v);
+	else if (id->cl > 0)
+		service_name_from_cmdline(id->cmdline, id->cl, name, sizeof(name));
+	e->weak_name = !t->cfg->service_name && !(v && *v);
+	if (!name[0])
+		snprintf(name, sizeof(name), "%s",
+			 id->exe ? id->exe : (comm && *comm ? comm : "unknown"));
+	resource__set_cstr(e->res, "service.name", name);
+	resource__set_int(e->res, "process.pid", pid);
+	if (id->exe || (comm && *comm))
+		resource__set_cstr(e->res, "process.executable.name", id->exe ? id->exe : comm);
+	if (id->has_link)
+		resource__set_cstr(e->res, "process.executable.path", id->link);
+	resource__set_cstr(e->res, "host.name", t->host_name);
+	if (id->live)
+		add_container(e->res, pid, e);
+	resource__set_cstr(e->res, "telemetry.sdk.name", "sonde");
+	resource__set_cstr(e->res, "telemetry.sdk.language", "c");
+	resource__set_cstr(e->res, "telemetry.sdk.version", SONDE_VERSION);
+	if (t->cfg->resource_attrs)
+		add_resource_attrs(e->res, t->cfg->resource_attrs, true);
+	if ((v = env_get(id->env, id->el, "OTEL_RESOURCE_ATTRIBUTES")) && *v)
+		add_resource_attrs(e->res, v, false);
+}
+
 /*
  * Build a process entry: from /proc while the process is there, else from what the kernel sent
  * (pe, may be NULL) when its first connection was announced.
@@ -358,90 +441,32 @@ static uint64_t boottime_ns_to_ticks(uint64_t ns)
 static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, const char *comm,
 				     const struct sonde_proc_event *pe)
 {
-	char path[64], link[PATH_MAX], name[128];
-	char *cmdline = NULL, *env = NULL;
-	const char *exe = NULL, *v = NULL;
-	struct proc_entry *e;
-	ssize_t n = 0, cl = 0, el = 0;
-	bool live = true;
+	struct proc_ident *id = calloc(1, sizeof(*id));
+	struct proc_entry *e = calloc(1, sizeof(*e));
 
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return NULL;
+	if (!e || !id)
+		goto fail;
 	e->pid = pid;
 	e->start_time = proc_start_time(pid);
+	id->live = true;
 	if (pe) {
 		uint64_t ticks = boottime_ns_to_ticks(pe->start_boottime);
-		bool same = e->start_time == ticks;
 
+		if (e->start_time != ticks)
+			id->live = false; /* /proc shows another process now: a reused pid */
 		e->start_time = ticks;
-		if (!same)
-			live = false; /* /proc shows another process now: a reused pid */
 		if (!comm || !*comm)
 			comm = pe->comm;
 	}
+	id->comm = comm;
 	e->res = resource__new(pid);
-	cmdline = malloc(4096);
-	env = malloc(32768);
-	if (!e->res || !cmdline || !env) {
-		free_entry(e);
-		e = NULL;
-		goto out;
-	}
-	if (live) {
-		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n > 0) {
-			link[n] = 0;
-			exe = base_name(link);
-		}
-		snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
-		cl = read_file(path, cmdline, 4095);
-		snprintf(path, sizeof(path), "/proc/%u/environ", pid);
-		el = read_file(path, env, 32767);
-	}
-	if (cl <= 0 && pe) {
-		cl = pe->cmdline_len < SONDE_CMDLINE_MAX ? pe->cmdline_len : SONDE_CMDLINE_MAX;
-		memcpy(cmdline, pe->cmdline, cl);
-	}
-	if (el <= 0 && pe) {
-		el = pe->environ_len < SONDE_ENVIRON_MAX ? pe->environ_len : SONDE_ENVIRON_MAX;
-		memcpy(env, pe->environ, el);
-	}
-	if (cl < 0)
-		cl = 0;
-	if (el < 0)
-		el = 0;
-	cmdline[cl] = 0;
-	env[el] = 0;
-
-	e->selected = match_exe(t->cfg, exe, comm);
-	name[0] = 0;
-	if (t->cfg->service_name)
-		snprintf(name, sizeof(name), "%s", t->cfg->service_name);
-	else if ((v = env_get(env, el, "OTEL_SERVICE_NAME")) && *v)
-		snprintf(name, sizeof(name), "%s", v);
-	else if (cl > 0)
-		service_name_from_cmdline(cmdline, cl, name, sizeof(name));
-	e->weak_name = !t->cfg->service_name && !(v && *v);
-	if (!name[0])
-		snprintf(name, sizeof(name), "%s", exe ? exe : (comm && *comm ? comm : "unknown"));
-	resource__set_cstr(e->res, "service.name", name);
-	resource__set_int(e->res, "process.pid", pid);
-	if (exe || (comm && *comm))
-		resource__set_cstr(e->res, "process.executable.name", exe ? exe : comm);
-	if (n > 0)
-		resource__set_cstr(e->res, "process.executable.path", link);
-	resource__set_cstr(e->res, "host.name", t->host_name);
-	if (live)
-		add_container(e->res, pid, e);
-	resource__set_cstr(e->res, "telemetry.sdk.name", "sonde");
-	resource__set_cstr(e->res, "telemetry.sdk.language", "c");
-	resource__set_cstr(e->res, "telemetry.sdk.version", SONDE_VERSION);
-	if (t->cfg->resource_attrs)
-		add_resource_attrs(e->res, t->cfg->resource_attrs, true);
-	if ((v = env_get(env, el, "OTEL_RESOURCE_ATTRIBUTES")) && *v)
-		add_resource_attrs(e->res, v, false);
+	id->cmdline = malloc(4096);
+	id->env = malloc(32768);
+	if (!e->res || !id->cmdline || !id->env)
+		goto fail;
+	read_ident(pid, pe, id);
+	e->selected = match_exe(t->cfg, id->exe, comm);
+	fill_resource(t, e, pid, id);
 	if (e->container_id[0] || e->pod_uid[0]) {
 		/* keep the /proc view to rebuild from when the pod's metadata comes or changes */
 		e->base = resource__new(pid);
@@ -451,9 +476,17 @@ static struct proc_entry *load_entry(struct process_table *t, uint32_t pid, cons
 			apply_k8s(t, e);
 		}
 	}
+	goto out;
+fail:
+	if (e)
+		free_entry(e);
+	e = NULL;
 out:
-	free(cmdline);
-	free(env);
+	if (id) {
+		free(id->cmdline);
+		free(id->env);
+	}
+	free(id);
 	return e;
 }
 

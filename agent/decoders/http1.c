@@ -357,13 +357,114 @@ bool http1_is_response_start(const uint8_t *buf, size_t len)
 	return buf && len >= 7 && !memcmp(buf, "HTTP/1.", 7);
 }
 
+/* method SP at *i: a token, at most HTTP1_MAX_METHOD bytes. */
+static enum http1_result eat_method(const uint8_t *b, size_t len, size_t *i,
+				    struct http1_request *out)
+{
+	size_t ms = *i, lim = len - *i > HTTP1_MAX_METHOD ? *i + HTTP1_MAX_METHOD : len;
+
+	while (*i < lim && (http1_cls[b[*i]] & C_TCHAR))
+		(*i)++;
+	if (*i >= len)
+		return HTTP1_INCOMPLETE;
+	if (b[*i] != ' ' || *i == ms)
+		return HTTP1_INVALID;
+	set_str(&out->method, b + ms, *i - ms);
+	(*i)++;
+	return HTTP1_OK;
+}
+
+/*
+ * The absolute-form prefix at *i, scheme "://" authority: consumed, so that the path scan
+ * starts at the path. *ps is where the path starts; *empty_path when there is none ("/").
+ */
+static enum http1_result eat_absolute_prefix(const uint8_t *b, size_t len, size_t *i, size_t *ps,
+					     bool *empty_path)
+{
+	int k;
+
+	/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+	if (!(http1_cls[b[*i]] & C_ALPHA))
+		return HTTP1_INVALID;
+	while (*i < len && ((http1_cls[b[*i]] & (C_ALPHA | C_DIGIT)) || b[*i] == '+' ||
+			    b[*i] == '-' || b[*i] == '.'))
+		(*i)++;
+	for (k = 0; k < 3; k++, (*i)++) {
+		if (*i >= len)
+			return HTTP1_INCOMPLETE;
+		if (b[*i] != (uint8_t)"://"[k])
+			return HTTP1_INVALID;
+	}
+	/* An empty path is "/": borrow the second slash of "://", which is inside buf. */
+	*ps = *i - 1;
+	*empty_path = true;
+	while (*i < len && (http1_cls[b[*i]] & C_TARGET) && b[*i] != '/' && b[*i] != '?')
+		(*i)++;
+	if (*i < len && b[*i] == '/') {
+		*ps = *i;
+		*empty_path = false;
+	}
+	return HTTP1_OK;
+}
+
+/*
+ * request-target SP at *i. The form is known from its first byte: origin-form "/...",
+ * asterisk-form "*", authority-form for CONNECT, else absolute-form.
+ */
+static enum http1_result eat_target(const uint8_t *b, size_t len, size_t *i,
+				    struct http1_request *out)
+{
+	size_t ts = *i, ps = *i, q = 0;
+	bool empty_path = false;
+	enum http1_result r;
+
+	if (*i >= len)
+		return HTTP1_INCOMPLETE;
+	if (b[*i] == '*') {
+		/* asterisk-form: exactly "*" */
+		(*i)++;
+		if (*i >= len)
+			return HTTP1_INCOMPLETE;
+		if (b[*i] != ' ')
+			return HTTP1_INVALID;
+	} else if (b[*i] != '/' && out->method.len == 7 && !memcmp(out->method.p, "CONNECT", 7)) {
+		ps = SIZE_MAX; /* authority-form: no path; the scan below only checks the bytes */
+	} else if (b[*i] != '/') {
+		r = eat_absolute_prefix(b, len, i, &ps, &empty_path);
+		if (r != HTTP1_OK)
+			return r;
+	}
+	for (; *i < len && (http1_cls[b[*i]] & C_TARGET); (*i)++)
+		if (b[*i] == '?' && !q)
+			q = *i;
+	if (*i >= len)
+		return HTTP1_INCOMPLETE;
+	if (b[*i] != ' ' || *i == ts)
+		return HTTP1_INVALID;
+	set_str(&out->target, b + ts, *i - ts);
+	if (ps == SIZE_MAX) {
+		/* authority-form has neither path nor query */
+		set_str(&out->path, b + ts, 0);
+		q = 0;
+	} else if (empty_path) {
+		set_str(&out->path, b + ps, 1);
+	} else {
+		set_str(&out->path, b + ps, (q ? q : *i) - ps);
+	}
+	if (q)
+		set_str(&out->query, b + q + 1, *i - q - 1);
+	else
+		set_str(&out->query, b + *i, 0);
+	(*i)++;
+	return HTTP1_OK;
+}
+
 enum http1_result http1_parse_request(const uint8_t *buf, size_t len, struct http1_request *out)
 {
 	const uint8_t *b = buf;
 	struct http1_fields f = { 0 };
-	size_t i = 0, ms, lim, ts, ps, q = 0;
-	bool empty_path = false;
 	enum http1_result r;
+	size_t i = 0;
 	int k;
 
 	memset(out, 0, sizeof(*out));
@@ -378,94 +479,16 @@ enum http1_result http1_parse_request(const uint8_t *buf, size_t len, struct htt
 		if (r != HTTP1_OK)
 			return r;
 	}
-
-	/* method SP */
-	ms = i;
-	lim = len - i > HTTP1_MAX_METHOD ? i + HTTP1_MAX_METHOD : len;
-	while (i < lim && (http1_cls[b[i]] & C_TCHAR))
-		i++;
-	if (i >= len)
-		return HTTP1_INCOMPLETE;
-	if (b[i] != ' ' || i == ms)
-		return HTTP1_INVALID;
-	set_str(&out->method, b + ms, i - ms);
-	i++;
-
-	/*
-	 * request-target SP. The form is known from its first byte; the absolute-form prefix
-	 * (scheme "://" authority) is consumed here so that the path scan below starts at the path.
-	 */
-	ts = i;
-	if (i >= len)
-		return HTTP1_INCOMPLETE;
-	ps = i;
-	if (b[i] == '/') {
-		/* origin-form */
-	} else if (b[i] == '*') {
-		/* asterisk-form: exactly "*" */
-		i++;
-		if (i >= len)
-			return HTTP1_INCOMPLETE;
-		if (b[i] != ' ')
-			return HTTP1_INVALID;
-	} else if (out->method.len == 7 && !memcmp(out->method.p, "CONNECT", 7)) {
-		/* authority-form: no path; the scan below only checks the bytes */
-		ps = SIZE_MAX;
-	} else {
-		/* absolute-form: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://" */
-		if (!(http1_cls[b[i]] & C_ALPHA))
-			return HTTP1_INVALID;
-		while (i < len && ((http1_cls[b[i]] & (C_ALPHA | C_DIGIT)) || b[i] == '+' ||
-				   b[i] == '-' || b[i] == '.'))
-			i++;
-		for (k = 0; k < 3; k++, i++) {
-			if (i >= len)
-				return HTTP1_INCOMPLETE;
-			if (b[i] != (uint8_t)"://"[k])
-				return HTTP1_INVALID;
-		}
-		/* An empty path is "/": borrow the second slash of "://", which is inside buf. */
-		ps = i - 1;
-		empty_path = true;
-		while (i < len && (http1_cls[b[i]] & C_TARGET) && b[i] != '/' && b[i] != '?')
-			i++;
-		if (i < len && b[i] == '/') {
-			ps = i;
-			empty_path = false;
-		}
-	}
-	for (; i < len && (http1_cls[b[i]] & C_TARGET); i++)
-		if (b[i] == '?' && !q)
-			q = i;
-	if (i >= len)
-		return HTTP1_INCOMPLETE;
-	if (b[i] != ' ' || i == ts)
-		return HTTP1_INVALID;
-	set_str(&out->target, b + ts, i - ts);
-	if (ps == SIZE_MAX) {
-		/* authority-form has neither path nor query */
-		set_str(&out->path, b + ts, 0);
-		q = 0;
-	} else if (empty_path) {
-		set_str(&out->path, b + ps, 1);
-	} else {
-		set_str(&out->path, b + ps, (q ? q : i) - ps);
-	}
-	if (q)
-		set_str(&out->query, b + q + 1, i - q - 1);
-	else
-		set_str(&out->query, b + i, 0);
-	i++;
-
+	r = eat_method(b, len, &i, out);
+	if (r == HTTP1_OK)
+		r = eat_target(b, len, &i, out);
 	/* HTTP-version CRLF */
-	r = eat_version(b, len, &i, &out->version_minor);
-	if (r != HTTP1_OK)
-		return r;
-	r = eat_eol(b, len, &i);
-	if (r != HTTP1_OK)
-		return r;
-
-	r = parse_fields(b, len, &i, &f, out);
+	if (r == HTTP1_OK)
+		r = eat_version(b, len, &i, &out->version_minor);
+	if (r == HTTP1_OK)
+		r = eat_eol(b, len, &i);
+	if (r == HTTP1_OK)
+		r = parse_fields(b, len, &i, &f, out);
 	if (r != HTTP1_OK)
 		return r;
 
@@ -597,65 +620,110 @@ static inline void chunk_size_done(struct http1_chunked *c)
 	c->hex_digits = 0;
 }
 
+/* A byte of a size line (its digits, BWS, the extensions, the line end): c->state moves on. */
+static void chunk_size_byte(struct http1_chunked *c, uint8_t ch)
+{
+	unsigned d;
+
+	switch (c->state) {
+	case CH_SIZE_START:
+	case CH_SIZE:
+		if (http1_cls[ch] & C_HEX) {
+			/* 16 significant hex digits fill 64 bits; leading zeros are free */
+			if (c->remaining >> 60) {
+				c->state = CH_ERROR;
+				return;
+			}
+			d = ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
+			c->remaining = (c->remaining << 4) | d;
+			c->hex_digits++;
+			c->state = CH_SIZE;
+			return;
+		}
+		if (c->state == CH_SIZE_START) {
+			c->state = CH_ERROR;
+			return;
+		}
+		/* fallthrough */
+	case CH_SIZE_WS:
+		if (is_ows(ch))
+			c->state = CH_SIZE_WS;
+		else if (ch == ';')
+			c->state = CH_EXT;
+		else if (ch == '\r')
+			c->state = CH_SIZE_LF;
+		else if (ch == '\n')
+			chunk_size_done(c);
+		else
+			c->state = CH_ERROR;
+		return;
+	case CH_EXT:
+		/* extensions are not interpreted; they just must not hide a line break */
+		if (ch == '\r')
+			c->state = CH_SIZE_LF;
+		else if (ch == '\n')
+			chunk_size_done(c);
+		else if (!(http1_cls[ch] & C_VCHAR))
+			c->state = CH_ERROR;
+		return;
+	default: /* CH_SIZE_LF */
+		if (ch != '\n')
+			c->state = CH_ERROR;
+		else
+			chunk_size_done(c);
+		return;
+	}
+}
+
+/* A byte after the chunk data or of the trailer section: c->state moves on (CH_DONE at the
+ * final empty line). */
+static void chunk_tail_byte(struct http1_chunked *c, uint8_t ch)
+{
+	switch (c->state) {
+	case CH_DATA_CR:
+		c->state = ch == '\r' ? CH_DATA_LF : ch == '\n' ? CH_SIZE_START : CH_ERROR;
+		return;
+	case CH_DATA_LF:
+	case CH_TRAILER_LF:
+		c->state = ch == '\n' ? (c->state == CH_DATA_LF ? CH_SIZE_START : CH_TRAILER_START)
+				      : CH_ERROR;
+		return;
+	case CH_TRAILER_START:
+		if (ch == '\n')
+			c->state = CH_DONE;
+		else if (ch == '\r')
+			c->state = CH_END_LF;
+		else
+			c->state = http1_cls[ch] & C_TCHAR ? CH_TRAILER : CH_ERROR;
+		return;
+	case CH_TRAILER:
+		/* trailer fields are not used; their bytes are checked as field values */
+		if (ch == '\r')
+			c->state = CH_TRAILER_LF;
+		else if (ch == '\n')
+			c->state = CH_TRAILER_START;
+		else if (!(http1_cls[ch] & C_VCHAR))
+			c->state = CH_ERROR;
+		return;
+	default: /* CH_END_LF */
+		c->state = ch == '\n' ? CH_DONE : CH_ERROR;
+		return;
+	}
+}
+
 enum http1_chunk_result http1_chunked_feed(struct http1_chunked *c, const uint8_t *buf, size_t len,
 					   size_t *used)
 {
-	size_t i = 0;
-	unsigned d;
-	uint8_t ch;
+	size_t i = 0, n;
 
+	if (c->state == CH_DONE || c->state == CH_ERROR) {
+		*used = 0;
+		return c->state == CH_DONE ? HTTP1_CHUNK_DONE : HTTP1_CHUNK_ERROR;
+	}
 	while (i < len) {
-		ch = buf[i];
-		switch (c->state) {
-		case CH_SIZE_START:
-		case CH_SIZE:
-			if (http1_cls[ch] & C_HEX) {
-				/* 16 significant hex digits fill 64 bits; leading zeros are free */
-				if (c->remaining >> 60)
-					goto error;
-				d = ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
-				c->remaining = (c->remaining << 4) | d;
-				c->hex_digits++;
-				c->state = CH_SIZE;
-				i++;
-				continue;
-			}
-			if (c->state == CH_SIZE_START)
-				goto error;
-			/* fallthrough */
-		case CH_SIZE_WS:
-			if (is_ows(ch))
-				c->state = CH_SIZE_WS;
-			else if (ch == ';')
-				c->state = CH_EXT;
-			else if (ch == '\r')
-				c->state = CH_SIZE_LF;
-			else if (ch == '\n')
-				chunk_size_done(c);
-			else
-				goto error;
-			i++;
-			continue;
-		case CH_EXT:
-			/* extensions are not interpreted; they just must not hide a line break */
-			if (ch == '\r')
-				c->state = CH_SIZE_LF;
-			else if (ch == '\n')
-				chunk_size_done(c);
-			else if (!(http1_cls[ch] & C_VCHAR))
-				goto error;
-			i++;
-			continue;
-		case CH_SIZE_LF:
-			if (ch != '\n')
-				goto error;
-			chunk_size_done(c);
-			i++;
-			continue;
-		case CH_DATA: {
+		if (c->state == CH_DATA) {
 			/* the only state that takes many bytes at once: a memchr-free skip */
-			size_t n = len - i;
-
+			n = len - i;
 			if ((uint64_t)n >= c->remaining) {
 				n = (size_t)c->remaining;
 				c->state = CH_DATA_CR;
@@ -664,76 +732,22 @@ enum http1_chunk_result http1_chunked_feed(struct http1_chunked *c, const uint8_
 			i += n;
 			continue;
 		}
-		case CH_DATA_CR:
-			if (ch == '\r')
-				c->state = CH_DATA_LF;
-			else if (ch == '\n')
-				c->state = CH_SIZE_START;
-			else
-				goto error;
-			i++;
-			continue;
-		case CH_DATA_LF:
-			if (ch != '\n')
-				goto error;
-			c->state = CH_SIZE_START;
-			i++;
-			continue;
-		case CH_TRAILER_START:
-			if (ch == '\n') {
-				i++;
-				goto done;
-			}
-			if (ch == '\r')
-				c->state = CH_END_LF;
-			else if (http1_cls[ch] & C_TCHAR)
-				c->state = CH_TRAILER;
-			else
-				goto error;
-			i++;
-			continue;
-		case CH_TRAILER:
-			/* trailer fields are not used; their bytes are checked as field values */
-			if (ch == '\r')
-				c->state = CH_TRAILER_LF;
-			else if (ch == '\n')
-				c->state = CH_TRAILER_START;
-			else if (!(http1_cls[ch] & C_VCHAR))
-				goto error;
-			i++;
-			continue;
-		case CH_TRAILER_LF:
-			if (ch != '\n')
-				goto error;
-			c->state = CH_TRAILER_START;
-			i++;
-			continue;
-		case CH_END_LF:
-			if (ch != '\n')
-				goto error;
-			i++;
-			goto done;
-		case CH_DONE:
-			*used = 0;
-			return HTTP1_CHUNK_DONE;
-		default:
-			*used = 0;
+		if (c->state <= CH_SIZE_LF)
+			chunk_size_byte(c, buf[i]);
+		else
+			chunk_tail_byte(c, buf[i]);
+		if (c->state == CH_ERROR) {
+			*used = i;
 			return HTTP1_CHUNK_ERROR;
 		}
+		i++;
+		if (c->state == CH_DONE) {
+			*used = i;
+			return HTTP1_CHUNK_DONE;
+		}
 	}
-	/* only an empty piece gets here in DONE or ERROR */
 	*used = len;
-	if (c->state == CH_DONE)
-		return HTTP1_CHUNK_DONE;
-	return c->state == CH_ERROR ? HTTP1_CHUNK_ERROR : HTTP1_CHUNK_MORE;
-done:
-	c->state = CH_DONE;
-	*used = i;
-	return HTTP1_CHUNK_DONE;
-error:
-	c->state = CH_ERROR;
-	*used = i;
-	return HTTP1_CHUNK_ERROR;
+	return HTTP1_CHUNK_MORE;
 }
 
 bool http1_chunked_skip(struct http1_chunked *c, uint64_t len)
