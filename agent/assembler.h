@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * From capture records to spans: the connection table, HTTP/1.x exchanges per connection
- * (keep-alive, pipelining, split heads, bodies, 100-continue, close mid-request), and the spans
- * they become, named and attributed by the OpenTelemetry semantic conventions.
+ * From capture records to spans, for every protocol sonde decodes: the records of each
+ * connection go to the decoder that claims it (decoders/decoder.h), and the operations it
+ * reports become spans, linked into traces and named and attributed by the OpenTelemetry
+ * semantic conventions.
  */
 #ifndef SONDE_ASSEMBLER_H
 #define SONDE_ASSEMBLER_H
@@ -61,9 +62,10 @@ struct assembler *assembler__new(const struct sonde_config *cfg, struct process_
 void assembler__free(struct assembler *a);
 /* Where to report connections that need no more records (not HTTP, not selected, our own). */
 void assembler__set_ignore(struct assembler *a, conn_ignore_fn fn, void *ctx);
-/* Called once a connection of a Go program is seen (to attach its uprobes: loader__attach_go). */
-void assembler__set_go_process(struct assembler *a, void (*fn)(void *ctx, uint32_t tgid),
-			       void *ctx);
+/* Called at each connection of a traced process (the callee remembers the processes it saw):
+ * the uprobes its executable and libraries call for (loader__attach_uprobes). */
+void assembler__set_process_seen(struct assembler *a, void (*fn)(void *ctx, uint32_t tgid),
+				 void *ctx);
 /* Tell the kernel how to capture a connection's responses (loader__capture_policy). */
 typedef void (*conn_policy_fn)(void *ctx, uint64_t sock_key, uint8_t mode);
 void assembler__set_capture_policy(struct assembler *a, conn_policy_fn fn, void *ctx);

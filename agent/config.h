@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "decoders/db.h"
+#include "decoders/db_options.h"
 #include "export/exporter.h"
 #include "sonde_event.h"
 

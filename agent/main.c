@@ -403,7 +403,7 @@ static int run(struct agent *ag)
 		return -ENOMEM;
 	assembler__set_ignore(ag->asm_, conn_ignore, ag->ld);
 	assembler__set_capture_policy(ag->asm_, conn_policy, ag->ld);
-	assembler__set_go_process(ag->asm_, process_seen, ag->ld);
+	assembler__set_process_seen(ag->asm_, process_seen, ag->ld);
 	loader__set_exec_cb(ag->ld, process_started, ag);
 	err = loop__add_fd(ag->loop, loader__epoll_fd(ag->ld), EPOLLIN, on_ring_wakeup, ag);
 	if (err)

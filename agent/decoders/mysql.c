@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The MySQL client/server protocol (MySQL and MariaDB), as a db_decoder. Both directions are cut
- * into packets (3-byte length, sequence id; a payload of 16 MiB - 1 goes on in the next packet)
- * by a small streaming parser that keeps only the first bytes of each message, so a long query
- * or a large row costs no copy beyond that prefix and packet framing survives bytes the kernel
- * only counted, as long as the uncounted stretch stays inside one payload.
+ * The MySQL client/server protocol (MySQL and MariaDB), as a decoder (decoder.h, db.h). Both
+ * directions are cut into packets (3-byte length, sequence id; a payload of 16 MiB - 1 goes on
+ * in the next packet) by a small streaming parser that keeps only the first bytes of each
+ * message, so a long query or a large row costs no copy beyond that prefix and packet framing
+ * survives bytes the kernel only counted, as long as the uncounted stretch stays inside one
+ * payload.
  *
  * The handshake gives the server's flavour (its version string), the capabilities both ends
  * agreed on and the database the client asked for; TLS and compression end the decoding of a
@@ -18,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "sql.h"
+#include "decoders/db.h"
+#include "decoders/mysql.h"
+#include "decoders/op_queue.h"
+#include "decoders/sql.h"
 
 /* Capability flags (the handshake's; both ends' agreed set is what the client answers). */
 #define CLIENT_CONNECT_WITH_DB 0x00000008u
@@ -126,7 +129,8 @@ struct my_pend {
 	uint64_t left;	/* definitions still to come */
 	uint32_t pcols; /* prepare: the column definitions that follow the parameters */
 	int64_t rows;
-	struct db_op *op; /* reused between commands; allocated at the slot's first use */
+	struct db_op op; /* last: a new entry clears what comes before it, and of its op what
+			  * comes before the query text (of which one byte) */
 };
 
 struct my_stmt {
@@ -151,7 +155,8 @@ struct my_dir {
 	uint32_t left;	/* payload bytes of the current packet still to come */
 	uint64_t msg_len; /* payload bytes of the message (all its packets) so far */
 	uint64_t hdr_ts, first_ts;
-	uint64_t hdr_tid, first_tid;
+	uint64_t hdr_actor, first_actor;
+	uint32_t hdr_tid, first_tid;
 	uint32_t buf_len, buf_cap;
 	uint8_t *buf;
 };
@@ -166,14 +171,14 @@ struct my_state {
 	uint32_t srv_caps; /* what the server offered */
 	uint32_t ext_caps; /* MariaDB's extended capabilities, agreed */
 	struct my_dir cli, srv;
-	struct my_pend pend[MY_PENDING];
-	unsigned int p_head, p_count;
+	struct op_queue q;     /* commands waiting for their answers (struct my_pend) */
 	struct my_stmt *stmts; /* MY_STMTS slots, allocated at the first prepare */
 	size_t stmt_text;      /* bytes of query text the table holds */
 	uint32_t tick;
 	uint32_t last_stmt;    /* the latest prepared id (MariaDB's "last statement" id) */
 	char namespace_[DB_NAMESPACE_BYTES];
-	uint64_t errors;
+	struct mysql_counts n; /* refused: see q.refused */
+	const struct decoder_sink *sink; /* where the feed being served reports framing losses */
 	uint8_t cli_buf[MY_CLIENT_BUF];
 	uint8_t srv_buf[MY_SERVER_BUF];
 };
@@ -354,30 +359,30 @@ static bool is_mid_query(const uint8_t *p, size_t n)
 	return looks_like_sql(p + 5, n - 5);
 }
 
-static enum db_side mysql_detect(const uint8_t *p, size_t n, uint16_t lport, uint16_t rport)
+static enum detect_result mysql_detect(const uint8_t *p, size_t n, const struct conn_info *info)
 {
-	(void)lport;
-	(void)rport;
+	(void)info;
 	if (n < 5)
-		return DB_SIDE_NONE;
+		return DETECT_NO;
 	if (is_greeting(p, n))
-		return DB_SIDE_SERVER;
+		return DETECT_SERVER;
 	if (is_mid_query(p, n))
-		return DB_SIDE_CLIENT;
-	return DB_SIDE_NONE;
+		return DETECT_CLIENT;
+	return DETECT_NO;
 }
 
 /*
  * State.
  */
 
-static void *mysql_create(const struct db_options *opt)
+static void *mysql_create(const struct decoder_env *env)
 {
 	struct my_state *st = calloc(1, sizeof(*st));
 
 	if (!st)
 		return NULL;
-	st->mode = opt ? opt->query_mode : DB_QUERY_SANITIZED;
+	st->mode = env && env->cfg ? env->cfg->db.query_mode : DB_QUERY_SANITIZED;
+	op_queue__init(&st->q, sizeof(struct my_pend), MY_PENDING);
 	st->system = DB_MYSQL;
 	st->phase = PH_GREETING;
 	st->cli.buf = st->cli_buf;
@@ -408,14 +413,12 @@ static void stmts_clear(struct my_state *st)
 static void mysql_destroy(void *p)
 {
 	struct my_state *st = p;
-	unsigned int i;
 
 	if (!st)
 		return;
 	stmts_clear(st);
 	free(st->stmts);
-	for (i = 0; i < MY_PENDING; i++)
-		free(st->pend[i].op);
+	op_queue__free(&st->q);
 	free(st);
 }
 
@@ -444,7 +447,7 @@ static struct my_stmt *stmt_evict(struct my_state *st)
 			v = &st->stmts[i];
 	}
 	stmt_free(st, v);
-	st->errors++;
+	st->n.evictions++;
 	return v;
 }
 
@@ -471,7 +474,7 @@ static void stmt_add(struct my_state *st, uint32_t id, const struct db_op *op)
 	if (!st->stmts) {
 		st->stmts = calloc(MY_STMTS, sizeof(*st->stmts));
 		if (!st->stmts) {
-			st->errors++;
+			st->n.nomem++;
 			return;
 		}
 	}
@@ -515,41 +518,27 @@ static void stmt_close(struct my_state *st, uint32_t id)
 
 static struct my_pend *front(struct my_state *st)
 {
-	return st->p_count ? &st->pend[st->p_head] : NULL;
+	return op_queue__front(&st->q);
 }
 
 static struct my_pend *last_pend(struct my_state *st)
 {
-	return st->p_count ? &st->pend[(st->p_head + st->p_count - 1) % MY_PENDING] : NULL;
+	return op_queue__back(&st->q);
 }
 
-static void pop(struct my_state *st)
-{
-	st->p_head = (st->p_head + 1) % MY_PENDING;
-	st->p_count--;
-}
-
-/* A new entry with its op cleared, or NULL (queue full or no memory: counted). */
+/*
+ * A new entry with its op cleared, or NULL (queue full or no memory: counted). The pointers
+ * to entries taken before it may have moved.
+ */
 static struct my_pend *push(struct my_state *st, uint8_t cmd, enum my_answer answer)
 {
-	struct my_pend *p;
+	struct my_pend *p = op_queue__push(&st->q);
 	struct db_op *op;
 
-	if (st->p_count == MY_PENDING) {
-		st->errors++;
+	if (!p)
 		return NULL;
-	}
-	p = &st->pend[(st->p_head + st->p_count) % MY_PENDING];
-	op = p->op;
-	if (!op) {
-		op = malloc(sizeof(*op));
-		if (!op) {
-			st->errors++;
-			return NULL;
-		}
-	}
-	memset(p, 0, sizeof(*p));
-	p->op = op;
+	memset(p, 0, offsetof(struct my_pend, op));
+	op = &p->op;
 	memset(op, 0, offsetof(struct db_op, query));
 	op->query[0] = '\0';
 	memset(op->summary, 0, sizeof(op->summary));
@@ -557,39 +546,53 @@ static struct my_pend *push(struct my_state *st, uint8_t cmd, enum my_answer ans
 	p->cmd = cmd;
 	p->answer = answer;
 	p->step = answer == ANS_UNKNOWN ? ST_SKIP : answer == ANS_ROWS ? ST_ROWS : ST_FIRST;
-	st->p_count++;
 	return p;
+}
+
+/* Finished: to the core, the core's part of the head zero as decoder.h wants it. */
+static void report(const struct decoder_sink *out, struct db_op *op)
+{
+	struct op_head *h = &op->head;
+
+	h->has_ctx = false;
+	memset(&h->ctx, 0, sizeof(h->ctx));
+	h->begun = false;
+	h->awaiting_peer = false;
+	memset(h->trace_id, 0, sizeof(h->trace_id));
+	memset(h->span_id, 0, sizeof(h->span_id));
+	memset(h->parent_id, 0, sizeof(h->parent_id));
+	if (out && out->done)
+		out->done(out->ctx, h);
 }
 
 /* The op of an answered (or abandoned) command goes out, then leaves the queue. */
 static void finish(struct my_state *st, uint64_t end_ns, bool incomplete,
-		   const struct db_sink *out)
+		   const struct decoder_sink *out)
 {
 	struct my_pend *p = front(st);
-	struct db_op *op = p->op;
+	struct db_op *op = &p->op;
 
 	if (p->answer != ANS_UNKNOWN) {
 		op->system = st->system;
-		op->end_ns = end_ns > op->start_ns ? end_ns : op->start_ns;
-		op->incomplete = incomplete && !op->error;
+		op->head.end_ns = end_ns > op->head.start_ns ? end_ns : op->head.start_ns;
+		op->head.incomplete = incomplete && !op->error;
 		op->returned_rows = p->counted && !op->error && !incomplete ? p->rows : -1;
 		if (!op->namespace_[0])
 			copy_str(op->namespace_, sizeof(op->namespace_), st->namespace_);
-		if (out && out->op)
-			out->op(out->ctx, op);
+		report(out, op);
 	}
-	pop(st);
+	op_queue__pop(&st->q);
 }
 
 /* Every command still queued is over at ts: answered unseen (lost framing) or abandoned. */
 static void finish_all(struct my_state *st, uint64_t ts, bool incomplete,
-		       const struct db_sink *out)
+		       const struct decoder_sink *out)
 {
-	while (st->p_count)
+	while (op_queue__len(&st->q))
 		finish(st, ts, incomplete, out);
 }
 
-/* The framing of one direction is lost until its next run. */
+/* The framing of one direction is lost until its next run; the core counts each loss once. */
 static void lose(struct my_state *st, bool from_client)
 {
 	struct my_dir *d = from_client ? &st->cli : &st->srv;
@@ -598,7 +601,9 @@ static void lose(struct my_state *st, bool from_client)
 	if (d->lost)
 		return;
 	d->lost = true;
-	st->errors++;
+	st->n.lost++;
+	if (st->sink && st->sink->lost)
+		st->sink->lost(st->sink->ctx, from_client);
 	if (st->phase != PH_COMMAND) {
 		/* The handshake cannot be followed any further, so neither can the rest. */
 		st->phase = PH_DONE;
@@ -624,7 +629,8 @@ struct my_msg {
 	uint8_t last_seq;  /* and of its last */
 	uint64_t start_ns; /* its first byte */
 	uint64_t end_ns;   /* its last byte */
-	uint64_t tid;	   /* the thread that moved its first byte */
+	uint64_t actor;	   /* who moved its first byte (decoder_chunk.actor) */
+	uint32_t tid;	   /* and on which OS thread */
 };
 
 static bool ci_contains(const uint8_t *s, size_t n, const char *w)
@@ -825,7 +831,7 @@ static void use_target(const char *q, size_t n, char *out, size_t outsz)
 
 static void fill_from_stmt(struct my_state *st, struct my_pend *p)
 {
-	struct db_op *op = p->op;
+	struct db_op *op = &p->op;
 	struct my_stmt *s;
 	uint32_t id = p->stmt_id;
 
@@ -860,26 +866,26 @@ static void fill_command(struct my_state *st, struct my_pend *p, const struct my
 	case COM_STMT_PREPARE:
 		if (cmd == COM_QUERY && !query_text(st, m, &o))
 			break;
-		sql_fill_op(p->op, (const char *)m->b + o, m->n - o, st->mode);
-		if (cmd == COM_QUERY && !strcmp(p->op->operation, "USE"))
-			use_target((const char *)m->b + o, m->n - o, p->op->namespace_,
-				   sizeof(p->op->namespace_));
+		sql_fill_op(&p->op, (const char *)m->b + o, m->n - o, st->mode);
+		if (cmd == COM_QUERY && !strcmp(p->op.operation, "USE"))
+			use_target((const char *)m->b + o, m->n - o, p->op.namespace_,
+				   sizeof(p->op.namespace_));
 		break;
 	case COM_INIT_DB:
-		copy_str(p->op->operation, sizeof(p->op->operation), "USE");
-		copy_name(p->op->namespace_, sizeof(p->op->namespace_), m->b + 1, m->n - 1);
+		copy_str(p->op.operation, sizeof(p->op.operation), "USE");
+		copy_name(p->op.namespace_, sizeof(p->op.namespace_), m->b + 1, m->n - 1);
 		if (m->len != m->n)
-			p->op->namespace_[0] = '\0'; /* cut: not the name */
+			p->op.namespace_[0] = '\0'; /* cut: not the name */
 		break;
 	case COM_FIELD_LIST:
-		copy_str(p->op->operation, sizeof(p->op->operation), "FIELD_LIST");
-		copy_name(p->op->collection, sizeof(p->op->collection), m->b + 1,
+		copy_str(p->op.operation, sizeof(p->op.operation), "FIELD_LIST");
+		copy_name(p->op.collection, sizeof(p->op.collection), m->b + 1,
 			  nul_len(m->b + 1, m->n - 1));
 		break;
 	case COM_STMT_EXECUTE:
 	case COM_STMT_BULK_EXECUTE:
 	case COM_STMT_FETCH:
-		copy_str(p->op->operation, sizeof(p->op->operation), command_name(cmd));
+		copy_str(p->op.operation, sizeof(p->op.operation), command_name(cmd));
 		if (m->n >= 5) {
 			p->stmt_id = le32(m->b + 1);
 			p->has_stmt = true;
@@ -889,7 +895,7 @@ static void fill_command(struct my_state *st, struct my_pend *p, const struct my
 			p->cursor = true;
 		break;
 	default:
-		copy_str(p->op->operation, sizeof(p->op->operation), command_name(cmd));
+		copy_str(p->op.operation, sizeof(p->op.operation), command_name(cmd));
 		break;
 	}
 }
@@ -958,9 +964,10 @@ static void on_command(struct my_state *st, const struct my_msg *m)
 	if (!p)
 		return;
 	p->seq = (uint8_t)(m->last_seq + 1);
-	p->op->system = st->system; /* the SQL dialect for sql_fill_op */
-	p->op->start_ns = m->start_ns;
-	p->op->tid = m->tid;
+	p->op.system = st->system; /* the SQL dialect for sql_fill_op */
+	p->op.head.start_ns = m->start_ns;
+	p->op.head.actor = m->actor;
+	p->op.head.tid = m->tid;
 	fill_command(st, p, m);
 }
 
@@ -1034,7 +1041,7 @@ static void on_client_command_phase(struct my_state *st, const struct my_msg *m,
 	}
 	on_command(st, m);
 	if (m->b[0] == COM_CHANGE_USER && (f = last_pend(st)) && f->cmd == COM_CHANGE_USER)
-		change_user_db(st, m, f->op->namespace_, sizeof(f->op->namespace_));
+		change_user_db(st, m, f->op.namespace_, sizeof(f->op.namespace_));
 }
 
 /*
@@ -1048,7 +1055,7 @@ static bool is_progress(const struct my_msg *m)
 
 static void on_error(struct my_pend *p, const struct my_msg *m)
 {
-	struct db_op *op = p->op;
+	struct db_op *op = &p->op;
 	uint32_t code, k = 0;
 	char digits[8];
 
@@ -1102,9 +1109,9 @@ static int eof_follows(const struct my_state *st)
 static void on_success(struct my_state *st, struct my_pend *p)
 {
 	if (p->cmd == COM_INIT_DB || p->cmd == COM_CHANGE_USER ||
-	    (p->cmd == COM_QUERY && !strcmp(p->op->operation, "USE")))
-		if (p->op->namespace_[0])
-			copy_str(st->namespace_, sizeof(st->namespace_), p->op->namespace_);
+	    (p->cmd == COM_QUERY && !strcmp(p->op.operation, "USE")))
+		if (p->op.namespace_[0])
+			copy_str(st->namespace_, sizeof(st->namespace_), p->op.namespace_);
 	if (p->cmd == COM_CHANGE_USER || p->cmd == COM_RESET_CONNECTION)
 		stmts_clear(st); /* the server forgets the session's statements */
 }
@@ -1112,7 +1119,7 @@ static void on_success(struct my_state *st, struct my_pend *p)
 /* The prepare answer: remember the statement, then name the prepare's own span. */
 static void on_prepared(struct my_state *st, struct my_pend *p, uint32_t id)
 {
-	struct db_op *op = p->op;
+	struct db_op *op = &p->op;
 	char summary[sizeof(op->summary)];
 	size_t n;
 
@@ -1345,7 +1352,7 @@ static enum my_took on_answer(struct my_state *st, struct my_pend *p, const stru
 }
 
 static void on_server_command_phase(struct my_state *st, const struct my_msg *m,
-				    const struct db_sink *out)
+				    const struct decoder_sink *out)
 {
 	struct my_pend *p;
 	enum my_took took;
@@ -1372,12 +1379,12 @@ static void on_server_command_phase(struct my_state *st, const struct my_msg *m,
 		p->seq_loose = false;
 		took = on_answer(st, p, m);
 		if (took == TOOK) {
-			p->op->end_ns = m->end_ns;
+			p->op.head.end_ns = m->end_ns;
 			p->seq = (uint8_t)(m->last_seq + 1);
 			return;
 		}
 		if (took == DONE) {
-			if (!p->op->error)
+			if (!p->op.error)
 				on_success(st, p);
 			if (p->answer == ANS_RESULT)
 				fill_from_stmt(st, p);
@@ -1388,7 +1395,7 @@ static void on_server_command_phase(struct my_state *st, const struct my_msg *m,
 		if (p->answer == ANS_RESULT)
 			fill_from_stmt(st, p);
 		on_success(st, p);
-		finish(st, p->op->end_ns, false, out);
+		finish(st, p->op.head.end_ns, false, out);
 	}
 }
 
@@ -1397,7 +1404,7 @@ static void on_server_command_phase(struct my_state *st, const struct my_msg *m,
  */
 
 static void on_message(struct my_state *st, bool from_client, const struct my_msg *m,
-		       bool resync, const struct db_sink *out)
+		       bool resync, const struct decoder_sink *out)
 {
 	switch (st->phase) {
 	case PH_GREETING:
@@ -1442,7 +1449,7 @@ static void dir_reset(struct my_dir *d)
 
 /* The current packet's payload is all there: a message ends unless the next packet goes on. */
 static void packet_end(struct my_state *st, bool from_client, uint64_t ts,
-		       const struct db_sink *out)
+		       const struct decoder_sink *out)
 {
 	struct my_dir *d = from_client ? &st->cli : &st->srv;
 	struct my_msg m;
@@ -1458,6 +1465,7 @@ static void packet_end(struct my_state *st, bool from_client, uint64_t ts,
 	m.last_seq = d->last_seq;
 	m.start_ns = d->first_ts;
 	m.end_ns = ts;
+	m.actor = d->first_actor;
 	m.tid = d->first_tid;
 	resync = from_client && st->cli_resync;
 	if (from_client)
@@ -1504,6 +1512,7 @@ static void header_done(struct my_state *st, bool from_client)
 		d->hole = false;
 		d->first_seq = seq;
 		d->first_ts = d->hdr_ts;
+		d->first_actor = d->hdr_actor;
 		d->first_tid = d->hdr_tid;
 	}
 	d->last_seq = seq;
@@ -1515,7 +1524,7 @@ static void header_done(struct my_state *st, bool from_client)
 
 /* Bytes of this direction that went by uncounted... counted but not captured. */
 static void dir_skip(struct my_state *st, bool from_client, uint64_t n, uint64_t ts,
-		     const struct db_sink *out)
+		     const struct decoder_sink *out)
 {
 	struct my_dir *d = from_client ? &st->cli : &st->srv;
 	uint64_t k;
@@ -1535,17 +1544,20 @@ static void dir_skip(struct my_state *st, bool from_client, uint64_t n, uint64_t
 	}
 }
 
-static void dir_data(struct my_state *st, bool from_client, const uint8_t *p, size_t n,
-		     uint64_t ts, uint64_t tid, const struct db_sink *out)
+static void dir_data(struct my_state *st, bool from_client, const struct decoder_chunk *c,
+		     const struct decoder_sink *out)
 {
 	struct my_dir *d = from_client ? &st->cli : &st->srv;
-	size_t k, room;
+	const uint8_t *p = c->data;
+	size_t n = c->len, k, room;
+	uint64_t ts = c->ts;
 
 	while (n && !d->lost && st->phase != PH_DONE) {
 		if (!d->in_payload) {
 			if (!d->hdr_len) {
 				d->hdr_ts = ts;
-				d->hdr_tid = tid;
+				d->hdr_actor = c->actor;
+				d->hdr_tid = c->tid;
 			}
 			k = 4u - d->hdr_len;
 			if (k > n)
@@ -1576,8 +1588,8 @@ static void dir_data(struct my_state *st, bool from_client, const uint8_t *p, si
 	}
 }
 
-static void mysql_feed(void *p, bool from_client, const struct db_feed *f,
-		       const struct db_sink *out)
+static void mysql_feed(void *p, bool from_client, const struct decoder_chunk *f,
+		       const struct decoder_sink *out)
 {
 	struct my_state *st = p;
 	struct my_dir *d = from_client ? &st->cli : &st->srv;
@@ -1590,24 +1602,28 @@ static void mysql_feed(void *p, bool from_client, const struct db_feed *f,
 		if (from_client)
 			st->cli_resync = true;
 	}
+	st->sink = out;
 	dir_skip(st, from_client, f->gap, f->ts, out);
 	if (f->len)
-		dir_data(st, from_client, f->data, f->len, f->ts, f->tid, out);
+		dir_data(st, from_client, f, out);
 	dir_skip(st, from_client, f->tail, f->ts, out);
+	st->sink = NULL;
 }
 
-static void mysql_run_end(void *p, bool from_client, uint64_t last_ts, const struct db_sink *out)
+static void mysql_run_end(void *p, bool from_client, const struct sonde_run_summary *run,
+			  const struct decoder_sink *out)
 {
 	struct my_state *st = p;
 	struct my_pend *f = front(st);
-	unsigned int i;
+	uint64_t last_ts = run->last_ts_ns;
+	uint32_t i;
 
 	if (from_client || st->phase != PH_COMMAND || !f)
 		return;
 	if (!st->caps_known && !st->srv.lost &&
 	    (f->step == ST_PCOLS_EOF || (f->step == ST_PARAMS_EOF && !f->pcols))) {
 		/* Not known whether an EOF follows the definitions; none came: it was over. */
-		finish(st, f->op->end_ns, false, out);
+		finish(st, f->op.head.end_ns, false, out);
 		f = front(st);
 		if (!f)
 			return;
@@ -1615,8 +1631,8 @@ static void mysql_run_end(void *p, bool from_client, uint64_t last_ts, const str
 	if (!st->srv.lost && f->step != ST_SKIP)
 		return; /* the answer is followed: its end will be seen, or the close */
 	/* The rest of the answers went by uncaptured; they ended with this run. */
-	for (i = 0; i < st->p_count; i++) {
-		struct my_pend *q = &st->pend[(st->p_head + i) % MY_PENDING];
+	for (i = 0; i < op_queue__len(&st->q); i++) {
+		struct my_pend *q = op_queue__at(&st->q, i);
 
 		q->counted = false;
 		if (q->answer == ANS_RESULT)
@@ -1629,16 +1645,16 @@ static bool mysql_waiting(const void *p)
 {
 	const struct my_state *st = p;
 
-	return st->phase == PH_COMMAND && st->p_count;
+	return st->phase == PH_COMMAND && op_queue__len(&st->q);
 }
 
-static void mysql_close(void *p, uint64_t ts, const struct db_sink *out)
+static void mysql_close(void *p, uint64_t ts, const struct decoder_sink *out)
 {
 	struct my_state *st = p;
-	unsigned int i;
+	uint32_t i;
 
-	for (i = 0; i < st->p_count; i++) {
-		struct my_pend *q = &st->pend[(st->p_head + i) % MY_PENDING];
+	for (i = 0; i < op_queue__len(&st->q); i++) {
+		struct my_pend *q = op_queue__at(&st->q, i);
 
 		if (q->answer == ANS_RESULT)
 			fill_from_stmt(st, q);
@@ -1646,15 +1662,19 @@ static void mysql_close(void *p, uint64_t ts, const struct db_sink *out)
 	finish_all(st, ts, true, out);
 }
 
-static uint64_t mysql_errors(const void *p)
+void mysql_get_counts(const void *p, struct mysql_counts *c)
 {
 	const struct my_state *st = p;
 
-	return st->errors;
+	*c = st->n;
+	c->refused = st->q.refused;
+	c->pending = op_queue__len(&st->q);
 }
 
-const struct db_decoder mysql_decoder = {
-	.system = DB_MYSQL,
+const struct decoder mysql_decoder = {
+	.name = "mysql",
+	.db = true,
+	.link_wait_ns = DB_LINK_WAIT_NS,
 	.detect = mysql_detect,
 	.create = mysql_create,
 	.destroy = mysql_destroy,
@@ -1662,5 +1682,5 @@ const struct db_decoder mysql_decoder = {
 	.run_end = mysql_run_end,
 	.waiting = mysql_waiting,
 	.close = mysql_close,
-	.errors = mysql_errors,
+	.build_span = db_build_span,
 };

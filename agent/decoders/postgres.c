@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * PostgreSQL frontend/backend protocol 3 for the database span contract (db.h). Both directions
+ * PostgreSQL frontend/backend protocol 3 as a decoder (decoder.h, db.h). Both directions
  * are framed by the messages' own lengths, also over bytes the kernel only counted, so a big
  * result set or COPY stream is skipped without being seen. A request is a simple Query (one op,
  * however many statements it holds: a batch) or an Execute of the extended protocol (one op
@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include "decoders/db.h"
+#include "decoders/op_queue.h"
+#include "decoders/postgres.h"
 #include "decoders/sql.h"
 
 /* Request codes of the untyped first packets (protocol 3.0, and 3.2 since PostgreSQL 18). */
@@ -59,7 +61,8 @@ struct pg_dir {
 	uint32_t body_len; /* of the message being read */
 	uint32_t kept;	   /* bytes of the body kept */
 	uint64_t ts;	   /* when the message began */
-	uint64_t tid;
+	uint64_t actor;	   /* and who moved its first byte */
+	uint32_t tid;
 	uint64_t run_ts;   /* when the run began */
 };
 
@@ -93,13 +96,12 @@ struct pg_state {
 	struct pg_stmt *stmts; /* PG_STMTS, allocated at the first named Parse */
 	uint64_t use_clock;
 
-	/* requests in flight, oldest first: a ring of q_cap */
-	struct pg_pending *q;
-	uint32_t q_cap, q_head, q_len;
+	struct op_queue q;	       /* requests in flight (struct pg_pending), oldest first */
 	uint32_t cli_group, srv_group; /* Sync groups sent and answered */
 	bool group_error;	       /* the server skips the rest of this group */
 	uint64_t req_ts;	       /* first message of the request being sent */
-	uint64_t req_tid;
+	uint64_t req_actor;
+	uint32_t req_tid;
 
 	/*
 	 * The client's framing lost (more I/Os in a run than the kernel captures, as a driver's
@@ -111,11 +113,11 @@ struct pg_state {
 	uint64_t blind_bytes;
 	uint64_t blind_ops;
 	uint64_t blind_ts;
-	uint64_t blind_tid;
+	uint64_t blind_actor;
+	uint32_t blind_tid;
 	uint32_t parses;	/* Parse messages seen and not yet answered */
 
-	uint64_t errors;
-	uint64_t evictions;
+	struct postgres_counts n; /* refused: see q.refused */
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -262,26 +264,30 @@ static bool client_request(const uint8_t *p, size_t n, bool port)
 	return port;
 }
 
-static enum db_side pg_detect(const uint8_t *p, size_t n, uint16_t lport, uint16_t rport)
+static enum detect_result pg_detect(const uint8_t *p, size_t n, const struct conn_info *info)
 {
+	bool port = info && info->have_tuple && (info->sport == 5432 || info->dport == 5432);
+
 	if (untyped_packet(p, n))
-		return DB_SIDE_CLIENT;
-	if (client_request(p, n, lport == 5432 || rport == 5432))
-		return DB_SIDE_CLIENT;
+		return DETECT_CLIENT;
+	if (client_request(p, n, port))
+		return DETECT_CLIENT;
 	if (server_answer(p, n))
-		return DB_SIDE_SERVER;
-	return DB_SIDE_NONE;
+		return DETECT_SERVER;
+	return DETECT_NO;
 }
 
-static void *pg_create(const struct db_options *opt)
+static void *pg_create(const struct decoder_env *env)
 {
 	struct pg_state *st = calloc(1, sizeof(*st));
 
 	if (!st)
 		return NULL;
-	st->mode = opt ? opt->query_mode : DB_QUERY_SANITIZED;
+	st->mode = env && env->cfg ? env->cfg->db.query_mode : DB_QUERY_SANITIZED;
 	st->cli.phase = PH_INIT;
 	st->srv.phase = PH_TYPED;
+	/* a deeper pipeline than sonde follows loses its requests beyond the bound */
+	op_queue__init(&st->q, sizeof(struct pg_pending), PG_MAX_PENDING);
 	return st;
 }
 
@@ -292,7 +298,7 @@ static void pg_destroy(void *p)
 	if (!st)
 		return;
 	free(st->stmts);
-	free(st->q);
+	op_queue__free(&st->q);
 	free(st);
 }
 
@@ -301,58 +307,41 @@ static void pg_destroy(void *p)
 
 static struct pg_pending *q_at(struct pg_state *st, uint32_t i)
 {
-	return &st->q[(st->q_head + i) % st->q_cap];
+	return op_queue__at(&st->q, i);
 }
 
-static struct pg_pending *q_push(struct pg_state *st)
+/* Finished: to the core, the core's part of the head zero as decoder.h wants it. */
+static void report(const struct decoder_sink *out, struct db_op *op)
 {
-	if (st->q_len == st->q_cap) {
-		uint32_t cap = st->q_cap ? st->q_cap * 2 : 4, i;
-		struct pg_pending *nq;
+	struct op_head *h = &op->head;
 
-		if (cap > PG_MAX_PENDING) {
-			st->errors++; /* a deeper pipeline than sonde follows: this one is lost */
-			return NULL;
-		}
-		nq = malloc(cap * sizeof(*nq));
-		if (!nq) {
-			st->errors++;
-			return NULL;
-		}
-		for (i = 0; i < st->q_len; i++)
-			nq[i] = *q_at(st, i);
-		free(st->q);
-		st->q = nq;
-		st->q_cap = cap;
-		st->q_head = 0;
-	}
-	return q_at(st, st->q_len++);
+	h->has_ctx = false;
+	memset(&h->ctx, 0, sizeof(h->ctx));
+	h->begun = false;
+	h->awaiting_peer = false;
+	memset(h->trace_id, 0, sizeof(h->trace_id));
+	memset(h->span_id, 0, sizeof(h->span_id));
+	memset(h->parent_id, 0, sizeof(h->parent_id));
+	if (out && out->done)
+		out->done(out->ctx, h);
 }
 
-static void q_pop(struct pg_state *st)
-{
-	st->q_head = (st->q_head + 1) % st->q_cap;
-	st->q_len--;
-}
-
-static void emit(struct pg_state *st, struct pg_pending *pe, uint64_t end, const struct db_sink *out)
+static void emit(struct pg_state *st, struct pg_pending *pe, uint64_t end,
+		 const struct decoder_sink *out)
 {
 	struct db_op *op = &pe->op;
 
-	op->end_ns = end > op->start_ns ? end : op->start_ns;
+	op->head.end_ns = end > op->head.start_ns ? end : op->head.start_ns;
 	memcpy(op->namespace_, st->namespace_, sizeof(op->namespace_));
-	out->op(out->ctx, op);
+	report(out, op);
 }
 
 /* The front request, if the server's answers have reached its Sync group. */
 static struct pg_pending *q_front(struct pg_state *st)
 {
-	struct pg_pending *pe;
+	struct pg_pending *pe = op_queue__front(&st->q);
 
-	if (!st->q_len)
-		return NULL;
-	pe = q_at(st, 0);
-	return pe->group == st->srv_group ? pe : NULL;
+	return pe && pe->group == st->srv_group ? pe : NULL;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -404,7 +393,7 @@ static void stmt_store(struct pg_state *st, uint64_t h, const uint8_t *text, siz
 		if (!st->stmts) {
 			st->stmts = calloc(PG_STMTS, sizeof(*st->stmts));
 			if (!st->stmts) {
-				st->errors++;
+				st->n.nomem++;
 				return;
 			}
 		}
@@ -418,7 +407,7 @@ static void stmt_store(struct pg_state *st, uint64_t h, const uint8_t *text, siz
 				old = &st->stmts[i];
 		}
 		if (old->name_hash)
-			st->evictions++;
+			st->n.evictions++;
 		s = old;
 	}
 	s->name_hash = h;
@@ -496,13 +485,14 @@ static void start_op(struct pg_state *st, struct pg_pending *pe, bool simple)
 	pe->answered = false;
 	pe->group = st->cli_group;
 	pe->op.system = DB_POSTGRESQL;
-	pe->op.start_ns = st->req_ts ? st->req_ts : st->cli.ts;
-	pe->op.tid = st->req_ts ? st->req_tid : st->cli.tid;
+	pe->op.head.start_ns = st->req_ts ? st->req_ts : st->cli.ts;
+	pe->op.head.actor = st->req_ts ? st->req_actor : st->cli.actor;
+	pe->op.head.tid = st->req_ts ? st->req_tid : st->cli.tid;
 	pe->op.returned_rows = -1;
 	st->req_ts = 0;
 }
 
-static void on_client_msg(struct pg_state *st, const struct db_sink *out)
+static void on_client_msg(struct pg_state *st, const struct decoder_sink *out)
 {
 	struct pg_dir *d = &st->cli;
 	const uint8_t *b = st->cli_buf;
@@ -545,7 +535,7 @@ static void on_client_msg(struct pg_state *st, const struct db_sink *out)
 	}
 	switch (d->type) {
 	case 'Q':
-		pe = q_push(st);
+		pe = op_queue__push(&st->q);
 		if (!pe) {
 			st->cli_group++;
 			return;
@@ -564,7 +554,7 @@ static void on_client_msg(struct pg_state *st, const struct db_sink *out)
 		on_bind(st, b, n);
 		break;
 	case 'E':
-		pe = q_push(st);
+		pe = op_queue__push(&st->q);
 		if (!pe)
 			return;
 		if (st->bound_known) {
@@ -638,7 +628,7 @@ static struct pg_pending *blind_request(struct pg_state *st)
 
 	if (st->blind_ops >= st->blind_bytes / 10)
 		return NULL;
-	pe = q_push(st);
+	pe = op_queue__push(&st->q);
 	if (!pe)
 		return NULL;
 	st->blind_ops++;
@@ -650,27 +640,28 @@ static struct pg_pending *blind_request(struct pg_state *st)
 	pe->answered = false;
 	pe->group = st->srv_group;
 	pe->op.system = DB_POSTGRESQL;
-	pe->op.start_ns = st->blind_ts;
-	pe->op.tid = st->blind_tid;
+	pe->op.head.start_ns = st->blind_ts;
+	pe->op.head.actor = st->blind_actor;
+	pe->op.head.tid = st->blind_tid;
 	pe->op.returned_rows = -1;
 	return pe;
 }
 
 /* ReadyForQuery: the server's current Sync group is over. */
-static void finish_group(struct pg_state *st, uint64_t ts, const struct db_sink *out)
+static void finish_group(struct pg_state *st, uint64_t ts, const struct decoder_sink *out)
 {
 	struct pg_pending *pe;
 
-	while (st->q_len && (int32_t)(q_at(st, 0)->group - st->srv_group) <= 0) {
+	while (op_queue__len(&st->q) && (int32_t)(q_at(st, 0)->group - st->srv_group) <= 0) {
 		pe = q_at(st, 0);
 		/* an Execute after an error in its group was skipped by the server: no span */
 		if (pe->simple || !st->group_error)
 			emit(st, pe, ts, out);
-		q_pop(st);
+		op_queue__pop(&st->q);
 	}
 	st->group_error = false;
 	st->srv_group++;
-	if (!st->q_len) {
+	if (!op_queue__len(&st->q)) {
 		st->srv_group = st->cli_group; /* nothing in flight: both ends agree again */
 		if (!st->cli.lost) {
 			st->blind = st->blind_parse = false;
@@ -680,7 +671,7 @@ static void finish_group(struct pg_state *st, uint64_t ts, const struct db_sink 
 	}
 }
 
-static void on_server_msg(struct pg_state *st, const struct db_sink *out)
+static void on_server_msg(struct pg_state *st, const struct decoder_sink *out)
 {
 	struct pg_dir *d = &st->srv;
 	const uint8_t *b = st->srv_buf;
@@ -708,14 +699,14 @@ static void on_server_msg(struct pg_state *st, const struct db_sink *out)
 									: rows;
 		if (!pe->simple) {
 			emit(st, pe, d->ts, out);
-			q_pop(st);
+			op_queue__pop(&st->q);
 		}
 		break;
 	case 'I':
 	case 's':
 		if (pe && !pe->simple) {
 			emit(st, pe, d->ts, out);
-			q_pop(st);
+			op_queue__pop(&st->q);
 		}
 		break;
 	case 'E':
@@ -726,7 +717,7 @@ static void on_server_msg(struct pg_state *st, const struct db_sink *out)
 		memcpy(pe->op.error_type, pe->op.status_code, sizeof(pe->op.error_type));
 		if (!pe->simple) {
 			emit(st, pe, d->ts, out);
-			q_pop(st);
+			op_queue__pop(&st->q);
 			st->group_error = true;
 		}
 		break;
@@ -748,10 +739,16 @@ static bool want_body(bool from_client, uint8_t type)
 	return type == 'C' || type == 'E';
 }
 
-static void lose(struct pg_state *st, struct pg_dir *d)
+/* The framing of one direction is lost: the core counts each loss once. */
+static void lose(struct pg_state *st, bool from_client, const struct decoder_sink *out)
 {
-	if (!d->lost)
-		st->errors++;
+	struct pg_dir *d = from_client ? &st->cli : &st->srv;
+
+	if (!d->lost) {
+		st->n.lost++;
+		if (out && out->lost)
+			out->lost(out->ctx, from_client);
+	}
 	d->lost = true;
 	d->in_body = false;
 	d->hdr_len = 0;
@@ -759,7 +756,7 @@ static void lose(struct pg_state *st, struct pg_dir *d)
 
 /* A message ended in the I/O at ts: an answer ends when its last byte moved. */
 static void message_done(struct pg_state *st, bool from_client, uint64_t ts,
-			 const struct db_sink *out)
+			 const struct decoder_sink *out)
 {
 	struct pg_dir *d = from_client ? &st->cli : &st->srv;
 
@@ -767,7 +764,7 @@ static void message_done(struct pg_state *st, bool from_client, uint64_t ts,
 	if (!from_client && ts > d->ts)
 		d->ts = ts;
 	if (d->cut)
-		st->errors++;
+		st->n.cut++;
 	if (from_client)
 		on_client_msg(st, out);
 	else
@@ -775,7 +772,7 @@ static void message_done(struct pg_state *st, bool from_client, uint64_t ts,
 }
 
 /* A complete header in d->hdr: check it and start the body. */
-static bool header_done(struct pg_state *st, bool from_client, uint64_t ts, uint64_t tid)
+static bool header_done(struct pg_state *st, bool from_client, const struct decoder_chunk *c)
 {
 	struct pg_dir *d = from_client ? &st->cli : &st->srv;
 	bool untyped = from_client && d->phase == PH_UNTYPED;
@@ -791,13 +788,15 @@ static bool header_done(struct pg_state *st, bool from_client, uint64_t ts, uint
 	d->cut = false;
 	d->in_body = true;
 	d->hdr_len = 0;
-	d->ts = ts;
-	d->tid = tid;
+	d->ts = c->ts;
+	d->actor = c->actor;
+	d->tid = c->tid;
 	if (from_client && !st->req_ts &&
 	    (d->type == 'Q' || d->type == 'P' || d->type == 'B' || d->type == 'D' ||
 	     d->type == 'E')) {
-		st->req_ts = ts; /* the first message of the next request */
-		st->req_tid = tid;
+		st->req_ts = c->ts; /* the first message of the next request */
+		st->req_actor = c->actor;
+		st->req_tid = c->tid;
 	}
 	return true;
 }
@@ -809,10 +808,14 @@ static void blind_add(struct pg_state *st, bool from_client, uint64_t n)
 		st->blind_bytes += n;
 }
 
-static void feed_bytes(struct pg_state *st, bool from_client, const uint8_t *p, size_t n,
-		       uint64_t ts, uint64_t tid, const struct db_sink *out)
+/* The captured bytes of one I/O. */
+static void feed_bytes(struct pg_state *st, bool from_client, const struct decoder_chunk *c,
+		       const struct decoder_sink *out)
 {
 	struct pg_dir *d = from_client ? &st->cli : &st->srv;
+	const uint8_t *p = c->data;
+	size_t n = c->len;
+	uint64_t ts = c->ts;
 	uint8_t *keep = from_client ? st->cli_buf : st->srv_buf;
 	size_t cap = from_client ? sizeof(st->cli_buf) : sizeof(st->srv_buf);
 	size_t i = 0, k;
@@ -838,17 +841,17 @@ static void feed_bytes(struct pg_state *st, bool from_client, const uint8_t *p, 
 			i += k;
 			if (d->hdr_len < need)
 				break;
-			if (!header_done(st, from_client, ts, tid)) {
-				lose(st, d);
+			if (!header_done(st, from_client, c)) {
+				lose(st, from_client, out);
 				break;
 			}
 		}
 		k = d->left < n - i ? d->left : n - i;
 		if (want_body(from_client, d->type) && d->kept < cap) {
-			size_t c = k < cap - d->kept ? k : cap - d->kept;
+			size_t m = k < cap - d->kept ? k : cap - d->kept;
 
-			memcpy(keep + d->kept, p + i, c);
-			d->kept += (uint32_t)c;
+			memcpy(keep + d->kept, p + i, m);
+			d->kept += (uint32_t)m;
 		}
 		d->left -= (uint32_t)k;
 		i += k;
@@ -860,13 +863,13 @@ static void feed_bytes(struct pg_state *st, bool from_client, const uint8_t *p, 
 
 /* Bytes that went by uncaptured: a body is skipped by its length, a header cannot be. */
 static void skip_bytes(struct pg_state *st, bool from_client, uint64_t n, uint64_t ts,
-		       const struct db_sink *out)
+		       const struct decoder_sink *out)
 {
 	struct pg_dir *d = from_client ? &st->cli : &st->srv;
 
 	while (n && !d->lost && d->phase != PH_OFF) {
 		if (!d->in_body) {
-			lose(st, d);
+			lose(st, from_client, out);
 			break;
 		}
 		if (d->left > n) {
@@ -908,7 +911,8 @@ static bool resync(struct pg_state *st, bool from_client, const uint8_t *p, size
 	return true;
 }
 
-static void pg_feed(void *p, bool from_client, const struct db_feed *f, const struct db_sink *out)
+static void pg_feed(void *p, bool from_client, const struct decoder_chunk *f,
+		    const struct decoder_sink *out)
 {
 	struct pg_state *st = p;
 	struct pg_dir *d = from_client ? &st->cli : &st->srv;
@@ -928,19 +932,24 @@ static void pg_feed(void *p, bool from_client, const struct db_feed *f, const st
 	if (d->lost && f->run_start && f->len && !f->gap)
 		resync(st, from_client, f->data, f->len);
 	if (f->len)
-		feed_bytes(st, from_client, f->data, f->len, f->ts, f->tid, out);
+		feed_bytes(st, from_client, f, out);
 	if (f->tail)
 		skip_bytes(st, from_client, f->tail, f->ts, out);
 	if (from_client && d->lost) {
 		st->blind = true;
 		st->blind_ts = f->ts > st->blind_ts ? f->ts : st->blind_ts;
-		st->blind_tid = f->tid ? f->tid : st->blind_tid;
+		if (f->actor) {
+			st->blind_actor = f->actor;
+			st->blind_tid = f->tid;
+		}
 	}
 }
 
-static void pg_run_end(void *p, bool from_client, uint64_t last_ts, const struct db_sink *out)
+static void pg_run_end(void *p, bool from_client, const struct sonde_run_summary *run,
+		       const struct decoder_sink *out)
 {
 	struct pg_state *st = p;
+	uint64_t last_ts = run->last_ts_ns;
 
 	if (from_client || !st->srv.lost)
 		return;
@@ -949,48 +958,52 @@ static void pg_run_end(void *p, bool from_client, uint64_t last_ts, const struct
 	 * before this answer began were answered by it, and it ended now. Whether one failed
 	 * cannot be known.
 	 */
-	while (st->q_len && q_at(st, 0)->op.start_ns <= st->srv.run_ts) {
+	while (op_queue__len(&st->q) && q_at(st, 0)->op.head.start_ns <= st->srv.run_ts) {
 		if (q_at(st, 0)->simple || !st->group_error)
 			emit(st, q_at(st, 0), last_ts, out);
-		q_pop(st);
+		op_queue__pop(&st->q);
 	}
 	st->group_error = false;
-	st->srv_group = st->q_len ? q_at(st, 0)->group : st->cli_group;
+	st->srv_group = op_queue__len(&st->q) ? q_at(st, 0)->group : st->cli_group;
 }
 
 static bool pg_waiting(const void *p)
 {
 	const struct pg_state *st = p;
 
-	return st->q_len > 0;
+	return op_queue__len(&st->q) > 0;
 }
 
-static void pg_close(void *p, uint64_t ts, const struct db_sink *out)
+static void pg_close(void *p, uint64_t ts, const struct decoder_sink *out)
 {
 	struct pg_state *st = p;
 	struct pg_pending *pe;
 
-	while (st->q_len) {
+	while (op_queue__len(&st->q)) {
 		pe = q_at(st, 0);
 		if (!(st->group_error && !pe->simple && pe->group == st->srv_group)) {
 			if (!pe->op.error)
-				pe->op.incomplete = true;
+				pe->op.head.incomplete = true;
 			emit(st, pe, ts, out);
 		}
-		q_pop(st);
+		op_queue__pop(&st->q);
 	}
 	st->group_error = false;
 }
 
-static uint64_t pg_errors(const void *p)
+void postgres_get_counts(const void *p, struct postgres_counts *c)
 {
 	const struct pg_state *st = p;
 
-	return st->errors + st->evictions;
+	*c = st->n;
+	c->refused = st->q.refused;
+	c->pending = op_queue__len(&st->q);
 }
 
-const struct db_decoder postgres_decoder = {
-	.system = DB_POSTGRESQL,
+const struct decoder postgres_decoder = {
+	.name = "postgresql",
+	.db = true,
+	.link_wait_ns = DB_LINK_WAIT_NS,
 	.detect = pg_detect,
 	.create = pg_create,
 	.destroy = pg_destroy,
@@ -998,5 +1011,5 @@ const struct db_decoder postgres_decoder = {
 	.run_end = pg_run_end,
 	.waiting = pg_waiting,
 	.close = pg_close,
-	.errors = pg_errors,
+	.build_span = db_build_span,
 };

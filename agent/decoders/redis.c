@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Redis (RESP2, RESP3 and inline commands) as a db_decoder. Each direction goes through one small
- * streaming tokenizer that keeps only what the spans need (a command's first two words, the head
- * of a reply) and counts everything else, so bulk strings of any size cost no copy and their
- * uncaptured bytes are skipped by length. The client's commands wait in a FIFO; each reply the
- * server sends pairs with the oldest one, which is how Redis answers, pipelines included.
+ * Redis (RESP2, RESP3 and inline commands) as a decoder (decoder.h, db.h). Each direction goes
+ * through one small streaming tokenizer that keeps only what the spans need (a command's first
+ * two words, the head of a reply) and counts everything else, so bulk strings of any size cost
+ * no copy and their uncaptured bytes are skipped by length. The client's commands wait in a FIFO;
+ * each reply the server sends pairs with the oldest one, which is how Redis answers, pipelines
+ * included.
  *
  * Messages the server pushes on its own (pub/sub messages, MONITOR's feed, RESP3 pushes such as
  * invalidations) are recognised and counted, never paired. When a direction's framing is lost
@@ -18,14 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "redis.h"
+#include "decoders/db.h"
+#include "decoders/op_queue.h"
+#include "decoders/redis.h"
 
 #define RD_DEPTH 16	      /* aggregate nesting the tokenizer follows (COMMAND DOCS needs ~6) */
 #define RD_LINE 64	      /* bytes kept of a header line (lengths, +OK, -ERR ...) */
 #define RD_WORD DB_OP_NAME_BYTES /* bytes kept of a command's first two words */
 #define RD_KIND 16	      /* bytes kept of a push's first element ("message") */
-#define RD_PENDING_MIN 8
 #define RD_PENDING_MAX 256    /* commands waiting for replies; beyond, they are only counted */
 #define RD_RAW_RING 8192      /* --db-query raw: text of the waiting commands */
 #define RD_MAX_BULK (1ULL << 40)
@@ -73,7 +74,8 @@ struct rd_build {
 	uint64_t argc;	  /* *N, or words so far (inline) */
 	uint64_t argi;	  /* arguments begun */
 	uint64_t start_ns;
-	uint64_t tid;
+	uint64_t actor;
+	uint32_t tid;
 	uint8_t w0_len, w1_len, w2_len;
 	bool w0_over, w1_over, w2_over;
 	char w0[RD_WORD], w1[RD_WORD];
@@ -110,7 +112,8 @@ struct rd_cmd {
 	uint64_t start_ns;
 	uint64_t argc;	    /* Q_DROPPED: how many commands it stands for */
 	uint64_t raw_pos;   /* raw mode: where its text is in the ring */
-	uint64_t tid;
+	uint64_t actor;
+	uint32_t tid;
 	uint32_t db;	    /* the database it runs in */
 	uint32_t sel;	    /* SELECT: the index it selects */
 	uint32_t expect;    /* F_SUB: confirmations still to come */
@@ -127,8 +130,7 @@ struct rd_state {
 	struct rd_tok cli, srv;
 	struct rd_build b;
 	struct rd_reply r;
-	struct rd_cmd *q; /* ring of q_cap (a power of two), allocated at the first command */
-	uint32_t q_cap, q_head, q_len;
+	struct op_queue q; /* of struct rd_cmd, its last slot kept for a marker */
 	uint32_t db;	   /* the database of the next command */
 	int64_t multi_db;  /* SELECT inside MULTI: takes effect at EXEC, -1 if none */
 	bool in_multi;
@@ -141,7 +143,7 @@ struct rd_state {
 	bool reply_skip;    /* CLIENT REPLY SKIP: the next command gets none */
 	bool srv_spoke;	    /* the server end has sent one well-formed reply */
 	bool rejected;	    /* the server's first answer was no RESP: not Redis after all */
-	const struct db_sink *sink; /* where the call being served reports operations */
+	const struct decoder_sink *sink; /* where the feed being served reports */
 	char *raw_ring;	   /* raw mode: RD_RAW_RING bytes */
 	uint64_t raw_wpos;
 	char raw_build[DB_QUERY_BYTES];
@@ -343,17 +345,19 @@ static bool is_inline_command(const uint8_t *p, size_t n, bool redis_port)
 	return !name_cmp(p, w, "PING") && w == end;
 }
 
-static enum db_side redis_detect(const uint8_t *p, size_t n, uint16_t lport, uint16_t rport)
+static enum detect_result redis_detect(const uint8_t *p, size_t n, const struct conn_info *info)
 {
+	bool port = info && info->have_tuple &&
+		    (info->sport == REDIS_PORT || info->dport == REDIS_PORT);
+
 	if (!n)
-		return DB_SIDE_NONE;
+		return DETECT_NO;
 	/* Replies alone (+OK, :1, $5...) are too plain to claim a connection with. */
 	if (p[0] == '*')
-		return is_multibulk_command(p, n) ? DB_SIDE_CLIENT : DB_SIDE_NONE;
-	if ((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z' &&
-	    is_inline_command(p, n, lport == REDIS_PORT || rport == REDIS_PORT))
-		return DB_SIDE_CLIENT;
-	return DB_SIDE_NONE;
+		return is_multibulk_command(p, n) ? DETECT_CLIENT : DETECT_NO;
+	if ((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z' && is_inline_command(p, n, port))
+		return DETECT_CLIENT;
+	return DETECT_NO;
 }
 
 /*
@@ -369,58 +373,34 @@ static void tok_reset(struct rd_tok *t)
 }
 
 
-static struct rd_cmd *q_at(struct rd_state *st, uint32_t i)
-{
-	return &st->q[(st->q_head + i) & (st->q_cap - 1)];
-}
-
 static struct rd_cmd *q_front(struct rd_state *st)
 {
-	return st->q_len ? q_at(st, 0) : NULL;
+	return op_queue__front(&st->q);
 }
 
 static struct rd_cmd *q_tail(struct rd_state *st)
 {
-	return st->q_len ? q_at(st, st->q_len - 1) : NULL;
+	return op_queue__back(&st->q);
 }
 
 static void q_pop(struct rd_state *st)
 {
-	st->q_head = (st->q_head + 1) & (st->q_cap - 1);
-	st->q_len--;
+	op_queue__pop(&st->q);
 }
 
 /* Room for one more command, keeping the last slot for a marker. */
 static bool q_room(struct rd_state *st)
 {
-	struct rd_cmd *nq;
-	uint32_t cap, i;
-
-	if (st->q_len + 1 < st->q_cap)
-		return true;
-	if (st->q_cap >= RD_PENDING_MAX)
-		return false;
-	cap = st->q_cap ? st->q_cap * 2 : RD_PENDING_MIN;
-	nq = malloc(cap * sizeof(*nq));
-	if (!nq)
-		return false;
-	for (i = 0; i < st->q_len; i++)
-		nq[i] = *q_at(st, i);
-	free(st->q);
-	st->q = nq;
-	st->q_cap = cap;
-	st->q_head = 0;
-	return true;
+	return op_queue__len(&st->q) + 1 < RD_PENDING_MAX;
 }
 
+/* A cleared entry at the back, or NULL: the queue is at its bound, or no memory. */
 static struct rd_cmd *q_push_slot(struct rd_state *st)
 {
-	struct rd_cmd *c;
+	struct rd_cmd *c = op_queue__push(&st->q);
 
-	if (st->q_len >= st->q_cap)
-		return NULL; /* cannot happen: a marker always has its slot */
-	c = q_at(st, st->q_len++);
-	memset(c, 0, sizeof(*c));
+	if (c)
+		memset(c, 0, sizeof(*c));
 	return c;
 }
 
@@ -457,8 +437,6 @@ static void q_push_unknown(struct rd_state *st)
 		t->release = false;
 		return;
 	}
-	if (!st->q_cap && !q_room(st))
-		return;
 	t = q_push_slot(st);
 	if (t)
 		t->kind = Q_UNKNOWN;
@@ -521,18 +499,43 @@ static void put_uint(char *dst, size_t size, uint32_t v)
 	dst[n] = '\0';
 }
 
+/* A direction's framing became lost: counted here, and once by the core. */
+static void report_lost(struct rd_state *st, bool from_client)
+{
+	st->n.lost++;
+	if (st->sink && st->sink->lost)
+		st->sink->lost(st->sink->ctx, from_client);
+}
+
+/* Finished: to the core, the core's part of the head zero as decoder.h wants it. */
+static void report(const struct decoder_sink *out, struct db_op *op)
+{
+	struct op_head *h = &op->head;
+
+	h->has_ctx = false;
+	memset(&h->ctx, 0, sizeof(h->ctx));
+	h->begun = false;
+	h->awaiting_peer = false;
+	memset(h->trace_id, 0, sizeof(h->trace_id));
+	memset(h->span_id, 0, sizeof(h->span_id));
+	memset(h->parent_id, 0, sizeof(h->parent_id));
+	if (out && out->done)
+		out->done(out->ctx, h);
+}
+
 static void emit(struct rd_state *st, const struct rd_cmd *c, uint64_t end_ns,
-		 const struct rd_reply *r, bool incomplete, const struct db_sink *out)
+		 const struct rd_reply *r, bool incomplete, const struct decoder_sink *out)
 {
 	struct db_op op;
 
 	memset(&op, 0, offsetof(struct db_op, operation));
 	op.system = DB_REDIS;
-	op.start_ns = c->start_ns;
-	op.end_ns = end_ns > c->start_ns ? end_ns : c->start_ns;
-	op.tid = c->tid;
+	op.head.start_ns = c->start_ns;
+	op.head.end_ns = end_ns > c->start_ns ? end_ns : c->start_ns;
+	op.head.actor = c->actor;
+	op.head.tid = c->tid;
 	op.returned_rows = r ? r->rows : -1;
-	op.incomplete = incomplete;
+	op.head.incomplete = incomplete;
 	copy_cstr(op.operation, sizeof(op.operation), c->op);
 	op.collection[0] = '\0';
 	put_uint(op.namespace_, sizeof(op.namespace_), c->db);
@@ -549,7 +552,7 @@ static void emit(struct rd_state *st, const struct rd_cmd *c, uint64_t end_ns,
 	else if (st->mode == DB_QUERY_SANITIZED && c->op[0])
 		sanitized_text(c, op.query, sizeof(op.query));
 	op.summary[0] = '\0'; /* the span is named after the operation */
-	out->op(out->ctx, &op);
+	report(out, &op);
 }
 
 /*
@@ -606,7 +609,7 @@ static bool name_byte(uint8_t c)
 	       c == '_' || c == '-' || c == '.' || c == '|' || c == ':';
 }
 
-static void build_start(struct rd_state *st, const struct db_feed *ch, bool is_inline)
+static void build_start(struct rd_state *st, const struct decoder_chunk *ch, bool is_inline)
 {
 	struct rd_build *b = &st->b;
 
@@ -614,6 +617,7 @@ static void build_start(struct rd_state *st, const struct db_feed *ch, bool is_i
 	b->active = true;
 	b->is_inline = is_inline;
 	b->start_ns = ch->ts;
+	b->actor = ch->actor;
 	b->tid = ch->tid;
 }
 
@@ -737,7 +741,7 @@ static bool probation_passed(struct rd_state *st)
 	    !redis_known_command((const uint8_t *)b->w0, b->w0_len) ||
 	    (b->is_inline && in_list(shared_words, ARRAY_LEN(shared_words),
 				      (const uint8_t *)b->w0, b->w0_len))) {
-		st->n.lost++;
+		report_lost(st, true);
 		st->cli.lost = true;
 		tok_reset(&st->cli);
 		q_push_unknown(st);
@@ -859,6 +863,7 @@ static void build_end(struct rd_state *st)
 	memset(&cmd, 0, sizeof(cmd));
 	c->kind = Q_CMD;
 	c->start_ns = b->start_ns;
+	c->actor = b->actor;
 	c->tid = b->tid;
 	c->argc = b->argc;
 	c->db = st->db;
@@ -872,13 +877,12 @@ static void build_end(struct rd_state *st)
 			emit(st, c, c->start_ns, NULL, false, st->sink);
 		return;
 	}
-	if (!q_room(st)) {
+	/* past the bound (its last slot kept for a marker) or out of memory: only counted */
+	if (!q_room(st) || !(slot = op_queue__push(&st->q))) {
 		q_push_dropped(st);
 		return;
 	}
-	slot = q_push_slot(st);
-	if (slot)
-		*slot = cmd;
+	*slot = cmd;
 }
 
 /* The client's framing is lost: what of the command was seen is queued, then a marker. */
@@ -1004,7 +1008,7 @@ static void release_marker(struct rd_state *st)
 }
 
 /* A whole reply (or push) was read: pair it with the oldest command, or count it. */
-static void reply_end(struct rd_state *st, uint64_t ts, const struct db_sink *out)
+static void reply_end(struct rd_state *st, uint64_t ts, const struct decoder_sink *out)
 {
 	struct rd_reply *r = &st->r;
 	struct rd_cmd *f = q_front(st);
@@ -1087,7 +1091,7 @@ static void tok_lose(struct rd_state *st, bool from_client)
 		 * The other end answered the first command with something that does not even
 		 * start as RESP (an HTTP server's error page for a PING sent to the wrong port):
 		 * the detector was fooled by the client alone. The commands get no span; the
-		 * assembler lets the connection go (redis_rejected). Framing lost inside a first
+		 * core lets the connection go once this feed returns. Framing lost inside a first
 		 * reply that began well (a huge COMMAND DOCS array) is only lost framing.
 		 */
 		while (q_front(st)) {
@@ -1097,9 +1101,11 @@ static void tok_lose(struct rd_state *st, bool from_client)
 		st->rejected = true;
 		tok_reset(t);
 		t->lost = true; /* and the rest of this I/O goes unread, as all that follows */
+		if (st->sink && st->sink->give_up)
+			st->sink->give_up(st->sink->ctx, true);
 		return;
 	}
-	st->n.lost++;
+	report_lost(st, from_client);
 	t->lost = true;
 	if (from_client) {
 		client_lost(st);
@@ -1117,7 +1123,7 @@ static bool is_type(uint8_t c)
 
 /* The current element is complete: walk up the aggregates it completes. */
 static void elem_done(struct rd_state *st, bool from_client, uint64_t ts,
-		      const struct db_sink *out)
+		      const struct decoder_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 
@@ -1150,7 +1156,7 @@ static void elem_done(struct rd_state *st, bool from_client, uint64_t ts,
 
 /* A bulk string's header ($, ! or =): its payload comes next, unless it is a null. */
 static bool bulk_header(struct rd_state *st, bool from_client, uint64_t ts,
-			const struct db_sink *out)
+			const struct decoder_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 	uint8_t ty = t->type;
@@ -1177,7 +1183,7 @@ static bool bulk_header(struct rd_state *st, bool from_client, uint64_t ts,
 
 /* An aggregate's header (*, ~, %, > or |): its elements come next, unless it has none. */
 static bool aggregate_header(struct rd_state *st, bool from_client, uint64_t ts,
-			     const struct db_sink *out)
+			     const struct decoder_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 	uint8_t ty = t->type;
@@ -1233,7 +1239,7 @@ static void simple_reply(struct rd_reply *r, const struct rd_tok *t, uint64_t id
 
 /* The element's header line is complete: what does it open? */
 static bool header_done(struct rd_state *st, bool from_client, uint64_t ts,
-			const struct db_sink *out)
+			const struct decoder_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 	struct rd_reply *r = &st->r;
@@ -1307,7 +1313,7 @@ static void bulk_bytes(struct rd_state *st, bool from_client, const uint8_t *p, 
 		kind_bytes(&st->r, p, n);
 }
 
-static void msg_begin(struct rd_state *st, bool from_client, const struct db_feed *ch,
+static void msg_begin(struct rd_state *st, bool from_client, const struct decoder_chunk *ch,
 		      bool is_inline)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
@@ -1325,7 +1331,7 @@ static void msg_begin(struct rd_state *st, bool from_client, const struct db_fee
  */
 
 /* The next byte is an element's type, or the start of an inline command. */
-static bool step_type(struct rd_state *st, bool from_client, const struct db_feed *ch,
+static bool step_type(struct rd_state *st, bool from_client, const struct decoder_chunk *ch,
 		      size_t *i)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
@@ -1359,8 +1365,8 @@ static bool step_type(struct rd_state *st, bool from_client, const struct db_fee
 }
 
 /* The header line after the type byte, up to its CRLF. */
-static bool step_line(struct rd_state *st, bool from_client, const struct db_feed *ch,
-		      size_t *i, const struct db_sink *out)
+static bool step_line(struct rd_state *st, bool from_client, const struct decoder_chunk *ch,
+		      size_t *i, const struct decoder_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 	const uint8_t *p = ch->data + *i;
@@ -1394,8 +1400,8 @@ static bool step_line(struct rd_state *st, bool from_client, const struct db_fee
 }
 
 /* A bulk payload, then its CRLF. */
-static bool step_bulk(struct rd_state *st, bool from_client, const struct db_feed *ch,
-		      size_t *i, const struct db_sink *out)
+static bool step_bulk(struct rd_state *st, bool from_client, const struct decoder_chunk *ch,
+		      size_t *i, const struct decoder_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 	const uint8_t *p = ch->data + *i;
@@ -1429,7 +1435,7 @@ static bool step_bulk(struct rd_state *st, bool from_client, const struct db_fee
 }
 
 /* An inline command (only a client sends one), up to LF. */
-static bool step_inline(struct rd_state *st, bool from_client, const struct db_feed *ch,
+static bool step_inline(struct rd_state *st, bool from_client, const struct decoder_chunk *ch,
 			size_t *i)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
@@ -1454,8 +1460,8 @@ static bool step_inline(struct rd_state *st, bool from_client, const struct db_f
 	return true;
 }
 
-static void tok_feed(struct rd_state *st, bool from_client, const struct db_feed *ch,
-		     const struct db_sink *out)
+static void tok_feed(struct rd_state *st, bool from_client, const struct decoder_chunk *ch,
+		     const struct decoder_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 	size_t i = 0;
@@ -1481,7 +1487,7 @@ static void tok_feed(struct rd_state *st, bool from_client, const struct db_feed
 
 /* Bytes that went by uncaptured: only a bulk payload can be stepped over. */
 static void tok_skip(struct rd_state *st, bool from_client, uint64_t n, uint64_t ts,
-		     const struct db_sink *out)
+		     const struct decoder_sink *out)
 {
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
 
@@ -1505,13 +1511,14 @@ static void tok_skip(struct rd_state *st, bool from_client, uint64_t n, uint64_t
  * The contract.
  */
 
-static void *redis_create(const struct db_options *opt)
+static void *redis_create(const struct decoder_env *env)
 {
 	struct rd_state *st = calloc(1, sizeof(*st));
 
 	if (!st)
 		return NULL;
-	st->mode = opt ? opt->query_mode : DB_QUERY_SANITIZED;
+	st->mode = env && env->cfg ? env->cfg->db.query_mode : DB_QUERY_SANITIZED;
+	op_queue__init(&st->q, sizeof(struct rd_cmd), RD_PENDING_MAX);
 	st->multi_db = -1;
 	reply_reset(&st->r);
 	return st;
@@ -1523,13 +1530,13 @@ static void redis_destroy(void *p)
 
 	if (!st)
 		return;
-	free(st->q);
+	op_queue__free(&st->q);
 	free(st->raw_ring);
 	free(st);
 }
 
-static void redis_feed(void *p, bool from_client, const struct db_feed *f,
-		       const struct db_sink *out)
+static void redis_feed(void *p, bool from_client, const struct decoder_chunk *f,
+		       const struct decoder_sink *out)
 {
 	struct rd_state *st = p;
 	struct rd_tok *t = from_client ? &st->cli : &st->srv;
@@ -1564,9 +1571,11 @@ static void redis_feed(void *p, bool from_client, const struct db_feed *f,
 	st->sink = NULL;
 }
 
-static void redis_run_end(void *p, bool from_client, uint64_t last_ts, const struct db_sink *out)
+static void redis_run_end(void *p, bool from_client, const struct sonde_run_summary *run,
+			  const struct decoder_sink *out)
 {
 	struct rd_state *st = p;
+	uint64_t last_ts = run->last_ts_ns;
 	struct rd_cmd *f;
 	uint32_t gone = 0;
 
@@ -1587,11 +1596,12 @@ static void redis_run_end(void *p, bool from_client, uint64_t last_ts, const str
 		gone++;
 	}
 	if (gone) {
-		st->q_head = (st->q_head - 1) & (st->q_cap - 1);
-		st->q_len++;
-		f = q_at(st, 0);
-		memset(f, 0, sizeof(*f));
-		f->kind = Q_UNKNOWN;
+		/* their replies, if any are still to come, are swallowed (room: one went) */
+		f = op_queue__push_front(&st->q);
+		if (f) {
+			memset(f, 0, sizeof(*f));
+			f->kind = Q_UNKNOWN;
+		}
 	}
 }
 
@@ -1599,10 +1609,10 @@ static bool redis_waiting(const void *p)
 {
 	const struct rd_state *st = p;
 
-	return st->q_len > 0;
+	return op_queue__len(&st->q) > 0;
 }
 
-static void redis_close(void *p, uint64_t ts, const struct db_sink *out)
+static void redis_close(void *p, uint64_t ts, const struct decoder_sink *out)
 {
 	struct rd_state *st = p;
 	struct rd_cmd *f;
@@ -1619,30 +1629,18 @@ static void redis_close(void *p, uint64_t ts, const struct db_sink *out)
 	st->srv_was_lost = false;
 }
 
-static bool redis_rejected(const void *p)
-{
-	const struct rd_state *st = p;
-
-	return st->rejected;
-}
-
-static uint64_t redis_errors(const void *p)
-{
-	const struct rd_state *st = p;
-
-	return st->n.lost + st->n.dropped + st->n.unpaired;
-}
-
 void redis_get_counts(const void *p, struct redis_counts *c)
 {
 	const struct rd_state *st = p;
 
 	*c = st->n;
-	c->pending = st->q_len;
+	c->pending = op_queue__len(&st->q);
 }
 
-const struct db_decoder redis_decoder = {
-	.system = DB_REDIS,
+const struct decoder redis_decoder = {
+	.name = "redis",
+	.db = true,
+	.link_wait_ns = DB_LINK_WAIT_NS,
 	.detect = redis_detect,
 	.create = redis_create,
 	.destroy = redis_destroy,
@@ -1650,6 +1648,5 @@ const struct db_decoder redis_decoder = {
 	.run_end = redis_run_end,
 	.waiting = redis_waiting,
 	.close = redis_close,
-	.errors = redis_errors,
-	.rejected = redis_rejected,
+	.build_span = db_build_span,
 };

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The Redis decoder (RESP2, RESP3 and inline commands) beyond the db_decoder contract: what it
- * counts that is not an error, for the tests and the fuzz target.
+ * The Redis decoder (RESP2, RESP3 and inline commands) beyond the decoder interface: what it
+ * counts, for the tests and the fuzz target (the core only hears of framing losses, through its
+ * sink).
  */
 #ifndef SONDE_REDIS_H
 #define SONDE_REDIS_H
@@ -10,14 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db.h"
+#include "decoders/db.h"
 
 struct redis_counts {
 	uint64_t commands;  /* commands parsed from the client's bytes */
 	uint64_t pushes;    /* out-of-band messages (pub/sub, MONITOR, RESP3 pushes): no span */
 	uint64_t unpaired;  /* replies with no command to pair with (not seen, or dropped) */
 	uint64_t dropped;   /* commands given up: their replies could not be told apart */
-	uint64_t lost;	    /* times a direction lost its framing (bytes only counted) */
+	uint64_t lost;	    /* times a direction lost its framing (each one a sink lost call) */
 	uint64_t cut;	    /* commands whose arguments were not all captured */
 	uint64_t pending;   /* commands (and markers for unseen ones) waiting for a reply */
 };

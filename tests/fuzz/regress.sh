@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
 # Replays the checked-in inputs of every fuzz target without libFuzzer: each fuzz_<name>.c is
-# built with ASan and UBSan and standalone_main.c (and what its "// fuzz-build:" lines add), then
+# built with ASan and UBSan and standalone_main.c, with the decoders and agent/span.c as an
+# archive as run.sh links them (and with what its "// fuzz-build:" lines add), then
 # run once per file of tests/fuzz/corpus/<name>/ and tests/fuzz/regressions/<name>/ (fixed crash
 # reproducers). A sanitizer report or a broken property fails that file. Ends with "N passed,
 # N failed" (files) and exits non-zero when any failed. Needs only clang's ordinary sanitizer
@@ -18,7 +19,23 @@ OUT=build/fuzz-regress
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-mkdir -p "$OUT"
+FLAGS="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+FLAGS="$FLAGS -Iinclude -Iagent"
+
+mkdir -p "$OUT/lib"
+# The decoders as an archive: a database decoder's spans need agent/span.c, which a target that
+# compiles span.c itself (fuzz_otlp) must not get twice.
+LIB=$OUT/libdecoders.a
+rm -f "$LIB" "$OUT"/lib/*.o
+for s in $SRCS agent/span.c; do
+	# shellcheck disable=SC2086 # FLAGS is a list of flags
+	if ! "$CC" $FLAGS -c "$s" -o "$OUT/lib/$(basename "${s%.c}").o"; then
+		echo "regress: $s does not build" >&2
+		exit 1
+	fi
+done
+ar rcs "$LIB" "$OUT"/lib/*.o
+
 passed=0
 failed=0
 for src in tests/fuzz/fuzz_*.c; do
@@ -28,10 +45,8 @@ for src in tests/fuzz/fuzz_*.c; do
 	bin=$OUT/fuzz_$name
 	# What a target needs besides the decoders, on its "// fuzz-build:" lines (globs allowed).
 	extra=$(sed -n 's|^// fuzz-build: ||p' "$src")
-	# shellcheck disable=SC2086 # SRCS and extra are lists of files and flags
-	if ! "$CC" -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-		-fno-omit-frame-pointer -Iinclude -Iagent "$src" tests/fuzz/standalone_main.c \
-		$SRCS $extra -o "$bin"; then
+	# shellcheck disable=SC2086 # FLAGS and extra are lists of files and flags
+	if ! "$CC" $FLAGS "$src" tests/fuzz/standalone_main.c $extra "$LIB" -o "$bin"; then
 		echo "regress: $name does not build (the generated sources of fuzz-build lines: make)" >&2
 		failed=$((failed + 1))
 		continue

@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
 # Builds every tests/fuzz/fuzz_<name>.c as a libFuzzer binary with ASan and UBSan, linked with
-# the pure decoders in agent/decoders/ (and what its "// fuzz-build:" lines add), and runs each
-# for FUZZ_SECONDS (default 60) starting from tests/fuzz/corpus/<name>/. What the fuzzer learns
-# and any crash go under tests/fuzz/findings/<name>/ (git-ignored); the checked-in corpus is only
-# read. Exits 1 if any target crashed or broke a property: copy the reported file into
-# tests/fuzz/regressions/<name>/ once fixed, so that regress.sh keeps replaying it.
+# the pure decoders in agent/decoders/ and the span setters they build spans with (agent/span.c),
+# an archive of which a target takes what it uses (and with what its "// fuzz-build:" lines add),
+# and runs each for FUZZ_SECONDS (default 60) starting from tests/fuzz/corpus/<name>/. What the
+# fuzzer learns and any crash go under tests/fuzz/findings/<name>/ (git-ignored); the checked-in
+# corpus is only read. Exits 1 if any target crashed or broke a property: copy the reported file
+# into tests/fuzz/regressions/<name>/ once fixed, so that regress.sh keeps replaying it.
 #
 # Usage: tests/fuzz/run.sh [name...]     (names as in fuzz_<name>.c; default: all)
 # Env: FUZZ_SECONDS, CLANG (default clang), FUZZ_SRCS (decoder sources, default all),
@@ -26,7 +27,23 @@ else
 	names=$(for f in tests/fuzz/fuzz_*.c; do n=${f#tests/fuzz/fuzz_}; echo "${n%.c}"; done)
 fi
 
-mkdir -p "$OUT" "$FINDINGS"
+FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Iagent"
+
+mkdir -p "$OUT/lib" "$FINDINGS"
+# The decoders as an archive: a database decoder's spans need agent/span.c, which a target that
+# compiles span.c itself (fuzz_otlp) must not get twice.
+LIB=$OUT/libdecoders.a
+rm -f "$LIB" "$OUT"/lib/*.o
+for s in $SRCS agent/span.c; do
+	o=$OUT/lib/$(basename "${s%.c}").o
+	# shellcheck disable=SC2086 # FLAGS is a list of flags
+	if ! "$CLANG" $FLAGS -c "$s" -o "$o"; then
+		echo "fuzz: $s does not build" >&2
+		exit 1
+	fi
+done
+ar rcs "$LIB" "$OUT"/lib/*.o
+
 status=0
 for name in $names; do
 	src=tests/fuzz/fuzz_$name.c
@@ -39,9 +56,8 @@ for name in $names; do
 	echo "fuzz: building $name"
 	# What a target needs besides the decoders, on its "// fuzz-build:" lines (globs allowed).
 	extra=$(sed -n 's|^// fuzz-build: ||p' "$src")
-	# shellcheck disable=SC2086 # SRCS and extra are lists of files and flags
-	if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-Iinclude -Iagent "$src" $SRCS $extra -o "$bin"; then
+	# shellcheck disable=SC2086 # FLAGS and extra are lists of files and flags
+	if ! "$CLANG" $FLAGS "$src" $extra "$LIB" -o "$bin"; then
 		echo "fuzz: $name does not build (libFuzzer runtime: apt-get install" \
 			"libclang-rt-14-dev; the generated sources of fuzz-build lines: make)" >&2
 		status=1

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "decoders/db.h"
+#include "decoders/mysql.h"
 #include "unit.h"
 
 #define CAPS_BASE (0x00000001u | 0x00000008u | 0x00000200u | 0x00008000u | 0x00080000u)
@@ -147,43 +148,119 @@ struct conv {
 	uint64_t ts;
 	int dir; /* -1 none yet, 0 server, 1 client */
 	bool run_start;
+	int lost[2];  /* sink lost calls, by from_client */
+	int bad_head; /* ops reported with the core's part of the head not zero */
+	int other;    /* calls a database decoder never makes (begin, answered, policy, give_up) */
+	struct conn_info info;
+	struct sonde_config cfg;
 };
 
-static void on_op(void *ctx, const struct db_op *op)
+static bool zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+static void on_op(void *ctx, struct op_head *h)
 {
 	struct conv *c = ctx;
 
+	if (h->has_ctx || !zero(&h->ctx, sizeof(h->ctx)) || h->begun || h->awaiting_peer ||
+	    !zero(h->trace_id, 16) || !zero(h->span_id, 8) || !zero(h->parent_id, 8))
+		c->bad_head++;
 	if (c->n < 256)
-		c->ops[c->n] = *op;
+		c->ops[c->n] = *(const struct db_op *)h;
 	c->n++;
+}
+
+static void on_lost(void *ctx, bool from_client)
+{
+	struct conv *c = ctx;
+
+	c->lost[from_client]++;
+}
+
+static void on_begin(void *ctx, struct op_head *h)
+{
+	((struct conv *)ctx)->other++;
+}
+
+static void on_answered(void *ctx, struct op_head *h, uint64_t ts)
+{
+	((struct conv *)ctx)->other++;
+}
+
+static void on_policy(void *ctx, uint8_t policy)
+{
+	((struct conv *)ctx)->other++;
+}
+
+static void on_give_up(void *ctx, bool not_mine)
+{
+	((struct conv *)ctx)->other++;
 }
 
 static void conv_init(struct conv *c, enum db_query_mode mode)
 {
-	struct db_options opt = { mode };
+	struct decoder_env env = { .cfg = &c->cfg, .conn = &c->info };
 
 	memset(c, 0, sizeof(*c));
-	c->st = mysql_decoder.create(&opt);
+	c->cfg.db.query_mode = mode;
+	c->st = mysql_decoder.create(&env);
 	c->ts = 1000;
 	c->dir = -1;
 }
 
-static struct db_sink sink(struct conv *c)
+static struct decoder_sink sink(struct conv *c)
 {
-	struct db_sink s = { on_op, c };
+	struct decoder_sink s = { .begin = on_begin, .answered = on_answered, .done = on_op,
+				  .lost = on_lost, .policy = on_policy, .give_up = on_give_up,
+				  .ctx = c };
 
 	return s;
+}
+
+static void run_end(struct conv *c, bool from_client, uint64_t ts)
+{
+	struct decoder_sink s = sink(c);
+	struct sonde_run_summary run = { .last_ts_ns = ts };
+
+	mysql_decoder.run_end(c->st, from_client, &run, &s);
+}
+
+/*
+ * Everything the decoder counts as trouble: framing lost, statements evicted, commands beyond
+ * the queue or memory. Every framing loss went to the sink once.
+ */
+static uint64_t errors(struct conv *c)
+{
+	struct mysql_counts n;
+
+	mysql_get_counts(c->st, &n);
+	CHECK_EQ_INT(n.lost, c->lost[0] + c->lost[1]);
+	return n.lost + n.evictions + n.refused + n.nomem;
+}
+
+/* The detector, with the ports of a connection (0: unknown). */
+static enum detect_result det(const uint8_t *p, size_t n, uint16_t lport, uint16_t rport)
+{
+	struct conn_info info = { .have_tuple = lport || rport, .sport = lport, .dport = rport };
+
+	return mysql_decoder.detect(p, n, &info);
 }
 
 /* The direction turns: the other one's run ended at the current time. */
 static void turn(struct conv *c, bool from_client)
 {
-	struct db_sink s = sink(c);
-
 	if (c->dir == (int)from_client)
 		return;
 	if (c->dir >= 0)
-		mysql_decoder.run_end(c->st, c->dir == 1, c->ts, &s);
+		run_end(c, c->dir == 1, c->ts);
 	c->dir = from_client;
 	c->run_start = true;
 }
@@ -192,8 +269,8 @@ static void turn(struct conv *c, bool from_client)
 static void io(struct conv *c, bool from_client, const uint8_t *p, size_t n, uint64_t gap,
 	       uint64_t tail)
 {
-	struct db_sink s = sink(c);
-	struct db_feed f = { 0 };
+	struct decoder_sink s = sink(c);
+	struct decoder_chunk f = { 0 };
 	uint8_t *copy = malloc(n ? n : 1); /* exact size, so ASan sees any read past n */
 
 	memcpy(copy, p, n);
@@ -204,7 +281,8 @@ static void io(struct conv *c, bool from_client, const uint8_t *p, size_t n, uin
 	f.gap = gap;
 	f.tail = tail;
 	f.ts = c->ts;
-	f.tid = from_client ? 11 : 22;
+	f.actor = from_client ? 11 : 22;
+	f.tid = from_client ? 1011 : 1022;
 	f.run_start = c->run_start;
 	c->run_start = false;
 	mysql_decoder.feed(c->st, from_client, &f, &s);
@@ -219,10 +297,12 @@ static void send_w(struct conv *c, bool from_client, struct w *w)
 
 static void conv_end(struct conv *c)
 {
-	struct db_sink s = sink(c);
+	struct decoder_sink s = sink(c);
 
 	mysql_decoder.close(c->st, c->ts + 1, &s);
 	CHECK(!mysql_decoder.waiting(c->st));
+	CHECK_EQ_INT(c->bad_head, 0);
+	CHECK_EQ_INT(c->other, 0);
 	mysql_decoder.destroy(c->st);
 }
 
@@ -250,32 +330,32 @@ TEST(test_detect)
 	size_t i;
 
 	greeting(&w, MARIADB, CAPS_BASE);
-	CHECK_EQ_INT(mysql_decoder.detect(w.b, w.n, 3306, 50000), DB_SIDE_SERVER);
+	CHECK_EQ_INT(det(w.b, w.n, 3306, 50000), DETECT_SERVER);
 	/* every cut short of the capabilities is too little to be sure */
 	for (i = 0; i < 5 + sizeof(MARIADB) + 15; i++)
-		CHECK_EQ_INT(mysql_decoder.detect(w.b, i, 0, 0), DB_SIDE_NONE);
+		CHECK_EQ_INT(det(w.b, i, 0, 0), DETECT_NO);
 	w.b[5] = 'x'; /* a version must start with a digit */
-	CHECK_EQ_INT(mysql_decoder.detect(w.b, w.n, 0, 0), DB_SIDE_NONE);
+	CHECK_EQ_INT(det(w.b, w.n, 0, 0), DETECT_NO);
 	w.n = 0;
 	greeting(&w, "8.0.36", CAPS_BASE & ~0x200u); /* no 4.1 protocol */
-	CHECK_EQ_INT(mysql_decoder.detect(w.b, w.n, 0, 0), DB_SIDE_NONE);
+	CHECK_EQ_INT(det(w.b, w.n, 0, 0), DETECT_NO);
 
 	w.n = 0;
 	cmd(&w, 0x03, "SELECT * FROM users WHERE id = 1");
-	CHECK_EQ_INT(mysql_decoder.detect(w.b, w.n, 0, 3306), DB_SIDE_CLIENT);
-	CHECK_EQ_INT(mysql_decoder.detect(w.b, w.n - 1, 0, 3306), DB_SIDE_NONE); /* length off */
+	CHECK_EQ_INT(det(w.b, w.n, 0, 3306), DETECT_CLIENT);
+	CHECK_EQ_INT(det(w.b, w.n - 1, 0, 3306), DETECT_NO); /* length off */
 	w.b[3] = 1; /* not sequence 0 */
-	CHECK_EQ_INT(mysql_decoder.detect(w.b, w.n, 0, 0), DB_SIDE_NONE);
+	CHECK_EQ_INT(det(w.b, w.n, 0, 0), DETECT_NO);
 	w.n = 0;
 	cmd(&w, 0x03, "HELLO there");
-	CHECK_EQ_INT(mysql_decoder.detect(w.b, w.n, 0, 0), DB_SIDE_NONE);
+	CHECK_EQ_INT(det(w.b, w.n, 0, 0), DETECT_NO);
 	w.n = 0;
 	cmd(&w, 0x03, "SELECT \x01\x02");
-	CHECK_EQ_INT(mysql_decoder.detect(w.b, w.n, 0, 0), DB_SIDE_NONE);
+	CHECK_EQ_INT(det(w.b, w.n, 0, 0), DETECT_NO);
 
-	CHECK_EQ_INT(mysql_decoder.detect((const uint8_t *)http, strlen(http), 0, 0), DB_SIDE_NONE);
-	CHECK_EQ_INT(mysql_decoder.detect((const uint8_t *)redis, strlen(redis), 0, 0), DB_SIDE_NONE);
-	CHECK_EQ_INT(mysql_decoder.detect(pg_startup, sizeof(pg_startup), 0, 0), DB_SIDE_NONE);
+	CHECK_EQ_INT(det((const uint8_t *)http, strlen(http), 0, 0), DETECT_NO);
+	CHECK_EQ_INT(det((const uint8_t *)redis, strlen(redis), 0, 0), DETECT_NO);
+	CHECK_EQ_INT(det(pg_startup, sizeof(pg_startup), 0, 0), DETECT_NO);
 }
 
 TEST(test_session)
@@ -300,10 +380,11 @@ TEST(test_session)
 	CHECK_STR(c.ops[0].summary, "SELECT users");
 	CHECK_STR(c.ops[0].query, "SELECT id, name FROM users WHERE id > ?");
 	CHECK_EQ_INT(c.ops[0].returned_rows, 3);
-	CHECK_EQ_INT(c.ops[0].tid, 11);
-	CHECK_EQ_INT(c.ops[0].start_ns, c.ts - 1000);
-	CHECK_EQ_INT(c.ops[0].end_ns, c.ts);
-	CHECK(!c.ops[0].error && !c.ops[0].incomplete);
+	CHECK_EQ_INT(c.ops[0].head.actor, 11);
+	CHECK_EQ_INT(c.ops[0].head.tid, 1011);
+	CHECK_EQ_INT(c.ops[0].head.start_ns, c.ts - 1000);
+	CHECK_EQ_INT(c.ops[0].head.end_ns, c.ts);
+	CHECK(!c.ops[0].error && !c.ops[0].head.incomplete);
 
 	cmd(&W, 0x03, "SELECT * FROM nope");
 	send_w(&c, true, &W);
@@ -377,7 +458,7 @@ TEST(test_mysql8_deprecate_eof)
 	CHECK_STR(c.ops[0].namespace_, "");
 	CHECK_EQ_INT(c.ops[0].returned_rows, 2);
 	CHECK_EQ_INT(c.ops[1].returned_rows, 0);
-	CHECK(!c.ops[1].incomplete);
+	CHECK(!c.ops[1].head.incomplete);
 }
 
 /* Binary protocol: prepare OK (id, 1 column, 1 parameter), definitions and EOFs. */
@@ -458,7 +539,7 @@ TEST(test_prepared_many_executes)
 	CHECK_STR(c.ops[101].operation, "EXECUTE");
 	CHECK_STR(c.ops[101].summary, "");
 	CHECK(c.ops[101].error);
-	CHECK_EQ_INT(mysql_decoder.errors(c.st), 0);
+	CHECK_EQ_INT(errors(&c), 0);
 	conv_end(&c);
 }
 
@@ -479,7 +560,13 @@ TEST(test_statement_table_bounded)
 	}
 	CHECK_EQ_INT(c.n, 200);
 	/* 64 kept: the 136 oldest were evicted, each counted */
-	CHECK_EQ_INT(mysql_decoder.errors(c.st), 136);
+	CHECK_EQ_INT(errors(&c), 136);
+	{
+		struct mysql_counts n;
+
+		mysql_get_counts(c.st, &n);
+		CHECK_EQ_INT(n.evictions, 136);
+	}
 	execute(&W, 200);
 	send_w(&c, true, &W);
 	binary_rows(&W, 1);
@@ -517,7 +604,7 @@ TEST(test_split_every_byte)
 		} else {
 			/* it ended with the I/O that carried its last byte */
 			CHECK_EQ_INT(c.ops[0].returned_rows, 4);
-			CHECK_EQ_INT(c.ops[0].end_ns, k == ans.n ? c.ts - 1000 : c.ts);
+			CHECK_EQ_INT(c.ops[0].head.end_ns, k == ans.n ? c.ts - 1000 : c.ts);
 		}
 		/* and the framing is right for what follows */
 		cmd(&W, 0x0e, "");
@@ -534,7 +621,7 @@ TEST(test_large_result_uncaptured)
 {
 	static struct w ans;
 	struct conv c;
-	struct db_sink s;
+	struct decoder_sink s;
 	uint64_t end;
 
 	conv_init(&c, DB_QUERY_SANITIZED);
@@ -550,7 +637,7 @@ TEST(test_large_result_uncaptured)
 	/* the rest only counted, then the run ends (idle or the next command) */
 	s = sink(&c);
 	{
-		struct db_feed f = { 0 };
+		struct decoder_chunk f = { 0 };
 
 		f.gap = ans.n - 32768;
 		f.ts = c.ts + 5000;
@@ -558,13 +645,15 @@ TEST(test_large_result_uncaptured)
 	}
 	end = c.ts + 5000;
 	CHECK_EQ_INT(c.n, 0);
-	mysql_decoder.run_end(c.st, false, end, &s);
+	run_end(&c, false, end);
 	CHECK_EQ_INT(c.n, 1);
 	CHECK_STR(c.ops[0].summary, "SELECT big");
-	CHECK_EQ_INT(c.ops[0].end_ns, end);
+	CHECK_EQ_INT(c.ops[0].head.end_ns, end);
 	CHECK_EQ_INT(c.ops[0].returned_rows, -1); /* not counted, so not said */
-	CHECK(!c.ops[0].error && !c.ops[0].incomplete);
-	CHECK(mysql_decoder.errors(c.st) >= 1);
+	CHECK(!c.ops[0].error && !c.ops[0].head.incomplete);
+	CHECK(errors(&c) >= 1);
+	CHECK_EQ_INT(c.lost[0], 1); /* the server's framing, once */
+	CHECK_EQ_INT(c.lost[1], 0);
 	c.dir = 0;
 	c.ts = end;
 	/* the next command and its answer are followed again */
@@ -598,7 +687,7 @@ TEST(test_long_query_partly_captured)
 	CHECK_EQ_INT(c.n, 1);
 	CHECK_STR(c.ops[0].summary, "SELECT users");
 	CHECK_EQ_INT(c.ops[0].returned_rows, 2);
-	CHECK_EQ_INT(mysql_decoder.errors(c.st), 0);
+	CHECK_EQ_INT(errors(&c), 0);
 	conv_end(&c);
 }
 
@@ -615,8 +704,8 @@ TEST(test_close_mid_query)
 	W.b[0] = 100;
 	conv_end(&c);
 	CHECK_EQ_INT(c.n, 1);
-	CHECK(c.ops[0].incomplete && !c.ops[0].error);
-	CHECK_EQ_INT(c.ops[0].end_ns, c.ts + 1);
+	CHECK(c.ops[0].head.incomplete && !c.ops[0].error);
+	CHECK_EQ_INT(c.ops[0].head.end_ns, c.ts + 1);
 
 	conv_init(&c, DB_QUERY_SANITIZED);
 	login(&c, MARIADB, CAPS_BASE, "shop");
@@ -650,7 +739,8 @@ TEST(test_garbage)
 	io(&c, true, junk, sizeof(junk), 0, 0);
 	io(&c, false, junk, sizeof(junk), 0, 0);
 	io(&c, true, junk, sizeof(junk), 0, 0);
-	CHECK(mysql_decoder.errors(c.st) >= 1);
+	CHECK(errors(&c) >= 1);
+	CHECK(c.lost[1] >= 1); /* the client's framing */
 	conv_end(&c);
 	CHECK_EQ_INT(c.n, 0);
 
@@ -742,7 +832,7 @@ TEST(test_local_infile)
 	conv_end(&c);
 	CHECK_EQ_INT(c.n, 1);
 	CHECK_STR(c.ops[0].operation, "LOAD");
-	CHECK(!c.ops[0].error && !c.ops[0].incomplete);
+	CHECK(!c.ops[0].error && !c.ops[0].head.incomplete);
 }
 
 /* MariaDB's connector sends the prepare and an execute of "the last statement" together. */
@@ -780,7 +870,7 @@ TEST(test_progress_report)
 	send_w(&c, false, &W);
 	conv_end(&c);
 	CHECK_EQ_INT(c.n, 1);
-	CHECK(!c.ops[0].error && !c.ops[0].incomplete);
+	CHECK(!c.ops[0].error && !c.ops[0].head.incomplete);
 	CHECK_STR(c.ops[0].summary, "ALTER t");
 }
 
