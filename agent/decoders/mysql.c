@@ -1140,6 +1140,7 @@ enum my_took {
 	TOOK,	  /* the packet belonged to the front command's answer */
 	NOT_MINE, /* the front's answer had ended before it: it belongs to the next command */
 	DONE,	  /* the front's answer ended with it */
+	UNEXPECTED, /* not what the answer's step allows: its framing is lost (on_answer only) */
 };
 
 /* The end of one result set: another follows, or the answer is over. */
@@ -1200,10 +1201,156 @@ static enum my_took on_result_first(struct my_state *st, struct my_pend *p,
 	return TOOK;
 }
 
-static enum my_took on_answer(struct my_state *st, struct my_pend *p, const struct my_msg *m)
+/* The first packet of an answer that is not a result set's (those: on_result_first). */
+static enum my_took on_first(struct my_state *st, struct my_pend *p, const struct my_msg *m)
+{
+	switch (p->answer) {
+	case ANS_RESULT:
+		return on_result_first(st, p, m);
+	case ANS_PREPARE:
+		if (m->b[0] == 0xff) {
+			on_error(p, m);
+			return DONE;
+		}
+		if (m->b[0] != 0x00 || m->n < 9)
+			return UNEXPECTED;
+		on_prepared(st, p, le32(m->b + 1));
+		p->pcols = le16(m->b + 5);
+		p->left = le16(m->b + 7);
+		if (p->left) {
+			p->step = ST_PARAMS;
+			return TOOK;
+		}
+		if (p->pcols) {
+			p->left = p->pcols;
+			p->step = ST_PCOLS;
+			return TOOK;
+		}
+		return DONE;
+	case ANS_SIMPLE:
+		if (m->b[0] == 0xff)
+			on_error(p, m);
+		else if (m->b[0] != 0x00 && m->b[0] != 0xfe)
+			return UNEXPECTED;
+		return DONE;
+	case ANS_ANY1:
+		return DONE;
+	case ANS_FIELDS:
+		if (m->b[0] == 0xff) {
+			on_error(p, m);
+			return DONE;
+		}
+		return is_terminator(m) ? DONE : TOOK;
+	case ANS_AUTH:
+		if (m->b[0] == 0xff) {
+			on_error(p, m);
+			return DONE;
+		}
+		if (m->b[0] == 0x00)
+			return DONE;
+		if (m->b[0] != 0xfe && m->b[0] != 0x01)
+			return UNEXPECTED;
+		p->step = ST_AUTH_CLIENT;
+		return TOOK;
+	default:
+		return UNEXPECTED;
+	}
+}
+
+/* A column or parameter definition: the last one says what comes next. */
+static enum my_took on_definition(struct my_state *st, struct my_pend *p, const struct my_msg *m)
+{
+	int eof;
+
+	if (m->b[0] == 0xff) {
+		on_error(p, m);
+		return DONE;
+	}
+	if (--p->left)
+		return TOOK;
+	eof = eof_follows(st); /* -1, not known: ask for one and see what comes */
+	if (p->step == ST_COLDEFS) {
+		p->step = eof ? ST_COLS_EOF : ST_ROWS;
+		return TOOK;
+	}
+	if (eof) {
+		p->step = p->step == ST_PARAMS ? ST_PARAMS_EOF : ST_PCOLS_EOF;
+		return TOOK;
+	}
+	if (p->step == ST_PARAMS && p->pcols) {
+		p->left = p->pcols;
+		p->step = ST_PCOLS;
+		return TOOK;
+	}
+	return DONE;
+}
+
+static enum my_took on_answer(struct my_state *st, struct my_pend *p, const struct my_msg *m);
+
+/* Where an EOF packet may end the definitions: it came (EOF packets are in use), or what came
+ * is already the next thing (the client asked for none). */
+static enum my_took on_eof_step(struct my_state *st, struct my_pend *p, const struct my_msg *m)
 {
 	uint32_t status;
-	int eof;
+
+	if (m->b[0] == 0xfe && m->len == 5) {
+		if (!st->caps_known) {
+			st->caps_known = true; /* learnt: EOF packets are in use */
+			st->caps = CLIENT_PROTOCOL_41;
+		}
+		if (p->step == ST_PCOLS_EOF)
+			return DONE;
+		if (p->step == ST_PARAMS_EOF) {
+			if (!p->pcols)
+				return DONE;
+			p->left = p->pcols;
+			p->step = ST_PCOLS;
+			return TOOK;
+		}
+		if (p->cursor && end_status(m, &status) && status & SERVER_STATUS_CURSOR_EXISTS)
+			return DONE;
+		p->step = ST_ROWS;
+		return TOOK;
+	}
+	if (m->b[0] == 0xff) {
+		on_error(p, m);
+		return DONE;
+	}
+	if (st->caps_known)
+		return UNEXPECTED;
+	/* No EOF: the client asked for none (learnt). What came is the next thing. */
+	st->caps_known = true;
+	st->caps = CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF;
+	if (p->step == ST_COLS_EOF) {
+		p->step = ST_ROWS;
+		return on_answer(st, p, m);
+	}
+	if (p->step == ST_PARAMS_EOF && p->pcols) {
+		p->left = p->pcols;
+		p->step = ST_PCOLS;
+		return on_answer(st, p, m);
+	}
+	return NOT_MINE;
+}
+
+static enum my_took on_row(struct my_state *st, struct my_pend *p, const struct my_msg *m)
+{
+	if (m->b[0] == 0xff) {
+		on_error(p, m);
+		return DONE;
+	}
+	if (!is_terminator(m)) {
+		p->rows++;
+		return TOOK;
+	}
+	if (p->cmd == COM_STMT_FETCH)
+		return DONE; /* the rest stays behind the cursor or the last row went */
+	return result_end(st, p, m);
+}
+
+static enum my_took on_answer(struct my_state *st, struct my_pend *p, const struct my_msg *m)
+{
+	enum my_took took = UNEXPECTED;
 
 	if (p->step == ST_SKIP)
 		return TOOK;
@@ -1213,140 +1360,27 @@ static enum my_took on_answer(struct my_state *st, struct my_pend *p, const stru
 	}
 	switch (p->step) {
 	case ST_FIRST:
-		if (!m->len)
-			break;
-		switch (p->answer) {
-		case ANS_RESULT:
-			return on_result_first(st, p, m);
-		case ANS_PREPARE:
-			if (m->b[0] == 0xff) {
-				on_error(p, m);
-				return DONE;
-			}
-			if (m->b[0] != 0x00 || m->n < 9)
-				break;
-			on_prepared(st, p, le32(m->b + 1));
-			p->pcols = le16(m->b + 5);
-			p->left = le16(m->b + 7);
-			if (p->left) {
-				p->step = ST_PARAMS;
-				return TOOK;
-			}
-			if (p->pcols) {
-				p->left = p->pcols;
-				p->step = ST_PCOLS;
-				return TOOK;
-			}
-			return DONE;
-		case ANS_SIMPLE:
-			if (m->b[0] == 0xff)
-				on_error(p, m);
-			else if (m->b[0] != 0x00 && m->b[0] != 0xfe)
-				break;
-			return DONE;
-		case ANS_ANY1:
-			return DONE;
-		case ANS_FIELDS:
-			if (m->b[0] == 0xff) {
-				on_error(p, m);
-				return DONE;
-			}
-			return is_terminator(m) ? DONE : TOOK;
-		case ANS_AUTH:
-			if (m->b[0] == 0xff) {
-				on_error(p, m);
-				return DONE;
-			}
-			if (m->b[0] == 0x00)
-				return DONE;
-			if (m->b[0] != 0xfe && m->b[0] != 0x01)
-				break;
-			p->step = ST_AUTH_CLIENT;
-			return TOOK;
-		default:
-			break;
-		}
+		if (m->len)
+			took = on_first(st, p, m);
 		break;
 	case ST_COLDEFS:
 	case ST_PARAMS:
 	case ST_PCOLS:
-		if (m->b[0] == 0xff) {
-			on_error(p, m);
-			return DONE;
-		}
-		if (--p->left)
-			return TOOK;
-		eof = eof_follows(st); /* -1, not known: ask for one and see what comes */
-		if (p->step == ST_COLDEFS) {
-			p->step = eof ? ST_COLS_EOF : ST_ROWS;
-			return TOOK;
-		}
-		if (eof) {
-			p->step = p->step == ST_PARAMS ? ST_PARAMS_EOF : ST_PCOLS_EOF;
-			return TOOK;
-		}
-		if (p->step == ST_PARAMS && p->pcols) {
-			p->left = p->pcols;
-			p->step = ST_PCOLS;
-			return TOOK;
-		}
-		return DONE;
+		took = on_definition(st, p, m);
+		break;
 	case ST_COLS_EOF:
 	case ST_PARAMS_EOF:
 	case ST_PCOLS_EOF:
-		if (m->b[0] == 0xfe && m->len == 5) {
-			if (!st->caps_known) {
-				st->caps_known = true; /* learnt: EOF packets are in use */
-				st->caps = CLIENT_PROTOCOL_41;
-			}
-			if (p->step == ST_PCOLS_EOF)
-				return DONE;
-			if (p->step == ST_PARAMS_EOF) {
-				if (!p->pcols)
-					return DONE;
-				p->left = p->pcols;
-				p->step = ST_PCOLS;
-				return TOOK;
-			}
-			if (p->cursor && end_status(m, &status) && status & SERVER_STATUS_CURSOR_EXISTS)
-				return DONE;
-			p->step = ST_ROWS;
-			return TOOK;
-		}
-		if (m->b[0] == 0xff) {
-			on_error(p, m);
-			return DONE;
-		}
-		if (st->caps_known)
-			break;
-		/* No EOF: the client asked for none (learnt). What came is the next thing. */
-		st->caps_known = true;
-		st->caps = CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF;
-		if (p->step == ST_COLS_EOF) {
-			p->step = ST_ROWS;
-			return on_answer(st, p, m);
-		}
-		if (p->step == ST_PARAMS_EOF && p->pcols) {
-			p->left = p->pcols;
-			p->step = ST_PCOLS;
-			return on_answer(st, p, m);
-		}
-		return NOT_MINE;
+		took = on_eof_step(st, p, m);
+		break;
 	case ST_ROWS:
-		if (m->b[0] == 0xff) {
-			on_error(p, m);
-			return DONE;
-		}
-		if (!is_terminator(m)) {
-			p->rows++;
-			return TOOK;
-		}
-		if (p->cmd == COM_STMT_FETCH)
-			return DONE; /* the rest stays behind the cursor or the last row went */
-		return result_end(st, p, m);
+		took = on_row(st, p, m);
+		break;
 	default:
 		break;
 	}
+	if (took != UNEXPECTED)
+		return took;
 	lose(st, false);
 	return TOOK;
 }
