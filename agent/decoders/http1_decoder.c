@@ -296,19 +296,23 @@ static void skip(struct h1_state *st, struct h1_dir *d, uint64_t n, bool is_resp
 		lose(d, !is_resp, out); /* unknown bytes where a head could start */
 }
 
+/* Room for a cut head and the line end added to it (parse_truncated). */
+#define CUT_HEAD_MAX (SONDE_PAYLOAD_MAX + PARTIAL_MAX + 4)
+
 /*
  * A head was cut by the capture limit: parse what there is, up to the last complete line, as if
  * the head ended there. The framing headers may be in the lost part, so the run is then lost.
+ * The copy goes to buf (CUT_HEAD_MAX bytes), which the parsed strings point into: the caller's,
+ * as it reads them after this returns.
  */
 static enum http1_result parse_truncated(const uint8_t *p, size_t len, bool is_resp,
-					 bool head_req, void *out)
+					 bool head_req, void *out, uint8_t *buf)
 {
-	uint8_t buf[SONDE_PAYLOAD_MAX + PARTIAL_MAX + 4];
 	size_t n = len;
 
 	while (n && p[n - 1] != '\n')
 		n--;
-	if (!n || n + 2 > sizeof(buf))
+	if (!n || n + 2 > CUT_HEAD_MAX)
 		return HTTP1_INVALID;
 	memcpy(buf, p, n);
 	memcpy(buf + n, "\r\n", 2);
@@ -413,6 +417,7 @@ static long one_head(struct h1_state *st, struct h1_dir *d, bool is_resp, const 
 		     size_t avail, uint8_t **joined, const struct decoder_chunk *ch,
 		     const struct decoder_sink *out)
 {
+	uint8_t cut_head[CUT_HEAD_MAX]; /* a cut head's copy: req's strings point into it */
 	struct http1_request req;
 	struct http1_response resp;
 	struct exchange *x = is_resp ? next_unanswered(st) : NULL;
@@ -425,7 +430,7 @@ static long one_head(struct h1_state *st, struct h1_dir *d, bool is_resp, const 
 		    : http1_parse_request(p, avail, &req);
 	if (r == HTTP1_INCOMPLETE && truncated) {
 		r = parse_truncated(p, avail, is_resp, x && x->head_request,
-				    is_resp ? (void *)&resp : (void *)&req);
+				    is_resp ? (void *)&resp : (void *)&req, cut_head);
 		cut = true;
 	}
 	if (r == HTTP1_INCOMPLETE) {
