@@ -998,6 +998,49 @@ http {{
     def max_rps_without(self, runs):
         return med([p["without"]["rps"] for p in runs])
 
+    def run_ab(self, other):
+        """Two builds of sonde on the same workloads, in rounds whose order alternates: this
+        tree's build/sonde (A) and another binary (B: the build of an earlier commit, say).
+        What a change that should not move the costs must keep: the agent's CPU per span at
+        saturation (nginx, Go, redis-benchmark) and the BPF time per request and side at a
+        fixed rate. Writes ab.json and AB.md to the out directory; results.json is untouched."""
+        a = self.results
+        a["machine"] = self.machine()
+        a["config"] = {"pairs": self.pairs, "quick": self.quick, "ab": {"a": self.sonde,
+                                                                          "b": other}}
+        t_start = time.monotonic()
+        sat_s = 3 if self.quick else 5
+        fixed_s = 3 if self.quick else 6
+        rate = int(os.environ.get("BENCH_AB_RATE", "10000"))
+        a["config"]["ab"]["fixed_rate"] = rate
+        self.start_servers()
+        self.wrk(self.port["nginx"], 2)()
+        self.wrk(self.port["go"], 2)()
+        loads = {
+            "nginx_saturation": (self.wrk(self.port["nginx"], sat_s), {}),
+            "go_saturation": (self.wrk(self.port["go"], sat_s), {}),
+            "redis": (self.redis_load(30000 if self.quick else 100000), {}),
+            "nginx_fixed": (self.loadgen(self.port["nginx"], rate, fixed_s), {"bpf_stats": True}),
+        }
+        builds = {"a": self.sonde, "b": other}
+        rounds = []
+        for i in range(self.pairs):
+            rd = {}
+            for label in (["a", "b"] if i % 2 == 0 else ["b", "a"]):
+                self.sonde = builds[label]
+                rd[label] = {}
+                for name, (load, kw) in loads.items():
+                    r = self.measure(load, True, **kw)
+                    rd[label][name] = r
+                    log(f"A/B round {i + 1}/{self.pairs} {label} {name}: "
+                        f"cpu_us_per_span={fmt(r['sonde'].get('cpu_us_per_span'))} "
+                        f"bpf_ns_per_request_side={fmt(r.get('bpf_ns_per_request_side'))} "
+                        f"spans={r['sonde']['spans']} drops={r['sonde']['drops']}")
+            rounds.append(rd)
+        self.sonde = builds["a"]
+        a["runs"] = {"ab": rounds}
+        a["elapsed_s"] = time.monotonic() - t_start
+
     def run_all(self):
         a = self.results
         a["machine"] = self.machine()
@@ -1883,6 +1926,36 @@ def report(res):
     return "\n".join(L) + "\n"
 
 
+def ab_report(res):
+    """AB.md: per workload, A and B (medians and spreads over the rounds) and B against A."""
+    rounds = res["runs"]["ab"]
+    cfg = res["config"]["ab"]
+    L = ["# sonde: two builds, the same workloads", "",
+         f"A: `{cfg['a']}`; B: `{cfg['b']}`; {len(rounds)} rounds, the order alternating; "
+         f"{res['machine'].get('cpu')}, {res['machine'].get('cpus')} CPUs, "
+         f"{res['machine'].get('date_utc')} UTC. Medians, with the spread over the rounds in "
+         f"brackets; B vs A is the median of the rounds' ratios.", "",
+         "| workload | figure | A | B | B vs A |", "| --- | --- | --- | --- | --- |"]
+    figures = (("cpu_us_per_span", "agent CPU per span, us", lambda r: r["sonde"].get(
+                    "cpu_us_per_span")),
+               ("bpf_ns_per_request_side", "BPF ns per request and side",
+                lambda r: r.get("bpf_ns_per_request_side")),
+               ("cpu_us_per_request", "server + client CPU per request, us",
+                lambda r: r.get("cpu_us_per_request")))
+    for name in rounds[0]["a"]:
+        for key, what, get in figures:
+            va = [get(rd["a"][name]) for rd in rounds]
+            vb = [get(rd["b"][name]) for rd in rounds]
+            if any(v is None for v in va + vb):
+                continue
+            ratio = [b / a - 1 for a, b in zip(va, vb) if a]
+            L.append(f"| {name} | {what} | {fmt(med(va))} [{fmt(min(va))}, {fmt(max(va))}] | "
+                     f"{fmt(med(vb))} [{fmt(min(vb))}, {fmt(max(vb))}] | "
+                     f"{med(ratio) * 100:+.1f}% [{min(ratio) * 100:+.1f}%, "
+                     f"{max(ratio) * 100:+.1f}%] |")
+    return "\n".join(L) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
@@ -1913,12 +1986,25 @@ def main():
         raise KeyboardInterrupt(f"signal {sig}")
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    other = os.environ.get("BENCH_AB")
     try:
-        b.run_all()
+        if other:
+            b.run_ab(os.path.abspath(other))
+        else:
+            b.run_all()
     finally:
         b.stop_all()
         shutil.rmtree(b.tmp, ignore_errors=True)
     res = b.results
+    if other:
+        with open(os.path.join(a.out, "ab.json"), "w") as f:
+            json.dump(res, f, indent=1)
+        md = ab_report(res)
+        with open(os.path.join(a.out, "AB.md"), "w") as f:
+            f.write(md)
+        log(f"wrote {a.out}/ab.json and {a.out}/AB.md in {res['elapsed_s'] / 60:.1f} min")
+        print(md)
+        return 0
     quick = b.quick
     target_json = os.path.join(a.out, "results.json") if quick else res_path
     target_md = os.path.join(a.out, "RESULTS.md") if quick else md_path
