@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * A finished span as the assembler hands it to the exporters, and the resource (the traced
- * process) it belongs to. Spans are fixed-size with their strings stored inline, so that the
- * queue between assembler and exporters is a plain bounded array and nothing is freed per span.
+ * process) it belongs to. Spans are fixed-size with their strings stored inline, so that one is
+ * built on the stack and handed over without an allocation; an exporter keeps what it needs
+ * (the OTLP exporter encodes it at once and queues the bytes, export/otlp.c).
  */
 #ifndef SONDE_SPAN_H
 #define SONDE_SPAN_H

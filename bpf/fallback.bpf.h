@@ -13,8 +13,7 @@
 /*
  * Why raw_tp/sys_enter + raw_tp/sys_exit filtered by number rather than the per-syscall
  * tracepoints (syscalls/sys_enter_write, ...): both make every syscall of every task take the
- * slow tracing path, and measured here cost the same when empty (+13% vs +13-15% CPU per request,
- * ../shared/KERNEL.md). The per-syscall events then build a perf record of the arguments before
+ * slow tracing path, and cost about the same when empty (../shared/KERNEL.md). The per-syscall events then build a perf record of the arguments before
  * the program runs, where a raw tracepoint hands over the registers; they need tracefs mounted to
  * attach (it is not, here and in many containers), while raw tracepoints attach by name; and one
  * pair of programs serves all eight syscalls. Raw tracepoints exist since 4.17, before anything

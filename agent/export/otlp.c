@@ -37,7 +37,7 @@
  * The byte ring shrinks by half when its use stayed under a quarter of it for a whole
  * BYTES_WINDOW_MS, down to BYTES_KEEP: a burst does not pin its memory for the agent's life, and
  * steady traffic, whose use goes up and down with every batch, does not make it shrink and grow
- * again (freeing it whenever it emptied cost 15% more CPU per span at saturation).
+ * again (freeing it whenever it emptied cost CPU on every batch at saturation).
  */
 #define BYTES_KEEP (256 * 1024)
 #define BYTES_WINDOW_MS 10000
@@ -270,7 +270,7 @@ static int gzip_body(struct batch *b)
 	int ret;
 
 	/* The fastest level: spans repeat their keys and values, so even level 1 compresses them
-	 * well, and the default level was 40% of the agent's CPU in `make bench`. */
+	 * well, and the default level took much of the agent's CPU in `make bench`. */
 	if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
 	    Z_OK)
 		return -ENOMEM;

@@ -3,8 +3,8 @@
  * Pure OTLP encoding and decoding: spans to ExportTraceServiceRequest bytes, the response's
  * partial_success back, and the small OTLP/HTTP parsers and policies. No I/O and no global
  * state, so tests and fuzzers drive it directly. Requests are written by a direct wire-format
- * encoder (otlp__encode()), because building and packing a protobuf-c message tree was about a
- * third of the agent's CPU under load; otlp__encode_protobuf_c() keeps the protobuf-c way as the
+ * encoder (otlp__encode()), because building and packing a protobuf-c message tree was a large
+ * share of the agent's CPU under load; otlp__encode_protobuf_c() keeps the protobuf-c way as the
  * reference that the tests hold the direct encoder to, byte for byte. The reference's message
  * tree lives in a bump arena freed in one go: a few hundred small objects that all die together.
  */
@@ -494,8 +494,8 @@ static inline uint8_t *put_fixed32(uint8_t *p, uint32_t v)
 }
 
 /*
- * memcpy() for the short keys and values of spans without the call, which was a tenth of the
- * encoder's time: two overlapping loads and stores cover 4 to 32 bytes.
+ * memcpy() for the short keys and values of spans without the call, which showed in the
+ * encoder's profile: two overlapping loads and stores cover 4 to 32 bytes.
  */
 static inline uint8_t *put_bytes(uint8_t *o, const void *src, size_t n)
 {
@@ -637,7 +637,7 @@ static inline uint8_t *put_utf8(uint8_t *o, const char *s, size_t n, size_t out_
 /*
  * Attribute keys are static strings, the same few dozen in every span of a batch: their length
  * and repaired length are found once a batch and kept here, by pointer (strlen() and the scan
- * were a third of the encoder's time). A key whose slot another key took is only counted again.
+ * showed in the encoder's profile). A key whose slot another key took is only counted again.
  */
 #define KEY_CACHE_BITS 8
 #define KEY_CACHE_SLOTS (1 << KEY_CACHE_BITS)

@@ -45,8 +45,7 @@ struct probe {
  * The probe table. Rows of one capability are adjacent alternatives, cheapest first; the first
  * whose hooks all exist (and whose set --hooks allows) wins, the others are not loaded. The
  * socket-level tracepoints (kernel 6.3+) cost the traced processes almost nothing; the syscall
- * fallback slows every syscall of every task (+13-15% CPU per request measured here before any
- * work, see ../shared/KERNEL.md). fentry/kprobe rows on the socket layer would sit between the
+ * fallback slows every syscall of every task, before any work (../shared/KERNEL.md). fentry/kprobe rows on the socket layer would sit between the
  * two; they are not written (this development kernel refuses fentry and has no kprobes).
  */
 static const struct probe probes[] = {

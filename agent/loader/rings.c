@@ -155,7 +155,7 @@ static int rec_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : (x->order > y->order);
 }
 
-/* A natural merge (loader.h): qsort's log n passes were 3.5% of the agent's CPU under load. */
+/* A natural merge (loader.h): the batch is nearly sorted, and qsort's log n passes cost more. */
 void loader__sort_batch(struct batch_rec *recs, size_t n, struct batch_rec *tmp, size_t *runs)
 {
 	struct batch_rec *src = recs, *dst, *t;
