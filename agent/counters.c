@@ -168,6 +168,18 @@ const struct counter counters[] = {
 	 .help = "Summarized responses that answered several pipelined requests at once (no "
 		 "status for all but the first).",
 	 ASM(responses_pipelined)},
+	{STAT(MAIN, "h2_conns"),
+	 TOTAL("sonde_http2_connections_total",
+	       "Connections the kernel saw start with the HTTP/2 client preface (their frames "
+	       "are walked from then on)."),
+	 KERNEL(SONDE_CNT_H2_CONNS)},
+	{STAT(MAIN, "h2_walk_cut"),
+	 TOTAL("sonde_http2_walk_total",
+	       "HTTP/2 I/O the kernel could not record whole: records that ran out of room for "
+	       "their header blocks, directions whose frame boundaries were lost."),
+	 .labels = "event=\"cut\"", KERNEL(SONDE_CNT_WALK_CUT)},
+	{STAT(MAIN, "h2_walk_lost"), TOTAL("sonde_http2_walk_total", NULL),
+	 .labels = "event=\"lost\"", KERNEL(SONDE_CNT_WALK_LOST)},
 	{STAT(MAIN, "unsampled"),
 	 TOTAL("sonde_spans_unsampled_total",
 	       "Spans assembled and not sent: their trace was not sampled (--sample-ratio)."),

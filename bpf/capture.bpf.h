@@ -249,10 +249,45 @@ static __always_inline struct sonde_thread_notes *thread_notes(__u64 pid_tgid, b
 	return tn;
 }
 
+/* The fields of a data record but its payload (cap_len bytes of it), and the walk's. */
+static __always_inline void fill_data_fields(struct sonde_data_event *ev, const struct sock_io *io,
+					     __u32 cap_len, __u64 go_g)
+{
+	__u32 tgid = io->pid_tgid >> 32, tid = (__u32)io->pid_tgid;
+	struct sonde_conn_state *st = io->st;
+
+	fill_head(&ev->head, st->conn_id, io->ts, tgid, tid, SONDE_EV_DATA, io->dir);
+	ev->prev = *io->prev;
+	ev->run_offset = io->offset;
+	ev->run_seq = st->run_seq;
+	ev->io_bytes = io->bytes;
+	ev->cap_len = cap_len;
+	ev->walk_left = 0;
+	ev->walk_flags = 0;
+	ev->walk_part = 0;
+	__builtin_memset(ev->pad1, 0, sizeof(ev->pad1));
+	if (go_uprobes && io->dir == SONDE_DIR_EGRESS && go_g)
+		go_g = go_request_owner(go_g, io->ts);
+	ev->go_g = go_g;
+	if (header_mode && io->injected->kind)
+		ev->ctx = *io->injected;
+	else
+		__builtin_memset(&ev->ctx, 0, sizeof(ev->ctx));
+	__builtin_memset(ev->http1_notes, 0, sizeof(ev->http1_notes));
+	if (http1_summaries) {
+		/* The thread's response starts summarized since its last record go with it, once. */
+		struct sonde_thread_notes *tn = thread_notes(io->pid_tgid, false, &io->src);
+
+		if (tn && tn->n[0].conn_id) {
+			__builtin_memcpy(ev->http1_notes, tn->n, sizeof(ev->http1_notes));
+			__builtin_memset(tn->n, 0, sizeof(tn->n));
+		}
+	}
+}
+
 /* A data record for this I/O, with as much payload as the settings allow. */
 static __always_inline void emit_data(const struct sock_io *io)
 {
-	__u32 tgid = io->pid_tgid >> 32, tid = (__u32)io->pid_tgid;
 	struct sonde_conn_state *st = io->st;
 	struct sonde_data_event *ev;
 	__u64 contig = 0, n = 0, go_g = 0;
@@ -276,30 +311,7 @@ static __always_inline void emit_data(const struct sock_io *io)
 		RESERVE_AND_COPY(SONDE_PAYLOAD_MAX);
 	if (!ev)
 		return;
-	fill_head(&ev->head, st->conn_id, io->ts, tgid, tid, SONDE_EV_DATA, io->dir);
-	ev->prev = *io->prev;
-	ev->run_offset = io->offset;
-	ev->run_seq = st->run_seq;
-	ev->io_bytes = io->bytes;
-	ev->cap_len = n;
-	ev->pad0 = 0;
-	if (go_uprobes && io->dir == SONDE_DIR_EGRESS && go_g)
-		go_g = go_request_owner(go_g, io->ts);
-	ev->go_g = go_g;
-	if (header_mode && io->injected->kind)
-		ev->ctx = *io->injected;
-	else
-		__builtin_memset(&ev->ctx, 0, sizeof(ev->ctx));
-	__builtin_memset(ev->http1_notes, 0, sizeof(ev->http1_notes));
-	if (http1_summaries) {
-		/* The thread's response starts summarized since its last record go with it, once. */
-		struct sonde_thread_notes *tn = thread_notes(io->pid_tgid, false, &io->src);
-
-		if (tn && tn->n[0].conn_id) {
-			__builtin_memcpy(ev->http1_notes, tn->n, sizeof(ev->http1_notes));
-			__builtin_memset(tn->n, 0, sizeof(tn->n));
-		}
-	}
+	fill_data_fields(ev, io, n, go_g);
 	if ((header_mode || tcp_mode) && io_may_propagate(&io->src) &&
 	    io->dir == SONDE_DIR_INGRESS && !io->offset && st->role != SONDE_ROLE_CLIENT) {
 		struct sonde_tcp_rx_slot opt;
@@ -388,6 +400,8 @@ full:
 	count(SONDE_CNT_RESP_RECORDED);
 }
 
+#include "h2_frames.bpf.h"
+
 /*
  * One send or receive of ret bytes on sk, the same for every hook: the caller has checked that
  * sk is an AF_INET/AF_INET6 TCP socket (each hook reads it its own cheapest way), and says where
@@ -460,6 +474,7 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 		prev.http1_status = st->run_http1_status;
 		st->run_http1_status = 0;
 		policy_refresh(st, key);
+		h2_detect(st, dir, ret, src);
 		if (http1_summaries && st->policy == SONDE_CAPTURE_HTTP1_STATUS &&
 		    st->role != SONDE_ROLE_UNKNOWN &&
 		    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
@@ -475,6 +490,14 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 	offset = st->run_bytes;
 	st->run_bytes += ret;
 	st->run_last_ts = ts;
+	if (st->policy == SONDE_CAPTURE_H2_FRAMES) {
+		struct sock_io io = {.sk = sk, .st = st, .src = *src, .injected = &injected,
+				     .prev = &prev, .key = key, .offset = offset, .ts = ts,
+				     .pid_tgid = pid_tgid, .bytes = ret, .dir = dir};
+
+		emit_frames(&io);
+		return 0;
+	}
 	if (st->run_captures >= run_captures)
 		return 0;
 	/* EVERY_IO: every I/O is recorded; the count stays 0 (checked only on the record path). */

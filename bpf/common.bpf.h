@@ -38,11 +38,18 @@ static __always_inline __u8 trace_flags(const __u8 *trace_id)
 	return sonde_trace_sampled(trace_id, sample_threshold);
 }
 
+/* This CPU's ring. */
+static __always_inline void *ring_of_cpu(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&rings, &cpu);
+}
+
 /* Reserve a record in this CPU's ring, or count the loss. */
 static __always_inline void *ring_reserve(void **ring, __u64 size)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	void *rb = bpf_map_lookup_elem(&rings, &cpu);
+	void *rb = ring_of_cpu();
 	void *rec;
 
 	if (!rb)
@@ -60,17 +67,20 @@ static __always_inline void *ring_reserve(void **ring, __u64 size)
  * Submit without waking the agent, unless the ring is filling up (it polls on a timer) or the
  * agent went quiet: then this is the first record after the quiet stretch.
  */
-static __always_inline void ring_submit(void *ring, void *rec)
+static __always_inline __u64 ring_wake_flags(void *ring)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
 	if (agent_quiet) {
 		agent_quiet = 0;
-		flags = BPF_RB_FORCE_WAKEUP;
-	} else if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes) {
-		flags = BPF_RB_FORCE_WAKEUP;
+		return BPF_RB_FORCE_WAKEUP;
 	}
-	bpf_ringbuf_submit(rec, flags);
+	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void ring_submit(void *ring, void *rec)
+{
+	bpf_ringbuf_submit(rec, ring_wake_flags(ring));
 	count(SONDE_CNT_RECORDS);
 }
 

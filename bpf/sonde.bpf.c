@@ -13,6 +13,7 @@
  *   inject.bpf.h         header propagation: server ids, sk_msg injection, its sockops
  *   tcp_option.bpf.h     TCP-option propagation: the sockops side and the I/O path's part
  *   capture.bpf.h        the socket I/O path: run state, data records, response summaries
+ *   h2_frames.bpf.h      ... and HTTP/2's: every I/O walked frame by frame (capture.bpf.h's)
  *   fallback.bpf.h       the same I/O path from the syscalls, for kernels before 6.3
  *   lifecycle.bpf.h      TCP state changes, thread creation, process start (exec)
  */
@@ -43,6 +44,7 @@
 #include "maps/syscall_io.bpf.h"
 #include "maps/tcp_rx.bpf.h"
 #include "maps/tcp_tx.bpf.h"
+#include "maps/walk_scratch.bpf.h"
 
 #include "common.bpf.h"
 #include "core_fixes.bpf.h"

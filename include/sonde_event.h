@@ -133,6 +133,28 @@ enum sonde_capture_policy {
 					 * HTTP/1.x status line writes no record (see above) */
 	SONDE_CAPTURE_EVERY_IO = 2,    /* a record for every I/O, of every run: for framed
 					* protocols whose decoder must see each frame header */
+	SONDE_CAPTURE_H2_FRAMES = 3,   /* HTTP/2: every I/O is walked frame by frame (below) */
+};
+
+/*
+ * Capture policy H2_FRAMES. HPACK is only decoded right when every header block of a connection
+ * is seen, in order, in both directions, while a DATA frame matters only by its 9-byte header
+ * (END_STREAM, and when). So the kernel follows the frame boundaries of both directions from
+ * the connection's first byte (it takes the policy itself when a run starts with the client
+ * preface), and the payload of an I/O's record is its bytes in order with the payloads of DATA,
+ * PING, PRIORITY, WINDOW_UPDATE and unknown frames left out: frame headers, header blocks,
+ * SETTINGS, RST_STREAM and GOAWAY remain. A frame header cut by an I/O's end continues in the
+ * next record. An I/O that moves only left-out bytes writes no record unless it starts a run.
+ * The record's walk fields say where the I/O started in the frame sequence, so that a decoder
+ * that lost a record finds the boundaries again at the next one.
+ */
+#define SONDE_FRAMES_MAX 4096 /* payload bytes of a walked record; more: WALK_CUT */
+enum sonde_walk_flags {
+	SONDE_WALK_ON = 1,	/* the payload was walked (policy H2_FRAMES) */
+	SONDE_WALK_ELIDED = 2,	/* at the I/O's start, the frame under way's payload is left out */
+	SONDE_WALK_CUT = 4,	/* the record ran out of room: what it holds ends early */
+	SONDE_WALK_LOST = 8,	/* the kernel could not follow this I/O (too many frames, its
+				 * bytes unreadable): the boundaries are lost for good */
 };
 
 struct sonde_http1_note {
@@ -175,11 +197,17 @@ struct sonde_data_event {
 	__u64 run_offset;	       /* bytes of this run before this I/O */
 	__u32 run_seq;		       /* run number this I/O belongs to */
 	__u32 io_bytes;		       /* bytes this I/O moved */
-	__u32 cap_len;		       /* bytes of payload that follow (<= io_bytes) */
-	__u32 pad0;		       /* explicit padding */
+	__u32 cap_len;		       /* bytes of payload that follow (<= io_bytes, or when
+					* walked <= SONDE_FRAMES_MAX) */
+	__u32 walk_left;	       /* walked: at the I/O's start, payload bytes left of the
+					* frame under way (0: a frame header starts it) */
 	struct sonde_trace_ctx ctx;    /* kind NONE unless header propagation set it */
 	__u64 go_g;		       /* Go programs: the goroutine (its g) that did the I/O;
 					* in any other program a meaningless register value */
+	__u8 walk_flags;	       /* enum sonde_walk_flags; 0: payload = the first bytes */
+	__u8 walk_part;		       /* walked: at the I/O's start, bytes of a frame header the
+					* last I/O ended in (they are in the last record) */
+	__u8 pad1[6];		       /* explicit padding */
 	/* HTTP/1.x response starts of this thread summarized since its last record, oldest
 	 * first (capture policy HTTP1_STATUS). */
 	struct sonde_http1_note http1_notes[SONDE_HTTP1_NOTES];
@@ -252,6 +280,16 @@ enum sonde_role {
 	SONDE_ROLE_SERVER = 2, /* accept(): passive open */
 };
 
+/* Where one direction of an HTTP/2 connection is in its frame sequence (H2_FRAMES). */
+struct sonde_frame_cursor {
+	__u32 left;	/* payload bytes of the frame under way not yet moved */
+	__u8 part;	/* bytes of the next frame header moved already (0..8) */
+	__u8 elided;	/* the frame under way's payload is left out of records */
+	__u8 lost;	/* the boundaries were lost: nothing more is walked */
+	__u8 pad0;	/* explicit padding */
+	__u8 hdr[8];	/* those bytes of the header */
+};
+
 /*
  * Kernel-side state of one TCP connection (map `conns`, keyed by the struct sock address). The
  * agent reads it to close a response run that no later I/O has ended (an idle keep-alive
@@ -275,6 +313,7 @@ struct sonde_conn_state {
 	__u16 pad0;	    /* explicit padding */
 	__u32 policy_seen;  /* the agent's conn_policy generation when last looked at */
 	__u64 open_ts;	    /* when the TCP state changes showed the open (connect, SYN), or 0 */
+	struct sonde_frame_cursor walk[2]; /* policy H2_FRAMES: per direction (dir - 1) */
 };
 
 /* Per-CPU counters the BPF side keeps; the agent sums them for its self-metrics. */
@@ -312,6 +351,11 @@ enum sonde_counter {
 	SONDE_CNT_TCPOPT_PARSED = 23,	/* segments received with a sonde option */
 	SONDE_CNT_TCPOPT_JOINED = 24,	/* server reads whose first byte came with an option: the
 					 * server span's parent is the client span at the other end */
+	/* HTTP/2 (capture policy H2_FRAMES): */
+	SONDE_CNT_H2_CONNS = 25,	/* connections that started with the client preface */
+	SONDE_CNT_WALK_CUT = 26,	/* walked records that ran out of room (header blocks
+					 * beyond SONDE_FRAMES_MAX) */
+	SONDE_CNT_WALK_LOST = 27,	/* directions whose frame boundaries the kernel lost */
 	SONDE_CNT_MAX = 32,
 };
 

@@ -93,7 +93,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	/* Keep only the payload that was captured, not the whole fixed-size reservation. */
 	if (h->kind == SONDE_EV_DATA && size >= offsetof(struct sonde_data_event, payload)) {
 		const struct sonde_data_event *d = data;
-		size_t cap = d->cap_len > SONDE_PAYLOAD_MAX ? SONDE_PAYLOAD_MAX : d->cap_len;
+		size_t max = d->walk_flags & SONDE_WALK_ON ? SONDE_FRAMES_MAX : SONDE_PAYLOAD_MAX;
+		size_t cap = d->cap_len > max ? max : d->cap_len;
 
 		keep = offsetof(struct sonde_data_event, payload) + cap;
 		if (keep > size)
