@@ -386,6 +386,9 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 		.ts = ev->head.ts_ns,
 		.actor = c->info.link_go ? ev->go_g : ev->head.tid,
 		.tid = ev->head.tid,
+		.walk_flags = ev->walk_flags,
+		.walk_part = ev->walk_part,
+		.walk_left = ev->walk_left,
 	};
 	core__target(a, c, from_client, &t);
 	stream__io(from_client ? &c->req : &c->resp, &t, &io);

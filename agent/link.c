@@ -14,8 +14,9 @@
 
 #include "core.h"
 
-#define LINK_RECENT 16	/* client requests remembered (a pipeline this deep pairs) */
-#define LINK_WAITERS 16 /* server operations waiting at once; the oldest goes on its own */
+#define LINK_RECENT 64	/* client requests remembered (a pipeline, or HTTP/2 streams in flight,
+			 * this deep pairs) */
+#define LINK_WAITERS 64 /* server operations waiting at once; the oldest goes on its own */
 /* Within this much, the order of the two ends' timestamps means nothing: the sender's I/O is
  * stamped when its send returns, and by then the receiver, on another CPU, may have read. */
 #define LINK_SKEW_NS (5ULL * 1000000ULL)

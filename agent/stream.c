@@ -30,6 +30,9 @@ void stream__io(struct stream *s, const struct stream_target *t, const struct st
 	ch.ts = io->ts;
 	ch.actor = io->actor;
 	ch.tid = io->tid;
+	ch.walk_flags = io->walk_flags;
+	ch.walk_part = io->walk_part;
+	ch.walk_left = io->walk_left;
 	feed(t, &ch);
 	s->pos = io->run_offset + io->io_bytes;
 }

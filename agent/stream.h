@@ -44,6 +44,9 @@ struct stream_io {
 	uint64_t ts;
 	uint64_t actor; /* the thread, or in a Go program the goroutine */
 	uint32_t tid;
+	uint8_t walk_flags; /* as the record's (decoder_chunk) */
+	uint8_t walk_part;
+	uint32_t walk_left;
 };
 
 /* Hand one I/O to the decoder (nothing for a record delivered twice). */

@@ -83,6 +83,11 @@ struct decoder_chunk {
 			      * as often as not, where lost framing is picked up again */
 	bool run_end;	     /* no data: the uncaptured rest of a run that ends now (run_end
 			      * follows), so whatever these bytes hold ends with them */
+	/* Capture policy H2_FRAMES (sonde_event.h): the kernel walked the I/O's frames. data is
+	 * then its bytes with the payloads of some frames left out, and len + tail its size. */
+	uint8_t walk_flags;  /* enum sonde_walk_flags; 0: not walked */
+	uint8_t walk_part;   /* at the I/O's start: frame header bytes the last I/O ended in */
+	uint32_t walk_left;  /* at the I/O's start: payload bytes left of the frame under way */
 };
 
 /* What decoders count through their sink, for every protocol alike (the agent's statistics). */
@@ -182,6 +187,7 @@ extern const struct decoder http1_decoder;
 extern const struct decoder mysql_decoder;
 extern const struct decoder postgres_decoder;
 extern const struct decoder redis_decoder;
+extern const struct decoder http2_decoder;
 
 /*
  * Attributes of the span's peer that follow the semantic conventions alike for every

@@ -9,6 +9,7 @@
 #include "decoders/decoder.h"
 
 const struct decoder *const decoders[] = {
+	&http2_decoder, /* before HTTP/1.x: its preface is a request line too */
 	&http1_decoder,
 	&mysql_decoder,
 	&postgres_decoder,
