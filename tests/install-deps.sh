@@ -6,7 +6,10 @@
 #   tests/install-deps.sh build   Debian packages to build the agent and its unit tests
 #   tests/install-deps.sh test    what the test run needs beyond that: servers and clients,
 #                                 the sanitizer/libFuzzer runtime, Python packages
-#                                 (tests/requirements.txt) and Jaeger (tests/jaeger.sh install)
+#                                 (tests/requirements.txt), npm packages of the Node.js apps
+#                                 (tests/apps/package-lock.json, into tests/apps/node_modules),
+#                                 the Go modules of tests/apps/grpc_go and Jaeger
+#                                 (tests/jaeger.sh install)
 #   tests/install-deps.sh packaging  what tests/integration/test_packaging.py needs: helm and
 #                                 kubeconform (go install, pinned, into $SONDE_CACHE/bin), Kubernetes
 #                                 JSON schemas for offline validation (from the kubernetes-validate
@@ -37,6 +40,7 @@ test_pkgs() {
 	p+=(mariadb-server mariadb-client) # tests/integration/test_mysql.py
 	p+=(redis-server redis-tools) # tests/integration/test_redis.py
 	p+=(postgresql postgresql-client) # tests/integration/test_postgres.py (psql, pgbench)
+	p+=(nghttp2-client) # tests/integration/test_grpc.py (h2load)
 	# Any nginx build will do; nginx-light is the smallest.
 	if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 		p+=(nginx-light)
@@ -123,6 +127,38 @@ EOF
 		die "pip install -r $req failed (see pip's message above for the package)"
 }
 
+# The Node.js apps' packages, as tests/apps/package-lock.json pins them, go to
+# tests/apps/node_modules, where node finds them from the apps' folder. The copy of the lock file
+# that is left there says that this lock file is the one installed (npm ci starts afresh).
+npm_install() {
+	local dir=$HERE/apps stamp=$HERE/apps/node_modules/.sonde-package-lock.json
+	if ! command -v npm >/dev/null 2>&1; then
+		log "warning: npm is not installed; the Node.js gRPC tests will fail or be skipped"
+		return
+	fi
+	if cmp -s "$dir/package-lock.json" "$stamp"; then
+		log "npm packages present: $dir/node_modules"
+		return
+	fi
+	log "installing npm packages in $dir (npm ci)"
+	(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) ||
+		die "npm ci in $dir failed (see npm's message above for the package)"
+	cp "$dir/package-lock.json" "$stamp"
+}
+
+# The modules of the Go test apps, as their go.sum pins them, into the Go module cache, so that
+# the tests build them without reaching the module proxy. Fast when they are there.
+go_modules() {
+	local dir=$HERE/apps/grpc_go
+	if ! command -v go >/dev/null 2>&1; then
+		log "warning: go is not installed; the Go gRPC tests will fail or be skipped"
+		return
+	fi
+	(cd "$dir" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local go mod download) ||
+		die "go mod download in $dir failed (see go's message above for the module)"
+	log "Go modules present for $dir"
+}
+
 do_build() {
 	apt_install "${BUILD_PKGS[@]}"
 }
@@ -132,6 +168,8 @@ do_test() {
 	apt_install $(test_pkgs)
 	pip_install
 	command -v node >/dev/null 2>&1 || log "warning: node is not installed; the Node.js tests will be skipped"
+	npm_install
+	go_modules
 	local jaeger
 	jaeger=$("$HERE/jaeger.sh" install) || die "building Jaeger failed (tests/jaeger.sh install)"
 	log "Jaeger present: $jaeger"

@@ -495,10 +495,11 @@ def nginx_binary() -> str | None:
 
 
 def start_nginx(workdir: Path, service_name: str | None = "nginx", env: dict | None = None,
-                port: int | None = None) -> Server:
+                port: int | None = None, http2: bool = False) -> Server:
     """Debian's nginx, one worker, with a generated config in workdir. Locations:
     /  200 text | /api/items/... 200 JSON | /notfound 404 | /err 500 |
-    /big  a static file of NGINX_BIG_BYTES bytes."""
+    /big  a static file of NGINX_BIG_BYTES bytes. http2: the port speaks HTTP/2 in clear text
+    (h2c with prior knowledge; nginx takes no Upgrade)."""
     nginx = nginx_binary()
     if not nginx:
         raise HarnessError("nginx is not installed (tests/install-deps.sh test)")
@@ -532,7 +533,7 @@ http {{
     keepalive_requests 10000;
     keepalive_timeout 60s;
     server {{
-        listen 127.0.0.1:{p};
+        listen 127.0.0.1:{p}{" http2" if http2 else ""};
         server_name localhost;
         location = / {{ default_type text/plain; return 200 "hello from nginx\\n"; }}
         location /api/items/ {{ default_type application/json; return 200 '{{"items":[]}}'; }}

@@ -1,0 +1,176 @@
+"""HTTP/2 and gRPC spans, from real servers and clients, read back from Jaeger.
+
+HTTP/2: Debian's nginx with a clear-text HTTP/2 port, driven by curl with prior knowledge.
+gRPC: uninstrumented Echo servers and clients in Go (google.golang.org/grpc), Python (grpcio)
+and Node (@grpc/grpc-js), tests/apps/grpc_* (grpcapps.py starts them). Every test starts
+sonde after the servers and before the clients, so each connection is seen from its preface:
+the kernel then walks its frames from the first byte (capture policy H2_FRAMES).
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+
+import pytest
+
+import grpcapps
+import harness
+
+KINDS = ("go", "py", "node")
+METHOD = "sonde.test.Echo/Unary"
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="module")
+def go_bin(tmp_path_factory):
+    return grpcapps.build_go(tmp_path_factory.mktemp("grpc-go"))
+
+
+@pytest.fixture
+def servers(tmp_path, go_bin):
+    """servers(kind, service) -> port; all stopped (and checked to exit cleanly) at teardown."""
+    started = []
+
+    def start(kind: str, service: str) -> int:
+        proc, port = grpcapps.start_server(kind, tmp_path / f"{kind}-{len(started)}",
+                                           service_name=service, go_bin=go_bin)
+        started.append(proc)
+        return port
+    yield start
+    grpcapps.stop_servers(started)
+
+
+def client(kind, port, method, count, concurrency, go_bin, service, **kw):
+    return grpcapps.run_client(kind, port, method, count, concurrency, service_name=service,
+                               go_bin=go_bin, **kw)
+
+
+def exactly(jaeger, service, count, start_us, where=None, timeout=60):
+    """The spans of service matching where, once count are there, and 2.5 s later (a surplus
+    would show)."""
+    def ok(s):
+        return s.service == service and (where is None or where(s))
+    jaeger.wait_for_spans(service, where=ok, count=count, timeout=timeout, start_us=start_us,
+                          limit=5000)
+    time.sleep(2.5)
+    spans = [s for s in jaeger.spans(service, start_us=start_us, limit=5000) if ok(s)]
+    assert len(spans) == count, [(s.name, s.kind, s.tags) for s in spans][:10]
+    return sorted(spans, key=lambda s: s.start_us)
+
+
+def rpc(method=METHOD, code="OK"):
+    return lambda s: s.name == method and s.tags.get("rpc.method") == method and \
+        s.tags.get("rpc.response.status_code") == code
+
+
+def test_nginx_h2c_every_request_is_a_span(sonde, jaeger, start_nginx, test_start_us):
+    ng = start_nginx(http2=True)
+    sonde()
+    base = f"http://127.0.0.1:{ng.port}"
+    urls = [f"{base}/api/items/{i}" for i in range(10)] + [f"{base}/notfound"]
+    for u in urls:  # one connection each (curl 7.88 fails reusing a prior-knowledge one)
+        r = harness.curl(u, "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version}")
+        assert r.stdout == "2"
+    # h2load: 200 requests on one connection, 10 streams in flight, interleaved
+    r = subprocess.run(["h2load", "-n", "200", "-c", "1", "-m", "10", f"{base}/api/items/h2load"],
+                       capture_output=True, text=True, timeout=120,
+                       env=harness._env("h2load", None))
+    assert "200 succeeded" in r.stdout, r.stdout + r.stderr
+    srv = exactly(jaeger, "nginx", 211, test_start_us,
+                  where=lambda s: s.tags.get("server.port") == ng.port and s.kind == "server")
+    ok = [s for s in srv if s.tags.get("http.response.status_code") == 200]
+    assert len(ok) == 210
+    assert all(s.name == "GET /api/items/{id}" or s.name == "GET /api/items/h2load" for s in ok)
+    assert all(s.tags["network.protocol.version"] == "2" and s.tags["url.scheme"] == "http"
+               for s in ok)
+    nf = [s for s in srv if s.tags.get("http.response.status_code") == 404]
+    assert [s.tags["url.path"] for s in nf] == ["/notfound"] and not nf[0].is_error
+    curls = exactly(jaeger, "curl", 11, test_start_us,
+                    where=lambda s: s.tags.get("server.port") == ng.port and s.kind == "client")
+    assert sorted(s.tags["url.full"] for s in curls) == sorted(urls)
+    h2l = exactly(jaeger, "h2load", 200, test_start_us,
+                  where=lambda s: s.tags.get("server.port") == ng.port and s.kind == "client")
+    assert all(s.tags["url.full"] == f"{base}/api/items/h2load" for s in h2l)
+    # same host: every server span is the child of its client's span
+    ids = {s.span_id for s in curls + h2l}
+    assert sum(s.parent_id in ids for s in srv) == 211
+
+
+@pytest.mark.parametrize("server_kind", KINDS)
+def test_grpc_unary_every_client_every_server(sonde, jaeger, servers, go_bin, server_kind,
+                                              test_start_us):
+    t = tag()
+    port = servers(server_kind, f"g-{server_kind}-srv-{t}")
+    sonde()
+    for ck in KINDS:
+        r = client(ck, port, "Unary", 5, 1, go_bin, f"g-{ck}-cli-{t}")
+        assert r["ok"] == 5, r
+    srv = exactly(jaeger, f"g-{server_kind}-srv-{t}", 15, test_start_us, where=rpc())
+    assert all(s.kind == "server" and s.tags["rpc.system.name"] == "grpc"
+               and s.tags["network.protocol.version"] == "2" and not s.is_error for s in srv)
+    for ck in KINDS:
+        cli = exactly(jaeger, f"g-{ck}-cli-{t}", 5, test_start_us, where=rpc())
+        assert all(s.kind == "client" and s.tags["server.port"] == port for s in cli)
+        ids = {s.span_id for s in cli}
+        # same-host link: five of the server's spans are this client's children
+        assert sum(s.parent_id in ids for s in srv) == 5, (ck, [s.parent_id for s in srv])
+
+
+@pytest.mark.parametrize("method", ["ServerStream", "ClientStream", "Bidi"])
+def test_grpc_streaming_call_is_one_span(sonde, jaeger, servers, go_bin, method, test_start_us):
+    t = tag()
+    ports = {k: servers(k, f"gs-{k}-srv-{t}") for k in KINDS}
+    sonde()
+    for k, port in ports.items():
+        r = client("go", port, method, 4, 2, go_bin, f"gs-go-cli-{t}")
+        assert r["ok"] == 4, r
+    name = f"sonde.test.Echo/{method}"
+    for k in KINDS:
+        exactly(jaeger, f"gs-{k}-srv-{t}", 4, test_start_us, where=rpc(name))
+    exactly(jaeger, f"gs-go-cli-{t}", 12, test_start_us, where=rpc(name))
+
+
+@pytest.mark.parametrize("server_kind", KINDS)
+def test_grpc_status_codes_and_deadlines(sonde, jaeger, servers, go_bin, server_kind,
+                                         test_start_us):
+    t = tag()
+    port = servers(server_kind, f"ge-{server_kind}-srv-{t}")
+    sonde()
+    svc_c = f"ge-py-cli-{t}"
+    assert client("py", port, "Unary", 3, 1, go_bin, svc_c, payload="fail:5")["errors"] == {"5": 3}
+    assert client("py", port, "Unary", 2, 1, go_bin, svc_c, payload="fail:13")["errors"] == {"13": 2}
+    r = client("go", port, "Unary", 2, 1, go_bin, f"ge-go-cli-{t}", payload="sleep:3000",
+               deadline_ms=300)
+    assert r["errors"] == {"4": 2}, r
+    srv = f"ge-{server_kind}-srv-{t}"
+    nf = exactly(jaeger, srv, 3, test_start_us, where=rpc(code="NOT_FOUND"))
+    assert not any(s.is_error for s in nf)  # NOT_FOUND is the client's problem
+    internal = exactly(jaeger, srv, 2, test_start_us, where=rpc(code="INTERNAL"))
+    assert all(s.is_error and s.tags["error.type"] == "INTERNAL" for s in internal)
+    cnf = exactly(jaeger, svc_c, 3, test_start_us, where=rpc(code="NOT_FOUND"))
+    assert all(s.is_error and s.tags["error.type"] == "NOT_FOUND" for s in cnf)
+    exactly(jaeger, svc_c, 2, test_start_us, where=rpc(code="INTERNAL"))
+    # the Go client gives up at its deadline: its span says so, in about 300 ms
+    dl = exactly(jaeger, f"ge-go-cli-{t}", 2, test_start_us,
+                 where=lambda s: s.name == METHOD and s.is_error)
+    assert all(s.tags.get("rpc.response.status_code") in ("DEADLINE_EXCEEDED", "CANCELLED")
+               for s in dl), [s.tags for s in dl]
+    assert all(200_000 <= s.duration_us < 2_500_000 for s in dl), [s.duration_us for s in dl]
+
+
+@pytest.mark.parametrize("server_kind", KINDS)
+def test_grpc_50_concurrent_calls_on_one_channel(sonde, jaeger, servers, go_bin, server_kind,
+                                                 test_start_us):
+    t = tag()
+    port = servers(server_kind, f"gc-{server_kind}-srv-{t}")
+    sonde()
+    r = client("go", port, "Unary", 300, 50, go_bin, f"gc-go-cli-{t}")
+    assert r["ok"] == 300, r
+    srv = exactly(jaeger, f"gc-{server_kind}-srv-{t}", 300, test_start_us, where=rpc())
+    cli = exactly(jaeger, f"gc-go-cli-{t}", 300, test_start_us, where=rpc())
+    ids = {s.span_id for s in cli}
+    assert all(s.parent_id in ids for s in srv)
