@@ -352,7 +352,8 @@ static void block_done(struct h2_state *st, struct h2_dir *d, bool from_client,
 		table_lost(d);
 		if (s)
 			s->unknown_fields++;
-	} else if (hpack__decode(&d->table, d->block, d->block_len, on_field, &f) < 0) {
+	} else if (d->block_len &&
+		   hpack__decode(&d->table, d->block, d->block_len, on_field, &f) < 0) {
 		out->count(out->ctx, DEC_PARSE_ERROR);
 	}
 	d->block_len = 0;
@@ -380,6 +381,8 @@ static bool block_add(struct h2_dir *d, const uint8_t *p, uint32_t n)
 
 	if (d->block_bad)
 		return false;
+	if (!n)
+		return true; /* an empty fragment: nothing to join (and no buffer yet, maybe) */
 	if (d->block_len + n > BLOCK_MAX) {
 		d->block_bad = true;
 		return false;
@@ -431,7 +434,8 @@ static void block_start(struct h2_state *st, struct h2_dir *d, bool from_client,
 	d->block_push = d->type == FT_PUSH_PROMISE;
 	d->block_end_stream = d->type == FT_HEADERS && (d->flags & FL_END_STREAM);
 	d->block_ts = d->frame_ts;
-	block_add(d, p + skip, n - skip - pad);
+	if (n > skip + pad)
+		block_add(d, p + skip, n - skip - pad);
 	if (d->flags & FL_END_HEADERS)
 		block_done(st, d, from_client, ch, out);
 	return;
@@ -556,6 +560,8 @@ static bool payload_add(struct h2_dir *d, const uint8_t *p, uint32_t n)
 	uint8_t *b;
 	uint32_t cap;
 
+	if (!n)
+		return true;
 	if (d->payload_len + n > d->payload_cap) {
 		cap = d->payload_cap ? d->payload_cap : 256;
 		while (cap < d->payload_len + n)
@@ -753,12 +759,26 @@ static size_t split_authority(const char *a, size_t n, int *port)
 	return i - 1;
 }
 
+/* A method name as a span name may carry it: visible ASCII only. */
+static bool method_ok(const char *m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (m[i] <= 0x20 || m[i] >= 0x7f)
+			return false;
+	return n > 0;
+}
+
 static void grpc_span(const struct h2_stream *s, struct span *sp, const struct conn_info *info)
 {
 	const char *m = s->path_len > 1 && s->path[0] == '/' ? s->path + 1 : "_OTHER";
 	size_t mlen = s->path_len > 1 && s->path[0] == '/' ? s->path_len - 1u : 6;
 	int code = grpc_code(s);
 	const char *name;
+
+	if (!method_ok(m, mlen)) /* the conventions' name for a method that cannot be told */
+		m = "_OTHER", mlen = 6;
 
 	if (mlen >= sizeof(sp->name))
 		mlen = sizeof(sp->name) - 1;

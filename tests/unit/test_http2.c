@@ -154,6 +154,15 @@ static void hp_lit(struct bytes *b, const char *name, const char *value)
 	hp_str(b, value);
 }
 
+/* The same, the value n bytes that may hold any byte. */
+static void hp_lit_bytes(struct bytes *b, const char *name, const void *value, size_t n)
+{
+	put8(b, 0x00);
+	hp_str(b, name);
+	hp_int(b, 0, 7, (uint32_t)n);
+	put(b, value, n);
+}
+
 /* A literal without indexing, the name indexed (1 :authority, 4 :path, 8 :status). */
 static void hp_lit_name(struct bytes *b, uint32_t idx, const char *value)
 {
@@ -1881,6 +1890,51 @@ TEST(walk_lost_for_good)
 	bytes_free(&s);
 }
 
+/* No byte of a name or attribute a span is built from but what the path can hold as text. */
+static bool printable(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((uint8_t)p[i] < 0x20 || p[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * A gRPC :path with a NUL right after its '/' (malformed, RFC 9113 8.2.1, but sonde sees what
+ * the peer sent): the span must still have a name, and no control byte in it or rpc.method
+ * (tests/fuzz/regressions/http2/grpc-path-nul-byte).
+ */
+TEST(grpc_path_with_control_bytes)
+{
+	struct conn *k = conn_new(SONDE_ROLE_SERVER);
+	struct bytes c = {0}, s = {0}, h = {0};
+	const struct span_attr *a;
+	const struct done_op *d = &snk.done[0];
+
+	handshake(k, 10, 0);
+	hp_index(&h, 3);
+	hp_index(&h, 6);
+	hp_lit_bytes(&h, ":path", "/\0sonde.test.Echo/Unary", 23);
+	hp_lit(&h, "content-type", "application/grpc");
+	frame(&c, HEADERS, END_HEADERS, 1, h.p, h.n);
+	data(&c, 1, 12, END_STREAM);
+	kio_bytes(k, true, &c, 100);
+	grpc_response(&s, 1, "0");
+	kio_bytes(k, false, &s, 200);
+	CHECK_EQ_INT(snk.n_done, 1);
+	CHECK(d->sp.name[0] != 0);
+	CHECK(printable(d->sp.name, strlen(d->sp.name)));
+	a = span__find_attr(&d->sp, "rpc.method");
+	CHECK(!a || printable(span__attr_str(&d->sp, a), a->len));
+	kclose(k, 300);
+	conn_free(k);
+	bytes_free(&c);
+	bytes_free(&s);
+	bytes_free(&h);
+}
+
 /* --- bounds ------------------------------------------------------------------------------ */
 
 /* 300 streams open at once: the decoder follows 256 and counts the rest dropped. */
@@ -1969,6 +2023,7 @@ int main(void)
 	RUN(walk_cut_then_kept_payload);
 	RUN(lost_record_then_kept_payload);
 	RUN(walk_lost_for_good);
+	RUN(grpc_path_with_control_bytes);
 	RUN(open_streams_bounded);
 	RUN(empty_fragment_then_continuation); /* last: see its comment */
 	UNIT_DONE();
