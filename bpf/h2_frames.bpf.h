@@ -124,7 +124,8 @@ static int walk_step(__u32 i, void *arg)
 		return 0;
 	}
 	if (w->part || !w->left) {
-		at = w->part & 7;
+		at = w->part;
+		WALK_CLAMP(at, H2_FRAME_HEAD - 1); /* 0..8 bytes of it read already */
 		take = H2_FRAME_HEAD - at;
 		if (take > w->n - w->off)
 			take = w->n - w->off;

@@ -248,13 +248,26 @@ static int parse_int(const char *v, size_t n)
 	return x;
 }
 
+/* A method name as a span name may carry it: visible ASCII only. */
+static bool method_ok(const char *m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (m[i] <= 0x20 || m[i] >= 0x7f)
+			return false;
+	return n > 0;
+}
+
 static void request_field(struct h2_stream *s, const char *name, size_t nlen, const char *v,
 			  size_t vlen)
 {
 	struct trace_context tc;
 
-	if (name_is(name, nlen, ":method"))
-		copy_str(s->method, sizeof(s->method), &s->method_len, v, vlen);
+	if (name_is(name, nlen, ":method")) {
+		if (method_ok(v, vlen)) /* else left unknown: the span is named "HTTP" */
+			copy_str(s->method, sizeof(s->method), &s->method_len, v, vlen);
+	}
 	else if (name_is(name, nlen, ":path"))
 		copy_str(s->path, sizeof(s->path), &s->path_len, v, vlen);
 	else if (name_is(name, nlen, ":authority") || (name_is(name, nlen, "host") &&
@@ -368,7 +381,9 @@ static void block_done(struct h2_state *st, struct h2_dir *d, bool from_client,
 		out->begin(out->ctx, &s->head);
 	} else if (!from_client && !s->resp_seen) {
 		s->resp_seen = true;
-		out->answered(out->ctx, &s->head, d->block_ts);
+		/* its first byte can have come before the request's last I/O was stamped */
+		out->answered(out->ctx, &s->head,
+			      d->block_ts > s->head.start_ns ? d->block_ts : s->head.start_ns);
 	}
 	if (d->block_end_stream)
 		end_stream(st, s, from_client, ch->ts, out);
@@ -757,17 +772,6 @@ static size_t split_authority(const char *a, size_t n, int *port)
 		return n;
 	*port = atoi(a + i);
 	return i - 1;
-}
-
-/* A method name as a span name may carry it: visible ASCII only. */
-static bool method_ok(const char *m, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (m[i] <= 0x20 || m[i] >= 0x7f)
-			return false;
-	return n > 0;
 }
 
 static void grpc_span(const struct h2_stream *s, struct span *sp, const struct conn_info *info)

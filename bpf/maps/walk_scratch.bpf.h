@@ -31,7 +31,7 @@ struct walk_ctx {
 struct sonde_walk_scratch {
 	__u64 owner;	/* who builds the record: a run preempted on this CPU finds another */
 	struct walk_ctx w;
-	__u8 hdr[24];	/* the frame header being read (8 + a masked copy of at most 15) */
+	__u8 hdr[24];	/* the frame header being read (at most 8 read + a copy of at most 9) */
 	struct sonde_data_event ev; /* its payload runs on into more */
 	__u8 more[2 * SONDE_FRAMES_MAX - SONDE_PAYLOAD_MAX];
 };

@@ -255,9 +255,11 @@ static void kio(struct model *m, bool cli, const uint8_t *p, size_t n, uint64_t 
 
 	if (m->run_cli != (int)cli) {
 		if (m->run_cli >= 0)
-			prev = (struct sonde_run_summary){
-				.first_ts_ns = m->run_first, .last_ts_ns = m->run_last,
-				.bytes = m->run_bytes, .seq = m->run_seq, .dir = dir_of(m->run_cli)};
+			prev = (struct sonde_run_summary){.first_ts_ns = m->run_first,
+							  .last_ts_ns = m->run_last,
+							  .bytes = m->run_bytes,
+							  .seq = m->run_seq,
+							  .dir = dir_of(m->run_cli)};
 		m->run_seq++;
 		m->run_cli = cli;
 		m->run_first = ts;
