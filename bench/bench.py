@@ -401,6 +401,7 @@ class Bench:
         taken = set()
         self.port = {
             "nginx": pick_port(28080, taken),
+            "nginx_h2": pick_port(28090, taken),
             "go": pick_port(28180, taken),
             "sink": pick_port(28318, taken),
             "redis": pick_port(26379, taken),
@@ -527,6 +528,10 @@ http {{
     listen 127.0.0.1:{self.port['nginx']};
     location / {{ return 200 "hello, world\\n"; }}
   }}
+  server {{
+    listen 127.0.0.1:{self.port['nginx_h2']} http2;
+    location / {{ return 200 "hello, world\\n"; }}
+  }}
 }}
 """)
         p = self.spawn("nginx", ["nginx", "-c", conf, "-p", ngx, "-e", f"{ngx}/error.log"])
@@ -616,7 +621,7 @@ http {{
         """sonde traces the benchmark's servers only (both sides of their connections): the
         machine is shared, and other processes' HTTP traffic would add spans that are not ours."""
         args = []
-        for k in ("nginx", "go", "redis", "pg"):
+        for k in ("nginx", "nginx_h2", "go", "redis", "pg"):
             args += ["--port", str(self.port[k])]
         return args
 
@@ -732,6 +737,38 @@ http {{
                     "non_2xx": int(errs.group(1)) if errs else 0,
                     "socket_errors": sock.group(1) if sock else None}
         return load
+
+    def h2load(self, port, seconds):
+        """h2load on nginx's clear-text HTTP/2 port, shaped as wrk's load: 32 connections, one
+        stream in flight on each, so that the requests per connection and the server are the
+        same and only the protocol differs."""
+        def load():
+            url = f"http://127.0.0.1:{port}/"
+            c0 = proc_cpu_s(self.nginx_worker)
+            out, err, rc, cpu = run_rusage(["taskset", "-c", CLIENT_CPU, "h2load", "-c32",
+                                            "-m1", f"-D{seconds}", url])
+            c1 = proc_cpu_s(self.nginx_worker)
+            m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+            t = re.search(r"finished in ([\d.]+)(\w+),", out)
+            if rc or not m or not t:
+                raise RuntimeError(f"h2load failed ({rc}): {out[-500:]} {err[-500:]}")
+            n = int(m.group(2))
+            dur = float(t.group(1)) * {"s": 1, "ms": 1e-3, "m": 60}.get(t.group(2), 1)
+            return {"requests": n, "seconds": dur, "rps": n / dur,
+                    "server_cpu_s": c1 - c0, "client_cpu_s": cpu,
+                    "cpu_us_per_request": (c1 - c0 + cpu) / n * 1e6,
+                    "failed": int(m.group(1)) - n}
+        return load
+
+    def phase_http2(self, seconds):
+        """The same nginx worker over HTTP/1.1 (wrk) and over h2c (h2load), in alternated
+        rounds, with BPF run-time statistics on in the sonde runs: what HTTP/2's frame walk
+        costs per request against HTTP/1.x's capture, on the same server."""
+        log("HTTP/2 against HTTP/1.1 on the same nginx worker (h2load -c32 -m1, wrk -t1 -c32)")
+        self.pairs_of("nginx_h1_bpf", self.wrk(self.port["nginx"], seconds),
+                      ["rps", "cpu_us_per_request"], bpf_stats=True)
+        self.pairs_of("nginx_h2_bpf", self.h2load(self.port["nginx_h2"], seconds),
+                      ["rps", "cpu_us_per_request"], bpf_stats=True)
 
     def loadgen(self, port, rate, seconds, warmup=1):
         def load():
@@ -1099,6 +1136,7 @@ http {{
         self.pairs_of("pgbench", self.pgbench_load(4 if self.quick else 10),
                       ["tps", "cpu_us_per_request"])
 
+        self.phase_http2(sat_s)
         self.phase_profile(sat_s)
         self.phase_bpf_profile(20000, fixed_s)
 
@@ -1209,6 +1247,20 @@ def summarize(res):
                                              "cpu_us_per_request", "rate_achieved")}
     S["redis"] = {k: cmp("redis", k) for k in ("set_rps", "get_rps", "rps", "cpu_us_per_request")}
     S["pgbench"] = {k: cmp("pgbench", k) for k in ("tps", "cpu_us_per_request")}
+    if "nginx_h2_bpf" in R and "nginx_h1_bpf" in R:
+        # HTTP/2's frame walk against HTTP/1.x's capture: the same nginx worker, same shape of load
+        S["http2"] = {}
+        for proto, name in (("h1", "nginx_h1_bpf"), ("h2", "nginx_h2_bpf")):
+            withs = [p["with"] for p in R[name]]
+            S["http2"][proto] = {
+                "rps": cmp(name, "rps"), "cpu_us_per_request": cmp(name, "cpu_us_per_request"),
+                "bpf_ns_per_request_side": med([r.get("bpf_ns_per_request_side") for r in withs]),
+                "bpf_ns_spread": spread([r.get("bpf_ns_per_request_side") for r in withs]),
+                "records_per_request": med([r["sonde"]["stats"].get("records", 0) / r["requests"]
+                                            for r in withs if r.get("requests")]),
+                "spans_per_request": med([r["sonde"]["spans"] / r["requests"]
+                                          for r in withs if r.get("requests")]),
+            }
 
     # BPF: every sonde run with statistics on.
     bpf_runs = []
@@ -1741,6 +1793,41 @@ def report(res):
         w(f"| options written / joined / no room, per request | | "
           f"{fmt(t['tcpopt_written_per_request'])} / {fmt(t['tcpopt_joined_per_request'])} / "
           f"{fmt(t['tcpopt_nospace_per_request'])} | | |")
+        w("")
+
+    h = S.get("http2")
+    if h:
+        w("## HTTP/2 against HTTP/1.1 on the same server")
+        w("")
+        w("The same nginx worker on two ports, one HTTP/1.1 (wrk -t1 -c32) and one clear-text "
+          "HTTP/2 (h2load -c32 -m1: 32 connections, one stream in flight on each, as wrk's "
+          "load), each in rounds of without / with sonde (and the floor), BPF statistics on in "
+          "the sonde runs. On HTTP/2 the kernel walks every I/O frame by frame and records "
+          "header blocks and frame headers (capture policy H2_FRAMES); on HTTP/1.x it records "
+          "a run's first I/Os and summarizes kept-alive responses.")
+        w("")
+        w("| figure | HTTP/1.1 | HTTP/2 |")
+        w("| --- | --- | --- |")
+        h1, h2 = h["h1"], h["h2"]
+        w(f"| throughput without sonde, req/s | {fmt(h1['rps']['without_median'])} | "
+          f"{fmt(h2['rps']['without_median'])} |")
+        w(f"| throughput change with sonde | {pct(h1['rps']['ratio_median'])} "
+          f"{rng(h1['rps']['ratio_spread'])} | {pct(h2['rps']['ratio_median'])} "
+          f"{rng(h2['rps']['ratio_spread'])} |")
+        w(f"| server + client CPU per request without sonde, µs | "
+          f"{fmt(h1['cpu_us_per_request']['without_median'])} | "
+          f"{fmt(h2['cpu_us_per_request']['without_median'])} |")
+        w(f"| CPU per request change with sonde | "
+          f"{pct(h1['cpu_us_per_request']['ratio_median'])} "
+          f"{rng(h1['cpu_us_per_request']['ratio_spread'])} | "
+          f"{pct(h2['cpu_us_per_request']['ratio_median'])} "
+          f"{rng(h2['cpu_us_per_request']['ratio_spread'])} |")
+        w(f"| BPF ns per request and side (median, spread) | "
+          f"{fmt(h1['bpf_ns_per_request_side'])} {rng(h1['bpf_ns_spread'], fmt)} | "
+          f"{fmt(h2['bpf_ns_per_request_side'])} {rng(h2['bpf_ns_spread'], fmt)} |")
+        w(f"| records per request, spans per request | {fmt(h1['records_per_request'])}, "
+          f"{fmt(h1['spans_per_request'])} | {fmt(h2['records_per_request'])}, "
+          f"{fmt(h2['spans_per_request'])} |")
         w("")
 
     sm = S.get("sampling")

@@ -23,7 +23,7 @@ die() { log "error: $*"; exit 1; }
 [[ -x $ROOT/build/sonde ]] || die "build/sonde is missing: run 'make' first (or 'make bench')"
 
 # --- Debian packages -------------------------------------------------------------------------
-PKGS=(wrk nginx-light redis-server redis-tools postgresql postgresql-client bpftool linux-perf python3 curl util-linux procps)
+PKGS=(wrk nghttp2-client nginx-light redis-server redis-tools postgresql postgresql-client bpftool linux-perf python3 curl util-linux procps)
 installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
 missing=()
 for p in "${PKGS[@]}"; do
