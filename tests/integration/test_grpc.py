@@ -174,3 +174,61 @@ def test_grpc_50_concurrent_calls_on_one_channel(sonde, jaeger, servers, go_bin,
     cli = exactly(jaeger, f"gc-go-cli-{t}", 300, test_start_us, where=rpc())
     ids = {s.span_id for s in cli}
     assert all(s.parent_id in ids for s in srv)
+
+
+def test_grpc_incoming_traceparent_and_b3_are_honoured(sonde, jaeger, servers, go_bin,
+                                                       test_start_us):
+    """Context a gRPC client puts in its metadata (HEADERS): the server span joins that trace,
+    under the client's sonde span (both ends are on this host), which is under the metadata's
+    span."""
+    grpc = pytest.importorskip("grpc")
+    t = tag()
+    port = servers("go", f"gt-go-srv-{t}")
+    sonde()
+    trace, parent = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    b3_trace, b3_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        call = ch.unary_unary("/sonde.test.Echo/Unary")
+        for _ in range(3):
+            assert call(b"hello", metadata=(("traceparent", f"00-{trace}-{parent}-01"),),
+                        timeout=10) == b"hello"
+        assert call(b"hello", metadata=(("b3", f"{b3_trace}-{b3_span}-1"),),
+                    timeout=10) == b"hello"
+    spans = jaeger.wait_for_trace(trace, count=6, timeout=60)
+    srv = [s for s in spans if s.service == f"gt-go-srv-{t}"]
+    cli = [s for s in spans if s.kind == "client"]
+    assert len(srv) == 3 and len(cli) == 3, [(s.service, s.kind, s.name) for s in spans]
+    assert all(s.parent_id == parent for s in cli)
+    assert sorted(s.parent_id for s in srv) == sorted(s.span_id for s in cli)
+    assert all(s.name == METHOD for s in spans)
+    spans = jaeger.wait_for_trace(b3_trace, count=2, timeout=60)
+    srv = [s for s in spans if s.service == f"gt-go-srv-{t}"]
+    cli = [s for s in spans if s.kind == "client"]
+    assert len(srv) == 1 and len(cli) == 1 and cli[0].parent_id == b3_span
+    assert srv[0].parent_id == cli[0].span_id
+
+
+@pytest.mark.parametrize("order", [("go", "py", "node"), ("node", "go", "py")])
+def test_grpc_chain_across_three_runtimes(sonde, jaeger, servers, go_bin, order, test_start_us):
+    """A call through three uninstrumented services in three runtimes (each calls the next
+    while it serves): every hop's server span is the child of the client span that called it.
+    What is not there yet: a service's outgoing call under the request it serves (the gRPC
+    libraries write on goroutines and threads of their own), so each hop starts a trace of
+    its own until that is followed."""
+    t = tag()
+    ports = [servers(k, f"gh-{k}-srv-{t}") for k in order]
+    sonde()
+    payload = "call:" + ",".join(f"127.0.0.1:{p}" for p in ports[1:])
+    r = client("go", ports[0], "Unary", 5, 1, go_bin, f"gh-go-cli-{t}", payload=payload)
+    assert r["ok"] == 5, r
+    callers = {s.span_id: s for s in exactly(jaeger, f"gh-go-cli-{t}", 5, test_start_us,
+                                             where=rpc())}
+    for i, k in enumerate(order):
+        srv = exactly(jaeger, f"gh-{k}-srv-{t}", 5, test_start_us,
+                      where=lambda s: s.kind == "server" and rpc()(s))
+        assert all(s.parent_id in callers for s in srv), (k, [s.parent_id for s in srv])
+        if i + 1 < len(order):
+            callers = {s.span_id: s for s in exactly(
+                jaeger, f"gh-{k}-srv-{t}", 5, test_start_us,
+                where=lambda s: s.kind == "client" and rpc()(s) and
+                s.tags.get("server.port") == ports[i + 1])}
