@@ -24,6 +24,7 @@
 
 #include "decoders/decoder.h"
 #include "stream.h"
+#include "../unit/h2_walk_model.h"
 
 #define REQUIRE(cond)                                                                          \
 	do {                                                                                   \
@@ -34,8 +35,6 @@
 		}                                                                              \
 	} while (0)
 
-#define FRAME_HEAD 9
-#define WALK_STEPS 1024 /* h2_frames.bpf.h */
 #define MAX_OPEN 512	/* operations open at once: the decoder's bound is lower */
 
 static struct sonde_config cfg;
@@ -140,13 +139,6 @@ static void on_count(void *ctx, enum decoder_event ev)
 
 /* --- the kernel's walk and the agent's cursor (as tests/unit/test_http2.c models them) ---- */
 
-struct kcursor {
-	uint32_t left;
-	uint8_t part;
-	bool elided, lost;
-	uint8_t hdr[FRAME_HEAD];
-};
-
 struct model {
 	struct kcursor cur[2]; /* [1]: the client's bytes */
 	uint32_t run_seq;
@@ -157,61 +149,6 @@ struct model {
 	const struct decoder_sink *out;
 	uint8_t rec[SONDE_FRAMES_MAX];
 };
-
-static bool keeps_payload(uint8_t type)
-{
-	return type == 0x1 || type == 0x3 || type == 0x4 || type == 0x5 || type == 0x7 ||
-	       type == 0x9;
-}
-
-static void rec_put(uint8_t *rec, uint32_t *len, bool *cut, const uint8_t *p, size_t n)
-{
-	if (*len >= SONDE_FRAMES_MAX) {
-		*cut = true;
-		return;
-	}
-	if (n > SONDE_FRAMES_MAX - *len) {
-		n = SONDE_FRAMES_MAX - *len;
-		*cut = true;
-	}
-	memcpy(rec + *len, p, n);
-	*len += (uint32_t)n;
-}
-
-static bool walk(struct kcursor *c, const uint8_t *p, size_t n, uint8_t *rec, uint32_t *len,
-		 bool *cut)
-{
-	size_t off = 0, take;
-	int steps = 0;
-
-	*len = 0;
-	*cut = false;
-	while (off < n) {
-		if (steps++ == WALK_STEPS)
-			return false;
-		if (c->part || !c->left) {
-			take = FRAME_HEAD - c->part;
-			if (take > n - off)
-				take = n - off;
-			memcpy(c->hdr + c->part, p + off, take);
-			rec_put(rec, len, cut, p + off, take);
-			off += take;
-			c->part = (uint8_t)(c->part + take);
-			if (c->part < FRAME_HEAD)
-				break;
-			c->left = (uint32_t)c->hdr[0] << 16 | (uint32_t)c->hdr[1] << 8 | c->hdr[2];
-			c->elided = !keeps_payload(c->hdr[3]);
-			c->part = 0;
-			continue;
-		}
-		take = c->left < n - off ? c->left : n - off;
-		if (!c->elided)
-			rec_put(rec, len, cut, p + off, take);
-		off += take;
-		c->left -= (uint32_t)take;
-	}
-	return true;
-}
 
 static uint16_t dir_of(bool cli)
 {
@@ -275,7 +212,7 @@ static void kio(struct model *m, bool cli, const uint8_t *p, size_t n, uint64_t 
 	m->run_last = ts;
 	if (c->lost)
 		return;
-	if (!walk(&w, p, n, m->rec, &len, &cut)) {
+	if (!h2m_walk(&w, p, n, m->rec, &len, &cut)) {
 		c->lost = true;
 		io.walk_flags = SONDE_WALK_ON | SONDE_WALK_LOST;
 		deliver(m, cli, &prev, &io, drop);

@@ -18,7 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "sonde.skel.h"
+#include "exit_prog.h"
 #include "sonde_event.h"
 #include "unit.h"
 
@@ -86,33 +86,11 @@ static void set_policy(uint64_t sock, uint8_t policy)
 
 static int load(void)
 {
-	struct bpf_program *p;
-	struct bpf_map *m;
-	uint32_t i, n_cpus = libbpf_num_possible_cpus();
-
-	skel = sonde_bpf__open();
+	skel = exit_prog__open(64);
 	if (!skel)
 		return -errno;
-	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, p == skel->progs.sonde_sys_exit);
-	bpf_object__for_each_map(m, skel->obj) {
-		enum bpf_map_type t = bpf_map__type(m);
-
-		if (t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_LRU_HASH || t == BPF_MAP_TYPE_SOCKHASH)
-			bpf_map__set_max_entries(m, 64);
-	}
-	bpf_map__set_autocreate(skel->maps.resp_notes_task, false);
-	skel->rodata->sys_send = skel->rodata->sys_recv = 1;
 	skel->rodata->run_captures = 4;
-	ring_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "test_ring", 0, 0, 1 << 16, NULL);
-	if (ring_fd < 0 || bpf_map__set_inner_map_fd(skel->maps.rings, ring_fd) ||
-	    bpf_map__set_max_entries(skel->maps.rings, n_cpus) || sonde_bpf__load(skel))
-		return -errno;
-	for (i = 0; i < n_cpus; i++) /* whichever CPU the program runs on: the one ring */
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rings), &i, &ring_fd, BPF_ANY))
-			return -errno;
-	rb = ring_buffer__new(ring_fd, on_rec, NULL, NULL);
-	return rb ? 0 : -errno;
+	return exit_prog__load(skel, 1 << 16, on_rec, &ring_fd, &rb);
 }
 
 TEST(runs_records_the_first_captures_of_a_run)

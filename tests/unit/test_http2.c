@@ -18,13 +18,13 @@
 #include <string.h>
 
 #include "decoders/decoder.h"
+#include "h2_walk_model.h"
 #include "stream.h"
 #include "unit.h"
 
 #define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define PREFACE_LEN 24
 #define FRAME_HEAD 9
-#define WALK_STEPS 1024 /* h2_frames.bpf.h: the steps of one I/O's walk, two a frame */
 
 enum frame_type {
 	DATA = 0x0,
@@ -368,15 +368,6 @@ static bool attr_is(const struct span *sp, const char *key, const char *want)
 
 /* --- the kernel's frame walk (h2_frames.bpf.h) and the agent's cursor (stream.c) ----------- */
 
-/* One direction's place in its frames: struct sonde_frame_cursor, with the header whole. */
-struct kcursor {
-	uint32_t left; /* payload bytes of the frame under way still to come */
-	uint8_t part;  /* bytes of the next frame header seen (0..8) */
-	bool elided;   /* the frame under way's payload is left out of records */
-	bool lost;     /* the kernel gave this direction up */
-	uint8_t hdr[FRAME_HEAD];
-};
-
 /* One connection: the kernel's side (cursors, runs), the agent's (cursors, the decoder). */
 struct conn {
 	struct kcursor cur[2]; /* [1]: the client's bytes, as the decoder's from_client */
@@ -388,63 +379,6 @@ struct conn {
 	int drop;	      /* records still to lose, from the next one on (a full ring) */
 	int records, skipped, cuts, walks_lost; /* what the kernel wrote, and did not */
 };
-
-static bool keeps_payload(uint8_t type)
-{
-	return type == HEADERS || type == RST_STREAM || type == SETTINGS || type == PUSH_PROMISE ||
-	       type == GOAWAY || type == CONTINUATION;
-}
-
-/* n bytes of the I/O into the record, as far as it has room (walk_put). */
-static void rec_put(uint8_t *rec, uint32_t *len, bool *cut, const uint8_t *p, size_t n)
-{
-	if (*len >= SONDE_FRAMES_MAX) {
-		*cut = true;
-		return;
-	}
-	if (n > SONDE_FRAMES_MAX - *len) {
-		n = SONDE_FRAMES_MAX - *len;
-		*cut = true;
-	}
-	memcpy(rec + *len, p, n);
-	*len += (uint32_t)n;
-}
-
-/* The walk of one plain-buffer I/O from c (walk_step); false when it takes too many steps. */
-static bool walk(struct kcursor *c, const uint8_t *p, size_t n, uint8_t *rec, uint32_t *len,
-		 bool *cut)
-{
-	size_t off = 0, take;
-	int steps = 0;
-
-	*len = 0;
-	*cut = false;
-	while (off < n) {
-		if (steps++ == WALK_STEPS)
-			return false;
-		if (c->part || !c->left) {
-			take = FRAME_HEAD - c->part;
-			if (take > n - off)
-				take = n - off;
-			memcpy(c->hdr + c->part, p + off, take);
-			rec_put(rec, len, cut, p + off, take);
-			off += take;
-			c->part = (uint8_t)(c->part + take);
-			if (c->part < FRAME_HEAD)
-				break; /* the I/O ends inside the header */
-			c->left = (uint32_t)c->hdr[0] << 16 | (uint32_t)c->hdr[1] << 8 | c->hdr[2];
-			c->elided = !keeps_payload(c->hdr[3]);
-			c->part = 0;
-			continue;
-		}
-		take = c->left < n - off ? c->left : n - off;
-		if (!c->elided)
-			rec_put(rec, len, cut, p + off, take);
-		off += take;
-		c->left -= (uint32_t)take;
-	}
-	return true;
-}
 
 /* Which direction a summary names does not matter to the decoder: the client's is EGRESS. */
 static uint16_t dir_of(bool cli)
@@ -521,7 +455,7 @@ static void kio(struct conn *k, bool cli, const void *bytes, size_t n, uint64_t 
 	k->run_last = ts;
 	if (c->lost) {
 		/* given up: the I/O is only counted */
-	} else if (!walk(&w, bytes, n, rec, &len, &cut)) {
+	} else if (!h2m_walk(&w, bytes, n, rec, &len, &cut)) {
 		c->lost = true;
 		k->walks_lost++;
 		io.walk_flags = SONDE_WALK_ON | SONDE_WALK_LOST;
