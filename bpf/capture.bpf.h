@@ -403,6 +403,41 @@ full:
 #include "h2_frames.bpf.h"
 
 /*
+ * The I/O starts a run (the direction changed): the one that ended goes into prev, for the
+ * record's summary; the run's policy is taken, and what a run start does for it.
+ */
+static __always_inline void start_run(struct sonde_conn_state *st, struct sonde_run_summary *prev,
+				      __u64 key, int ret, __u16 dir, __u64 ts, __u64 pid_tgid,
+				      const struct io_source *src)
+{
+	prev->first_ts_ns = st->run_first_ts;
+	prev->last_ts_ns = st->run_last_ts;
+	prev->bytes = st->run_bytes;
+	prev->seq = st->run_seq;
+	prev->dir = st->run_dir;
+	prev->http1_status = st->run_http1_status;
+	st->run_seq++;
+	st->run_dir = dir;
+	st->run_first_ts = ts;
+	st->run_bytes = 0;
+	st->run_captures = 0;
+	st->run_http1_status = 0;
+	policy_refresh(st, key);
+	h2_detect(st, dir, ret, src);
+	if (http1_summaries && st->policy == SONDE_CAPTURE_HTTP1_STATUS &&
+	    st->role != SONDE_ROLE_UNKNOWN &&
+	    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
+		summarize_response(st, key, ret, ts, pid_tgid, src);
+	if ((header_mode || tcp_mode) && dir == SONDE_DIR_EGRESS) {
+		/* The connection answers: its request is no longer what this thread serves. */
+		struct sonde_serving *sv = bpf_map_lookup_elem(&serving, &pid_tgid);
+
+		if (sv && sv->sock == key)
+			bpf_map_delete_elem(&serving, &pid_tgid);
+	}
+}
+
+/*
  * One send or receive of ret bytes on sk, the same for every hook: the caller has checked that
  * sk is an AF_INET/AF_INET6 TCP socket (each hook reads it its own cheapest way), and says where
  * the I/O's bytes are (src).
@@ -460,55 +495,27 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 	}
 	count(SONDE_CNT_IO);
 
-	if (st->run_dir != dir) {
-		prev.first_ts_ns = st->run_first_ts;
-		prev.last_ts_ns = st->run_last_ts;
-		prev.bytes = st->run_bytes;
-		prev.seq = st->run_seq;
-		prev.dir = st->run_dir;
-		st->run_seq++;
-		st->run_dir = dir;
-		st->run_first_ts = ts;
-		st->run_bytes = 0;
-		st->run_captures = 0;
-		prev.http1_status = st->run_http1_status;
-		st->run_http1_status = 0;
-		policy_refresh(st, key);
-		h2_detect(st, dir, ret, src);
-		if (http1_summaries && st->policy == SONDE_CAPTURE_HTTP1_STATUS &&
-		    st->role != SONDE_ROLE_UNKNOWN &&
-		    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
-			summarize_response(st, key, ret, ts, pid_tgid, src);
-		if ((header_mode || tcp_mode) && dir == SONDE_DIR_EGRESS) {
-			/* The connection answers: its request is no longer what this thread serves. */
-			struct sonde_serving *sv = bpf_map_lookup_elem(&serving, &pid_tgid);
-
-			if (sv && sv->sock == key)
-				bpf_map_delete_elem(&serving, &pid_tgid);
-		}
-	}
+	if (st->run_dir != dir)
+		start_run(st, &prev, key, ret, dir, ts, pid_tgid, src);
 	offset = st->run_bytes;
 	st->run_bytes += ret;
 	st->run_last_ts = ts;
-	if (st->policy == SONDE_CAPTURE_H2_FRAMES) {
-		struct sock_io io = {.sk = sk, .st = st, .src = *src, .injected = &injected,
-				     .prev = &prev, .key = key, .offset = offset, .ts = ts,
-				     .pid_tgid = pid_tgid, .bytes = ret, .dir = dir};
-
-		emit_frames(&io);
-		return 0;
+	if (st->policy != SONDE_CAPTURE_H2_FRAMES) {
+		if (st->run_captures >= run_captures)
+			return 0;
+		/* EVERY_IO: every I/O is recorded; the count stays 0 (checked only here). */
+		if (st->policy != SONDE_CAPTURE_EVERY_IO)
+			st->run_captures++;
 	}
-	if (st->run_captures >= run_captures)
-		return 0;
-	/* EVERY_IO: every I/O is recorded; the count stays 0 (checked only on the record path). */
-	if (st->policy != SONDE_CAPTURE_EVERY_IO)
-		st->run_captures++;
 	{
 		struct sock_io io = {.sk = sk, .st = st, .src = *src, .injected = &injected,
 				     .prev = &prev, .key = key, .offset = offset, .ts = ts,
 				     .pid_tgid = pid_tgid, .bytes = ret, .dir = dir};
 
-		emit_data(&io);
+		if (st->policy == SONDE_CAPTURE_H2_FRAMES)
+			emit_frames(&io); /* HTTP/2: every I/O walked (h2_frames.bpf.h) */
+		else
+			emit_data(&io);
 	}
 	return 0;
 }

@@ -157,8 +157,12 @@ static int walk_step(__u32 i, void *arg)
 	return 0;
 }
 
-/* Where the I/O's bytes are: one plain buffer (*vec 0), or an iovec array (*plain NULL). */
-static __always_inline bool walk_start(const struct io_source *src, __u64 *plain, __u64 *vec)
+/*
+ * Where the I/O's bytes are: one plain buffer (*vec 0), or an iovec array (*plain NULL); and
+ * the register Go keeps its goroutine in (as io_buffer's go_g), read on the way.
+ */
+static __always_inline bool walk_start(const struct io_source *src, __u64 *plain, __u64 *vec,
+				       __u64 *go_g)
 {
 	struct user_msghdr mh;
 	void *arg;
@@ -167,6 +171,7 @@ static __always_inline bool walk_start(const struct io_source *src, __u64 *plain
 	if (src->from == IO_FROM_SYSCALL_ARGS) {
 		kind = src->buf_kind;
 		arg = (void *)src->arg;
+		*go_g = src->go_g;
 	} else {
 		struct task_struct *task = bpf_get_current_task_btf();
 		struct pt_regs *regs;
@@ -178,6 +183,7 @@ static __always_inline bool walk_start(const struct io_source *src, __u64 *plain
 			return false;
 		kind = sonde_buf_kind(SYS_NR(regs));
 		arg = (void *)SYS_ARG2(regs);
+		*go_g = SYS_GO_G(regs);
 	}
 	*plain = 0;
 	*vec = 0;
@@ -207,7 +213,7 @@ static __always_inline void emit_frames(const struct sock_io *io)
 	struct sonde_data_event *ev;
 	__u32 zero = 0, left0 = c->left;
 	__u8 part0 = c->part, elided0 = c->elided;
-	__u64 owner, len, plain, vec, go_g = 0, contig = 0;
+	__u64 owner, len, plain, vec, go_g = 0;
 	void *rb;
 
 	if (c->lost)
@@ -223,7 +229,7 @@ static __always_inline void emit_frames(const struct sock_io *io)
 	w->part = c->part;
 	w->elided = c->elided;
 	__builtin_memcpy(s->hdr, c->hdr, sizeof(c->hdr));
-	if (!walk_start(&io->src, &plain, &vec))
+	if (!walk_start(&io->src, &plain, &vec, &go_g))
 		goto lost;
 	w->buf = plain;
 	w->n = plain ? io->bytes : 0;
@@ -240,7 +246,6 @@ static __always_inline void emit_frames(const struct sock_io *io)
 	if (!w->out && io->offset)
 		return; /* only left-out bytes, inside a run */
 	ev = &s->ev;
-	io_buffer(&io->src, &contig, &go_g);
 	fill_data_fields(ev, io, w->out, go_g);
 	ev->walk_left = left0;
 	ev->walk_part = part0;

@@ -68,3 +68,18 @@ void db_build_span(const struct op_head *head, struct span *sp, const struct con
 	}
 	span__add_server_attrs(sp, info, NULL, 0, 0);
 }
+
+void db_op__report(const struct decoder_sink *out, struct db_op *op)
+{
+	struct op_head *h = &op->head;
+
+	h->has_ctx = false;
+	memset(&h->ctx, 0, sizeof(h->ctx));
+	h->begun = false;
+	h->awaiting_peer = false;
+	memset(h->trace_id, 0, sizeof(h->trace_id));
+	memset(h->span_id, 0, sizeof(h->span_id));
+	memset(h->parent_id, 0, sizeof(h->parent_id));
+	if (out && out->done)
+		out->done(out->ctx, h);
+}

@@ -54,6 +54,10 @@ struct db_op {
 /* How long a database server span waits for the ids of its client end on this host. */
 #define DB_LINK_WAIT_NS (2000ULL * 1000000ULL)
 
+/* A finished db_op to the core (out->done), the core's part of its head zeroed as decoder.h
+ * wants it. */
+void db_op__report(const struct decoder_sink *out, struct db_op *op);
+
 /* The span of a db_op (decoder.build_span of every database row). */
 void db_build_span(const struct op_head *op, struct span *sp, const struct conn_info *info,
 		   const struct sonde_config *cfg);

@@ -549,22 +549,6 @@ static struct my_pend *push(struct my_state *st, uint8_t cmd, enum my_answer ans
 	return p;
 }
 
-/* Finished: to the core, the core's part of the head zero as decoder.h wants it. */
-static void report(const struct decoder_sink *out, struct db_op *op)
-{
-	struct op_head *h = &op->head;
-
-	h->has_ctx = false;
-	memset(&h->ctx, 0, sizeof(h->ctx));
-	h->begun = false;
-	h->awaiting_peer = false;
-	memset(h->trace_id, 0, sizeof(h->trace_id));
-	memset(h->span_id, 0, sizeof(h->span_id));
-	memset(h->parent_id, 0, sizeof(h->parent_id));
-	if (out && out->done)
-		out->done(out->ctx, h);
-}
-
 /* The op of an answered (or abandoned) command goes out, then leaves the queue. */
 static void finish(struct my_state *st, uint64_t end_ns, bool incomplete,
 		   const struct decoder_sink *out)
@@ -579,7 +563,7 @@ static void finish(struct my_state *st, uint64_t end_ns, bool incomplete,
 		op->returned_rows = p->counted && !op->error && !incomplete ? p->rows : -1;
 		if (!op->namespace_[0])
 			copy_str(op->namespace_, sizeof(op->namespace_), st->namespace_);
-		report(out, op);
+		db_op__report(out, op);
 	}
 	op_queue__pop(&st->q);
 }

@@ -310,22 +310,6 @@ static struct pg_pending *q_at(struct pg_state *st, uint32_t i)
 	return op_queue__at(&st->q, i);
 }
 
-/* Finished: to the core, the core's part of the head zero as decoder.h wants it. */
-static void report(const struct decoder_sink *out, struct db_op *op)
-{
-	struct op_head *h = &op->head;
-
-	h->has_ctx = false;
-	memset(&h->ctx, 0, sizeof(h->ctx));
-	h->begun = false;
-	h->awaiting_peer = false;
-	memset(h->trace_id, 0, sizeof(h->trace_id));
-	memset(h->span_id, 0, sizeof(h->span_id));
-	memset(h->parent_id, 0, sizeof(h->parent_id));
-	if (out && out->done)
-		out->done(out->ctx, h);
-}
-
 static void emit(struct pg_state *st, struct pg_pending *pe, uint64_t end,
 		 const struct decoder_sink *out)
 {
@@ -333,7 +317,7 @@ static void emit(struct pg_state *st, struct pg_pending *pe, uint64_t end,
 
 	op->head.end_ns = end > op->head.start_ns ? end : op->head.start_ns;
 	memcpy(op->namespace_, st->namespace_, sizeof(op->namespace_));
-	report(out, op);
+	db_op__report(out, op);
 }
 
 /* The front request, if the server's answers have reached its Sync group. */

@@ -507,22 +507,6 @@ static void report_lost(struct rd_state *st, bool from_client)
 		st->sink->lost(st->sink->ctx, from_client);
 }
 
-/* Finished: to the core, the core's part of the head zero as decoder.h wants it. */
-static void report(const struct decoder_sink *out, struct db_op *op)
-{
-	struct op_head *h = &op->head;
-
-	h->has_ctx = false;
-	memset(&h->ctx, 0, sizeof(h->ctx));
-	h->begun = false;
-	h->awaiting_peer = false;
-	memset(h->trace_id, 0, sizeof(h->trace_id));
-	memset(h->span_id, 0, sizeof(h->span_id));
-	memset(h->parent_id, 0, sizeof(h->parent_id));
-	if (out && out->done)
-		out->done(out->ctx, h);
-}
-
 static void emit(struct rd_state *st, const struct rd_cmd *c, uint64_t end_ns,
 		 const struct rd_reply *r, bool incomplete, const struct decoder_sink *out)
 {
@@ -552,7 +536,7 @@ static void emit(struct rd_state *st, const struct rd_cmd *c, uint64_t end_ns,
 	else if (st->mode == DB_QUERY_SANITIZED && c->op[0])
 		sanitized_text(c, op.query, sizeof(op.query));
 	op.summary[0] = '\0'; /* the span is named after the operation */
-	report(out, &op);
+	db_op__report(out, &op);
 }
 
 /*
