@@ -370,6 +370,8 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 		return;
 	if (ev->run_offset == 0)
 		run_end(a, c, &ev->prev);
+	if (ev->tls)
+		c->info.tls = true;
 	if (c->phase == CONN_UNKNOWN && !classify__data(a, c, ev, cap))
 		return;
 	if (c->phase != CONN_DECODING)

@@ -180,6 +180,18 @@ const struct counter counters[] = {
 	 .labels = "event=\"cut\"", KERNEL(SONDE_CNT_WALK_CUT)},
 	{STAT(MAIN, "h2_walk_lost"), TOTAL("sonde_http2_walk_total", NULL),
 	 .labels = "event=\"lost\"", KERNEL(SONDE_CNT_WALK_LOST)},
+	{STAT(MAIN, "tls_conns"),
+	 TOTAL("sonde_tls_connections_total",
+	       "Connections whose socket bytes the kernel found to be TLS records: only the "
+	       "plaintext the TLS library's uprobes see is decoded."),
+	 KERNEL(SONDE_CNT_TLS_CONNS)},
+	{STAT(MAIN, "tls_io"),
+	 TOTAL("sonde_tls_calls_total",
+	       "TLS library reads and writes of traced connections recorded as plaintext; "
+	       "untied: calls whose socket was not known (not TCP, or never tied), not recorded."),
+	 .labels = "event=\"recorded\"", KERNEL(SONDE_CNT_TLS_IO)},
+	{STAT(MAIN, "tls_untied"), TOTAL("sonde_tls_calls_total", NULL),
+	 .labels = "event=\"untied\"", KERNEL(SONDE_CNT_TLS_UNTIED)},
 	{STAT(MAIN, "unsampled"),
 	 TOTAL("sonde_spans_unsampled_total",
 	       "Spans assembled and not sent: their trace was not sampled (--sample-ratio)."),

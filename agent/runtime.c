@@ -61,6 +61,69 @@ enum proc_runtime runtime_of_exe(const char *path)
 	return rt;
 }
 
+/* The file offset of a function symbol's first byte, from its section, or 0. */
+static uint64_t sym_file_offset(Elf *e, const GElf_Sym *sym)
+{
+	Elf_Scn *scn = elf_getscn(e, sym->st_shndx);
+	GElf_Shdr sh;
+
+	if (!scn || !gelf_getshdr(scn, &sh) || sym->st_value < sh.sh_addr ||
+	    sym->st_value - sh.sh_addr >= sh.sh_size)
+		return 0;
+	return sym->st_value - sh.sh_addr + sh.sh_offset;
+}
+
+int elf_function_offsets(const char *path, const char *const *names, int n, uint64_t *offsets)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	GElf_Sym sym;
+	size_t i, count;
+	Elf_Data *d;
+	const char *name;
+	int k, found = 0;
+	Elf *e;
+	int fd;
+
+	for (k = 0; k < n; k++)
+		offsets[k] = 0;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	while (e && elf_kind(e) == ELF_K_ELF && found < n && (scn = elf_nextscn(e, scn))) {
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) ||
+		    !sh.sh_entsize)
+			continue;
+		d = elf_getdata(scn, NULL);
+		count = d ? sh.sh_size / sh.sh_entsize : 0;
+		for (i = 0; i < count && found < n; i++) {
+			if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
+			    GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+				continue;
+			name = elf_strptr(e, sh.sh_link, sym.st_name);
+			for (k = 0; name && k < n; k++)
+				if (!offsets[k] && !strcmp(name, names[k])) {
+					offsets[k] = sym_file_offset(e, &sym);
+					found += offsets[k] != 0;
+				}
+		}
+	}
+	if (e)
+		elf_end(e);
+	close(fd);
+	return e ? found : -1;
+}
+
+bool elf_has_symbol(const char *path, const char *symbol)
+{
+	uint64_t off;
+
+	return elf_function_offsets(path, &symbol, 1, &off) == 1;
+}
+
 struct cache_slot {
 	uint32_t pid;
 	uint8_t runtime;

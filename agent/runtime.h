@@ -22,6 +22,14 @@ enum proc_runtime {
 /* The runtime of the executable at path (an ELF file): Go programs carry .go.buildinfo; CPython
  * is known by its executable's name (python, python3, python3.11...). */
 enum proc_runtime runtime_of_exe(const char *path);
+/* The ELF file at path defines the function symbol (in its dynamic or its full symbol table). */
+bool elf_has_symbol(const char *path, const char *symbol);
+/*
+ * The file offsets of the n function symbols names[] in the ELF file at path, in one pass
+ * over its symbol tables (offsets[k] 0: not defined there). Returns how many were found, or -1
+ * when the file is not a readable ELF file.
+ */
+int elf_function_offsets(const char *path, const char *const *names, int n, uint64_t *offsets);
 
 struct runtime_cache;
 struct runtime_cache *runtime_cache__new(void);

@@ -100,13 +100,14 @@ static __always_inline void emit_proc_once(__u32 tgid, __u64 ts)
 enum io_from {
 	IO_FROM_SOCKET_REGS = 1,  /* tp_btf/sock_send_length, sock_recv_length */
 	IO_FROM_SYSCALL_ARGS = 2, /* raw_tp/sys_enter + sys_exit */
+	IO_FROM_TLS = 3,	  /* a TLS library's plaintext, at its call's return (tls.bpf.h) */
 };
 
 struct io_source {
 	__u8 from;     /* enum io_from */
-	__u8 buf_kind; /* SYSCALL_ARGS: enum sonde_buf_kind of arg */
+	__u8 buf_kind; /* SYSCALL_ARGS, TLS: enum sonde_buf_kind of arg */
 	__u8 pad[6];   /* explicit padding */
-	__u64 arg;     /* SYSCALL_ARGS: the user buffer, iovec array or msghdr */
+	__u64 arg;     /* SYSCALL_ARGS: the user buffer, iovec array or msghdr; TLS: the buffer */
 	__u64 go_g;    /* SYSCALL_ARGS: the register Go keeps its goroutine in, at entry */
 };
 
@@ -184,7 +185,7 @@ static __always_inline void *user_buffer(__u64 *contig, __u64 *go_g)
 /* The I/O's user buffer wherever src says it is; go_g as for user_buffer. */
 static __always_inline void *io_buffer(const struct io_source *src, __u64 *contig, __u64 *go_g)
 {
-	if (src->from == IO_FROM_SYSCALL_ARGS) {
+	if (src->from != IO_FROM_SOCKET_REGS) {
 		if (go_g)
 			*go_g = src->go_g;
 		return user_buffer_of(src->buf_kind, (void *)src->arg, contig);
@@ -265,6 +266,7 @@ static __always_inline void fill_data_fields(struct sonde_data_event *ev, const 
 	ev->walk_left = 0;
 	ev->walk_flags = 0;
 	ev->walk_part = 0;
+	ev->tls = io->src.from == IO_FROM_TLS;
 	__builtin_memset(ev->pad1, 0, sizeof(ev->pad1));
 	if (go_uprobes && io->dir == SONDE_DIR_EGRESS && go_g)
 		go_g = go_request_owner(go_g, io->ts);
@@ -274,7 +276,7 @@ static __always_inline void fill_data_fields(struct sonde_data_event *ev, const 
 	else
 		__builtin_memset(&ev->ctx, 0, sizeof(ev->ctx));
 	__builtin_memset(ev->http1_notes, 0, sizeof(ev->http1_notes));
-	if (http1_summaries) {
+	if (http1_summaries && io->src.from != IO_FROM_TLS) {
 		/* The thread's response starts summarized since its last record go with it, once. */
 		struct sonde_thread_notes *tn = thread_notes(io->pid_tgid, false, &io->src);
 
@@ -424,8 +426,9 @@ static __always_inline void start_run(struct sonde_conn_state *st, struct sonde_
 	st->run_http1_status = 0;
 	policy_refresh(st, key);
 	h2_detect(st, dir, ret, src);
+	/* Plaintext from a TLS library is recorded: its thread's notes would be in another map. */
 	if (http1_summaries && st->policy == SONDE_CAPTURE_HTTP1_STATUS &&
-	    st->role != SONDE_ROLE_UNKNOWN &&
+	    src->from != IO_FROM_TLS && st->role != SONDE_ROLE_UNKNOWN &&
 	    (dir == SONDE_DIR_EGRESS) == (st->role == SONDE_ROLE_SERVER))
 		summarize_response(st, key, ret, ts, pid_tgid, src);
 	if ((header_mode || tcp_mode) && dir == SONDE_DIR_EGRESS) {
@@ -438,6 +441,43 @@ static __always_inline void start_run(struct sonde_conn_state *st, struct sonde_
 }
 
 /*
+ * One I/O of a traced connection's byte stream, from its socket or from a TLS library's
+ * plaintext: the run it belongs to, and its record when the connection's policy asks for one.
+ */
+static __always_inline void io_run(struct sock *sk, struct sonde_conn_state *st, __u64 key,
+				   int ret, __u16 dir, const struct io_source *src,
+				   const struct sonde_trace_ctx *injected, __u64 pid_tgid, __u64 ts)
+{
+	struct sonde_run_summary prev = {};
+	__u64 offset;
+
+	if (st->run_dir != dir)
+		start_run(st, &prev, key, ret, dir, ts, pid_tgid, src);
+	offset = st->run_bytes;
+	st->run_bytes += ret;
+	st->run_last_ts = ts;
+	if (st->policy != SONDE_CAPTURE_H2_FRAMES) {
+		if (st->run_captures >= run_captures)
+			return;
+		/* EVERY_IO: every I/O is recorded; the count stays 0 (checked only here). */
+		if (st->policy != SONDE_CAPTURE_EVERY_IO)
+			st->run_captures++;
+	}
+	{
+		struct sock_io io = {.sk = sk, .st = st, .src = *src, .injected = injected,
+				     .prev = &prev, .key = key, .offset = offset, .ts = ts,
+				     .pid_tgid = pid_tgid, .bytes = ret, .dir = dir};
+
+		if (st->policy == SONDE_CAPTURE_H2_FRAMES)
+			emit_frames(&io); /* HTTP/2: every I/O walked (h2_frames.bpf.h) */
+		else
+			emit_data(&io);
+	}
+}
+
+#include "tls.bpf.h"
+
+/*
  * One send or receive of ret bytes on sk, the same for every hook: the caller has checked that
  * sk is an AF_INET/AF_INET6 TCP socket (each hook reads it its own cheapest way), and says where
  * the I/O's bytes are (src).
@@ -446,9 +486,8 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 					const struct io_source *src)
 {
 	struct sonde_trace_ctx injected = {};
-	struct sonde_run_summary prev = {};
 	struct sonde_conn_state *st, fresh = {};
-	__u64 key = (__u64)sk, ts, offset, pid_tgid;
+	__u64 key = (__u64)sk, ts, pid_tgid;
 	__u32 tgid, tid;
 
 	pid_tgid = bpf_get_current_pid_tgid();
@@ -494,29 +533,12 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 		emit_open(sk, key, st, ts, tid);
 	}
 	count(SONDE_CNT_IO);
-
-	if (st->run_dir != dir)
-		start_run(st, &prev, key, ret, dir, ts, pid_tgid, src);
-	offset = st->run_bytes;
-	st->run_bytes += ret;
-	st->run_last_ts = ts;
-	if (st->policy != SONDE_CAPTURE_H2_FRAMES) {
-		if (st->run_captures >= run_captures)
-			return 0;
-		/* EVERY_IO: every I/O is recorded; the count stays 0 (checked only here). */
-		if (st->policy != SONDE_CAPTURE_EVERY_IO)
-			st->run_captures++;
+	/* TLS records: their plaintext comes from the library's uprobes (tls.bpf.h). */
+	if (st->tls || tls_starts(st, ret, src)) {
+		tls_socket_io(st, key, dir, pid_tgid);
+		return 0;
 	}
-	{
-		struct sock_io io = {.sk = sk, .st = st, .src = *src, .injected = &injected,
-				     .prev = &prev, .key = key, .offset = offset, .ts = ts,
-				     .pid_tgid = pid_tgid, .bytes = ret, .dir = dir};
-
-		if (st->policy == SONDE_CAPTURE_H2_FRAMES)
-			emit_frames(&io); /* HTTP/2: every I/O walked (h2_frames.bpf.h) */
-		else
-			emit_data(&io);
-	}
+	io_run(sk, st, key, ret, dir, src, &injected, pid_tgid, ts);
 	return 0;
 }
 

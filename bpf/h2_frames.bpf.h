@@ -168,7 +168,7 @@ static __always_inline bool walk_start(const struct io_source *src, __u64 *plain
 	void *arg;
 	int kind;
 
-	if (src->from == IO_FROM_SYSCALL_ARGS) {
+	if (src->from != IO_FROM_SOCKET_REGS) {
 		kind = src->buf_kind;
 		arg = (void *)src->arg;
 		*go_g = src->go_g;

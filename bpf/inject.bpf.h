@@ -174,6 +174,8 @@ static __always_inline __u32 inject(struct sk_msg_md *msg, __u64 key, __u64 pid_
 
 	if ((st && st->ignored) || (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)))
 		return SONDE_CNT_SKIP_UNTRACED;
+	if (st && st->tls)
+		return SONDE_CNT_SKIP_NOT_HTTP; /* TLS records: never written into */
 	if (st && st->conn_id && st->run_dir == SONDE_DIR_EGRESS)
 		return SONDE_CNT_SKIP_NOT_START;
 	if (data + 16 > data_end)

@@ -14,6 +14,7 @@
  *   tcp_option.bpf.h     TCP-option propagation: the sockops side and the I/O path's part
  *   capture.bpf.h        the socket I/O path: run state, data records, response summaries
  *   h2_frames.bpf.h      ... and HTTP/2's: every I/O walked frame by frame (capture.bpf.h's)
+ *   tls.bpf.h            ... and TLS: plaintext from the library's uprobes (capture.bpf.h's)
  *   fallback.bpf.h       the same I/O path from the syscalls, for kernels before 6.3
  *   lifecycle.bpf.h      TCP state changes, thread creation, process start (exec)
  */
@@ -44,6 +45,8 @@
 #include "maps/syscall_io.bpf.h"
 #include "maps/tcp_rx.bpf.h"
 #include "maps/tcp_tx.bpf.h"
+#include "maps/tls_socks.bpf.h"
+#include "maps/tls_threads.bpf.h"
 #include "maps/walk_scratch.bpf.h"
 
 #include "common.bpf.h"

@@ -207,7 +207,9 @@ struct sonde_data_event {
 	__u8 walk_flags;	       /* enum sonde_walk_flags; 0: payload = the first bytes */
 	__u8 walk_part;		       /* walked: at the I/O's start, bytes of a frame header the
 					* last I/O ended in (they are in the last record) */
-	__u8 pad1[6];		       /* explicit padding */
+	__u8 tls;		       /* 1: the bytes are the plaintext of a TLS library's call
+					* (SSL_read, SSL_write...), not the socket's */
+	__u8 pad1[5];		       /* explicit padding */
 	/* HTTP/1.x response starts of this thread summarized since its last record, oldest
 	 * first (capture policy HTTP1_STATUS). */
 	struct sonde_http1_note http1_notes[SONDE_HTTP1_NOTES];
@@ -310,7 +312,9 @@ struct sonde_conn_state {
 	__u8 policy;	    /* enum sonde_capture_policy the agent asked for, taken at a
 			     * run start (either direction) */
 	__u16 run_http1_status; /* the current run is a summarized HTTP/1.x response: its status */
-	__u16 pad0;	    /* explicit padding */
+	__u8 tls;	    /* its bytes on the socket are TLS records: only the plaintext that
+			     * the TLS library's uprobes see is recorded (bpf/tls.bpf.h) */
+	__u8 pad0;	    /* explicit padding */
 	__u32 policy_seen;  /* the agent's conn_policy generation when last looked at */
 	__u64 open_ts;	    /* when the TCP state changes showed the open (connect, SYN), or 0 */
 	struct sonde_frame_cursor walk[2]; /* policy H2_FRAMES: per direction (dir - 1) */
@@ -356,6 +360,12 @@ enum sonde_counter {
 	SONDE_CNT_WALK_CUT = 26,	/* walked records that ran out of room (header blocks
 					 * beyond SONDE_FRAMES_MAX) */
 	SONDE_CNT_WALK_LOST = 27,	/* directions whose frame boundaries the kernel lost */
+	/* TLS (bpf/tls.bpf.h): */
+	SONDE_CNT_TLS_CONNS = 28,	/* connections whose socket bytes were found to be TLS */
+	SONDE_CNT_TLS_IO = 29,		/* TLS library reads and writes of traced connections
+					 * recorded as plaintext I/O */
+	SONDE_CNT_TLS_UNTIED = 30,	/* TLS library reads and writes whose socket sonde does
+					 * not know (not TCP, or an SSL* never tied): not recorded */
 	SONDE_CNT_MAX = 32,
 };
 

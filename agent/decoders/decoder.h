@@ -41,6 +41,7 @@ struct conn_info {
 	uint8_t kernel_role; /* enum sonde_role the kernel saw at the open, UNKNOWN if it did not */
 	bool have_tuple;     /* the addresses and ports below are known */
 	bool link_go;	     /* a Go program: actor is the goroutine, not the thread */
+	bool tls;	     /* the bytes are a TLS library's plaintext (url.scheme https) */
 	uint16_t sport;	     /* local port, host order */
 	uint16_t dport;	     /* remote port, host order */
 	uint8_t peer_len;

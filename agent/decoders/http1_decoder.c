@@ -685,11 +685,12 @@ static void request_attrs(const struct exchange *x, struct span *sp, const struc
 	host_len = split_host(x->host, x->host_len, host, sizeof(host), &host_port);
 	if (info->role == SONDE_ROLE_SERVER) {
 		span__add_str(sp, "url.path", x->path, x->path_len);
-		span__add_str(sp, "url.scheme", "http", 4);
+		span__add_str(sp, "url.scheme", info->tls ? "https" : "http", info->tls ? 5 : 4);
 		if (x->query_len && cfg->export_query)
 			span__add_str(sp, "url.query", x->query, x->query_len);
 	} else {
-		n = cat3(url, sizeof(url), "http://", 7, host_len ? x->host : info->peer,
+		n = cat3(url, sizeof(url), info->tls ? "https://" : "http://", info->tls ? 8 : 7,
+			 host_len ? x->host : info->peer,
 			 host_len ? x->host_len : info->peer_len, x->path, x->path_len);
 		if (x->query_len && cfg->export_query) {
 			n = put_at(url, sizeof(url), n, "?", 1);

@@ -820,13 +820,13 @@ static void http_span(const struct h2_stream *s, struct span *sp, const struct c
 		 * wrong one */
 	} else if (info->role == SONDE_ROLE_SERVER) {
 		span__add_str(sp, "url.path", s->path, plen);
-		span__add_str(sp, "url.scheme", s->scheme_len ? s->scheme : "http",
-			      s->scheme_len ? s->scheme_len : 4);
+		span__add_str(sp, "url.scheme", s->scheme_len ? s->scheme : info->tls ? "https" : "http",
+			      s->scheme_len ? s->scheme_len : info->tls ? 5 : 4);
 		if (q && cfg->export_query)
 			span__add_str(sp, "url.query", q + 1, s->path_len - plen - 1);
 	} else {
 		n = (size_t)snprintf(url, sizeof(url), "%s://%.*s%.*s",
-				     s->scheme_len ? s->scheme : "http",
+				     s->scheme_len ? s->scheme : info->tls ? "https" : "http",
 				     (int)(host_len ? s->authority_len : info->peer_len),
 				     host_len ? s->authority : info->peer,
 				     (int)(q && !cfg->export_query ? plen : s->path_len), s->path);

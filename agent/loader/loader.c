@@ -308,20 +308,42 @@ static void attach_propagation(struct loader *ld, const struct sonde_config *cfg
  * every process of the file runs them. A required symbol that fails takes the row's other links
  * on that file with it.
  */
-static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *path, void **links,
+static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *file, void **links,
 			 int *n)
 {
+	const char *names[UPROBE_MAX_SYMS];
+	uint64_t offs[UPROBE_MAX_SYMS];
 	struct loader *ld = ctx;
-	int i, k, err = 0;
+	int i, k, n_syms, err = 0, fd;
+	char path[64];
 
+	/* Through a descriptor of its own: the file stays reachable if the process whose /proc
+	 * entry names it exits meanwhile (a short-lived client). */
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	/* One pass over the symbols for all of them, where libbpf reads them once per probe
+	 * (node's 11 probes: 94 ms that way, 22 ms this one, measured here): a program started
+	 * just now gets its probes before its first calls. */
+	for (n_syms = 0; n_syms < UPROBE_MAX_SYMS && t->syms[n_syms].symbol; n_syms++)
+		names[n_syms] = t->syms[n_syms].symbol;
+	if (elf_function_offsets(path, names, n_syms, offs) < 0) {
+		close(fd);
+		return -ENOEXEC;
+	}
 	*n = 0;
-	loader_quiet_libbpf(true); /* a missing symbol is the caller's note, not libbpf's warning */
-	for (i = 0; i < UPROBE_MAX_SYMS && t->syms[i].symbol && !err; i++) {
+	loader_quiet_libbpf(true); /* a failure is the caller's note, not libbpf's warning */
+	for (i = 0; i < n_syms && !err; i++) {
 		const char *progs[2] = {t->syms[i].entry, t->syms[i].ret};
 
+		if (!offs[i]) {
+			if (t->syms[i].required)
+				err = -ENOENT;
+			continue;
+		}
 		for (k = 0; k < 2; k++) {
-			LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = t->syms[i].symbol,
-				    .retprobe = k == 1);
+			LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = k == 1);
 			struct bpf_program *p = progs[k] ? bpf_object__find_program_by_name(
 								   ld->skel->obj, progs[k])
 							 : NULL;
@@ -329,7 +351,7 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *p
 
 			if (!progs[k])
 				continue;
-			l = p ? bpf_program__attach_uprobe_opts(p, -1, path, 0, &o) : NULL;
+			l = p ? bpf_program__attach_uprobe_opts(p, -1, path, offs[i], &o) : NULL;
 			if (l)
 				links[(*n)++] = l;
 			else if (t->syms[i].required)
@@ -337,6 +359,7 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *p
 		}
 	}
 	loader_quiet_libbpf(false);
+	close(fd);
 	if (err) {
 		while (*n)
 			bpf_link__destroy(links[--*n]);
@@ -359,10 +382,27 @@ static bool uprobe_is_go(void *ctx, const char *path)
 	return runtime_of_exe(path) == RUNTIME_GO;
 }
 
+static bool uprobe_has_symbol(void *ctx, const char *path, const char *symbol)
+{
+	return elf_has_symbol(path, symbol);
+}
+
 static const struct uprobe_ops uprobe_ops = {
 	.attach = uprobe_attach,
 	.detach = uprobe_detach,
 	.is_go = uprobe_is_go,
+	.has_symbol = uprobe_has_symbol,
+};
+
+/*
+ * Where a host keeps its shared libraries: the uprobe table's library rows attach to what they
+ * find there at start, for good, so that a program started later has them from its first call
+ * (a library found only in some process's maps, such as a container's, waits for that process).
+ */
+static const char *const library_dirs[] = {
+	"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+	"/lib/aarch64-linux-gnu",    "/usr/lib64",	      "/lib64",
+	"/usr/lib",		     "/usr/local/lib",
 };
 
 struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb, void *ctx)
@@ -439,6 +479,11 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		err = -ENOMEM;
 		goto fail;
 	}
+	for (size_t i = 0; i < sizeof(library_dirs) / sizeof(library_dirs[0]); i++)
+		uprobes__library_dir(ld->uprobes, library_dirs[i]);
+	/* Processes that run already: their libraries and executables before their next
+	 * connection (a library loaded from elsewhere, a program that links one in). */
+	uprobes__running(ld->uprobes);
 
 	/* Attach: the probe table's rows, then the propagation modes. */
 	err = probes__attach(ld, &plan);

@@ -6,6 +6,7 @@
  * in place, or its number reused). Executables that are no match (not Go) are remembered in a
  * small cache, so that an exec of /bin/sh costs a stat and a look-up, not an ELF read.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -15,6 +16,26 @@
 #include <unistd.h>
 
 #include "uprobes.h"
+
+/*
+ * OpenSSL (1.1 and 3.x, and libraries with its API): the plaintext of every read and write, at
+ * the calls' returns (bpf/tls.bpf.h). The _ex forms are 1.1.1+; SSL_do_handshake and SSL_free
+ * tie and untie an SSL* to its socket early and late, and a library without them still works.
+ */
+#define OPENSSL_ROW(NAME, IN, PATTERN)                                                         \
+	{                                                                                      \
+		.name = NAME, .in = IN, .pattern = PATTERN,                                    \
+		.lost = "its TLS traffic is not seen in clear (no HTTPS spans)",               \
+		.hint = "no SSL_read/SSL_write symbols (stripped?)", .flag = "tls_uprobes",    \
+		.syms = {                                                                      \
+			{"SSL_read", "sonde_ssl_read", "sonde_ssl_ret", true},                 \
+			{"SSL_write", "sonde_ssl_write", "sonde_ssl_ret", true},               \
+			{"SSL_read_ex", "sonde_ssl_read_ex", "sonde_ssl_ret", false},          \
+			{"SSL_write_ex", "sonde_ssl_write_ex", "sonde_ssl_ret", false},        \
+			{"SSL_do_handshake", "sonde_ssl_handshake", "sonde_ssl_ret", false},   \
+			{"SSL_free", "sonde_ssl_free", NULL, false},                           \
+		},                                                                             \
+	}
 
 /*
  * The rows. A Go program's http.Client call is written by the connection's writeLoop goroutine
@@ -31,6 +52,9 @@ const struct uprobe_target uprobe_table[] = {
 		.syms = {{"net/http.(*persistConn).roundTrip", "sonde_go_round_trip", NULL, true},
 			 {"net/http.(*Request).write", "sonde_go_request_write", NULL, true}},
 	},
+	/* libssl.so.3, and the copies wheels bundle (libssl-6a9b88ec.so.3); not NSS's libssl3.so */
+	OPENSSL_ROW("openssl", UPROBE_LIBRARY, "libssl[.-]*so*"),
+	OPENSSL_ROW("openssl-static", UPROBE_EXE_SYMBOL, NULL),
 };
 const size_t uprobe_table_len = sizeof(uprobe_table) / sizeof(uprobe_table[0]);
 
@@ -314,16 +338,28 @@ static size_t miss_slot(const struct file_id *id)
 	return (id->ino * 0x9e3779b97f4a7c15ULL ^ id->dev) % MISS_SLOTS;
 }
 
+/* The executable at path (identity id) is a match for row t: a Go program, or one that
+ * defines the row's first symbol. *is_go caches the first answer (-1: not asked yet). */
+static bool exe_matches(struct uprobes *u, const struct uprobe_target *t, const char *path,
+			int *is_go)
+{
+	if (t->in == UPROBE_EXE_SYMBOL)
+		return u->ops->has_symbol && u->ops->has_symbol(u->ctx, path, t->syms[0].symbol);
+	if (*is_go < 0)
+		*is_go = u->ops->is_go(u->ctx, path);
+	return *is_go;
+}
+
 /* The rows on the process's executable. */
 static int process_exe(struct uprobes *u, uint32_t pid, struct uprobe_outcome *out, int max)
 {
 	char path[300], link[256];
 	struct file_id id = {0};
 	const char *name;
-	bool is_go = false, checked = false;
+	bool checked = false, matched = false;
+	int n = 0, err, is_go = -1;
 	ssize_t len;
 	size_t row;
-	int n = 0, err;
 
 	snprintf(path, sizeof(path), "%s/%u/exe", u->proc, pid);
 	if (file_id_of(path, &id))
@@ -334,25 +370,24 @@ static int process_exe(struct uprobes *u, uint32_t pid, struct uprobe_outcome *o
 	link[len > 0 ? len : 0] = 0;
 	name = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
 	for (row = 0; row < u->n_rows; row++) {
+		const struct uprobe_target *t = &u->table[row];
 		struct ufile *f;
 
-		if (u->table[row].in != UPROBE_GO_EXE)
+		if (t->in != UPROBE_GO_EXE && t->in != UPROBE_EXE_SYMBOL)
 			continue;
 		f = file_find(u, row, &id);
 		if (!f) {
-			if (!checked) {
-				is_go = u->ops->is_go(u->ctx, path);
-				checked = true;
-			}
-			if (!is_go)
+			checked = true;
+			if (!exe_matches(u, t, path, &is_go))
 				continue;
 			f = file_attach(u, row, path, &id, name, &err);
 		}
+		matched = true;
 		if (f)
 			file_note_user(u, f, pid);
-		n = outcome(out, max, n, &u->table[row], f, f ? 0 : err);
+		n = outcome(out, max, n, t, f, f ? 0 : err);
 	}
-	if (checked && !is_go)
+	if (checked && !matched)
 		u->miss[miss_slot(&id)] = id;
 	return n;
 }
@@ -444,6 +479,64 @@ int uprobes__process(struct uprobes *u, uint32_t pid, struct uprobe_outcome *out
 	return process_libraries(u, pid, out, max, n);
 }
 
+int uprobes__running(struct uprobes *u)
+{
+	struct uprobe_outcome out[8];
+	struct dirent *de;
+	char *end;
+	unsigned long pid;
+	int n = 0, k;
+	DIR *d;
+
+	d = opendir(u->proc);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		pid = strtoul(de->d_name, &end, 10);
+		if (*end || !pid || pid > UINT32_MAX)
+			continue;
+		k = uprobes__process(u, (uint32_t)pid, out, 8);
+		if (k > 0)
+			n += k;
+	}
+	closedir(d);
+	return n;
+}
+
+int uprobes__library_dir(struct uprobes *u, const char *dir)
+{
+	struct file_id id = {0};
+	char path[600];
+	struct dirent *de;
+	int n = 0, err;
+	size_t row;
+	DIR *d;
+
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		for (row = 0; row < u->n_rows; row++) {
+			const struct uprobe_target *t = &u->table[row];
+			struct ufile *f;
+
+			if (t->in != UPROBE_LIBRARY || !uprobes_name_matches(t->pattern, de->d_name))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			/* a link to a file the loop meets under its own name too: one attach */
+			if (file_id_of(path, &id) || file_find(u, row, &id))
+				continue;
+			f = file_attach(u, row, path, &id, de->d_name, &err);
+			if (f && !f->err) {
+				f->many_users = true; /* kept: processes that start later map it */
+				n++;
+			}
+		}
+	}
+	closedir(d);
+	return n;
+}
+
 /* A process still uses the file: the same process (pid and start time), and for an executable
  * row still running it (an exec moved it to another file). */
 static bool user_alive(struct uprobes *u, const struct ufile *f, const struct user *us)
@@ -453,7 +546,7 @@ static bool user_alive(struct uprobes *u, const struct ufile *f, const struct us
 
 	if (proc_start(u, us->pid) != us->start)
 		return false;
-	if (u->table[f->row].in != UPROBE_GO_EXE)
+	if (u->table[f->row].in == UPROBE_LIBRARY)
 		return true;
 	snprintf(path, sizeof(path), "%s/%u/exe", u->proc, us->pid);
 	return !file_id_of(path, &id) && id.dev == f->id.dev && id.ino == f->id.ino;

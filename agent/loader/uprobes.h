@@ -23,9 +23,11 @@
 enum uprobe_binary {
 	UPROBE_GO_EXE = 1,  /* the process's executable, when it is a Go program */
 	UPROBE_LIBRARY = 2, /* a shared library the process maps whose file name matches pattern */
+	UPROBE_EXE_SYMBOL = 3, /* the process's executable, when its symbols hold the row's first
+				* (a program that links the library in: node and OpenSSL) */
 };
 
-#define UPROBE_MAX_SYMS 4
+#define UPROBE_MAX_SYMS 6
 /* Links one row makes on one file at most: an entry and a return probe per symbol. */
 #define UPROBE_MAX_LINKS (2 * UPROBE_MAX_SYMS)
 
@@ -64,6 +66,8 @@ struct uprobe_ops {
 	void (*detach)(void *ctx, void *link);
 	/* The file at path is the executable of a Go program. */
 	bool (*is_go)(void *ctx, const char *path);
+	/* The ELF file at path defines symbol (its dynamic or its full symbol table). */
+	bool (*has_symbol)(void *ctx, const char *path, const char *symbol);
 };
 
 struct uprobes;
@@ -87,6 +91,14 @@ struct uprobe_outcome {
  * is gone.
  */
 int uprobes__process(struct uprobes *u, uint32_t pid, struct uprobe_outcome *out, int max);
+/*
+ * Attach the UPROBE_LIBRARY rows whose pattern matches the files in dir (a system library
+ * directory) for good: every process that maps one later has its uprobes from its first call,
+ * and they are not detached before sonde stops. Returns how many row-file pairs were attached.
+ */
+int uprobes__library_dir(struct uprobes *u, const char *dir);
+/* uprobes__process for every process running now (sonde's start); returns how many matched. */
+int uprobes__running(struct uprobes *u);
 /* Detach the files no process known to use them is left of; returns how many. */
 int uprobes__sweep(struct uprobes *u);
 

@@ -400,7 +400,7 @@ static const char golden_stats[] =
 	"ignored=207 db_conns=205 db_spans=211 links_thread=217 links_tuple=218 links_kernel=219 "
 	"links_ambiguous=220 links_unguessed=222 threads_taken_on=221 responses_summarized=118 "
 	"responses_recorded=119 conns_summarized=224 conns_full_again=225 responses_pipelined=223 "
-	"h2_conns=125 h2_walk_cut=126 h2_walk_lost=127 unsampled=212\n"
+	"h2_conns=125 h2_walk_cut=126 h2_walk_lost=127 tls_conns=128 tls_io=129 tls_untied=130 unsampled=212\n"
 	"sonde: stats (exit): server_ids=500 traceparent_in=108 traceparent_bad=109 injected=110 "
 	"skip_untraced=111 skip_not_start=112 skip_not_http=113 skip_has_context=114 "
 	"skip_split=115 skip_failed=116 inject_unmerged=117\n"

@@ -27,7 +27,7 @@ static char proc[300];
 
 /* What the fake attach was asked, and what it holds. */
 static struct {
-	int attaches, detaches, is_go_calls, live_links;
+	int attaches, detaches, is_go_calls, symbol_calls, live_links;
 	char last_path[600];
 } fake;
 
@@ -77,14 +77,33 @@ static bool fake_is_go(void *ctx, const char *path)
 	return buf[0] == 'G' && buf[1] == 'O';
 }
 
-static const struct uprobe_ops fake_ops = {fake_attach, fake_detach, fake_is_go};
+/* An executable that links the library in, for the test: its text names the symbol. */
+static bool fake_has_symbol(void *ctx, const char *path, const char *symbol)
+{
+	char buf[256] = {0};
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	fake.symbol_calls++;
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && strstr(buf, symbol);
+}
+
+static const struct uprobe_ops fake_ops = {fake_attach, fake_detach, fake_is_go,
+					   fake_has_symbol};
 
 static const struct uprobe_target table[] = {
 	{.name = "go-test", .in = UPROBE_GO_EXE, .lost = "go", .hint = "h",
 	 .syms = {{"main.a", "prog_a", NULL, true}, {"main.b", "prog_b", NULL, true}}},
 	{.name = "tls-test", .in = UPROBE_LIBRARY, .pattern = "libssl.so*", .lost = "tls",
 	 .syms = {{"SSL_read", "prog_r", "prog_rr", true}}},
+	{.name = "tls-static-test", .in = UPROBE_EXE_SYMBOL, .lost = "tls",
+	 .syms = {{"SSL_read", "prog_r", "prog_rr", true}, {"SSL_free", "prog_f", NULL, false}}},
 };
+#define N_ROWS (sizeof(table) / sizeof(table[0]))
 
 static void write_file(const char *path, const char *text)
 {
@@ -170,7 +189,7 @@ static void remove_proc(unsigned int pid)
 static struct uprobes *fresh(void)
 {
 	memset(&fake, 0, sizeof(fake));
-	return uprobes__new(table, 2, proc, &fake_ops, NULL);
+	return uprobes__new(table, N_ROWS, proc, &fake_ops, NULL);
 }
 
 TEST(maps_lines_parse)
@@ -209,6 +228,25 @@ TEST(names_match_by_file_name)
 	CHECK(!uprobes_name_matches("libssl.so*", "/usr/lib/libcrypto.so.3"));
 	CHECK(!uprobes_name_matches("libssl.so*", "/libssl.so.3/libfoo.so")); /* the name only */
 	CHECK(!uprobes_name_matches(NULL, "/lib/libssl.so"));
+}
+
+TEST(the_openssl_row_finds_system_and_bundled_copies)
+{
+	const char *pattern = NULL;
+	size_t i;
+
+	for (i = 0; i < uprobe_table_len; i++)
+		if (!strcmp(uprobe_table[i].name, "openssl"))
+			pattern = uprobe_table[i].pattern;
+	CHECK(pattern != NULL);
+	CHECK(uprobes_name_matches(pattern, "/usr/lib/x86_64-linux-gnu/libssl.so.3"));
+	CHECK(uprobes_name_matches(pattern, "/usr/lib/libssl.so.1.1"));
+	CHECK(uprobes_name_matches(pattern, "/usr/lib/libssl.so"));
+	/* a wheel's copy (auditwheel renames it): psycopg-binary's libpq uses it */
+	CHECK(uprobes_name_matches(pattern, "/site-packages/psycopg_binary.libs/libssl-6a9b88ec.so.3"));
+	CHECK(!uprobes_name_matches(pattern, "/usr/lib/libssl3.so")); /* NSS */
+	CHECK(!uprobes_name_matches(pattern, "/usr/lib/libssl.a"));
+	CHECK(!uprobes_name_matches(pattern, "/usr/lib/libcrypto.so.3"));
 }
 
 TEST(an_executable_is_attached_once_for_all_its_processes)
@@ -375,6 +413,76 @@ TEST(a_sweep_detaches_a_file_once_its_processes_are_gone)
 	remove_proc(152);
 }
 
+TEST(an_executable_that_links_the_library_in_is_attached_like_one)
+{
+	struct uprobes *u = fresh();
+	const char *node = test_file("node", "ELF with SSL_read and SSL_free in its symbols");
+	const char *sh = test_file("sh2", "ELF without them");
+	struct uprobe_outcome out[4];
+	struct uprobe_stats st;
+
+	make_proc(160, node, 1, NULL, 0);
+	make_proc(161, node, 2, NULL, 0);
+	make_proc(162, sh, 3, NULL, 0);
+	CHECK_EQ_INT(uprobes__process(u, 160, out, 4), 1);
+	CHECK(out[0].target == &table[2] && out[0].err == 0);
+	CHECK_STR(out[0].file, "node");
+	CHECK_EQ_INT(uprobes__process(u, 161, out, 4), 1); /* the same file: no new attach */
+	CHECK_EQ_INT(fake.attaches, 1);
+	CHECK_EQ_INT(fake.live_links, 3); /* SSL_read entry and return, SSL_free entry */
+	CHECK_EQ_INT(uprobes__process(u, 162, out, 4), 0);
+	CHECK_EQ_INT(uprobes__process(u, 162, out, 4), 0);
+	CHECK_EQ_INT(fake.symbol_calls, 2); /* node once, sh2 once: then the miss cache */
+	uprobes__stats(u, 2, &st);
+	CHECK(st.attached == 1 && st.failed == 0 && st.active == 1);
+	/* its processes gone, it is detached as an executable is */
+	remove_proc(160);
+	remove_proc(161);
+	CHECK_EQ_INT(uprobes__sweep(u), 1);
+	CHECK_EQ_INT(fake.live_links, 0);
+	uprobes__free(u);
+	remove_proc(162);
+}
+
+TEST(system_libraries_are_attached_at_start_and_kept)
+{
+	struct uprobes *u = fresh();
+	char dir[400], path[500], lnk[500];
+	const char *libs[1];
+	struct uprobe_outcome out[4];
+	struct uprobe_stats st;
+
+	snprintf(dir, sizeof(dir), "%s/syslib", root);
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/libssl.so.3", dir);
+	write_file(path, "the library");
+	snprintf(lnk, sizeof(lnk), "%s/libssl.so", dir); /* the -dev link: the same file */
+	unlink(lnk);
+	CHECK_EQ_INT(symlink("libssl.so.3", lnk), 0);
+	snprintf(lnk, sizeof(lnk), "%s/libssl3.so", dir); /* NSS's: another library */
+	write_file(lnk, "nss");
+	snprintf(lnk, sizeof(lnk), "%s/libcrypto.so.3", dir);
+	write_file(lnk, "crypto");
+	CHECK_EQ_INT(uprobes__library_dir(u, dir), 1);
+	CHECK_EQ_INT(fake.attaches, 1);
+	CHECK_EQ_INT(uprobes__library_dir(u, dir), 0); /* again: known */
+	CHECK_EQ_INT(uprobes__library_dir(u, "/nonexistent-dir"), 0);
+	/* a process that maps it later finds it attached */
+	libs[0] = path;
+	make_proc(170, test_file("app", "ELF app"), 1, libs, 1);
+	CHECK_EQ_INT(uprobes__process(u, 170, out, 4), 1);
+	CHECK(out[0].target == &table[1] && out[0].err == 0);
+	CHECK_EQ_INT(fake.attaches, 1);
+	/* no process uses it: it stays, for the next one */
+	remove_proc(170);
+	CHECK_EQ_INT(uprobes__sweep(u), 0);
+	uprobes__stats(u, 1, &st);
+	CHECK(st.attached == 1 && st.active == 1 && st.detached == 0);
+	CHECK_EQ_INT(fake.live_links, 2);
+	uprobes__free(u);
+	CHECK_EQ_INT(fake.live_links, 0);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof(root), "/tmp/sonde-uprobes-XXXXXX");
@@ -386,12 +494,15 @@ int main(void)
 	mkdir(proc, 0755);
 	RUN(maps_lines_parse);
 	RUN(names_match_by_file_name);
+	RUN(the_openssl_row_finds_system_and_bundled_copies);
 	RUN(an_executable_is_attached_once_for_all_its_processes);
 	RUN(other_executables_are_read_once_and_never_attached);
 	RUN(a_failure_is_remembered_until_the_file_changes);
 	RUN(a_library_is_found_in_the_maps_and_attached_through_the_mapped_file);
 	RUN(without_map_files_the_process_root_path_is_used);
 	RUN(a_sweep_detaches_a_file_once_its_processes_are_gone);
+	RUN(an_executable_that_links_the_library_in_is_attached_like_one);
+	RUN(system_libraries_are_attached_at_start_and_kept);
 	{
 		char cmd[400];
 
