@@ -166,6 +166,7 @@ struct my_state {
 	enum db_system system;
 	enum my_phase phase;
 	bool caps_known;
+	bool ssl_requested; /* the client sent an SSL request: the connection went TLS */
 	bool cli_resync;   /* the client's next message is the first since its framing came back */
 	uint32_t caps;	   /* agreed capabilities (the client's answer) */
 	uint32_t srv_caps; /* what the server offered */
@@ -668,9 +669,11 @@ static void on_response(struct my_state *st, const struct my_msg *m)
 		return;
 	}
 	caps = le32(b);
-	if (caps & CLIENT_SSL && m->len == 32) {
-		/* An SSL request: the rest of the connection is TLS. */
-		st->phase = PH_DONE;
+	if (caps & CLIENT_SSL && m->len == 32 && !st->ssl_requested) {
+		/* An SSL request: the rest of the connection is TLS, and the full response comes
+		 * next in the plaintext the TLS library's uprobes give (without them the kernel
+		 * records nothing more). */
+		st->ssl_requested = true;
 		return;
 	}
 	st->caps = st->srv_caps ? caps & st->srv_caps : caps;
@@ -1437,7 +1440,8 @@ static void on_message(struct my_state *st, bool from_client, const struct my_ms
 		}
 		break;
 	case PH_RESPONSE:
-		if (from_client && m->seq == 1)
+		/* sequence 1, or 2 after an SSL request (the response then follows it in TLS) */
+		if (from_client && (m->seq == 1 || (m->seq == 2 && st->ssl_requested)))
 			on_response(st, m);
 		else
 			st->phase = PH_DONE;

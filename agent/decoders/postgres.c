@@ -806,8 +806,10 @@ static void feed_bytes(struct pg_state *st, bool from_client, const struct decod
 
 	while (i < n && !d->lost && d->phase != PH_OFF) {
 		if (d->phase == PH_SSL_REPLY) {
-			/* 'N': no encryption, the startup follows; 'S'/'G': encrypted from here */
-			if (p[i] == 'N') {
+			/* 'N': no encryption, the startup follows; 'S': TLS, the startup follows
+			 * in the plaintext the TLS library's uprobes give (without them the kernel
+			 * records nothing more); 'G': GSSAPI-encrypted from here */
+			if (p[i] == 'N' || p[i] == 'S') {
 				d->phase = PH_TYPED;
 			} else {
 				d->phase = PH_OFF;

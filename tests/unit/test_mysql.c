@@ -437,6 +437,35 @@ TEST(test_session)
 	CHECK_EQ_INT(c.n, 7);
 }
 
+/* --ssl: an SSL request (the response's first 32 bytes with CLIENT_SSL), then the TLS
+ * library's plaintext: the full response (sequence 2), the OK, the commands. */
+TEST(test_ssl_request_then_plaintext_session)
+{
+	struct conv c;
+
+	conv_init(&c, DB_QUERY_SANITIZED);
+	greeting(&W, MARIADB, CAPS_BASE | 0x800);
+	send_w(&c, false, &W);
+	response(&W, CAPS_BASE | 0x800, "shop");
+	W.n = 4 + 32;
+	W.b[0] = 32;
+	W.b[1] = W.b[2] = 0;
+	send_w(&c, true, &W);
+	response(&W, CAPS_BASE | 0x800, "shop");
+	W.b[3] = 2;
+	send_w(&c, true, &W);
+	ok(&W, 3);
+	send_w(&c, false, &W);
+	cmd(&W, 0x03, "SELECT 1");
+	send_w(&c, true, &W);
+	result(&W, 1, 1, 1, false, false);
+	send_w(&c, false, &W);
+	CHECK_EQ_INT(c.n, 1);
+	CHECK_STR(c.ops[0].namespace_, "shop");
+	CHECK_STR(c.ops[0].summary, "SELECT");
+	conv_end(&c);
+}
+
 TEST(test_mysql8_deprecate_eof)
 {
 	struct conv c;
@@ -925,6 +954,7 @@ int main(void)
 {
 	RUN(test_detect);
 	RUN(test_session);
+	RUN(test_ssl_request_then_plaintext_session);
 	RUN(test_mysql8_deprecate_eof);
 	RUN(test_prepared_many_executes);
 	RUN(test_statement_table_bounded);

@@ -466,7 +466,8 @@ TEST(test_split_every_byte)
 	CHECK_EQ_INT(bad, 0);
 }
 
-TEST(test_ssl_refused_then_startup)
+/* An SSLRequest answered with reply, then a session in database db, as the decoder sees it. */
+static void ssl_then_session(char reply, const char *db)
 {
 	static const uint8_t ssl[] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 	struct conn c;
@@ -474,8 +475,8 @@ TEST(test_ssl_refused_then_startup)
 
 	conn_init(&c, DB_QUERY_SANITIZED);
 	io(&c, true, ssl, sizeof(ssl), 1024, 0);
-	io(&c, false, (const uint8_t *)"N", 1, 1024, 0);
-	connect_(&c, "inventory");
+	io(&c, false, (const uint8_t *)&reply, 1, 1024, 0);
+	connect_(&c, db);
 	query(&b, "SELECT 1");
 	send_all(&c, true, &b);
 	b.n = 0;
@@ -484,13 +485,27 @@ TEST(test_ssl_refused_then_startup)
 	MSG(&b, 'Z', "I");
 	send_all(&c, false, &b);
 	CHECK_EQ_INT(c.sink.n, 1);
-	CHECK_STR(c.sink.ops[0].namespace_, "inventory");
+	CHECK_STR(c.sink.ops[0].namespace_, db);
 	CHECK_STR(c.sink.ops[0].summary, "SELECT");
 	CHECK_EQ_INT(errors(&c), 0);
 	conn_free(&c);
 }
 
-TEST(test_ssl_accepted_is_silent)
+TEST(test_ssl_refused_then_startup)
+{
+	ssl_then_session('N', "inventory");
+}
+
+/* sslmode=require: after 'S' the kernel records the TLS library's plaintext, which starts
+ * with the startup packet as on a clear connection. */
+TEST(test_ssl_accepted_then_startup_in_plaintext)
+{
+	ssl_then_session('S', "secure_db");
+}
+
+/* Ciphertext where plaintext was expected (a kernel that did not mark the connection): no
+ * span is made of it. */
+TEST(test_ssl_accepted_ciphertext_makes_no_span)
 {
 	static const uint8_t ssl[] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 	static const uint8_t hello[] = {0x16, 0x03, 0x01, 0x00, 0x10, 'Q', 0, 0, 0, 9, 'x'};
@@ -1060,7 +1075,8 @@ int main(void)
 	RUN(test_simple_query);
 	RUN(test_split_every_byte);
 	RUN(test_ssl_refused_then_startup);
-	RUN(test_ssl_accepted_is_silent);
+	RUN(test_ssl_accepted_then_startup_in_plaintext);
+	RUN(test_ssl_accepted_ciphertext_makes_no_span);
 	RUN(test_cancel_connection);
 	RUN(test_query_error);
 	RUN(test_extended_pipeline);
