@@ -13,8 +13,26 @@
 // "msg-<i>", ClientStream concatenates; a first request "fail:CODE", "sleep:MS" or
 // "call:HOST:PORT[,...]" ends the call with that status, waits, or calls Unary downstream and
 // replies "hop:<its reply>". The client prints {"ok": N, "errors": {"<code>": N}, "pid": P}.
+//
+// TLS: with GRPC_TEST_TLS_CERT and GRPC_TEST_TLS_KEY (PEM files) set, the server serves TLS;
+// with GRPC_TEST_TLS_CERT set, clients (and a server's downstream calls) use TLS and trust that
+// certificate (Node's own OpenSSL).
 'use strict';
+const fs = require('fs');
 const grpc = require('@grpc/grpc-js');
+
+const tlsCert = process.env.GRPC_TEST_TLS_CERT ? fs.readFileSync(process.env.GRPC_TEST_TLS_CERT) : null;
+const tlsKey = process.env.GRPC_TEST_TLS_KEY ? fs.readFileSync(process.env.GRPC_TEST_TLS_KEY) : null;
+
+function clientCredentials() {
+  return tlsCert ? grpc.credentials.createSsl(tlsCert) : grpc.credentials.createInsecure();
+}
+
+function serverCredentials() {
+  return tlsCert && tlsKey
+    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tlsCert, private_key: tlsKey }], false)
+    : grpc.ServerCredentials.createInsecure();
+}
 
 const SERVICE = 'sonde.test.Echo';
 
@@ -48,7 +66,7 @@ const downstream = new Map();
 function downstreamClient(target) {
   let client = downstream.get(target);
   if (!client) {
-    client = new EchoClient(target, grpc.credentials.createInsecure());
+    client = new EchoClient(target, clientCredentials());
     downstream.set(target, client);
   }
   return client;
@@ -169,7 +187,7 @@ const handlers = {
 function serve(port) {
   const server = new grpc.Server();
   server.addService(echoService, handlers);
-  server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+  server.bindAsync(`127.0.0.1:${port}`, serverCredentials(), (err, bound) => {
     if (err) {
       console.error(`grpc_node server: cannot listen on 127.0.0.1:${port}: ${err.message}`);
       process.exit(1);
@@ -252,7 +270,7 @@ async function runClient(target, method, count, concurrency, payload, deadlineMs
   const reqs = [...DEFAULT_REQUESTS[method]];
   if (payload) reqs[0] = payload;
   const want = JSON.stringify(expectedReplies(method, reqs));
-  const client = new EchoClient(target, grpc.credentials.createInsecure());
+  const client = new EchoClient(target, clientCredentials());
   const summary = { ok: 0, errors: {}, pid: process.pid };
   let next = 0;
   async function worker() {

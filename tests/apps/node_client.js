@@ -8,8 +8,10 @@
 // keep-alive http.Agent with one socket (or a new connection per request with --new-connection).
 // Prints one JSON object on stdout: {"pid", "durations_ms": [...], "statuses": [...], "bytes": [...]}
 // with client-measured durations (request start until the whole body has been read).
+// https:// URLs go over TLS (Node's own OpenSSL; CAs from NODE_EXTRA_CA_CERTS).
 'use strict';
 const http = require('http');
+const https = require('https');
 
 const urls = [];
 const headers = {};
@@ -39,8 +41,9 @@ if (urls.length === 0) {
 if (n === null) n = urls.length;
 if (!method) method = data !== null ? 'POST' : 'GET';
 
-const agent = newConnection ? new http.Agent({ keepAlive: false })
-  : new http.Agent({ keepAlive: true, maxSockets: 1 });
+const agentOpts = newConnection ? { keepAlive: false } : { keepAlive: true, maxSockets: 1 };
+const agent = new http.Agent(agentOpts);
+const tlsAgent = new https.Agent(agentOpts);
 
 function once(url) {
   return new Promise((resolve, reject) => {
@@ -48,7 +51,9 @@ function once(url) {
     const body = data !== null ? Buffer.from(data) : null;
     if (body) h['Content-Length'] = body.length;
     const t0 = process.hrtime.bigint();
-    const req = http.request(url, { method, headers: h, agent }, (res) => {
+    const secure = url.startsWith('https:');
+    const req = (secure ? https : http).request(url,
+      { method, headers: h, agent: secure ? tlsAgent : agent }, (res) => {
       let bytes = 0;
       res.on('data', (c) => { bytes += c.length; });
       res.on('end', () => {
@@ -73,6 +78,7 @@ function once(url) {
     if (delayMs) await new Promise((ok) => setTimeout(ok, delayMs));
   }
   agent.destroy();
+  tlsAgent.destroy();
   process.stdout.write(JSON.stringify(out) + '\n');
 })().catch((e) => {
   process.stderr.write(`node_client: ${e.stack || e}\n`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A plain Node.js HTTP/1.1 test server for sonde's integration tests (core modules only, no OTel).
 //
-//   node tests/apps/node_server.js [--host 127.0.0.1] [--port 0]
+//   node tests/apps/node_server.js [--host 127.0.0.1] [--port 0] [--tls CERT KEY]
 //
 // Prints "LISTENING <port>" on stdout once it accepts connections (--port 0 picks a free port).
 // Routes (same as tests/apps/py_server.py):
@@ -12,10 +12,14 @@
 //   GET  /big?n=BYTES       200 with BYTES bytes (default 1 MiB), Content-Length
 //   POST /echo              echoes the body (Node answers Expect: 100-continue by itself)
 //   GET  /slow?ms=N         sleeps N ms (default 100), then 200
-//   GET  /hop/<k>?next=URL  calls GET URL (http:// only, keep-alive agent), then 200 "hop <k> <status>"
+//   GET  /hop/<k>?next=URL  calls GET URL (http:// or https://, keep-alive agent; CAs from
+//                           NODE_EXTRA_CA_CERTS), then 200 "hop <k> <status>"
+// --tls serves HTTPS (Node's own OpenSSL).
 //   anything else           404
 'use strict';
 const http = require('http');
+const https = require('https');
+const fs = require('fs');
 
 function arg(name, def) {
   const i = process.argv.indexOf(name);
@@ -23,6 +27,10 @@ function arg(name, def) {
 }
 const host = arg('--host', '127.0.0.1');
 const agent = new http.Agent({ keepAlive: true });
+const tlsAgent = new https.Agent({ keepAlive: true });
+const tlsIdx = process.argv.indexOf('--tls');
+const tls = tlsIdx >= 0 ? { cert: fs.readFileSync(process.argv[tlsIdx + 1]),
+  key: fs.readFileSync(process.argv[tlsIdx + 2]) } : null;
 const port = parseInt(arg('--port', '0'), 10);
 
 function send(res, code, body, type) {
@@ -37,7 +45,7 @@ function send(res, code, body, type) {
   res.end(buf);
 }
 
-const server = http.createServer((req, res) => {
+const handler = (req, res) => {
   const url = new URL(req.url, 'http://x');
   const path = url.pathname;
   const q = (name, def) => {
@@ -79,8 +87,9 @@ const server = http.createServer((req, res) => {
   }
   if (path.startsWith('/hop/')) {
     const next = url.searchParams.get('next') || '';
-    if (!next.startsWith('http://')) return send(res, 400, 'next must be an http:// URL\n');
-    const out = http.get(next, { agent }, (r) => {
+    const secure = next.startsWith('https://');
+    if (!secure && !next.startsWith('http://')) return send(res, 400, 'next must be an http(s):// URL\n');
+    const out = (secure ? https : http).get(next, { agent: secure ? tlsAgent : agent }, (r) => {
       r.resume();
       r.on('end', () => send(res, 200, `hop ${path.slice(5)} ${r.statusCode}\n`));
     });
@@ -92,7 +101,8 @@ const server = http.createServer((req, res) => {
     return undefined;
   }
   return send(res, 404, 'not found\n');
-});
+};
+const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
 server.keepAliveTimeout = 30000;
 
 server.listen(port, host, () => {

@@ -6,6 +6,7 @@
 
 Sends N requests (default: one per URL), cycling through the URLs in order, over one keep-alive
 connection per host (http.client), or a new connection per request with --new-connection.
+https:// URLs go over TLS (the system OpenSSL; CAs from SSL_CERT_FILE, as Python's default).
 Prints one JSON object on stdout:
 
     {"pid": ..., "durations_ms": [...], "statuses": [...], "bytes": [...]}
@@ -20,6 +21,12 @@ import os
 import sys
 import time
 from urllib.parse import urlsplit
+
+
+def connection(u, timeout):
+    if u.scheme == "https":
+        return http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout)
+    return http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
 
 
 def main():
@@ -48,10 +55,10 @@ def main():
     out = {"pid": os.getpid(), "durations_ms": [], "statuses": [], "bytes": []}
     for i in range(n):
         u = urlsplit(a.urls[i % len(a.urls)])
-        key = (u.hostname, u.port or 80)
+        key = (u.scheme, u.hostname, u.port)
         conn = conns.get(key)
         if conn is None or a.new_connection:
-            conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=a.timeout)
+            conn = connection(u, a.timeout)
             conn.connect()  # outside the timing: a duration is the request, not the handshake
             conns[key] = conn
         target = u.path or "/"
@@ -65,7 +72,7 @@ def main():
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             # The server closed an idle keep-alive connection: retry once on a new one.
             conn.close()
-            conn = conns[key] = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=a.timeout)
+            conn = conns[key] = connection(u, a.timeout)
             t0 = time.perf_counter()
             conn.request(method, target, body=body, headers=headers)
             resp = conn.getresponse()

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """A plain HTTP/1.1 test server for sonde's integration tests (standard library only, no OTel).
 
-    python3 tests/apps/py_server.py [--host 127.0.0.1] [--port 0]
+    python3 tests/apps/py_server.py [--host 127.0.0.1] [--port 0] [--tls CERT KEY]
 
 Prints "LISTENING <port>" on stdout once it accepts connections (--port 0 picks a free port).
-Keep-alive (HTTP/1.1), one thread per connection. Routes:
+Keep-alive (HTTP/1.1), one thread per connection; HTTPS with --tls (Python's ssl module, the
+system OpenSSL). Routes:
 
     GET  /                    200 text
     GET  /api/users/<id>      200 JSON {"id": <id>, "name": ...}; 404 JSON if <id> is not a number
@@ -14,8 +15,9 @@ Keep-alive (HTTP/1.1), one thread per connection. Routes:
     POST /echo                echoes the request body (Content-Length or chunked; Expect: 100-continue
                               is answered with 100 Continue first)
     GET  /slow?ms=N           sleeps N ms (default 100), then 200
-    GET  /hop/<k>?next=URL    calls GET URL (http:// only) from the serving thread, over a
-                              keep-alive connection of that thread, then 200 "hop <k> <status>"
+    GET  /hop/<k>?next=URL    calls GET URL (http:// or https://: CAs from SSL_CERT_FILE) from
+                              the serving thread, over a keep-alive connection of that thread,
+                              then 200 "hop <k> <status>"
     GET  /spawn/<k>?next=URL&n=N
                               starts N new threads (default 2) that each call GET URL/<i>
                               (http:// only) on a connection of their own, waits for them,
@@ -26,6 +28,7 @@ Keep-alive (HTTP/1.1), one thread per connection. Routes:
     anything else             404
 """
 import argparse
+import ssl
 import http.client
 import json
 import signal
@@ -49,7 +52,8 @@ def _call(url):
     for attempt in (0, 1):
         c = conns.get(u.netloc)
         if c is None:
-            c = conns[u.netloc] = http.client.HTTPConnection(u.netloc, timeout=30)
+            cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+            c = conns[u.netloc] = cls(u.netloc, timeout=30)
         try:
             c.request("GET", target)
             r = c.getresponse()
@@ -181,8 +185,8 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if path.startswith("/hop/"):
             nxt = qs.get("next", [""])[0]
-            if not nxt.startswith("http://"):
-                return self._send(400, b"next must be an http:// URL\n")
+            if not nxt.startswith(("http://", "https://")):
+                return self._send(400, b"next must be an http:// or https:// URL\n")
             try:
                 status = _call(nxt)
             except (http.client.HTTPException, OSError) as e:
@@ -242,8 +246,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS")
     a = ap.parse_args()
     srv = Server((a.host, a.port), Handler)
+    if a.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*a.tls)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("LISTENING %d" % srv.server_address[1], flush=True)
     try:

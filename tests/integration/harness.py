@@ -415,6 +415,7 @@ class Server:
     proc: subprocess.Popen
     log: Path
     workdir: Path
+    scheme: str = "http"  # "https": it serves TLS
 
     @property
     def pid(self) -> int:
@@ -422,10 +423,37 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+@dataclass
+class TlsFiles:
+    """A self-signed certificate for localhost and 127.0.0.1, and its key (PEM files)."""
+
+    cert: Path
+    key: Path
+
+    def client_env(self) -> dict:
+        """What makes the test clients trust it: Python's and OpenSSL's default CA file,
+        Node's extra CAs, curl's and requests' CA bundles."""
+        return {"SSL_CERT_FILE": str(self.cert), "NODE_EXTRA_CA_CERTS": str(self.cert),
+                "CURL_CA_BUNDLE": str(self.cert), "REQUESTS_CA_BUNDLE": str(self.cert)}
+
+
+def make_tls_files(workdir: Path) -> TlsFiles:
+    """A fresh certificate (openssl req), valid a day, in workdir."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode:
+        raise HarnessError("openssl req failed: " + r.stderr)
+    return TlsFiles(cert, key)
 
 
 def _env(service_name: str | None, extra: dict | None) -> dict:
@@ -441,7 +469,7 @@ def _env(service_name: str | None, extra: dict | None) -> dict:
 
 
 def _start_printing_port(name: str, cmd: list[str], workdir: Path, env: dict,
-                         timeout: float = 15.0) -> Server:
+                         timeout: float = 15.0, tls: TlsFiles | None = None) -> Server:
     """Start a server that prints 'LISTENING <port>' on stdout (our apps do, given --port 0)."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
@@ -467,24 +495,31 @@ def _start_printing_port(name: str, cmd: list[str], workdir: Path, env: dict,
                 f.write(chunk)
     threading.Thread(target=drain, daemon=True).start()
     wait_port(port, timeout, proc, log, name)
-    return Server(name, port, proc, log, workdir)
+    return Server(name, port, proc, log, workdir, "https" if tls else "http")
+
+
+def _tls_args(tls: TlsFiles | None) -> list[str]:
+    return ["--tls", str(tls.cert), str(tls.key)] if tls else []
 
 
 def start_py_server(workdir: Path, service_name: str | None = "py-server",
-                    env: dict | None = None, python: str = sys.executable) -> Server:
-    """tests/apps/py_server.py on a free port (see its docstring for routes)."""
-    return _start_printing_port("py-server", [python, str(APPS / "py_server.py"), "--port", "0"],
-                                workdir, _env(service_name, env))
+                    env: dict | None = None, python: str = sys.executable,
+                    tls: TlsFiles | None = None) -> Server:
+    """tests/apps/py_server.py on a free port (see its docstring for routes); HTTPS with tls."""
+    return _start_printing_port("py-server", [python, str(APPS / "py_server.py"), "--port", "0",
+                                              *_tls_args(tls)],
+                                workdir, _env(service_name, env), tls=tls)
 
 
 def start_node_server(workdir: Path, service_name: str | None = "node-server",
-                      env: dict | None = None) -> Server:
-    """tests/apps/node_server.js on a free port (same routes as py_server)."""
+                      env: dict | None = None, tls: TlsFiles | None = None) -> Server:
+    """tests/apps/node_server.js on a free port (same routes as py_server); HTTPS with tls."""
     node = shutil.which("node")
     if not node:
         raise HarnessError("node is not installed")
-    return _start_printing_port("node-server", [node, str(APPS / "node_server.js"), "--port", "0"],
-                                workdir, _env(service_name, env))
+    return _start_printing_port("node-server", [node, str(APPS / "node_server.js"), "--port", "0",
+                                                *_tls_args(tls)],
+                                workdir, _env(service_name, env), tls=tls)
 
 
 NGINX_BIG_BYTES = 300 * 1024
@@ -495,11 +530,13 @@ def nginx_binary() -> str | None:
 
 
 def start_nginx(workdir: Path, service_name: str | None = "nginx", env: dict | None = None,
-                port: int | None = None, http2: bool = False) -> Server:
+                port: int | None = None, http2: bool = False,
+                tls: TlsFiles | None = None) -> Server:
     """Debian's nginx, one worker, with a generated config in workdir. Locations:
     /  200 text | /api/items/... 200 JSON | /notfound 404 | /err 500 |
-    /big  a static file of NGINX_BIG_BYTES bytes. http2: the port speaks HTTP/2 in clear text
-    (h2c with prior knowledge; nginx takes no Upgrade)."""
+    /big  a static file of NGINX_BIG_BYTES bytes. http2: the port speaks HTTP/2 (in clear
+    text: h2c with prior knowledge, nginx takes no Upgrade; with tls: ALPN h2 or http/1.1).
+    tls: HTTPS with that certificate."""
     nginx = nginx_binary()
     if not nginx:
         raise HarnessError("nginx is not installed (tests/install-deps.sh test)")
@@ -533,8 +570,9 @@ http {{
     keepalive_requests 10000;
     keepalive_timeout 60s;
     server {{
-        listen 127.0.0.1:{p}{" http2" if http2 else ""};
+        listen 127.0.0.1:{p}{" ssl" if tls else ""}{" http2" if http2 else ""};
         server_name localhost;
+        {f"ssl_certificate {tls.cert}; ssl_certificate_key {tls.key};" if tls else ""}
         location = / {{ default_type text/plain; return 200 "hello from nginx\\n"; }}
         location /api/items/ {{ default_type application/json; return 200 '{{"items":[]}}'; }}
         location = /notfound {{ return 404; }}
@@ -551,7 +589,8 @@ http {{
         logf.close()
         try:
             wait_port(p, 15, proc, workdir / "error.log", "nginx")
-            return Server("nginx", p, proc, workdir / "error.log", workdir)
+            return Server("nginx", p, proc, workdir / "error.log", workdir,
+                          "https" if tls else "http")
         except HarnessError as e:
             stop_process(proc)
             last_err = e

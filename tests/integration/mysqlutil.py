@@ -79,8 +79,9 @@ class MariaDB:
 
 
 def start_mariadb(workdir: Path, databases: tuple[str, ...] = ("shop", "other_db"),
-                  timeout: float = 60.0) -> MariaDB:
-    """A fresh MariaDB server on a free 127.0.0.1 port, data in workdir/data."""
+                  timeout: float = 60.0, tls: tuple[Path, Path] | None = None) -> MariaDB:
+    """A fresh MariaDB server on a free 127.0.0.1 port, data in workdir/data. tls: its
+    (certificate, key) files: TLS offered (clients choose); else --skip-ssl."""
     if not mariadb_installed():
         raise HarnessError("mariadb-server and mariadb-client are not installed "
                            "(tests/install-deps.sh test)")
@@ -99,7 +100,8 @@ def start_mariadb(workdir: Path, databases: tuple[str, ...] = ("shop", "other_db
            f"--pid-file={workdir / 'mariadbd.pid'}", f"--log-error={log}",
            "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=32M",
            "--innodb-log-file-size=16M", "--max-connections=200",
-           f"--tmpdir={workdir}", "--skip-ssl"]
+           f"--tmpdir={workdir}"]
+    cmd += [f"--ssl-cert={tls[0]}", f"--ssl-key={tls[1]}"] if tls else ["--skip-ssl"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     db = MariaDB(port=port, proc=proc, workdir=workdir, socket_path=sock, log=log)

@@ -117,7 +117,8 @@ class PgServer:
 def psql(port: int, script: str, db: str = "postgres", env: dict | None = None,
          check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run script through `psql -f -` (each statement sent as psql sends it, one Query each)."""
-    e = dict(os.environ, PGSSLMODE="prefer", **(env or {}))
+    e = dict(os.environ, PGSSLMODE="prefer")
+    e.update(env or {})
     return subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U",
                            "postgres", "-d", db, "-v", "ON_ERROR_STOP=0", "-f", "-"],
                           input=script, capture_output=True, encoding="utf-8",

@@ -1,0 +1,307 @@
+"""TLS: the plaintext of HTTPS, HTTP/2 over TLS, gRPC over TLS and databases over TLS, read
+from the TLS library with uprobes (bpf/tls.bpf.h), checked in Jaeger with exact counts.
+
+Real parts: nginx with a certificate the test generates (openssl req), curl, Python
+(http.client through tests/apps/py_client.py, requests), Node (https) servers and clients,
+h2load, a Node gRPC server and client (@grpc/grpc-js over TLS), PostgreSQL with
+sslmode=require (psql, psycopg), MariaDB with --ssl. All of them use OpenSSL: the system
+libssl.so.3 (nginx, curl, Python, PostgreSQL, MariaDB), or the copy linked into the node
+binary. Servers start before or after sonde as each test says; clients start after it.
+
+What must hold for each: every request is one span on each side, named and attributed as in
+clear text with url.scheme https; the ciphertext of the same connections makes no span and no
+error counter (not_http and parse_errors stay 0).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.parse
+import uuid
+
+import pytest
+
+import grpcapps
+import harness
+import mysqlutil
+import pgutil
+from test_grpc import exactly
+from test_http_spans import stats_line
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory) -> harness.TlsFiles:
+    return harness.make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+def on_port(port, kind):
+    return lambda s: s.tags.get("server.port") == port and s.kind == kind
+
+
+def clean_stats(agent) -> dict:
+    """Stop sonde; its exit statistics, checked for what ciphertext would have caused: a
+    connection judged not to be HTTP, or a parse error. (framing_lost is not: the test's own
+    queries to Jaeger get large chunked answers, whose framing is lost past the captures.)"""
+    assert agent.stop() == 0
+    st = stats_line(agent.stderr())
+    assert st["not_http"] == 0 and st["parse_errors"] == 0, st
+    assert st["tls_conns"] > 0 and st["tls_io"] > 0, st
+    return st
+
+
+def test_https_to_nginx_from_curl_python_and_node(sonde, jaeger, start_nginx, tls,
+                                                  test_start_us):
+    """nginx (started before sonde) over HTTPS; curl, py_client (http.client), requests and
+    node_client (started after), each on one keep-alive connection."""
+    t = tag()
+    ng = start_nginx(tls=tls)
+    agent = sonde()
+    env = tls.client_env()
+    urls = [f"{ng.url}/api/items/{i}" for i in range(20)]
+    harness.curl(urls[0], *sum((["-o", "/dev/null", u] for u in urls[1:]), []), "-o", "/dev/null",
+                 service_name=f"curl-{t}", env=env)
+    r = harness.py_client(urls, n=30, service_name=f"py-{t}", env=env)
+    assert r.statuses == [200] * 30
+    r = harness.node_client(urls, n=30, service_name=f"node-{t}", env=env)
+    assert r.statuses == [200] * 30
+    script = ("import requests, sys\ns = requests.Session()\n"
+              "for i in range(10):\n"
+              "    assert s.get(sys.argv[1] + '/notfound').status_code == 404\n")
+    subprocess.run([sys.executable, "-c", script, ng.url], check=True, timeout=60,
+                   env=harness._env(f"requests-{t}", env))
+    srv = exactly(jaeger, "nginx", 90, test_start_us, where=on_port(ng.port, "server"))
+    assert all(s.tags["url.scheme"] == "https" and s.tags["network.protocol.version"] == "1.1"
+               for s in srv)
+    assert sum(s.name == "GET /api/items/{id}" and s.tags["http.response.status_code"] == 200
+               for s in srv) == 80
+    nf = [s for s in srv if s.tags["http.response.status_code"] == 404]
+    assert len(nf) == 10 and all(s.tags["url.path"] == "/notfound" for s in nf)
+    ids = set()
+    for svc, n in ((f"curl-{t}", 20), (f"py-{t}", 30), (f"node-{t}", 30), (f"requests-{t}", 10)):
+        cli = exactly(jaeger, svc, n, test_start_us, where=on_port(ng.port, "client"))
+        assert all(s.tags["url.full"].startswith(f"https://127.0.0.1:{ng.port}/") for s in cli), \
+            [s.tags["url.full"] for s in cli]
+        ids |= {s.span_id for s in cli}
+    # same host: each server span is the child of the client span that sent it
+    assert sum(s.parent_id in ids for s in srv) == 90
+    st = clean_stats(agent)
+    assert st["tls_untied"] == 0, st
+
+
+def test_https_servers_in_python_and_node_in_one_trace(sonde, jaeger, start_nginx,
+                                                       start_py_server, start_node_server, tls,
+                                                       test_start_us):
+    """curl → Python HTTPS server → Node HTTPS server → nginx over HTTPS, the servers started
+    after sonde: one trace of six spans per request, each hop under the one that called it."""
+    t = tag()
+    agent = sonde()
+    env = tls.client_env()
+    ng = start_nginx(tls=tls)
+    node = start_node_server(service_name=f"node-srv-{t}", tls=tls, env=env)
+    py = start_py_server(service_name=f"py-srv-{t}", tls=tls, env=env)
+    for i in range(5):
+        inner = f"{node.url}/hop/n{i}?next=" + urllib.parse.quote(f"{ng.url}/api/items/{i}")
+        url = f"{py.url}/hop/p{i}?next=" + urllib.parse.quote(inner, safe="")
+        r = harness.curl(url, service_name=f"curl-{t}", env=env)
+        assert r.stdout == "hop p%d 200\n" % i, r.stdout
+    roots = exactly(jaeger, f"curl-{t}", 5, test_start_us, where=on_port(py.port, "client"))
+    for root in roots:
+        spans = jaeger.wait_for_trace(root.trace_id, count=6, timeout=60)
+        by = {(s.service, s.kind): s for s in spans}
+        assert len(spans) == 6 and len(by) == 6, [(s.service, s.kind, s.name) for s in spans]
+        chain = [(f"curl-{t}", "client"), (f"py-srv-{t}", "server"), (f"py-srv-{t}", "client"),
+                 (f"node-srv-{t}", "server"), (f"node-srv-{t}", "client"), ("nginx", "server")]
+        for parent, child in zip(chain, chain[1:]):
+            assert by[child].parent_id == by[parent].span_id, (parent, child)
+        assert by[(f"py-srv-{t}", "server")].tags["url.scheme"] == "https"
+        assert by[(f"py-srv-{t}", "client")].tags["url.full"].startswith(node.url + "/hop/")
+        assert by[(f"node-srv-{t}", "client")].tags["url.full"].startswith(ng.url + "/api/")
+    clean_stats(agent)
+
+
+def test_keep_alive_connection_opened_before_sonde(sonde, jaeger, start_nginx, tls,
+                                                   test_start_us):
+    """A client's HTTPS connection made before sonde started: sonde joins it at its next
+    record (application data), and every later request on it is a span on both sides."""
+    t = tag()
+    ng = start_nginx(tls=tls)
+    script = textwrap.dedent("""
+        import http.client, sys
+        c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]))
+        c.request("GET", "/api/items/before"); c.getresponse().read()
+        print("READY", flush=True)
+        sys.stdin.readline()
+        for i in range(12):
+            c.request("GET", "/api/items/after%d" % i)
+            assert c.getresponse().read() == b'{"items":[]}'
+        print("DONE", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(ng.port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True,
+                            env=harness._env(f"early-{t}", tls.client_env()))
+    try:
+        assert proc.stdout.readline() == "READY\n"
+        agent = sonde()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "DONE\n"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    srv = exactly(jaeger, "nginx", 12, test_start_us, where=on_port(ng.port, "server"))
+    assert sorted(s.tags["url.path"] for s in srv) == sorted(f"/api/items/after{i}"
+                                                              for i in range(12))
+    assert all(s.tags["url.scheme"] == "https" for s in srv)
+    cli = exactly(jaeger, f"early-{t}", 12, test_start_us, where=on_port(ng.port, "client"))
+    assert {s.span_id for s in cli} == {s.parent_id for s in srv}
+    clean_stats(agent)
+
+
+def test_http2_over_tls_by_alpn(sonde, jaeger, start_nginx, tls, test_start_us):
+    """nginx with http2 on its TLS port: curl and h2load pick h2 by ALPN; the plaintext is
+    HTTP/2 (its frames walked as on h2c)."""
+    t = tag()
+    ng = start_nginx(tls=tls, http2=True)
+    agent = sonde()
+    env = tls.client_env()
+    urls = [f"{ng.url}/api/items/{i}" for i in range(8)]
+    r = harness.curl(urls[0], "--http2", "-w", "%{http_version}\n", "-o", "/dev/null",
+                     *sum((["-o", "/dev/null", u] for u in urls[1:]), []),
+                     service_name=f"curl-{t}", env=env)
+    assert r.stdout.split() == ["2"] * 8, r.stdout
+    r = subprocess.run(["h2load", "-n", "100", "-c", "1", "-m", "10", f"{ng.url}/api/items/h2"],
+                       capture_output=True, text=True, timeout=120,
+                       env=harness._env(f"h2load-{t}", env))
+    assert "100 succeeded" in r.stdout and "h2" in r.stdout, r.stdout + r.stderr
+    srv = exactly(jaeger, "nginx", 108, test_start_us, where=on_port(ng.port, "server"))
+    assert all(s.tags["network.protocol.version"] == "2" and s.tags["url.scheme"] == "https"
+               and s.tags["http.response.status_code"] == 200 for s in srv)
+    cli = exactly(jaeger, f"curl-{t}", 8, test_start_us, where=on_port(ng.port, "client"))
+    assert sorted(s.tags["url.full"] for s in cli) == sorted(urls)
+    h2 = exactly(jaeger, f"h2load-{t}", 100, test_start_us, where=on_port(ng.port, "client"))
+    ids = {s.span_id for s in cli + h2}
+    assert sum(s.parent_id in ids for s in srv) == 108
+    st = clean_stats(agent)
+    assert st["h2_conns"] >= 4, st  # two connections, each seen from both ends
+
+
+def test_grpc_over_tls_node(sonde, jaeger, tmp_path, tls, test_start_us):
+    """@grpc/grpc-js server and client with TLS credentials (Node's OpenSSL), 50 calls with
+    10 in flight on one channel, and a failing code."""
+    t = tag()
+    env = {"GRPC_TEST_TLS_CERT": str(tls.cert), "GRPC_TEST_TLS_KEY": str(tls.key)}
+    proc, port = grpcapps.start_server("node", tmp_path / "srv", service_name=f"gtls-srv-{t}",
+                                       env=env)
+    try:
+        agent = sonde()
+        r = grpcapps.run_client("node", port, "Unary", 50, 10, service_name=f"gtls-cli-{t}",
+                                env=env)
+        assert r["ok"] == 50, r
+        r = grpcapps.run_client("node", port, "Unary", 3, 1, payload="fail:13",
+                                service_name=f"gtls-cli-{t}", env=env)
+        assert r["errors"] == {"13": 3}, r
+        method = "sonde.test.Echo/Unary"
+        srv = exactly(jaeger, f"gtls-srv-{t}", 53, test_start_us,
+                      where=lambda s: s.kind == "server" and s.name == method)
+        assert sum(s.tags.get("rpc.response.status_code") == "INTERNAL" for s in srv) == 3
+        assert all(s.tags["rpc.system.name"] == "grpc" and
+                   s.tags["network.protocol.version"] == "2" for s in srv)
+        cli = exactly(jaeger, f"gtls-cli-{t}", 53, test_start_us,
+                      where=lambda s: s.kind == "client" and s.name == method)
+        assert {s.span_id for s in cli} == {s.parent_id for s in srv}
+        clean_stats(agent)
+    finally:
+        grpcapps.stop_servers([proc])
+
+
+@pytest.mark.skipif(not pgutil.available() and not os.environ.get("CI"),
+                    reason="postgresql not installed (tests/install-deps.sh test)")
+def test_postgres_sslmode_require(sonde, jaeger, tmp_path, tls, test_start_us):
+    """PostgreSQL with ssl=on (started before sonde): psql (the system libpq and libssl,
+    started after sonde) and psycopg with sslmode=require (psycopg-binary's own libpq and
+    libssl copy, loaded by a Python process that started before sonde). The SSLRequest goes
+    in clear, then the startup and every query in TLS."""
+    t = tag()
+    w = tmp_path / "pg"
+    w.mkdir()
+    for f in (tls.cert, tls.key):
+        shutil.copy(f, w / f.name)
+        shutil.chown(w / f.name, "postgres", "postgres")
+        os.chmod(w / f.name, 0o600)
+    srv = pgutil.PgServer.start(w, "ssl=on", f"ssl_cert_file={w / tls.cert.name}",
+                                f"ssl_key_file={w / tls.key.name}")
+    code = ("import psycopg, sys\n"
+            "print('READY', flush=True)\n"
+            "sys.stdin.readline()\n"
+            "with psycopg.connect(sys.argv[1] + ' sslmode=require', autocommit=True) as c:\n"
+            "    for i in range(5):\n"
+            "        c.execute('SELECT id FROM items WHERE id = %s', (i,)).fetchall()\n"
+            "print('DONE', flush=True)\n")
+    early = subprocess.Popen([sys.executable, "-c", code, srv.dsn()], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True,
+                             env=harness._env(f"psycopg-{t}", None))
+    try:
+        assert early.stdout.readline() == "READY\n"
+        agent = sonde()
+        script = ("CREATE TABLE items (id int PRIMARY KEY, name text);\n"
+                  "INSERT INTO items VALUES (1, 'a'), (2, 'b');\n"
+                  "SELECT name FROM items WHERE id = 2;\n"
+                  "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();\n")
+        r = pgutil.psql(srv.port, script, env={"PGSSLMODE": "require",
+                                               "OTEL_SERVICE_NAME": f"psql-{t}"}, check=True)
+        assert r.stdout.split()[-3:] == ["t", "(1", "row)"], r.stdout  # the session was TLS
+        early.stdin.write("go\n")
+        early.stdin.flush()
+        assert early.stdout.readline() == "DONE\n"
+        db = lambda s: "db.system.name" in s.tags and s.tags.get("server.port") == srv.port
+        psql = exactly(jaeger, f"psql-{t}", 4, test_start_us,
+                       where=lambda s: db(s) and s.kind == "client")
+        assert [s.name for s in psql] == ["CREATE items", "INSERT items", "SELECT items",
+                                          "SELECT pg_stat_ssl"]
+        psy = exactly(jaeger, f"psycopg-{t}", 5, test_start_us,
+                      where=lambda s: db(s) and s.kind == "client" and s.name == "SELECT items")
+        backends = exactly(jaeger, "postgres", 9, test_start_us,
+                           where=lambda s: db(s) and s.kind == "server")
+        assert {s.parent_id for s in backends} == {s.span_id for s in psql + psy}
+        clean_stats(agent)
+    finally:
+        early.kill()
+        early.wait(timeout=30)
+        srv.stop()
+
+
+@pytest.mark.skipif(not mysqlutil.mariadb_installed() and not os.environ.get("CI"),
+                    reason="mariadb not installed (tests/install-deps.sh test)")
+def test_mariadb_over_tls(sonde, jaeger, tmp_path, tls, test_start_us):
+    """MariaDB offering TLS, its client with --ssl: the SSL request goes in clear, the full
+    handshake response and every command in TLS."""
+    t = tag()
+    db = mysqlutil.start_mariadb(tmp_path / "my", tls=(tls.cert, tls.key))
+    try:
+        agent = sonde()
+        r = db.client("--ssl", "--ssl-verify-server-cert=0", database="shop",
+                      env=harness._env(f"mariadb-{t}", None),
+                      sql="CREATE TABLE t (id INT);\nINSERT INTO t VALUES (1);\n"
+                          "SELECT id FROM t;\nSHOW STATUS LIKE 'Ssl_cipher';\n")
+        assert "TLS" in r.stdout, r.stdout  # the session was TLS
+        on = lambda s: "db.system.name" in s.tags and s.tags.get("server.port") == db.port
+        cli = exactly(jaeger, f"mariadb-{t}", 4, test_start_us,
+                      where=lambda s: on(s) and s.kind == "client")
+        assert [s.name for s in cli] == ["CREATE t", "INSERT t", "SELECT t", "SHOW"], \
+            [s.name for s in cli]
+        assert all(s.tags["db.namespace"] == "shop" for s in cli)
+        srv = exactly(jaeger, "mariadbd", 4, test_start_us,
+                      where=lambda s: on(s) and s.kind == "server")
+        assert {s.parent_id for s in srv} == {s.span_id for s in cli}
+        clean_stats(agent)
+    finally:
+        db.stop()
