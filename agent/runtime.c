@@ -73,7 +73,8 @@ static uint64_t sym_file_offset(Elf *e, const GElf_Sym *sym)
 	return sym->st_value - sh.sh_addr + sh.sh_offset;
 }
 
-int elf_function_offsets(const char *path, const char *const *names, int n, uint64_t *offsets)
+int elf_function_offsets(const char *path, const char *const *names, int n, uint64_t *offsets,
+			 uint64_t *sizes)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -85,8 +86,11 @@ int elf_function_offsets(const char *path, const char *const *names, int n, uint
 	Elf *e;
 	int fd;
 
-	for (k = 0; k < n; k++)
+	for (k = 0; k < n; k++) {
 		offsets[k] = 0;
+		if (sizes)
+			sizes[k] = 0;
+	}
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -108,6 +112,8 @@ int elf_function_offsets(const char *path, const char *const *names, int n, uint
 				if (!offsets[k] && !strcmp(name, names[k])) {
 					offsets[k] = sym_file_offset(e, &sym);
 					found += offsets[k] != 0;
+					if (sizes)
+						sizes[k] = sym.st_size;
 				}
 		}
 	}
@@ -121,7 +127,7 @@ bool elf_has_symbol(const char *path, const char *symbol)
 {
 	uint64_t off;
 
-	return elf_function_offsets(path, &symbol, 1, &off) == 1;
+	return elf_function_offsets(path, &symbol, 1, &off, NULL) == 1;
 }
 
 struct cache_slot {

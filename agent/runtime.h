@@ -26,10 +26,11 @@ enum proc_runtime runtime_of_exe(const char *path);
 bool elf_has_symbol(const char *path, const char *symbol);
 /*
  * The file offsets of the n function symbols names[] in the ELF file at path, in one pass
- * over its symbol tables (offsets[k] 0: not defined there). Returns how many were found, or -1
- * when the file is not a readable ELF file.
+ * over its symbol tables (offsets[k] 0: not defined there), and their sizes in bytes (sizes may
+ * be NULL). Returns how many were found, or -1 when the file is not a readable ELF file.
  */
-int elf_function_offsets(const char *path, const char *const *names, int n, uint64_t *offsets);
+int elf_function_offsets(const char *path, const char *const *names, int n, uint64_t *offsets,
+			 uint64_t *sizes);
 
 struct runtime_cache;
 struct runtime_cache *runtime_cache__new(void);

@@ -205,6 +205,7 @@ struct sock_io {
 	__u64 ts;			       /* when (bpf_ktime_get_ns) */
 	__u64 pid_tgid;			       /* who */
 	__u32 bytes;			       /* bytes it moved */
+	__u32 run_seq;			       /* the run it belongs to */
 	__u16 dir;			       /* enum sonde_direction */
 };
 
@@ -260,7 +261,7 @@ static __always_inline void fill_data_fields(struct sonde_data_event *ev, const 
 	fill_head(&ev->head, st->conn_id, io->ts, tgid, tid, SONDE_EV_DATA, io->dir);
 	ev->prev = *io->prev;
 	ev->run_offset = io->offset;
-	ev->run_seq = st->run_seq;
+	ev->run_seq = io->run_seq;
 	ev->io_bytes = io->bytes;
 	ev->cap_len = cap_len;
 	ev->walk_left = 0;
@@ -441,32 +442,66 @@ static __always_inline void start_run(struct sonde_conn_state *st, struct sonde_
 }
 
 /*
+ * The run an I/O belongs to, moved by it: whether it gets a record (*offset, *seq: where in
+ * its run). A TLS write is timed at its socket I/O, before its return, where its run is
+ * decided: a read of the same connection that returned meanwhile has the run before it, and
+ * the write takes that read's time, so that runs and times go the same way.
+ */
+static __always_inline bool run_account(struct sonde_conn_state *st, struct sonde_run_summary *prev,
+					__u64 key, int ret, __u16 dir, const struct io_source *src,
+					__u64 pid_tgid, __u64 *tsp, __u64 *offset, __u32 *seq)
+{
+	__u64 ts = *tsp;
+
+	if (src->from == IO_FROM_TLS && ts < st->run_last_ts)
+		*tsp = ts = st->run_last_ts;
+	if (st->run_dir != dir)
+		start_run(st, prev, key, ret, dir, ts, pid_tgid, src);
+	*offset = st->run_bytes;
+	*seq = st->run_seq;
+	st->run_bytes += ret;
+	st->run_last_ts = ts;
+	if (st->policy != SONDE_CAPTURE_H2_FRAMES) {
+		if (st->run_captures >= run_captures)
+			return false;
+		/* EVERY_IO: every I/O is recorded; the count stays 0 (checked only here). */
+		if (st->policy != SONDE_CAPTURE_EVERY_IO)
+			st->run_captures++;
+	}
+	return true;
+}
+
+#define RUN_LOCK_SPINS 64 /* the holder only moves the runs: a few hundred ns */
+
+/*
  * One I/O of a traced connection's byte stream, from its socket or from a TLS library's
  * plaintext: the run it belongs to, and its record when the connection's policy asks for one.
+ * TLS plaintext comes at the library calls' returns, where a reader and a writer of one
+ * connection (Go's HTTP/2 and gRPC goroutines) may be on two CPUs at once: there the runs
+ * move under a lock, a bounded wait (on the socket the syscalls themselves are that rare).
  */
 static __always_inline void io_run(struct sock *sk, struct sonde_conn_state *st, __u64 key,
 				   int ret, __u16 dir, const struct io_source *src,
 				   const struct sonde_trace_ctx *injected, __u64 pid_tgid, __u64 ts)
 {
 	struct sonde_run_summary prev = {};
-	__u64 offset;
+	bool locked = false, record;
+	__u64 offset = 0;
+	__u32 seq = 0;
+	int i;
 
-	if (st->run_dir != dir)
-		start_run(st, &prev, key, ret, dir, ts, pid_tgid, src);
-	offset = st->run_bytes;
-	st->run_bytes += ret;
-	st->run_last_ts = ts;
-	if (st->policy != SONDE_CAPTURE_H2_FRAMES) {
-		if (st->run_captures >= run_captures)
-			return;
-		/* EVERY_IO: every I/O is recorded; the count stays 0 (checked only here). */
-		if (st->policy != SONDE_CAPTURE_EVERY_IO)
-			st->run_captures++;
-	}
+	if (src->from == IO_FROM_TLS)
+		for (i = 0; i < RUN_LOCK_SPINS && !locked; i++)
+			locked = !__sync_val_compare_and_swap(&st->run_lock, 0, 1);
+	record = run_account(st, &prev, key, ret, dir, src, pid_tgid, &ts, &offset, &seq);
+	if (locked)
+		__sync_lock_test_and_set(&st->run_lock, 0);
+	if (!record)
+		return;
 	{
 		struct sock_io io = {.sk = sk, .st = st, .src = *src, .injected = injected,
 				     .prev = &prev, .key = key, .offset = offset, .ts = ts,
-				     .pid_tgid = pid_tgid, .bytes = ret, .dir = dir};
+				     .pid_tgid = pid_tgid, .bytes = ret, .run_seq = seq, .dir = dir};
 
 		if (st->policy == SONDE_CAPTURE_H2_FRAMES)
 			emit_frames(&io); /* HTTP/2: every I/O walked (h2_frames.bpf.h) */
@@ -535,7 +570,7 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 	count(SONDE_CNT_IO);
 	/* TLS records: their plaintext comes from the library's uprobes (tls.bpf.h). */
 	if (st->tls || tls_starts(st, ret, src)) {
-		tls_socket_io(st, key, dir, pid_tgid);
+		tls_socket_io(st, key, dir, pid_tgid, src);
 		return 0;
 	}
 	io_run(sk, st, key, ret, dir, src, &injected, pid_tgid, ts);

@@ -85,16 +85,12 @@ static __always_inline void ring_submit(void *ring, void *rec)
 }
 
 /*
- * Submit a record the agent may read at its next drain, however slowly it polls (a program
- * start): a wake-up only for a ring that is filling up; a quiet agent stays quiet.
+ * Submit a record the agent must act on at once (a program start: its uprobes are a race with
+ * its first calls), waking it whatever its poll period.
  */
-static __always_inline void ring_submit_lazy(void *ring, void *rec)
+static __always_inline void ring_submit_now(void *rec)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
-	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(rec, flags);
+	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 	count(SONDE_CNT_RECORDS);
 }
 

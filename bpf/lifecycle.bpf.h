@@ -126,11 +126,12 @@ int BPF_PROG(sonde_raw_fork, struct task_struct *parent, struct task_struct *chi
 
 /*
  * Process start: one small record per exec, so that a program started after sonde gets its
- * uprobes (Go net/http, TLS libraries) before its first connection rather than after it; it
- * never wakes the agent (read at its next drain, within its slowest poll period). For
- * every process sonde may trace: not the agent itself, and with a pid filter only the pids
- * selected. It fires once the new image is in place: the comm is the new file's name, and
- * /proc/PID/exe the new file.
+ * uprobes (Go net/http and crypto/tls, OpenSSL linked into the executable) before its first
+ * connection rather than after it. It wakes the agent at once: a client starts its first TLS
+ * call a few milliseconds after its exec, well inside a poll period (a wake-up is small beside
+ * an exec's own cost). For every process sonde may trace: not the agent itself, and with a pid
+ * filter only the pids selected. It fires once the new image is in place: the comm is the new
+ * file's name, and /proc/PID/exe the new file.
  */
 static __always_inline int on_exec(__u32 tgid, __u32 caller)
 {
@@ -144,7 +145,7 @@ static __always_inline int on_exec(__u32 tgid, __u32 caller)
 		return 0;
 	fill_head(&ev->head, 0, bpf_ktime_get_ns(), tgid, caller, SONDE_EV_EXEC, SONDE_DIR_NONE);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	ring_submit_lazy(ring, ev); /* programs start all the time on a host that is otherwise idle */
+	ring_submit_now(ev);
 	return 0;
 }
 

@@ -43,6 +43,8 @@ __u32 conn_policy_gen = 0;
 __u8 go_uprobes = 0;
 /* Set by the agent once it attached a TLS library's uprobes to some file (tls.bpf.h). */
 __u8 tls_uprobes = 0;
+/* ... and Go's crypto/tls uprobes to some program (tls.bpf.h). */
+__u8 go_tls_uprobes = 0;
 /* Set by the agent when its drains found nothing for a while and it polls rarely (agent/main.c):
  * the next record wakes it, and clears this, so traffic after a quiet stretch is not left
  * waiting for the slow poll nor taken in one burst. */

@@ -31,6 +31,7 @@
 #include "maps/conns.bpf.h"
 #include "maps/counters.bpf.h"
 #include "maps/go_requests.bpf.h"
+#include "maps/go_tls_calls.bpf.h"
 #include "maps/go_writers.bpf.h"
 #include "maps/head_scratch.bpf.h"
 #include "maps/out_socks.bpf.h"

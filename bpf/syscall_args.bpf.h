@@ -28,6 +28,8 @@
 #define GO_UPROBE_G(r) ((r)->r14)
 #define GO_UPROBE_ARG0(r) ((r)->ax)
 #define GO_UPROBE_ARG1(r) ((r)->bx)
+/* At one of its RET instructions: the first result. */
+#define GO_UPROBE_RET0(r) ((r)->ax)
 /* An int 0x80 / ia32 syscall (numbers of another table): TS_COMPAT in thread_info.status. */
 #define SYS_IS_COMPAT(task)                                                                    \
 	(bpf_core_field_exists((task)->thread_info.status) &&                                  \
@@ -53,6 +55,7 @@
 #define GO_UPROBE_G(r) ((r)->regs[28])
 #define GO_UPROBE_ARG0(r) ((r)->regs[0])
 #define GO_UPROBE_ARG1(r) ((r)->regs[1])
+#define GO_UPROBE_RET0(r) ((r)->regs[0])
 /* An AArch32 task (numbers of another table): TIF_32BIT in thread_info.flags. */
 #define SYS_IS_COMPAT(task) (BPF_CORE_READ((task), thread_info.flags) & (1UL << 22))
 #define SONDE_NR_read 63

@@ -27,6 +27,7 @@
 
 #define TLS_DETECT_RUNS 4    /* runs of a connection looked at for a handshake record */
 #define TLS_RECORD_MAX 18432 /* 2^14 + 2048: the largest TLSCiphertext length */
+#define TLS_CHANGE_CIPHER_SPEC 20
 #define TLS_HANDSHAKE 22
 #define TLS_APP_DATA 23
 
@@ -34,7 +35,8 @@
  * A socket I/O begins with a TLS record header: a handshake record in one of the connection's
  * first runs (a TLS client or server, also after a clear-text prelude: PostgreSQL's SSLRequest
  * and its answer, MySQL's SSL request, which the ClientHello follows in the same direction), or
- * application data at the first I/O sonde sees of a connection opened before it started. The
+ * any record (application data, an alert) at the first I/O sonde sees of a connection opened
+ * before it started, or of one it saw close (a close_notify written after the peer's FIN). The
  * connection is marked TLS for good. Only the first runs' I/O pay for the look.
  */
 static __always_inline bool tls_starts(struct sonde_conn_state *st, int ret,
@@ -53,22 +55,62 @@ static __always_inline bool tls_starts(struct sonde_conn_state *st, int ret,
 	len = (__u32)h[3] << 8 | h[4];
 	if (h[1] != 3 || h[2] > 4 || !len || len > TLS_RECORD_MAX)
 		return false;
-	if (h[0] != TLS_HANDSHAKE && (h[0] != TLS_APP_DATA || st->run_seq))
+	if (h[0] != TLS_HANDSHAKE &&
+	    (h[0] < TLS_CHANGE_CIPHER_SPEC || h[0] > TLS_APP_DATA || st->run_seq))
 		return false;
 	st->tls = 1;
 	count(SONDE_CNT_TLS_CONNS);
 	return true;
 }
 
+/* The goroutine of the I/O's syscall (Go's g), wherever the hook found it. */
+static __always_inline __u64 io_go_g(const struct io_source *src)
+{
+	struct task_struct *task;
+	struct pt_regs *regs;
+
+	if (src->from != IO_FROM_SOCKET_REGS)
+		return src->go_g;
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	return regs ? SYS_GO_G(regs) : 0;
+}
+
+/* The goroutine's call of this kind, if one is under way, is on the socket at key. */
+static __always_inline bool go_tls_tie(const struct sonde_go_key *gk, __u64 key, __u64 conn_id)
+{
+	struct sonde_tls_thread *t = bpf_map_lookup_elem(&go_tls_calls, gk);
+
+	if (!t || !t->active)
+		return false;
+	if (!t->call_sk)
+		t->call_ts = bpf_ktime_get_ns();
+	t->call_sk = key;
+	t->call_conn = conn_id;
+	return true;
+}
+
 /*
- * A socket I/O of a connection marked TLS (no record: ciphertext). A thread inside a library
- * call ties the call to this socket; a read outside any call is noted for the next one.
+ * A socket I/O of a connection marked TLS (no record: ciphertext). A thread (or in Go, a
+ * goroutine) inside a library call ties the call to this socket; a read outside any call is
+ * noted for the next one.
  */
 static __always_inline void tls_socket_io(const struct sonde_conn_state *st, __u64 key, __u16 dir,
-					  __u64 pid_tgid)
+					  __u64 pid_tgid, const struct io_source *src)
 {
 	struct sonde_tls_thread *t, fresh = {};
 
+	if (go_tls_uprobes) {
+		struct sonde_go_key gk = {.g = io_go_g(src), .tgid = pid_tgid >> 32};
+		bool tied;
+
+		/* a Read or Write, and a handshake (alone, or inside one of them) */
+		tied = gk.g && go_tls_tie(&gk, key, st->conn_id);
+		gk.kind = GO_TLS_HANDSHAKE;
+		tied |= gk.g && go_tls_tie(&gk, key, st->conn_id);
+		if (tied)
+			return;
+	}
 	if (!tls_uprobes)
 		return;
 	t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);
@@ -81,6 +123,8 @@ static __always_inline void tls_socket_io(const struct sonde_conn_state *st, __u
 			return;
 	}
 	if (t->active) {
+		if (!t->call_sk)
+			t->call_ts = bpf_ktime_get_ns();
 		t->call_sk = key;
 		t->call_conn = st->conn_id;
 	} else if (dir == SONDE_DIR_INGRESS) {
@@ -107,9 +151,11 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u16 dir, __u64 done_
 	}
 	t->ssl = PT_REGS_PARM1(ctx);
 	t->buf = PT_REGS_PARM2(ctx);
+	t->entry_ts = bpf_ktime_get_ns();
 	t->done_at = done_at;
 	t->call_sk = 0;
 	t->call_conn = 0;
+	t->call_ts = 0;
 	t->dir = dir;
 	t->active = 1;
 	return 0;
@@ -185,23 +231,59 @@ static __always_inline __u64 tls_call_socket(struct sonde_tls_thread *t, __u32 t
 }
 
 /*
- * The return of every hooked call: its plaintext, n bytes at buf, is an I/O of its connection
- * (SSL_read and SSL_write return the bytes moved; their _ex forms 1, and the count at done_at).
+ * The plaintext of the call t that ended: n bytes, an I/O of the connection at key (whose id
+ * was conn_id when tied); go_g: the goroutine that made it, in Go. A read is timed at its
+ * return (its bytes are the application's then). A write is timed at its first socket I/O (or
+ * its entry, a write into memory): its bytes leave inside the call, and the reader at the
+ * other end may return with them before this call returns. Not earlier: that socket I/O may
+ * be the one that announced the connection.
+ */
+static __always_inline void tls_plain_io(__u64 key, __u64 conn_id, __u64 n,
+					 const struct sonde_tls_thread *t, __u64 pid_tgid,
+					 __u64 go_g)
+{
+	__u16 dir = t->dir;
+	__u64 buf = t->buf, ts = bpf_ktime_get_ns();
+
+	if (dir == SONDE_DIR_EGRESS)
+		ts = t->call_ts ? t->call_ts : t->entry_ts;
+	struct io_source src = {.from = IO_FROM_TLS, .buf_kind = SONDE_BUF_PLAIN, .arg = buf,
+				.go_g = go_g};
+	struct sonde_trace_ctx injected = {};
+	struct sonde_conn_state *st;
+
+	if (!n || dir == SONDE_DIR_NONE)
+		return;
+	if (n > 0x7fffffff)
+		n = 0x7fffffff;
+	st = key ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	if (!st || st->conn_id != conn_id) {
+		count(SONDE_CNT_TLS_UNTIED);
+		return;
+	}
+	if (st->ignored)
+		return;
+	if (!st->tls) {
+		st->tls = 1; /* its handshake went by unseen */
+		count(SONDE_CNT_TLS_CONNS);
+	}
+	count(SONDE_CNT_TLS_IO);
+	io_run((struct sock *)key, st, key, n, dir, &src, &injected, pid_tgid, ts);
+}
+
+/*
+ * The return of every hooked OpenSSL call (SSL_read and SSL_write return the bytes moved;
+ * their _ex forms 1, and the count at done_at).
  */
 SEC("uretprobe")
 int sonde_ssl_ret(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid(), ret = PT_REGS_RC(ctx), n = 0, key, conn_id;
 	struct sonde_tls_thread *t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);
-	struct sonde_trace_ctx injected = {};
-	struct sonde_conn_state *st;
-	struct io_source src = {.from = IO_FROM_TLS, .buf_kind = SONDE_BUF_PLAIN};
-	__u16 dir;
 
 	if (!t || !t->active)
 		return 0;
 	t->active = 0;
-	dir = t->dir;
 	key = tls_call_socket(t, pid_tgid >> 32, &conn_id);
 	if (t->done_at) {
 		if ((int)ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)t->done_at))
@@ -209,25 +291,82 @@ int sonde_ssl_ret(struct pt_regs *ctx)
 	} else if ((int)ret > 0) {
 		n = (int)ret;
 	}
-	if (!n || dir == SONDE_DIR_NONE)
-		return 0;
-	if (n > 0x7fffffff)
-		n = 0x7fffffff;
-	st = key ? bpf_map_lookup_elem(&conns, &key) : NULL;
-	if (!st || st->conn_id != conn_id) {
-		count(SONDE_CNT_TLS_UNTIED);
-		return 0;
-	}
-	if (st->ignored)
-		return 0;
-	if (!st->tls) {
-		st->tls = 1; /* its handshake went by unseen */
-		count(SONDE_CNT_TLS_CONNS);
-	}
-	count(SONDE_CNT_TLS_IO);
-	src.arg = t->buf;
-	io_run((struct sock *)key, st, key, n, dir, &src, &injected, pid_tgid, bpf_ktime_get_ns());
+	tls_plain_io(key, conn_id, n, t, pid_tgid, 0);
 	return 0;
+}
+
+/*
+ * Go's crypto/tls: (*Conn).Read(b []byte) (int, error) and (*Conn).Write, under the register
+ * ABI (1.17+): the receiver, then b's pointer, in the first argument registers; the goroutine
+ * in its register. The agent puts the return program on each RET instruction of the
+ * functions (a uretprobe would break Go's moving stacks), where the first result is the count.
+ * (*Conn).handshakeContext is hooked too, as SSL_do_handshake is: the handshake's socket I/O
+ * ties the *tls.Conn before any Read. Go's HTTP/2 server reads the client's preface on a
+ * goroutine of its own, and it may come from what the handshake read already: without that
+ * tie, the preface's Read would have no socket to go to.
+ */
+static __always_inline int go_tls_enter(struct pt_regs *ctx, __u16 dir, __u32 kind)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct sonde_go_key k = {.g = GO_UPROBE_G(ctx), .tgid = pid_tgid >> 32, .kind = kind};
+	struct sonde_tls_thread t = {};
+
+	if (k.tgid == self_tgid || !k.g ||
+	    (filter_pids && !bpf_map_lookup_elem(&pid_filter, &k.tgid)))
+		return 0;
+	t.ssl = GO_UPROBE_ARG0(ctx);
+	t.buf = GO_UPROBE_ARG1(ctx);
+	t.entry_ts = bpf_ktime_get_ns();
+	t.dir = dir;
+	t.active = 1;
+	bpf_map_update_elem(&go_tls_calls, &k, &t, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int sonde_gotls_read(struct pt_regs *ctx)
+{
+	return go_tls_enter(ctx, SONDE_DIR_INGRESS, GO_TLS_IO);
+}
+
+SEC("uprobe")
+int sonde_gotls_write(struct pt_regs *ctx)
+{
+	return go_tls_enter(ctx, SONDE_DIR_EGRESS, GO_TLS_IO);
+}
+
+SEC("uprobe")
+int sonde_gotls_hs(struct pt_regs *ctx)
+{
+	return go_tls_enter(ctx, SONDE_DIR_NONE, GO_TLS_HANDSHAKE);
+}
+
+/* A RET of one of them: the call's plaintext, or (a handshake) only its tie. */
+static __always_inline int go_tls_return(struct pt_regs *ctx, __u32 kind)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), key, conn_id;
+	struct sonde_go_key k = {.g = GO_UPROBE_G(ctx), .tgid = pid_tgid >> 32, .kind = kind};
+	struct sonde_tls_thread *t = bpf_map_lookup_elem(&go_tls_calls, &k);
+	__s64 n = (__s64)GO_UPROBE_RET0(ctx);
+
+	if (!t || !t->active)
+		return 0;
+	t->active = 0;
+	key = tls_call_socket(t, k.tgid, &conn_id);
+	tls_plain_io(key, conn_id, n > 0 ? n : 0, t, pid_tgid, k.g);
+	return 0;
+}
+
+SEC("uprobe")
+int sonde_gotls_ret(struct pt_regs *ctx)
+{
+	return go_tls_return(ctx, GO_TLS_IO);
+}
+
+SEC("uprobe")
+int sonde_gotls_hs_ret(struct pt_regs *ctx)
+{
+	return go_tls_return(ctx, GO_TLS_HANDSHAKE);
 }
 
 #endif /* SONDE_TLS_BPF_H */

@@ -317,6 +317,8 @@ struct sonde_conn_state {
 	__u8 pad0;	    /* explicit padding */
 	__u32 policy_seen;  /* the agent's conn_policy generation when last looked at */
 	__u64 open_ts;	    /* when the TCP state changes showed the open (connect, SYN), or 0 */
+	__u64 run_lock;	    /* TLS plaintext: held while one CPU moves the runs (capture.bpf.h's
+			     * io_run); 64 bits, as BPF's atomics before v3 want */
 	struct sonde_frame_cursor walk[2]; /* policy H2_FRAMES: per direction (dir - 1) */
 };
 

@@ -6,6 +6,7 @@
  * agent reads and writes while running, and the detach) follows it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "loader_impl.h"
 #include "runtime.h"
+#include "insn.h"
 #include "uprobes.h"
 
 static bool verbose_libbpf;
@@ -303,59 +305,164 @@ static void attach_propagation(struct loader *ld, const struct sonde_config *cfg
 	propagation_says(ld, "tcp", false, !pp->tcp && (cfg->propagation & PROPAGATION_TCP));
 }
 
+/* One program at the given file offset of path; NULL (errno set) when it did not attach. */
+static struct bpf_link *attach_at(struct loader *ld, const char *prog, const char *path,
+				  uint64_t off, bool ret)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = ret);
+	struct bpf_program *p = bpf_object__find_program_by_name(ld->skel->obj, prog);
+
+	if (!p) {
+		errno = ENOENT;
+		return NULL;
+	}
+	return bpf_program__attach_uprobe_opts(p, -1, path, off, &o);
+}
+
 /*
- * The uprobe table (uprobes.c) through libbpf. A row's programs attach by symbol, with pid -1:
- * every process of the file runs them. A required symbol that fails takes the row's other links
- * on that file with it.
+ * Where the function of size bytes at off in the file fd returns: its return instructions'
+ * offsets in the file, in rets (UPROBE_MAX_RETS), their count; -ENOEXEC when its code could
+ * not be read or decoded to the end.
+ */
+static int function_returns(int fd, uint64_t off, uint64_t size, uint64_t *rets)
+{
+	uint32_t at[UPROBE_MAX_RETS];
+	uint8_t *code;
+	int n, i;
+
+	if (!size || size > (1u << 20))
+		return -ENOEXEC;
+	code = malloc(size);
+	if (!code)
+		return -ENOMEM;
+	if (pread(fd, code, size, (off_t)off) != (ssize_t)size) {
+		free(code);
+		return -ENOEXEC;
+	}
+#if defined(__x86_64__)
+	n = insn_returns(INSN_X86_64, code, size, at, UPROBE_MAX_RETS);
+#elif defined(__aarch64__)
+	n = insn_returns(INSN_ARM64, code, size, at, UPROBE_MAX_RETS);
+#else
+	n = -1;
+#endif
+	free(code);
+	if (n <= 0)
+		return -ENOEXEC;
+	for (i = 0; i < n; i++)
+		rets[i] = off + at[i];
+	return n;
+}
+
+/* The links of one symbol of t at file offset off (size bytes): entry, and return(s). */
+static int attach_sym(struct loader *ld, const struct uprobe_target *t, const struct uprobe_sym *s,
+		      const char *path, int fd, uint64_t off, uint64_t size, void **links, int *n)
+{
+	uint64_t rets[UPROBE_MAX_RETS];
+	int n_rets = 0, i;
+	struct bpf_link *l;
+
+	if (s->ret && t->ret_insns) {
+		n_rets = function_returns(fd, off, size, rets);
+		if (n_rets < 0)
+			return n_rets;
+	}
+	if (*n + 1 + (n_rets ? n_rets : 1) > UPROBE_MAX_LINKS)
+		return -E2BIG;
+	if (s->entry) {
+		l = attach_at(ld, s->entry, path, off, false);
+		if (!l)
+			return -errno;
+		links[(*n)++] = l;
+	}
+	if (s->ret && !t->ret_insns) {
+		l = attach_at(ld, s->ret, path, off, true);
+		if (!l)
+			return -errno;
+		links[(*n)++] = l;
+	}
+	for (i = 0; i < n_rets; i++) {
+		l = attach_at(ld, s->ret, path, rets[i], false);
+		if (!l)
+			return -errno;
+		links[(*n)++] = l;
+	}
+	return 0;
+}
+
+/*
+ * The path to attach the file open at fd through (file names it): its own path when that is
+ * the same file from sonde's mount namespace (what `bpftool perf` then shows), else the
+ * descriptor itself (a container's file, or a process that exited meanwhile: /proc/PID/exe
+ * would not resolve any more).
+ */
+static void attach_path(const char *file, int fd, char *out, size_t len)
+{
+	struct stat a, b;
+	char target[PATH_MAX];
+	ssize_t n;
+
+	if (strncmp(file, "/proc/", 6)) {
+		snprintf(out, len, "%s", file);
+		return;
+	}
+	n = readlink(file, target, sizeof(target) - 1);
+	if (n > 0 && target[0] == '/') {
+		target[n] = 0;
+		if (!fstat(fd, &a) && !stat(target, &b) && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino && (size_t)n < len) {
+			snprintf(out, len, "%s", target);
+			return;
+		}
+	}
+	snprintf(out, len, "/proc/self/fd/%d", fd);
+}
+
+/*
+ * The uprobe table (uprobes.c) through libbpf. A row's programs attach by file offset, with
+ * pid -1: every process of the file runs them. A required symbol that fails takes the row's
+ * other links on that file with it.
  */
 static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *file, void **links,
 			 int *n)
 {
 	const char *names[UPROBE_MAX_SYMS];
-	uint64_t offs[UPROBE_MAX_SYMS];
+	uint64_t offs[UPROBE_MAX_SYMS], sizes[UPROBE_MAX_SYMS];
 	struct loader *ld = ctx;
-	int i, k, n_syms, err = 0, fd;
-	char path[64];
+	int i, n_syms, err = 0, fd, k;
+	char path[PATH_MAX];
 
-	/* Through a descriptor of its own: the file stays reachable if the process whose /proc
-	 * entry names it exits meanwhile (a short-lived client). */
+	/* Opened first: the file stays reachable if the process whose /proc entry names it
+	 * exits meanwhile (a short-lived client). */
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	attach_path(file, fd, path, sizeof(path));
 	/* One pass over the symbols for all of them, where libbpf reads them once per probe
 	 * (node's 11 probes: 94 ms that way, 22 ms this one, measured here): a program started
 	 * just now gets its probes before its first calls. */
 	for (n_syms = 0; n_syms < UPROBE_MAX_SYMS && t->syms[n_syms].symbol; n_syms++)
 		names[n_syms] = t->syms[n_syms].symbol;
-	if (elf_function_offsets(path, names, n_syms, offs) < 0) {
+	if (elf_function_offsets(path, names, n_syms, offs, sizes) < 0) {
 		close(fd);
 		return -ENOEXEC;
 	}
+	for (i = 0; i < n_syms; i++)
+		if (!offs[i] && t->syms[i].required) {
+			close(fd); /* nothing attached: the file is no use to the row */
+			return -ENOENT;
+		}
 	*n = 0;
 	loader_quiet_libbpf(true); /* a failure is the caller's note, not libbpf's warning */
 	for (i = 0; i < n_syms && !err; i++) {
-		const char *progs[2] = {t->syms[i].entry, t->syms[i].ret};
-
-		if (!offs[i]) {
-			if (t->syms[i].required)
-				err = -ENOENT;
+		if (!offs[i])
 			continue;
-		}
-		for (k = 0; k < 2; k++) {
-			LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = k == 1);
-			struct bpf_program *p = progs[k] ? bpf_object__find_program_by_name(
-								   ld->skel->obj, progs[k])
-							 : NULL;
-			struct bpf_link *l;
-
-			if (!progs[k])
-				continue;
-			l = p ? bpf_program__attach_uprobe_opts(p, -1, path, offs[i], &o) : NULL;
-			if (l)
-				links[(*n)++] = l;
-			else if (t->syms[i].required)
-				err = p ? -errno : -ENOENT;
+		k = *n;
+		err = attach_sym(ld, t, &t->syms[i], path, fd, offs[i], sizes[i], links, n);
+		if (err && !t->syms[i].required) {
+			while (*n > k) /* an optional symbol's failure costs only its own links */
+				bpf_link__destroy(links[--*n]);
+			err = 0;
 		}
 	}
 	loader_quiet_libbpf(false);

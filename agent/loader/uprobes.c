@@ -55,6 +55,25 @@ const struct uprobe_target uprobe_table[] = {
 	/* libssl.so.3, and the copies wheels bundle (libssl-6a9b88ec.so.3); not NSS's libssl3.so */
 	OPENSSL_ROW("openssl", UPROBE_LIBRARY, "libssl[.-]*so*"),
 	OPENSSL_ROW("openssl-static", UPROBE_EXE_SYMBOL, NULL),
+	/*
+	 * Go's own TLS: the plaintext of crypto/tls.(*Conn).Read and Write, with their returns
+	 * probed at their RET instructions (bpf/tls.bpf.h), and the handshake, which ties a
+	 * connection to its socket before its first Read. A Go program without crypto/tls is no
+	 * match.
+	 */
+	{
+		.name = "go-crypto/tls",
+		.in = UPROBE_GO_EXE,
+		.lost = "its TLS traffic is not seen in clear (no HTTPS or gRPC-over-TLS spans)",
+		.hint = "no symbol table (stripped?)",
+		.flag = "go_tls_uprobes",
+		.ret_insns = true,
+		.optional = true,
+		.syms = {{"crypto/tls.(*Conn).Read", "sonde_gotls_read", "sonde_gotls_ret", true},
+			 {"crypto/tls.(*Conn).Write", "sonde_gotls_write", "sonde_gotls_ret", true},
+			 {"crypto/tls.(*Conn).handshakeContext", "sonde_gotls_hs",
+			  "sonde_gotls_hs_ret", false}},
+	},
 };
 const size_t uprobe_table_len = sizeof(uprobe_table) / sizeof(uprobe_table[0]);
 
@@ -291,6 +310,12 @@ static void file_note_user(struct uprobes *u, struct ufile *f, uint32_t pid)
 		f->n_users++;
 }
 
+/* The row is optional and the file lacks its symbols: no match rather than a failure. */
+static bool no_match(const struct uprobe_target *t, const struct ufile *f)
+{
+	return t->optional && f && f->err == -ENOENT;
+}
+
 /* Attach row to the file at path (identity id) once; the file's entry, or NULL (no room). */
 static struct ufile *file_attach(struct uprobes *u, size_t row, const char *path,
 				 const struct file_id *id, const char *name, int *err)
@@ -313,7 +338,8 @@ static struct ufile *file_attach(struct uprobes *u, size_t row, const char *path
 	f->err = u->ops->attach(u->ctx, &u->table[row], path, f->links, &f->n_links);
 	if (f->err) {
 		f->n_links = 0;
-		u->stats[row].failed++;
+		if (!no_match(&u->table[row], f))
+			u->stats[row].failed++;
 	} else {
 		u->stats[row].attached++;
 		u->stats[row].active++;
@@ -325,6 +351,8 @@ static struct ufile *file_attach(struct uprobes *u, size_t row, const char *path
 static int outcome(struct uprobe_outcome *out, int max, int n, const struct uprobe_target *t,
 		   const struct ufile *f, int err)
 {
+	if (no_match(t, f))
+		return n;
 	if (n < max) {
 		out[n].target = t;
 		snprintf(out[n].file, sizeof(out[n].file), "%s", f ? f->name : "?");
@@ -382,7 +410,7 @@ static int process_exe(struct uprobes *u, uint32_t pid, struct uprobe_outcome *o
 				continue;
 			f = file_attach(u, row, path, &id, name, &err);
 		}
-		matched = true;
+		matched |= !no_match(t, f);
 		if (f)
 			file_note_user(u, f, pid);
 		n = outcome(out, max, n, t, f, f ? 0 : err);

@@ -28,8 +28,11 @@ enum uprobe_binary {
 };
 
 #define UPROBE_MAX_SYMS 6
-/* Links one row makes on one file at most: an entry and a return probe per symbol. */
-#define UPROBE_MAX_LINKS (2 * UPROBE_MAX_SYMS)
+/* Return instructions probed per function at most (rows with ret_insns). */
+#define UPROBE_MAX_RETS 12
+/* Links one row makes on one file at most: an entry and a return probe per symbol, or an
+ * entry and one per return instruction of each function (Go: 24 for crypto/tls). */
+#define UPROBE_MAX_LINKS 32
 
 struct uprobe_sym {
 	const char *symbol; /* as the file's symbol table names it */
@@ -47,6 +50,10 @@ struct uprobe_target {
 	const char *hint;    /* why a symbol is most likely missing (-ENOENT), for the note */
 	const char *flag;    /* a one-byte .bss global of the BPF object set to 1 once the row is
 			      * attached anywhere (the send path looks at its maps only then) */
+	bool ret_insns;	     /* return programs go on each return instruction of the function,
+			      * found in its code, as plain uprobes (Go) */
+	bool optional;	     /* a file without its required symbols is no match, not a failure
+			      * (a Go program that does not use the package) */
 	struct uprobe_sym syms[UPROBE_MAX_SYMS];
 };
 

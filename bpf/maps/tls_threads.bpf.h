@@ -13,6 +13,9 @@ struct sonde_tls_thread {
 	__u64 done_at;	/* _ex forms: where the library writes the bytes it moved; else 0 */
 	__u64 call_sk;	/* the TLS socket the call did I/O on, or 0 */
 	__u64 call_conn; /* ... and that connection's id */
+	__u64 entry_ts;	/* when the call began */
+	__u64 call_ts;	/* when it first did socket I/O (call_sk), or 0: a write's time, as its
+			 * bytes go out inside it, and the reader may have them before it returns */
 	/* The last read of a TLS socket by this thread outside any call: a library that reads
 	 * from memory (Node, Python's asyncio) gets its bytes right after the thread read them. */
 	__u64 rx_sk;

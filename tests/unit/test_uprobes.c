@@ -27,9 +27,23 @@ static char proc[300];
 
 /* What the fake attach was asked, and what it holds. */
 static struct {
-	int attaches, detaches, is_go_calls, symbol_calls, live_links;
+	int attaches, optional_tries, detaches, is_go_calls, symbol_calls, live_links;
 	char last_path[600];
 } fake;
+
+/* The file's first bytes hold text. */
+static bool file_says(const char *path, const char *text)
+{
+	char buf[256] = {0};
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && strstr(buf, text);
+}
 
 static int fake_attach(void *ctx, const struct uprobe_target *t, const char *path, void **links,
 		       int *n)
@@ -38,13 +52,18 @@ static int fake_attach(void *ctx, const struct uprobe_target *t, const char *pat
 	ssize_t len;
 	int i;
 
-	fake.attaches++;
+	if (t->optional)
+		fake.optional_tries++; /* kept apart: the other tests count the others */
+	else
+		fake.attaches++;
 	snprintf(fake.last_path, sizeof(fake.last_path), "%s", path);
 	*n = 0;
 	len = readlink(path, target, sizeof(target) - 1);
 	target[len > 0 ? len : 0] = 0;
 	if (strstr(path, "stripped") || strstr(target, "stripped"))
 		return -ENOENT; /* as libbpf says for a missing symbol */
+	if (t->optional && !file_says(path, "crypto/tls"))
+		return -ENOENT; /* a Go program without the package */
 	for (i = 0; i < UPROBE_MAX_SYMS && t->syms[i].symbol; i++) {
 		if (t->syms[i].entry)
 			links[(*n)++] = malloc(1);
@@ -80,16 +99,8 @@ static bool fake_is_go(void *ctx, const char *path)
 /* An executable that links the library in, for the test: its text names the symbol. */
 static bool fake_has_symbol(void *ctx, const char *path, const char *symbol)
 {
-	char buf[256] = {0};
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
 	fake.symbol_calls++;
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 && strstr(buf, symbol);
+	return file_says(path, symbol);
 }
 
 static const struct uprobe_ops fake_ops = {fake_attach, fake_detach, fake_is_go,
@@ -102,6 +113,8 @@ static const struct uprobe_target table[] = {
 	 .syms = {{"SSL_read", "prog_r", "prog_rr", true}}},
 	{.name = "tls-static-test", .in = UPROBE_EXE_SYMBOL, .lost = "tls",
 	 .syms = {{"SSL_read", "prog_r", "prog_rr", true}, {"SSL_free", "prog_f", NULL, false}}},
+	{.name = "go-tls-test", .in = UPROBE_GO_EXE, .lost = "go tls", .optional = true,
+	 .ret_insns = true, .syms = {{"crypto/tls.(*Conn).Read", "prog_gr", "prog_grr", true}}},
 };
 #define N_ROWS (sizeof(table) / sizeof(table[0]))
 
@@ -483,6 +496,32 @@ TEST(system_libraries_are_attached_at_start_and_kept)
 	CHECK_EQ_INT(fake.live_links, 0);
 }
 
+TEST(an_optional_row_without_its_symbols_is_no_match)
+{
+	struct uprobes *u = fresh();
+	const char *plain = test_file("goplain", "GO program without TLS");
+	const char *tls = test_file("gotls", "GO program with crypto/tls");
+	struct uprobe_outcome out[4];
+	struct uprobe_stats st;
+
+	make_proc(180, plain, 1, NULL, 0);
+	make_proc(181, tls, 2, NULL, 0);
+	CHECK_EQ_INT(uprobes__process(u, 180, out, 4), 1); /* go-test only: no note for the other */
+	CHECK(out[0].target == &table[0]);
+	uprobes__stats(u, 3, &st);
+	CHECK(st.attached == 0 && st.failed == 0);
+	CHECK_EQ_INT(uprobes__process(u, 181, out, 4), 2);
+	CHECK(out[1].target == &table[3] && out[1].err == 0);
+	uprobes__stats(u, 3, &st);
+	CHECK(st.attached == 1 && st.failed == 0);
+	CHECK_EQ_INT(fake.optional_tries, 2); /* once per file, the miss included */
+	CHECK_EQ_INT(uprobes__process(u, 180, out, 4), 1);
+	CHECK_EQ_INT(fake.optional_tries, 2); /* the miss is remembered */
+	uprobes__free(u);
+	remove_proc(180);
+	remove_proc(181);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof(root), "/tmp/sonde-uprobes-XXXXXX");
@@ -503,6 +542,7 @@ int main(void)
 	RUN(a_sweep_detaches_a_file_once_its_processes_are_gone);
 	RUN(an_executable_that_links_the_library_in_is_attached_like_one);
 	RUN(system_libraries_are_attached_at_start_and_kept);
+	RUN(an_optional_row_without_its_symbols_is_no_match);
 	{
 		char cmd[400];
 
