@@ -3,10 +3,11 @@ from the TLS library with uprobes (bpf/tls.bpf.h), checked in Jaeger with exact 
 
 Real parts: nginx with a certificate the test generates (openssl req), curl, Python
 (http.client through tests/apps/py_client.py, requests), Node (https) servers and clients,
-h2load, a Node gRPC server and client (@grpc/grpc-js over TLS), PostgreSQL with
-sslmode=require (psql, psycopg), MariaDB with --ssl. All of them use OpenSSL: the system
-libssl.so.3 (nginx, curl, Python, PostgreSQL, MariaDB), or the copy linked into the node
-binary. Servers start before or after sonde as each test says; clients start after it.
+h2load, gRPC over TLS in Node (@grpc/grpc-js) and Go (grpc-go), a Go net/http server and
+client, PostgreSQL with sslmode=require (psql, psycopg), MariaDB with --ssl. The TLS libraries:
+the system libssl.so.3 (nginx, curl, Python, PostgreSQL, MariaDB), the copy psycopg-binary
+bundles, the OpenSSL linked into the node binary, and Go's crypto/tls. Servers start before
+or after sonde as each test says; clients start after it.
 
 What must hold for each: every request is one span on each side, named and attributed as in
 clear text with url.scheme https; the ciphertext of the same connections makes no span and no
@@ -32,6 +33,7 @@ import mysqlutil
 import pgutil
 from test_grpc import exactly
 from test_http_spans import stats_line
+from test_trace_chain import build_go_hop, uprobe_files
 
 
 def tag() -> str:
@@ -108,6 +110,9 @@ def test_https_servers_in_python_and_node_in_one_trace(sonde, jaeger, start_ngin
     ng = start_nginx(tls=tls)
     node = start_node_server(service_name=f"node-srv-{t}", tls=tls, env=env)
     py = start_py_server(service_name=f"py-srv-{t}", tls=tls, env=env)
+    # node's probes (its own OpenSSL) come at its exec: in place before the first request
+    exe = os.readlink(f"/proc/{node.proc.pid}/exe")
+    harness.poll_until(lambda: exe in uprobe_files(agent.pid), 15, what=f"uprobes on {exe}")
     for i in range(5):
         inner = f"{node.url}/hop/n{i}?next=" + urllib.parse.quote(f"{ng.url}/api/items/{i}")
         url = f"{py.url}/hop/p{i}?next=" + urllib.parse.quote(inner, safe="")
@@ -115,7 +120,12 @@ def test_https_servers_in_python_and_node_in_one_trace(sonde, jaeger, start_ngin
         assert r.stdout == "hop p%d 200\n" % i, r.stdout
     roots = exactly(jaeger, f"curl-{t}", 5, test_start_us, where=on_port(py.port, "client"))
     for root in roots:
-        spans = jaeger.wait_for_trace(root.trace_id, count=6, timeout=60)
+        try:
+            spans = jaeger.wait_for_trace(root.trace_id, count=6, timeout=60)
+        except AssertionError:
+            spans = jaeger.trace(root.trace_id)
+            raise AssertionError(f"trace {root.trace_id}: " + ", ".join(
+                f"{s.service} {s.kind} {s.name} {s.span_id} <- {s.parent_id}" for s in spans))
         by = {(s.service, s.kind): s for s in spans}
         assert len(spans) == 6 and len(by) == 6, [(s.service, s.kind, s.name) for s in spans]
         chain = [(f"curl-{t}", "client"), (f"py-srv-{t}", "server"), (f"py-srv-{t}", "client"),
@@ -162,7 +172,9 @@ def test_keep_alive_connection_opened_before_sonde(sonde, jaeger, start_nginx, t
                                                               for i in range(12))
     assert all(s.tags["url.scheme"] == "https" for s in srv)
     cli = exactly(jaeger, f"early-{t}", 12, test_start_us, where=on_port(ng.port, "client"))
-    assert {s.span_id for s in cli} == {s.parent_id for s in srv}
+    assert {s.span_id for s in cli} == {s.parent_id for s in srv}, \
+        [(s.tags["url.full"], s.span_id) for s in cli] + \
+        [(s.tags["url.path"], s.parent_id) for s in srv]
     clean_stats(agent)
 
 
@@ -194,20 +206,31 @@ def test_http2_over_tls_by_alpn(sonde, jaeger, start_nginx, tls, test_start_us):
     assert st["h2_conns"] >= 4, st  # two connections, each seen from both ends
 
 
-def test_grpc_over_tls_node(sonde, jaeger, tmp_path, tls, test_start_us):
-    """@grpc/grpc-js server and client with TLS credentials (Node's OpenSSL), 50 calls with
-    10 in flight on one channel, and a failing code."""
+@pytest.fixture(scope="module")
+def go_bin(tmp_path_factory):
+    return grpcapps.build_go(tmp_path_factory.mktemp("grpc-go"))
+
+
+@pytest.mark.parametrize("server_kind,client_kind", [("node", "node"), ("go", "node")])
+def test_grpc_over_tls(sonde, jaeger, tmp_path, tls, go_bin, server_kind, client_kind,
+                       test_start_us):
+    """gRPC with TLS credentials: @grpc/grpc-js (Node's OpenSSL) against itself and a
+    grpc-go server (Go's crypto/tls): 50 calls with 10 in flight on one channel, and a failing
+    code. Servers start before sonde, clients after it. Not here, known bugs (docs/tls.md): a
+    grpc-go client against a grpc-go server over TLS lost server spans in most runs (3 to 50
+    of 53), and a Go client sonde has not seen yet connects a few milliseconds after its exec,
+    before its probes are in."""
     t = tag()
     env = {"GRPC_TEST_TLS_CERT": str(tls.cert), "GRPC_TEST_TLS_KEY": str(tls.key)}
-    proc, port = grpcapps.start_server("node", tmp_path / "srv", service_name=f"gtls-srv-{t}",
-                                       env=env)
+    proc, port = grpcapps.start_server(server_kind, tmp_path / "srv",
+                                       service_name=f"gtls-srv-{t}", env=env, go_bin=go_bin)
     try:
         agent = sonde()
-        r = grpcapps.run_client("node", port, "Unary", 50, 10, service_name=f"gtls-cli-{t}",
-                                env=env)
+        r = grpcapps.run_client(client_kind, port, "Unary", 50, 10, env=env, go_bin=go_bin,
+                                service_name=f"gtls-cli-{t}")
         assert r["ok"] == 50, r
-        r = grpcapps.run_client("node", port, "Unary", 3, 1, payload="fail:13",
-                                service_name=f"gtls-cli-{t}", env=env)
+        r = grpcapps.run_client(client_kind, port, "Unary", 3, 1, payload="fail:13", env=env,
+                                go_bin=go_bin, service_name=f"gtls-cli-{t}")
         assert r["errors"] == {"13": 3}, r
         method = "sonde.test.Echo/Unary"
         srv = exactly(jaeger, f"gtls-srv-{t}", 53, test_start_us,
@@ -221,6 +244,52 @@ def test_grpc_over_tls_node(sonde, jaeger, tmp_path, tls, test_start_us):
         clean_stats(agent)
     finally:
         grpcapps.stop_servers([proc])
+
+
+def test_go_https_server_and_client(sonde, jaeger, start_nginx, tmp_path, tls, test_start_us):
+    """A Go net/http server over HTTPS (Go's crypto/tls, started after sonde) reached with
+    HTTP/1.1 and, by ALPN, HTTP/2; its handler calls nginx over HTTPS with http.Client. A call
+    made while serving an HTTP/1.1 request is its child. (Under HTTP/2, Go's server reads and
+    writes on goroutines of its own, not the handler's: that hand-off is not followed yet.)"""
+    t = tag()
+    agent = sonde()
+    env = tls.client_env()
+    ng = start_nginx(tls=tls)
+    gobin = build_go_hop(tmp_path)
+    go = harness._start_printing_port(
+        "go_hop", [str(gobin), "-tls-cert", str(tls.cert), "-tls-key", str(tls.key)],
+        tmp_path / "go", harness._env(f"go-{t}", env), tls=tls)
+    try:
+        # its probes come at its exec, some 20 ms later: a request sent at once could win
+        exe = os.readlink(f"/proc/{go.proc.pid}/exe")
+        harness.poll_until(lambda: exe in uprobe_files(agent.pid), 15,
+                           what=f"sonde's uprobes on {exe}")
+        for proto in ("--http1.1", "--http2"):
+            urls = [f"{go.url}/hop/{proto[2:]}-{i}?next=" +
+                    urllib.parse.quote(f"{ng.url}/api/items/{proto[2:]}-{i}", safe="")
+                    for i in range(5)]
+            r = harness.curl(urls[0], proto, "-w", "%{http_version}\n", "-o", "/dev/null",
+                             *sum((["-o", "/dev/null", u] for u in urls[1:]), []),
+                             service_name=f"curl-{t}", env=env)
+            assert r.stdout.split() == [proto[6:]] * 5, r.stdout
+        srv = exactly(jaeger, f"go-{t}", 10, test_start_us, where=on_port(go.port, "server"))
+        assert all(s.tags["url.scheme"] == "https" for s in srv)
+        assert sorted(s.tags["network.protocol.version"] for s in srv) == ["1.1"] * 5 + ["2"] * 5
+        calls = exactly(jaeger, f"go-{t}", 10, test_start_us, where=on_port(ng.port, "client"))
+        assert all(s.tags["url.full"].startswith(f"{ng.url}/api/items/") for s in calls)
+        # each HTTP/1.1 request's call under it: the same item in both
+        by_id = {s.span_id: s for s in srv}
+        h1 = [c for c in calls if c.tags["url.full"].split("/")[-1].startswith("http1.1-")]
+        assert len(h1) == 5
+        for c in h1:
+            parent = by_id.get(c.parent_id)
+            assert parent is not None, c.tags["url.full"]
+            assert parent.tags["url.path"].split("/")[2] == c.tags["url.full"].split("/")[-1]
+        ngx = exactly(jaeger, "nginx", 10, test_start_us, where=on_port(ng.port, "server"))
+        assert {s.parent_id for s in ngx} == {s.span_id for s in calls}
+        clean_stats(agent)
+    finally:
+        go.stop()
 
 
 @pytest.mark.skipif(not pgutil.available() and not os.environ.get("CI"),

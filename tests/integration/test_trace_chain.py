@@ -268,13 +268,21 @@ def test_go_calls_are_children_of_their_requests(sonde, jaeger, start_nginx, tes
         assert parent and parent.service == f"load-{tok}" and parent.tags["url.full"].endswith(path)
 
 
-def uprobe_files(sonde_pid):
-    """The files sonde_pid has uprobes on (bpftool perf: one entry per uprobe)."""
+def uprobe_files(sonde_pid, with_programs=False):
+    """The files sonde_pid has uprobes on (bpftool perf: one entry per uprobe), or with
+    with_programs, (file, BPF program name) pairs."""
     r = subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 0, r.stderr
-    return [e["filename"] for e in json.loads(r.stdout or "[]")
-            if e.get("pid") == sonde_pid and e.get("fd_type") == "uprobe"]
+    probes = [e for e in json.loads(r.stdout or "[]")
+              if e.get("pid") == sonde_pid and e.get("fd_type") == "uprobe"]
+    if not with_programs:
+        return [e["filename"] for e in probes]
+    r = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    names = {p["id"]: p.get("name", "") for p in json.loads(r.stdout or "[]")}
+    return [(e["filename"], names.get(e.get("prog_id"), "")) for e in probes]
 
 
 def metric(text, name, labels):
@@ -299,11 +307,16 @@ def test_go_program_started_after_sonde_gets_its_uprobes_at_exec(sonde, jaeger, 
     agent = sonde("--metrics-addr", f"127.0.0.1:{port}")
     go = harness._start_printing_port("go_hop_exec", [str(gobin)], tmp_path / "go",
                                       harness._env(f"goexec-{tok}", None))
-    exe = f"/proc/{go.proc.pid}/exe"
+    exe = os.readlink(f"/proc/{go.proc.pid}/exe")  # sonde attaches through the file's path
     try:
-        files = harness.poll_until(lambda: [f for f in uprobe_files(agent.pid) if f == exe],
-                                   15, what=f"sonde's uprobes on {exe}")
-        assert len(files) == 2, files  # roundTrip and Request.write
+        harness.poll_until(lambda: [f for f in uprobe_files(agent.pid) if f == exe],
+                           15, what=f"sonde's uprobes on {exe}")
+        progs = sorted(p for f, p in uprobe_files(agent.pid, with_programs=True) if f == exe)
+        # roundTrip and Request.write; crypto/tls Read and Write, with a probe per RET
+        assert progs.count("sonde_go_round_trip") == 1, progs
+        assert progs.count("sonde_go_request_write") == 1, progs
+        assert progs.count("sonde_gotls_read") == 1 and progs.count("sonde_gotls_write") == 1, progs
+        assert progs.count("sonde_gotls_ret") >= 2, progs
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         lab = '{target="go-net/http"}'
         assert metric(text, "sonde_uprobes_attached_total", lab) >= 1

@@ -1,10 +1,12 @@
 // go_hop: a plain Go net/http server for sonde's tests (standard library only, no OTel).
 //
-//	go_hop -addr 127.0.0.1:0
+//	go_hop -addr 127.0.0.1:0 [-tls-cert CERT -tls-key KEY]
 //
-// Prints "LISTENING <port>" once it accepts connections. Routes:
+// Prints "LISTENING <port>" once it accepts connections; serves HTTPS (HTTP/1.1 and HTTP/2 by
+// ALPN, Go's crypto/tls) with -tls-cert and -tls-key. Routes:
 //
-//	GET /hop/<k>?next=URL   calls GET URL (http:// only, keep-alive client), then 200 "hop <k> <status>"
+//	GET /hop/<k>?next=URL   calls GET URL (http:// or https://, CAs from SSL_CERT_FILE; keep-alive
+//	                        client), then 200 "hop <k> <status>"
 //	GET /db/<k>?redis=ADDR  sends GET <k> to the Redis server at ADDR over a pooled connection,
 //	                        written from the handler's goroutine (as database drivers do), then
 //	                        200 "db <k> <reply type>"
@@ -66,13 +68,15 @@ func redisGet(addr, key string) (string, error) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	cert := flag.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	key := flag.String("tls-key", "", "... and this key (PEM)")
 	flag.Parse()
 	client := &http.Client{Timeout: 30 * time.Second}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hop/", func(w http.ResponseWriter, r *http.Request) {
 		next := r.URL.Query().Get("next")
-		if !strings.HasPrefix(next, "http://") {
-			http.Error(w, "next must be an http:// URL", http.StatusBadRequest)
+		if !strings.HasPrefix(next, "http://") && !strings.HasPrefix(next, "https://") {
+			http.Error(w, "next must be an http:// or https:// URL", http.StatusBadRequest)
 			return
 		}
 		resp, err := client.Get(next)
@@ -103,5 +107,9 @@ func main() {
 	}
 	fmt.Printf("LISTENING %d\n", ln.Addr().(*net.TCPAddr).Port)
 	os.Stdout.Sync()
+	if *cert != "" {
+		http.ServeTLS(ln, mux, *cert, *key)
+		return
+	}
 	http.Serve(ln, mux)
 }

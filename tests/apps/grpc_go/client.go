@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -171,7 +170,11 @@ func runClient(args []string) error {
 		}
 		deadline = time.Duration(ms) * time.Millisecond
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := clientCredentials()
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(target, creds)
 	if err != nil {
 		return err
 	}

@@ -9,14 +9,47 @@
 // The same service and the same CLI exist in Python (tests/apps/grpc_py.py) and Node
 // (tests/apps/grpc_node.js); tests/integration/grpcapps.py starts and drives all three. What the
 // handlers do with a request is described in server.go, what the client sends in client.go.
+//
+// TLS: with GRPC_TEST_TLS_CERT and GRPC_TEST_TLS_KEY (PEM files) set, the server serves TLS;
+// with GRPC_TEST_TLS_CERT set, clients (and a server's downstream calls) use TLS and trust that
+// certificate (Go's crypto/tls).
 package main
 
 import (
 	"fmt"
 	"os"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 )
+
+// clientCredentials: TLS trusting GRPC_TEST_TLS_CERT when it is set, else clear text.
+func clientCredentials() (grpc.DialOption, error) {
+	cert := os.Getenv("GRPC_TEST_TLS_CERT")
+	if cert == "" {
+		return grpc.WithTransportCredentials(insecure.NewCredentials()), nil
+	}
+	c, err := credentials.NewClientTLSFromFile(cert, "")
+	if err != nil {
+		return nil, err
+	}
+	return grpc.WithTransportCredentials(c), nil
+}
+
+// serverOptions: TLS with GRPC_TEST_TLS_CERT and GRPC_TEST_TLS_KEY when both are set.
+func serverOptions() ([]grpc.ServerOption, error) {
+	cert, key := os.Getenv("GRPC_TEST_TLS_CERT"), os.Getenv("GRPC_TEST_TLS_KEY")
+	if cert == "" || key == "" {
+		return nil, nil
+	}
+	c, err := credentials.NewServerTLSFromFile(cert, key)
+	if err != nil {
+		return nil, err
+	}
+	return []grpc.ServerOption{grpc.Creds(c)}, nil
+}
 
 const service = "sonde.test.Echo"
 

@@ -37,7 +37,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -66,7 +65,11 @@ func (s *echoServer) conn(target string) (*grpc.ClientConn, error) {
 	if c, ok := s.conns[target]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := clientCredentials()
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "call:%s: %v", target, err)
+	}
+	c, err := grpc.NewClient(target, creds)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "call:%s: %v", target, err)
 	}
@@ -200,7 +203,11 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer()
+	opts, err := serverOptions()
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(opts...)
 	srv.RegisterService(&echoDesc, &echoServer{conns: map[string]*grpc.ClientConn{}})
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
