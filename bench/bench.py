@@ -402,6 +402,7 @@ class Bench:
         self.port = {
             "nginx": pick_port(28080, taken),
             "nginx_h2": pick_port(28090, taken),
+            "nginx_tls": pick_port(28100, taken),
             "go": pick_port(28180, taken),
             "sink": pick_port(28318, taken),
             "redis": pick_port(26379, taken),
@@ -507,6 +508,10 @@ class Bench:
 
         ngx = os.path.join(self.tmp, "nginx")
         os.makedirs(ngx)
+        # HTTPS: a certificate of the run's own (RSA 2048, as most sites still serve)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        f"{ngx}/key.pem", "-out", f"{ngx}/cert.pem", "-days", "1", "-subj",
+                        "/CN=localhost"], check=True, capture_output=True, timeout=60)
         conf = os.path.join(ngx, "nginx.conf")
         with open(conf, "w") as f:
             f.write(f"""worker_processes 1;
@@ -530,6 +535,12 @@ http {{
   }}
   server {{
     listen 127.0.0.1:{self.port['nginx_h2']} http2;
+    location / {{ return 200 "hello, world\\n"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{self.port['nginx_tls']} ssl;
+    ssl_certificate {ngx}/cert.pem;
+    ssl_certificate_key {ngx}/key.pem;
     location / {{ return 200 "hello, world\\n"; }}
   }}
 }}
@@ -621,7 +632,7 @@ http {{
         """sonde traces the benchmark's servers only (both sides of their connections): the
         machine is shared, and other processes' HTTP traffic would add spans that are not ours."""
         args = []
-        for k in ("nginx", "nginx_h2", "go", "redis", "pg"):
+        for k in ("nginx", "nginx_h2", "nginx_tls", "go", "redis", "pg"):
             args += ["--port", str(self.port[k])]
         return args
 
@@ -716,10 +727,10 @@ http {{
 
     # --- loads ------------------------------------------------------------------------------
 
-    def wrk(self, port, seconds):
+    def wrk(self, port, seconds, scheme="http"):
         def load():
-            url = f"http://127.0.0.1:{port}/"
-            server = self.nginx_worker if port == self.port["nginx"] else self.go_pid
+            url = f"{scheme}://127.0.0.1:{port}/"
+            server = self.go_pid if port == self.port["go"] else self.nginx_worker
             c0 = proc_cpu_s(server)
             out, err, rc, cpu = run_rusage(["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c32",
                                             f"-d{seconds}s", url])
@@ -768,6 +779,15 @@ http {{
         self.pairs_of("nginx_h1_bpf", self.wrk(self.port["nginx"], seconds),
                       ["rps", "cpu_us_per_request"], bpf_stats=True)
         self.pairs_of("nginx_h2_bpf", self.h2load(self.port["nginx_h2"], seconds),
+                      ["rps", "cpu_us_per_request"], bpf_stats=True)
+
+    def phase_https(self, seconds):
+        """The same nginx worker over HTTPS (wrk: OpenSSL on both ends, kept-alive
+        connections, so the handshakes are out of the way), BPF statistics on in the sonde
+        runs: what the TLS library's uprobes cost per request, against phase_http2's HTTP/1.1
+        runs of the same run."""
+        log("HTTPS on the same nginx worker (wrk -t1 -c32, TLS 1.3, plaintext by uprobes)")
+        self.pairs_of("nginx_tls_bpf", self.wrk(self.port["nginx_tls"], seconds, "https"),
                       ["rps", "cpu_us_per_request"], bpf_stats=True)
 
     def loadgen(self, port, rate, seconds, warmup=1):
@@ -1137,6 +1157,7 @@ http {{
                       ["tps", "cpu_us_per_request"])
 
         self.phase_http2(sat_s)
+        self.phase_https(sat_s)
         self.phase_profile(sat_s)
         self.phase_bpf_profile(20000, fixed_s)
 
@@ -1247,20 +1268,25 @@ def summarize(res):
                                              "cpu_us_per_request", "rate_achieved")}
     S["redis"] = {k: cmp("redis", k) for k in ("set_rps", "get_rps", "rps", "cpu_us_per_request")}
     S["pgbench"] = {k: cmp("pgbench", k) for k in ("tps", "cpu_us_per_request")}
+    def protocol_figures(name):
+        withs = [p["with"] for p in R[name]]
+        return {
+            "rps": cmp(name, "rps"), "cpu_us_per_request": cmp(name, "cpu_us_per_request"),
+            "bpf_ns_per_request_side": med([r.get("bpf_ns_per_request_side") for r in withs]),
+            "bpf_ns_spread": spread([r.get("bpf_ns_per_request_side") for r in withs]),
+            "records_per_request": med([r["sonde"]["stats"].get("records", 0) / r["requests"]
+                                        for r in withs if r.get("requests")]),
+            "spans_per_request": med([r["sonde"]["spans"] / r["requests"]
+                                      for r in withs if r.get("requests")]),
+        }
+
+    # HTTP/2's frame walk, and HTTPS's uprobes, against HTTP/1.x's capture: the same nginx worker,
+    # the same shape of load
     if "nginx_h2_bpf" in R and "nginx_h1_bpf" in R:
-        # HTTP/2's frame walk against HTTP/1.x's capture: the same nginx worker, same shape of load
-        S["http2"] = {}
-        for proto, name in (("h1", "nginx_h1_bpf"), ("h2", "nginx_h2_bpf")):
-            withs = [p["with"] for p in R[name]]
-            S["http2"][proto] = {
-                "rps": cmp(name, "rps"), "cpu_us_per_request": cmp(name, "cpu_us_per_request"),
-                "bpf_ns_per_request_side": med([r.get("bpf_ns_per_request_side") for r in withs]),
-                "bpf_ns_spread": spread([r.get("bpf_ns_per_request_side") for r in withs]),
-                "records_per_request": med([r["sonde"]["stats"].get("records", 0) / r["requests"]
-                                            for r in withs if r.get("requests")]),
-                "spans_per_request": med([r["sonde"]["spans"] / r["requests"]
-                                          for r in withs if r.get("requests")]),
-            }
+        S["http2"] = {"h1": protocol_figures("nginx_h1_bpf"), "h2": protocol_figures("nginx_h2_bpf")}
+    if "nginx_tls_bpf" in R and "nginx_h1_bpf" in R:
+        S["https"] = {"h1": protocol_figures("nginx_h1_bpf"),
+                      "tls": protocol_figures("nginx_tls_bpf")}
 
     # BPF: every sonde run with statistics on.
     bpf_runs = []
@@ -1795,6 +1821,27 @@ def report(res):
           f"{fmt(t['tcpopt_nospace_per_request'])} | | |")
         w("")
 
+    def protocol_table(cols):
+        """Rows comparing protocols on the same nginx worker: cols is [(heading, figures)]."""
+        w("| figure | " + " | ".join(c for c, _ in cols) + " |")
+        w("| --- |" + " --- |" * len(cols))
+        rows = [
+            ("throughput without sonde, req/s", lambda f: fmt(f["rps"]["without_median"])),
+            ("throughput change with sonde", lambda f: f"{pct(f['rps']['ratio_median'])} "
+             f"{rng(f['rps']['ratio_spread'])}"),
+            ("server + client CPU per request without sonde, µs",
+             lambda f: fmt(f["cpu_us_per_request"]["without_median"])),
+            ("CPU per request change with sonde",
+             lambda f: f"{pct(f['cpu_us_per_request']['ratio_median'])} "
+             f"{rng(f['cpu_us_per_request']['ratio_spread'])}"),
+            ("BPF ns per request and side (median, spread)",
+             lambda f: f"{fmt(f['bpf_ns_per_request_side'])} {rng(f['bpf_ns_spread'], fmt)}"),
+            ("records per request, spans per request",
+             lambda f: f"{fmt(f['records_per_request'])}, {fmt(f['spans_per_request'])}"),
+        ]
+        for label, cell in rows:
+            w(f"| {label} | " + " | ".join(cell(f) for _, f in cols) + " |")
+
     h = S.get("http2")
     if h:
         w("## HTTP/2 against HTTP/1.1 on the same server")
@@ -1806,28 +1853,23 @@ def report(res):
           "header blocks and frame headers (capture policy H2_FRAMES); on HTTP/1.x it records "
           "a run's first I/Os and summarizes kept-alive responses.")
         w("")
-        w("| figure | HTTP/1.1 | HTTP/2 |")
-        w("| --- | --- | --- |")
-        h1, h2 = h["h1"], h["h2"]
-        w(f"| throughput without sonde, req/s | {fmt(h1['rps']['without_median'])} | "
-          f"{fmt(h2['rps']['without_median'])} |")
-        w(f"| throughput change with sonde | {pct(h1['rps']['ratio_median'])} "
-          f"{rng(h1['rps']['ratio_spread'])} | {pct(h2['rps']['ratio_median'])} "
-          f"{rng(h2['rps']['ratio_spread'])} |")
-        w(f"| server + client CPU per request without sonde, µs | "
-          f"{fmt(h1['cpu_us_per_request']['without_median'])} | "
-          f"{fmt(h2['cpu_us_per_request']['without_median'])} |")
-        w(f"| CPU per request change with sonde | "
-          f"{pct(h1['cpu_us_per_request']['ratio_median'])} "
-          f"{rng(h1['cpu_us_per_request']['ratio_spread'])} | "
-          f"{pct(h2['cpu_us_per_request']['ratio_median'])} "
-          f"{rng(h2['cpu_us_per_request']['ratio_spread'])} |")
-        w(f"| BPF ns per request and side (median, spread) | "
-          f"{fmt(h1['bpf_ns_per_request_side'])} {rng(h1['bpf_ns_spread'], fmt)} | "
-          f"{fmt(h2['bpf_ns_per_request_side'])} {rng(h2['bpf_ns_spread'], fmt)} |")
-        w(f"| records per request, spans per request | {fmt(h1['records_per_request'])}, "
-          f"{fmt(h1['spans_per_request'])} | {fmt(h2['records_per_request'])}, "
-          f"{fmt(h2['spans_per_request'])} |")
+        protocol_table([("HTTP/1.1", h["h1"]), ("HTTP/2", h["h2"])])
+        w("")
+
+    h = S.get("https")
+    if h:
+        w("## HTTPS: TLS plaintext through uprobes, against clear HTTP/1.1")
+        w("")
+        w("The same nginx worker on a TLS port (TLS 1.3, RSA 2048 certificate) under wrk -t1 "
+          "-c32 over HTTPS (kept-alive connections: the handshakes are out of the way), in rounds "
+          "of without / with sonde (and the floor), beside the HTTP/1.1 runs of the section "
+          "above. Both ends use the system OpenSSL: every SSL_read and SSL_write of nginx and "
+          "of wrk traps into the kernel for its entry and its return probe, with or without a "
+          "connection to record (the floor's runs pay the traps too), and the plaintext is "
+          "recorded as clear text is; the ciphertext's socket I/O writes no record. BPF run "
+          "time counts the programs only, not the traps: those show in the CPU per request.")
+        w("")
+        protocol_table([("HTTP/1.1", h["h1"]), ("HTTPS", h["tls"])])
         w("")
 
     sm = S.get("sampling")
