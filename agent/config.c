@@ -33,6 +33,7 @@ enum {
 	OPT_PORT,
 	OPT_EXE,
 	OPT_EXPORT_QUERY,
+	OPT_TLS,
 	OPT_IDLE_MS,
 	OPT_SERVICE_NAME,
 	OPT_STATS,
@@ -83,6 +84,7 @@ static const struct option long_opts[] = {
 	{"port", required_argument, NULL, OPT_PORT},
 	{"exe", required_argument, NULL, OPT_EXE},
 	{"export-query", no_argument, NULL, OPT_EXPORT_QUERY},
+	{"tls", no_argument, NULL, OPT_TLS},
 	{"idle-close-ms", required_argument, NULL, OPT_IDLE_MS},
 	{"service-name", required_argument, NULL, OPT_SERVICE_NAME},
 	{"stats-interval", required_argument, NULL, OPT_STATS},
@@ -155,6 +157,9 @@ void config__usage(FILE *out)
 		"      --hooks SET            auto: the cheapest hooks this kernel has (default);\n"
 		"                             socket: only socket tracepoints (kernel 6.3+); syscalls:\n"
 		"                             only the syscall fallback (slower, any kernel)\n"
+		"      --tls                  read TLS plaintext (OpenSSL, Go's crypto/tls) with\n"
+		"                             uprobes; off by default: their traps cost every TLS call\n"
+		"                             of every process (see docs/tls.md)\n"
 		"\n"
 		"Spans and resource:\n"
 		"      --export-query         export url.query (off by default: it may hold secrets)\n"
@@ -590,6 +595,9 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 			break;
 		case OPT_EXPORT_QUERY:
 			cfg->export_query = true;
+			break;
+		case OPT_TLS:
+			cfg->tls = true;
 			break;
 		case OPT_SERVICE_NAME:
 			err = set_str(&cfg->service_name, optarg);

@@ -73,6 +73,7 @@ struct sonde_config {
 	int n_exes;
 	/* Spans. */
 	bool export_query;	   /* put the query string in url.query (off: it may hold secrets) */
+	bool tls;		   /* TLS plaintext from uprobes on the TLS libraries (--tls) */
 	uint32_t idle_close_ms;	   /* finish a response this long after its last byte */
 	bool http_full_responses;  /* record every HTTP/1.x response (off: the kernel summarizes) */
 	struct db_options db;	   /* database decoders: what becomes of query text */

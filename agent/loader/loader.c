@@ -581,7 +581,10 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		loader_explain_failure("open the ring buffers", err);
 		goto fail;
 	}
-	ld->uprobes = uprobes__new(uprobe_table, uprobe_table_len, "/proc", &uprobe_ops, ld);
+	/* TLS libraries only with --tls: their probes trap on every call of every process that
+	 * uses them, traced or not (docs/tls.md: what it costs) */
+	ld->n_uprobe_rows = cfg->tls ? uprobe_table_len : uprobe_rows_without_tls();
+	ld->uprobes = uprobes__new(uprobe_table, ld->n_uprobe_rows, "/proc", &uprobe_ops, ld);
 	if (!ld->uprobes) {
 		err = -ENOMEM;
 		goto fail;
@@ -664,7 +667,7 @@ int loader__uprobe_stats(struct loader *ld, struct loader_uprobe_stats *out, int
 	struct uprobe_stats st;
 	size_t row;
 
-	for (row = 0; row < uprobe_table_len && (int)row < max; row++) {
+	for (row = 0; row < ld->n_uprobe_rows && (int)row < max; row++) {
 		uprobes__stats(ld->uprobes, row, &st);
 		out[row].target = uprobe_table[row].name;
 		out[row].attached = st.attached;
@@ -672,7 +675,7 @@ int loader__uprobe_stats(struct loader *ld, struct loader_uprobe_stats *out, int
 		out[row].detached = st.detached;
 		out[row].active = st.active;
 	}
-	return (int)uprobe_table_len;
+	return (int)ld->n_uprobe_rows;
 }
 
 int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint8_t mode)

@@ -27,6 +27,7 @@
 		.name = NAME, .in = IN, .pattern = PATTERN,                                    \
 		.lost = "its TLS traffic is not seen in clear (no HTTPS spans)",               \
 		.hint = "no SSL_read/SSL_write symbols (stripped?)", .flag = "tls_uprobes",    \
+		.tls = true,                                                                   \
 		.syms = {                                                                      \
 			{"SSL_read", "sonde_ssl_read", "sonde_ssl_ret", true},                 \
 			{"SSL_write", "sonde_ssl_write", "sonde_ssl_ret", true},               \
@@ -67,6 +68,7 @@ const struct uprobe_target uprobe_table[] = {
 		.lost = "its TLS traffic is not seen in clear (no HTTPS or gRPC-over-TLS spans)",
 		.hint = "no symbol table (stripped?)",
 		.flag = "go_tls_uprobes",
+		.tls = true,
 		.ret_insns = true,
 		.optional = true,
 		.syms = {{"crypto/tls.(*Conn).Read", "sonde_gotls_read", "sonde_gotls_ret", true},
@@ -76,6 +78,15 @@ const struct uprobe_target uprobe_table[] = {
 	},
 };
 const size_t uprobe_table_len = sizeof(uprobe_table) / sizeof(uprobe_table[0]);
+
+size_t uprobe_rows_without_tls(void)
+{
+	size_t n = 0;
+
+	while (n < uprobe_table_len && !uprobe_table[n].tls)
+		n++;
+	return n;
+}
 
 /* Files one sonde keeps at once (attached or failed), and processes remembered per file. */
 #define FILES_MAX 1024

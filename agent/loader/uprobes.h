@@ -54,12 +54,15 @@ struct uprobe_target {
 			      * found in its code, as plain uprobes (Go) */
 	bool optional;	     /* a file without its required symbols is no match, not a failure
 			      * (a Go program that does not use the package) */
+	bool tls;	     /* a TLS library's row: attached only with --tls (they come last) */
 	struct uprobe_sym syms[UPROBE_MAX_SYMS];
 };
 
-/* The agent's table (uprobes.c). */
+/* The agent's table (uprobes.c), its TLS rows last. */
 extern const struct uprobe_target uprobe_table[];
 extern const size_t uprobe_table_len;
+/* Rows of the table before its TLS rows. */
+size_t uprobe_rows_without_tls(void);
 
 /* What attaching and checking files means. */
 struct uprobe_ops {

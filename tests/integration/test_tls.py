@@ -1,7 +1,8 @@
 """TLS: the plaintext of HTTPS, HTTP/2 over TLS, gRPC over TLS and databases over TLS, read
 from the TLS library with uprobes (bpf/tls.bpf.h), checked in Jaeger with exact counts.
 
-Real parts: nginx with a certificate the test generates (openssl req), curl, Python
+sonde runs with --tls (the TLS libraries' uprobes are off by default: docs/tls.md, their
+cost). Real parts: nginx with a certificate the test generates (openssl req), curl, Python
 (http.client through tests/apps/py_client.py, requests), Node (https) servers and clients,
 h2load, gRPC over TLS in Node (@grpc/grpc-js) and Go (grpc-go), a Go net/http server and
 client, PostgreSQL with sslmode=require (psql, psycopg), MariaDB with --ssl. The TLS libraries:
@@ -66,7 +67,7 @@ def test_https_to_nginx_from_curl_python_and_node(sonde, jaeger, start_nginx, tl
     node_client (started after), each on one keep-alive connection."""
     t = tag()
     ng = start_nginx(tls=tls)
-    agent = sonde()
+    agent = sonde("--tls")
     env = tls.client_env()
     urls = [f"{ng.url}/api/items/{i}" for i in range(20)]
     harness.curl(urls[0], *sum((["-o", "/dev/null", u] for u in urls[1:]), []), "-o", "/dev/null",
@@ -105,7 +106,7 @@ def test_https_servers_in_python_and_node_in_one_trace(sonde, jaeger, start_ngin
     """curl → Python HTTPS server → Node HTTPS server → nginx over HTTPS, the servers started
     after sonde: one trace of six spans per request, each hop under the one that called it."""
     t = tag()
-    agent = sonde()
+    agent = sonde("--tls")
     env = tls.client_env()
     ng = start_nginx(tls=tls)
     node = start_node_server(service_name=f"node-srv-{t}", tls=tls, env=env)
@@ -160,7 +161,7 @@ def test_keep_alive_connection_opened_before_sonde(sonde, jaeger, start_nginx, t
                             env=harness._env(f"early-{t}", tls.client_env()))
     try:
         assert proc.stdout.readline() == "READY\n"
-        agent = sonde()
+        agent = sonde("--tls")
         proc.stdin.write("go\n")
         proc.stdin.flush()
         assert proc.stdout.readline() == "DONE\n"
@@ -183,7 +184,7 @@ def test_http2_over_tls_by_alpn(sonde, jaeger, start_nginx, tls, test_start_us):
     HTTP/2 (its frames walked as on h2c)."""
     t = tag()
     ng = start_nginx(tls=tls, http2=True)
-    agent = sonde()
+    agent = sonde("--tls")
     env = tls.client_env()
     urls = [f"{ng.url}/api/items/{i}" for i in range(8)]
     r = harness.curl(urls[0], "--http2", "-w", "%{http_version}\n", "-o", "/dev/null",
@@ -225,7 +226,7 @@ def test_grpc_over_tls(sonde, jaeger, tmp_path, tls, go_bin, server_kind, client
     proc, port = grpcapps.start_server(server_kind, tmp_path / "srv",
                                        service_name=f"gtls-srv-{t}", env=env, go_bin=go_bin)
     try:
-        agent = sonde()
+        agent = sonde("--tls")
         r = grpcapps.run_client(client_kind, port, "Unary", 50, 10, env=env, go_bin=go_bin,
                                 service_name=f"gtls-cli-{t}")
         assert r["ok"] == 50, r
@@ -252,7 +253,7 @@ def test_go_https_server_and_client(sonde, jaeger, start_nginx, tmp_path, tls, t
     made while serving an HTTP/1.1 request is its child. (Under HTTP/2, Go's server reads and
     writes on goroutines of its own, not the handler's: that hand-off is not followed yet.)"""
     t = tag()
-    agent = sonde()
+    agent = sonde("--tls")
     env = tls.client_env()
     ng = start_nginx(tls=tls)
     gobin = build_go_hop(tmp_path)
@@ -320,7 +321,7 @@ def test_postgres_sslmode_require(sonde, jaeger, tmp_path, tls, test_start_us):
                              env=harness._env(f"psycopg-{t}", None))
     try:
         assert early.stdout.readline() == "READY\n"
-        agent = sonde()
+        agent = sonde("--tls")
         script = ("CREATE TABLE items (id int PRIMARY KEY, name text);\n"
                   "INSERT INTO items VALUES (1, 'a'), (2, 'b');\n"
                   "SELECT name FROM items WHERE id = 2;\n"
@@ -356,7 +357,7 @@ def test_mariadb_over_tls(sonde, jaeger, tmp_path, tls, test_start_us):
     t = tag()
     db = mysqlutil.start_mariadb(tmp_path / "my", tls=(tls.cert, tls.key))
     try:
-        agent = sonde()
+        agent = sonde("--tls")
         r = db.client("--ssl", "--ssl-verify-server-cert=0", database="shop",
                       env=harness._env(f"mariadb-{t}", None),
                       sql="CREATE TABLE t (id INT);\nINSERT INTO t VALUES (1);\n"

@@ -304,7 +304,7 @@ def test_go_program_started_after_sonde_gets_its_uprobes_at_exec(sonde, jaeger, 
     gobin = build_go_hop(tmp_path, "go_hop_exec")
     ng = start_nginx()
     port = harness.free_port()
-    agent = sonde("--metrics-addr", f"127.0.0.1:{port}")
+    agent = sonde("--metrics-addr", f"127.0.0.1:{port}", "--tls")
     go = harness._start_printing_port("go_hop_exec", [str(gobin)], tmp_path / "go",
                                       harness._env(f"goexec-{tok}", None))
     exe = os.readlink(f"/proc/{go.proc.pid}/exe")  # sonde attaches through the file's path
@@ -312,7 +312,7 @@ def test_go_program_started_after_sonde_gets_its_uprobes_at_exec(sonde, jaeger, 
         harness.poll_until(lambda: [f for f in uprobe_files(agent.pid) if f == exe],
                            15, what=f"sonde's uprobes on {exe}")
         progs = sorted(p for f, p in uprobe_files(agent.pid, with_programs=True) if f == exe)
-        # roundTrip and Request.write; crypto/tls Read and Write, with a probe per RET
+        # roundTrip and Request.write; with --tls, crypto/tls Read and Write, a probe per RET
         assert progs.count("sonde_go_round_trip") == 1, progs
         assert progs.count("sonde_go_request_write") == 1, progs
         assert progs.count("sonde_gotls_read") == 1 and progs.count("sonde_gotls_write") == 1, progs

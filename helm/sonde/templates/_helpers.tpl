@@ -90,6 +90,9 @@ service-name = {{ . }}
 {{- if .Values.exportQuery }}
 export-query
 {{- end }}
+{{- if .Values.tls }}
+tls
+{{- end }}
 {{- range .Values.selection.pids }}
 pid = {{ . | int64 }}
 {{- end }}
