@@ -127,10 +127,10 @@ int BPF_PROG(sonde_raw_fork, struct task_struct *parent, struct task_struct *chi
 /*
  * Process start: one small record per exec, so that a program started after sonde gets its
  * uprobes (Go net/http and crypto/tls, OpenSSL linked into the executable) before its first
- * connection rather than after it. It wakes the agent at once: a client starts its first TLS
- * call a few milliseconds after its exec, well inside a poll period (a wake-up is small beside
- * an exec's own cost). For every process sonde may trace: not the agent itself, and with a pid
- * filter only the pids selected. It fires once the new image is in place: the comm is the new
+ * connection rather than after it. It wakes the agent at once: a Go client makes its first
+ * TLS call a few milliseconds after its exec, well inside a poll period. (What the wake-ups
+ * cost a host that execs a lot was not measured.) For every process sonde may trace: not the
+ * agent itself, and with a pid filter only the pids selected. It fires once the new image is in place: the comm is the new
  * file's name, and /proc/PID/exe the new file.
  */
 static __always_inline int on_exec(__u32 tgid, __u32 caller)
