@@ -189,6 +189,13 @@ int sonde_ssl_write_ex(struct pt_regs *ctx)
 	return tls_enter(ctx, SONDE_DIR_EGRESS, PT_REGS_PARM4(ctx));
 }
 
+/* int SSL_write_ex2(SSL *s, const void *buf, size_t num, uint64_t flags, size_t *written) */
+SEC("uprobe")
+int sonde_ssl_write_ex2(struct pt_regs *ctx)
+{
+	return tls_enter(ctx, SONDE_DIR_EGRESS, PT_REGS_PARM5(ctx));
+}
+
 /* int SSL_do_handshake(SSL *s): its socket I/O ties the SSL* early; it moves no plaintext. */
 SEC("uprobe")
 int sonde_ssl_handshake(struct pt_regs *ctx)
@@ -273,7 +280,8 @@ static __always_inline void tls_plain_io(__u64 key, __u64 conn_id, __u64 n,
 
 /*
  * The return of every hooked OpenSSL call (SSL_read and SSL_write return the bytes moved;
- * their _ex forms 1, and the count at done_at).
+ * their _ex forms 1, and the count at done_at; the internal functions the loader may probe in
+ * their place, ssl_read_internal and ssl_write_internal, more than 0 and the count).
  */
 SEC("uretprobe")
 int sonde_ssl_ret(struct pt_regs *ctx)
@@ -286,7 +294,7 @@ int sonde_ssl_ret(struct pt_regs *ctx)
 	t->active = 0;
 	key = tls_call_socket(t, pid_tgid >> 32, &conn_id);
 	if (t->done_at) {
-		if ((int)ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)t->done_at))
+		if ((int)ret <= 0 || bpf_probe_read_user(&n, sizeof(n), (void *)t->done_at))
 			n = 0;
 	} else if ((int)ret > 0) {
 		n = (int)ret;

@@ -13,6 +13,7 @@
 #ifndef SONDE_LOADER_INSN_H
 #define SONDE_LOADER_INSN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,5 +31,35 @@ int insn_x86_len(const uint8_t *p, size_t n);
  * more than max.
  */
 int insn_returns(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t *out, int max);
+
+/*
+ * Where a probe on a function costs one trap. The kernel's x86 uprobes run a few instructions
+ * by emulation (a push of a register, a direct call, jump or conditional jump) and any other
+ * by a single step out of line, a second trap that costs ten times the first on this machine's
+ * virtual CPUs (insn.c). A probe may sit on a later instruction of the function's straight-line
+ * start as long as those before it change nothing the BPF program reads.
+ *
+ * insn_probe_site: the offset in code (a function's first n bytes) of the first such
+ * instruction, when every instruction before it is one this decoder knows to write none of the
+ * registers in keep (bits in the x86-64 numbering: rax 0, rcx 1, rdx 2, rbx 3, rsp 4, rbp 5,
+ * rsi 6, rdi 7, r8 8 ...) and, with keep_sp, leaves the stack pointer where it was (a return
+ * probe reads the return address there). -1 when there is none, or not on x86-64.
+ */
+int insn_probe_site(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t keep,
+		    bool keep_sp);
+
+/*
+ * The first direct call or jump of a function's straight-line start: its target, as an offset
+ * from code (outside it, most often), in *target; 0, or -1 when another branch comes first or
+ * an instruction before it may write a register in keep. Without keep, conditional jumps are
+ * passed over (their fall-through is followed). With keep (the argument registers), the callee
+ * gets the function's own arguments unchanged.
+ */
+int insn_first_call(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t keep,
+		    int64_t *target);
+
+/* Argument registers, as insn_probe_site's keep: the System V C ABI, and Go's (with g, r14). */
+#define INSN_X86_C_ARGS 0x03c6u	  /* rdi rsi rdx rcx r8 r9 */
+#define INSN_X86_GO_ARGS 0x4fcbu  /* rax rbx rcx rdi rsi r8-r11, r14 */
 
 #endif /* SONDE_LOADER_INSN_H */

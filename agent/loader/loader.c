@@ -354,9 +354,13 @@ static int function_returns(int fd, uint64_t off, uint64_t size, uint64_t *rets)
 	return n;
 }
 
-/* The links of one symbol of t at file offset off (size bytes): entry, and return(s). */
+/*
+ * The links of one symbol of t at file offset off (size bytes): entry, and return(s); the entry
+ * and a uretprobe go at site (plan_sites).
+ */
 static int attach_sym(struct loader *ld, const struct uprobe_target *t, const struct uprobe_sym *s,
-		      const char *path, int fd, uint64_t off, uint64_t size, void **links, int *n)
+		      const char *path, int fd, uint64_t off, uint64_t size, uint64_t site,
+		      void **links, int *n)
 {
 	uint64_t rets[UPROBE_MAX_RETS];
 	int n_rets = 0, i;
@@ -370,13 +374,13 @@ static int attach_sym(struct loader *ld, const struct uprobe_target *t, const st
 	if (*n + 1 + (n_rets ? n_rets : 1) > UPROBE_MAX_LINKS)
 		return -E2BIG;
 	if (s->entry) {
-		l = attach_at(ld, s->entry, path, off, false);
+		l = attach_at(ld, s->entry, path, site, false);
 		if (!l)
 			return -errno;
 		links[(*n)++] = l;
 	}
 	if (s->ret && !t->ret_insns) {
-		l = attach_at(ld, s->ret, path, off, true);
+		l = attach_at(ld, s->ret, path, site, true);
 		if (!l)
 			return -errno;
 		links[(*n)++] = l;
@@ -389,6 +393,127 @@ static int attach_sym(struct loader *ld, const struct uprobe_target *t, const st
 	}
 	return 0;
 }
+
+#if defined(__x86_64__)
+/* Bytes of a function's start read to place its probe. */
+#define START_BYTES 96
+
+/* The first bytes of the code at file offset off of fd, in buf; how many, or 0. */
+static size_t read_start(int fd, uint64_t off, uint8_t *buf)
+{
+	ssize_t got = off ? pread(fd, buf, START_BYTES, (off_t)off) : -1;
+
+	return got > 0 ? (size_t)got : 0;
+}
+
+/* The target of the first call or jump at the start of the function at off, or 0. */
+static uint64_t first_call(int fd, uint64_t off, uint32_t keep)
+{
+	uint8_t code[START_BYTES];
+	size_t got = read_start(fd, off, code);
+	int64_t rel;
+
+	if (!got || insn_first_call(INSN_X86_64, code, got, keep, &rel) ||
+	    rel < -(int64_t)off || (int64_t)off + rel == 0)
+		return 0;
+	return off + (uint64_t)rel;
+}
+
+/* Where at the function at off a probe costs one trap (keep_sp: a uretprobe), or 0. */
+static uint64_t cheap_site(int fd, uint64_t off, uint32_t keep, bool keep_sp)
+{
+	uint8_t code[START_BYTES];
+	size_t got = read_start(fd, off, code);
+	int k = got ? insn_probe_site(INSN_X86_64, code, got, keep, keep_sp) : -1;
+
+	return k < 0 ? 0 : off + (uint64_t)k;
+}
+
+/*
+ * The members of a family whose start calls an internal function with their own arguments
+ * (OpenSSL 3.0's SSL_read_ex calls ssl_read_internal) move there when it is cheaper: moved[i]
+ * holds where. A mover whose function is the first call of another kind of symbol of the row
+ * too, or of another family, is no internal function of its family (a profiling hook, a
+ * common helper): it stays where it was.
+ */
+static void plan_movers(const struct uprobe_target *t, int fd, const uint64_t *offs, int n,
+			uint32_t keep, uint64_t *site, uint64_t *moved)
+{
+	uint64_t to, other;
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		moved[i] = 0;
+		if (!offs[i] || !t->syms[i].family || site[i] != offs[i] ||
+		    cheap_site(fd, offs[i], keep, true) == offs[i])
+			continue;
+		to = first_call(fd, offs[i], keep);
+		if (to && cheap_site(fd, to, keep, true) == to)
+			moved[i] = to;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < n && moved[i]; j++) {
+			if (j == i || !offs[j])
+				continue;
+			other = moved[j] ? moved[j] : first_call(fd, offs[j], 0);
+			if (other == moved[i] && t->syms[j].family != t->syms[i].family)
+				moved[i] = 0;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (moved[i])
+			site[i] = moved[i];
+}
+
+/*
+ * Where each symbol of row t is probed, by its code (x86-64): site[i], or 0 when it needs no
+ * probe of its own. A probe goes on the first instruction of the function's start that the
+ * kernel emulates (insn.h), past those that change nothing the program reads: one trap per
+ * hit, where a single-stepped first instruction costs a second, and ten times more. A
+ * uretprobe may pass only instructions that leave the stack pointer (ENDBR64), as it reads
+ * the return address there. Where the function starts with an instruction it must not pass,
+ * the family's movers go to their internal function (plan_movers), and the other members
+ * whose calls reach one of those within three calls or jumps are covered by it (OpenSSL's
+ * SSL_read: no probe of its own).
+ */
+static void plan_sites(const struct uprobe_target *t, int fd, const uint64_t *offs, int n,
+		       uint64_t *site)
+{
+	uint32_t keep = t->in == UPROBE_GO_EXE ? INSN_X86_GO_ARGS : INSN_X86_C_ARGS;
+	uint64_t moved[UPROBE_MAX_SYMS], at, to;
+	int i, j, hop;
+	bool ret;
+
+	for (i = 0; i < n; i++) {
+		ret = t->syms[i].ret && !t->ret_insns;
+		at = offs[i] ? cheap_site(fd, offs[i], keep, ret) : 0;
+		site[i] = at ? at : offs[i];
+	}
+	plan_movers(t, fd, offs, n, keep, site, moved);
+	for (i = 0; i < n; i++) {
+		if (!t->syms[i].family || moved[i] || site[i] != offs[i] || !offs[i] ||
+		    cheap_site(fd, offs[i], keep, true) == offs[i])
+			continue;
+		for (hop = 0, to = offs[i]; hop < 3 && to && site[i]; hop++) {
+			to = first_call(fd, to, 0);
+			for (j = 0; j < n && to; j++)
+				if (moved[j] == to && t->syms[j].family == t->syms[i].family)
+					site[i] = 0;
+		}
+	}
+	for (i = 0; i < n; i++) /* two movers to one function: the first one's programs */
+		for (j = 0; j < i && moved[i]; j++)
+			if (moved[j] == moved[i] && site[j] == moved[j])
+				site[i] = 0;
+}
+#else
+static void plan_sites(const struct uprobe_target *t, int fd, const uint64_t *offs, int n,
+		       uint64_t *site)
+{
+	for (int i = 0; i < n; i++)
+		site[i] = offs[i];
+}
+#endif
 
 /*
  * The path to attach the file open at fd through (file names it): its own path when that is
@@ -427,7 +552,7 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 			 int *n)
 {
 	const char *names[UPROBE_MAX_SYMS];
-	uint64_t offs[UPROBE_MAX_SYMS], sizes[UPROBE_MAX_SYMS];
+	uint64_t offs[UPROBE_MAX_SYMS], sizes[UPROBE_MAX_SYMS], sites[UPROBE_MAX_SYMS];
 	struct loader *ld = ctx;
 	int i, n_syms, err = 0, fd, k;
 	char path[PATH_MAX];
@@ -452,14 +577,25 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 			close(fd); /* nothing attached: the file is no use to the row */
 			return -ENOENT;
 		}
+	plan_sites(t, fd, offs, n_syms, sites);
 	*n = 0;
 	loader_quiet_libbpf(true); /* a failure is the caller's note, not libbpf's warning */
 	for (i = 0; i < n_syms && !err; i++) {
-		if (!offs[i])
+		if (verbose_libbpf && offs[i] && !sites[i])
+			fprintf(stderr, "sonde: uprobe %s of %s: none, its calls reach one of the "
+				"row's other probes\n", t->syms[i].symbol, path);
+		if (!offs[i] || !sites[i])
 			continue;
+		if (verbose_libbpf && sites[i] != offs[i])
+			fprintf(stderr, "sonde: uprobe %s of %s at +0x%llx (its start is at +0x%llx)\n",
+				t->syms[i].symbol, path, (unsigned long long)sites[i],
+				(unsigned long long)offs[i]);
 		k = *n;
-		err = attach_sym(ld, t, &t->syms[i], path, fd, offs[i], sizes[i], links, n);
+		err = attach_sym(ld, t, &t->syms[i], path, fd, offs[i], sizes[i], sites[i], links, n);
 		if (err && !t->syms[i].required) {
+			if (verbose_libbpf)
+				fprintf(stderr, "sonde: uprobe %s of %s: not attached (%s)\n",
+					t->syms[i].symbol, path, strerror(-err));
 			while (*n > k) /* an optional symbol's failure costs only its own links */
 				bpf_link__destroy(links[--*n]);
 			err = 0;

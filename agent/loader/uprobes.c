@@ -19,8 +19,11 @@
 
 /*
  * OpenSSL (1.1 and 3.x, and libraries with its API): the plaintext of every read and write, at
- * the calls' returns (bpf/tls.bpf.h). The _ex forms are 1.1.1+; SSL_do_handshake and SSL_free
- * tie and untie an SSL* to its socket early and late, and a library without them still works.
+ * the calls' returns (bpf/tls.bpf.h). The _ex forms are 1.1.1+, SSL_write_ex2 3.3+;
+ * SSL_do_handshake and SSL_free tie and untie an SSL* to its socket early and late, and a
+ * library without them still works. The reads (family 1) and the writes (2) wrap one internal
+ * function each: where a build starts them with an instruction the kernel single-steps (gcc
+ * without frame pointers: SUB RSP), that function is probed in their place.
  */
 #define OPENSSL_ROW(NAME, IN, PATTERN)                                                         \
 	{                                                                                      \
@@ -29,10 +32,11 @@
 		.hint = "no SSL_read/SSL_write symbols (stripped?)", .flag = "tls_uprobes",    \
 		.tls = true,                                                                   \
 		.syms = {                                                                      \
-			{"SSL_read", "sonde_ssl_read", "sonde_ssl_ret", true},                 \
-			{"SSL_write", "sonde_ssl_write", "sonde_ssl_ret", true},               \
-			{"SSL_read_ex", "sonde_ssl_read_ex", "sonde_ssl_ret", false},          \
-			{"SSL_write_ex", "sonde_ssl_write_ex", "sonde_ssl_ret", false},        \
+			{"SSL_read", "sonde_ssl_read", "sonde_ssl_ret", true, 1},              \
+			{"SSL_write", "sonde_ssl_write", "sonde_ssl_ret", true, 2},            \
+			{"SSL_read_ex", "sonde_ssl_read_ex", "sonde_ssl_ret", false, 1},       \
+			{"SSL_write_ex", "sonde_ssl_write_ex", "sonde_ssl_ret", false, 2},     \
+			{"SSL_write_ex2", "sonde_ssl_write_ex2", "sonde_ssl_ret", false, 2},   \
 			{"SSL_do_handshake", "sonde_ssl_handshake", "sonde_ssl_ret", false},   \
 			{"SSL_free", "sonde_ssl_free", NULL, false},                           \
 		},                                                                             \

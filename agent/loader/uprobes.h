@@ -27,7 +27,7 @@ enum uprobe_binary {
 				* (a program that links the library in: node and OpenSSL) */
 };
 
-#define UPROBE_MAX_SYMS 6
+#define UPROBE_MAX_SYMS 8
 /* Return instructions probed per function at most (rows with ret_insns). */
 #define UPROBE_MAX_RETS 12
 /* Links one row makes on one file at most: an entry and a return probe per symbol, or an
@@ -40,6 +40,13 @@ struct uprobe_sym {
 	const char *ret;    /* BPF program run at its return, or NULL (never in Go: a uretprobe
 			     * breaks its moving stacks) */
 	bool required;	    /* the row is of no use without it: its failure fails the file */
+	/*
+	 * Symbols of one family (1, 2...) wrap one internal function in some builds (OpenSSL
+	 * 3.0's SSL_read and SSL_read_ex call ssl_read_internal). The loader may probe that
+	 * function in their place, with the programs of the member that passes it its own
+	 * arguments, when the members' own starts are costly to probe (agent/loader/loader.c).
+	 */
+	unsigned char family;
 };
 
 struct uprobe_target {

@@ -100,6 +100,62 @@ def test_https_to_nginx_from_curl_python_and_node(sonde, jaeger, start_nginx, tl
     assert st["tls_untied"] == 0, st
 
 
+def probes_with_offsets(sonde_pid):
+    """(file, BPF program name, file offset) of each uprobe and uretprobe of sonde_pid."""
+    r = subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    probes = [e for e in json.loads(r.stdout or "[]")
+              if e.get("pid") == sonde_pid and e.get("fd_type") in ("uprobe", "uretprobe")]
+    r = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    names = {p["id"]: p.get("name", "") for p in json.loads(r.stdout or "[]")}
+    return [(e["filename"], names.get(e.get("prog_id"), ""), e["offset"]) for e in probes]
+
+
+def instruction_at(path, offset):
+    """objdump's mnemonic for the instruction at a file offset of a shared library (its text
+    is mapped at the same addresses as its file offsets)."""
+    r = subprocess.run(["objdump", "-d", f"--start-address={offset}",
+                        f"--stop-address={offset + 16}", path],
+                       capture_output=True, text=True, timeout=60, check=True)
+    for line in r.stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[0].strip().rstrip(":") == f"{offset:x}":
+            return parts[2].split()[0]
+    raise AssertionError(f"no instruction at {offset:#x} of {path}:\n{r.stdout}")
+
+
+def test_openssl_read_and_write_probes_trap_once_per_call(sonde, start_nginx, tls):
+    """The kernel runs a uprobe's instruction by emulation (push, call, jmp, jcc) or by a single
+    step, a second trap that costs ten times more here. This machine's libssl (gcc, no frame
+    pointers) starts SSL_read and SSL_write with a SUB: the loader probes the internal
+    functions they wrap instead, which start with a PUSH. Every read and write probe sonde puts
+    on libssl sits on an instruction the kernel emulates (the handshake's, once per connection,
+    may not); the HTTPS tests above show that the plaintext still arrives, once."""
+    start_nginx(tls=tls)
+    agent = sonde("--tls")
+    deadline = time.monotonic() + 30
+    while True:
+        probes = [p for p in probes_with_offsets(agent.pid)
+                  if os.path.basename(p[0]).startswith("libssl")]
+        if any(name.startswith("sonde_ssl_read") for _, name, _ in probes) or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    data = [p for p in probes if p[1] != "sonde_ssl_handshake" and
+            not (p[1] == "sonde_ssl_ret" and any(q[1] == "sonde_ssl_handshake" and q[2] == p[2]
+                                                for q in probes))]
+    kinds = {name for _, name, _ in data}
+    assert any(k.startswith("sonde_ssl_read") for k in kinds), probes
+    assert any(k.startswith("sonde_ssl_write") for k in kinds), probes
+    assert "sonde_ssl_ret" in kinds, probes
+    for path, name, off in data:
+        insn = instruction_at(path, off)
+        assert insn in ("push", "call", "jmp") or insn.startswith("j"), (name, hex(off), insn)
+
+
 def test_https_servers_in_python_and_node_in_one_trace(sonde, jaeger, start_nginx,
                                                        start_py_server, start_node_server, tls,
                                                        test_start_us):

@@ -128,6 +128,86 @@ TEST(returns_of_a_function)
 }
 
 /*
+ * Where a probe traps once. The starts below are those of real builds here: Debian's libssl 3.0
+ * (gcc, no frame pointers), a wheel's OpenSSL 3.3, node's (clang, frame pointers), a CET build
+ * and Go's prologue.
+ */
+TEST(probe_sites_skip_single_stepped_instructions)
+{
+	uint8_t f[64];
+	size_t n;
+
+	/* push %r13 first: right there, for a uretprobe too */
+	n = unhex("41 55 41 54 55 53 48 83 ec 38", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, true), 0);
+	/* endbr64; push %rbp: past the ENDBR64, which neither writes nor moves the stack */
+	n = unhex("f3 0f 1e fa 55 48 89 e5", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, true), 4);
+	/* SSL_read_ex of Debian: sub $8,%rsp; call: a uretprobe cannot pass the SUB ... */
+	n = unhex("48 83 ec 08 e8 c7 fd ff ff 31 d2", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, true), -1);
+	/* ... an entry probe can: the call keeps every argument */
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, false), 4);
+	/* SSL_read of Debian: sub; mov %fs:0x28,%rax; mov %rax,8(%rsp); xor %eax,%eax; test
+	 * %edx,%edx; js: the js, as nothing before it writes an argument register */
+	n = unhex("48 83 ec 18 64 48 8b 04 25 28 00 00 00 48 89 44 24 08 31 c0 85 d2 78 2f", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, false), 22);
+	/* mov %rsp,%rcx before the call writes the fourth argument: no site before it */
+	n = unhex("48 83 ec 18 48 89 e1 e8 00 00 00 00", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, false), -1);
+	/* Go: cmp 0x10(%r14),%rsp; jbe: the jbe (rax, rbx and r14 untouched) */
+	n = unhex("49 3b 66 10 0f 86 f0 00 00 00 55", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_GO_ARGS, false), 4);
+	/* a big Go frame: lea -0x100(%rsp),%r12; cmp 0x10(%r14),%r12; jbe */
+	n = unhex("4c 8d a4 24 00 ff ff ff 4d 3b 66 10 0f 86 00 01 00 00", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_GO_ARGS, false), 12);
+	/* an instruction this table does not know stops the search: pop (%rax) */
+	n = unhex("8f 00 55", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, false), -1);
+	/* a return, an indirect jump: no further */
+	n = unhex("c3 55", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, false), -1);
+	n = unhex("ff e0 55", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, false), -1);
+	/* a push with an operand-size prefix is not emulated, nor a REX.W one */
+	n = unhex("66 50 c3", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, false), -1);
+	/* arm64: not placed by this */
+	n = unhex("fd 7b bf a9", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_ARM64, f, n, 0, false), -1);
+}
+
+TEST(first_call_finds_the_wrapped_function)
+{
+	uint8_t f[64];
+	int64_t to = 0;
+	size_t n;
+
+	/* SSL_read_ex of Debian: sub $8,%rsp; call -0x239: the callee gets its arguments */
+	n = unhex("48 83 ec 08 e8 c7 fd ff ff 31 d2", f);
+	CHECK_EQ_INT(insn_first_call(INSN_X86_64, f, n, INSN_X86_C_ARGS, &to), 0);
+	CHECK_EQ_INT(to, 9 - 0x239);
+	/* SSL_read: the call passes other arguments (rcx, rdx written), and a js comes first */
+	n = unhex("48 83 ec 18 85 d2 78 2f 48 89 e1 48 63 d2 e8 3d fe ff ff", f);
+	CHECK_EQ_INT(insn_first_call(INSN_X86_64, f, n, INSN_X86_C_ARGS, &to), -1);
+	/* ... but without keep its first call is found past the js */
+	CHECK_EQ_INT(insn_first_call(INSN_X86_64, f, n, 0, &to), 0);
+	CHECK_EQ_INT(to, 19 - 0x1c3);
+	/* SSL_write_ex of OpenSSL 3.3: mov %rcx,%r8; xor %ecx,%ecx; jmp SSL_write_ex2 */
+	n = unhex("49 89 c8 31 c9 e9 d6 ff ff ff", f);
+	CHECK_EQ_INT(insn_first_call(INSN_X86_64, f, n, INSN_X86_C_ARGS, &to), -1);
+	CHECK_EQ_INT(insn_first_call(INSN_X86_64, f, n, 0, &to), 0);
+	CHECK_EQ_INT(to, 10 - 0x2a);
+	/* a short jump */
+	n = unhex("eb 10", f);
+	CHECK_EQ_INT(insn_first_call(INSN_X86_64, f, n, 0, &to), 0);
+	CHECK_EQ_INT(to, 0x12);
+	/* a return before any call */
+	n = unhex("31 c0 c3 e8 00 00 00 00", f);
+	CHECK_EQ_INT(insn_first_call(INSN_X86_64, f, n, 0, &to), -1);
+}
+
+/*
  * Every instruction objdump decodes in file: the same length, or unknown (-1). objdump joins
  * an FWAIT (9B) to the x87 instruction after it: the decoder's 1 is a true boundary there.
  * *total, *unknown get the counts; returns the number of other lengths.
@@ -200,6 +280,8 @@ int main(void)
 	RUN(known_encodings);
 	RUN(invalid_or_unknown_bytes_are_not_guessed);
 	RUN(returns_of_a_function);
+	RUN(probe_sites_skip_single_stepped_instructions);
+	RUN(first_call_finds_the_wrapped_function);
 	RUN(lengths_agree_with_objdump_on_real_code);
 	UNIT_DONE();
 }
