@@ -24,10 +24,12 @@
  */
 #define SYS_GO_G(r) ((r)->r14)
 #define SYS_GO_G_CORE(r) BPF_CORE_READ((r), r14)
-/* At a Go function's entry (a uprobe): the goroutine, and the first argument (the receiver). */
+/* At a Go function's entry (a uprobe): the goroutine, and the first arguments (the receiver
+ * first). */
 #define GO_UPROBE_G(r) ((r)->r14)
 #define GO_UPROBE_ARG0(r) ((r)->ax)
 #define GO_UPROBE_ARG1(r) ((r)->bx)
+#define GO_UPROBE_ARG2(r) ((r)->cx)
 /* At one of its RET instructions: the first result. */
 #define GO_UPROBE_RET0(r) ((r)->ax)
 /* An int 0x80 / ia32 syscall (numbers of another table): TS_COMPAT in thread_info.status. */
@@ -55,6 +57,7 @@
 #define GO_UPROBE_G(r) ((r)->regs[28])
 #define GO_UPROBE_ARG0(r) ((r)->regs[0])
 #define GO_UPROBE_ARG1(r) ((r)->regs[1])
+#define GO_UPROBE_ARG2(r) ((r)->regs[2])
 #define GO_UPROBE_RET0(r) ((r)->regs[0])
 /* An AArch32 task (numbers of another table): TIF_32BIT in thread_info.flags. */
 #define SYS_IS_COMPAT(task) (BPF_CORE_READ((task), thread_info.flags) & (1UL << 22))

@@ -308,10 +308,12 @@ int sonde_ssl_ret(struct pt_regs *ctx)
  * ABI (1.17+): the receiver, then b's pointer, in the first argument registers; the goroutine
  * in its register. The agent puts the return program on each RET instruction of the
  * functions (a uretprobe would break Go's moving stacks), where the first result is the count.
- * (*Conn).handshakeContext is hooked too, as SSL_do_handshake is: the handshake's socket I/O
- * ties the *tls.Conn before any Read. Go's HTTP/2 server reads the client's preface on a
- * goroutine of its own, and it may come from what the handshake read already: without that
- * tie, the preface's Read would have no socket to go to.
+ * The handshake is hooked too, as SSL_do_handshake is: its socket I/O ties the *tls.Conn
+ * before any Read. Not at (*Conn).handshakeContext, which every Read and Write calls (two
+ * more traps each, one single-stepped at a RET), but at (*Conn).serverHandshake and
+ * clientHandshake, which run once per connection. Go's HTTP/2 server reads the client's
+ * preface on a goroutine of its own, and it may come from what the handshake read already:
+ * without that tie, the preface's Read would have no socket to go to.
  */
 static __always_inline int go_tls_enter(struct pt_regs *ctx, __u16 dir, __u32 kind)
 {
@@ -337,10 +339,32 @@ int sonde_gotls_read(struct pt_regs *ctx)
 	return go_tls_enter(ctx, SONDE_DIR_INGRESS, GO_TLS_IO);
 }
 
+/*
+ * (*Conn).Write(b) sends all of b or fails, and its bytes are b's when it starts: its plaintext
+ * goes at its entry, to the socket the connection's handshake or an earlier Read tied it to,
+ * with no return probe (a RET probe is single-stepped: about ten times the cost of this entry
+ * probe, measured here). A Write before any tie (a connection sonde joined after its handshake,
+ * before its first Read) is counted untied.
+ */
 SEC("uprobe")
 int sonde_gotls_write(struct pt_regs *ctx)
 {
-	return go_tls_enter(ctx, SONDE_DIR_EGRESS, GO_TLS_IO);
+	__u64 pid_tgid = bpf_get_current_pid_tgid(), g = GO_UPROBE_G(ctx);
+	struct sonde_tls_key k = {.ssl = GO_UPROBE_ARG0(ctx), .tgid = pid_tgid >> 32};
+	struct sonde_tls_thread t = {.ssl = k.ssl, .buf = GO_UPROBE_ARG1(ctx),
+				     .dir = SONDE_DIR_EGRESS};
+	struct sonde_tls_sock *m;
+
+	if (k.tgid == self_tgid || !g || (filter_pids && !bpf_map_lookup_elem(&pid_filter, &k.tgid)))
+		return 0;
+	m = bpf_map_lookup_elem(&tls_socks, &k);
+	if (!m) {
+		count(SONDE_CNT_TLS_UNTIED);
+		return 0;
+	}
+	t.entry_ts = bpf_ktime_get_ns();
+	tls_plain_io(m->sk, m->conn_id, GO_UPROBE_ARG2(ctx), &t, pid_tgid, g);
+	return 0;
 }
 
 SEC("uprobe")

@@ -61,10 +61,10 @@ const struct uprobe_target uprobe_table[] = {
 	OPENSSL_ROW("openssl", UPROBE_LIBRARY, "libssl[.-]*so*"),
 	OPENSSL_ROW("openssl-static", UPROBE_EXE_SYMBOL, NULL),
 	/*
-	 * Go's own TLS: the plaintext of crypto/tls.(*Conn).Read and Write, with their returns
-	 * probed at their RET instructions (bpf/tls.bpf.h), and the handshake, which ties a
-	 * connection to its socket before its first Read. A Go program without crypto/tls is no
-	 * match.
+	 * Go's own TLS: the plaintext of crypto/tls.(*Conn).Read, with its returns probed at its
+	 * RET instructions, and of Write, at its entry (bpf/tls.bpf.h); and the handshake, client
+	 * or server side, which ties a connection to its socket before its first Read or Write.
+	 * A Go program without crypto/tls is no match.
 	 */
 	{
 		.name = "go-crypto/tls",
@@ -76,8 +76,10 @@ const struct uprobe_target uprobe_table[] = {
 		.ret_insns = true,
 		.optional = true,
 		.syms = {{"crypto/tls.(*Conn).Read", "sonde_gotls_read", "sonde_gotls_ret", true},
-			 {"crypto/tls.(*Conn).Write", "sonde_gotls_write", "sonde_gotls_ret", true},
-			 {"crypto/tls.(*Conn).handshakeContext", "sonde_gotls_hs",
+			 {"crypto/tls.(*Conn).Write", "sonde_gotls_write", NULL, true},
+			 {"crypto/tls.(*Conn).serverHandshake", "sonde_gotls_hs",
+			  "sonde_gotls_hs_ret", false},
+			 {"crypto/tls.(*Conn).clientHandshake", "sonde_gotls_hs",
 			  "sonde_gotls_hs_ret", false}},
 	},
 };

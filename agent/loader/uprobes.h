@@ -28,11 +28,12 @@ enum uprobe_binary {
 };
 
 #define UPROBE_MAX_SYMS 8
-/* Return instructions probed per function at most (rows with ret_insns). */
-#define UPROBE_MAX_RETS 12
+/* Return instructions probed per function at most (rows with ret_insns; Go 1.26's
+ * crypto/tls.(*Conn).clientHandshake has 13). */
+#define UPROBE_MAX_RETS 32
 /* Links one row makes on one file at most: an entry and a return probe per symbol, or an
- * entry and one per return instruction of each function (Go: 24 for crypto/tls). */
-#define UPROBE_MAX_LINKS 32
+ * entry and one per return instruction of each function (Go 1.26: 27 for crypto/tls). */
+#define UPROBE_MAX_LINKS 80
 
 struct uprobe_sym {
 	const char *symbol; /* as the file's symbol table names it */

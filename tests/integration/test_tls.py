@@ -344,7 +344,9 @@ def test_go_https_server_and_client(sonde, jaeger, start_nginx, tmp_path, tls, t
             assert parent.tags["url.path"].split("/")[2] == c.tags["url.full"].split("/")[-1]
         ngx = exactly(jaeger, "nginx", 10, test_start_us, where=on_port(ng.port, "server"))
         assert {s.parent_id for s in ngx} == {s.span_id for s in calls}
-        clean_stats(agent)
+        # Write's plaintext goes at its entry, to the socket its handshake tied: every one tied
+        st = clean_stats(agent)
+        assert st["tls_untied"] == 0, st
     finally:
         go.stop()
 
