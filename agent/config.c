@@ -34,6 +34,7 @@ enum {
 	OPT_EXE,
 	OPT_EXPORT_QUERY,
 	OPT_TLS,
+	OPT_NO_TLS,
 	OPT_IDLE_MS,
 	OPT_SERVICE_NAME,
 	OPT_STATS,
@@ -85,6 +86,7 @@ static const struct option long_opts[] = {
 	{"exe", required_argument, NULL, OPT_EXE},
 	{"export-query", no_argument, NULL, OPT_EXPORT_QUERY},
 	{"tls", no_argument, NULL, OPT_TLS},
+	{"no-tls", no_argument, NULL, OPT_NO_TLS},
 	{"idle-close-ms", required_argument, NULL, OPT_IDLE_MS},
 	{"service-name", required_argument, NULL, OPT_SERVICE_NAME},
 	{"stats-interval", required_argument, NULL, OPT_STATS},
@@ -157,9 +159,9 @@ void config__usage(FILE *out)
 		"      --hooks SET            auto: the cheapest hooks this kernel has (default);\n"
 		"                             socket: only socket tracepoints (kernel 6.3+); syscalls:\n"
 		"                             only the syscall fallback (slower, any kernel)\n"
-		"      --tls                  read TLS plaintext (OpenSSL, Go's crypto/tls) with\n"
-		"                             uprobes; off by default: their traps cost every TLS call\n"
-		"                             of every process (see docs/tls.md)\n"
+		"      --no-tls               do not read TLS plaintext with uprobes (OpenSSL, Go's\n"
+		"                             crypto/tls); it is read by default, at a cost on every\n"
+		"                             TLS call of every process (docs/tls.md); --tls: read it\n"
 		"\n"
 		"Spans and resource:\n"
 		"      --export-query         export url.query (off by default: it may hold secrets)\n"
@@ -599,6 +601,9 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_TLS:
 			cfg->tls = true;
 			break;
+		case OPT_NO_TLS:
+			cfg->tls = false;
+			break;
 		case OPT_SERVICE_NAME:
 			err = set_str(&cfg->service_name, optarg);
 			break;
@@ -766,6 +771,7 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->gzip_mode = -1;
 	cfg->db.query_mode = DB_QUERY_SANITIZED;
 	cfg->db_server_spans = true;
+	cfg->tls = true;
 	cfg->propagation = PROPAGATION_LINK;
 	cfg->metrics_addr = strdup("127.0.0.1:9464");
 	err = from_env(cfg);

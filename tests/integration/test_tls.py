@@ -1,8 +1,8 @@
 """TLS: the plaintext of HTTPS, HTTP/2 over TLS, gRPC over TLS and databases over TLS, read
 from the TLS library with uprobes (bpf/tls.bpf.h), checked in Jaeger with exact counts.
 
-sonde runs with --tls (the TLS libraries' uprobes are off by default: docs/tls.md, their
-cost). Real parts: nginx with a certificate the test generates (openssl req), curl, Python
+sonde runs with its defaults, which read TLS (the first test says --tls, which still works;
+--no-tls turns it off). Real parts: nginx with a certificate the test generates (openssl req), curl, Python
 (http.client through tests/apps/py_client.py, requests), Node (https) servers and clients,
 h2load, gRPC over TLS in Node (@grpc/grpc-js) and Go (grpc-go), a Go net/http server and
 client, PostgreSQL with sslmode=require (psql, psycopg), MariaDB with --ssl. The TLS libraries:
@@ -135,7 +135,7 @@ def test_openssl_read_and_write_probes_trap_once_per_call(sonde, start_nginx, tl
     on libssl sits on an instruction the kernel emulates (the handshake's, once per connection,
     may not); the HTTPS tests above show that the plaintext still arrives, once."""
     start_nginx(tls=tls)
-    agent = sonde("--tls")
+    agent = sonde()
     deadline = time.monotonic() + 30
     while True:
         probes = [p for p in probes_with_offsets(agent.pid)
@@ -156,13 +156,34 @@ def test_openssl_read_and_write_probes_trap_once_per_call(sonde, start_nginx, tl
         assert insn in ("push", "call", "jmp") or insn.startswith("j"), (name, hex(off), insn)
 
 
+def test_tls_is_read_by_default_and_no_tls_turns_it_off(sonde, start_nginx, tls):
+    """Without a flag, sonde puts its probes on the system libssl (nginx maps it); with
+    --no-tls, none: no TLS row in its exit statistics, no probe on libssl, and an HTTPS
+    request still succeeds."""
+    ng = start_nginx(tls=tls)
+    agent = sonde()
+    harness.poll_until(lambda: any(os.path.basename(f).startswith("libssl")
+                                   for f, _, _ in probes_with_offsets(agent.pid)), 30,
+                       what="sonde's probes on libssl")
+    assert agent.stop() == 0
+    assert "uprobes=openssl " in agent.stderr()
+    agent = sonde("--no-tls")
+    r = harness.curl(f"{ng.url}/", "-o", "/dev/null", "-w", "%{http_code}\n",
+                     env=tls.client_env())
+    assert r.stdout.split() == ["200"]
+    assert not [p for p in probes_with_offsets(agent.pid)
+                if os.path.basename(p[0]).startswith("libssl")]
+    assert agent.stop() == 0
+    assert "uprobes=openssl" not in agent.stderr() and "uprobes=go-crypto" not in agent.stderr()
+
+
 def test_https_servers_in_python_and_node_in_one_trace(sonde, jaeger, start_nginx,
                                                        start_py_server, start_node_server, tls,
                                                        test_start_us):
     """curl → Python HTTPS server → Node HTTPS server → nginx over HTTPS, the servers started
     after sonde: one trace of six spans per request, each hop under the one that called it."""
     t = tag()
-    agent = sonde("--tls")
+    agent = sonde()
     env = tls.client_env()
     ng = start_nginx(tls=tls)
     node = start_node_server(service_name=f"node-srv-{t}", tls=tls, env=env)
@@ -217,7 +238,7 @@ def test_keep_alive_connection_opened_before_sonde(sonde, jaeger, start_nginx, t
                             env=harness._env(f"early-{t}", tls.client_env()))
     try:
         assert proc.stdout.readline() == "READY\n"
-        agent = sonde("--tls")
+        agent = sonde()
         proc.stdin.write("go\n")
         proc.stdin.flush()
         assert proc.stdout.readline() == "DONE\n"
@@ -240,7 +261,7 @@ def test_http2_over_tls_by_alpn(sonde, jaeger, start_nginx, tls, test_start_us):
     HTTP/2 (its frames walked as on h2c)."""
     t = tag()
     ng = start_nginx(tls=tls, http2=True)
-    agent = sonde("--tls")
+    agent = sonde()
     env = tls.client_env()
     urls = [f"{ng.url}/api/items/{i}" for i in range(8)]
     r = harness.curl(urls[0], "--http2", "-w", "%{http_version}\n", "-o", "/dev/null",
@@ -282,7 +303,7 @@ def test_grpc_over_tls(sonde, jaeger, tmp_path, tls, go_bin, server_kind, client
     proc, port = grpcapps.start_server(server_kind, tmp_path / "srv",
                                        service_name=f"gtls-srv-{t}", env=env, go_bin=go_bin)
     try:
-        agent = sonde("--tls")
+        agent = sonde()
         r = grpcapps.run_client(client_kind, port, "Unary", 50, 10, env=env, go_bin=go_bin,
                                 service_name=f"gtls-cli-{t}")
         assert r["ok"] == 50, r
@@ -309,7 +330,7 @@ def test_go_https_server_and_client(sonde, jaeger, start_nginx, tmp_path, tls, t
     made while serving an HTTP/1.1 request is its child. (Under HTTP/2, Go's server reads and
     writes on goroutines of its own, not the handler's: that hand-off is not followed yet.)"""
     t = tag()
-    agent = sonde("--tls")
+    agent = sonde()
     env = tls.client_env()
     ng = start_nginx(tls=tls)
     gobin = build_go_hop(tmp_path)
@@ -379,7 +400,7 @@ def test_postgres_sslmode_require(sonde, jaeger, tmp_path, tls, test_start_us):
                              env=harness._env(f"psycopg-{t}", None))
     try:
         assert early.stdout.readline() == "READY\n"
-        agent = sonde("--tls")
+        agent = sonde()
         script = ("CREATE TABLE items (id int PRIMARY KEY, name text);\n"
                   "INSERT INTO items VALUES (1, 'a'), (2, 'b');\n"
                   "SELECT name FROM items WHERE id = 2;\n"
@@ -415,7 +436,7 @@ def test_mariadb_over_tls(sonde, jaeger, tmp_path, tls, test_start_us):
     t = tag()
     db = mysqlutil.start_mariadb(tmp_path / "my", tls=(tls.cert, tls.key))
     try:
-        agent = sonde("--tls")
+        agent = sonde()
         r = db.client("--ssl", "--ssl-verify-server-cert=0", database="shop",
                       env=harness._env(f"mariadb-{t}", None),
                       sql="CREATE TABLE t (id INT);\nINSERT INTO t VALUES (1);\n"

@@ -90,8 +90,8 @@ service-name = {{ . }}
 {{- if .Values.exportQuery }}
 export-query
 {{- end }}
-{{- if .Values.tls }}
-tls
+{{- if not .Values.tls }}
+no-tls
 {{- end }}
 {{- range .Values.selection.pids }}
 pid = {{ . | int64 }}
