@@ -377,8 +377,8 @@ static uint32_t x86_writes(const uint8_t *p, const struct raw *r)
 	if (r->map == 1) {
 		if (op == 0x1e && r->f3 && m == 0xfa)
 			return 0; /* ENDBR64 */
-		if (op == 0x1f)
-			return 0; /* NOP r/m */
+		if (op == 0x1f || (op >= 0x80 && op <= 0x8f))
+			return 0; /* NOP r/m, Jcc */
 		if ((op >= 0x40 && op <= 0x4f) || op == 0xaf || op == 0xb6 || op == 0xb7 ||
 		    op == 0xbe || op == 0xbf)
 			return to_reg; /* CMOVcc, IMUL, MOVZX, MOVSX */
@@ -393,6 +393,8 @@ static uint32_t x86_writes(const uint8_t *p, const struct raw *r)
 			return 0;
 		return (op & 7) < 2 ? to_rm : (op & 7) < 4 ? to_reg : bit(0);
 	}
+	if (op >= 0x70 && op <= 0x7f)
+		return 0; /* Jcc */
 	if (op >= 0x50 && op <= 0x57)
 		return RSP_BIT;
 	if (op >= 0x58 && op <= 0x5f)
@@ -481,16 +483,22 @@ static int64_t x86_rel(const uint8_t *p, int len, const struct raw *r)
 			 (uint32_t)p[len - 2] << 16 | (uint32_t)p[len - 1] << 24);
 }
 
+/* scan_start's modes. */
+#define SCAN_CALL 0 /* the first direct call or jump */
+#define SCAN_SITE 1 /* the first emulated instruction */
+#define SCAN_PAST_JCC 2 /* ... not a conditional jump: on past it, on its fall-through */
+
 /*
- * The straight-line start of a function, one instruction after the other: with want_site, the
- * offset of the first one the kernel emulates, past none that branches or writes a register in
- * stop (or one this table does not know); else 0, and in *target the target of the first
- * direct call or jump, past no other branch (conditional jumps pass when stop is empty) and no
- * write to stop. -1 when there is none.
+ * The straight-line start of a function, one instruction after the other: with SCAN_SITE, the
+ * offset of the first one the kernel emulates, past none that branches (but conditional jumps,
+ * with SCAN_PAST_JCC) or writes a register in stop (or one this table does not know); with
+ * SCAN_CALL, 0, and in *target the target of the first direct call or jump, past no other
+ * branch (conditional jumps pass when stop is empty) and no write to stop. -1 when there is
+ * none.
  */
-static int scan_start(const uint8_t *code, size_t n, uint32_t stop, bool want_site,
-		      int64_t *target)
+static int scan_start(const uint8_t *code, size_t n, uint32_t stop, int mode, int64_t *target)
 {
+	bool want_site = mode & SCAN_SITE, past_jcc = mode & SCAN_PAST_JCC;
 	size_t off = 0;
 	struct raw r;
 	enum flow f;
@@ -502,15 +510,16 @@ static int scan_start(const uint8_t *code, size_t n, uint32_t stop, bool want_si
 		if (len < 0)
 			return -1;
 		f = x86_flow(code + off, &r);
-		if (want_site && x86_emulated(&r, f))
+		if (want_site && x86_emulated(&r, f) && !(past_jcc && f == FLOW_JCC))
 			return (int)off;
 		if (!want_site && (f == FLOW_CALL || f == FLOW_JMP)) {
 			*target = (int64_t)off + len + x86_rel(code + off, len, &r);
 			return 0;
 		}
 		w = x86_writes(code + off, &r);
-		if ((f != FLOW_NONE && (want_site || stop || f != FLOW_JCC)) || (w & stop) ||
-		    (want_site && w == ALL_REGS))
+		if (f == FLOW_JCC ? want_site ? !past_jcc : stop != 0 : f != FLOW_NONE)
+			return -1;
+		if ((w & stop) || (want_site && w == ALL_REGS))
 			return -1;
 		off += (size_t)len;
 	}
@@ -518,13 +527,14 @@ static int scan_start(const uint8_t *code, size_t n, uint32_t stop, bool want_si
 }
 
 int insn_probe_site(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t keep,
-		    bool keep_sp)
+		    unsigned flags)
 {
 	int64_t unused;
 
 	if (arch != INSN_X86_64)
 		return -1;
-	return scan_start(code, n, keep | (keep_sp ? RSP_BIT : 0), true, &unused);
+	return scan_start(code, n, keep | (flags & INSN_SITE_KEEP_SP ? RSP_BIT : 0),
+			  SCAN_SITE | (flags & INSN_SITE_PAST_JCC ? SCAN_PAST_JCC : 0), &unused);
 }
 
 int insn_first_call(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t keep,
@@ -532,5 +542,5 @@ int insn_first_call(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t
 {
 	if (arch != INSN_X86_64)
 		return -1;
-	return scan_start(code, n, keep, false, target);
+	return scan_start(code, n, keep, SCAN_CALL, target);
 }

@@ -42,11 +42,16 @@ int insn_returns(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t *o
  * insn_probe_site: the offset in code (a function's first n bytes) of the first such
  * instruction, when every instruction before it is one this decoder knows to write none of the
  * registers in keep (bits in the x86-64 numbering: rax 0, rcx 1, rdx 2, rbx 3, rsp 4, rbp 5,
- * rsi 6, rdi 7, r8 8 ...) and, with keep_sp, leaves the stack pointer where it was (a return
- * probe reads the return address there). -1 when there is none, or not on x86-64.
+ * rsi 6, rdi 7, r8 8 ...). Flags: INSN_SITE_KEEP_SP, those before it leave the stack pointer
+ * where it was (a return probe reads the return address there); INSN_SITE_PAST_JCC, a
+ * conditional jump is passed, on its fall-through: Go's stack check jumps to morestack, which
+ * comes back to the function's first byte, and a probe on the check would run twice for one
+ * call. -1 when there is none, or not on x86-64.
  */
+#define INSN_SITE_KEEP_SP 1u
+#define INSN_SITE_PAST_JCC 2u
 int insn_probe_site(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t keep,
-		    bool keep_sp);
+		    unsigned flags);
 
 /*
  * The first direct call or jump of a function's straight-line start: its target, as an offset

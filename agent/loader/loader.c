@@ -419,12 +419,12 @@ static uint64_t first_call(int fd, uint64_t off, uint32_t keep)
 	return off + (uint64_t)rel;
 }
 
-/* Where at the function at off a probe costs one trap (keep_sp: a uretprobe), or 0. */
-static uint64_t cheap_site(int fd, uint64_t off, uint32_t keep, bool keep_sp)
+/* Where at the function at off a probe costs one trap (insn_probe_site's flags), or 0. */
+static uint64_t cheap_site(int fd, uint64_t off, uint32_t keep, unsigned flags)
 {
 	uint8_t code[START_BYTES];
 	size_t got = read_start(fd, off, code);
-	int k = got ? insn_probe_site(INSN_X86_64, code, got, keep, keep_sp) : -1;
+	int k = got ? insn_probe_site(INSN_X86_64, code, got, keep, flags) : -1;
 
 	return k < 0 ? 0 : off + (uint64_t)k;
 }
@@ -445,10 +445,10 @@ static void plan_movers(const struct uprobe_target *t, int fd, const uint64_t *o
 	for (i = 0; i < n; i++) {
 		moved[i] = 0;
 		if (!offs[i] || !t->syms[i].family || site[i] != offs[i] ||
-		    cheap_site(fd, offs[i], keep, true) == offs[i])
+		    cheap_site(fd, offs[i], keep, INSN_SITE_KEEP_SP) == offs[i])
 			continue;
 		to = first_call(fd, offs[i], keep);
-		if (to && cheap_site(fd, to, keep, true) == to)
+		if (to && cheap_site(fd, to, keep, INSN_SITE_KEEP_SP) == to)
 			moved[i] = to;
 	}
 	for (i = 0; i < n; i++) {
@@ -469,7 +469,9 @@ static void plan_movers(const struct uprobe_target *t, int fd, const uint64_t *o
  * Where each symbol of row t is probed, by its code (x86-64): site[i], or 0 when it needs no
  * probe of its own. A probe goes on the first instruction of the function's start that the
  * kernel emulates (insn.h), past those that change nothing the program reads: one trap per
- * hit, where a single-stepped first instruction costs a second, and ten times more. A
+ * hit, where a single-stepped first instruction costs a second, and ten times more. In Go,
+ * past the stack check's jump too, on the PUSH after it: a probe that sends plaintext at
+ * entry (Write) must run once per call, and a call whose stack grows runs the check twice. A
  * uretprobe may pass only instructions that leave the stack pointer (ENDBR64), as it reads
  * the return address there. Where the function starts with an instruction it must not pass,
  * the family's movers go to their internal function (plan_movers), and the other members
@@ -479,20 +481,23 @@ static void plan_movers(const struct uprobe_target *t, int fd, const uint64_t *o
 static void plan_sites(const struct uprobe_target *t, int fd, const uint64_t *offs, int n,
 		       uint64_t *site)
 {
-	uint32_t keep = t->in == UPROBE_GO_EXE ? INSN_X86_GO_ARGS : INSN_X86_C_ARGS;
+	bool go = t->in == UPROBE_GO_EXE;
+	uint32_t keep = go ? INSN_X86_GO_ARGS : INSN_X86_C_ARGS;
 	uint64_t moved[UPROBE_MAX_SYMS], at, to;
+	unsigned flags;
 	int i, j, hop;
-	bool ret;
 
 	for (i = 0; i < n; i++) {
-		ret = t->syms[i].ret && !t->ret_insns;
-		at = offs[i] ? cheap_site(fd, offs[i], keep, ret) : 0;
+		flags = go ? INSN_SITE_PAST_JCC : 0;
+		if (t->syms[i].ret && !t->ret_insns)
+			flags |= INSN_SITE_KEEP_SP;
+		at = offs[i] ? cheap_site(fd, offs[i], keep, flags) : 0;
 		site[i] = at ? at : offs[i];
 	}
 	plan_movers(t, fd, offs, n, keep, site, moved);
 	for (i = 0; i < n; i++) {
 		if (!t->syms[i].family || moved[i] || site[i] != offs[i] || !offs[i] ||
-		    cheap_site(fd, offs[i], keep, true) == offs[i])
+		    cheap_site(fd, offs[i], keep, INSN_SITE_KEEP_SP) == offs[i])
 			continue;
 		for (hop = 0, to = offs[i]; hop < 3 && to && site[i]; hop++) {
 			to = first_call(fd, to, 0);

@@ -139,42 +139,48 @@ TEST(probe_sites_skip_single_stepped_instructions)
 
 	/* push %r13 first: right there, for a uretprobe too */
 	n = unhex("41 55 41 54 55 53 48 83 ec 38", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, true), 0);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, INSN_SITE_KEEP_SP), 0);
 	/* endbr64; push %rbp: past the ENDBR64, which neither writes nor moves the stack */
 	n = unhex("f3 0f 1e fa 55 48 89 e5", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, true), 4);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, INSN_SITE_KEEP_SP), 4);
 	/* SSL_read_ex of Debian: sub $8,%rsp; call: a uretprobe cannot pass the SUB ... */
 	n = unhex("48 83 ec 08 e8 c7 fd ff ff 31 d2", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, true), -1);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, INSN_SITE_KEEP_SP), -1);
 	/* ... an entry probe can: the call keeps every argument */
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, false), 4);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, 0), 4);
 	/* SSL_read of Debian: sub; mov %fs:0x28,%rax; mov %rax,8(%rsp); xor %eax,%eax; test
 	 * %edx,%edx; js: the js, as nothing before it writes an argument register */
 	n = unhex("48 83 ec 18 64 48 8b 04 25 28 00 00 00 48 89 44 24 08 31 c0 85 d2 78 2f", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, false), 22);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, 0), 22);
 	/* mov %rsp,%rcx before the call writes the fourth argument: no site before it */
 	n = unhex("48 83 ec 18 48 89 e1 e8 00 00 00 00", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, false), -1);
-	/* Go: cmp 0x10(%r14),%rsp; jbe: the jbe (rax, rbx and r14 untouched) */
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_C_ARGS, 0), -1);
+	/* Go: cmp 0x10(%r14),%rsp; jbe; push %rbp: the jbe (rax, rbx and r14 untouched), or past
+	 * it, the push, which runs once per call even when the stack grows */
 	n = unhex("49 3b 66 10 0f 86 f0 00 00 00 55", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_GO_ARGS, false), 4);
-	/* a big Go frame: lea -0x100(%rsp),%r12; cmp 0x10(%r14),%r12; jbe */
-	n = unhex("4c 8d a4 24 00 ff ff ff 4d 3b 66 10 0f 86 00 01 00 00", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_GO_ARGS, false), 12);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_GO_ARGS, 0), 4);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_GO_ARGS, INSN_SITE_PAST_JCC), 10);
+	/* a big Go frame: lea -0x100(%rsp),%r12; cmp 0x10(%r14),%r12; jbe; push %rbp */
+	n = unhex("4c 8d a4 24 00 ff ff ff 4d 3b 66 10 0f 86 00 01 00 00 55", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_GO_ARGS, 0), 12);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, INSN_X86_GO_ARGS, INSN_SITE_PAST_JCC), 18);
+	/* past a jump, never past a call */
+	n = unhex("e8 00 00 00 00 55", f);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, INSN_SITE_PAST_JCC), 0);
 	/* an instruction this table does not know stops the search: pop (%rax) */
 	n = unhex("8f 00 55", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, false), -1);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, 0), -1);
 	/* a return, an indirect jump: no further */
 	n = unhex("c3 55", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, false), -1);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, 0), -1);
 	n = unhex("ff e0 55", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, false), -1);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, 0), -1);
 	/* a push with an operand-size prefix is not emulated, nor a REX.W one */
 	n = unhex("66 50 c3", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, false), -1);
+	CHECK_EQ_INT(insn_probe_site(INSN_X86_64, f, n, 0, 0), -1);
 	/* arm64: not placed by this */
 	n = unhex("fd 7b bf a9", f);
-	CHECK_EQ_INT(insn_probe_site(INSN_ARM64, f, n, 0, false), -1);
+	CHECK_EQ_INT(insn_probe_site(INSN_ARM64, f, n, 0, 0), -1);
 }
 
 TEST(first_call_finds_the_wrapped_function)
