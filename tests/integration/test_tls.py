@@ -454,3 +454,88 @@ def test_mariadb_over_tls(sonde, jaeger, tmp_path, tls, test_start_us):
         clean_stats(agent)
     finally:
         db.stop()
+
+
+FAKE_TLS_SERVER = textwrap.dedent("""
+    import socket, sys
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0)); s.listen(16)
+    print("LISTENING", s.getsockname()[1], flush=True)
+    while True:
+        c, _ = s.accept()
+        n = 0
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            n += len(b)
+            if b.endswith(b"END"):
+                break
+        c.sendall(str(n).encode())
+        c.close()
+""")
+
+
+def test_bad_input_around_tls(sonde, jaeger, start_nginx, tls, tmp_path, test_start_us):
+    """Bad input on real sockets, one sonde for all of it:
+    - clear-text HTTP on port 443 is HTTP: sonde does not judge by the port;
+    - bytes that start like TLS records (a handshake header, then garbage) to a plain TCP
+      server: the connection is marked TLS and no more (no span, no error counter), and the
+      server gets every byte;
+    - a client that stops in the middle of its first TLS record (a cut ClientHello) to nginx:
+      the next HTTPS request is one span;
+    - a library named like libssl without its symbols, in a process sonde traces: the openssl
+      row fails on that file with a note and a count, and the process's clear-text calls are
+      traced as ever."""
+    t = tag()
+    ng = start_nginx(tls=tls)
+    agent = sonde()
+    # clear text on 443
+    p443 = harness._start_printing_port(
+        "py443", [sys.executable, str(harness.APPS / "py_server.py"), "--port", "443"],
+        tmp_path / "p443", harness._env(f"p443-{t}", None))
+    fake = harness._start_printing_port("faketls", [sys.executable, "-c", FAKE_TLS_SERVER],
+                                        tmp_path / "fake", harness._env(f"fake-{t}", None))
+    try:
+        r = harness.py_client(f"{p443.url}/api/users/1", n=3, service_name=f"c443-{t}")
+        assert r.statuses == [200] * 3
+        # TLS-looking garbage, five connections; the server counts what it got
+        import socket
+        for i in range(5):
+            junk = (b"\x16\x03\x01\x00\x40" + os.urandom(64) + b"\x17\x03\x03\x10\x00" +
+                    os.urandom(900 + i) + b"END")
+            with socket.create_connection(("127.0.0.1", fake.port), timeout=10) as c:
+                c.sendall(junk)
+                assert c.recv(64) == str(len(junk)).encode()
+        # a ClientHello cut in the middle, then a real request
+        with socket.create_connection(("127.0.0.1", ng.port), timeout=10) as c:
+            c.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(40))
+        r = harness.curl(f"{ng.url}/api/items/7", "-o", "/dev/null", "-w", "%{http_code}",
+                         env=tls.client_env(), service_name=f"curl-{t}")
+        assert r.stdout == "200"
+        # a libssl look-alike without SSL_read
+        src = tmp_path / "fake.c"
+        src.write_text("int sonde_test_not_ssl(void) { return 1; }\n")
+        lib = tmp_path / "libssl-fake.so.1"
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True,
+                       timeout=60)
+        script = ("import ctypes, sys, time, urllib.request\nctypes.CDLL(sys.argv[1])\n"
+                  "for i in range(3):\n"
+                  "    assert urllib.request.urlopen(sys.argv[2]).status == 200\n"
+                  "time.sleep(3)\n")
+        subprocess.run([sys.executable, "-c", script, str(lib), f"{p443.url}/api/users/2"],
+                       check=True, timeout=60, env=harness._env(f"fakelib-{t}", None))
+        srv = exactly(jaeger, f"p443-{t}", 6, test_start_us, where=on_port(443, "server"))
+        assert all(s.tags["url.scheme"] == "http" for s in srv)
+        exactly(jaeger, f"fakelib-{t}", 3, test_start_us, where=on_port(443, "client"))
+        exactly(jaeger, "nginx", 1, test_start_us, where=on_port(ng.port, "server"))
+        assert f"fake-{t}" not in jaeger.services()
+    finally:
+        p443.stop()
+        fake.stop()
+    st = clean_stats(agent)
+    assert st["tls_conns"] >= 5, st
+    err = agent.stderr()
+    assert "uprobes openssl on libssl-fake.so.1: No such file or directory: no SSL_read" in err, err
+    line = [l for l in err.splitlines() if l.startswith("sonde: stats (exit): uprobes=openssl ")]
+    assert line and int(line[0].split("uprobe_failed=")[1].split()[0]) >= 1, line
