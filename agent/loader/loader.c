@@ -561,6 +561,7 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 	struct loader *ld = ctx;
 	int i, n_syms, err = 0, fd, k;
 	char path[PATH_MAX];
+	bool moved;
 
 	/* Opened first: the file stays reachable if the process whose /proc entry names it
 	 * exits meanwhile (a short-lived client). */
@@ -597,7 +598,9 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 				(unsigned long long)offs[i]);
 		k = *n;
 		err = attach_sym(ld, t, &t->syms[i], path, fd, offs[i], sizes[i], sites[i], links, n);
-		if (err && !t->syms[i].required) {
+		/* a symbol probed at an internal function covers others, required ones too */
+		moved = sites[i] < offs[i] || sites[i] >= offs[i] + (sizes[i] ? sizes[i] : 1);
+		if (err && !t->syms[i].required && !moved) {
 			if (verbose_libbpf)
 				fprintf(stderr, "sonde: uprobe %s of %s: not attached (%s)\n",
 					t->syms[i].symbol, path, strerror(-err));

@@ -489,7 +489,6 @@ def test_bad_input_around_tls(sonde, jaeger, start_nginx, tls, tmp_path, test_st
       traced as ever."""
     t = tag()
     ng = start_nginx(tls=tls)
-    agent = sonde()
     # clear text on 443
     p443 = harness._start_printing_port(
         "py443", [sys.executable, str(harness.APPS / "py_server.py"), "--port", "443"],
@@ -497,6 +496,9 @@ def test_bad_input_around_tls(sonde, jaeger, start_nginx, tls, tmp_path, test_st
     fake = harness._start_printing_port("faketls", [sys.executable, "-c", FAKE_TLS_SERVER],
                                         tmp_path / "fake", harness._env(f"fake-{t}", None))
     try:
+        # only these servers' connections, so that the error counters are about them alone:
+        # one run without --port counted not_http=1 on a connection outside them (not found)
+        agent = sonde("--port", "443", "--port", str(fake.port), "--port", str(ng.port))
         r = harness.py_client(f"{p443.url}/api/users/1", n=3, service_name=f"c443-{t}")
         assert r.statuses == [200] * 3
         # TLS-looking garbage, five connections; the server counts what it got
