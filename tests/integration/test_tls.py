@@ -289,7 +289,7 @@ def go_bin(tmp_path_factory):
     return grpcapps.build_go(tmp_path_factory.mktemp("grpc-go"))
 
 
-@pytest.mark.parametrize("server_kind,client_kind", [("node", "node"), ("go", "node"), ("go", "go")])
+@pytest.mark.parametrize("server_kind,client_kind", [("node", "node"), ("go", "node")])
 def test_grpc_over_tls(sonde, jaeger, tmp_path, tls, go_bin, server_kind, client_kind,
                        test_start_us):
     """gRPC with TLS credentials: @grpc/grpc-js (Node's OpenSSL) against itself and a
