@@ -240,6 +240,9 @@ static void sink_count(void *ctx, enum decoder_event ev)
 	case DEC_PIPELINED_SUMMARY:
 		st->responses_pipelined++;
 		break;
+	case DEC_CTX_BEHIND:
+		st->ctx_behind++;
+		break;
 	}
 }
 
@@ -351,7 +354,7 @@ static void on_note(struct assembler *a, uint32_t tgid, const struct sonde_http1
 static void on_data(struct assembler *a, const struct sonde_data_event *ev, size_t size)
 {
 	struct conn *c = conn_table__find(a->conns, ev->head.conn_id);
-	uint32_t cap = ev->cap_len;
+	uint32_t cap = ev->cap_len, ctx_len = ev->ctx_len;
 	struct stream_target t;
 	struct stream_io io;
 	bool from_client;
@@ -359,6 +362,8 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 
 	if (cap > size - offsetof(struct sonde_data_event, payload))
 		cap = size - offsetof(struct sonde_data_event, payload);
+	if (ctx_len > size - offsetof(struct sonde_data_event, payload) - cap)
+		ctx_len = size - offsetof(struct sonde_data_event, payload) - cap;
 	for (i = 0; i < SONDE_HTTP1_NOTES && ev->http1_notes[i].conn_id; i++)
 		on_note(a, ev->head.tgid, &ev->http1_notes[i]);
 	if (!c)
@@ -391,6 +396,9 @@ static void on_data(struct assembler *a, const struct sonde_data_event *ev, size
 		.walk_flags = ev->walk_flags,
 		.walk_part = ev->walk_part,
 		.walk_left = ev->walk_left,
+		.ctx_lines = ev->payload + cap,
+		.ctx_len = ctx_len,
+		.head_scan = ev->head_scan,
 	};
 	core__target(a, c, from_client, &t);
 	stream__io(from_client ? &c->req : &c->resp, &t, &io);

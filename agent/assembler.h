@@ -54,6 +54,7 @@ struct assembler_stats {
 	uint64_t conns_summarized;     /* connections whose responses the kernel was asked to
 					* summarize */
 	uint64_t conns_full_responses; /* ... and then to record in full again (pipelining) */
+	uint64_t ctx_behind;	       /* request contexts found past the record's payload */
 };
 
 struct assembler *assembler__new(const struct sonde_config *cfg, struct process_table *procs,

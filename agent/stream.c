@@ -33,6 +33,10 @@ void stream__io(struct stream *s, const struct stream_target *t, const struct st
 	ch.walk_flags = io->walk_flags;
 	ch.walk_part = io->walk_part;
 	ch.walk_left = io->walk_left;
+	ch.ctx_lines = io->ctx_lines;
+	ch.ctx_len = io->ctx_len;
+	ch.io_bytes = io->io_bytes;
+	ch.head_scan = io->head_scan;
 	feed(t, &ch);
 	s->pos = io->run_offset + io->io_bytes;
 }

@@ -47,6 +47,9 @@ struct stream_io {
 	uint8_t walk_flags; /* as the record's (decoder_chunk) */
 	uint8_t walk_part;
 	uint32_t walk_left;
+	const uint8_t *ctx_lines; /* as the record's (decoder_chunk) */
+	uint32_t ctx_len;
+	uint8_t head_scan;
 };
 
 /* Hand one I/O to the decoder (nothing for a record delivered twice). */

@@ -268,6 +268,8 @@ static __always_inline void fill_data_fields(struct sonde_data_event *ev, const 
 	ev->walk_flags = 0;
 	ev->walk_part = 0;
 	ev->tls = io->src.from == IO_FROM_TLS;
+	ev->head_scan = 0;
+	ev->ctx_len = 0;
 	__builtin_memset(ev->pad1, 0, sizeof(ev->pad1));
 	if (go_uprobes && io->dir == SONDE_DIR_EGRESS && go_g)
 		go_g = go_request_owner(go_g, io->ts);
@@ -288,11 +290,17 @@ static __always_inline void fill_data_fields(struct sonde_data_event *ev, const 
 	}
 }
 
-/* A data record for this I/O, with as much payload as the settings allow. */
+#include "head_find.bpf.h"
+
+/*
+ * A data record for this I/O, with as much payload as the settings allow, and the context
+ * lines a request head's search found past it (head_find.bpf.h).
+ */
 static __always_inline void emit_data(const struct sock_io *io)
 {
 	struct sonde_conn_state *st = io->st;
 	struct sonde_data_event *ev;
+	__u8 found;
 	__u64 contig = 0, n = 0, go_g = 0;
 	void *ring, *buf;
 
@@ -306,7 +314,10 @@ static __always_inline void emit_data(const struct sock_io *io)
 	} else {
 		count(SONDE_CNT_NO_USER_BUF);
 	}
-	if (n <= 64)
+	found = head_find(io, buf, contig, n);
+	if (found)
+		RESERVE_AND_COPY(SONDE_PAYLOAD_MAX + SONDE_CTX_LINES_MAX);
+	else if (n <= 64)
 		RESERVE_AND_COPY(64);
 	else if (n <= 256)
 		RESERVE_AND_COPY(256);
@@ -315,12 +326,15 @@ static __always_inline void emit_data(const struct sock_io *io)
 	if (!ev)
 		return;
 	fill_data_fields(ev, io, n, go_g);
+	if (found)
+		head_lines(ev, n, io);
 	if ((header_mode || tcp_mode) && io_may_propagate(&io->src) &&
 	    io->dir == SONDE_DIR_INGRESS && !io->offset && st->role != SONDE_ROLE_CLIENT) {
 		struct sonde_tcp_rx_slot opt;
 		bool have = tcp_mode && tcp_option_read(io->sk, io->bytes, &opt);
 
-		server_ids(ev->payload, n, io->key, io->pid_tgid, &ev->ctx, have ? &opt : NULL);
+		server_ids(ev->payload, n, io->key, io->pid_tgid, &ev->ctx, have ? &opt : NULL,
+			   found);
 	}
 	if (tcp_mode && io_may_propagate(&io->src) && io->dir == SONDE_DIR_EGRESS && !io->offset &&
 	    st->role != SONDE_ROLE_SERVER)
@@ -425,6 +439,7 @@ static __always_inline void start_run(struct sonde_conn_state *st, struct sonde_
 	st->run_bytes = 0;
 	st->run_captures = 0;
 	st->run_http1_status = 0;
+	st->head_scan = 0;
 	policy_refresh(st, key);
 	h2_detect(st, dir, ret, src);
 	/* Plaintext from a TLS library is recorded: its thread's notes would be in another map. */
@@ -517,11 +532,14 @@ static __always_inline void io_run(struct sock *sk, struct sonde_conn_state *st,
  * sk is an AF_INET/AF_INET6 TCP socket (each hook reads it its own cheapest way), and says where
  * the I/O's bytes are (src).
  */
+/* A new connection's state: all zero, from memory, not built on the programs' short stack. */
+static const struct sonde_conn_state conn_state_zero;
+
 static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u16 dir,
 					const struct io_source *src)
 {
 	struct sonde_trace_ctx injected = {};
-	struct sonde_conn_state *st, fresh = {};
+	struct sonde_conn_state *st;
 	__u64 key = (__u64)sk, ts, pid_tgid;
 	__u32 tgid, tid;
 
@@ -546,7 +564,7 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 
 	st = bpf_map_lookup_elem(&conns, &key);
 	if (!st) {
-		bpf_map_update_elem(&conns, &key, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&conns, &key, &conn_state_zero, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(&conns, &key);
 		if (!st)
 			return 0;

@@ -47,13 +47,14 @@ __noinline int sonde_scan_head(struct sonde_head_scratch *scr, struct head_scan 
  */
 static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock, __u64 pid_tgid,
 				       struct sonde_trace_ctx *ctx,
-				       const struct sonde_tcp_rx_slot *opt)
+				       const struct sonde_tcp_rx_slot *opt,
+				       __u8 found)
 {
 	__u8 line[TRACEPARENT_PARSE_BYTES] = {};
 	struct sonde_head_scratch *scr;
 	struct sonde_serving sv = {};
 	struct head_scan hs;
-	__u32 slot = SCRATCH_RECV, len;
+	__u32 slot = SCRATCH_RECV, len, zero = 0;
 	bool joined = false;
 
 	if (n < 16 || !request_method_len(*(const __u64 *)payload)) {
@@ -86,6 +87,16 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 		if (!bpf_probe_read_kernel(line, sizeof(line), (const void *)at))
 			joined = parse_traceparent(line, real, ctx->trace_id, ctx->parent_id,
 						   &ctx->flags);
+	} else if (!hs.has_end && found) {
+		/* past the payload: the line the head's search found (head_find.bpf.h) */
+		struct sonde_find_scratch *f = bpf_map_lookup_elem(&find_scratch, &zero);
+		__u32 at = f ? f->f.tp_at : SONDE_CTX_LINES_MAX;
+
+		hs.has_tp = f && f->f.has_tp;
+		if (hs.has_tp && at <= SONDE_CTX_LINES_MAX - sizeof(line) &&
+		    !bpf_probe_read_kernel(line, sizeof(line), f->lines + at))
+			joined = parse_traceparent(line, f->f.tp_len, ctx->trace_id,
+						   ctx->parent_id, &ctx->flags);
 	}
 	if (joined) {
 		random_ids(NULL, ctx->span_id);

@@ -30,6 +30,7 @@
 #include "maps/conn_policy.bpf.h"
 #include "maps/conns.bpf.h"
 #include "maps/counters.bpf.h"
+#include "maps/find_scratch.bpf.h"
 #include "maps/go_requests.bpf.h"
 #include "maps/go_tls_calls.bpf.h"
 #include "maps/go_writers.bpf.h"

@@ -209,11 +209,14 @@ struct sonde_data_event {
 					* last I/O ended in (they are in the last record) */
 	__u8 tls;		       /* 1: the bytes are the plaintext of a TLS library's call
 					* (SSL_read, SSL_write...), not the socket's */
-	__u8 pad1[5];		       /* explicit padding */
+	__u8 head_scan;		       /* enum sonde_head_scan: a request head's context search */
+	__u16 ctx_len;		       /* bytes of context-line entries after the payload */
+	__u8 pad1[2];		       /* explicit padding */
 	/* HTTP/1.x response starts of this thread summarized since its last record, oldest
 	 * first (capture policy HTTP1_STATUS). */
 	struct sonde_http1_note http1_notes[SONDE_HTTP1_NOTES];
-	__u8 payload[SONDE_PAYLOAD_MAX]; /* first cap_len bytes of the I/O */
+	__u8 payload[SONDE_PAYLOAD_MAX]; /* first cap_len bytes of the I/O, then ctx_len bytes of
+					  * context-line entries (struct sonde_ctx_line) */
 };
 
 /* SONDE_EV_OPEN: a connection first seen by the kernel side. */
@@ -314,7 +317,7 @@ struct sonde_conn_state {
 	__u16 run_http1_status; /* the current run is a summarized HTTP/1.x response: its status */
 	__u8 tls;	    /* its bytes on the socket are TLS records: only the plaintext that
 			     * the TLS library's uprobes see is recorded (bpf/tls.bpf.h) */
-	__u8 pad0;	    /* explicit padding */
+	__u8 head_scan;	    /* the current run's request head search goes on (head_find) */
 	__u32 policy_seen;  /* the agent's conn_policy generation when last looked at */
 	__u64 open_ts;	    /* when the TCP state changes showed the open (connect, SYN), or 0 */
 	__u64 run_lock;	    /* TLS plaintext: held while one CPU moves the runs (capture.bpf.h's
@@ -368,6 +371,8 @@ enum sonde_counter {
 					 * recorded as plaintext I/O */
 	SONDE_CNT_TLS_UNTIED = 30,	/* TLS library reads and writes whose socket sonde does
 					 * not know (not TCP, or an SSL* never tied): not recorded */
+	/* Context behind large request heads (bpf/head_find.bpf.h): */
+	SONDE_CNT_HEAD_FINDS = 31,	/* request I/Os searched past their record's payload */
 	SONDE_CNT_MAX = 32,
 };
 
@@ -378,6 +383,29 @@ enum sonde_counter {
  */
 #define SONDE_TRACEPARENT_LINE 70
 #define SONDE_HEAD_SCAN_MAX 512
+/*
+ * Trace context behind large request heads (bpf/head_find.bpf.h). A request head longer than
+ * the payload a record carries may hold its traceparent (or B3, or uber-trace-id) past the
+ * captured bytes, behind cookies and tokens. For an incoming request whose I/O holds more than
+ * its record carries, the kernel reads the head on, up to SONDE_HEAD_FIND_MAX bytes into the
+ * run and over the run's recorded I/Os, and copies only the lines that start with a context
+ * header's name, plus the short piece of a line an I/O ends in (its name may go on in the next
+ * I/O), as entries after the record's payload: each a struct sonde_ctx_line and its bytes, up
+ * to SONDE_CTX_LINE_MAX of them from the line's start (the agent finds the line's end).
+ */
+#define SONDE_HEAD_FIND_MAX 16384
+#define SONDE_CTX_LINES_MAX 512
+#define SONDE_CTX_LINE_MAX 124
+#define SONDE_CTX_FRAG_MAX 16
+struct sonde_ctx_line {
+	__u16 off; /* where the line starts in the I/O */
+	__u8 len;  /* bytes that follow: up to the I/O's end or SONDE_CTX_LINE_MAX */
+} __attribute__((packed));
+enum sonde_head_scan {
+	SONDE_HEAD_SCANNED = 1, /* the kernel searched this I/O's part of a request head */
+	SONDE_HEAD_MORE = 2,	/* ... the head did not end in it: the next I/O is searched too */
+	SONDE_HEAD_FULL = 4,	/* ... and found more context lines than the record had room for */
+};
 /*
  * TCP-option propagation: between two hosts that both run sonde, an outgoing request's first
  * segment carries the client span's ids in a TCP header option, so that the server's sonde can

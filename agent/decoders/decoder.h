@@ -89,6 +89,12 @@ struct decoder_chunk {
 	uint8_t walk_flags;  /* enum sonde_walk_flags; 0: not walked */
 	uint8_t walk_part;   /* at the I/O's start: frame header bytes the last I/O ended in */
 	uint32_t walk_left;  /* at the I/O's start: payload bytes left of the frame under way */
+	/* A request head's context search (sonde_event.h, SONDE_HEAD_FIND_MAX): the entries of
+	 * the lines the kernel found past data, and its flags (enum sonde_head_scan; 0: none). */
+	const uint8_t *ctx_lines;
+	uint32_t ctx_len;
+	uint32_t io_bytes;   /* the I/O's size (len + tail, or the walked size) */
+	uint8_t head_scan;
 };
 
 /* What decoders count through their sink, for every protocol alike (the agent's statistics). */
@@ -98,6 +104,8 @@ enum decoder_event {
 	DEC_QUEUE_FULL = 2,	   /* a request dropped: too many outstanding on one connection */
 	DEC_PIPELINED_SUMMARY = 3, /* a summarized answer that stood for several pipelined
 				    * requests (all but the first get no status) */
+	DEC_CTX_BEHIND = 4,	   /* a request's trace context came from the lines the kernel
+				    * found past the payload (bpf/head_find.bpf.h) */
 };
 
 /* Where a decoder reports; the core sets every member. */

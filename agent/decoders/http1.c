@@ -269,6 +269,10 @@ static enum http1_result field(const uint8_t *name, size_t nlen, const uint8_t *
 		else if (req && LC_EQ(name, nlen, "x-b3-sampled"))
 			pick(&req->x_b3_sampled, v, n);
 		break;
+	case 13:
+		if (req && LC_EQ(name, nlen, "uber-trace-id"))
+			pick(&req->uber, v, n);
+		break;
 	case 14:
 		if (LC_EQ(name, nlen, "content-length"))
 			return field_content_length(v, n, f);

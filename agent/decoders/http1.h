@@ -44,6 +44,7 @@ struct http1_request {
 	struct http1_str x_b3_traceid; /* X-B3-TraceId */
 	struct http1_str x_b3_spanid;  /* X-B3-SpanId */
 	struct http1_str x_b3_sampled; /* X-B3-Sampled */
+	struct http1_str uber;	       /* uber-trace-id (Jaeger's own propagation) */
 	uint8_t version_minor;	       /* HTTP/1.<minor> */
 	bool expect_continue;	       /* Expect: 100-continue */
 	bool conn_close;	       /* Connection: close */

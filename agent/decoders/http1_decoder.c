@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "decoders/decoder.h"
+#include "decoders/head_ctx.h"
 #include "decoders/http1.h"
 #include "decoders/op_queue.h"
 #include "decoders/tracecontext.h"
@@ -44,6 +45,20 @@ struct exchange {
 	char user_agent[256];
 };
 
+/*
+ * A request head cut by the capture limit while the kernel searches the rest of it for trace
+ * context (bpf/head_find.bpf.h): the request waits for the search's end, at most until the
+ * run's end or the first answer, before its ids are decided.
+ */
+struct head_wait {
+	struct head_ctx ctx;
+	uint64_t ts;
+	uint64_t actor;
+	uint32_t tid;
+	uint32_t len;
+	uint8_t head[SONDE_PAYLOAD_MAX + PARTIAL_MAX]; /* the head's captured bytes */
+};
+
 /* One direction, followed as a sequence of HTTP messages. */
 struct h1_dir {
 	uint64_t body_remaining; /* LENGTH framing: body bytes still to come */
@@ -54,6 +69,7 @@ struct h1_dir {
 	uint8_t *partial; /* an unfinished head, waiting for the next I/O */
 	uint32_t partial_len;
 	uint64_t partial_ts;
+	struct head_wait *wait; /* a cut request head waiting for its context (requests only) */
 };
 
 struct h1_state {
@@ -116,6 +132,7 @@ static void h1_destroy(void *p)
 		free(st->spare[--st->n_spare]);
 	reset_partial(&st->req);
 	reset_partial(&st->resp);
+	free(st->req.wait);
 	free(st);
 }
 
@@ -205,7 +222,8 @@ static uint16_t copy_str(char *dst, size_t dstsz, const struct http1_str *s)
 	return (uint16_t)n;
 }
 
-/* The trace context a request carries: W3C traceparent (and tracestate), else B3. */
+/* The trace context a request carries: W3C traceparent (and tracestate), else B3, else
+ * Jaeger's uber-trace-id. */
 static void request_context(struct exchange *x, const struct http1_request *r)
 {
 	struct op_head *h = &x->head;
@@ -221,6 +239,8 @@ static void request_context(struct exchange *x, const struct http1_request *r)
 		h->has_ctx = tracecontext_parse_b3_multi(
 			r->x_b3_traceid.p, r->x_b3_traceid.len, r->x_b3_spanid.p, r->x_b3_spanid.len,
 			r->x_b3_sampled.p, r->x_b3_sampled.len, &h->ctx);
+	if (!h->has_ctx && r->uber.len)
+		h->has_ctx = tracecontext_parse_uber(r->uber.p, r->uber.len, &h->ctx);
 }
 
 static void on_request_head(struct h1_state *st, const struct http1_request *r, uint64_t ts,
@@ -408,6 +428,81 @@ static void keep_partial(struct h1_dir *d, bool is_resp, const uint8_t *p, size_
 	d->partial_len = avail;
 }
 
+/* Whether the request's context came from the lines at or after at (not its captured part). */
+static bool context_behind(const struct http1_request *r, const uint8_t *at)
+{
+	const struct http1_str *f = r->traceparent.len ? &r->traceparent
+				    : r->b3.len		? &r->b3
+				    : r->x_b3_traceid.len ? &r->x_b3_traceid
+							  : &r->uber;
+
+	return f->len && (const uint8_t *)f->p >= at;
+}
+
+/*
+ * The cut request head that waited has all the context lines it will get: parsed up to its
+ * last whole line, with the lines after it, and begun. Its framing is unknown past the cut.
+ */
+static void settle_head(struct h1_state *st, struct h1_dir *d, const struct decoder_sink *out)
+{
+	uint8_t buf[sizeof(d->wait->head) + HEAD_CTX_MAX + 2];
+	struct head_wait *w = d->wait;
+	struct http1_request req;
+	size_t n;
+
+	if (!w)
+		return;
+	d->wait = NULL;
+	for (n = w->len; n && w->head[n - 1] != '\n'; n--)
+		;
+	if (n) {
+		memcpy(buf, w->head, n);
+		memcpy(buf + n, w->ctx.lines, w->ctx.len);
+		memcpy(buf + n + w->ctx.len, "\r\n", 2);
+		if (http1_parse_request(buf, n + w->ctx.len + 2, &req) == HTTP1_OK) {
+			on_request_head(st, &req, w->ts, w->actor, w->tid, out);
+			if (context_behind(&req, buf + n))
+				out->count(out->ctx, DEC_CTX_BEHIND);
+		} else {
+			out->count(out->ctx, DEC_PARSE_ERROR);
+		}
+	}
+	free(w);
+	d->body_remaining = 0;
+	d->chunked = false;
+	d->lost = true;
+}
+
+/*
+ * A request head cut by the capture limit in an I/O the kernel searched for context past the
+ * cut: kept with the lines found, and settled now unless the search goes on in the next I/O.
+ * False when there is no memory to keep it (the caller parses it as it is).
+ */
+static bool wait_head(struct h1_state *st, struct h1_dir *d, const uint8_t *p, size_t avail,
+		      uint64_t head_ts, const struct decoder_chunk *ch,
+		      const struct decoder_sink *out)
+{
+	struct head_wait *w;
+
+	settle_head(st, d, out);
+	w = malloc(sizeof(*w));
+	if (!w)
+		return false;
+	head_ctx__reset(&w->ctx);
+	w->ts = head_ts;
+	w->actor = ch->actor;
+	w->tid = ch->tid;
+	w->len = avail < sizeof(w->head) ? avail : sizeof(w->head);
+	memcpy(w->head, p, w->len);
+	head_ctx__add(&w->ctx, ch->ctx_lines, ch->ctx_len, ch->io_bytes, ch->data, ch->len, 0);
+	d->wait = w;
+	d->lost = true;
+	reset_partial(d);
+	if (!(ch->head_scan & SONDE_HEAD_MORE))
+		settle_head(st, d, out);
+	return true;
+}
+
 /*
  * One head at p (avail bytes, the kept part of an earlier I/O first): parsed and acted on.
  * Returns the bytes of this I/O it used, 0 when it goes on in the next I/O (kept), -1 when the
@@ -428,6 +523,9 @@ static long one_head(struct h1_state *st, struct h1_dir *d, bool is_resp, const 
 
 	r = is_resp ? http1_parse_response(p, avail, x && x->head_request, &resp)
 		    : http1_parse_request(p, avail, &req);
+	if (r == HTTP1_INCOMPLETE && truncated && !is_resp && ch->head_scan &&
+	    wait_head(st, d, p, avail, head_ts, ch, out))
+		return (long)(avail - kept);
 	if (r == HTTP1_INCOMPLETE && truncated) {
 		r = parse_truncated(p, avail, is_resp, x && x->head_request,
 				    is_resp ? (void *)&resp : (void *)&req, cut_head);
@@ -513,6 +611,15 @@ static void h1_feed(void *p, bool from_client, const struct decoder_chunk *ch,
 
 	if (st->gone)
 		return;
+	if (st->req.wait && from_client && !ch->run_start) {
+		/* the cut head's next I/O: the lines the kernel found in it */
+		head_ctx__add(&st->req.wait->ctx, ch->ctx_lines, ch->ctx_len, ch->io_bytes, ch->data,
+			      ch->len, ch->gap);
+		if (!(ch->head_scan & SONDE_HEAD_MORE))
+			settle_head(st, &st->req, out);
+	} else {
+		settle_head(st, &st->req, out);
+	}
 	if (ch->run_start) {
 		/* its first byte starts a message or goes on with a body */
 		d->lost = false;
@@ -580,6 +687,7 @@ static void h1_run_end(void *p, bool from_client, const struct sonde_run_summary
 {
 	struct h1_state *st = p;
 
+	settle_head(st, &st->req, out);
 	if (from_client || st->gone)
 		return;
 	if (run->http1_status) {
@@ -598,6 +706,7 @@ static void h1_run_end(void *p, bool from_client, const struct sonde_run_summary
 static void h1_run_summary(void *p, bool from_client, const struct sonde_run_summary *run,
 			   const struct decoder_sink *out)
 {
+	settle_head(p, &((struct h1_state *)p)->req, out);
 	if (!from_client && run->http1_status)
 		summary_answer(p, run->seq, run->http1_status, run->first_ts_ns, out);
 }
@@ -605,6 +714,7 @@ static void h1_run_summary(void *p, bool from_client, const struct sonde_run_sum
 /* A thread's note that it started a summarized response on this connection. */
 static void h1_note(void *p, const struct sonde_http1_note *n, const struct decoder_sink *out)
 {
+	settle_head(p, &((struct h1_state *)p)->req, out);
 	summary_answer(p, n->run_seq, n->status, n->ts_ns, out);
 }
 
@@ -612,15 +722,17 @@ static bool h1_waiting(const void *p)
 {
 	const struct h1_state *st = p;
 
-	return op_queue__len(&st->pending) || st->summary_open;
+	return op_queue__len(&st->pending) || st->summary_open || st->req.wait;
 }
 
 /* Requests left without a response: the connection closed mid-exchange. */
 static void h1_close(void *p, uint64_t ts, const struct decoder_sink *out)
 {
 	struct h1_state *st = p;
-	uint32_t i, n = op_queue__len(&st->pending);
+	uint32_t i, n;
 
+	settle_head(st, &st->req, out);
+	n = op_queue__len(&st->pending);
 	for (i = 0; i < n; i++)
 		if (!pending_at(st, i)->has_response)
 			pending_at(st, i)->head.end_ns = ts;

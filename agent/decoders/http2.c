@@ -284,6 +284,9 @@ static void request_field(struct h2_stream *s, const char *name, size_t nlen, co
 		s->head.has_ctx = true, s->head.ctx = tc;
 	else if (name_is(name, nlen, "b3") && !s->head.has_ctx && tracecontext_parse_b3(v, vlen, &tc))
 		s->head.has_ctx = true, s->head.ctx = tc;
+	else if (name_is(name, nlen, "uber-trace-id") && !s->head.has_ctx &&
+		 tracecontext_parse_uber(v, vlen, &tc))
+		s->head.has_ctx = true, s->head.ctx = tc;
 }
 
 static void on_field(void *p, const char *name, size_t nlen, const char *v, size_t vlen,

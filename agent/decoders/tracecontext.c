@@ -121,6 +121,60 @@ bool tracecontext_parse_b3_multi(const char *trace_id, size_t tlen, const char *
 	return true;
 }
 
+/* Hex of up to 2 * n digits, right-aligned into out (n bytes, zero-padded on the left). */
+static bool unhex_padded(const char *s, size_t digits, uint8_t *out, size_t n)
+{
+	char buf[32];
+	size_t i;
+
+	if (!digits || digits > 2 * n)
+		return false;
+	memset(buf, '0', 2 * n);
+	for (i = 0; i < digits; i++)
+		buf[2 * n - digits + i] = s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i];
+	return unhex(buf, n, out);
+}
+
+bool tracecontext_parse_uber(const char *s, size_t len, struct trace_context *out)
+{
+	char v[128];
+	const char *part[4];
+	size_t plen[4], n = 0, i, k = 0;
+	uint8_t flags;
+
+	/* The colons URL-encoded (%3A), as some clients send them, decoded first. */
+	for (i = 0; i < len; i++) {
+		if (n == sizeof(v))
+			return false;
+		if (s[i] == '%' && i + 2 < len && s[i + 1] == '3' && (s[i + 2] | 0x20) == 'a') {
+			v[n++] = ':';
+			i += 2;
+		} else {
+			v[n++] = s[i];
+		}
+	}
+	part[0] = v;
+	for (i = 0; i < n; i++) {
+		if (v[i] != ':')
+			continue;
+		if (k == 3)
+			return false;
+		plen[k] = v + i - part[k];
+		part[++k] = v + i + 1;
+	}
+	if (k != 3)
+		return false;
+	plen[3] = v + n - part[3];
+	if (!unhex_padded(part[0], plen[0], out->trace_id, 16) ||
+	    !unhex_padded(part[1], plen[1], out->span_id, 8) ||
+	    !unhex_padded(part[3], plen[3], &flags, 1))
+		return false;
+	if (all_zero(out->trace_id, 16) || all_zero(out->span_id, 8))
+		return false;
+	out->flags = flags & 1;
+	return true;
+}
+
 void tracecontext_hex(const uint8_t *id, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -96,7 +96,11 @@ static int on_record(void *ctx, void *data, size_t size)
 		size_t max = d->walk_flags & SONDE_WALK_ON ? SONDE_FRAMES_MAX : SONDE_PAYLOAD_MAX;
 		size_t cap = d->cap_len > max ? max : d->cap_len;
 
-		keep = offsetof(struct sonde_data_event, payload) + cap;
+		/* The context lines a head search found follow the payload. */
+		size_t lines = d->walk_flags & SONDE_WALK_ON || cap < d->cap_len ? 0 : d->ctx_len;
+
+		keep = offsetof(struct sonde_data_event, payload) + cap +
+		       (lines > SONDE_CTX_LINES_MAX ? SONDE_CTX_LINES_MAX : lines);
 		if (keep > size)
 			keep = size;
 	}

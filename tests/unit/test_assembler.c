@@ -90,10 +90,13 @@ static void open_conn(uint64_t id)
  * One I/O of io_bytes on connection id, of which the first cap bytes of data were captured;
  * runs are tracked as the kernel does (a direction change starts one and reports the last).
  */
+static struct sonde_data_event last_io; /* the record io() built last */
+static bool io_capture_only;		/* io() builds its record without handing it on */
+
 static void io(uint64_t id, uint16_t dir, uint64_t ts, const char *data, size_t cap,
 	       size_t io_bytes)
 {
-	static struct sonde_data_event ev;
+	struct sonde_data_event ev;
 
 	memset(&ev, 0, offsetof(struct sonde_data_event, payload));
 	ev.head.conn_id = id;
@@ -120,7 +123,39 @@ static void io(uint64_t id, uint16_t dir, uint64_t ts, const char *data, size_t 
 	memcpy(ev.payload, data, cap);
 	run_bytes += io_bytes;
 	run_last = ts;
-	assembler__on_record(a, &ev, offsetof(struct sonde_data_event, payload) + cap);
+	last_io = ev;
+	if (!io_capture_only)
+		assembler__on_record(a, &ev, offsetof(struct sonde_data_event, payload) + cap);
+}
+
+/* A context-line entry (struct sonde_ctx_line, then its bytes) at b + *o. */
+static void entry(uint8_t *b, size_t *o, uint16_t off, const char *line)
+{
+	size_t n = strlen(line);
+
+	b[*o] = off & 0xff;
+	b[*o + 1] = off >> 8;
+	b[*o + 2] = (uint8_t)n;
+	memcpy(b + *o + 3, line, n);
+	*o += 3 + n;
+}
+
+/* As io(), with the entries a head search found (elen bytes) and its flags. */
+static void io_found(uint64_t id, uint16_t dir, uint64_t ts, const char *data, size_t cap,
+		     size_t io_bytes, const uint8_t *entries, size_t elen, uint8_t flags)
+{
+	static uint8_t rec[offsetof(struct sonde_data_event, payload) + 2048];
+	struct sonde_data_event *ev = (struct sonde_data_event *)rec;
+
+	/* the record io() builds, then the entries after its payload */
+	io_capture_only = true;
+	io(id, dir, ts, data, cap, io_bytes);
+	io_capture_only = false;
+	memcpy(rec, &last_io, offsetof(struct sonde_data_event, payload) + cap);
+	memcpy(ev->payload + cap, entries, elen);
+	ev->ctx_len = (uint16_t)elen;
+	ev->head_scan = flags;
+	assembler__on_record(a, rec, offsetof(struct sonde_data_event, payload) + cap + elen);
 }
 
 /* An I/O captured whole. */
@@ -564,6 +599,127 @@ TEST(service_names_from_cmdlines)
 	CHECK_EQ_INT(service_name_from_cmdline("", 0, out, sizeof(out)), 0);
 }
 
+#define TP_TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
+#define TP_SPAN "00f067aa0ba902b7"
+#define TP_LINE "traceparent: 00-" TP_TRACE "-" TP_SPAN "-01\r\n"
+
+/* Whether span k is in the trace TP_LINE names, under its span. */
+static bool in_tp_trace(int k)
+{
+	struct trace_context ctx;
+
+	return tracecontext_parse_traceparent("00-" TP_TRACE "-" TP_SPAN "-01", 55, &ctx) &&
+	       !memcmp(spans[k].trace_id, ctx.trace_id, 16) &&
+	       !memcmp(spans[k].parent_span_id, ctx.span_id, 8);
+}
+
+TEST(context_found_past_the_capture_is_joined)
+{
+	static const char head[] = "GET /big HTTP/1.1\r\nHost: x\r\nCookie: c=aaaaaaaaaaaaaaaaaaaa";
+	uint8_t e[512];
+	size_t o = 0;
+
+	setup();
+	open_conn(40);
+	/* one I/O of 3000 bytes, 64 captured; the search found the line at 2900 and the end */
+	entry(e, &o, 2900, TP_LINE "Accept: */*\r\n");
+	entry(e, &o, 2990, "tracestate: a=b"); /* cut by the copy's end, not the I/O's: dropped */
+	io_found(40, IN, 100, head, strlen(head), 3000, e, o, SONDE_HEAD_SCANNED);
+	io_str(40, OUT, 200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK(in_tp_trace(0));
+	CHECK_STR(spans[0].name, "GET /big");
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.status_code"), 200);
+	teardown();
+}
+
+TEST(context_cut_by_an_io_end_is_joined_to_the_next)
+{
+	static const char head[] = "GET /two HTTP/1.1\r\nHost: x\r\nCookie: c=aaaaaaaaaaaaaaaaaaaa";
+	static const char rest[] = "arent: 00-" TP_TRACE "-" TP_SPAN "-01\r\nX-Other: y\r\n\r\n";
+	uint8_t e[512];
+	size_t o = 0;
+
+	setup();
+	open_conn(41);
+	/* the first I/O (4096 bytes) ends in "tracep": a piece of a line, and the head goes on */
+	entry(e, &o, 4090, "tracep");
+	io_found(41, IN, 100, head, strlen(head), 4096, e, o, SONDE_HEAD_SCANNED | SONDE_HEAD_MORE);
+	CHECK_EQ_INT(n_spans, 0);
+	/* the second starts with the rest of that line; the search ended in it */
+	io_found(41, IN, 110, rest, strlen(rest), strlen(rest), e, 0, SONDE_HEAD_SCANNED);
+	io_str(41, OUT, 200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK(in_tp_trace(0));
+	CHECK_EQ_INT((int64_t)dur(&spans[0]), 100); /* from the head's first byte */
+	teardown();
+}
+
+TEST(waiting_head_is_settled_by_the_answer)
+{
+	static const char head[] = "GET /w HTTP/1.1\r\nHost: x\r\nCookie: c=aaaaaaaaaaaaaaaaaaaaaaaa";
+	uint8_t e[512];
+	size_t o = 0;
+
+	setup();
+	open_conn(42);
+	/* the search goes on past the first I/O, but the next one was never recorded */
+	entry(e, &o, 1000, "X-B3-TraceId: " TP_TRACE "\r\n");
+	entry(e, &o, 1100, "X-B3-SpanId: " TP_SPAN "\r\n");
+	entry(e, &o, 1200, "x-other: no\r\n"); /* not a context header: left out */
+	io_found(42, IN, 100, head, strlen(head), 1300, e, o, SONDE_HEAD_SCANNED | SONDE_HEAD_MORE);
+	io_uncaptured(42, IN, 105, 700);
+	io_str(42, OUT, 200, "HTTP/1.1 204 No Content\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK(in_tp_trace(0));
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.status_code"), 204);
+	CHECK_EQ_INT((int64_t)dur(&spans[0]), 100);
+	teardown();
+}
+
+TEST(waiting_head_is_settled_at_the_close)
+{
+	static const char head[] = "POST /c HTTP/1.1\r\nHost: x\r\nCookie: c=aaaaaaaaaaaaaaaaaaaaaaa";
+	struct assembler_stats st;
+	uint8_t e[512];
+	size_t o = 0;
+
+	setup();
+	open_conn(43);
+	entry(e, &o, 700, "uber-trace-id: " TP_TRACE ":" TP_SPAN ":0:1\r\n");
+	io_found(43, IN, 100, head, strlen(head), 2000, e, o, SONDE_HEAD_SCANNED | SONDE_HEAD_MORE);
+	close_conn(43, 300);
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK(in_tp_trace(0));
+	assembler__stats(a, &st);
+	CHECK_EQ_INT(st.spans_incomplete, 1);
+	CHECK_EQ_INT(st.ctx_behind, 1);
+	teardown();
+}
+
+TEST(uber_trace_id_parsed)
+{
+	struct trace_context c;
+	static const uint8_t id64[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34};
+
+	CHECK(tracecontext_parse_uber(TP_TRACE ":" TP_SPAN ":0:1", 53, &c));
+	CHECK_EQ_INT(c.flags, 1);
+	CHECK(tracecontext_parse_uber("1234:5:0:0", 10, &c)); /* short ids, padded on the left */
+	CHECK(!memcmp(c.trace_id, id64, 16));
+	CHECK_EQ_INT(c.span_id[7], 5);
+	CHECK_EQ_INT(c.flags, 0);
+	CHECK(tracecontext_parse_uber("ABCD%3A1%3a0%3A3", 16, &c)); /* URL-encoded colons */
+	CHECK_EQ_INT(c.trace_id[15], 0xcd);
+	CHECK_EQ_INT(c.flags, 1);
+	CHECK(!tracecontext_parse_uber("0:1:0:1", 7, &c));	      /* zero trace id */
+	CHECK(!tracecontext_parse_uber("1:0:0:1", 7, &c));	      /* zero span id */
+	CHECK(!tracecontext_parse_uber("1:2:0", 5, &c));	      /* three parts */
+	CHECK(!tracecontext_parse_uber("1:2:0:1:5", 9, &c));	      /* five parts */
+	CHECK(!tracecontext_parse_uber("1x:2:0:1", 8, &c));	      /* not hex */
+	CHECK(!tracecontext_parse_uber(TP_TRACE "0:1:0:1", 40, &c)); /* 33 digits */
+	CHECK(!tracecontext_parse_uber("1::0:1", 6, &c));	      /* empty span id */
+}
+
 int main(void)
 {
 	RUN(keep_alive_server);
@@ -584,5 +740,10 @@ int main(void)
 	RUN(sampling_keeps_whole_traces_by_id);
 	RUN(idle_keep_alive_ends_from_kernel_state);
 	RUN(service_names_from_cmdlines);
+	RUN(context_found_past_the_capture_is_joined);
+	RUN(context_cut_by_an_io_end_is_joined_to_the_next);
+	RUN(waiting_head_is_settled_by_the_answer);
+	RUN(waiting_head_is_settled_at_the_close);
+	RUN(uber_trace_id_parsed);
 	UNIT_DONE();
 }
