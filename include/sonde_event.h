@@ -148,7 +148,7 @@ enum sonde_capture_policy {
  * The record's walk fields say where the I/O started in the frame sequence, so that a decoder
  * that lost a record finds the boundaries again at the next one.
  */
-#define SONDE_FRAMES_MAX 4096 /* payload bytes of a walked record; more: WALK_CUT */
+#define SONDE_FRAMES_MAX 8192 /* payload bytes of a walked record; more: WALK_CUT */
 enum sonde_walk_flags {
 	SONDE_WALK_ON = 1,	/* the payload was walked (policy H2_FRAMES) */
 	SONDE_WALK_ELIDED = 2,	/* at the I/O's start, the frame under way's payload is left out */

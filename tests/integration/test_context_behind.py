@@ -104,6 +104,25 @@ def test_b3_and_uber_trace_id_behind_large_headers(sonde, jaeger, start_py_serve
     check_joined(jaeger, f"py-{tok}", "server", want, test_start_us)
 
 
+def test_traceparent_behind_a_large_http2_header_block(sonde, jaeger, start_nginx,
+                                                      test_start_us):
+    """HTTP/2 (nginx, clear text, curl --http2-prior-knowledge): the kernel records a whole
+    header block up to 8 KiB, so a 6 KB cookie (random hex: HPACK's Huffman code keeps about
+    three quarters) and the traceparent after it are decoded."""
+    tok = harness_token()
+    ng = start_nginx(http2=True)
+    sonde("--propagation", "off")
+    want = {}
+    for i, size in enumerate([600, 3000, 6000]):
+        trace, parent = ids()
+        want[f"/api/items/{tok}/{i}"] = (trace, parent)
+        harness.curl(f"{ng.url}/api/items/{tok}/{i}", "--http2-prior-knowledge", "-o",
+                     "/dev/null", "-H", f"Cookie: c={secrets.token_hex(size // 2)}", "-H",
+                     f"traceparent: 00-{trace}-{parent}-01", service_name=f"curl-{tok}")
+    check_joined(jaeger, "nginx", "server", want, test_start_us)
+    check_joined(jaeger, f"curl-{tok}", "client", want, test_start_us)
+
+
 def test_context_past_the_bound_or_in_a_body_is_not_joined(sonde, jaeger, start_py_server,
                                                            test_start_us):
     tok = harness_token()

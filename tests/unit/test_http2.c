@@ -1722,7 +1722,7 @@ TEST(walk_cut_then_frame_start)
 	struct bytes c = {0};
 
 	handshake(k, 10, 0);
-	get_big(&c, 1, 6000);
+	get_big(&c, 1, SONDE_FRAMES_MAX + 2000);
 	kio_bytes(k, true, &c, 100);
 	CHECK_EQ_INT(k->cuts, 1);
 	CHECK_EQ_INT(snk.lost[1], 1);
@@ -1748,7 +1748,7 @@ TEST(walk_cut_then_header_part)
 	size_t big;
 
 	handshake(k, 10, 0);
-	get_big(&c, 1, 6000);
+	get_big(&c, 1, SONDE_FRAMES_MAX + 2000);
 	big = c.n;
 	get_request(&c, 3, "/three", "h");
 	kio(k, true, c.p, big + 4, 100);
@@ -1776,10 +1776,10 @@ TEST(walk_cut_then_kept_payload)
 	struct bytes c = {0};
 
 	handshake(k, 10, 0);
-	get_big(&c, 1, 6000);
+	get_big(&c, 1, SONDE_FRAMES_MAX + 2000);
 	get_request(&c, 3, "/after", "h");
-	kio(k, true, c.p, 5000, 100);
-	kio(k, true, c.p + 5000, c.n - 5000, 110);
+	kio(k, true, c.p, SONDE_FRAMES_MAX + 900, 100);
+	kio(k, true, c.p + SONDE_FRAMES_MAX + 900, c.n - (SONDE_FRAMES_MAX + 900), 110);
 	c.n = 0;
 	get_request(&c, 5, "/later", "h");
 	kio_bytes(k, true, &c, 120);
