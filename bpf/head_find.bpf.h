@@ -12,8 +12,8 @@
  * after a line feed; the short piece of a line an I/O ends in is copied too, so that the agent
  * can join a name cut by the I/O's end to the next record's first bytes.
  *
- * The search is a bpf_loop, one step per 8-byte word, so that the verifier checks one step and
- * not a head's length; the user's bytes are copied into a per-CPU scratch (maps/
+ * The search is a bpf_loop, one step per 64 bytes, so that the verifier checks one step and not
+ * a head's length; the user's bytes are copied into a per-CPU scratch (maps/
  * find_scratch.bpf.h) a chunk at a time as the steps reach them, so that a head that ends
  * early costs its own bytes, whatever the size of the I/O that brought it. Included by
  * capture.bpf.h, whose sock_io it searches.
@@ -136,28 +136,38 @@ static __always_inline bool find_line(struct sonde_find_scratch *s, __u32 ls)
 }
 
 /*
- * One step: the line feeds of the word at i * 8. Returns 1 to stop the loop. The word and its
- * line feeds stay in the map, not on the stack: with the capture path's frame below it, the
- * step has only a few bytes of stack to spill into.
+ * One step: the line feeds of the FIND_STEP_BYTES at i * FIND_STEP_BYTES, a word at a time.
+ * Returns 1 to stop the loop. A step takes several words, so that the loop's call and the map
+ * look-up are paid once per 64 bytes, not once per word: most words of a long head (a cookie,
+ * a token) hold no line feed and cost a load and a few operations. The word and its line feeds
+ * stay in the map, not on the stack: with the capture path's frame below it, the step has only
+ * a few bytes of stack to spill into.
  */
+#define FIND_STEP_WORDS 8
+#define FIND_STEP_BYTES (8 * FIND_STEP_WORDS)
+
 static long find_step(__u64 i, void *unused)
 {
 	struct sonde_find_scratch *s;
-	__u32 zero = 0, off = (__u32)i * 8, j, k;
+	__u32 zero = 0, off = (__u32)i * FIND_STEP_BYTES, n, j, k;
 
 	s = bpf_map_lookup_elem(&find_scratch, &zero);
 	if (!s || off >= s->f.len || off >= SONDE_HEAD_FIND_MAX)
 		return 1;
-	if (!find_fill(s, off + 8 + SONDE_CTX_LINE_MAX))
+	if (!find_fill(s, off + FIND_STEP_BYTES + SONDE_CTX_LINE_MAX))
 		return 1;
-	s->f.w = find_word(s, off);
-	s->f.m = lf_bytes(s->f.w);
-	for (j = 0; j < 8 && s->f.m; j++) {
-		k = lowest_byte(s->f.m);
-		s->f.m &= s->f.m - 1;
-		/* only the lowest flagged byte is sure to be a line feed: look at each */
-		if (((s->f.w >> (8 * (k & 7))) & 0xff) == '\n' && find_line(s, off + k + 1))
+	for (n = 0; n < FIND_STEP_WORDS; n++, off += 8) {
+		if (off >= s->f.len)
 			return 1;
+		s->f.w = find_word(s, off);
+		s->f.m = lf_bytes(s->f.w);
+		for (j = 0; j < 8 && s->f.m; j++) {
+			k = lowest_byte(s->f.m);
+			s->f.m &= s->f.m - 1;
+			/* only the lowest flagged byte is sure to be a line feed: look at each */
+			if (((s->f.w >> (8 * (k & 7))) & 0xff) == '\n' && find_line(s, off + k + 1))
+				return 1;
+		}
 	}
 	return 0;
 }
@@ -225,7 +235,7 @@ __noinline int sonde_head_find(struct sonde_conn_state *st, __u64 buf, __u64 con
 	if (offset && (prev & HS_CR) && (find_word(s, 0) & 0xff) == '\n')
 		f->ended = 1;
 	else if (!offset || !(prev & HS_LINE) || !find_line(s, 0))
-		bpf_loop((len + 7) / 8, find_step, NULL, 0);
+		bpf_loop((len + FIND_STEP_BYTES - 1) / FIND_STEP_BYTES, find_step, NULL, 0);
 	if (s->owner != owner || f->fail)
 		return 0;
 	/* The piece of a line the I/O ends in, if short: its name may go on in the next I/O. */

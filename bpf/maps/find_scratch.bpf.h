@@ -3,7 +3,7 @@
 #ifndef SONDE_MAPS_FIND_SCRATCH_BPF_H
 #define SONDE_MAPS_FIND_SCRATCH_BPF_H
 
-#define FIND_CHUNK 512 /* user bytes copied at a time, as the search reaches them */
+#define FIND_CHUNK 1024 /* user bytes copied at a time, as the search reaches them */
 
 /* The search under way (head_find.bpf.h). In the map, not on the stack: the verifier then
  * takes its fields as unknown at every step and checks the step once. */
