@@ -68,10 +68,11 @@ endif
 
 all: check-deps $(BUILD)/sonde
 
-# build/sonde-testing: the same agent, its start-up self-tests built with -DSONDE_TESTING, so that
-# the integration tests can force their verdicts (SONDE_TEST_* in agent/loader/selftest.c).
-# build/sonde reads no such switch. Linked before libsonde.a, the testing object is the one used.
-TESTING_OBJS := $(BUILD)/agent/loader/selftest-testing.o
+# build/sonde-testing: the same agent, its start-up self-tests and test seams built with
+# -DSONDE_TESTING, so that the integration tests can force their verdicts and change a few
+# values (SONDE_TEST_* in agent/loader/selftest.c and agent/seams.c). build/sonde reads no such
+# switch. Linked before libsonde.a, the testing objects are the ones used.
+TESTING_OBJS := $(BUILD)/agent/loader/selftest-testing.o $(BUILD)/agent/seams-testing.o
 testing: check-deps $(BUILD)/sonde-testing
 
 check-deps:
@@ -128,7 +129,7 @@ $(BUILD)/sonde: $(BUILD)/agent/main.o $(BUILD)/libsonde.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/agent/loader/selftest-testing.o: agent/loader/selftest.c $(SKELS) $(PROTO_C) | check-deps
+$(BUILD)/agent/%-testing.o: agent/%.c $(SKELS) $(PROTO_C) | check-deps
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -DSONDE_TESTING -MMD -MP -c $< -o $@
