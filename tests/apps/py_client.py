@@ -3,6 +3,7 @@
 
     python3 tests/apps/py_client.py URL [URL...] [-n N] [--method GET] [--data STR]
                                     [--header 'K: V'] [--new-connection] [--delay-ms MS]
+                                    [--pause-after K]
 
 Sends N requests (default: one per URL), cycling through the URLs in order, over one keep-alive
 connection per host (http.client), or a new connection per request with --new-connection.
@@ -10,6 +11,10 @@ https:// URLs go over TLS (the system OpenSSL; CAs from SSL_CERT_FILE, as Python
 Prints one JSON object on stdout:
 
     {"pid": ..., "durations_ms": [...], "statuses": [...], "bytes": [...]}
+
+With --pause-after K, it prints "paused" on stderr after the K-th request and waits for a line
+on stdin before the next one, on the same connection: a test can do something (start sonde)
+between two requests of one keep-alive connection without guessing at times.
 
 durations_ms are client-measured: from just before the request is written until the whole
 response body has been read.
@@ -39,6 +44,8 @@ def main():
     ap.add_argument("--new-connection", action="store_true", help="no keep-alive")
     ap.add_argument("--delay-ms", type=float, default=0, help="pause between requests")
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--pause-after", type=int, default=None,
+                    help="after this many requests, wait for a line on stdin")
     a = ap.parse_args()
 
     n = a.n if a.n is not None else len(a.urls)
@@ -85,6 +92,9 @@ def main():
             conn.close()
         if a.delay_ms:
             time.sleep(a.delay_ms / 1000.0)
+        if a.pause_after is not None and i + 1 == a.pause_after:
+            print("paused", file=sys.stderr, flush=True)
+            sys.stdin.readline()
     for c in conns.values():
         c.close()
     json.dump(out, sys.stdout)

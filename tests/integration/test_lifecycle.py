@@ -57,21 +57,29 @@ def test_started_on_a_busy_host_it_picks_up_open_connections(sonde, jaeger, star
     import uuid
     tok = "t" + uuid.uuid4().hex[:7]
     srv = start_py_server(service_name=f"py-{tok}")
-    n = 60
+    before, after = 10, 30
+    # The client pauses between two requests of its connection until sonde is attached: on a
+    # loaded machine an attach can take seconds, and a fixed sleep then left too few requests.
     client = subprocess.Popen(
         [sys.executable, str(harness.APPS / "py_client.py"), f"{srv.url}/api/users/7", "-n",
-         str(n), "--delay-ms", "50"], stdout=subprocess.PIPE, text=True,
+         str(before + after), "--delay-ms", "20", "--pause-after", str(before)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=harness._env(f"cli-{tok}", None))
-    time.sleep(0.8)  # some requests go by before sonde
+    assert client.stderr.readline().strip() == "paused"
     sonde()
-    out, _ = client.communicate(timeout=60)
-    assert json.loads(out)["statuses"] == [200] * n
-    server = jaeger.wait_for_spans(f"py-{tok}", count=20, limit=1000, start_us=test_start_us,
-                                   timeout=30)
-    clients = jaeger.wait_for_spans(f"cli-{tok}", count=20, limit=1000, start_us=test_start_us,
-                                    timeout=30)
-    # the requests after the attach, not more than were sent, none of them broken
-    assert 20 <= len(server) < n and 20 <= len(clients) < n
+    out, _ = client.communicate("go\n", timeout=120)
+    assert json.loads(out)["statuses"] == [200] * (before + after)
+    server = jaeger.wait_for_spans(f"py-{tok}", count=after, limit=1000, start_us=test_start_us,
+                                   timeout=60)
+    clients = jaeger.wait_for_spans(f"cli-{tok}", count=after, limit=1000,
+                                    start_us=test_start_us, timeout=60)
+    time.sleep(1.0)  # anything more would come in the same export
+    server = [s for s in jaeger.spans(f"py-{tok}", limit=1000, start_us=test_start_us)
+              if s.service == f"py-{tok}"]
+    clients = [s for s in jaeger.spans(f"cli-{tok}", limit=1000, start_us=test_start_us)
+               if s.service == f"cli-{tok}"]
+    # exactly the requests after the attach, none of them broken
+    assert len(server) == after and len(clients) == after, (len(server), len(clients))
     for s in server + clients:
         assert s.name == "GET /api/users/{id}", s
         assert s.tags["http.response.status_code"] == 200 and not s.is_error, s
