@@ -444,6 +444,15 @@ void assembler__on_record(struct assembler *a, const void *rec, size_t size)
 		if (size >= sizeof(struct sonde_proc_event))
 			process_table__on_proc(a->procs, rec);
 		break;
+	case SONDE_EV_NOTES:
+		if (size >= sizeof(struct sonde_notes_event)) {
+			const struct sonde_notes_event *ne = rec;
+			int i;
+
+			for (i = 0; i < SONDE_HTTP1_NOTES && ne->notes[i].conn_id; i++)
+				on_note(a, h->tgid, &ne->notes[i]);
+		}
+		break;
 	case SONDE_EV_THREAD:
 		if (size >= sizeof(struct sonde_thread_event))
 			linker__thread_created(

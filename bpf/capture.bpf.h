@@ -363,6 +363,25 @@ static __always_inline void policy_refresh(struct sonde_conn_state *st, __u64 ke
 }
 
 /*
+ * The thread's notes in a NOTES record, and its slots free again. When the ring is full the
+ * notes are lost like any record: the run summaries still report those responses, later.
+ */
+static __always_inline void notes_flush(struct sonde_thread_notes *tn, __u64 ts, __u64 pid_tgid)
+{
+	struct sonde_notes_event *ev;
+	void *ring;
+
+	ev = ring_reserve(&ring, sizeof(*ev));
+	if (ev) {
+		fill_head(&ev->head, 0, ts, pid_tgid >> 32, (__u32)pid_tgid, SONDE_EV_NOTES,
+			  SONDE_DIR_NONE);
+		__builtin_memcpy(ev->notes, tn->n, sizeof(ev->notes));
+		ring_submit(ring, ev);
+	}
+	__builtin_memset(tn->n, 0, sizeof(tn->n));
+}
+
+/*
  * A run in the response direction of a connection whose policy is HTTP1_STATUS starts: when the
  * bytes are not a final HTTP/1.x status line, it is recorded as any other run. Otherwise the
  * status goes into the connection's state, the run writes no record (its captures are used
@@ -395,10 +414,10 @@ static __always_inline void summarize_response(struct sonde_conn_state *st, __u6
 	tn = thread_notes(pid_tgid, true, src);
 	if (!tn)
 		return;
-	/* Both slots taken: the oldest note goes (the run summary still reports it, later). */
+	/* Both slots taken: they go in a record of their own, and this one waits in the first. */
 	if (tn->n[1].conn_id)
-		tn->n[0] = tn->n[1];
-	else if (!tn->n[0].conn_id)
+		notes_flush(tn, ts, pid_tgid);
+	if (!tn->n[0].conn_id)
 		goto write0;
 	tn->n[1].conn_id = st->conn_id;
 	tn->n[1].ts_ns = ts;
@@ -418,6 +437,7 @@ full:
 }
 
 #include "h2_frames.bpf.h"
+#include "gather.bpf.h"
 
 /*
  * The I/O starts a run (the direction changed): the one that ended goes into prev, for the
@@ -442,6 +462,8 @@ static __always_inline void start_run(struct sonde_conn_state *st, struct sonde_
 	st->head_scan = 0;
 	policy_refresh(st, key);
 	h2_detect(st, dir, ret, src);
+	resp_detect(st, ret, src);
+	pg_detect(st, ret, src);
 	/* Plaintext from a TLS library is recorded: its thread's notes would be in another map. */
 	if (http1_summaries && st->policy == SONDE_CAPTURE_HTTP1_STATUS &&
 	    src->from != IO_FROM_TLS && st->role != SONDE_ROLE_UNKNOWN &&
@@ -479,8 +501,9 @@ static __always_inline bool run_account(struct sonde_conn_state *st, struct sond
 	if (st->policy != SONDE_CAPTURE_H2_FRAMES) {
 		if (st->run_captures >= run_captures)
 			return false;
-		/* EVERY_IO: every I/O is recorded; the count stays 0 (checked only here). */
-		if (st->policy != SONDE_CAPTURE_EVERY_IO)
+		/* EVERY_IO, STREAM: every I/O is recorded; the count stays 0 (checked only
+		 * here). */
+		if (st->policy != SONDE_CAPTURE_EVERY_IO && st->policy != SONDE_CAPTURE_STREAM)
 			st->run_captures++;
 	}
 	return true;
@@ -520,8 +543,8 @@ static __always_inline void io_run(struct sock *sk, struct sonde_conn_state *st,
 
 		if (st->policy == SONDE_CAPTURE_H2_FRAMES)
 			emit_frames(&io); /* HTTP/2: every I/O walked (h2_frames.bpf.h) */
-		else
-			emit_data(&io);
+		else if (st->policy != SONDE_CAPTURE_STREAM || !emit_gather(&io))
+			emit_data(&io); /* STREAM: pipelining clients' protocols (gather.bpf.h) */
 	}
 }
 

@@ -76,12 +76,12 @@ static __always_inline void walk_put(struct walk_ctx *w, struct sonde_walk_scrat
 {
 	__u64 take = n;
 
-	if (w->out >= SONDE_FRAMES_MAX) {
+	if (w->out >= w->limit) {
 		w->cut = 1;
 		return;
 	}
-	if (take > SONDE_FRAMES_MAX - w->out) {
-		take = SONDE_FRAMES_MAX - w->out;
+	if (take > w->limit - w->out) {
+		take = w->limit - w->out;
 		w->cut = 1;
 	}
 	WALK_CLAMP(take, SONDE_FRAMES_MAX);
@@ -121,6 +121,16 @@ static int walk_step(__u32 i, void *arg)
 		w->buf = (__u64)iov.iov_base;
 		w->n = iov.iov_len < w->total - w->done ? iov.iov_len : w->total - w->done;
 		w->off = 0;
+		return 0;
+	}
+	if (w->gather) {
+		/* Policy STREAM (gather.bpf.h): the segment whole, until the record is full. */
+		take = w->n - w->off;
+		walk_put(w, s, take);
+		if (w->cut)
+			return 1;
+		w->off += take;
+		w->done += take;
 		return 0;
 	}
 	if (w->part || !w->left) {
@@ -235,6 +245,7 @@ static __always_inline void emit_frames(const struct sock_io *io)
 	w->n = plain ? io->bytes : 0;
 	w->vec = vec;
 	w->total = io->bytes;
+	w->limit = SONDE_FRAMES_MAX;
 	bpf_loop(WALK_STEPS, walk_step, NULL, 0);
 	/* Only the entries the I/O's bytes filled are read: no iovec count is needed. */
 	if (w->fail || w->done < w->total || s->owner != owner)

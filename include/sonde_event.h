@@ -62,6 +62,8 @@ enum sonde_event_kind {
 	SONDE_EV_PROC = 4,  /* a process first seen: its command line and environment */
 	SONDE_EV_THREAD = 5, /* a traced process created a thread: who made it, and when */
 	SONDE_EV_EXEC = 6,   /* a process started a program: its uprobes, before its first I/O */
+	SONDE_EV_NOTES = 7,  /* a thread's summarized response starts, when more came than its
+			      * next record carries (an event loop answering many at once) */
 };
 
 /* Which way bytes moved, from the traced process's point of view. */
@@ -116,7 +118,8 @@ struct sonde_run_summary {
  * So that the agent learns early when a thread began a response (a server span stops being
  * its thread's current request; a client call came back), the kernel also keeps the last
  * SONDE_HTTP1_NOTES summarized response starts of each thread, and the thread's next record
- * carries them (each note once).
+ * carries them (each note once); when a thread begins more before its next record, the notes
+ * go in a record of their own (SONDE_EV_NOTES).
  */
 #define SONDE_HTTP1_NOTES 2
 
@@ -134,7 +137,14 @@ enum sonde_capture_policy {
 	SONDE_CAPTURE_EVERY_IO = 2,    /* a record for every I/O, of every run: for framed
 					* protocols whose decoder must see each frame header */
 	SONDE_CAPTURE_H2_FRAMES = 3,   /* HTTP/2: every I/O is walked frame by frame (below) */
+	SONDE_CAPTURE_STREAM = 4,      /* a record for every I/O, with its bytes gathered from
+					* every iovec entry, up to SONDE_STREAM_MAX: for protocols
+					* whose clients pipeline (Redis, PostgreSQL), where a
+					* decoder must see every byte to count the messages */
 };
+
+/* Payload bytes of a record under STREAM; an I/O that moves more has a tail (framing lost). */
+#define SONDE_STREAM_MAX 4096
 
 /*
  * Capture policy H2_FRAMES. HPACK is only decoded right when every header block of a connection
@@ -155,6 +165,8 @@ enum sonde_walk_flags {
 	SONDE_WALK_CUT = 4,	/* the record ran out of room: what it holds ends early */
 	SONDE_WALK_LOST = 8,	/* the kernel could not follow this I/O (too many frames, its
 				 * bytes unreadable): the boundaries are lost for good */
+	SONDE_WALK_GATHER = 16, /* policy STREAM: the payload is the I/O's first bytes, gathered
+				 * across its iovec entries (no frame is left out) */
 };
 
 struct sonde_http1_note {
@@ -270,6 +282,17 @@ struct sonde_thread_event {
 struct sonde_exec_event {
 	struct sonde_event_head head;
 	char comm[16]; /* the new task comm: the executable's file name, cut to 15 bytes */
+};
+
+/*
+ * SONDE_EV_NOTES: a thread began a summarized response while the notes its next record would
+ * carry were all taken (an event loop that answers many requests between two records of its):
+ * the notes taken go on their own, oldest first, and the new one waits for the next record.
+ * head.tid is the thread, head.ts_ns when; conn_id is 0.
+ */
+struct sonde_notes_event {
+	struct sonde_event_head head;
+	struct sonde_http1_note notes[SONDE_HTTP1_NOTES];
 };
 
 /* SONDE_EV_CLOSE: the connection went to TCP_CLOSE. */

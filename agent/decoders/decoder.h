@@ -63,6 +63,12 @@ struct op_head {
 				   * the answer was lost (never set with an error answer) */
 	bool has_ctx;		  /* the request carried a trace context (traceparent, B3) */
 	struct trace_context ctx; /* ... that one: the caller's trace and span */
+	/* A client's request of a protocol whose clients pipeline: it went out as the
+	 * batch_pos-th of the batch_n requests of one write (batch_n 0: not known), and when the
+	 * connection's previous write of requests was (linker__parent_in_batch). */
+	uint16_t batch_pos;
+	uint16_t batch_n;
+	uint64_t batch_after_ns;
 	/* the core's */
 	bool begun;		  /* its ids were decided at begin (the request was seen) */
 	bool awaiting_peer;	  /* server: the other end is traced here, its request not seen */

@@ -96,6 +96,7 @@ struct pg_state {
 	struct pg_stmt *stmts; /* PG_STMTS, allocated at the first named Parse */
 	uint64_t use_clock;
 
+	bool asked_stream;	       /* the kernel was asked for capture policy STREAM */
 	struct op_queue q;	       /* requests in flight (struct pg_pending), oldest first */
 	uint32_t cli_group, srv_group; /* Sync groups sent and answered */
 	bool group_error;	       /* the server skips the rest of this group */
@@ -905,6 +906,13 @@ static void pg_feed(void *p, bool from_client, const struct decoder_chunk *f,
 
 	if (d->phase == PH_OFF)
 		return;
+	if (!st->asked_stream) {
+		/* Pipeline mode (libpq 14+, psycopg's pipeline(), pgx batches) sends many
+		 * messages at once: every byte of every I/O is needed to count them. */
+		st->asked_stream = true;
+		if (out->policy)
+			out->policy(out->ctx, SONDE_CAPTURE_STREAM);
+	}
 	if (f->run_start)
 		d->run_ts = f->ts;
 	if (from_client && d->phase == PH_INIT) {

@@ -27,6 +27,9 @@
 #define RD_LINE 64	      /* bytes kept of a header line (lengths, +OK, -ERR ...) */
 #define RD_WORD DB_OP_NAME_BYTES /* bytes kept of a command's first two words */
 #define RD_KIND 16	      /* bytes kept of a push's first element ("message") */
+/* After a pipelining client's framing was lost, how long the server must have been quiet
+ * before the client's next run is taken as the start of fresh commands. */
+#define RD_QUIET_NS (50ULL * 1000000ULL)
 #define RD_PENDING_MAX 256    /* commands waiting for replies; beyond, they are only counted */
 #define RD_RAW_RING 8192      /* --db-query raw: text of the waiting commands */
 #define RD_MAX_BULK (1ULL << 40)
@@ -117,6 +120,9 @@ struct rd_cmd {
 	uint32_t db;	    /* the database it runs in */
 	uint32_t sel;	    /* SELECT: the index it selects */
 	uint32_t expect;    /* F_SUB: confirmations still to come */
+	uint16_t batch_pos; /* its place among the commands of its write (op_head's batch_*) */
+	uint16_t batch_n;   /* ... how many they are, 0 while the write is the latest */
+	uint64_t batch_after_ns;
 	uint16_t raw_len;
 	uint8_t kind;	    /* Q_CMD, Q_DROPPED, Q_UNKNOWN */
 	uint8_t flags;
@@ -138,7 +144,14 @@ struct rd_state {
 	bool resp3;
 	bool monitor;
 	bool srv_was_lost; /* the server's run lost its framing: its end ends the front command */
+	bool asked_stream; /* the kernel was asked for capture policy STREAM */
+	/* The commands of the client's latest write (one I/O): when, how many, and when the
+	 * write before it was (a pipelining client's commands, linker__parent_in_batch). */
+	uint64_t batch_ts, batch_prev_ts;
+	uint16_t batch_count;
 	bool cli_probation; /* picked up again after lost framing: the first command must be known */
+	bool cli_lost_piped; /* the client's framing was lost with commands outstanding */
+	uint64_t srv_last_ts; /* the server's latest bytes */
 	bool reply_off;	    /* CLIENT REPLY OFF: commands get no reply until CLIENT REPLY ON */
 	bool reply_skip;    /* CLIENT REPLY SKIP: the next command gets none */
 	bool srv_spoke;	    /* the server end has sent one well-formed reply */
@@ -518,6 +531,10 @@ static void emit(struct rd_state *st, const struct rd_cmd *c, uint64_t end_ns,
 	op.head.end_ns = end_ns > c->start_ns ? end_ns : c->start_ns;
 	op.head.actor = c->actor;
 	op.head.tid = c->tid;
+	/* the latest write is whole too: its replies come after it */
+	op.head.batch_n = c->start_ns == st->batch_ts ? st->batch_count : c->batch_n;
+	op.head.batch_pos = c->batch_pos;
+	op.head.batch_after_ns = c->batch_after_ns;
 	op.returned_rows = r ? r->rows : -1;
 	op.head.incomplete = incomplete;
 	copy_cstr(op.operation, sizeof(op.operation), c->op);
@@ -591,6 +608,32 @@ static bool name_byte(uint8_t c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 	       c == '_' || c == '-' || c == '.' || c == '|' || c == ':';
+}
+
+/*
+ * A command of the client's write at c->start_ns: its place in that write. When a new write
+ * starts, the commands of the one before that still wait for replies learn their count.
+ */
+static void batch_note(struct rd_state *st, struct rd_cmd *c)
+{
+	struct rd_cmd *q;
+	uint32_t i;
+
+	if (c->start_ns != st->batch_ts) {
+		for (i = op_queue__len(&st->q); i > 0; i--) {
+			q = op_queue__at(&st->q, i - 1);
+			if (q->kind != Q_CMD || q->start_ns != st->batch_ts)
+				break;
+			q->batch_n = st->batch_count;
+		}
+		st->batch_prev_ts = st->batch_ts;
+		st->batch_ts = c->start_ns;
+		st->batch_count = 0;
+	}
+	c->batch_pos = st->batch_count;
+	c->batch_after_ns = st->batch_prev_ts;
+	if (st->batch_count < UINT16_MAX)
+		st->batch_count++;
 }
 
 static void build_start(struct rd_state *st, const struct decoder_chunk *ch, bool is_inline)
@@ -847,6 +890,7 @@ static void build_end(struct rd_state *st)
 	memset(&cmd, 0, sizeof(cmd));
 	c->kind = Q_CMD;
 	c->start_ns = b->start_ns;
+	batch_note(st, c);
 	c->actor = b->actor;
 	c->tid = b->tid;
 	c->argc = b->argc;
@@ -872,6 +916,9 @@ static void build_end(struct rd_state *st)
 /* The client's framing is lost: what of the command was seen is queued, then a marker. */
 static void client_lost(struct rd_state *st)
 {
+	/* Commands outstanding when the framing went: the client pipelines, and may write on
+	 * before the replies to the unseen ones are in (redis_feed). */
+	st->cli_lost_piped = op_queue__len(&st->q) > 0;
 	if (st->b.active && !st->b.is_inline && st->b.w0_done && !st->cli_probation) {
 		st->b.cut = true;
 		build_end(st);
@@ -1528,7 +1575,21 @@ static void redis_feed(void *p, bool from_client, const struct decoder_chunk *f,
 	if (st->rejected)
 		return;
 	st->sink = out;
-	if (f->run_start) {
+	if (!st->asked_stream) {
+		/* Clients pipeline, often as one writev of many buffers: the decoder must see
+		 * every byte of every I/O to count the commands (bpf/gather.bpf.h). */
+		st->asked_stream = true;
+		if (out->policy)
+			out->policy(out->ctx, SONDE_CAPTURE_STREAM);
+	}
+	if (!from_client && (f->len || f->gap || f->tail))
+		st->srv_last_ts = f->ts;
+	if (f->run_start && from_client && st->cli_lost_piped &&
+	    f->ts - st->srv_last_ts < RD_QUIET_NS) {
+		/* A pipelining client writes on while replies to the unseen commands may still be
+		 * coming: taking its new commands now could pair them with those. Lost until the
+		 * server has been quiet a while before the client speaks. */
+	} else if (f->run_start) {
 		if (from_client) {
 			struct rd_cmd *q = q_front(st);
 
@@ -1539,6 +1600,7 @@ static void redis_feed(void *p, bool from_client, const struct decoder_chunk *f,
 				else
 					q_pop(st);
 			}
+			st->cli_lost_piped = false;
 		}
 		if (t->lost) {
 			/* A run starts at a message boundary as often as not: try again here. */
@@ -1570,7 +1632,8 @@ static void redis_run_end(void *p, bool from_client, const struct sonde_run_summ
 	f = q_front(st);
 	if (!f || f->kind != Q_CMD || f->start_ns > last_ts)
 		return;
-	emit(st, f, last_ts, st->r.type ? &st->r : NULL, false, out);
+	/* a reply whose first byte was not seen either: no answer to report, incomplete */
+	emit(st, f, last_ts, st->r.type ? &st->r : NULL, !st->r.type, out);
 	q_pop(st);
 	reply_reset(&st->r);
 	/* Commands sent before that end may have been answered in the unseen part. */

@@ -93,11 +93,16 @@ static int on_record(void *ctx, void *data, size_t size)
 	/* Keep only the payload that was captured, not the whole fixed-size reservation. */
 	if (h->kind == SONDE_EV_DATA && size >= offsetof(struct sonde_data_event, payload)) {
 		const struct sonde_data_event *d = data;
-		size_t max = d->walk_flags & SONDE_WALK_ON ? SONDE_FRAMES_MAX : SONDE_PAYLOAD_MAX;
+		size_t max = d->walk_flags & SONDE_WALK_ON	   ? SONDE_FRAMES_MAX
+			     : d->walk_flags & SONDE_WALK_GATHER ? SONDE_STREAM_MAX
+								 : SONDE_PAYLOAD_MAX;
 		size_t cap = d->cap_len > max ? max : d->cap_len;
 
 		/* The context lines a head search found follow the payload. */
-		size_t lines = d->walk_flags & SONDE_WALK_ON || cap < d->cap_len ? 0 : d->ctx_len;
+		size_t lines = d->walk_flags & (SONDE_WALK_ON | SONDE_WALK_GATHER) ||
+					       cap < d->cap_len
+				       ? 0
+				       : d->ctx_len;
 
 		keep = offsetof(struct sonde_data_event, payload) + cap +
 		       (lines > SONDE_CTX_LINES_MAX ? SONDE_CTX_LINES_MAX : lines);

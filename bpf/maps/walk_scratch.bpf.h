@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Map `walk_scratch` (capture policy H2_FRAMES): the record a frame walk builds. */
+/* Map `walk_scratch` (capture policies H2_FRAMES, STREAM): the record a walk builds. */
 #ifndef SONDE_MAPS_WALK_SCRATCH_BPF_H
 #define SONDE_MAPS_WALK_SCRATCH_BPF_H
 
@@ -18,10 +18,12 @@ struct walk_ctx {
 	__u32 total; /* the I/O's bytes */
 	__u32 out;   /* payload bytes written to the record */
 	__u32 left;  /* the cursor, as in struct sonde_frame_cursor */
+	__u32 limit; /* payload bytes the record may hold (at most SONDE_FRAMES_MAX) */
 	__u8 part;
 	__u8 elided;
 	__u8 cut;    /* the record ran out of room */
 	__u8 fail;   /* a read failed, or too many segments */
+	__u8 gather; /* policy STREAM: every byte is kept, no frame is followed */
 };
 
 /*

@@ -20,7 +20,9 @@ struct sink {
 	int n;
 	int lost[2];  /* lost calls, by from_client */
 	int bad_head; /* ops reported with the core's part of the head not zero */
-	int other;    /* calls a database decoder never makes (begin, answered, policy, give_up) */
+	int other;    /* calls a database decoder never makes (begin, answered, give_up) */
+	int policies; /* capture policies asked for */
+	uint8_t policy; /* ... the last one */
 };
 
 static bool zero(const void *p, size_t n)
@@ -65,7 +67,10 @@ static void on_answered(void *ctx, struct op_head *h, uint64_t ts)
 
 static void on_policy(void *ctx, uint8_t policy)
 {
-	((struct sink *)ctx)->other++;
+	struct sink *s = ctx;
+
+	s->policies++;
+	s->policy = policy;
 }
 
 static void on_give_up(void *ctx, bool not_mine)
@@ -297,6 +302,10 @@ static void conn_free(struct conn *c)
 {
 	CHECK_EQ_INT(c->sink.bad_head, 0);
 	CHECK_EQ_INT(c->sink.other, 0);
+	/* once, at its first bytes: every I/O gathered whole, for pipelines */
+	CHECK(c->sink.policies <= 1);
+	if (c->sink.policies)
+		CHECK_EQ_INT(c->sink.policy, SONDE_CAPTURE_STREAM);
 	c->d->destroy(c->st);
 }
 

@@ -22,10 +22,16 @@ struct sink {
 	int give_up;	/* give_up calls */
 	int not_mine;	/* ... that said the other end does not speak the protocol */
 	int bad_head;	/* ops reported with the core's part of the head not zero */
-	int other;	/* calls a database decoder never makes (begin, answered, policy) */
+	int other;	/* calls a database decoder never makes (begin, answered) */
+	int policies;	/* capture policies asked for */
+	uint8_t policy; /* ... the last one */
 };
 
 static struct sink snk;
+
+/* Longer than the server's quiet stretch after which a pipelining client that lost its
+ * framing is read again (RD_QUIET_NS). */
+#define QUIET 60000000ULL
 
 static bool zero(const void *p, size_t n)
 {
@@ -77,7 +83,10 @@ static void on_answered(void *ctx, struct op_head *h, uint64_t ts)
 
 static void on_policy(void *ctx, uint8_t policy)
 {
-	((struct sink *)ctx)->other++;
+	struct sink *s = ctx;
+
+	s->policies++;
+	s->policy = policy;
 }
 
 static const struct decoder_sink out = {
@@ -94,7 +103,8 @@ static void *new_state(enum db_query_mode mode)
 
 	snk.n = 0;
 	snk.lost[0] = snk.lost[1] = 0;
-	snk.give_up = snk.not_mine = snk.bad_head = snk.other = 0;
+	snk.give_up = snk.not_mine = snk.bad_head = snk.other = snk.policies = 0;
+	snk.policy = 0;
 	cfg.db.query_mode = mode;
 	return redis_decoder.create(&env);
 }
@@ -104,6 +114,10 @@ static void free_state(void *st)
 {
 	CHECK_EQ_INT(snk.bad_head, 0);
 	CHECK_EQ_INT(snk.other, 0);
+	/* once, at its first bytes: every I/O gathered whole (bpf/gather.bpf.h) */
+	CHECK(snk.policies <= 1);
+	if (snk.policies)
+		CHECK_EQ_INT(snk.policy, SONDE_CAPTURE_STREAM);
 	redis_decoder.destroy(st);
 }
 
@@ -737,12 +751,17 @@ TEST(pipeline_longer_than_capture)
 	c = counts(st);
 	CHECK_EQ_INT(c.unpaired, 97);
 	CHECK_EQ_INT(c.lost, 1);
-	/* the client speaks again: pairing starts over */
+	/* the client speaks again at once: a pipelining client writes on while replies to its
+	 * unseen commands may still come, so its commands are not taken yet */
 	run(st, true, "*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n", 200);
 	run(st, false, ":1\r\n", 201);
+	CHECK_EQ_INT(snk.n, 3);
+	/* after a quiet stretch of the server: pairing starts over */
+	run(st, true, "*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n", QUIET + 300);
+	run(st, false, ":1\r\n", QUIET + 301);
 	CHECK_EQ_INT(snk.n, 4);
 	CHECK_STR(snk.ops[3].operation, "DEL");
-	CHECK_EQ_INT(snk.ops[3].head.end_ns, 201);
+	CHECK_EQ_INT(snk.ops[3].head.end_ns, QUIET + 301);
 	CHECK(!redis_decoder.waiting(st));
 	free_state(st);
 }
@@ -762,11 +781,11 @@ TEST(resync_needs_a_command_start)
 	run(st, false, "+OK\r\n$1\r\nB\r\n", 4);
 	CHECK_EQ_INT(snk.n, 2);
 	CHECK_EQ_INT(counts(st).unpaired, 2);
-	run(st, true, "*1\r\n$4\r\nPING\r\n", 5);
-	run(st, false, "+PONG\r\n", 6);
+	run(st, true, "*1\r\n$4\r\nPING\r\n", QUIET + 5);
+	run(st, false, "+PONG\r\n", QUIET + 6);
 	CHECK_EQ_INT(snk.n, 3);
 	CHECK_STR(snk.ops[2].operation, "PING");
-	CHECK_EQ_INT(snk.ops[2].head.end_ns, 6);
+	CHECK_EQ_INT(snk.ops[2].head.end_ns, QUIET + 6);
 	CHECK_EQ_INT(counts(st).cut, 1);
 	free_state(st);
 }
@@ -780,12 +799,13 @@ TEST(unseen_reply_in_flight)
 	io(st, true, cmds, strlen(cmds), 0, 50, 1, true);
 	run(st, false, "$1\r\nA\r\n$5\r\nab", 2);
 	CHECK_EQ_INT(snk.n, 1);
-	run(st, true, "*1\r\n$4\r\nPING\r\n", 3);
-	run(st, false, "cde\r\n", 4); /* the end of the unseen command's reply */
-	ios(st, false, "+PONG\r\n", 5, false);
+	/* (after a quiet stretch: the server's reply paused that long) */
+	run(st, true, "*1\r\n$4\r\nPING\r\n", QUIET + 3);
+	run(st, false, "cde\r\n", QUIET + 4); /* the end of the unseen command's reply */
+	ios(st, false, "+PONG\r\n", QUIET + 5, false);
 	CHECK_EQ_INT(snk.n, 2);
 	CHECK_STR(snk.ops[1].operation, "PING");
-	CHECK_EQ_INT(snk.ops[1].head.end_ns, 5);
+	CHECK_EQ_INT(snk.ops[1].head.end_ns, QUIET + 5);
 	CHECK_EQ_INT(counts(st).unpaired, 1);
 	CHECK(!redis_decoder.waiting(st));
 	free_state(st);
@@ -913,6 +933,52 @@ TEST(first_answer_not_resp)
 	free_state(st);
 }
 
+/*
+ * A pipelining client's writes: each command knows its place in its write, how many the write
+ * held, and when the write before it was, whether its reply comes before or after the next
+ * write went out (linker__parent_in_batch).
+ */
+TEST(batch_places)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+	static const char three[] = "*2\r\n$3\r\nGET\r\n$1\r\na\r\n"
+				    "*2\r\n$4\r\nINCR\r\n$1\r\nb\r\n"
+				    "*2\r\n$3\r\nGET\r\n$1\r\nc\r\n";
+	static const char two[] = "*2\r\n$3\r\nGET\r\n$1\r\nd\r\n"
+				  "*2\r\n$3\r\nGET\r\n$1\r\ne\r\n";
+	int i;
+
+	run(st, true, "*1\r\n$4\r\nPING\r\n", 1000);
+	run(st, false, "+PONG\r\n", 1100);
+	/* three commands in one write, then two more before any reply (a second turn) */
+	run(st, true, three, 2000);
+	ios(st, true, two, 2500, false);
+	/* the first write's replies, then a lone command, then the rest */
+	run(st, false, "$1\r\nx\r\n:1\r\n$-1\r\n", 3000);
+	run(st, true, "*2\r\n$3\r\nGET\r\n$1\r\nf\r\n", 3500);
+	run(st, false, "$-1\r\n$-1\r\n$1\r\ny\r\n", 4000);
+	CHECK_EQ_INT(snk.n, 7);
+	CHECK_EQ_INT(error_count(st), 0);
+	/* PING alone */
+	CHECK_EQ_INT(snk.ops[0].head.batch_n, 1);
+	CHECK_EQ_INT(snk.ops[0].head.batch_pos, 0);
+	CHECK_EQ_INT(snk.ops[0].head.batch_after_ns, 0);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ_INT(snk.ops[1 + i].head.batch_n, 3);
+		CHECK_EQ_INT(snk.ops[1 + i].head.batch_pos, i);
+		CHECK_EQ_INT(snk.ops[1 + i].head.batch_after_ns, 1000);
+	}
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ_INT(snk.ops[4 + i].head.batch_n, 2);
+		CHECK_EQ_INT(snk.ops[4 + i].head.batch_pos, i);
+		CHECK_EQ_INT(snk.ops[4 + i].head.batch_after_ns, 2000);
+	}
+	CHECK_EQ_INT(snk.ops[6].head.batch_n, 1);
+	CHECK_EQ_INT(snk.ops[6].head.batch_after_ns, 2500);
+	CHECK_EQ_INT(snk.policies, 1);
+	free_state(st);
+}
+
 int main(void)
 {
 	RUN(detect_commands);
@@ -941,5 +1007,6 @@ int main(void)
 	RUN(close_mid_reply);
 	RUN(garbage_after_classification);
 	RUN(first_answer_not_resp);
+	RUN(batch_places);
 	UNIT_DONE();
 }
