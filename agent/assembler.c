@@ -128,6 +128,8 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 	out->links_ambiguous = ls.ambiguous;
 	out->threads_taken_on = ls.threads_taken_on;
 	out->links_unguessed = ls.unguessed;
+	out->links_batch = ls.batch_linked;
+	out->links_batch_unsure = ls.batch_unsure;
 }
 
 void core__ignore(struct assembler *a, struct conn *c)
@@ -192,6 +194,9 @@ static void sink_done(void *ctx, struct op_head *op)
 	else if (c->info.role == SONDE_ROLE_CLIENT)
 		link__client_done(c, op);
 	sink_answered(ctx, op, op->end_ns > op->start_ns ? op->end_ns : op->start_ns);
+	if (op->actor && c->info.role != SONDE_ROLE_SERVER && span__id_is_zero(op->parent_id, 8))
+		linker__unknown_end(a->linker, c->tgid, op->actor,
+				    op->end_ns > op->start_ns ? op->end_ns : op->start_ns);
 	if (op->awaiting_peer && link__hold(a, c, op))
 		return; /* its span waits for its client end's ids */
 	span_out__op(a, c, op);

@@ -49,6 +49,9 @@ struct assembler_stats {
 	uint64_t links_ambiguous; /* thread links chosen among several open requests (event loops) */
 	uint64_t threads_taken_on; /* threads created while their creator served a request */
 	uint64_t links_unguessed;  /* calls of CPython event loops left unlinked: no safe guess */
+	uint64_t links_batch;	   /* calls of a pipelined write linked by their place in it */
+	uint64_t links_batch_unsure; /* ... left unlinked: the write's calls and the requests that
+				      * ran since the last write did not match */
 	uint64_t responses_pipelined;  /* summarized responses that answered several pipelined
 					* requests at once (no status for all but the first) */
 	uint64_t conns_summarized;     /* connections whose responses the kernel was asked to

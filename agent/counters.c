@@ -147,6 +147,17 @@ const struct counter counters[] = {
 	       "Calls of CPython event loops left without a parent: several requests were open "
 	       "on the thread, and asyncio runs a request's code after other requests' reads."),
 	 ASM(links_unguessed)},
+	{STAT(MAIN, "links_batch"),
+	 TOTAL("sonde_links_batch_total",
+	       "Calls written together by a pipelining client (a Redis client that writes an "
+	       "event-loop turn's commands at once), each made the child of the request whose "
+	       "turn issued it."),
+	 ASM(links_batch)},
+	{STAT(MAIN, "links_batch_unsure"),
+	 TOTAL("sonde_links_batch_unsure_total",
+	       "Calls of a pipelined write left without a parent: the requests that ran since "
+	       "the connection's last write did not match its calls one to one."),
+	 ASM(links_batch_unsure)},
 	{STAT(MAIN, "threads_taken_on"),
 	 TOTAL("sonde_threads_taken_on_total", "Threads created while their creator served a "
 					       "request: their calls are its children."),

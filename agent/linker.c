@@ -20,8 +20,9 @@
  * loop as many as it has requests in flight, so the table grows on demand up to the most. */
 #define SLOTS_MIN 4
 #define SLOTS_MAX 128
-/* The reads (wake-ups) remembered per thread: twice its slots. */
-#define WAKES_PER_SLOT 2
+/* The reads (wake-ups) remembered per thread: four times its slots (a request's own read, and
+ * the answers to its calls). */
+#define WAKES_PER_SLOT 4
 /* A request still open after this long is not taken as a parent any more (a stuck or long-poll
  * request would otherwise adopt every later call of an event-loop thread). */
 #define OPEN_MAX_NS (60ULL * 1000000000ULL)
@@ -40,6 +41,7 @@ struct slot {
 /* A read that woke the thread for a request: its span id, and when. */
 struct wake {
 	uint64_t ts;
+	uint64_t seq; /* the thread's count of wakes when noted: the order of reads of one time */
 	uint8_t span_id[8];
 };
 
@@ -52,7 +54,10 @@ struct thread {
 	unsigned int n_slots; /* slots allocated */
 	unsigned int wake_head;
 	unsigned int n_wakes;
+	uint64_t wake_seq;
+	uint64_t wake_lost_ts; /* the latest wake the ring has overwritten */
 	struct wake *wakes;
+	struct batch_memo *memo; /* the latest pipelined write's parents, once asked */
 	struct slot *slots;
 };
 
@@ -74,6 +79,7 @@ struct linker *linker__new(void)
 
 static void thread_free(struct thread *t)
 {
+	free(t->memo);
 	free(t->slots);
 	free(t->wakes);
 	free(t);
@@ -118,6 +124,15 @@ static struct slot *slot_of(struct thread *t, const uint8_t span_id[8])
 	return NULL;
 }
 
+static bool span_id_zero(const uint8_t id[8])
+{
+	static const uint8_t zero[8];
+
+	return !memcmp(id, zero, 8);
+}
+
+/* A read woke t at ts for the request span_id; all zero: for a request not known (the answer to
+ * a call that got no parent). */
 static void wake(struct thread *t, uint64_t ts, const uint8_t span_id[8])
 {
 	struct wake *w;
@@ -126,7 +141,10 @@ static void wake(struct thread *t, uint64_t ts, const uint8_t span_id[8])
 		return;
 	w = &t->wakes[t->wake_head];
 	t->wake_head = (t->wake_head + 1) % t->n_wakes;
+	if (w->ts > t->wake_lost_ts)
+		t->wake_lost_ts = w->ts;
 	w->ts = ts;
+	w->seq = ++t->wake_seq;
 	memcpy(w->span_id, span_id, 8);
 }
 
@@ -311,7 +329,8 @@ static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint
 		if (!cause_ts || cause_ts > ts)
 			cause_ts = ts;
 		for (i = 0; i < t->n_wakes; i++)
-			if (t->wakes[i].ts && t->wakes[i].ts <= cause_ts && (!w || t->wakes[i].ts > w->ts))
+			if (t->wakes[i].ts && t->wakes[i].ts <= cause_ts &&
+			    !span_id_zero(t->wakes[i].span_id) && (!w || t->wakes[i].ts > w->ts))
 				w = &t->wakes[i];
 		if (w && (woke = slot_of(t, w->span_id)) && open_for(l, t, woke, ts))
 			best = woke;
@@ -334,6 +353,157 @@ static bool parent_of(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts
 	l->st.linked++;
 	memcpy(trace_id, speaker(l, t, best)->trace_id, 16);
 	memcpy(span_id, best->span_id, 8);
+	return true;
+}
+
+static unsigned int open_count(struct linker *l, struct thread *t, uint64_t ts)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < t->n_slots; i++)
+		n += open_for(l, t, &t->slots[i], ts);
+	return n;
+}
+
+/* At most this many reads are looked at for one pipelined write (a thread keeps no more). */
+#define BATCH_CAUSES_MAX (SLOTS_MAX * WAKES_PER_SLOT)
+
+/* One request the code of a read ran for: its ids, or known 0 (a call's answer, no parent). */
+struct batch_cause {
+	struct slot *slot;
+	const struct wake *by;
+};
+
+/*
+ * The parents of the requests of one pipelined write, decided at the first look (the replies
+ * come later, and the reads before the write may leave the ring meanwhile): per place in the
+ * write, the request's ids or none.
+ */
+struct batch_memo {
+	uint64_t ts, after_ns;
+	unsigned int n;
+	struct {
+		bool known;
+		uint8_t trace_id[16];
+		uint8_t span_id[8];
+	} at[];
+};
+
+/* Whether wake a comes before wake b: by time, then (one read that answered several calls) in
+ * the order the answers were noted, which is the order of the replies. */
+static bool wake_before(const struct wake *a, const struct wake *b)
+{
+	return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
+}
+
+/*
+ * The requests of the reads that woke t in (after_ns, ts] and are still open at ts, in the
+ * order of the reads, one entry per read and request (a read that answered several calls of a
+ * request woke it once; an answer to a call without a parent is an entry of its own, unnamed).
+ * Returns how many, in out[].
+ */
+static unsigned int batch_causes(struct linker *l, struct thread *t, uint64_t after_ns,
+				 uint64_t ts, struct batch_cause *out)
+{
+	unsigned int i, j, k, m = 0;
+	const struct wake *w;
+	struct slot *s;
+
+	for (i = 0; i < t->n_wakes && m < BATCH_CAUSES_MAX; i++) {
+		w = &t->wakes[i]; /* the ring's order breaks when it grows: sorted below */
+		if (!w->ts || w->ts <= after_ns || w->ts > ts)
+			continue;
+		s = NULL;
+		if (!span_id_zero(w->span_id)) {
+			s = slot_of(t, w->span_id);
+			if (!s || !open_for(l, t, s, ts))
+				continue;
+			for (k = 0; k < m && !(out[k].by->ts == w->ts && out[k].slot == s); k++)
+				;
+			if (k < m)
+				continue;
+		}
+		for (j = m; j > 0 && wake_before(w, out[j - 1].by); j--)
+			out[j] = out[j - 1];
+		out[j].slot = s;
+		out[j].by = w;
+		m++;
+	}
+	return m;
+}
+
+/*
+ * The write's parents: with as many requests as calls, all known, in order; with calls of one
+ * request only, that one; else none. An unnamed entry (an answer to a call without a parent)
+ * may stand for a request that has ended and wrote nothing: the count proves nothing then.
+ * None too when reads of the window left the ring: the count would be short.
+ */
+static struct batch_memo *batch_decide(struct linker *l, struct thread *t, uint64_t ts,
+				       uint64_t after_ns, unsigned int n)
+{
+	struct batch_cause c[BATCH_CAUSES_MAX];
+	struct batch_memo *b = t->memo;
+	struct slot *one = NULL;
+	unsigned int m = 0, i;
+	bool all_known = true;
+
+	if (!b || b->n < n) {
+		b = realloc(t->memo, sizeof(*b) + (size_t)n * sizeof(b->at[0]));
+		if (!b)
+			return NULL;
+		t->memo = b;
+	}
+	b->ts = ts;
+	b->after_ns = after_ns;
+	b->n = n;
+	for (i = 0; i < n; i++)
+		b->at[i].known = false;
+	if (t->wake_lost_ts > after_ns)
+		return b;
+	m = batch_causes(l, t, after_ns, ts, c);
+	for (i = 0; i < m; i++) {
+		one = i == 0 || (one && c[i].slot == one) ? c[i].slot : NULL;
+		all_known = all_known && c[i].slot;
+	}
+	for (i = 0; i < n; i++) {
+		struct slot *s = m == n && all_known ? c[i].slot : one;
+
+		if (!s)
+			continue;
+		b->at[i].known = true;
+		memcpy(b->at[i].trace_id, speaker(l, t, s)->trace_id, 16);
+		memcpy(b->at[i].span_id, s->span_id, 8);
+		s->children++;
+	}
+	return b;
+}
+
+bool linker__parent_in_batch(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+			     uint64_t after_ns, unsigned int pos, unsigned int n,
+			     uint8_t trace_id[16], uint8_t span_id[8])
+{
+	struct thread *t = thread_find(l, tgid, tid);
+	struct batch_memo *b;
+
+	if (!t || !n) {
+		l->st.lookups++;
+		return false;
+	}
+	/* One request open at most: a thread that serves one at a time, whose calls are its. */
+	if (open_count(l, t, ts) <= 1)
+		return parent_of(l, tgid, tid, ts, ts, true, trace_id, span_id);
+	l->st.lookups++;
+	b = t->memo;
+	if (!b || b->ts != ts || b->after_ns != after_ns || b->n != n)
+		b = batch_decide(l, t, ts, after_ns, n);
+	if (!b || pos >= b->n || !b->at[pos].known) {
+		l->st.batch_unsure++;
+		return false;
+	}
+	l->st.linked++;
+	l->st.batch_linked++;
+	memcpy(trace_id, b->at[pos].trace_id, 16);
+	memcpy(span_id, b->at[pos].span_id, 8);
 	return true;
 }
 
@@ -379,7 +549,7 @@ void linker__child_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint
 		       uint64_t end_ns)
 {
 	struct thread *t = thread_find(l, tgid, tid);
-	struct slot *s;
+	struct slot *s = NULL;
 
 	if (!t || !(s = slot_of(t, parent_id)))
 		return;
@@ -392,6 +562,15 @@ void linker__child_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint
 		if (last->ts != end_ns || memcmp(last->span_id, parent_id, 8))
 			wake(t, end_ns, parent_id);
 	}
+}
+
+void linker__unknown_end(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t end_ns)
+{
+	static const uint8_t none[8];
+	struct thread *t = thread_find(l, tgid, tid);
+
+	if (t)
+		wake(t, end_ns, none);
 }
 
 void linker__expire(struct linker *l, uint64_t older_than)

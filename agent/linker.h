@@ -23,6 +23,8 @@ struct linker_stats {
 	uint64_t dropped;   /* server spans not remembered: thread table full */
 	uint64_t threads_taken_on; /* threads created while their creator served a request */
 	uint64_t unguessed;	   /* calls left unlinked: several requests open, no safe guess */
+	uint64_t batch_linked;	   /* calls of a pipelined write given the request of their turn */
+	uint64_t batch_unsure;	   /* ... left unlinked: the turns and the calls did not match */
 };
 
 struct linker *linker__new(void);
@@ -51,6 +53,19 @@ bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t t
 bool linker__parent_if_one(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 			   uint8_t trace_id[16], uint8_t span_id[8]);
 /*
+ * A call that went out with others in one write of a pipelining client at ts (a Redis client
+ * that writes every command of an event-loop turn at once): the pos-th of n (n > 1). The code
+ * that issued them ran, in order, for the reads that woke the thread since the connection's
+ * previous write (after_ns): each read for one request (a request's own, or answers to its
+ * calls). When the requests of those reads that are still open at ts are exactly n, the pos-th
+ * is the parent; when they are all one request, it is; else none (counted unsure): a guess
+ * would put calls under wrong requests. With one request open on the thread at most (a thread
+ * per request, a pooled connection), it is the parent, as for linker__parent_at.
+ */
+bool linker__parent_in_batch(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+			     uint64_t after_ns, unsigned int pos, unsigned int n,
+			     uint8_t trace_id[16], uint8_t span_id[8]);
+/*
  * Thread child of process tgid was created at ts by thread creator: if the creator was serving
  * a request then (chosen as for a call it made; without guess, only the one open), the new
  * thread serves it too, as long as the creator does; its calls become that request's children.
@@ -64,6 +79,9 @@ void linker__server_retrace(struct linker *l, uint32_t tgid, uint64_t tid,
  * at end_ns: that read woke the thread for the request. */
 void linker__child_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t parent_id[8],
 		       uint64_t end_ns);
+/* The same for a call that got no parent (once per call): its answer woke the thread for a
+ * request not known, which still counts as a turn in linker__parent_in_batch. */
+void linker__unknown_end(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t end_ns);
 /* Forget threads that have served nothing since before `older_than` (monotonic ns). */
 void linker__expire(struct linker *l, uint64_t older_than);
 void linker__stats(const struct linker *l, struct linker_stats *out);

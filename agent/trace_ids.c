@@ -24,13 +24,18 @@
 /*
  * The request thread `actor` of c's process was serving at ts (linker.h): on a CPython event
  * loop only when it is the one open (asyncio runs a request's code turns after the read that
- * woke it, so the wake-up rules of event loops would name another request).
+ * woke it, so the wake-up rules of event loops would name another request); for one of several
+ * requests a pipelining client wrote at once, by its place in the write.
  */
-static bool thread_parent(struct assembler *a, const struct conn *c, uint64_t actor, uint64_t ts,
-			  uint64_t cause, uint8_t trace_id[16], uint8_t span_id[8])
+static bool thread_parent(struct assembler *a, const struct conn *c, const struct op_head *op,
+			  uint64_t actor, uint64_t ts, uint64_t cause, uint8_t trace_id[16],
+			  uint8_t span_id[8])
 {
 	if (c->no_guess)
 		return linker__parent_if_one(a->linker, c->tgid, actor, ts, trace_id, span_id);
+	if (op->batch_n)
+		return linker__parent_in_batch(a->linker, c->tgid, actor, ts, op->batch_after_ns,
+					       op->batch_pos, op->batch_n, trace_id, span_id);
 	return linker__parent_at(a->linker, c->tgid, actor, ts, cause, trace_id, span_id);
 }
 
@@ -90,7 +95,7 @@ static void client_ids(struct assembler *a, struct conn *c, struct op_head *op,
 		 * in the request wins: the server's sonde takes that one too). */
 		memcpy(op->trace_id, k->trace_id, 16);
 		memcpy(op->span_id, k->span_id, 8);
-		if (op->actor && thread_parent(a, c, op->actor, op->start_ns, cause, trace, parent) &&
+		if (op->actor && thread_parent(a, c, op, op->actor, op->start_ns, cause, trace, parent) &&
 		    !memcmp(trace, op->trace_id, 16)) {
 			memcpy(op->parent_id, parent, 8);
 			a->st.links_thread++;
@@ -99,14 +104,14 @@ static void client_ids(struct assembler *a, struct conn *c, struct op_head *op,
 		span__new_span_id(op->span_id);
 		memcpy(op->trace_id, op->ctx.trace_id, 16);
 		memcpy(op->parent_id, op->ctx.span_id, 8);
-		if (op->actor && thread_parent(a, c, op->actor, op->start_ns, cause, trace, parent) &&
+		if (op->actor && thread_parent(a, c, op, op->actor, op->start_ns, cause, trace, parent) &&
 		    !memcmp(trace, op->trace_id, 16)) {
 			memcpy(op->parent_id, parent, 8);
 			a->st.links_thread++;
 		}
 	} else {
 		span__new_span_id(op->span_id);
-		if (op->actor && thread_parent(a, c, op->actor, op->start_ns, cause, op->trace_id,
+		if (op->actor && thread_parent(a, c, op, op->actor, op->start_ns, cause, op->trace_id,
 					       op->parent_id))
 			a->st.links_thread++;
 		else

@@ -801,6 +801,92 @@ TEST(linker_event_loop_choice)
 }
 
 /*
+ * A pipelining client on an event loop (Node's redis client writes every command of a turn at
+ * once): the requests whose code ran since the connection's previous write, in the order of
+ * the reads, are the write's commands' parents one to one; the answers read in one read woke
+ * their requests in the order of the replies; requests that ended before the write issued
+ * nothing in it. When the count does not match, or a read of the window is unnamed (an answer
+ * to a call without a parent) or has left the ring, no command gets a parent. With one request
+ * open on the thread, it is the parent, as for any call.
+ */
+TEST(linker_batch_turns)
+{
+	struct linker *l = linker__new();
+	uint8_t tr[4][16] = {{1}, {2}, {3}, {4}}, sp[4][8] = {{1}, {2}, {3}, {4}}, t[16], s[8];
+	struct linker_stats st;
+	int i;
+
+	CHECK(l);
+	if (!l)
+		return;
+	/* requests 1 and 2 read, their GETs go out together at 1300 */
+	linker__server_begin(l, 1, 1, 1000, tr[0], sp[0]);
+	linker__server_begin(l, 1, 1, 1100, tr[1], sp[1]);
+	for (i = 0; i < 2; i++)
+		CHECK(linker__parent_in_batch(l, 1, 1, 1300, 900, i, 2, t, s) && s[0] == i + 1 &&
+		      t[0] == i + 1);
+	/* one read answers both (2's reply first), request 3 is read, then one write of three:
+	 * the turns ran 2, 1, 3 */
+	linker__child_end(l, 1, 1, sp[1], 1400);
+	linker__child_end(l, 1, 1, sp[0], 1400);
+	linker__server_begin(l, 1, 1, 1450, tr[2], sp[2]);
+	CHECK(linker__parent_in_batch(l, 1, 1, 1500, 1300, 0, 3, t, s) && s[0] == 2);
+	CHECK(linker__parent_in_batch(l, 1, 1, 1500, 1300, 1, 3, t, s) && s[0] == 1);
+	CHECK(linker__parent_in_batch(l, 1, 1, 1500, 1300, 2, 3, t, s) && s[0] == 3);
+	/* request 1 answered and ended before the next write: 2 and 3 are its two commands */
+	linker__child_end(l, 1, 1, sp[0], 1600);
+	linker__child_end(l, 1, 1, sp[1], 1600);
+	linker__child_end(l, 1, 1, sp[2], 1600);
+	linker__server_end(l, 1, 1, sp[0], 1650);
+	CHECK(linker__parent_in_batch(l, 1, 1, 1700, 1500, 0, 2, t, s) && s[0] == 2);
+	CHECK(linker__parent_in_batch(l, 1, 1, 1700, 1500, 1, 2, t, s) && s[0] == 3);
+	/* three commands for two turns: none is named */
+	linker__child_end(l, 1, 1, sp[1], 1800);
+	linker__child_end(l, 1, 1, sp[2], 1800);
+	for (i = 0; i < 3; i++)
+		CHECK(!linker__parent_in_batch(l, 1, 1, 1900, 1700, i, 3, t, s));
+	/* one turn, three commands (Promise.all): all its own */
+	linker__server_begin(l, 1, 1, 2000, tr[3], sp[3]);
+	for (i = 0; i < 3; i++)
+		CHECK(linker__parent_in_batch(l, 1, 1, 2100, 1900, i, 3, t, s) && s[0] == 4);
+	/* an unnamed turn (a call without a parent came back) beside a named one: none */
+	linker__unknown_end(l, 1, 1, 2200);
+	linker__child_end(l, 1, 1, sp[3], 2200);
+	for (i = 0; i < 2; i++)
+		CHECK(!linker__parent_in_batch(l, 1, 1, 2300, 2100, i, 2, t, s));
+	/* a request that had not started when the write went out is never its parent */
+	linker__server_begin(l, 1, 1, 2500, tr[0], sp[0]);
+	CHECK(!linker__parent_in_batch(l, 1, 1, 2400, 2300, 0, 1, t, s));
+	/* another thread */
+	CHECK(!linker__parent_in_batch(l, 1, 2, 2600, 2300, 0, 1, t, s));
+	linker__stats(l, &st);
+	CHECK_EQ_INT(st.batch_linked, 10);
+	CHECK(st.batch_unsure >= 6);
+	linker__free(l);
+
+	/* reads of the window left the ring (a thread with few slots, many wakes): none */
+	l = linker__new();
+	linker__server_begin(l, 1, 1, 900, tr[1], sp[1]);
+	linker__server_begin(l, 1, 1, 1000, tr[0], sp[0]);
+	for (i = 0; i < 64; i++)
+		linker__unknown_end(l, 1, 1, 1100 + (uint64_t)i);
+	linker__child_end(l, 1, 1, sp[0], 1200);
+	CHECK(!linker__parent_in_batch(l, 1, 1, 1300, 1050, 0, 1, t, s));
+	CHECK(linker__parent_in_batch(l, 1, 1, 1300, 1199, 0, 1, t, s) && s[0] == 1);
+	linker__free(l);
+
+	/* a thread that serves one request at a time: its calls are that request's, whatever
+	 * the connection's last write was (a pooled connection another thread wrote on) */
+	l = linker__new();
+	linker__server_begin(l, 1, 1, 1000, tr[0], sp[0]);
+	CHECK(linker__parent_in_batch(l, 1, 1, 1300, 1200, 0, 3, t, s) && s[0] == 1);
+	CHECK(linker__parent_in_batch(l, 1, 1, 1300, 1200, 2, 3, t, s) && s[0] == 1);
+	linker__server_end(l, 1, 1, sp[0], 1400);
+	CHECK(!linker__parent_in_batch(l, 1, 1, 1500, 1300, 0, 1, t, s));
+	linker__free(l);
+}
+
+/*
  * Thread hand-off: a thread created while its creator serves a request takes that request on
  * (its calls are the request's children) for as long as the creator serves it; one created
  * outside a request, or used after the request ended (a pool's thread made on demand), has
@@ -941,6 +1027,7 @@ int main(void)
 	RUN(link_off_and_wire_context);
 	RUN(linker_intervals);
 	RUN(linker_event_loop_choice);
+	RUN(linker_batch_turns);
 	RUN(linker_thread_created);
 	RUN(tcp_option_ids_name_db_and_http_spans);
 	UNIT_DONE();
