@@ -158,3 +158,18 @@ def node_server(start_node_server):
 @pytest.fixture
 def nginx_server(start_nginx):
     return start_nginx()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """redis-server on a free loopback port, persistence off (redisutil.start_redis). It names
+    itself: .service is the service sonde gives its spans."""
+    from redisutil import start_redis
+
+    try:
+        srv = start_redis(tmp_path / "redis", service_name=None)
+    except HarnessError as e:
+        pytest.fail(str(e))
+    srv.service = "redis-server"
+    yield srv
+    srv.stop()

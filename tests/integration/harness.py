@@ -675,6 +675,19 @@ def curl(url: str, *args: str, service_name: str | None = "curl", env: dict | No
     return r
 
 
+def run_load(workdir: Path, tok: str, urls: list[str], concurrency: int) -> None:
+    """Every URL once through tests/apps/py_load.py, `concurrency` in flight (service
+    load-<tok>); asserts that each answered 200."""
+    path = workdir / f"urls-{tok}-{len(urls)}-{concurrency}"
+    path.write_text("".join(u + "\n" for u in urls))
+    r = subprocess.run([sys.executable, str(APPS / "py_load.py"), "--concurrency",
+                        str(concurrency), "--urls-file", str(path)], capture_output=True,
+                       text=True, timeout=300, env=_env(f"load-{tok}", None))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert not out["errors"] and set(out["statuses"].values()) == {200}, out["errors"][:5]
+
+
 def now_us() -> int:
     """Epoch microseconds (Jaeger's time unit), e.g. to pass as start_us."""
     return int(time.time() * 1e6)

@@ -24,7 +24,7 @@ import pytest
 import harness
 import pgutil
 from harness import HarnessError
-from redisutil import redis_installed, start_redis
+from redisutil import redis_installed
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CI") and not (redis_installed() and shutil.which("node")
@@ -32,7 +32,6 @@ pytestmark = pytest.mark.skipif(
     reason="redis-server, node or tests/apps/node_modules missing (tests/install-deps.sh test)")
 
 APP = harness.APPS / "express_redis.js"
-LOAD = harness.APPS / "py_load.py"
 RESULTS = harness.REPO / "build" / "test-results"
 KEY = re.compile(r"\b(?:user|views|prefs):(\d+)\b")
 
@@ -41,31 +40,10 @@ def token() -> str:
     return "t" + uuid.uuid4().hex[:7]
 
 
-@pytest.fixture
-def redis_server(tmp_path):
-    try:
-        srv = start_redis(tmp_path / "redis", service_name=None)
-    except HarnessError as e:
-        pytest.fail(str(e))
-    yield srv
-    srv.stop()
-
-
 def start_express(tmp_path, redis_port, service, *args):
     return harness._start_printing_port(
         "express", ["node", str(APP), "--redis", str(redis_port), "--port", "0", *args],
         tmp_path / f"express-{service}", harness._env(service, None))
-
-
-def run_load(tmp_path, tok, urls, concurrency):
-    path = tmp_path / f"urls-{tok}-{concurrency}"
-    path.write_text("".join(u + "\n" for u in urls))
-    r = subprocess.run([sys.executable, str(LOAD), "--concurrency", str(concurrency),
-                        "--urls-file", str(path)], capture_output=True, text=True, timeout=300,
-                       env=harness._env(f"load-{tok}", None))
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
-    assert not out["errors"] and set(out["statuses"].values()) == {200}, out["errors"][:5]
 
 
 def traced(jaeger, service, start_us, limit=5000):
@@ -152,7 +130,7 @@ def test_node_redis_turns_each_command_under_its_request(sonde, jaeger, redis_se
     app = start_express(tmp_path, redis_server.port, svc, "--client", "redis", "--resp", resp)
     for conc, n in ((20, 300), (50, 500)):
         t0 = harness.now_us()
-        run_load(tmp_path, tok, [f"{app.url}/users/{k}" for k in range(n)], conc)
+        harness.run_load(tmp_path, tok, [f"{app.url}/users/{k}" for k in range(n)], conc)
         share = check_run(jaeger, redis_server, svc, "users", n, ("GET", "INCR"), t0)
         record(f"node-redis RESP{resp} {conc} in flight", {"requests": n, "under_own": share})
         assert share >= 0.99, share
@@ -169,7 +147,7 @@ def test_commands_of_one_turn_several_requests_never_guessed(sonde, jaeger, redi
     app = start_express(tmp_path, redis_server.port, svc, "--client", "redis")
     n = 200
     t0 = harness.now_us()
-    run_load(tmp_path, tok, [f"{app.url}/dash/{k}" for k in range(n)], 20)
+    harness.run_load(tmp_path, tok, [f"{app.url}/dash/{k}" for k in range(n)], 20)
     share = check_run(jaeger, redis_server, svc, "dash", n, ("GET", "INCR", "HGETALL"), t0)
     record("node-redis Promise.all 20 in flight", {"requests": n, "under_own": share})
 
@@ -187,7 +165,7 @@ def test_ioredis_counts_exact_and_never_a_wrong_parent(sonde, jaeger, redis_serv
                         *(["--auto-pipeline"] if auto else []))
     for conc, n in ((20, 200), (50, 300)):
         t0 = harness.now_us()
-        run_load(tmp_path, tok, [f"{app.url}/users/{k}" for k in range(n)], conc)
+        harness.run_load(tmp_path, tok, [f"{app.url}/users/{k}" for k in range(n)], conc)
         share = check_run(jaeger, redis_server, svc, "users", n, ("GET", "INCR"), t0)
         record(f"ioredis{' auto-pipelining' if auto else ''} {conc} in flight",
                {"requests": n, "under_own": share})
@@ -216,7 +194,7 @@ def test_flask_express_redis_chain_50_in_flight(sonde, jaeger, redis_server, tmp
         assert json.loads(harness.curl(f"{fl.url}/setup").stdout)["ok"]
         n = 300
         t0 = harness.now_us()
-        run_load(tmp_path, tok, [f"{fl.url}/orders/{k}" for k in range(n)], 50)
+        harness.run_load(tmp_path, tok, [f"{fl.url}/orders/{k}" for k in range(n)], 50)
         redis_server_spans(jaeger, redis_server.port, t0, 2 * n)
         jaeger.wait_for_spans(ex_svc, where=lambda s: s.kind == "client", count=2 * n,
                               limit=20000, start_us=t0, timeout=60)

@@ -18,8 +18,7 @@ import uuid
 import pytest
 
 import harness
-from harness import HarnessError
-from redisutil import RedisServer, raw_session, redis_installed, start_redis
+from redisutil import RedisServer, raw_session, redis_installed
 
 pytestmark = pytest.mark.skipif(not redis_installed() and not os.environ.get("CI"),
                                 reason="redis-server/redis-tools not installed "
@@ -37,17 +36,6 @@ def name(prefix: str) -> str:
 # names it from its executable, whatever OTEL_SERVICE_NAME it was given; each test's server is
 # told apart by its port.
 SERVER_SERVICE = "redis-server"
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    try:
-        srv = start_redis(tmp_path / "redis", service_name=None)
-    except HarnessError as e:
-        pytest.fail(str(e))
-    srv.service = SERVER_SERVICE
-    yield srv
-    srv.stop()
 
 
 def db_spans(jaeger, service, count, start_us, kind, timeout=30, where=None, limit=1000,

@@ -201,17 +201,6 @@ def build_go_hop(tmp_path, name="go_hop", strip=False):
     return gobin
 
 
-def run_load(tmp_path, tok, urls, concurrency):
-    path = tmp_path / f"urls-{len(urls)}-{concurrency}"
-    path.write_text("".join(u + "\n" for u in urls))
-    r = subprocess.run([sys.executable, str(LOAD), "--concurrency", str(concurrency),
-                        "--urls-file", str(path)], capture_output=True, text=True, timeout=300,
-                       env=harness._env(f"load-{tok}", None))
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
-    assert not out["errors"] and set(out["statuses"].values()) == {200}, out["errors"][:5]
-
-
 def test_go_calls_are_children_of_their_requests(sonde, jaeger, start_nginx, test_start_us,
                                                  tmp_path):
     """Goroutines move between threads, so a Go program's calls are linked by goroutine: the
@@ -231,7 +220,7 @@ def test_go_calls_are_children_of_their_requests(sonde, jaeger, start_nginx, tes
         sonde()
         harness.curl(f"{go.url}/hop/warmup?next={quote(f'{ng.url}/', safe='')}", "-o", "/dev/null")
         time.sleep(0.5)
-        run_load(tmp_path, tok, [f"{go.url}/hop/{k}?next={quote(f'{ng.url}/api/items/{tok}/{k}', safe='')}"
+        harness.run_load(tmp_path, tok, [f"{go.url}/hop/{k}?next={quote(f'{ng.url}/api/items/{tok}/{k}', safe='')}"
                                  for k in range(n)], 50)
         jaeger.wait_for_spans("nginx", where=lambda s: f"/{tok}/" in s.tags.get("url.path", ""),
                               count=n, limit=5000, start_us=test_start_us, timeout=90)
@@ -362,7 +351,7 @@ def test_go_database_calls_by_goroutine(sonde, jaeger, test_start_us, tmp_path):
                                       harness._env(f"godb-{tok}", None))
     try:
         proc = sonde("--db-query", "raw")
-        run_load(tmp_path, tok, [f"{go.url}/db/{tok}k{k}?redis=127.0.0.1:{rs.port}"
+        harness.run_load(tmp_path, tok, [f"{go.url}/db/{tok}k{k}?redis=127.0.0.1:{rs.port}"
                                  for k in range(n)], 50)
         spans = jaeger.wait_for_spans(f"godb-{tok}", where=lambda s: s.kind == "client",
                                       count=n, limit=5000, start_us=test_start_us, timeout=90)
@@ -406,7 +395,7 @@ def test_work_handed_to_new_threads_stays_in_its_trace(sonde, jaeger, start_py_s
     up = start_py_server(service_name=f"up-{tok}")
     sonde()
     n, workers = 100, 2
-    run_load(tmp_path, tok, [f"{up.url}/spawn/{k}?next={quote(f'{down.url}/api/users/{k}', safe='')}"
+    harness.run_load(tmp_path, tok, [f"{up.url}/spawn/{k}?next={quote(f'{down.url}/api/users/{k}', safe='')}"
                              f"&n={workers}" for k in range(n)], 20)
     want = n * workers
     jaeger.wait_for_spans(f"down-{tok}", where=lambda s: s.kind == "server", count=want,
@@ -480,7 +469,7 @@ def test_asyncio_calls_never_get_another_requests_parent(sonde, jaeger, start_ng
         n = 300
         urls = [f"http://127.0.0.1:{aio.port}/hop/{k}?next="
                 f"{quote(f'{ng.url}/api/items/{tok}/{k}', safe='')}" for k in range(n)]
-        run_load(tmp_path, tok, urls, 50)
+        harness.run_load(tmp_path, tok, urls, 50)
         jaeger.wait_for_spans("nginx", where=lambda s: f"/{tok}/" in s.tags.get("url.path", ""),
                               count=n, limit=5000, start_us=test_start_us, timeout=90)
         jaeger.wait_for_spans(f"aio-{tok}", where=lambda s: s.kind == "client", count=n,
