@@ -92,20 +92,25 @@ static __always_inline void gather_peer_ctx(const struct sock_io *io, struct son
 }
 
 /*
- * The record of one I/O of a connection under STREAM (io_run). Returns false when the walk
- * cannot start or another run on this CPU took the scratch meanwhile: the caller then writes
- * the usual record of the first buffer (emit_data, not called from here: one copy of it in the
- * program is what the verifier can take), and the decoder sees the rest as a tail.
+ * The record of one I/O of a connection under STREAM (io_run). Returns false when the I/O's
+ * first buffer holds it all within --capture-bytes, or when the walk cannot start or another
+ * run on this CPU took the scratch meanwhile: the caller then writes the usual record of the
+ * first buffer (emit_data, not called from here: one copy of it in the program is what the
+ * verifier can take); in the last two cases the decoder sees the rest as a tail.
  */
 static __always_inline bool emit_gather(const struct sock_io *io)
 {
 	struct sonde_walk_scratch *s;
 	struct sonde_data_event *ev;
 	struct walk_ctx *w;
-	__u64 owner, len, plain, vec, go_g = 0;
+	__u64 owner, len, plain, vec, go_g = 0, contig = 0;
 	__u32 zero = 0;
 	void *rb;
 
+	/* Most commands and replies fit the usual record whole, from their first buffer: no walk,
+	 * no second copy (through the scratch) for them. */
+	if (io_buffer(&io->src, &contig, NULL) && contig >= io->bytes && io->bytes <= capture_bytes)
+		return false;
 	s = bpf_map_lookup_elem(&walk_scratch, &zero);
 	if (!s)
 		return false;
