@@ -294,17 +294,18 @@ static __always_inline void fill_data_fields(struct sonde_data_event *ev, const 
 
 /*
  * A data record for this I/O, with as much payload as the settings allow, and the context
- * lines a request head's search found past it (head_find.bpf.h).
+ * lines a request head's search found past it (head_find.bpf.h). buf and contig: the I/O's
+ * first buffer (io_buffer, NULL when it has none), go_g as io_buffer gives it.
  */
-static __always_inline void emit_data(const struct sock_io *io)
+static __always_inline void emit_data(const struct sock_io *io, void *buf, __u64 contig,
+				      __u64 go_g)
 {
 	struct sonde_conn_state *st = io->st;
 	struct sonde_data_event *ev;
 	__u8 found;
-	__u64 contig = 0, n = 0, go_g = 0;
-	void *ring, *buf;
+	__u64 n = 0;
+	void *ring;
 
-	buf = io_buffer(&io->src, &contig, &go_g);
 	if (buf) {
 		n = io->bytes;
 		if (n > contig)
@@ -461,9 +462,7 @@ static __always_inline void start_run(struct sonde_conn_state *st, struct sonde_
 	st->run_http1_status = 0;
 	st->head_scan = 0;
 	policy_refresh(st, key);
-	h2_detect(st, dir, ret, src);
-	resp_detect(st, ret, src);
-	pg_detect(st, ret, src);
+	policy_detect(st, dir, ret, src);
 	/* Plaintext from a TLS library is recorded: its thread's notes would be in another map. */
 	if (http1_summaries && st->policy == SONDE_CAPTURE_HTTP1_STATUS &&
 	    src->from != IO_FROM_TLS && st->role != SONDE_ROLE_UNKNOWN &&
@@ -541,10 +540,18 @@ static __always_inline void io_run(struct sock *sk, struct sonde_conn_state *st,
 				     .prev = &prev, .key = key, .offset = offset, .ts = ts,
 				     .pid_tgid = pid_tgid, .bytes = ret, .run_seq = seq, .dir = dir};
 
-		if (st->policy == SONDE_CAPTURE_H2_FRAMES)
+		__u64 contig = 0, go_g = 0;
+		void *buf;
+
+		if (st->policy == SONDE_CAPTURE_H2_FRAMES) {
 			emit_frames(&io); /* HTTP/2: every I/O walked (h2_frames.bpf.h) */
-		else if (st->policy != SONDE_CAPTURE_STREAM || !emit_gather(&io))
-			emit_data(&io); /* STREAM: pipelining clients' protocols (gather.bpf.h) */
+			return;
+		}
+		/* found once, for both: STREAM's pipelining protocols are walked (gather.bpf.h)
+		 * unless their first buffer holds the I/O */
+		buf = io_buffer(&io.src, &contig, &go_g);
+		if (st->policy != SONDE_CAPTURE_STREAM || !emit_gather(&io, buf, contig))
+			emit_data(&io, buf, contig, go_g);
 	}
 }
 

@@ -16,59 +16,72 @@
 
 _Static_assert(SONDE_STREAM_MAX <= SONDE_FRAMES_MAX, "the walk's scratch holds the record");
 
-/*
- * A run starts on a connection still on the default policy: if it is one of the connection's
- * first two runs and starts like a Redis command array ("*<count>\r\n$"), the connection is
- * captured under STREAM from this I/O on, without waiting for the agent's decoder to ask
- * (redis-cli --pipe writes its whole pipeline in the first run). The agent's decoder asks for
- * the same policy anyway; a false match only costs records.
- */
-static __always_inline void resp_detect(struct sonde_conn_state *st, int ret,
-					const struct io_source *src)
+/* Whether a run's first 8 bytes start like a Redis command array: "*<count>\r\n$", the count
+ * of one to four digits. */
+static __always_inline bool resp_digit(__u8 c)
 {
+	return c >= '0' && c <= '9';
+}
+
+static __always_inline bool resp_count_end(const __u8 *p)
+{
+	return p[0] == '\r' && p[1] == '\n' && p[2] == '$';
+}
+
+/* (The places spelled out: with a variable index clang may build the address with an OR,
+ * which the verifier refuses on a stack pointer.) */
+static __always_inline bool resp_start(const __u8 *b)
+{
+	if (b[0] != '*' || b[1] < '1' || b[1] > '9')
+		return false;
+	return resp_count_end(b + 2) ||
+	       (resp_digit(b[2]) &&
+		(resp_count_end(b + 3) ||
+		 (resp_digit(b[3]) &&
+		  (resp_count_end(b + 4) || (resp_digit(b[4]) && resp_count_end(b + 5))))));
+}
+
+/* Whether a run's first 8 bytes (of ret) are a PostgreSQL startup packet of protocol 3, or the
+ * SSLRequest or GSSENCRequest sent before one. */
+static __always_inline bool pg_startup(const __u8 *b, int ret)
+{
+	__u32 len = (__u32)b[0] << 24 | (__u32)b[1] << 16 | (__u32)b[2] << 8 | b[3];
+	__u32 code = (__u32)b[4] << 24 | (__u32)b[5] << 16 | (__u32)b[6] << 8 | b[7];
+
+	if (len < 8 || len > 10000 || len > (__u32)ret)
+		return false;
+	return code == 0x00030000 || (len == 8 && (code == 80877103 || code == 80877104));
+}
+
+/*
+ * A run starts on a connection still on the default policy, one of its first two: the kernel
+ * takes a policy by itself from the run's first bytes, read once here. The HTTP/2 client
+ * preface: H2_FRAMES (h2_frames.bpf.h). A Redis command array, or (in the first run) a
+ * PostgreSQL startup: STREAM at once, without waiting for the agent's decoder to ask, so that a
+ * session that pipelines as soon as it is up (redis-cli --pipe, psycopg's pipeline()) is seen
+ * whole from its first byte. The decoders ask for STREAM anyway; a false match only costs
+ * records.
+ */
+static __always_inline void policy_detect(struct sonde_conn_state *st, __u16 dir, int ret,
+					  const struct io_source *src)
+{
+	__u8 b[H2_PREFACE_LEN];
 	__u64 contig = 0;
-	__u8 b[8];
+	bool whole;
 	void *buf;
-	int i;
 
 	if (st->run_seq > 2 || st->policy != SONDE_CAPTURE_RUNS || ret < 8)
 		return;
 	buf = io_buffer(src, &contig, NULL);
-	if (!buf || contig < 8 || bpf_probe_read_user(b, sizeof(b), buf) || b[0] != '*' ||
-	    b[1] < '1' || b[1] > '9')
+	if (!buf || contig < 8)
 		return;
-	/* "*N\r\n$" with N of one to four digits */
-	for (i = 2; i < 5 && b[i] >= '0' && b[i] <= '9'; i++)
-		;
-	if (i + 3 > (int)sizeof(b) || b[i] != '\r' || b[i + 1] != '\n' || b[i + 2] != '$')
+	__builtin_memset(b, 0, sizeof(b));
+	whole = ret >= H2_PREFACE_LEN && contig >= H2_PREFACE_LEN;
+	if (bpf_probe_read_user(b, whole ? H2_PREFACE_LEN : 8, buf))
 		return;
-	st->policy = SONDE_CAPTURE_STREAM;
-}
-
-/*
- * The same for PostgreSQL: a connection's first run that starts with a startup packet of
- * protocol 3 (or the SSLRequest or GSSENCRequest before one) is under STREAM at once, so that a
- * session that pipelines as soon as it is up (psycopg's pipeline(), pgx batches) is seen
- * whole from its first query, before the agent's decoder could ask.
- */
-static __always_inline void pg_detect(struct sonde_conn_state *st, int ret,
-				      const struct io_source *src)
-{
-	__u64 contig = 0;
-	__u32 len, code;
-	__u8 b[8];
-	void *buf;
-
-	if (st->run_seq > 1 || st->policy != SONDE_CAPTURE_RUNS || ret < 8)
-		return;
-	buf = io_buffer(src, &contig, NULL);
-	if (!buf || contig < 8 || bpf_probe_read_user(b, sizeof(b), buf))
-		return;
-	len = (__u32)b[0] << 24 | (__u32)b[1] << 16 | (__u32)b[2] << 8 | b[3];
-	code = (__u32)b[4] << 24 | (__u32)b[5] << 16 | (__u32)b[6] << 8 | b[7];
-	if (len < 8 || len > 10000 || len > (__u32)ret)
-		return;
-	if (code == 0x00030000 || (len == 8 && (code == 80877103 || code == 80877104)))
+	if (whole && h2_preface(b))
+		h2_start(st, dir);
+	else if (resp_start(b) || (st->run_seq <= 1 && pg_startup(b, ret)))
 		st->policy = SONDE_CAPTURE_STREAM;
 }
 
@@ -92,24 +105,24 @@ static __always_inline void gather_peer_ctx(const struct sock_io *io, struct son
 }
 
 /*
- * The record of one I/O of a connection under STREAM (io_run). Returns false when the I/O's
- * first buffer holds it all within --capture-bytes, or when the walk cannot start or another
- * run on this CPU took the scratch meanwhile: the caller then writes the usual record of the
- * first buffer (emit_data, not called from here: one copy of it in the program is what the
- * verifier can take); in the last two cases the decoder sees the rest as a tail.
+ * The record of one I/O of a connection under STREAM (io_run), whose first buffer, of contig
+ * bytes, io_run found at buf. Returns false when that buffer holds the I/O all within
+ * --capture-bytes, or when the walk cannot start or another run on this CPU took the scratch
+ * meanwhile: the caller then writes the usual record of the first buffer (emit_data, not called
+ * from here: one copy of it in the program is what the verifier can take); in the last two
+ * cases the decoder sees the rest as a tail.
  */
-static __always_inline bool emit_gather(const struct sock_io *io)
+static __always_inline bool emit_gather(const struct sock_io *io, const void *buf, __u64 contig)
 {
 	struct sonde_walk_scratch *s;
 	struct sonde_data_event *ev;
 	struct walk_ctx *w;
-	__u64 owner, len, plain, vec, go_g = 0, contig = 0;
+	__u64 owner, plain, vec, go_g = 0;
 	__u32 zero = 0;
-	void *rb;
 
 	/* Most commands and replies fit the usual record whole, from their first buffer: no walk,
 	 * no second copy (through the scratch) for them. */
-	if (io_buffer(&io->src, &contig, NULL) && contig >= io->bytes && io->bytes <= capture_bytes)
+	if (buf && contig >= io->bytes && io->bytes <= capture_bytes)
 		return false;
 	s = bpf_map_lookup_elem(&walk_scratch, &zero);
 	if (!s)
@@ -137,17 +150,7 @@ static __always_inline bool emit_gather(const struct sock_io *io)
 	if (tcp_mode && io_may_propagate(&io->src) && io->dir == SONDE_DIR_EGRESS && !io->offset &&
 	    io->st->role != SONDE_ROLE_SERVER)
 		tcp_option_sent(io->sk, io->bytes, io->pid_tgid, &ev->ctx);
-	rb = ring_of_cpu();
-	if (!rb)
-		return true;
-	len = WALK_HEAD_BYTES + (w->out & (2 * SONDE_FRAMES_MAX - 1));
-	if (len > WALK_REC_MAX)
-		return true;
-	if (bpf_ringbuf_output(rb, &s->ev, len, ring_wake_flags(rb))) {
-		count(SONDE_CNT_RING_FULL);
-		return true;
-	}
-	count(SONDE_CNT_RECORDS);
+	walk_submit(s);
 	return true;
 }
 

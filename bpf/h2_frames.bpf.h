@@ -24,41 +24,28 @@ static __always_inline bool h2_keeps_payload(__u8 type)
 	       type == 0x7 /* GOAWAY */ || type == 0x9 /* CONTINUATION */;
 }
 
-/* Whether the first bytes of buf (ret of them) are the client connection preface. */
-static __always_inline bool h2_preface(const void *buf, __u64 contig, int ret)
+/* Whether a run's first H2_PREFACE_LEN bytes are the client connection preface. */
+static __always_inline bool h2_preface(const __u8 *got)
 {
 	static const char want[H2_PREFACE_LEN] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-	char got[H2_PREFACE_LEN];
 	int i;
 
-	if (!buf || ret < H2_PREFACE_LEN || contig < H2_PREFACE_LEN)
-		return false;
-	if (bpf_probe_read_user(got, sizeof(got), buf))
-		return false;
 	for (i = 0; i < H2_PREFACE_LEN; i++)
-		if (got[i] != want[i])
+		if (got[i] != (__u8)want[i])
 			return false;
 	return true;
 }
 
 /*
- * A run starts on a connection still on the default policy: if it is one of the connection's
- * first two runs (the server may write its SETTINGS before it reads the preface) and starts
- * with the client preface, the connection is HTTP/2 from here on. The preface's direction walks
- * on from the preface's end; the other from a frame boundary (nothing or whole frames went by).
+ * One of a connection's first two runs (the server may write its SETTINGS before it reads the
+ * preface) started with the client preface (policy_detect, gather.bpf.h): the connection is
+ * HTTP/2 from here on. The preface's direction walks on from the preface's end; the other from
+ * a frame boundary (nothing or whole frames went by).
  */
-static __always_inline void h2_detect(struct sonde_conn_state *st, __u16 dir, int ret,
-				      const struct io_source *src)
+static __always_inline void h2_start(struct sonde_conn_state *st, __u16 dir)
 {
 	struct sonde_frame_cursor *c;
-	__u64 contig = 0;
-	void *buf;
 
-	if (st->run_seq > 2 || st->policy != SONDE_CAPTURE_RUNS)
-		return;
-	buf = io_buffer(src, &contig, NULL);
-	if (!h2_preface(buf, contig, ret))
-		return;
 	__builtin_memset(st->walk, 0, sizeof(st->walk));
 	c = &st->walk[(dir - 1) & 1];
 	c->left = H2_PREFACE_LEN; /* as if a payload the record keeps */
@@ -214,6 +201,21 @@ static __always_inline bool walk_start(const struct io_source *src, __u64 *plain
 	}
 }
 
+/* The record the walk built in the scratch into this CPU's ring, at its real size. */
+static __always_inline void walk_submit(struct sonde_walk_scratch *s)
+{
+	__u64 len = WALK_HEAD_BYTES + (s->w.out & (2 * SONDE_FRAMES_MAX - 1));
+	void *rb = ring_of_cpu();
+
+	if (!rb || len > WALK_REC_MAX)
+		return;
+	if (bpf_ringbuf_output(rb, &s->ev, len, ring_wake_flags(rb))) {
+		count(SONDE_CNT_RING_FULL);
+		return;
+	}
+	count(SONDE_CNT_RECORDS);
+}
+
 /* The record of one I/O of a connection under H2_FRAMES (on_socket_io). */
 static __always_inline void emit_frames(const struct sock_io *io)
 {
@@ -223,8 +225,7 @@ static __always_inline void emit_frames(const struct sock_io *io)
 	struct sonde_data_event *ev;
 	__u32 zero = 0, left0 = c->left;
 	__u8 part0 = c->part, elided0 = c->elided;
-	__u64 owner, len, plain, vec, go_g = 0;
-	void *rb;
+	__u64 owner, plain, vec, go_g = 0;
 
 	if (c->lost)
 		goto lost;
@@ -267,17 +268,7 @@ static __always_inline void emit_frames(const struct sock_io *io)
 	if (tcp_mode && io_may_propagate(&io->src) && io->dir == SONDE_DIR_EGRESS && !io->offset &&
 	    io->st->role != SONDE_ROLE_SERVER)
 		tcp_option_sent(io->sk, io->bytes, io->pid_tgid, &ev->ctx);
-	rb = ring_of_cpu();
-	if (!rb)
-		return;
-	len = WALK_HEAD_BYTES + (w->out & (2 * SONDE_FRAMES_MAX - 1));
-	if (len > WALK_REC_MAX)
-		return;
-	if (bpf_ringbuf_output(rb, &s->ev, len, ring_wake_flags(rb))) {
-		count(SONDE_CNT_RING_FULL);
-		return;
-	}
-	count(SONDE_CNT_RECORDS);
+	walk_submit(s);
 	return;
 lost:
 	/* The boundaries are gone for good: one record says so, then the I/O is only counted. */
