@@ -34,7 +34,7 @@ import mysqlutil
 import pgutil
 from test_grpc import exactly
 from test_http_spans import stats_line
-from test_trace_chain import build_go_hop, uprobe_files
+from test_trace_chain import build_go_hop, uprobe_files, wait_probes
 
 
 def tag() -> str:
@@ -190,7 +190,7 @@ def test_https_servers_in_python_and_node_in_one_trace(sonde, jaeger, start_ngin
     py = start_py_server(service_name=f"py-srv-{t}", tls=tls, env=env)
     # node's probes (its own OpenSSL) come at its exec: in place before the first request
     exe = os.readlink(f"/proc/{node.proc.pid}/exe")
-    harness.poll_until(lambda: exe in uprobe_files(agent.pid), 15, what=f"uprobes on {exe}")
+    wait_probes(agent.pid, exe, "sonde_ssl_free")
     for i in range(5):
         inner = f"{node.url}/hop/n{i}?next=" + urllib.parse.quote(f"{ng.url}/api/items/{i}")
         url = f"{py.url}/hop/p{i}?next=" + urllib.parse.quote(inner, safe="")
@@ -340,8 +340,7 @@ def test_go_https_server_and_client(sonde, jaeger, start_nginx, tmp_path, tls, t
     try:
         # its probes come at its exec, some 20 ms later: a request sent at once could win
         exe = os.readlink(f"/proc/{go.proc.pid}/exe")
-        harness.poll_until(lambda: exe in uprobe_files(agent.pid), 15,
-                           what=f"sonde's uprobes on {exe}")
+        wait_probes(agent.pid, exe, "sonde_gotls_hs_ret")
         for proto in ("--http1.1", "--http2"):
             urls = [f"{go.url}/hop/{proto[2:]}-{i}?next=" +
                     urllib.parse.quote(f"{ng.url}/api/items/{proto[2:]}-{i}", safe="")

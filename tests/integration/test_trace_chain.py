@@ -274,6 +274,21 @@ def uprobe_files(sonde_pid, with_programs=False):
     return [(e["filename"], names.get(e.get("prog_id"), "")) for e in probes]
 
 
+def wait_probes(sonde_pid, exe, last, timeout=15):
+    """The names of sonde's programs on exe, sorted, once the one it attaches last is there:
+    sonde attaches a file's probes one after the other, so the first one in place says nothing
+    of the rest (a request sent then could miss them). The last symbol has a probe per RET:
+    the list must also be the same at two polls in a row."""
+    seen = [None]
+
+    def attached():
+        progs = sorted(p for f, p in uprobe_files(sonde_pid, with_programs=True) if f == exe)
+        done = last in progs and progs == seen[0]
+        seen[0] = progs
+        return progs if done else None
+    return harness.poll_until(attached, timeout, what=f"sonde's uprobes on {exe} up to {last}")
+
+
 def metric(text, name, labels):
     for line in text.splitlines():
         if line.startswith(name + labels + " "):
@@ -298,10 +313,8 @@ def test_go_program_started_after_sonde_gets_its_uprobes_at_exec(sonde, jaeger, 
                                       harness._env(f"goexec-{tok}", None))
     exe = os.readlink(f"/proc/{go.proc.pid}/exe")  # sonde attaches through the file's path
     try:
-        harness.poll_until(lambda: [f for f in uprobe_files(agent.pid) if f == exe],
-                           15, what=f"sonde's uprobes on {exe}")
-        progs = sorted(p for f, p in uprobe_files(agent.pid, with_programs=True) if f == exe)
         # roundTrip and Request.write; with --tls, crypto/tls Read and Write, a probe per RET
+        progs = wait_probes(agent.pid, exe, "sonde_gotls_hs_ret")
         assert progs.count("sonde_go_round_trip") == 1, progs
         assert progs.count("sonde_go_request_write") == 1, progs
         assert progs.count("sonde_gotls_read") == 1 and progs.count("sonde_gotls_write") == 1, progs
