@@ -41,6 +41,7 @@ test_pkgs() {
 	p+=(redis-server redis-tools) # tests/integration/test_redis.py
 	p+=(postgresql postgresql-client) # tests/integration/test_postgres.py (psql, pgbench)
 	p+=(nghttp2-client) # tests/integration/test_grpc.py (h2load)
+	p+=(openjdk-17-jdk-headless) # tests/integration/test_handoff.py (java, javac)
 	# Any nginx build will do; nginx-light is the smallest.
 	if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 		p+=(nginx-light)
