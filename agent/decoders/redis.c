@@ -120,6 +120,7 @@ struct rd_cmd {
 	uint32_t db;	    /* the database it runs in */
 	uint32_t sel;	    /* SELECT: the index it selects */
 	uint32_t expect;    /* F_SUB: confirmations still to come */
+	uint32_t batch;	    /* EXEC: the commands queued since MULTI (db.operation.batch.size) */
 	uint16_t batch_pos; /* its place among the commands of its write (op_head's batch_*) */
 	uint16_t batch_n;   /* ... how many they are, 0 while the write is the latest */
 	uint64_t batch_after_ns;
@@ -139,6 +140,7 @@ struct rd_state {
 	struct op_queue q; /* of struct rd_cmd, its last slot kept for a marker */
 	uint32_t db;	   /* the database of the next command */
 	int64_t multi_db;  /* SELECT inside MULTI: takes effect at EXEC, -1 if none */
+	uint32_t multi_n;  /* commands sent since MULTI: the transaction EXEC runs */
 	bool in_multi;
 	bool subscribed;   /* RESP2 pub/sub mode: arrays may be pushed messages */
 	bool resp3;
@@ -536,6 +538,7 @@ static void emit(struct rd_state *st, const struct rd_cmd *c, uint64_t end_ns,
 	op.head.batch_pos = c->batch_pos;
 	op.head.batch_after_ns = c->batch_after_ns;
 	op.returned_rows = r ? r->rows : -1;
+	op.batch_size = c->batch; /* the span says it when it is more than one */
 	op.head.incomplete = incomplete;
 	copy_cstr(op.operation, sizeof(op.operation), c->op);
 	op.collection[0] = '\0';
@@ -834,6 +837,9 @@ static bool command_effects(struct rd_state *st, struct rd_cmd *c)
 	int64_t v;
 
 	st->reply_skip = false;
+	if (st->in_multi && !word_is(c->op, "MULTI") && !word_is(c->op, "EXEC") &&
+	    !word_is(c->op, "DISCARD") && st->multi_n < UINT32_MAX)
+		st->multi_n++;
 	if (word_is(c->op, "SELECT") && b->argc == 2 && !b->w1_over &&
 	    parse_int(b->w1, b->w1_len, false, &v) && v <= UINT32_MAX) {
 		c->flags |= F_SELECT;
@@ -845,9 +851,13 @@ static bool command_effects(struct rd_state *st, struct rd_cmd *c)
 	} else if (word_is(c->op, "MULTI")) {
 		st->in_multi = true;
 		st->multi_db = -1;
+		st->multi_n = 0;
 	} else if (word_is(c->op, "EXEC") || word_is(c->op, "DISCARD")) {
 		if (word_is(c->op, "EXEC") && st->in_multi && st->multi_db >= 0)
 			st->db = (uint32_t)st->multi_db;
+		/* the conventions' batch: the commands the transaction runs, sent one by one */
+		if (word_is(c->op, "EXEC") && st->in_multi)
+			c->batch = st->multi_n;
 		st->in_multi = false;
 	} else if (word_is(c->op, "RESET")) {
 		c->flags |= F_RESET;

@@ -99,6 +99,10 @@ def check_session(spans, rows, srv: RedisServer, client: bool):
             assert t["server.address"] == "127.0.0.1", s
     execs = [s for s in spans if s.name == "EXEC"]
     assert execs and execs[0].tags["db.response.returned_rows"] == 2  # INCR and HSET results
+    # the transaction is the conventions' batch: two commands sent since MULTI; no other
+    # span is one
+    assert execs[0].tags.get("db.operation.batch.size") == 2, execs[0]
+    assert all("db.operation.batch.size" not in s.tags for s in spans if s.name != "EXEC")
 
 
 def test_cli_session_client_and_server_spans(jaeger, sonde, redis_server, test_start_us):

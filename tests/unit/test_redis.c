@@ -314,6 +314,11 @@ static void check_pipeline(const char *what, size_t split)
 	}
 	CHECK_EQ_INT(snk.ops[4].returned_rows, 3);
 	CHECK_STR(snk.ops[1].query, "SET ? ?");
+	/* EXEC runs the three commands sent since MULTI: a batch; the others are none */
+	CHECK_EQ_INT(snk.ops[4].batch_size, 3);
+	for (i = 0; i < 6; i++)
+		if (i != 4)
+			CHECK_EQ_INT(snk.ops[i].batch_size, 0);
 }
 
 TEST(pipeline_split_everywhere)
@@ -482,8 +487,23 @@ TEST(multi_exec)
 	CHECK(!snk.ops[3].error); /* the transaction ran; one of its commands failed */
 	CHECK_EQ_INT(snk.ops[3].returned_rows, 2);
 	CHECK_EQ_INT(snk.ops[3].head.end_ns, 8);
+	CHECK_EQ_INT(snk.ops[3].batch_size, 2); /* SET and INCR */
 	CHECK_STR(snk.ops[6].status_code, "EXECABORT");
 	CHECK(snk.ops[5].error);
+	CHECK_EQ_INT(snk.ops[6].batch_size, 1); /* one command: not a batch on the span */
+	free_state(st);
+}
+
+/* An EXEC without its MULTI seen (a connection joined half-way) says no batch size. */
+TEST(exec_without_multi)
+{
+	void *st = new_state(DB_QUERY_SANITIZED);
+
+	run(st, true, "*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n*1\r\n$4\r\nEXEC\r\n", 1);
+	run(st, false, "+QUEUED\r\n*1\r\n:1\r\n", 2);
+	CHECK_EQ_INT(snk.n, 2);
+	CHECK_STR(snk.ops[1].operation, "EXEC");
+	CHECK_EQ_INT(snk.ops[1].batch_size, 0);
 	free_state(st);
 }
 
@@ -990,6 +1010,7 @@ int main(void)
 	RUN(resp3_types);
 	RUN(select_namespace);
 	RUN(multi_exec);
+	RUN(exec_without_multi);
 	RUN(pubsub_resp2);
 	RUN(pubsub_resp3);
 	RUN(monitor);
