@@ -56,7 +56,10 @@ struct assembler *assembler__new(const struct sonde_config *cfg, struct process_
 	a->conns = conn_table__new(CONN_MAX);
 	a->linker = linker__new();
 	a->runtimes = runtime_cache__new();
-	if (!a->conns || !a->linker || !a->runtimes) {
+	if (cfg->request_metrics)
+		a->red = red__new(cfg->request_metrics_series, cfg->request_metrics_bounds,
+				  cfg->request_metrics_n_bounds);
+	if (!a->conns || !a->linker || !a->runtimes || (cfg->request_metrics && !a->red)) {
 		assembler__free(a);
 		return NULL;
 	}
@@ -111,13 +114,20 @@ void assembler__free(struct assembler *a)
 	conn_table__free(a->conns);
 	linker__free(a->linker);
 	runtime_cache__free(a->runtimes);
+	red__free(a->red);
 	free(a);
+}
+
+const struct red *assembler__red(const struct assembler *a)
+{
+	return a->red;
 }
 
 void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 {
 	struct conn_table_stats cs;
 	struct linker_stats ls;
+	struct red_stats rs;
 
 	*out = a->st;
 	conn_table__stats(a->conns, &cs);
@@ -130,6 +140,9 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 	out->links_unguessed = ls.unguessed;
 	out->links_batch = ls.batch_linked;
 	out->links_batch_unsure = ls.batch_unsure;
+	red__stats(a->red, &rs);
+	out->red_series = rs.series;
+	out->red_overflows = rs.overflows;
 }
 
 void core__ignore(struct assembler *a, struct conn *c)

@@ -15,6 +15,7 @@
 #include "process.h"
 #include "sonde_event.h"
 #include "span.h"
+#include "red.h"
 
 struct assembler;
 
@@ -52,6 +53,8 @@ struct assembler_stats {
 	uint64_t links_batch;	   /* calls of a pipelined write linked by their place in it */
 	uint64_t links_batch_unsure; /* ... left unlinked: the write's calls and the requests that
 				      * ran since the last write did not match */
+	uint64_t red_series;	     /* request-metric series now (red.h) */
+	uint64_t red_overflows;	     /* operations counted in a metric's overflow series */
 	uint64_t responses_pipelined;  /* summarized responses that answered several pipelined
 					* requests at once (no status for all but the first) */
 	uint64_t conns_summarized;     /* connections whose responses the kernel was asked to
@@ -82,6 +85,8 @@ void assembler__tick(struct assembler *a, uint64_t now_mono_ns);
 /* At shutdown: emit every exchange that has a response. */
 void assembler__flush(struct assembler *a);
 void assembler__stats(const struct assembler *a, struct assembler_stats *out);
+/* The request metrics (red.h), NULL when they are off. */
+const struct red *assembler__red(const struct assembler *a);
 
 /* CLOCK_MONOTONIC (the BPF clock) to Unix nanoseconds. */
 uint64_t assembler__to_unix_ns(const struct assembler *a, uint64_t mono_ns);

@@ -55,6 +55,9 @@ enum {
 	OPT_K8S_TOKEN,
 	OPT_K8S_CA,
 	OPT_SAMPLE_RATIO,
+	OPT_REQUEST_METRICS,
+	OPT_REQUEST_METRICS_SERIES,
+	OPT_REQUEST_METRICS_BUCKETS,
 	OPT_LIST_COUNTERS,
 };
 
@@ -102,6 +105,9 @@ static const struct option long_opts[] = {
 	{"k8s-token-file", required_argument, NULL, OPT_K8S_TOKEN},
 	{"k8s-ca-file", required_argument, NULL, OPT_K8S_CA},
 	{"sample-ratio", required_argument, NULL, OPT_SAMPLE_RATIO},
+	{"request-metrics", required_argument, NULL, OPT_REQUEST_METRICS},
+	{"request-metrics-series", required_argument, NULL, OPT_REQUEST_METRICS_SERIES},
+	{"request-metrics-buckets", required_argument, NULL, OPT_REQUEST_METRICS_BUCKETS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -191,9 +197,29 @@ void config__usage(FILE *out)
 		"      --stats-interval S     log self-statistics every S seconds (0: at exit only)\n"
 		"      --metrics-addr HOST:PORT  /metrics (Prometheus) and /healthz; 'off' to disable\n"
 		"                             (default 127.0.0.1:9464)\n"
+		"      --request-metrics on|off  request duration histograms (HTTP, gRPC, databases)\n"
+		"                             from every operation, sampled or not, on /metrics\n"
+		"                             (default on)\n"
+		"      --request-metrics-series N  series per metric at most; the rest go to one\n"
+		"                             overflow series (default %u)\n"
+		"      --request-metrics-buckets LIST  bucket bounds in seconds for every histogram,\n"
+		"                             a comma list (default: the OpenTelemetry advice)\n"
 		"  -v, --verbose              libbpf and debug logs\n",
 		SONDE_PAYLOAD_MAX, SONDE_PAYLOAD_DEFAULT, SONDE_RUN_CAPTURES_DEFAULT,
-		SONDE_RING_BYTES >> 10);
+		SONDE_RING_BYTES >> 10, RED_SERIES_DEFAULT);
+}
+
+/* --request-metrics-buckets: increasing bounds in seconds; prints the error. */
+static int parse_buckets(struct sonde_config *cfg, const char *s)
+{
+	cfg->request_metrics_n_bounds = red__parse_bounds(s, cfg->request_metrics_bounds);
+	if (cfg->request_metrics_n_bounds > 0)
+		return 0;
+	cfg->request_metrics_n_bounds = 0;
+	fprintf(stderr, "sonde: invalid value '%s' for --request-metrics-buckets: expected "
+			"increasing positive numbers of seconds, comma separated, at most %d\n",
+		s, RED_BOUNDS_MAX);
+	return -EINVAL;
 }
 
 /* Parse an unsigned decimal in [lo, hi]; prints the error naming the flag. */
@@ -677,6 +703,16 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_SAMPLE_RATIO:
 			err = parse_ratio("--sample-ratio", optarg, &cfg->sample_threshold);
 			break;
+		case OPT_REQUEST_METRICS:
+			err = parse_bool("--request-metrics", optarg, &cfg->request_metrics);
+			break;
+		case OPT_REQUEST_METRICS_SERIES:
+			err = parse_u32("--request-metrics-series", optarg, 1, 1000000,
+					&cfg->request_metrics_series);
+			break;
+		case OPT_REQUEST_METRICS_BUCKETS:
+			err = parse_buckets(cfg, optarg);
+			break;
 		case OPT_STATS:
 			err = parse_u32("--stats-interval", optarg, 0, 86400, &cfg->stats_interval_s);
 			break;
@@ -772,6 +808,8 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->db.query_mode = DB_QUERY_SANITIZED;
 	cfg->db_server_spans = true;
 	cfg->tls = true;
+	cfg->request_metrics = true;
+	cfg->request_metrics_series = RED_SERIES_DEFAULT;
 	cfg->propagation = PROPAGATION_LINK;
 	cfg->metrics_addr = strdup("127.0.0.1:9464");
 	err = from_env(cfg);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "decoders/db_options.h"
+#include "red.h"
 #include "export/exporter.h"
 #include "sonde_event.h"
 
@@ -92,6 +93,10 @@ struct sonde_config {
 	/* Operations. */
 	uint32_t stats_interval_s; /* log self-statistics this often; 0: only at exit */
 	char *metrics_addr;	   /* HOST:PORT of /metrics and /healthz, NULL: off */
+	bool request_metrics;	   /* duration histograms from every operation (red.h) */
+	uint32_t request_metrics_series;	  /* series per metric at most */
+	double request_metrics_bounds[RED_BOUNDS_MAX]; /* bucket bounds for all, seconds */
+	int request_metrics_n_bounds;		  /* 0: the conventions' advice per metric */
 	char *otlp_headers_file;   /* more OTLP headers, read at the end of parsing */
 	bool verbose;
 };

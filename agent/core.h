@@ -30,6 +30,7 @@ struct assembler {
 	struct conn_table *conns;
 	struct linker *linker;
 	struct runtime_cache *runtimes;
+	struct red *red; /* request metrics, or NULL when off */
 	uint64_t linker_expired_ns; /* when the thread table was last swept */
 	struct assembler_stats st;
 	/* The sink every decoder reports to, and the connection whose decoder is being called:

@@ -212,6 +212,17 @@ const struct counter counters[] = {
 	 TOTAL("sonde_head_contexts_found_total",
 	       "Incoming requests whose trace context was found past the record's payload."),
 	 ASM(ctx_behind)},
+	{STAT(MAIN, "red_series"),
+	 GAUGE("sonde_request_metric_series",
+	       "Series of the request duration histograms now (--request-metrics), overflow "
+	       "series included."),
+	 ASM(red_series)},
+	{STAT(MAIN, "red_overflows"),
+	 TOTAL("sonde_request_metric_overflows_total",
+	       "Operations counted in a request metric's overflow series "
+	       "(otel_metric_overflow=\"true\"): the metric had --request-metrics-series "
+	       "series already."),
+	 ASM(red_overflows)},
 	{STAT(MAIN, "unsampled"),
 	 TOTAL("sonde_spans_unsampled_total",
 	       "Spans assembled and not sent: their trace was not sampled (--sample-ratio)."),
@@ -489,10 +500,10 @@ static void render_sample(FILE *out, const struct counter *c, const struct count
  * instance's in turn on a repeated line. The text format wants a metric's lines in one group;
  * before the table, a second exporter's samples came after every other metric.
  */
-void counters__render_metrics(FILE *out, const struct counters_snapshot *s)
+void counters__render_metrics(FILE *out, const struct counters_snapshot *s, bool openmetrics)
 {
 	const struct counter *c;
-	size_t i, j, k;
+	size_t i, j, k, fam;
 	int e, n;
 
 	for (i = 0; i < counters_n; i = j) {
@@ -504,8 +515,13 @@ void counters__render_metrics(FILE *out, const struct counters_snapshot *s)
 		n = instances(s, c->line);
 		if (!c->metric || n <= 0)
 			continue;
-		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", c->metric, c->help, c->metric,
-			c->type == COUNTER_GAUGE ? "gauge" : "counter");
+		/* OpenMetrics names a counter's family without the _total of its sample */
+		fam = strlen(c->metric);
+		if (openmetrics && c->type != COUNTER_GAUGE && fam > 6 &&
+		    !strcmp(c->metric + fam - 6, "_total"))
+			fam -= 6;
+		fprintf(out, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)fam, c->metric, c->help,
+			(int)fam, c->metric, c->type == COUNTER_GAUGE ? "gauge" : "counter");
 		if (!lines[c->line].label) {
 			for (k = i; k < j; k++)
 				render_sample(out, &counters[k], s, -1);

@@ -107,7 +107,7 @@ uint64_t counter__value(const struct counter *c, const struct counters_snapshot 
 /* The "sonde: stats (WHEN): key=value ..." lines. */
 void counters__print_stats(FILE *out, const struct counters_snapshot *s, const char *when);
 /* GET /metrics: Prometheus text exposition format. */
-void counters__render_metrics(FILE *out, const struct counters_snapshot *s);
+void counters__render_metrics(FILE *out, const struct counters_snapshot *s, bool openmetrics);
 /* sonde --list-counters: one row a line, tab-separated (see the .c). */
 void counters__list(FILE *out);
 

@@ -250,12 +250,14 @@ static void drain_all(struct agent *ag)
 }
 
 /* GET /metrics: the counters of every stage, from the kernel to the collector. */
-static void render_metrics(void *ctx, FILE *out)
+static void render_metrics(void *ctx, FILE *out, bool openmetrics)
 {
+	struct agent *ag = ctx;
 	struct counters_snapshot s;
 
 	snapshot(ctx, &s);
-	counters__render_metrics(out, &s);
+	counters__render_metrics(out, &s, openmetrics);
+	red__render(assembler__red(ag->asm_), out, openmetrics);
 }
 
 /* GET /healthz: healthy while the rings are being drained. */

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -63,8 +64,26 @@ static void respond(struct client *c, int code, const char *type, const char *bo
 		return;
 }
 
+/* Whether the request head asks for OpenMetrics (Prometheus does, with exemplars). */
+static bool wants_openmetrics(const char *req)
+{
+	const char *h = req;
+
+	while ((h = strchr(h, '\n'))) {
+		h++;
+		if (!strncasecmp(h, "accept:", 7)) {
+			const char *e = strchr(h, '\n');
+			size_t n = e ? (size_t)(e - h) : strlen(h);
+
+			return memmem(h, n, "application/openmetrics-text", 28) != NULL;
+		}
+	}
+	return false;
+}
+
 static void answer(struct metrics_server *m, struct client *c)
 {
+	bool openmetrics = wants_openmetrics(c->req);
 	char *body = NULL;
 	size_t len = 0;
 	FILE *out;
@@ -78,7 +97,9 @@ static void answer(struct metrics_server *m, struct client *c)
 	if (!out)
 		return;
 	if (!strncmp(c->req + 4, "/metrics ", 9) || !strncmp(c->req + 4, "/metrics?", 9)) {
-		m->render(m->ctx, out);
+		m->render(m->ctx, out, openmetrics);
+		if (openmetrics)
+			fputs("# EOF\n", out);
 	} else if (!strncmp(c->req + 4, "/healthz ", 9) || !strncmp(c->req + 4, "/ ", 2)) {
 		code = m->health(m->ctx, out) ? 200 : 503;
 	} else {
@@ -86,9 +107,9 @@ static void answer(struct metrics_server *m, struct client *c)
 		fputs("not found: try /metrics or /healthz\n", out);
 	}
 	fclose(out);
-	respond(c, code, code == 200 && !strncmp(c->req + 4, "/metrics", 8)
-				 ? "text/plain; version=0.0.4"
-				 : "text/plain",
+	respond(c, code, code != 200 || strncmp(c->req + 4, "/metrics", 8) ? "text/plain"
+			 : openmetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+				       : "text/plain; version=0.0.4",
 		body, len);
 	free(body);
 }

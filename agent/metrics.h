@@ -15,7 +15,7 @@
 struct metrics_server;
 
 /* Write the metrics, Prometheus text exposition format. */
-typedef void (*metrics_render_fn)(void *ctx, FILE *out);
+typedef void (*metrics_render_fn)(void *ctx, FILE *out, bool openmetrics);
 /* Healthy? Write a one-line reason either way. */
 typedef bool (*metrics_health_fn)(void *ctx, FILE *out);
 

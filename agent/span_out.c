@@ -66,18 +66,25 @@ static bool count(struct assembler *a, struct conn *c, const uint8_t trace_id[16
 
 void span_out__send(struct assembler *a, struct conn *c, const struct span *sp, bool incomplete)
 {
-	if (count(a, c, sp->trace_id, incomplete))
+	bool sampled = count(a, c, sp->trace_id, incomplete);
+
+	red__observe(a->red, sp, sampled);
+	if (sampled)
 		a->emit(a->emit_ctx, sp);
 }
 
 void span_out__op(struct assembler *a, struct conn *c, const struct op_head *op)
 {
 	struct span sp;
+	bool sampled;
 
 	if (!core__resource(a, c))
 		return; /* a process sonde never knew: nothing to name the span by */
-	if (!count(a, c, op->trace_id, op->incomplete))
-		return; /* dropped by the sampler before it is built */
-	if (span_out__build(a, c, op, &sp))
+	sampled = count(a, c, op->trace_id, op->incomplete);
+	/* dropped by the sampler before it is built, unless the request metrics count it */
+	if ((!sampled && !a->red) || !span_out__build(a, c, op, &sp))
+		return;
+	red__observe(a->red, &sp, sampled);
+	if (sampled)
 		a->emit(a->emit_ctx, &sp);
 }

@@ -361,6 +361,7 @@ static void fill(struct counters_snapshot *s)
 	s->as.links_kernel = 219, s->as.links_ambiguous = 220, s->as.threads_taken_on = 221;
 	s->as.links_unguessed = 222, s->as.responses_pipelined = 223;
 	s->as.links_batch = 227, s->as.links_batch_unsure = 228;
+	s->as.red_series = 229, s->as.red_overflows = 230;
 	s->as.conns_summarized = 224, s->as.conns_full_responses = 225, s->as.ctx_behind = 226;
 	s->guard.yielding = true, s->guard.raises = 301, s->guard.raised_ms = 302500;
 	s->drain.holds = 401, s->drain.holds_expired = 402, s->drain.wakeups = 403;
@@ -402,7 +403,7 @@ static const char golden_stats[] =
 	"links_ambiguous=220 links_unguessed=222 links_batch=227 links_batch_unsure=228 "
 	"threads_taken_on=221 responses_summarized=118 "
 	"responses_recorded=119 conns_summarized=224 conns_full_again=225 responses_pipelined=223 "
-	"h2_conns=125 h2_walk_cut=126 h2_walk_lost=127 tls_conns=128 tls_io=129 tls_untied=130 head_finds=131 ctx_behind=226 unsampled=212\n"
+	"h2_conns=125 h2_walk_cut=126 h2_walk_lost=127 tls_conns=128 tls_io=129 tls_untied=130 head_finds=131 ctx_behind=226 red_series=229 red_overflows=230 unsampled=212\n"
 	"sonde: stats (exit): server_ids=500 traceparent_in=108 traceparent_bad=109 injected=110 "
 	"skip_untraced=111 skip_not_start=112 skip_not_http=113 skip_has_context=114 "
 	"skip_split=115 skip_failed=116 inject_unmerged=117\n"
@@ -474,7 +475,7 @@ TEST(metrics_help_once_and_grouped)
 	FILE *f = open_memstream(&buf, &len);
 
 	fill(&s);
-	counters__render_metrics(f, &s);
+	counters__render_metrics(f, &s, false);
 	fclose(f);
 	for (line = buf; line && *line; line = next) {
 		next = strchr(line, '\n');
@@ -517,7 +518,7 @@ TEST(metrics_values_and_labels)
 
 	fill(&s);
 	s.guard.raised = false;
-	counters__render_metrics(f, &s);
+	counters__render_metrics(f, &s, false);
 	fclose(f);
 	CHECK(strstr(buf, "\nsonde_links_total{via=\"connection\"} 218\n") != NULL);
 	/* computed: the heads without a traceparent, the seconds raised, yielding now */

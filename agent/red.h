@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Request metrics (rate, errors, duration) from every finished operation, before sampling: the
+ * OpenTelemetry semantic conventions' duration histograms (HTTP server and client, gRPC server
+ * and client, database client), labelled with the span's low-cardinality attributes and the
+ * process's service.name, rendered for Prometheus on the metrics address. A sampled span is
+ * its bucket's exemplar (OpenMetrics), so a slow bucket opens a trace the collector has. The
+ * series per metric are bounded: past the bound, one overflow series per metric takes the rest.
+ */
+#ifndef SONDE_RED_H
+#define SONDE_RED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "span.h"
+
+/* Bucket bounds at most (seconds); the default bounds are the conventions' advice. */
+#define RED_BOUNDS_MAX 32
+#define RED_SERIES_DEFAULT 2000
+
+struct red;
+
+struct red_stats {
+	uint64_t series;    /* series now, overflow series included */
+	uint64_t overflows; /* observations that went to an overflow series */
+	uint64_t observed;  /* operations counted */
+};
+
+/*
+ * max_series: per metric, 0 for the default. bounds: n_bounds increasing values in seconds for
+ * every metric, or NULL for the conventions' advisory bounds of each.
+ */
+struct red *red__new(unsigned int max_series, const double *bounds, int n_bounds);
+void red__free(struct red *r);
+/* A finished span; sampled: the collector gets it, so it may be an exemplar. */
+void red__observe(struct red *r, const struct span *sp, bool sampled);
+/* Prometheus text (0.0.4), or OpenMetrics 1.0 with exemplars (without its # EOF). */
+void red__render(const struct red *r, FILE *out, bool openmetrics);
+void red__stats(const struct red *r, struct red_stats *out);
+/* "0.005,0.01,..." into bounds; the count, or -1 when it is not an increasing list of
+ * positive numbers of at most RED_BOUNDS_MAX. */
+int red__parse_bounds(const char *s, double bounds[RED_BOUNDS_MAX]);
+
+#endif /* SONDE_RED_H */

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Unit tests for the request metrics (agent/red.c): which metric a span counts in, its labels
+ * (service.name first, the conventions' attributes, escaped), the buckets' edges (a value on a
+ * bound is in that bound's bucket), the exact Prometheus text, exemplars only from sampled spans
+ * and only in OpenMetrics, the overflow series past the bound, and the bucket list option.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "red.h"
+#include "unit.h"
+
+static struct resource *res;
+
+static void span_init(struct span *sp, uint8_t kind, uint64_t dur_ns, uint8_t id)
+{
+	memset(sp, 0, offsetof(struct span, attrs));
+	memset(sp->trace_id, id, sizeof(sp->trace_id));
+	memset(sp->span_id, id + 1, sizeof(sp->span_id));
+	sp->start_unix_ns = 1700000000ULL * 1000000000ULL;
+	sp->end_unix_ns = sp->start_unix_ns + dur_ns;
+	sp->kind = kind;
+	sp->res = res;
+}
+
+static void http_server(struct span *sp, uint64_t dur_ns, int status, uint8_t id)
+{
+	span_init(sp, SPAN_KIND_SERVER, dur_ns, id);
+	span__add_cstr(sp, "http.request.method", "GET");
+	span__add_cstr(sp, "url.path", "/api/users/7"); /* not a label: high cardinality */
+	span__add_cstr(sp, "url.scheme", "http");
+	span__add_cstr(sp, "url.template", "/api/users/{id}");
+	span__add_int(sp, "http.response.status_code", status);
+	if (status >= 500)
+		span__add_cstr(sp, "error.type", "500");
+}
+
+static char *render(struct red *r, bool om)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	red__render(r, f, om);
+	fclose(f);
+	return text;
+}
+
+TEST(http_server_histogram_text)
+{
+	struct red *r = red__new(0, NULL, 0);
+	struct red_stats st;
+	struct span sp;
+	char *text;
+
+	http_server(&sp, 5000000, 200, 1);  /* 5 ms: on the first bound, in its bucket */
+	red__observe(r, &sp, true);
+	http_server(&sp, 300000000, 200, 3); /* 300 ms */
+	red__observe(r, &sp, false);
+	text = render(r, false);
+	CHECK_STR(text,
+		  "# HELP http_server_request_duration_seconds Duration of HTTP server requests "
+		  "(http.server.request.duration).\n"
+		  "# TYPE http_server_request_duration_seconds histogram\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.005\"} 1\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.01\"} 1\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.025\"} 1\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.05\"} 1\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.075\"} 1\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.1\"} 1\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.25\"} 1\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.5\"} 2\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.75\"} 2\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"1\"} 2\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"2.5\"} 2\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"5\"} 2\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"7.5\"} 2\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"10\"} 2\n"
+		  "http_server_request_duration_seconds_bucket{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"+Inf\"} 2\n"
+		  "http_server_request_duration_seconds_sum{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\"} 0.305\n"
+		  "http_server_request_duration_seconds_count{service_name=\"shop \\\"a\\\"\","
+		  "http_request_method=\"GET\",http_response_status_code=\"200\","
+		  "url_scheme=\"http\",url_template=\"/api/users/{id}\"} 2\n");
+	free(text);
+	red__stats(r, &st);
+	CHECK_EQ_INT(st.series, 1);
+	CHECK_EQ_INT(st.observed, 2);
+	CHECK_EQ_INT(st.overflows, 0);
+	red__free(r);
+}
+
+/* The exemplar of a bucket is its latest sampled span, in OpenMetrics only. */
+TEST(exemplars_from_sampled_spans)
+{
+	struct red *r = red__new(0, NULL, 0);
+	struct span sp;
+	char *text;
+
+	http_server(&sp, 4000000, 200, 0xaa); /* sampled: the 0.005 bucket's exemplar */
+	red__observe(r, &sp, true);
+	http_server(&sp, 4500000, 200, 0xcc); /* not sampled: never an exemplar */
+	red__observe(r, &sp, false);
+	text = render(r, true);
+	CHECK(strstr(text, "# UNIT http_server_request_duration_seconds seconds\n") != NULL);
+	CHECK(strstr(text, "le=\"0.005\"} 2 # {trace_id=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+			   "span_id=\"abababababababab\"} 0.004 1700000000.004\n") != NULL);
+	CHECK(strstr(text, "cccc") == NULL);
+	CHECK(strstr(text, "le=\"0.01\"} 2\n") != NULL); /* no exemplar where none fell */
+	free(text);
+	text = render(r, false);
+	CHECK(strstr(text, " # {") == NULL && strstr(text, "# UNIT") == NULL);
+	free(text);
+	red__free(r);
+}
+
+/* Which metric: gRPC before HTTP, clients apart, the database's own side not at all. */
+TEST(metric_of_each_kind)
+{
+	struct red *r = red__new(0, NULL, 0);
+	struct span sp;
+	char *text;
+
+	span_init(&sp, SPAN_KIND_CLIENT, 1000000, 1);
+	span__add_cstr(&sp, "rpc.system.name", "grpc");
+	span__add_cstr(&sp, "rpc.method", "shop.Cart/Add");
+	span__add_cstr(&sp, "rpc.response.status_code", "OK");
+	span__add_cstr(&sp, "server.address", "10.0.0.1");
+	span__add_int(&sp, "server.port", 50051);
+	red__observe(r, &sp, false);
+	span_init(&sp, SPAN_KIND_CLIENT, 2000000, 1);
+	span__add_cstr(&sp, "db.system.name", "redis");
+	span__add_cstr(&sp, "db.operation.name", "GET");
+	span__add_cstr(&sp, "db.namespace", "0");
+	span__add_cstr(&sp, "db.query.text", "GET ?"); /* not a label */
+	red__observe(r, &sp, false);
+	span_init(&sp, SPAN_KIND_SERVER, 2000000, 1); /* redis-server's side: no metric */
+	span__add_cstr(&sp, "db.system.name", "redis");
+	red__observe(r, &sp, false);
+	span_init(&sp, SPAN_KIND_CLIENT, 2000000, 1); /* neither: nothing */
+	red__observe(r, &sp, false);
+	text = render(r, false);
+	CHECK(strstr(text, "rpc_client_call_duration_seconds_count{service_name=\"shop \\\"a\\\"\","
+			   "rpc_system_name=\"grpc\",rpc_method=\"shop.Cart/Add\","
+			   "rpc_response_status_code=\"OK\",server_address=\"10.0.0.1\","
+			   "server_port=\"50051\"} 1\n") != NULL);
+	CHECK(strstr(text, "db_client_operation_duration_seconds_bucket{service_name=\"shop "
+			   "\\\"a\\\"\",db_system_name=\"redis\",db_operation_name=\"GET\","
+			   "db_namespace=\"0\",le=\"0.001\"} 0\n") != NULL);
+	CHECK(strstr(text, "db_client_operation_duration_seconds_count{service_name=\"shop "
+			   "\\\"a\\\"\",db_system_name=\"redis\",db_operation_name=\"GET\","
+			   "db_namespace=\"0\"} 1\n") != NULL);
+	CHECK(strstr(text, "http_") == NULL && strstr(text, "query") == NULL);
+	free(text);
+	red__free(r);
+}
+
+/* Past the bound, one overflow series per metric takes every new label set. */
+TEST(overflow_series)
+{
+	struct red *r = red__new(2, NULL, 0);
+	struct red_stats st;
+	struct span sp;
+	char *text;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		http_server(&sp, 1000000, 200 + i, 1);
+		red__observe(r, &sp, false);
+	}
+	http_server(&sp, 1000000, 200, 1); /* a known series is still its own */
+	red__observe(r, &sp, false);
+	red__stats(r, &st);
+	CHECK_EQ_INT(st.series, 3);
+	CHECK_EQ_INT(st.overflows, 3);
+	text = render(r, false);
+	CHECK(strstr(text, "http_server_request_duration_seconds_count{otel_metric_overflow="
+			   "\"true\"} 3\n") != NULL);
+	CHECK(strstr(text, "http_response_status_code=\"200\",url_scheme=\"http\","
+			   "url_template=\"/api/users/{id}\"} 2\n") != NULL);
+	CHECK(strstr(text, "\"202\"") == NULL);
+	free(text);
+	red__free(r);
+}
+
+TEST(bucket_option)
+{
+	double b[RED_BOUNDS_MAX];
+	struct red *r;
+	struct span sp;
+	char *text;
+
+	CHECK_EQ_INT(red__parse_bounds("0.1,1,10", b), 3);
+	CHECK(b[0] == 0.1 && b[2] == 10);
+	CHECK_EQ_INT(red__parse_bounds("1,0.5", b), -1);
+	CHECK_EQ_INT(red__parse_bounds("0,1", b), -1);
+	CHECK_EQ_INT(red__parse_bounds("1,,2", b), -1);
+	CHECK_EQ_INT(red__parse_bounds("1;2", b), -1);
+	CHECK_EQ_INT(red__parse_bounds("", b), -1);
+	CHECK_EQ_INT(red__parse_bounds("nan", b), -1);
+	CHECK_EQ_INT(red__parse_bounds("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,"
+				       "23,24,25,26,27,28,29,30,31,32,33", b), -1);
+	CHECK_EQ_INT(red__parse_bounds("0.25,2", b), 2);
+	r = red__new(0, b, 2);
+	http_server(&sp, 3000000000ULL, 200, 1);
+	red__observe(r, &sp, false);
+	text = render(r, false);
+	CHECK(strstr(text, "le=\"0.25\"} 0\n") != NULL && strstr(text, "le=\"2\"} 0\n") != NULL);
+	CHECK(strstr(text, "le=\"+Inf\"} 1\n") != NULL && strstr(text, "le=\"0.005\"") == NULL);
+	free(text);
+	red__free(r);
+}
+
+int main(void)
+{
+	res = resource__new(42);
+	resource__set_cstr(res, "service.name", "shop \"a\"");
+	RUN(http_server_histogram_text);
+	RUN(exemplars_from_sampled_spans);
+	RUN(metric_of_each_kind);
+	RUN(overflow_series);
+	RUN(bucket_option);
+	resource__put(res);
+	UNIT_DONE();
+}
