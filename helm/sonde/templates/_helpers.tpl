@@ -79,6 +79,9 @@ otlp-insecure
 no-gzip
 {{- end }}
 metrics-addr = {{ include "sonde.metricsAddr" . }}
+{{- if not .Values.metrics.requests }}
+request-metrics = off
+{{- end }}
 {{- if kindIs "bool" .Values.k8sMetadata }}
 k8s = {{ ternary "on" "off" .Values.k8sMetadata }}
 {{- else if ne .Values.k8sMetadata "auto" }}
