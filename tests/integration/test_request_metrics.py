@@ -1,0 +1,188 @@
+"""Request metrics (agent/red.c): the conventions' duration histograms from every operation, on
+sonde's /metrics, scraped by a real Prometheus (Debian's) in OpenMetrics with exemplars and
+queried through its API; the exemplars' traces looked up in the real Jaeger."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import harness
+from test_trace_chain import token
+
+
+class Prometheus:
+    """A prometheus scraping one target every second, with exemplar storage, on a free port."""
+
+    def __init__(self, tmp_path, target: str):
+        exe = shutil.which("prometheus")
+        if not exe:
+            pytest.fail("prometheus not found: make deps installs Debian's prometheus")
+        self.port = harness.free_port()
+        conf = tmp_path / "prometheus.yml"
+        conf.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                        "scrape_configs:\n  - job_name: sonde\n    static_configs:\n"
+                        f"      - targets: ['{target}']\n")
+        self.log = tmp_path / "prometheus.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [exe, f"--config.file={conf}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}",
+                 "--enable-feature=exemplar-storage"], stdout=log, stderr=log)
+        harness.wait_port(self.port, 60, self.proc, self.log, "prometheus")
+
+    def api(self, path: str, **params) -> dict:
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            out = json.loads(r.read())
+        assert out["status"] == "success", out
+        return out["data"]
+
+    def value(self, query: str) -> dict:
+        """{labels of interest as a tuple: value} of an instant query."""
+        res = self.api("query", query=query)["result"]
+        return {tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in res}
+
+    def stop(self):
+        harness.stop_process(self.proc)
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    started = []
+
+    def start(target):
+        p = Prometheus(tmp_path, target)
+        started.append(p)
+        return p
+    yield start
+    for p in started:
+        p.stop()
+
+
+def test_every_request_counted_and_exemplars_open_traces(sonde, jaeger, start_py_server,
+                                                         prometheus, test_start_us, tmp_path):
+    """60 requests (50 answered 200, 10 answered 503) with one trace in four sampled: the
+    histograms in Prometheus count all 60 on the server and the client, by status, with
+    error.type on the 503s; a p95 comes out of the buckets; and the exemplars Prometheus
+    stored name spans that are in Jaeger, under the right service."""
+    tok = token()
+    srv = start_py_server(service_name=f"srv-{tok}")
+    mport = harness.free_port()
+    agent = sonde("--metrics-addr", f"127.0.0.1:{mport}", "--sample-ratio", "0.25",
+                  "--port", str(srv.port))
+    prom = prometheus(f"127.0.0.1:{mport}")
+    urls = [f"{srv.url}/api/users/{k}" for k in range(50)] + [f"{srv.url}/status/503"] * 10
+    harness.run_load(tmp_path, tok, urls[:50], 10)
+    r = subprocess.run(["curl", "-s", "-w", "%{http_code}\n",
+                        *sum((["-o", "/dev/null", u] for u in urls[50:]), [])],
+                       capture_output=True, text=True, timeout=60,
+                       env=harness._env(f"load-{tok}", None))
+    assert r.stdout.split() == ["503"] * 10, r.stdout
+    count = "http_server_request_duration_seconds_count"
+    by_status = f'sum by (http_response_status_code, error_type) ({count}{{service_name="srv-{tok}"}})'
+    want = {(("http_response_status_code", "200"),): 50.0,
+            (("error_type", "503"), ("http_response_status_code", "503")): 10.0}
+    harness.poll_until(lambda: prom.value(by_status) == want, 60,
+                       what=f"Prometheus to count the 60 requests by status: {by_status}")
+    # the client ends: py_load and curl, one service
+    client = prom.value('sum(http_client_request_duration_seconds_count'
+                        f'{{service_name="load-{tok}"}})')
+    assert list(client.values()) == [60.0], client
+    labels = prom.api("series", **{"match[]": f'{count}{{service_name="srv-{tok}"}}'})
+    templates = sorted(s["url_template"] for s in labels)
+    assert templates == ["/api/users/{id}", "/status/{id}"], labels
+    assert all(s["http_request_method"] == "GET" and s["url_scheme"] == "http" for s in labels)
+    p95 = prom.value("histogram_quantile(0.95, sum by (le) ("
+                     f'http_server_request_duration_seconds_bucket{{service_name="srv-{tok}"}}))')
+    assert len(p95) == 1 and 0 < list(p95.values())[0] < 10, p95
+    # exemplars: sampled spans only, so each one's trace is in Jaeger with that span
+    now = time.time()
+    ex = prom.api("query_exemplars", query=f'http_server_request_duration_seconds_bucket'
+                  f'{{service_name="srv-{tok}"}}', start=now - 600, end=now + 60)
+    found = [(e["labels"]["trace_id"], e["labels"]["span_id"]) for s in ex
+             for e in s["exemplars"]]
+    assert found, ex
+    for trace_id, span_id in found:
+        spans = harness.poll_until(lambda: jaeger.trace(trace_id), 60,
+                                   what=f"exemplar trace {trace_id} in Jaeger")
+        mine = [s for s in spans if s.span_id == span_id]
+        assert len(mine) == 1 and mine[0].service == f"srv-{tok}" and mine[0].kind == "server"
+    # counted before sampling: fewer server spans reached Jaeger than requests were made
+    time.sleep(2)
+    stored = jaeger.spans(f"srv-{tok}", limit=200, start_us=test_start_us)
+    assert 0 < len([s for s in stored if s.service == f"srv-{tok}"]) < 60
+    assert agent.stop() == 0
+    main = [l for l in agent.stderr().splitlines() if " unsampled=" in l][-1]
+    assert int(re.search(r" unsampled=(\d+)", main).group(1)) > 0, main
+    assert int(re.search(r" red_series=(\d+)", main).group(1)) >= 4, main  # 2 server, 2 client
+
+
+def metrics_text(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
+def test_series_bounded_with_one_overflow_series(sonde, start_py_server, tmp_path):
+    """--request-metrics-series 3 and eight status codes, twice each: three series of the
+    server's keep their own counts, the other ten requests go to the one overflow series
+    (otel_metric_overflow="true"), and sonde counts them."""
+    tok = token()
+    srv = start_py_server(service_name=f"srv-{tok}")
+    mport = harness.free_port()
+    sonde("--metrics-addr", f"127.0.0.1:{mport}", "--request-metrics-series", "3",
+          "--port", str(srv.port))
+    codes = [200, 201, 202, 203, 205, 206, 207, 208]
+    urls = [f"{srv.url}/status/{c}" for c in codes for _ in range(2)]
+    r = subprocess.run(["curl", "-s", "-w", "%{http_code}\n",
+                        *sum((["-o", "/dev/null", u] for u in urls), [])],
+                       capture_output=True, text=True, timeout=60,
+                       env=harness._env(f"load-{tok}", None))
+    assert r.stdout.split() == [str(c) for c in codes for _ in range(2)], r.stdout
+    name = "http_server_request_duration_seconds_count"
+
+    def counts():
+        text = metrics_text(mport)
+        # (a label value may hold braces: url_template="/status/{id}")
+        own = {m.group(1): int(m.group(2)) for m in re.finditer(
+            name + r'\{service_name="srv-' + tok + r'",[^\n]*?http_response_status_code="(\d+)"'
+            r'[^\n]*"\} (\d+)\n', text)}
+        over = re.search(name + r'\{otel_metric_overflow="true"\} (\d+)\n', text)
+        return own, int(over.group(1)) if over else 0, text
+
+    harness.poll_until(lambda: sum(counts()[0].values()) + counts()[1] >= 16 or None, 30,
+                       what="16 server requests in the histograms")
+    own, overflow, text = counts()
+    assert len(own) == 3 and all(v == 2 for v in own.values()), own
+    assert overflow == 10, overflow
+    # the client metric overflowed the same way: 20 in sonde's count
+    m = re.search(r"^sonde_request_metric_overflows_total (\d+)$", text, re.M)
+    assert m and int(m.group(1)) == 20, m and m.group(0)
+    m = re.search(r"^sonde_request_metric_series (\d+)$", text, re.M)
+    assert m and int(m.group(1)) == 8, m and m.group(0)  # 3 + overflow, for each end
+
+
+def test_off_and_bad_options(sonde, start_py_server, tmp_path):
+    """--request-metrics off: no histogram on /metrics, sonde's own counters still there. A
+    bucket list that is not increasing is refused at start, with what is wrong."""
+    srv = start_py_server(service_name=f"srv-{token()}")
+    mport = harness.free_port()
+    sonde("--metrics-addr", f"127.0.0.1:{mport}", "--request-metrics", "off",
+          "--port", str(srv.port))
+    harness.curl(f"{srv.url}/api/users/1", "-o", "/dev/null")
+    harness.poll_until(lambda: re.search(r"^sonde_spans_total [1-9]", metrics_text(mport), re.M),
+                       30, what="the span counted")
+    text = metrics_text(mport)
+    assert "_duration_seconds" not in text
+    assert re.search(r"^sonde_request_metric_series 0$", text, re.M), text
+    r = subprocess.run([str(harness.SONDE_BIN), "--request-metrics-buckets", "1,0.5"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "invalid value '1,0.5' for --request-metrics-buckets" in r.stderr, r.stderr
