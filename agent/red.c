@@ -20,6 +20,9 @@ enum red_metric {
 	RED_RPC_SERVER,
 	RED_RPC_CLIENT,
 	RED_DB_CLIENT,
+	/* The service graph: an edge per caller and callee, timed at each end. */
+	RED_GRAPH_CLIENT,
+	RED_GRAPH_SERVER,
 	RED_METRICS,
 };
 
@@ -68,6 +71,18 @@ static const struct red_def defs[RED_METRICS] = {
 			    "db.namespace", "db.response.status_code", "server.address",
 			    "server.port", "error.type"},
 			   DB_B},
+	/* Grafana's and the collector's service-graph names: the client end's view of an edge,
+	 * with its request and failure counts, and the server end's. */
+	[RED_GRAPH_CLIENT] = {"traces_service_graph_request_client_seconds",
+			      "Duration of the calls of an edge of the service graph, as its "
+			      "client saw them.",
+			      {NULL},
+			      HTTP_B},
+	[RED_GRAPH_SERVER] = {"traces_service_graph_request_server_seconds",
+			      "Duration of the calls of an edge of the service graph, as its "
+			      "server saw them.",
+			      {NULL},
+			      HTTP_B},
 };
 
 struct red_exemplar {
@@ -85,6 +100,7 @@ struct red_series {
 	double sum;
 	uint64_t *buckets;		/* n_bounds + 1: the last is +Inf (not cumulative) */
 	struct red_exemplar *exemplars; /* n_bounds + 1 */
+	uint64_t failed; /* service graph, client end: calls that failed */
 	uint32_t hash;
 	uint16_t key_len;
 	uint8_t metric;
@@ -169,6 +185,8 @@ static const char *const ukeys[] = {
 #define UK_HTTP 0  /* http.request.method */
 #define UK_RPC 8   /* rpc.system.name */
 #define UK_DB 11   /* db.system.name */
+#define UK_ADDR 6  /* server.address */
+#define UK_PORT 7  /* server.port */
 #define VAL_SERVICE UKEYS /* the resource's service.name, after the span's own */
 
 /* One span's values of ukeys[] (and the service), not copied: NULL where absent. */
@@ -269,32 +287,50 @@ static int metric_of(const struct span *sp, const struct span_vals *sv)
 	return -1;
 }
 
-/* The metric's label values in order (the service first): their index in span_vals. */
-static int label_order(int metric, int out[RED_LABELS_MAX + 1])
-{
-	int i, n = 0;
+/* A series' label names and values, in order; a NULL value: the label is absent. */
+struct label_list {
+	const char *name[RED_LABELS_MAX + 1];
+	const char *val[RED_LABELS_MAX + 1];
+	uint16_t len[RED_LABELS_MAX + 1];
+	int n;
+};
 
-	out[n++] = VAL_SERVICE;
-	for (i = 0; i < RED_LABELS_MAX && defs[metric].labels[i]; i++)
-		out[n++] = ukey_of(defs[metric].labels[i]);
-	return n;
+static void label_add(struct label_list *l, const char *name, const char *val, size_t len)
+{
+	l->name[l->n] = name;
+	l->val[l->n] = val;
+	l->len[l->n] = (uint16_t)(len < 0xfffe ? len : 0xfffe);
+	l->n++;
+}
+
+/* A span metric's labels: the service first, then the metric's attributes in order. */
+static void span_labels(const struct span_vals *sv, int metric, struct label_list *l)
+{
+	int i, k;
+
+	l->n = 0;
+	label_add(l, "service.name", sv->v[VAL_SERVICE], sv->len[VAL_SERVICE]);
+	for (i = 0; i < RED_LABELS_MAX && defs[metric].labels[i]; i++) {
+		k = ukey_of(defs[metric].labels[i]);
+		label_add(l, ukeys[k], sv->v[k], sv->len[k]);
+	}
 }
 
 /* The series key: each value's length (0xffff: absent) and bytes, as they are. */
-static size_t key_of(const struct span_vals *sv, const int *order, int n, char *key, size_t max)
+static size_t key_of(const struct label_list *l, char *key, size_t max)
 {
 	size_t at = 0;
 	uint16_t len;
 	int i;
 
-	for (i = 0; i < n; i++) {
-		len = sv->v[order[i]] ? sv->len[order[i]] : 0xffff;
+	for (i = 0; i < l->n; i++) {
+		len = l->val[i] ? l->len[i] : 0xffff;
 		if (at + 2 + (len == 0xffff ? 0 : len) > max)
 			break; /* cut: the longest values share a series */
 		memcpy(key + at, &len, 2);
 		at += 2;
 		if (len != 0xffff) {
-			memcpy(key + at, sv->v[order[i]], len);
+			memcpy(key + at, l->val[i], len);
 			at += len;
 		}
 	}
@@ -347,18 +383,15 @@ static void put_label(char *buf, size_t len, size_t *at, const char *key, const 
 }
 
 /* The label text of a new series. */
-static void labels_of(const struct span_vals *sv, int metric, const int *order, int n,
-		      char *buf, size_t len)
+static void labels_of(const struct label_list *l, char *buf, size_t len)
 {
 	size_t at = 0;
 	int i;
 
 	buf[0] = '\0';
-	for (i = 0; i < n; i++)
-		if (sv->v[order[i]])
-			put_label(buf, len, &at,
-				  order[i] == VAL_SERVICE ? "service.name" : ukeys[order[i]],
-				  sv->v[order[i]], sv->len[order[i]]);
+	for (i = 0; i < l->n; i++)
+		if (l->val[i])
+			put_label(buf, len, &at, l->name[i], l->val[i], l->len[i]);
 }
 
 static struct red_series *series_new(struct red *r, int metric, const char *key, size_t key_len,
@@ -386,12 +419,11 @@ static struct red_series *series_new(struct red *r, int metric, const char *key,
 	return s;
 }
 
-/* The series of the span's values for the metric: found, made, or the metric's overflow one. */
-static struct red_series *series_get(struct red *r, int metric, const struct span_vals *sv)
+/* The series of these labels for the metric: found, made, or the metric's overflow one. */
+static struct red_series *series_get(struct red *r, int metric, const struct label_list *l)
 {
 	char key[1024], labels[2048];
-	int order[RED_LABELS_MAX + 1], n = label_order(metric, order);
-	size_t key_len = key_of(sv, order, n, key, sizeof(key));
+	size_t key_len = key_of(l, key, sizeof(key));
 	uint32_t h = hash_of(metric, key, key_len);
 	struct red_series *s;
 
@@ -407,7 +439,7 @@ static struct red_series *series_get(struct red *r, int metric, const struct spa
 			r->st.overflows++;
 		return r->overflow[metric];
 	}
-	labels_of(sv, metric, order, n, labels, sizeof(labels));
+	labels_of(l, labels, sizeof(labels));
 	s = series_new(r, metric, key, key_len, labels);
 	if (!s)
 		return NULL;
@@ -423,27 +455,22 @@ static struct red_series *series_get(struct red *r, int metric, const struct spa
 	return s;
 }
 
-void red__observe(struct red *r, const struct span *sp, bool sampled)
+/* One operation of v seconds into s; the exemplar from sp when sampled. */
+static void count_in(struct red *r, struct red_series *s, const struct span *sp, bool sampled)
 {
-	struct span_vals sv;
-	struct red_series *s;
 	const double *b;
 	double v;
-	int metric, nb, i;
+	int nb, i;
 
-	if (!r)
-		return;
-	collect(sp, &sv);
-	if ((metric = metric_of(sp, &sv)) < 0 || !(s = series_get(r, metric, &sv)))
-		return;
 	v = sp->end_unix_ns > sp->start_unix_ns ? (sp->end_unix_ns - sp->start_unix_ns) / 1e9 : 0;
-	b = bounds_of(r, metric, &nb);
+	b = bounds_of(r, s->metric, &nb);
 	for (i = 0; i < nb && v > b[i]; i++)
 		;
 	s->buckets[i]++;
 	s->count++;
 	s->sum += v;
-	r->st.observed++;
+	if (sp->status == SPAN_STATUS_ERROR)
+		s->failed++;
 	if (sampled) {
 		struct red_exemplar *e = &s->exemplars[i];
 
@@ -453,6 +480,74 @@ void red__observe(struct red *r, const struct span *sp, bool sampled)
 		e->unix_ns = sp->end_unix_ns;
 		e->set = true;
 	}
+}
+
+/*
+ * The span's edge of the service graph. A client span: from its service to the traced process
+ * at the other end (peer), else to the address it called, a virtual node (a database: type
+ * "database"). A server span: from the traced process that called it, when there is one; a
+ * caller sonde does not see is no edge (its client end counts the calls).
+ */
+static void graph_edge(struct red *r, const struct span *sp, const struct span_vals *sv,
+		       int metric, const char *peer, size_t peer_len, bool sampled)
+{
+	const char *svc = sv->v[VAL_SERVICE];
+	char addr[300];
+	struct label_list l = {.n = 0};
+	struct red_series *s;
+	int n;
+
+	if (!svc)
+		return;
+	if (sp->kind == SPAN_KIND_SERVER) {
+		if (!peer)
+			return;
+		label_add(&l, "client", peer, peer_len);
+		label_add(&l, "server", svc, sv->len[VAL_SERVICE]);
+		label_add(&l, "connection_type", NULL, 0);
+	} else {
+		label_add(&l, "client", svc, sv->len[VAL_SERVICE]);
+		if (!peer && sv->v[UK_ADDR]) {
+			n = snprintf(addr, sizeof(addr), "%.*s%s%.*s", (int)sv->len[UK_ADDR],
+				     sv->v[UK_ADDR], sv->v[UK_PORT] ? ":" : "",
+				     sv->v[UK_PORT] ? (int)sv->len[UK_PORT] : 0,
+				     sv->v[UK_PORT] ? sv->v[UK_PORT] : "");
+			label_add(&l, "server", addr, n > 0 ? (size_t)n : 0);
+			label_add(&l, "connection_type",
+				  metric == RED_DB_CLIENT ? "database" : "virtual_node",
+				  metric == RED_DB_CLIENT ? 8 : 12);
+		} else if (peer) {
+			label_add(&l, "server", peer, peer_len);
+			label_add(&l, "connection_type", NULL, 0);
+		} else {
+			return;
+		}
+	}
+	s = series_get(r, sp->kind == SPAN_KIND_SERVER ? RED_GRAPH_SERVER : RED_GRAPH_CLIENT, &l);
+	if (s)
+		count_in(r, s, sp, sampled);
+}
+
+void red__observe(struct red *r, const struct span *sp, bool sampled, const char *peer,
+		  size_t peer_len)
+{
+	struct label_list l;
+	struct span_vals sv;
+	struct red_series *s;
+	int metric;
+
+	if (!r)
+		return;
+	collect(sp, &sv);
+	if ((metric = metric_of(sp, &sv)) < 0)
+		return;
+	span_labels(&sv, metric, &l);
+	s = series_get(r, metric, &l);
+	if (!s)
+		return;
+	count_in(r, s, sp, sampled);
+	r->st.observed++;
+	graph_edge(r, sp, &sv, metric, peer, peer_len, sampled);
 }
 
 static void hex(FILE *out, const uint8_t *b, size_t n)
@@ -516,6 +611,23 @@ static void render_series(FILE *out, const struct red *r, const struct red_serie
 		s->labels[0] ? "}" : "", (unsigned long long)s->count);
 }
 
+/* The service graph's request counts: a counter family from the client ends' series. */
+static void render_edge_counter(FILE *out, const struct red *r, const char *family,
+				const char *help, bool failed, bool openmetrics)
+{
+	const int m = RED_GRAPH_CLIENT;
+	const struct red_series *s;
+
+	fprintf(out, "# HELP %s%s %s\n# TYPE %s%s counter\n", family, openmetrics ? "" : "_total",
+		help, family, openmetrics ? "" : "_total");
+	for (s = r->first[m]; s; s = s->after)
+		fprintf(out, "%s_total{%s} %llu\n", family, s->labels,
+			(unsigned long long)(failed ? s->failed : s->count));
+	if ((s = r->overflow[m]))
+		fprintf(out, "%s_total{%s} %llu\n", family, s->labels,
+			(unsigned long long)(failed ? s->failed : s->count));
+}
+
 void red__render(const struct red *r, FILE *out, bool openmetrics)
 {
 	const struct red_series *s;
@@ -534,6 +646,14 @@ void red__render(const struct red *r, FILE *out, bool openmetrics)
 			render_series(out, r, s, openmetrics);
 		if (r->overflow[m])
 			render_series(out, r, r->overflow[m], openmetrics);
+		if (m != RED_GRAPH_CLIENT)
+			continue;
+		render_edge_counter(out, r, "traces_service_graph_request",
+				    "Calls of an edge of the service graph, counted at its client.",
+				    false, openmetrics);
+		render_edge_counter(out, r, "traces_service_graph_request_failed",
+				    "Calls of an edge of the service graph that failed (ERROR at its "
+				    "client).", true, openmetrics);
 	}
 }
 

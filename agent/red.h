@@ -3,9 +3,11 @@
  * Request metrics (rate, errors, duration) from every finished operation, before sampling: the
  * OpenTelemetry semantic conventions' duration histograms (HTTP server and client, gRPC server
  * and client, database client), labelled with the span's low-cardinality attributes and the
- * process's service.name, rendered for Prometheus on the metrics address. A sampled span is
- * its bucket's exemplar (OpenMetrics), so a slow bucket opens a trace the collector has. The
- * series per metric are bounded: past the bound, one overflow series per metric takes the rest.
+ * process's service.name, rendered for Prometheus on the metrics address; and the service
+ * graph, an edge per caller and callee, by the names Grafana and the collector's servicegraph
+ * connector use (traces_service_graph_*). A sampled span is its bucket's exemplar
+ * (OpenMetrics), so a slow bucket opens a trace the collector has. The series per metric are
+ * bounded: past the bound, one overflow series per metric takes the rest.
  */
 #ifndef SONDE_RED_H
 #define SONDE_RED_H
@@ -35,8 +37,13 @@ struct red_stats {
  */
 struct red *red__new(unsigned int max_series, const double *bounds, int n_bounds);
 void red__free(struct red *r);
-/* A finished span; sampled: the collector gets it, so it may be an exemplar. */
-void red__observe(struct red *r, const struct span *sp, bool sampled);
+/*
+ * A finished span; sampled: the collector gets it, so it may be an exemplar. peer: the
+ * service.name of the traced process at the other end of its connection (peer_len bytes), or
+ * NULL: the span's edge of the service graph.
+ */
+void red__observe(struct red *r, const struct span *sp, bool sampled, const char *peer,
+		  size_t peer_len);
 /* Prometheus text (0.0.4), or OpenMetrics 1.0 with exemplars (without its # EOF). */
 void red__render(const struct red *r, FILE *out, bool openmetrics);
 void red__stats(const struct red *r, struct red_stats *out);

@@ -64,11 +64,33 @@ static bool count(struct assembler *a, struct conn *c, const uint8_t trace_id[16
 	return false;
 }
 
+/* For the request metrics: the span and its service-graph peer, the traced process at the other
+ * end of c on this host. */
+static void observe(struct assembler *a, struct conn *c, const struct span *sp, bool sampled)
+{
+	const struct span_attr *at = NULL;
+	struct resource *pres = NULL;
+	struct conn *p = NULL;
+
+	if (!a->red)
+		return;
+	if ((a->cfg->propagation & PROPAGATION_LINK) && c->info.have_tuple)
+		p = conn_table__peer(a->conns, c);
+	if (p)
+		pres = core__resource(a, p);
+	if (pres)
+		at = resource__find_attr(pres, "service.name");
+	if (at && at->type == ATTR_STR)
+		red__observe(a->red, sp, sampled, resource__attr_str(pres, at), at->len);
+	else
+		red__observe(a->red, sp, sampled, NULL, 0);
+}
+
 void span_out__send(struct assembler *a, struct conn *c, const struct span *sp, bool incomplete)
 {
 	bool sampled = count(a, c, sp->trace_id, incomplete);
 
-	red__observe(a->red, sp, sampled);
+	observe(a, c, sp, sampled);
 	if (sampled)
 		a->emit(a->emit_ctx, sp);
 }
@@ -84,7 +106,7 @@ void span_out__op(struct assembler *a, struct conn *c, const struct op_head *op)
 	/* dropped by the sampler before it is built, unless the request metrics count it */
 	if ((!sampled && !a->red) || !span_out__build(a, c, op, &sp))
 		return;
-	red__observe(a->red, &sp, sampled);
+	observe(a, c, &sp, sampled);
 	if (sampled)
 		a->emit(a->emit_ctx, &sp);
 }

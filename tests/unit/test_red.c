@@ -55,9 +55,9 @@ TEST(http_server_histogram_text)
 	char *text;
 
 	http_server(&sp, 5000000, 200, 1);  /* 5 ms: on the first bound, in its bucket */
-	red__observe(r, &sp, true);
+	red__observe(r, &sp, true, NULL, 0);
 	http_server(&sp, 300000000, 200, 3); /* 300 ms */
-	red__observe(r, &sp, false);
+	red__observe(r, &sp, false, NULL, 0);
 	text = render(r, false);
 	CHECK_STR(text,
 		  "# HELP http_server_request_duration_seconds Duration of HTTP server requests "
@@ -130,9 +130,9 @@ TEST(exemplars_from_sampled_spans)
 	char *text;
 
 	http_server(&sp, 4000000, 200, 0xaa); /* sampled: the 0.005 bucket's exemplar */
-	red__observe(r, &sp, true);
+	red__observe(r, &sp, true, NULL, 0);
 	http_server(&sp, 4500000, 200, 0xcc); /* not sampled: never an exemplar */
-	red__observe(r, &sp, false);
+	red__observe(r, &sp, false, NULL, 0);
 	text = render(r, true);
 	CHECK(strstr(text, "# UNIT http_server_request_duration_seconds seconds\n") != NULL);
 	CHECK(strstr(text, "le=\"0.005\"} 2 # {trace_id=\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
@@ -159,18 +159,18 @@ TEST(metric_of_each_kind)
 	span__add_cstr(&sp, "rpc.response.status_code", "OK");
 	span__add_cstr(&sp, "server.address", "10.0.0.1");
 	span__add_int(&sp, "server.port", 50051);
-	red__observe(r, &sp, false);
+	red__observe(r, &sp, false, NULL, 0);
 	span_init(&sp, SPAN_KIND_CLIENT, 2000000, 1);
 	span__add_cstr(&sp, "db.system.name", "redis");
 	span__add_cstr(&sp, "db.operation.name", "GET");
 	span__add_cstr(&sp, "db.namespace", "0");
 	span__add_cstr(&sp, "db.query.text", "GET ?"); /* not a label */
-	red__observe(r, &sp, false);
+	red__observe(r, &sp, false, NULL, 0);
 	span_init(&sp, SPAN_KIND_SERVER, 2000000, 1); /* redis-server's side: no metric */
 	span__add_cstr(&sp, "db.system.name", "redis");
-	red__observe(r, &sp, false);
+	red__observe(r, &sp, false, NULL, 0);
 	span_init(&sp, SPAN_KIND_CLIENT, 2000000, 1); /* neither: nothing */
-	red__observe(r, &sp, false);
+	red__observe(r, &sp, false, NULL, 0);
 	text = render(r, false);
 	CHECK(strstr(text, "rpc_client_call_duration_seconds_count{service_name=\"shop \\\"a\\\"\","
 			   "rpc_system_name=\"grpc\",rpc_method=\"shop.Cart/Add\","
@@ -198,10 +198,10 @@ TEST(overflow_series)
 
 	for (i = 0; i < 5; i++) {
 		http_server(&sp, 1000000, 200 + i, 1);
-		red__observe(r, &sp, false);
+		red__observe(r, &sp, false, NULL, 0);
 	}
 	http_server(&sp, 1000000, 200, 1); /* a known series is still its own */
-	red__observe(r, &sp, false);
+	red__observe(r, &sp, false, NULL, 0);
 	red__stats(r, &st);
 	CHECK_EQ_INT(st.series, 3);
 	CHECK_EQ_INT(st.overflows, 3);
@@ -235,10 +235,75 @@ TEST(bucket_option)
 	CHECK_EQ_INT(red__parse_bounds("0.25,2", b), 2);
 	r = red__new(0, b, 2);
 	http_server(&sp, 3000000000ULL, 200, 1);
-	red__observe(r, &sp, false);
+	red__observe(r, &sp, false, NULL, 0);
 	text = render(r, false);
 	CHECK(strstr(text, "le=\"0.25\"} 0\n") != NULL && strstr(text, "le=\"2\"} 0\n") != NULL);
 	CHECK(strstr(text, "le=\"+Inf\"} 1\n") != NULL && strstr(text, "le=\"0.005\"") == NULL);
+	free(text);
+	red__free(r);
+}
+
+static int occurrences(const char *text, const char *what)
+{
+	int n = 0;
+
+	for (; (text = strstr(text, what)); text++)
+		n++;
+	return n;
+}
+
+/* The service graph: edges to traced peers, to addresses (virtual nodes, databases), and
+ * from callers as their servers saw them; request and failure counts at the client end. */
+TEST(service_graph_edges)
+{
+	struct red *r = red__new(0, NULL, 0);
+	struct span sp;
+	char *text;
+
+	span_init(&sp, SPAN_KIND_CLIENT, 2000000, 1); /* to a traced process: its name */
+	span__add_cstr(&sp, "http.request.method", "GET");
+	span__add_int(&sp, "http.response.status_code", 200);
+	span__add_cstr(&sp, "server.address", "127.0.0.1");
+	span__add_int(&sp, "server.port", 8080);
+	red__observe(r, &sp, false, "cart", 4);
+	sp.status = SPAN_STATUS_ERROR;
+	red__observe(r, &sp, false, "cart", 4);
+	span_init(&sp, SPAN_KIND_CLIENT, 2000000, 1); /* to nobody sonde traces: the address */
+	span__add_cstr(&sp, "http.request.method", "GET");
+	span__add_cstr(&sp, "server.address", "api.example.com");
+	span__add_int(&sp, "server.port", 443);
+	red__observe(r, &sp, false, NULL, 0);
+	span_init(&sp, SPAN_KIND_CLIENT, 2000000, 1); /* a database nobody traces */
+	span__add_cstr(&sp, "db.system.name", "redis");
+	span__add_cstr(&sp, "server.address", "10.0.0.9");
+	span__add_int(&sp, "server.port", 6379);
+	red__observe(r, &sp, false, NULL, 0);
+	span_init(&sp, SPAN_KIND_SERVER, 1000000, 1); /* called by a traced process */
+	span__add_cstr(&sp, "http.request.method", "GET");
+	red__observe(r, &sp, false, "front", 5);
+	span_init(&sp, SPAN_KIND_SERVER, 1000000, 1); /* a caller sonde does not see: no edge */
+	span__add_cstr(&sp, "http.request.method", "POST");
+	red__observe(r, &sp, false, NULL, 0);
+	text = render(r, false);
+	CHECK(strstr(text, "# TYPE traces_service_graph_request_total counter\n"
+			   "traces_service_graph_request_total{client=\"shop \\\"a\\\"\","
+			   "server=\"cart\"} 2\n"
+			   "traces_service_graph_request_total{client=\"shop \\\"a\\\"\","
+			   "server=\"api.example.com:443\",connection_type=\"virtual_node\"} 1\n"
+			   "traces_service_graph_request_total{client=\"shop \\\"a\\\"\","
+			   "server=\"10.0.0.9:6379\",connection_type=\"database\"} 1\n") != NULL);
+	CHECK(strstr(text, "traces_service_graph_request_failed_total{client=\"shop \\\"a\\\"\","
+			   "server=\"cart\"} 1\n") != NULL);
+	CHECK(strstr(text, "traces_service_graph_request_server_seconds_count{client=\"front\","
+			   "server=\"shop \\\"a\\\"\"} 1\n") != NULL);
+	CHECK(strstr(text, "traces_service_graph_request_client_seconds_bucket{client=\"shop "
+			   "\\\"a\\\"\",server=\"cart\",le=\"0.005\"} 2\n") != NULL);
+	/* the server span without a traced caller made no edge: one server-end series only */
+	CHECK_EQ_INT(occurrences(text, "traces_service_graph_request_server_seconds_count{"), 1);
+	free(text);
+	text = render(r, true); /* OpenMetrics: the counter family without _total */
+	CHECK(strstr(text, "# TYPE traces_service_graph_request counter\n") != NULL);
+	CHECK(strstr(text, "# TYPE traces_service_graph_request_failed counter\n") != NULL);
 	free(text);
 	red__free(r);
 }
@@ -252,6 +317,7 @@ int main(void)
 	RUN(metric_of_each_kind);
 	RUN(overflow_series);
 	RUN(bucket_option);
+	RUN(service_graph_edges);
 	resource__put(res);
 	UNIT_DONE();
 }
