@@ -288,6 +288,26 @@ def test_rendered_config_is_accepted_by_sonde(args, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_dashboard_configmap_for_grafanas_sidecar(tmp_path):
+    """dashboard.enabled: one more ConfigMap, valid Kubernetes, labelled for Grafana's sidecar
+    (and in the namespace asked for), holding the dashboard file of the chart unchanged. The
+    dashboard's queries are run against a real Prometheus in test_request_metrics.py."""
+    out, docs = render("--set", "dashboard.enabled=true", "--set", "dashboard.namespace=grafana")
+    summary = kubeconform(out, "1.30.0", tmp_path)
+    assert summary["invalid"] == 0 and summary["errors"] == 0, summary
+    maps = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert len(maps) == 2
+    dash = [m for m in maps if m["metadata"]["name"] == "sonde-dashboard"]
+    assert len(dash) == 1
+    meta = dash[0]["metadata"]
+    assert meta["labels"]["grafana_dashboard"] == "1" and meta["namespace"] == "grafana"
+    got = json.loads(dash[0]["data"]["sonde-requests.json"])
+    assert got == json.loads((CHART / "dashboards" / "sonde-requests.json").read_text())
+    assert got["uid"] == "sonde-requests" and got["panels"]
+    _, docs = render()
+    assert not [d for d in docs if d["metadata"]["name"] == "sonde-dashboard"]
+
+
 def render_notes(tmp_path, *args):
     """NOTES.txt as `helm install` prints it (which needs a cluster): a copy of the chart renders
     it through tpl in a ConfigMap."""
