@@ -67,17 +67,36 @@ def prometheus(tmp_path):
         p.stop()
 
 
+DASHBOARD = harness.REPO / "helm" / "sonde" / "dashboards" / "sonde-requests.json"
+
+
+def dashboard_queries(service_re: str):
+    """(panel title, PromQL) of every query of the chart's dashboard, its variables set as
+    Grafana would: $service to a regex, $__rate_interval to a minute."""
+    dash = json.loads(DASHBOARD.read_text())
+    out = []
+    for panel in dash["panels"]:
+        for t in panel.get("targets", []):
+            expr = t["expr"].replace("$service", service_re).replace("$__rate_interval", "1m")
+            assert "$" not in expr, expr  # every variable it uses is one set here
+            out.append((panel["title"], expr))
+    return out
+
+
 def test_every_request_counted_and_exemplars_open_traces(sonde, jaeger, start_py_server,
-                                                         prometheus, test_start_us, tmp_path):
+                                                         prometheus, redis_server,
+                                                         test_start_us, tmp_path):
     """60 requests (50 answered 200, 10 answered 503) with one trace in four sampled: the
     histograms in Prometheus count all 60 on the server and the client, by status, with
     error.type on the 503s; a p95 comes out of the buckets; and the exemplars Prometheus
-    stored name spans that are in Jaeger, under the right service."""
+    stored name spans that are in Jaeger, under the right service. Then a second wave with
+    Redis commands: every query of the chart's dashboard returns data, and the service graph
+    has its two edges between traced processes."""
     tok = token()
     srv = start_py_server(service_name=f"srv-{tok}")
     mport = harness.free_port()
     agent = sonde("--metrics-addr", f"127.0.0.1:{mport}", "--sample-ratio", "0.25",
-                  "--port", str(srv.port))
+                  "--port", str(srv.port), "--port", str(redis_server.port))
     prom = prometheus(f"127.0.0.1:{mport}")
     urls = [f"{srv.url}/api/users/{k}" for k in range(50)] + [f"{srv.url}/status/503"] * 10
     harness.run_load(tmp_path, tok, urls[:50], 10)
@@ -119,6 +138,26 @@ def test_every_request_counted_and_exemplars_open_traces(sonde, jaeger, start_py
     time.sleep(2)
     stored = jaeger.spans(f"srv-{tok}", limit=200, start_us=test_start_us)
     assert 0 < len([s for s in stored if s.service == f"srv-{tok}"]) < 60
+    # a second wave, once the series are in Prometheus, so that rates are not zero: requests,
+    # errors and Redis commands, with Prometheus scraping meanwhile
+    for _ in range(3):
+        harness.run_load(tmp_path, tok, urls[:10], 5)
+        subprocess.run(["curl", "-s", "-o", "/dev/null", urls[50]], timeout=30,
+                       env=harness._env(f"load-{tok}", None))
+        redis_server.cli("SET", f"k-{tok}", "v", service_name=f"cli-{tok}")
+        redis_server.cli("GET", f"k-{tok}", service_name=f"cli-{tok}")
+        time.sleep(1.5)
+    edges = "sum by (client, server) (traces_service_graph_request_total)"
+    want_edges = {(("client", f"load-{tok}"), ("server", f"srv-{tok}")),
+                  (("client", f"cli-{tok}"), ("server", redis_server.service))}
+    harness.poll_until(lambda: want_edges <= set(prom.value(edges)), 30,
+                       what="the two service-graph edges in Prometheus")
+    empty = []
+    for title, expr in dashboard_queries(f".*-{tok}"):
+        res = prom.value(expr)
+        if not res or all(math.isnan(v) for v in res.values()):
+            empty.append((title, expr))
+    assert not empty, empty
     assert agent.stop() == 0
     main = [l for l in agent.stderr().splitlines() if " unsampled=" in l][-1]
     assert int(re.search(r" unsampled=(\d+)", main).group(1)) > 0, main
@@ -165,8 +204,11 @@ def test_series_bounded_with_one_overflow_series(sonde, start_py_server, tmp_pat
     # the client metric overflowed the same way: 20 in sonde's count
     m = re.search(r"^sonde_request_metric_overflows_total (\d+)$", text, re.M)
     assert m and int(m.group(1)) == 20, m and m.group(0)
+    # 3 + overflow for each end, and the edge load -> srv of the service graph at each end
     m = re.search(r"^sonde_request_metric_series (\d+)$", text, re.M)
-    assert m and int(m.group(1)) == 8, m and m.group(0)  # 3 + overflow, for each end
+    assert m and int(m.group(1)) == 10, m and m.group(0)
+    assert re.search(r'^traces_service_graph_request_total\{client="load-' + tok +
+                     r'",server="srv-' + tok + r'"\} 16$', text, re.M), text
 
 
 def test_off_and_bad_options(sonde, start_py_server, tmp_path):
