@@ -56,6 +56,7 @@ enum {
 	OPT_K8S_CA,
 	OPT_SAMPLE_RATIO,
 	OPT_REQUEST_METRICS,
+	OPT_ROUTE,
 	OPT_REQUEST_METRICS_SERIES,
 	OPT_REQUEST_METRICS_BUCKETS,
 	OPT_LIST_COUNTERS,
@@ -106,6 +107,7 @@ static const struct option long_opts[] = {
 	{"k8s-ca-file", required_argument, NULL, OPT_K8S_CA},
 	{"sample-ratio", required_argument, NULL, OPT_SAMPLE_RATIO},
 	{"request-metrics", required_argument, NULL, OPT_REQUEST_METRICS},
+	{"route", required_argument, NULL, OPT_ROUTE},
 	{"request-metrics-series", required_argument, NULL, OPT_REQUEST_METRICS_SERIES},
 	{"request-metrics-buckets", required_argument, NULL, OPT_REQUEST_METRICS_BUCKETS},
 	{NULL, 0, NULL, 0},
@@ -182,6 +184,10 @@ void config__usage(FILE *out)
 		"                             1: all), chosen by trace id so that every sonde keeps or\n"
 		"                             drops a whole trace [env OTEL_TRACES_SAMPLER=traceidratio\n"
 		"                             with OTEL_TRACES_SAMPLER_ARG, always_on, always_off]\n"
+		"      --route [SERVICE=]PATTERN  a route of the applications, for http.route and the\n"
+		"                             span name of the server requests it matches (repeatable,\n"
+		"                             first match wins): /api/users/{id}, /static/*; SERVICE=\n"
+		"                             for that service.name only (docs/metrics.md)\n"
 		"      --service-name NAME    service.name for every span [env SONDE_SERVICE_NAME]\n"
 		"                             (default: the process's own OTEL_SERVICE_NAME, else its name)\n"
 		"                             OTEL_RESOURCE_ATTRIBUTES adds attributes to every resource\n"
@@ -207,6 +213,17 @@ void config__usage(FILE *out)
 		"  -v, --verbose              libbpf and debug logs\n",
 		SONDE_PAYLOAD_MAX, SONDE_PAYLOAD_DEFAULT, SONDE_RUN_CAPTURES_DEFAULT,
 		SONDE_RING_BYTES >> 10, RED_SERIES_DEFAULT);
+}
+
+/* --route: one more declared route; prints the error. */
+static int parse_route(struct sonde_config *cfg, const char *s)
+{
+	char why[128];
+
+	if (!routes__add(&cfg->routes, s, why, sizeof(why)))
+		return 0;
+	fprintf(stderr, "sonde: invalid value '%s' for --route: %s\n", s, why);
+	return -EINVAL;
 }
 
 /* --request-metrics-buckets: increasing bounds in seconds; prints the error. */
@@ -713,6 +730,9 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_REQUEST_METRICS_BUCKETS:
 			err = parse_buckets(cfg, optarg);
 			break;
+		case OPT_ROUTE:
+			err = parse_route(cfg, optarg);
+			break;
 		case OPT_STATS:
 			err = parse_u32("--stats-interval", optarg, 0, 86400, &cfg->stats_interval_s);
 			break;
@@ -849,6 +869,7 @@ void config__free(struct sonde_config *cfg)
 	free(cfg->service_name);
 	free(cfg->resource_attrs);
 	free(cfg->metrics_addr);
+	routes__free(&cfg->routes);
 	free(cfg->otlp_headers_file);
 	free(cfg->k8s_api);
 	free(cfg->k8s_node);

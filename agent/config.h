@@ -12,6 +12,7 @@
 
 #include "decoders/db_options.h"
 #include "red.h"
+#include "routes.h"
 #include "export/exporter.h"
 #include "sonde_event.h"
 
@@ -93,6 +94,7 @@ struct sonde_config {
 	/* Operations. */
 	uint32_t stats_interval_s; /* log self-statistics this often; 0: only at exit */
 	char *metrics_addr;	   /* HOST:PORT of /metrics and /healthz, NULL: off */
+	struct routes routes;	   /* declared http.route patterns (--route) */
 	bool request_metrics;	   /* duration histograms from every operation (red.h) */
 	uint32_t request_metrics_series;	  /* series per metric at most */
 	double request_metrics_bounds[RED_BOUNDS_MAX]; /* bucket bounds for all, seconds */

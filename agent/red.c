@@ -48,7 +48,8 @@ static const struct red_def defs[RED_METRICS] = {
 	[RED_HTTP_SERVER] = {"http_server_request_duration_seconds",
 			     "Duration of HTTP server requests (http.server.request.duration).",
 			     {"http.request.method", "http.response.status_code", "url.scheme",
-			      "url.template", "network.protocol.version", "error.type"},
+			      "http.route", "url.template", "network.protocol.version",
+			      "error.type"},
 			     HTTP_B},
 	[RED_HTTP_CLIENT] = {"http_client_request_duration_seconds",
 			     "Duration of HTTP client requests (http.client.request.duration).",
@@ -180,6 +181,7 @@ static const char *const ukeys[] = {
 	"network.protocol.version", "error.type", "server.address", "server.port",
 	"rpc.system.name", "rpc.method", "rpc.response.status_code", "db.system.name",
 	"db.operation.name", "db.collection.name", "db.namespace", "db.response.status_code",
+	"http.route",
 };
 #define UKEYS (sizeof(ukeys) / sizeof(ukeys[0]))
 #define UK_HTTP 0  /* http.request.method */
@@ -187,6 +189,8 @@ static const char *const ukeys[] = {
 #define UK_DB 11   /* db.system.name */
 #define UK_ADDR 6  /* server.address */
 #define UK_PORT 7  /* server.port */
+#define UK_TEMPLATE 3 /* url.template */
+#define UK_ROUTE 16   /* http.route */
 #define VAL_SERVICE UKEYS /* the resource's service.name, after the span's own */
 
 /* One span's values of ukeys[] (and the service), not copied: NULL where absent. */
@@ -312,7 +316,11 @@ static void span_labels(const struct span_vals *sv, int metric, struct label_lis
 	label_add(l, "service.name", sv->v[VAL_SERVICE], sv->len[VAL_SERVICE]);
 	for (i = 0; i < RED_LABELS_MAX && defs[metric].labels[i]; i++) {
 		k = ukey_of(defs[metric].labels[i]);
-		label_add(l, ukeys[k], sv->v[k], sv->len[k]);
+		/* a declared route labels the request; the heuristic only where none matched */
+		if (k == UK_TEMPLATE && sv->v[UK_ROUTE])
+			label_add(l, ukeys[k], NULL, 0);
+		else
+			label_add(l, ukeys[k], sv->v[k], sv->len[k]);
 	}
 }
 

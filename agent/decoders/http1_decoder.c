@@ -742,7 +742,9 @@ static void h1_close(void *p, uint64_t ts, const struct decoder_sink *out)
 /* n bytes of src at dst + o (o < dstsz), cut to leave room for a NUL; the new end. */
 static size_t put_at(char *dst, size_t dstsz, size_t o, const char *src, size_t n)
 {
-	if (o + n >= dstsz)
+	if (o + 1 >= dstsz)
+		return o;
+	if (n > dstsz - 1 - o)
 		n = dstsz - 1 - o;
 	memcpy(dst + o, src, n);
 	return o + n;
@@ -819,11 +821,22 @@ static void h1_build_span(const struct op_head *op, struct span *sp, const struc
 {
 	const struct exchange *x = (const struct exchange *)op;
 	char ver[4] = {'1', '.', '0', 0}, code[3];
+	const char *route = NULL;
+	size_t route_len = 0;
 
 	if (x->tracestate[0] && !memcmp(op->trace_id, op->ctx.trace_id, 16))
 		span__set_trace_state(sp, x->tracestate, strlen(x->tracestate));
-	cat3(sp->name, sizeof(sp->name), x->method, x->method_len, " ", 1, x->route, x->route_len);
+	/* a route the user declared names a server span; else the template heuristic does */
+	if (info->role == SONDE_ROLE_SERVER && cfg)
+		route = routes__for_span(&cfg->routes, sp, x->path, x->path_len, &route_len);
+	if (route)
+		cat3(sp->name, sizeof(sp->name), x->method, x->method_len, " ", 1, route, route_len);
+	else
+		cat3(sp->name, sizeof(sp->name), x->method, x->method_len, " ", 1, x->route,
+		     x->route_len);
 	span__add_str(sp, "http.request.method", x->method, x->method_len);
+	if (route)
+		span__add_str(sp, "http.route", route, route_len);
 	request_attrs(x, sp, info, cfg);
 	span__add_str(sp, "url.template", x->route, x->route_len);
 	ver[2] = (char)('0' + (x->version_minor % 10));

@@ -808,16 +808,25 @@ static void http_span(const struct h2_stream *s, struct span *sp, const struct c
 		      const struct sonde_config *cfg, const char *host, size_t host_len)
 {
 	char url[600], code[3];
-	const char *q;
-	size_t n, plen = s->path_len;
+	const char *q, *route = NULL;
+	size_t n, plen = s->path_len, route_len = 0;
 
-	snprintf(sp->name, sizeof(sp->name), "%s%s%s", s->method_len ? s->method : "HTTP",
-		 s->route_len ? " " : "", s->route);
-	if (s->method_len)
-		span__add_str(sp, "http.request.method", s->method, s->method_len);
 	q = memchr(s->path, '?', s->path_len);
 	if (q)
 		plen = (size_t)(q - s->path);
+	/* a route the user declared names a server span; else the template heuristic does */
+	if (info->role == SONDE_ROLE_SERVER && cfg && plen)
+		route = routes__for_span(&cfg->routes, sp, s->path, plen, &route_len);
+	if (route)
+		snprintf(sp->name, sizeof(sp->name), "%s %.*s", s->method_len ? s->method : "HTTP",
+			 (int)route_len, route);
+	else
+		snprintf(sp->name, sizeof(sp->name), "%s%s%s", s->method_len ? s->method : "HTTP",
+			 s->route_len ? " " : "", s->route);
+	if (s->method_len)
+		span__add_str(sp, "http.request.method", s->method, s->method_len);
+	if (route)
+		span__add_str(sp, "http.route", route, route_len);
 	if (!s->path_len) {
 		/* HPACK could not resolve it (sonde lost a header block): no URL rather than a
 		 * wrong one */

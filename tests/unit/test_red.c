@@ -308,6 +308,27 @@ TEST(service_graph_edges)
 	red__free(r);
 }
 
+/* A declared route labels the request; the template heuristic only where none matched. */
+TEST(declared_route_label)
+{
+	struct red *r = red__new(0, NULL, 0);
+	struct span sp;
+	char *text;
+
+	http_server(&sp, 1000000, 200, 1);
+	span__add_cstr(&sp, "http.route", "/api/users/{id}");
+	red__observe(r, &sp, false, NULL, 0);
+	http_server(&sp, 1000000, 200, 1); /* the same template, no route: a series of its own */
+	red__observe(r, &sp, false, NULL, 0);
+	text = render(r, false);
+	CHECK(strstr(text, "_count{service_name=\"shop \\\"a\\\"\",http_request_method=\"GET\","
+			   "http_response_status_code=\"200\",url_scheme=\"http\","
+			   "http_route=\"/api/users/{id}\"} 1\n") != NULL);
+	CHECK(strstr(text, "url_scheme=\"http\",url_template=\"/api/users/{id}\"} 1\n") != NULL);
+	free(text);
+	red__free(r);
+}
+
 int main(void)
 {
 	res = resource__new(42);
@@ -318,6 +339,7 @@ int main(void)
 	RUN(overflow_series);
 	RUN(bucket_option);
 	RUN(service_graph_edges);
+	RUN(declared_route_label);
 	resource__put(res);
 	UNIT_DONE();
 }
