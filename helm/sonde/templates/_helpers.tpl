@@ -109,6 +109,9 @@ propagation = {{ .Values.propagation }}
 {{- if lt (float64 .Values.sampleRatio) 1.0 }}
 sample-ratio = {{ .Values.sampleRatio }}
 {{- end }}
+{{- range .Values.routes }}
+route = {{ . }}
+{{- end }}
 {{- range $k, $v := .Values.extraConfig }}
 {{- if kindIs "bool" $v }}
 {{- if $v }}
