@@ -228,3 +228,40 @@ def test_off_and_bad_options(sonde, start_py_server, tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "invalid value '1,0.5' for --request-metrics-buckets" in r.stderr, r.stderr
+
+
+def test_declared_routes_name_server_spans_and_label_metrics(sonde, jaeger, start_py_server,
+                                                             test_start_us):
+    """--route: a server request whose path a declared pattern matches gets http.route (the
+    pattern as declared) and its span name from it, and its metrics are labelled http_route; a
+    service's own routes apply to it alone; an unmatched request keeps url.template only; a
+    client span never gets http.route."""
+    tok = token()
+    srv = start_py_server(service_name=f"srv-{tok}")
+    mport = harness.free_port()
+    sonde("--metrics-addr", f"127.0.0.1:{mport}", "--port", str(srv.port),
+          "--route", "/api/users/{id}", "--route", f"srv-{tok}=/status/*",
+          "--route", "someone-else=/chunked")
+    for path in ("/api/users/7", "/status/503", "/chunked?n=2"):
+        harness.curl(f"{srv.url}{path}", "-o", "/dev/null", service_name=f"load-{tok}")
+    spans = jaeger.wait_for_spans(f"srv-{tok}", where=lambda s: s.kind == "server", count=3,
+                                  start_us=test_start_us, timeout=60)
+    by_path = {s.tags["url.path"]: s for s in spans}
+    assert by_path["/api/users/7"].name == "GET /api/users/{id}"
+    assert by_path["/api/users/7"].tags["http.route"] == "/api/users/{id}"
+    assert by_path["/status/503"].name == "GET /status/*"
+    assert by_path["/status/503"].tags["http.route"] == "/status/*"
+    chunked = by_path["/chunked"]
+    assert "http.route" not in chunked.tags and chunked.tags["url.template"] == "/chunked"
+    assert chunked.name == "GET /chunked"
+    clients = jaeger.wait_for_spans(f"load-{tok}", where=lambda s: s.kind == "client", count=3,
+                                    start_us=test_start_us, timeout=60)
+    assert not [s for s in clients if "http.route" in s.tags], clients
+    text = metrics_text(mport)
+    name = "http_server_request_duration_seconds_count"
+    for route in ("/api/users/{id}", "/status/*"):
+        assert re.search(name + r'\{service_name="srv-' + tok + r'",[^\n]*http_route="' +
+                         re.escape(route) + r'"[^\n]*\} 1\n', text), (route, text)
+    assert re.search(name + r'\{service_name="srv-' + tok + r'",[^\n]*url_template="/chunked"'
+                     r'[^\n]*\} 1\n', text), text
+    assert "url_template=\"/api/users/{id}\"" not in text.split("http_client_")[0]
