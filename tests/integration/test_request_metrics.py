@@ -14,6 +14,7 @@ import urllib.request
 
 import pytest
 
+import grpcapps
 import harness
 from test_trace_chain import token
 
@@ -90,13 +91,15 @@ def test_every_request_counted_and_exemplars_open_traces(sonde, jaeger, start_py
     histograms in Prometheus count all 60 on the server and the client, by status, with
     error.type on the 503s; a p95 comes out of the buckets; and the exemplars Prometheus
     stored name spans that are in Jaeger, under the right service. Then a second wave with
-    Redis commands: every query of the chart's dashboard returns data, and the service graph
-    has its two edges between traced processes."""
+    Redis commands and gRPC calls (some NOT_FOUND): every query of the chart's dashboard
+    returns data, and the service graph has its three edges between traced processes."""
     tok = token()
     srv = start_py_server(service_name=f"srv-{tok}")
+    grpc, grpc_port = grpcapps.start_server("py", tmp_path, service_name=f"grpc-{tok}")
     mport = harness.free_port()
     agent = sonde("--metrics-addr", f"127.0.0.1:{mport}", "--sample-ratio", "0.25",
-                  "--port", str(srv.port), "--port", str(redis_server.port))
+                  "--port", str(srv.port), "--port", str(redis_server.port),
+                  "--port", str(grpc_port))
     prom = prometheus(f"127.0.0.1:{mport}")
     urls = [f"{srv.url}/api/users/{k}" for k in range(50)] + [f"{srv.url}/status/503"] * 10
     harness.run_load(tmp_path, tok, urls[:50], 10)
@@ -146,12 +149,25 @@ def test_every_request_counted_and_exemplars_open_traces(sonde, jaeger, start_py
                        env=harness._env(f"load-{tok}", None))
         redis_server.cli("SET", f"k-{tok}", "v", service_name=f"cli-{tok}")
         redis_server.cli("GET", f"k-{tok}", service_name=f"cli-{tok}")
+        out = grpcapps.run_client("py", grpc_port, "Unary", 5, 5,
+                                  service_name=f"grpc-cli-{tok}")
+        assert out["ok"] == 5, out
+        out = grpcapps.run_client("py", grpc_port, "Unary", 2, 2, payload="fail:5",
+                                  service_name=f"grpc-cli-{tok}")
+        assert out["errors"] == {"5": 2}, out
         time.sleep(1.5)
+    grpcapps.stop_server(grpc)
     edges = "sum by (client, server) (traces_service_graph_request_total)"
     want_edges = {(("client", f"load-{tok}"), ("server", f"srv-{tok}")),
-                  (("client", f"cli-{tok}"), ("server", redis_server.service))}
+                  (("client", f"cli-{tok}"), ("server", redis_server.service)),
+                  (("client", f"grpc-cli-{tok}"), ("server", f"grpc-{tok}"))}
     harness.poll_until(lambda: want_edges <= set(prom.value(edges)), 30,
-                       what="the two service-graph edges in Prometheus")
+                       what="the three service-graph edges in Prometheus")
+    # gRPC: by status, as the conventions name it
+    rpc = prom.value('sum by (rpc_response_status_code) (rpc_server_call_duration_seconds_count'
+                     f'{{service_name="grpc-{tok}"}})')
+    assert rpc == {(("rpc_response_status_code", "OK"),): 15.0,
+                   (("rpc_response_status_code", "NOT_FOUND"),): 6.0}, rpc
     empty = []
     for title, expr in dashboard_queries(f".*-{tok}"):
         res = prom.value(expr)
