@@ -118,7 +118,7 @@ void assembler__free(struct assembler *a)
 	free(a);
 }
 
-const struct red *assembler__red(const struct assembler *a)
+struct red *assembler__red(const struct assembler *a)
 {
 	return a->red;
 }

@@ -86,7 +86,7 @@ void assembler__tick(struct assembler *a, uint64_t now_mono_ns);
 void assembler__flush(struct assembler *a);
 void assembler__stats(const struct assembler *a, struct assembler_stats *out);
 /* The request metrics (red.h), NULL when they are off. */
-const struct red *assembler__red(const struct assembler *a);
+struct red *assembler__red(const struct assembler *a);
 
 /* CLOCK_MONOTONIC (the BPF clock) to Unix nanoseconds. */
 uint64_t assembler__to_unix_ns(const struct assembler *a, uint64_t mono_ns);

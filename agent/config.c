@@ -57,6 +57,9 @@ enum {
 	OPT_SAMPLE_RATIO,
 	OPT_REQUEST_METRICS,
 	OPT_ROUTE,
+	OPT_OTLP_METRICS,
+	OPT_OTLP_METRICS_INTERVAL,
+	OPT_OTLP_METRICS_TEMPORALITY,
 	OPT_REQUEST_METRICS_SERIES,
 	OPT_REQUEST_METRICS_BUCKETS,
 	OPT_LIST_COUNTERS,
@@ -108,10 +111,15 @@ static const struct option long_opts[] = {
 	{"sample-ratio", required_argument, NULL, OPT_SAMPLE_RATIO},
 	{"request-metrics", required_argument, NULL, OPT_REQUEST_METRICS},
 	{"route", required_argument, NULL, OPT_ROUTE},
+	{"otlp-metrics", required_argument, NULL, OPT_OTLP_METRICS},
+	{"otlp-metrics-interval-ms", required_argument, NULL, OPT_OTLP_METRICS_INTERVAL},
+	{"otlp-metrics-temporality", required_argument, NULL, OPT_OTLP_METRICS_TEMPORALITY},
 	{"request-metrics-series", required_argument, NULL, OPT_REQUEST_METRICS_SERIES},
 	{"request-metrics-buckets", required_argument, NULL, OPT_REQUEST_METRICS_BUCKETS},
 	{NULL, 0, NULL, 0},
 };
+
+static void usage_operations(FILE *out);
 
 void config__usage(FILE *out)
 {
@@ -198,7 +206,16 @@ void config__usage(FILE *out)
 		"      --k8s-token-file FILE  bearer token, re-read as it rotates (default: the service\n"
 		"                             account's, /var/run/secrets/kubernetes.io/serviceaccount/)\n"
 		"      --k8s-ca-file FILE     CA of the API server (default: the service account's)\n"
-		"\n"
+		"\n",
+		SONDE_PAYLOAD_MAX, SONDE_PAYLOAD_DEFAULT, SONDE_RUN_CAPTURES_DEFAULT,
+		SONDE_RING_BYTES >> 10);
+	usage_operations(out);
+}
+
+/* The usage's last section: operations and the request metrics. */
+static void usage_operations(FILE *out)
+{
+	fprintf(out,
 		"Operations:\n"
 		"      --stats-interval S     log self-statistics every S seconds (0: at exit only)\n"
 		"      --metrics-addr HOST:PORT  /metrics (Prometheus) and /healthz; 'off' to disable\n"
@@ -210,9 +227,15 @@ void config__usage(FILE *out)
 		"                             overflow series (default %u)\n"
 		"      --request-metrics-buckets LIST  bucket bounds in seconds for every histogram,\n"
 		"                             a comma list (default: the OpenTelemetry advice)\n"
+		"      --otlp-metrics on|off  send them to the collector too, at /v1/metrics of the\n"
+		"                             OTLP endpoint (default on when there is one) [env\n"
+		"                             OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT]\n"
+		"      --otlp-metrics-interval-ms MS  how often (default 60000)\n"
+		"                             [env OTEL_METRIC_EXPORT_INTERVAL]\n"
+		"      --otlp-metrics-temporality cumulative|delta|lowmemory  (default cumulative)\n"
+		"                             [env OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE]\n"
 		"  -v, --verbose              libbpf and debug logs\n",
-		SONDE_PAYLOAD_MAX, SONDE_PAYLOAD_DEFAULT, SONDE_RUN_CAPTURES_DEFAULT,
-		SONDE_RING_BYTES >> 10, RED_SERIES_DEFAULT);
+		RED_SERIES_DEFAULT);
 }
 
 /* --route: one more declared route; prints the error. */
@@ -434,17 +457,75 @@ static int add_headers_file(struct sonde_config *cfg, const char *flag, const ch
 	return 0;
 }
 
+/* The metrics URL from a base endpoint (its /v1/traces, if given, taken off): /v1/metrics. */
+static int set_metrics_base(struct sonde_config *cfg, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (cfg->metrics_url_own)
+		return 0; /* OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: the signal's own wins */
+
+	if (n >= 10 && !strcmp(v + n - 10, "/v1/traces"))
+		n -= 10;
+	while (n && v[n - 1] == '/')
+		n--;
+	free(cfg->metrics_url);
+	cfg->metrics_url = malloc(n + 12);
+	if (!cfg->metrics_url)
+		return -ENOMEM;
+	snprintf(cfg->metrics_url, n + 12, "%.*s/v1/metrics", (int)n, v);
+	return 0;
+}
+
+/* OTEL_METRICS_EXPORTER (a comma list): otlp sends them, none and prometheus do not (the
+ * Prometheus text is on the metrics address either way). */
+static int set_metrics_exporter(struct sonde_config *cfg, const char *v)
+{
+	char buf[128], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	cfg->otlp_metrics = false;
+	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		if (!strcmp(tok, "otlp"))
+			cfg->otlp_metrics = true;
+		else if (strcmp(tok, "none") && strcmp(tok, "prometheus")) {
+			fprintf(stderr, "sonde: invalid value '%s' for OTEL_METRICS_EXPORTER: "
+					"expected otlp, prometheus or none\n", v);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* cumulative, delta or lowmemory (delta for the histograms and counts sonde has). */
+static int set_temporality(struct sonde_config *cfg, const char *flag, const char *v)
+{
+	if (!strcasecmp(v, "cumulative"))
+		cfg->metrics_delta = false;
+	else if (!strcasecmp(v, "delta") || !strcasecmp(v, "lowmemory"))
+		cfg->metrics_delta = true;
+	else {
+		fprintf(stderr, "sonde: invalid value '%s' for %s: expected cumulative, delta or "
+				"lowmemory\n", v, flag);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The traces URL from a base endpoint: the OTLP/HTTP rule appends /v1/traces to the base. */
 static int set_endpoint(struct sonde_config *cfg, const char *flag, const char *v, bool full)
 {
 	size_t n = strlen(v);
 	char *url;
+	int err;
 
 	if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
 		fprintf(stderr, "sonde: invalid value '%s' for %s: expected an http:// or https:// URL\n",
 			v, flag);
 		return -EINVAL;
 	}
+	if (!full && (err = set_metrics_base(cfg, v)))
+		return err;
 	if (!full && (n < 10 || strcmp(v + n - 10, "/v1/traces"))) {
 		url = malloc(n + 12);
 		if (!url)
@@ -468,6 +549,26 @@ static int from_env(struct sonde_config *cfg)
 	/* The signal-specific variable is used as it is, and beats the generic one. */
 	v = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
 	if (v && *v && (err = set_endpoint(cfg, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v, true)))
+		return err;
+	v = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+	if (v && *v && (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))) {
+		fprintf(stderr, "sonde: invalid value '%s' for OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "
+				"expected an http:// or https:// URL\n", v);
+		return -EINVAL;
+	}
+	if (v && *v && (err = set_str(&cfg->metrics_url, v)))
+		return err;
+	cfg->metrics_url_own = v && *v;
+	v = getenv("OTEL_METRICS_EXPORTER");
+	if (v && *v && (err = set_metrics_exporter(cfg, v)))
+		return err;
+	v = getenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+	if (v && *v && (err = set_temporality(cfg, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+					     v)))
+		return err;
+	v = getenv("OTEL_METRIC_EXPORT_INTERVAL");
+	if (v && *v && (err = parse_u32("OTEL_METRIC_EXPORT_INTERVAL", v, 100, 3600000,
+					&cfg->metrics_interval_ms)))
 		return err;
 	v = getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
 	if (!v || !*v)
@@ -498,6 +599,29 @@ static int from_env(struct sonde_config *cfg)
 	if (v && *v && (err = set_str(&cfg->resource_attrs, v)))
 		return err;
 	return sampler_from_env(cfg);
+}
+
+/* The request metrics' options, and the routes that name them. */
+static int apply_metrics_opt(struct sonde_config *cfg, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_REQUEST_METRICS:
+		return parse_bool("--request-metrics", arg, &cfg->request_metrics);
+	case OPT_REQUEST_METRICS_SERIES:
+		return parse_u32("--request-metrics-series", arg, 1, 1000000,
+				 &cfg->request_metrics_series);
+	case OPT_REQUEST_METRICS_BUCKETS:
+		return parse_buckets(cfg, arg);
+	case OPT_ROUTE:
+		return parse_route(cfg, arg);
+	case OPT_OTLP_METRICS:
+		return parse_bool("--otlp-metrics", arg, &cfg->otlp_metrics);
+	case OPT_OTLP_METRICS_INTERVAL:
+		return parse_u32("--otlp-metrics-interval-ms", arg, 100, 3600000,
+				 &cfg->metrics_interval_ms);
+	default:
+		return set_temporality(cfg, "--otlp-metrics-temporality", arg);
+	}
 }
 
 /* Apply command-line style arguments (argv[0] is skipped) to cfg. */
@@ -721,17 +845,13 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 			err = parse_ratio("--sample-ratio", optarg, &cfg->sample_threshold);
 			break;
 		case OPT_REQUEST_METRICS:
-			err = parse_bool("--request-metrics", optarg, &cfg->request_metrics);
-			break;
 		case OPT_REQUEST_METRICS_SERIES:
-			err = parse_u32("--request-metrics-series", optarg, 1, 1000000,
-					&cfg->request_metrics_series);
-			break;
 		case OPT_REQUEST_METRICS_BUCKETS:
-			err = parse_buckets(cfg, optarg);
-			break;
 		case OPT_ROUTE:
-			err = parse_route(cfg, optarg);
+		case OPT_OTLP_METRICS:
+		case OPT_OTLP_METRICS_INTERVAL:
+		case OPT_OTLP_METRICS_TEMPORALITY:
+			err = apply_metrics_opt(cfg, c, optarg);
 			break;
 		case OPT_STATS:
 			err = parse_u32("--stats-interval", optarg, 0, 86400, &cfg->stats_interval_s);
@@ -829,6 +949,8 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->db_server_spans = true;
 	cfg->tls = true;
 	cfg->request_metrics = true;
+	cfg->otlp_metrics = true;
+	cfg->metrics_interval_ms = 60000;
 	cfg->request_metrics_series = RED_SERIES_DEFAULT;
 	cfg->propagation = PROPAGATION_LINK;
 	cfg->metrics_addr = strdup("127.0.0.1:9464");
@@ -864,6 +986,7 @@ void config__free(struct sonde_config *cfg)
 	int i;
 
 	free(cfg->traces_url);
+	free(cfg->metrics_url);
 	free((char *)cfg->otlp.headers);
 	free((char *)cfg->otlp.ca_file);
 	free(cfg->service_name);

@@ -56,6 +56,11 @@ struct sonde_config {
 	enum sonde_command command;
 	/* Where spans go: an OTLP/HTTP traces URL, or NULL for the console. */
 	char *traces_url;
+	char *metrics_url;	   /* OTLP /v1/metrics: the endpoint's, or its own variable's */
+	bool metrics_url_own;	   /* ... from OTEL_EXPORTER_OTLP_METRICS_ENDPOINT */
+	bool otlp_metrics;	   /* send the request metrics there too (OTEL_METRICS_EXPORTER) */
+	bool metrics_delta;	   /* delta temporality (else cumulative) */
+	uint32_t metrics_interval_ms; /* OTEL_METRIC_EXPORT_INTERVAL */
 	struct otlp_config otlp;
 	bool console;		   /* print spans even when exporting */
 	int gzip_mode;		   /* -1 auto (gzip unless the collector is on loopback), 0, 1 */

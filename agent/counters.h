@@ -19,7 +19,7 @@
 #include "export/exporter.h"
 #include "sonde_event.h"
 
-#define COUNTERS_MAX_EXPORTERS 2
+#define COUNTERS_MAX_EXPORTERS 3
 #define COUNTERS_MAX_UPROBES 8
 
 /* One row of the uprobe table (loader__uprobe_stats): the files its uprobes went to. */

@@ -56,6 +56,8 @@ struct agent {
 	struct assembler *asm_;
 	struct exporter *exporters[2];
 	int n_exporters;
+	struct exporter *metrics_exp; /* the request metrics to OTLP, or NULL */
+	bool metrics_off;	      /* ... which its collector refused: not sent any more */
 	struct metrics_server *metrics;
 	struct cpu_guard *guard; /* NULL: the loop runs at normal priority */
 	int sig_fd;
@@ -168,6 +170,10 @@ static void snapshot(struct agent *ag, struct counters_snapshot *s)
 		exporter__stats(ag->exporters[i], &s->exp[i]);
 		s->exp_name[i] = exporter__name(ag->exporters[i]);
 	}
+	if (ag->metrics_exp && i < COUNTERS_MAX_EXPORTERS) {
+		exporter__stats(ag->metrics_exp, &s->exp[i]);
+		s->exp_name[i++] = exporter__name(ag->metrics_exp);
+	}
 	s->n_exporters = i;
 	n = loader__uprobe_stats(ag->ld, up, COUNTERS_MAX_UPROBES);
 	for (i = 0; i < n && i < COUNTERS_MAX_UPROBES; i++) {
@@ -260,6 +266,64 @@ static void render_metrics(void *ctx, FILE *out, bool openmetrics)
 	red__render(assembler__red(ag->asm_), out, openmetrics);
 }
 
+/* The request metrics to the collector, every interval and once more at exit. */
+static void export_metrics(struct agent *ag)
+{
+	struct timespec now;
+	uint32_t n;
+	uint8_t *body;
+	size_t len;
+	int err;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	err = red__encode_otlp(assembler__red(ag->asm_), ag->cfg.metrics_delta,
+			       (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec, &body,
+			       &len, &n);
+	if (err)
+		fprintf(stderr, "sonde: cannot encode the request metrics for OTLP: %s\n",
+			strerror(-err));
+	else if (body)
+		otlp_exporter__post(ag->metrics_exp, body, len, n);
+}
+
+static void on_metrics_timer(struct loop *l, void *ctx)
+{
+	struct agent *ag = ctx;
+	long status = otlp_exporter__last_status(ag->metrics_exp);
+
+	/* A trace store without a metrics pipeline (Jaeger's default) has no /v1/metrics: say
+	 * so once and stop, rather than fail every interval. */
+	if (status == 404 || status == 405 || status == 415) {
+		fprintf(stderr, "sonde: the collector at %s does not take metrics (HTTP %ld): the "
+				"request metrics stay on /metrics only (set OTEL_METRICS_EXPORTER=none "
+				"to not try)\n", ag->cfg.metrics_url, status);
+		ag->metrics_off = true;
+		return;
+	}
+	export_metrics(ag);
+	loop__arm_timer(l, ag->cfg.metrics_interval_ms, on_metrics_timer, ag);
+}
+
+/* A second OTLP exporter, for /v1/metrics, with the traces' headers, CA and retry rules. */
+static int start_metrics_export(struct agent *ag)
+{
+	struct sonde_config *cfg = &ag->cfg;
+	struct otlp_config mc = cfg->otlp;
+
+	if (!cfg->otlp_metrics || !cfg->metrics_url || !assembler__red(ag->asm_))
+		return 0;
+	mc.url = cfg->metrics_url;
+	mc.metrics = true;
+	ag->metrics_exp = otlp_exporter__new(ag->loop, &mc);
+	if (!ag->metrics_exp) {
+		fprintf(stderr, "sonde: cannot start the OTLP metrics exporter for %s\n",
+			cfg->metrics_url);
+		return -EINVAL;
+	}
+	loop__arm_timer(ag->loop, cfg->metrics_interval_ms, on_metrics_timer, ag);
+	return 0;
+}
+
 /* GET /healthz: healthy while the rings are being drained. */
 static bool health(void *ctx, FILE *out)
 {
@@ -347,11 +411,31 @@ static int setup_signals(struct agent *ag)
 	return loop__add_fd(ag->loop, ag->sig_fd, EPOLLIN, on_signal, ag);
 }
 
+/* The start-up line: what attached, how traces cross, where spans and metrics go. */
+static void print_attached(const struct agent *ag)
+{
+	const struct sonde_config *cfg = &ag->cfg;
+	char sampling[48], metrics[300];
+
+	sampling[0] = metrics[0] = 0;
+	if (cfg->sample_threshold)
+		snprintf(sampling, sizeof(sampling), "; traces sampled: %g%%",
+			 100.0 * (1.0 - ldexp((double)cfg->sample_threshold, -56)));
+	if (ag->metrics_exp)
+		snprintf(metrics, sizeof(metrics), "; request metrics to %s every %u ms%s",
+			 cfg->metrics_url, cfg->metrics_interval_ms,
+			 cfg->metrics_delta ? " (delta)" : "");
+	fprintf(stderr, "sonde: attached in %llu ms: %s; propagation %s; cpu %s%s; spans to %s%s%s\n",
+		(unsigned long long)(loop__now_ms() - ag->started_ms), loader__hooks(ag->ld),
+		loader__propagation(ag->ld), ag->guard ? "yield" : "normal", metrics,
+		cfg->traces_url ? cfg->traces_url : "the console",
+		cfg->traces_url && cfg->otlp.gzip ? " (gzip)" : "", sampling);
+}
+
 static int run(struct agent *ag)
 {
 	struct sonde_config *cfg = &ag->cfg;
 	uint64_t deadline;
-	char sampling[48];
 	int err, i;
 
 	ag->started_ms = loop__now_ms();
@@ -410,6 +494,9 @@ static int run(struct agent *ag)
 	if (cfg->metrics_addr)
 		ag->metrics = metrics_server__new(ag->loop, cfg->metrics_addr, render_metrics, health,
 						  ag);
+	err = start_metrics_export(ag);
+	if (err)
+		return err;
 	ag->last_sweep_ms = ag->last_stats_ms = loop__now_ms();
 	loop__arm_timer(ag->loop, TICK_MS, on_tick, ag);
 	if (cfg->cpu_yield) {
@@ -423,15 +510,7 @@ static int run(struct agent *ag)
 				why);
 	}
 
-	sampling[0] = 0;
-	if (cfg->sample_threshold)
-		snprintf(sampling, sizeof(sampling), "; traces sampled: %g%%",
-			 100.0 * (1.0 - ldexp((double)cfg->sample_threshold, -56)));
-	fprintf(stderr, "sonde: attached in %llu ms: %s; propagation %s; cpu %s; spans to %s%s%s\n",
-		(unsigned long long)(loop__now_ms() - ag->started_ms), loader__hooks(ag->ld),
-		loader__propagation(ag->ld), ag->guard ? "yield" : "normal",
-		cfg->traces_url ? cfg->traces_url : "the console",
-		cfg->traces_url && cfg->otlp.gzip ? " (gzip)" : "", sampling);
+	print_attached(ag);
 	err = loop__run(ag->loop);
 
 	/* Shutdown, at normal priority: take what the rings still hold, finish what has a
@@ -442,6 +521,12 @@ static int run(struct agent *ag)
 	deadline = loop__now_ms() + SHUTDOWN_FLUSH_MS;
 	for (i = 0; i < ag->n_exporters; i++)
 		exporter__flush(ag->exporters[i], deadline);
+	if (ag->metrics_exp) {
+		loop__cancel_timer(ag->loop, on_metrics_timer, ag);
+		if (!ag->metrics_off)
+			export_metrics(ag);
+		exporter__flush(ag->metrics_exp, deadline);
+	}
 	print_stats(ag, "exit");
 	return err;
 }
@@ -456,6 +541,8 @@ static void cleanup(struct agent *ag)
 	loader__stop(ag->ld);
 	for (i = 0; i < ag->n_exporters; i++)
 		exporter__free(ag->exporters[i]);
+	if (ag->metrics_exp)
+		exporter__free(ag->metrics_exp);
 	process_table__free(ag->procs);
 	k8s_watcher__stop(ag->k8s);
 	if (ag->sig_fd > 0)

@@ -9,64 +9,41 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "red.h"
-
-/* The metrics, after the conventions (their names in Prometheus form: dots as underscores, the
- * unit as a suffix). */
-enum red_metric {
-	RED_HTTP_SERVER,
-	RED_HTTP_CLIENT,
-	RED_RPC_SERVER,
-	RED_RPC_CLIENT,
-	RED_DB_CLIENT,
-	/* The service graph: an edge per caller and callee, timed at each end. */
-	RED_GRAPH_CLIENT,
-	RED_GRAPH_SERVER,
-	RED_METRICS,
-};
-
-#define RED_LABELS_MAX 8
+#include "red_impl.h"
 
 /* The conventions' advisory bounds: HTTP and RPC durations, then database operations. */
 static const double http_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
 				     0.5,   0.75, 1,     2.5,  5,	  7.5,	10};
 static const double db_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
 
-struct red_def {
-	const char *name; /* the family, in Prometheus form */
-	const char *help;
-	const char *labels[RED_LABELS_MAX]; /* span attributes, in label order */
-	const double *bounds;
-	int n_bounds;
-};
-
 #define HTTP_B http_bounds, sizeof(http_bounds) / sizeof(http_bounds[0])
 #define DB_B db_bounds, sizeof(db_bounds) / sizeof(db_bounds[0])
 
-static const struct red_def defs[RED_METRICS] = {
-	[RED_HTTP_SERVER] = {"http_server_request_duration_seconds",
+const struct red_def red_defs[RED_METRICS] = {
+	[RED_HTTP_SERVER] = {"http_server_request_duration_seconds", "http.server.request.duration",
 			     "Duration of HTTP server requests (http.server.request.duration).",
 			     {"http.request.method", "http.response.status_code", "url.scheme",
 			      "http.route", "url.template", "network.protocol.version",
 			      "error.type"},
 			     HTTP_B},
-	[RED_HTTP_CLIENT] = {"http_client_request_duration_seconds",
+	[RED_HTTP_CLIENT] = {"http_client_request_duration_seconds", "http.client.request.duration",
 			     "Duration of HTTP client requests (http.client.request.duration).",
 			     {"http.request.method", "http.response.status_code", "server.address",
 			      "server.port", "network.protocol.version", "error.type"},
 			     HTTP_B},
-	[RED_RPC_SERVER] = {"rpc_server_call_duration_seconds",
+	[RED_RPC_SERVER] = {"rpc_server_call_duration_seconds", "rpc.server.call.duration",
 			    "Duration of incoming RPCs (rpc.server.call.duration).",
 			    {"rpc.system.name", "rpc.method", "rpc.response.status_code",
 			     "error.type"},
 			    HTTP_B},
-	[RED_RPC_CLIENT] = {"rpc_client_call_duration_seconds",
+	[RED_RPC_CLIENT] = {"rpc_client_call_duration_seconds", "rpc.client.call.duration",
 			    "Duration of outgoing RPCs (rpc.client.call.duration).",
 			    {"rpc.system.name", "rpc.method", "rpc.response.status_code",
 			     "server.address", "server.port", "error.type"},
 			    HTTP_B},
-	[RED_DB_CLIENT] = {"db_client_operation_duration_seconds",
+	[RED_DB_CLIENT] = {"db_client_operation_duration_seconds", "db.client.operation.duration",
 			   "Duration of database client operations (db.client.operation.duration).",
 			   {"db.system.name", "db.operation.name", "db.collection.name",
 			    "db.namespace", "db.response.status_code", "server.address",
@@ -75,51 +52,17 @@ static const struct red_def defs[RED_METRICS] = {
 	/* Grafana's and the collector's service-graph names: the client end's view of an edge,
 	 * with its request and failure counts, and the server end's. */
 	[RED_GRAPH_CLIENT] = {"traces_service_graph_request_client_seconds",
+			      "traces_service_graph_request_client",
 			      "Duration of the calls of an edge of the service graph, as its "
 			      "client saw them.",
 			      {NULL},
 			      HTTP_B},
 	[RED_GRAPH_SERVER] = {"traces_service_graph_request_server_seconds",
+			      "traces_service_graph_request_server",
 			      "Duration of the calls of an edge of the service graph, as its "
 			      "server saw them.",
 			      {NULL},
 			      HTTP_B},
-};
-
-struct red_exemplar {
-	uint8_t trace_id[16];
-	uint8_t span_id[8];
-	double value;
-	uint64_t unix_ns;
-	bool set;
-};
-
-struct red_series {
-	struct red_series *next;  /* hash chain */
-	struct red_series *after; /* the metric's next, in order of arrival */
-	uint64_t count;
-	double sum;
-	uint64_t *buckets;		/* n_bounds + 1: the last is +Inf (not cumulative) */
-	struct red_exemplar *exemplars; /* n_bounds + 1 */
-	uint64_t failed; /* service graph, client end: calls that failed */
-	uint32_t hash;
-	uint16_t key_len;
-	uint8_t metric;
-	char *labels; /* rendered: name="value",... (may be empty), after the key */
-	char key[];   /* the label values as looked up (see key_of) */
-};
-
-#define RED_HASH 4096
-
-struct red {
-	unsigned int max_series;
-	double bounds[RED_BOUNDS_MAX]; /* the user's, for every metric, when n_bounds > 0 */
-	int n_bounds;
-	struct red_series *table[RED_HASH];
-	struct red_series *first[RED_METRICS], *last[RED_METRICS];
-	struct red_series *overflow[RED_METRICS];
-	unsigned int n_series[RED_METRICS];
-	struct red_stats st;
 };
 
 struct red *red__new(unsigned int max_series, const double *bounds, int n_bounds)
@@ -138,6 +81,7 @@ struct red *red__new(unsigned int max_series, const double *bounds, int n_bounds
 
 static void series_free(struct red_series *s)
 {
+	free(s->sent_buckets);
 	free(s->buckets);
 	free(s->exemplars);
 	free(s);
@@ -161,14 +105,14 @@ void red__free(struct red *r)
 	free(r);
 }
 
-static const double *bounds_of(const struct red *r, int metric, int *n)
+const double *red_bounds(const struct red *r, int metric, int *n)
 {
 	if (r->n_bounds) {
 		*n = r->n_bounds;
 		return r->bounds;
 	}
-	*n = defs[metric].n_bounds;
-	return defs[metric].bounds;
+	*n = red_defs[metric].n_bounds;
+	return red_defs[metric].bounds;
 }
 
 /*
@@ -314,8 +258,8 @@ static void span_labels(const struct span_vals *sv, int metric, struct label_lis
 
 	l->n = 0;
 	label_add(l, "service.name", sv->v[VAL_SERVICE], sv->len[VAL_SERVICE]);
-	for (i = 0; i < RED_LABELS_MAX && defs[metric].labels[i]; i++) {
-		k = ukey_of(defs[metric].labels[i]);
+	for (i = 0; i < RED_LABELS_MAX && red_defs[metric].labels[i]; i++) {
+		k = ukey_of(red_defs[metric].labels[i]);
 		/* a declared route labels the request; the heuristic only where none matched */
 		if (k == UK_TEMPLATE && sv->v[UK_ROUTE])
 			label_add(l, ukeys[k], NULL, 0);
@@ -407,11 +351,12 @@ static struct red_series *series_new(struct red *r, int metric, const char *key,
 {
 	size_t n = strlen(labels);
 	struct red_series *s = calloc(1, sizeof(*s) + key_len + n + 1);
+	struct timespec now;
 	int nb;
 
 	if (!s)
 		return NULL;
-	bounds_of(r, metric, &nb);
+	red_bounds(r, metric, &nb);
 	s->buckets = calloc((size_t)nb + 1, sizeof(*s->buckets));
 	s->exemplars = calloc((size_t)nb + 1, sizeof(*s->exemplars));
 	if (!s->buckets || !s->exemplars) {
@@ -419,6 +364,8 @@ static struct red_series *series_new(struct red *r, int metric, const char *key,
 		return NULL;
 	}
 	s->metric = (uint8_t)metric;
+	clock_gettime(CLOCK_REALTIME, &now);
+	s->created_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 	memcpy(s->key, key, key_len);
 	s->key_len = (uint16_t)key_len;
 	s->labels = s->key + key_len;
@@ -471,7 +418,7 @@ static void count_in(struct red *r, struct red_series *s, const struct span *sp,
 	int nb, i;
 
 	v = sp->end_unix_ns > sp->start_unix_ns ? (sp->end_unix_ns - sp->start_unix_ns) / 1e9 : 0;
-	b = bounds_of(r, s->metric, &nb);
+	b = red_bounds(r, s->metric, &nb);
 	for (i = 0; i < nb && v > b[i]; i++)
 		;
 	s->buckets[i]++;
@@ -585,13 +532,13 @@ static void put_double(FILE *out, double v)
 static void render_series(FILE *out, const struct red *r, const struct red_series *s,
 			  bool openmetrics)
 {
-	const char *name = defs[s->metric].name, *sep = s->labels[0] ? "," : "";
+	const char *name = red_defs[s->metric].name, *sep = s->labels[0] ? "," : "";
 	const struct red_exemplar *e;
 	const double *b;
 	uint64_t cum = 0;
 	int nb, i;
 
-	b = bounds_of(r, s->metric, &nb);
+	b = red_bounds(r, s->metric, &nb);
 	for (i = 0; i <= nb; i++) {
 		cum += s->buckets[i];
 		fprintf(out, "%s_bucket{%s%s", name, s->labels, sep);
@@ -646,10 +593,10 @@ void red__render(const struct red *r, FILE *out, bool openmetrics)
 	for (m = 0; m < RED_METRICS; m++) {
 		if (!r->first[m] && !r->overflow[m])
 			continue;
-		fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", defs[m].name, defs[m].help,
-			defs[m].name);
+		fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", red_defs[m].name, red_defs[m].help,
+			red_defs[m].name);
 		if (openmetrics)
-			fprintf(out, "# UNIT %s seconds\n", defs[m].name);
+			fprintf(out, "# UNIT %s seconds\n", red_defs[m].name);
 		for (s = r->first[m]; s; s = s->after)
 			render_series(out, r, s, openmetrics);
 		if (r->overflow[m])

@@ -47,6 +47,13 @@ void red__observe(struct red *r, const struct span *sp, bool sampled, const char
 /* Prometheus text (0.0.4), or OpenMetrics 1.0 with exemplars (without its # EOF). */
 void red__render(const struct red *r, FILE *out, bool openmetrics);
 void red__stats(const struct red *r, struct red_stats *out);
+/*
+ * Every series as an OTLP ExportMetricsServiceRequest (red_otlp.c), cumulative or, with delta,
+ * what changed since the last call (which this call then marks sent). *out is malloc'ed (NULL
+ * with nothing to send); *n_points the data points in it. Returns 0 or -ENOMEM.
+ */
+int red__encode_otlp(struct red *r, bool delta, uint64_t now_unix_ns, uint8_t **out,
+		     size_t *len, uint32_t *n_points);
 /* "0.005,0.01,..." into bounds; the count, or -1 when it is not an increasing list of
  * positive numbers of at most RED_BOUNDS_MAX. */
 int red__parse_bounds(const char *s, double bounds[RED_BOUNDS_MAX]);

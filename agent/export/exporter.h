@@ -41,6 +41,7 @@ struct otlp_config {
 	uint32_t batch_delay_ms; /* send a partial batch after this long */
 	uint32_t timeout_ms;	 /* per request */
 	uint32_t max_retry_ms;	 /* give a batch up after retrying this long */
+	bool metrics;		 /* an exporter of metrics requests (otlp_exporter__post) */
 };
 
 /* Default values for every field (url stays NULL). */
@@ -48,6 +49,14 @@ void otlp_config__defaults(struct otlp_config *c);
 
 struct exporter *otlp_exporter__new(struct loop *l, const struct otlp_config *c);
 struct exporter *console_exporter__new(struct loop *l, FILE *out);
+/*
+ * A metrics exporter's (otlp_config.metrics) request: body (malloc'ed, taken) holding n_items
+ * data points, sent on a free request slot with the retries and accounting of spans, counted
+ * in items. -ENOSPC (counted as dropped) when every slot is still busy.
+ */
+int otlp_exporter__post(struct exporter *e, uint8_t *body, size_t len, uint32_t n_items);
+/* An OTLP exporter's latest HTTP status from its collector; 0 before any. */
+long otlp_exporter__last_status(const struct exporter *e);
 
 /* Takes what it needs of the span (OTLP: its encoding) before returning; returns 0, or an
  * error when it was dropped (and counted): -ENOSPC for a full queue. */

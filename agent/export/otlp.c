@@ -68,6 +68,8 @@ struct batch {
 
 struct otlp_exporter {
 	struct exporter base;
+	const char *items_name; /* what its requests carry: "spans", "data points" */
+	long last_status;	/* the collector's latest HTTP answer, 0: none yet */
 	char *url;
 	char *ca_file;
 	bool insecure;
@@ -324,8 +326,8 @@ static void start_request(struct otlp_exporter *x, struct batch *b)
 	curl_easy_setopt(b->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
 	mc = curl_multi_add_handle(x->multi, b->easy);
 	if (mc != CURLM_OK) {
-		exporter__log("curl_add", mc, "cannot start an OTLP request: %s; dropping %u spans",
-			      curl_multi_strerror(mc), b->n_spans);
+		exporter__log("curl_add", mc, "cannot start an OTLP request: %s; dropping %u %s",
+			      curl_multi_strerror(mc), b->n_spans, x->items_name);
 		drop_batch(x, b);
 		return;
 	}
@@ -527,9 +529,9 @@ static void schedule_retry(struct otlp_exporter *x, struct batch *b, const char 
 	}
 	if (now + delay - b->first_ms > x->max_retry_ms) {
 		exporter__log("giveup", 0,
-			      "dropping %u spans: the collector at %s still fails (%s) after %u "
+			      "dropping %u %s: the collector at %s still fails (%s) after %u "
 			      "attempts over %llu ms; raise max_retry_ms or fix the collector",
-			      b->n_spans, x->url, why, b->attempt,
+			      b->n_spans, x->items_name, x->url, why, b->attempt,
 			      (unsigned long long)(now - b->first_ms));
 		drop_batch(x, b);
 		return;
@@ -549,9 +551,9 @@ static void on_done(struct otlp_exporter *x, struct batch *b, CURLcode rc)
 		snprintf(why, sizeof(why), "%s", b->errbuf[0] ? b->errbuf : curl_easy_strerror(rc));
 		if (!transport_is_retryable(rc)) {
 			exporter__log("transport", rc,
-				      "dropping %u spans: cannot export to %s: %s; check the URL, "
+				      "dropping %u %s: cannot export to %s: %s; check the URL, "
 				      "the CA file or the collector's certificate",
-				      b->n_spans, x->url, why);
+				      b->n_spans, x->items_name, x->url, why);
 			drop_batch(x, b);
 			return;
 		}
@@ -563,6 +565,7 @@ static void on_done(struct otlp_exporter *x, struct batch *b, CURLcode rc)
 		return;
 	}
 	curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &status);
+	x->last_status = status;
 	if (status >= 200 && status < 300) {
 		int64_t rejected = 0;
 		char msg[256];
@@ -579,8 +582,9 @@ static void on_done(struct otlp_exporter *x, struct batch *b, CURLcode rc)
 			rejected = b->n_spans;
 		if (rejected || msg[0])
 			exporter__log("partial", 0,
-				      "the collector at %s rejected %lld of %u spans: %s", x->url,
-				      (long long)rejected, b->n_spans, msg[0] ? msg : "no message");
+				      "the collector at %s rejected %lld of %u %s: %s", x->url,
+				      (long long)rejected, b->n_spans, x->items_name,
+				      msg[0] ? msg : "no message");
 		x->base.stats.spans_rejected += rejected;
 		x->base.stats.spans_dropped_failed += rejected;
 		x->base.stats.spans_exported += b->n_spans - rejected;
@@ -597,9 +601,9 @@ static void on_done(struct otlp_exporter *x, struct batch *b, CURLcode rc)
 		return;
 	}
 	exporter__log("http", status,
-		      "dropping %u spans: the collector at %s answered HTTP %ld, which is not "
+		      "dropping %u %s: the collector at %s answered HTTP %ld, which is not "
 		      "retryable: %s",
-		      b->n_spans, x->url, status, text);
+		      b->n_spans, x->items_name, x->url, status, text);
 	drop_batch(x, b);
 }
 
@@ -737,6 +741,56 @@ static const struct exporter_ops otlp_ops = {
 	.free = otlp_free,
 };
 
+/* The metrics exporter takes whole requests (otlp_exporter__post), never spans. */
+static int otlp_no_spans(struct exporter *e, const struct span *s)
+{
+	return -EINVAL;
+}
+
+static const struct exporter_ops otlp_metrics_ops = {
+	.name = "otlp-metrics",
+	.submit = otlp_no_spans,
+	.flush = otlp_flush,
+	.free = otlp_free,
+};
+
+long otlp_exporter__last_status(const struct exporter *e)
+{
+	return ((const struct otlp_exporter *)e)->last_status;
+}
+
+int otlp_exporter__post(struct exporter *e, uint8_t *body, size_t len, uint32_t n_items)
+{
+	struct otlp_exporter *x = to_otlp(e);
+	struct batch *b = NULL;
+	int i, err;
+
+	e->stats.spans_in += n_items;
+	for (i = 0; i < OTLP_INFLIGHT && !b; i++)
+		if (x->slots[i].state == BATCH_FREE)
+			b = &x->slots[i];
+	if (!b) { /* every slot still sending or waiting to retry an older request */
+		e->stats.spans_dropped_full += n_items;
+		free(body);
+		return -ENOSPC;
+	}
+	b->body = body;
+	b->len = len;
+	b->n_spans = n_items;
+	b->attempt = 0;
+	b->first_ms = loop__now_ms();
+	x->inflight_spans += n_items;
+	if (x->gzip && (err = gzip_body(b))) {
+		exporter__log("encode", err, "cannot compress %u %s: %s; dropping them", n_items,
+			      x->items_name, strerror(-err));
+		drop_batch(x, b);
+		return err;
+	}
+	start_request(x, b);
+	update_queued(x);
+	return 0;
+}
+
 static void add_header(const char *key, const char *val, void *ctx)
 {
 	struct curl_slist **list = ctx, *n;
@@ -832,8 +886,9 @@ struct exporter *otlp_exporter__new(struct loop *l, const struct otlp_config *c)
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		goto err;
-	x->base.ops = &otlp_ops;
+	x->base.ops = c->metrics ? &otlp_metrics_ops : &otlp_ops;
 	x->base.loop = l;
+	x->items_name = c->metrics ? "data points" : "spans";
 	for (i = 0; i < OTLP_MAX_SOCKS; i++)
 		x->socks[i] = -1;
 	x->insecure = c->insecure;

@@ -8,8 +8,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 #include "red.h"
 #include "unit.h"
+
+typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest pb_req;
+typedef Opentelemetry__Proto__Metrics__V1__Metric pb_metric;
 
 static struct resource *res;
 
@@ -329,6 +333,150 @@ TEST(declared_route_label)
 	red__free(r);
 }
 
+/* The request's metric of that name under the resource of that service, or NULL. */
+static const pb_metric *otlp_metric(const pb_req *req, const char *service, const char *name)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < req->n_resource_metrics; i++) {
+		const Opentelemetry__Proto__Resource__V1__Resource *res =
+			req->resource_metrics[i]->resource;
+		bool mine = false;
+
+		for (j = 0; j < res->n_attributes; j++)
+			mine = mine || (!strcmp(res->attributes[j]->key, "service.name") &&
+					!strcmp(res->attributes[j]->value->string_value, service));
+		if (!mine)
+			continue;
+		for (j = 0; j < req->resource_metrics[i]->n_scope_metrics; j++)
+			for (k = 0; k < req->resource_metrics[i]->scope_metrics[j]->n_metrics; k++)
+				if (!strcmp(req->resource_metrics[i]->scope_metrics[j]->metrics[k]->name,
+					    name))
+					return req->resource_metrics[i]->scope_metrics[j]->metrics[k];
+	}
+	return NULL;
+}
+
+static pb_req *encode(struct red *r, bool delta, uint64_t now, uint32_t *n)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	pb_req *req;
+
+	CHECK_EQ_INT(red__encode_otlp(r, delta, now, &buf, &len, n), 0);
+	if (!buf)
+		return NULL;
+	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, len, buf);
+	free(buf);
+	CHECK(req != NULL);
+	return req;
+}
+
+/* OTLP: a resource per service, the conventions' names and unit, bounds and per-bucket counts,
+ * attributes without the service, exemplars as bytes; the graph's counts as monotonic sums;
+ * delta sends what changed since the last export, and nothing when nothing did. */
+TEST(otlp_encoding)
+{
+	struct red *r = red__new(0, NULL, 0);
+	const Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *dp;
+	const pb_metric *m;
+	struct span sp;
+	uint32_t n = 0;
+	pb_req *req;
+	size_t i;
+
+	http_server(&sp, 4000000, 200, 0xaa);
+	red__observe(r, &sp, true, "front", 5);
+	http_server(&sp, 300000000, 200, 0xbb);
+	red__observe(r, &sp, false, "front", 5);
+	req = encode(r, false, 1700000001000000000ULL, &n);
+	CHECK_EQ_INT(n, 2); /* the histogram's point, and the graph's server end */
+	m = req ? otlp_metric(req, "shop \"a\"", "http.server.request.duration") : NULL;
+	CHECK(m != NULL);
+	if (m) {
+		CHECK_STR(m->unit, "s");
+		CHECK_EQ_INT(m->data_case, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM);
+		CHECK_EQ_INT(m->histogram->aggregation_temporality,
+			     OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE);
+		dp = m->histogram->data_points[0];
+		CHECK_EQ_INT(dp->count, 2);
+		CHECK_EQ_INT(dp->n_explicit_bounds, 14);
+		CHECK_EQ_INT(dp->n_bucket_counts, 15);
+		CHECK(dp->explicit_bounds[0] == 0.005);
+		CHECK_EQ_INT(dp->bucket_counts[0], 1); /* 4 ms */
+		CHECK_EQ_INT(dp->bucket_counts[7], 1); /* 300 ms: (0.25, 0.5] */
+		CHECK(dp->sum > 0.3039 && dp->sum < 0.3041);
+		CHECK_EQ_INT(dp->time_unix_nano, 1700000001000000000ULL);
+		/* cumulative: from the series' beginning, a real time (the test's now is not) */
+		CHECK(dp->start_time_unix_nano > 1700000001000000000ULL);
+		for (i = 0; i < dp->n_attributes; i++)
+			CHECK(strcmp(dp->attributes[i]->key, "service.name"));
+		CHECK_EQ_INT(dp->n_exemplars, 1); /* the sampled one only */
+		CHECK(dp->exemplars[0]->trace_id.len == 16 && dp->exemplars[0]->trace_id.data[0] == 0xaa);
+		CHECK(dp->exemplars[0]->span_id.len == 8 && dp->exemplars[0]->span_id.data[0] == 0xab);
+	}
+	CHECK(req && otlp_metric(req, "shop \"a\"", "traces_service_graph_request_server") != NULL);
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+		req, NULL);
+	/* delta: the first export sends all, the next what came after it, then nothing */
+	req = encode(r, true, 1700000002000000000ULL, &n);
+	CHECK_EQ_INT(n, 2);
+	if (req)
+		opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+			req, NULL);
+	http_server(&sp, 4000000, 200, 0xcc);
+	red__observe(r, &sp, false, NULL, 0); /* no caller seen: no edge this time */
+	req = encode(r, true, 1700000003000000000ULL, &n);
+	CHECK_EQ_INT(n, 1);
+	m = req ? otlp_metric(req, "shop \"a\"", "http.server.request.duration") : NULL;
+	if (m) {
+		dp = m->histogram->data_points[0];
+		CHECK_EQ_INT(dp->count, 1);
+		CHECK_EQ_INT(dp->bucket_counts[0], 1);
+		CHECK_EQ_INT(dp->start_time_unix_nano, 1700000002000000000ULL);
+		CHECK_EQ_INT(m->histogram->aggregation_temporality,
+			     OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA);
+	}
+	if (req)
+		opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+			req, NULL);
+	CHECK(encode(r, true, 1700000004000000000ULL, &n) == NULL && n == 0);
+	red__free(r);
+}
+
+/* The graph's client end: the request and failure counts as monotonic sums. */
+TEST(otlp_graph_counts)
+{
+	struct red *r = red__new(0, NULL, 0);
+	const pb_metric *m;
+	struct span sp;
+	uint32_t n = 0;
+	pb_req *req;
+
+	span_init(&sp, SPAN_KIND_CLIENT, 2000000, 1);
+	span__add_cstr(&sp, "http.request.method", "GET");
+	red__observe(r, &sp, false, "cart", 4);
+	sp.status = SPAN_STATUS_ERROR;
+	red__observe(r, &sp, false, "cart", 4);
+	req = encode(r, false, 1700000001000000000ULL, &n);
+	m = req ? otlp_metric(req, "shop \"a\"", "traces_service_graph_request_failed_total")
+		: NULL;
+	CHECK(m != NULL);
+	if (m) {
+		CHECK_EQ_INT(m->data_case, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM);
+		CHECK(m->sum->is_monotonic);
+		CHECK_EQ_INT(m->sum->data_points[0]->as_int, 1);
+		CHECK_EQ_INT(m->sum->data_points[0]->n_attributes, 2); /* client, server */
+	}
+	m = req ? otlp_metric(req, "shop \"a\"", "traces_service_graph_request_total") : NULL;
+	CHECK(m && m->sum->data_points[0]->as_int == 2);
+	if (req)
+		opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+			req, NULL);
+	red__free(r);
+}
+
 int main(void)
 {
 	res = resource__new(42);
@@ -340,6 +488,8 @@ int main(void)
 	RUN(bucket_option);
 	RUN(service_graph_edges);
 	RUN(declared_route_label);
+	RUN(otlp_encoding);
+	RUN(otlp_graph_counts);
 	resource__put(res);
 	UNIT_DONE();
 }
