@@ -75,6 +75,10 @@ def sonde(request, tmp_path):
     def start(*args: str, otlp: bool = True, env: dict | None = None, wait_attached: bool = True,
               attach_timeout: float = 60.0, testing: bool = False) -> SondeProcess:
         e = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        # No OTLP metrics unless a test asks: Jaeger stores traces and has no /v1/metrics,
+        # and the tests' own fake collectors count every request (test_request_metrics.py
+        # gives a collector of its own)
+        e["OTEL_METRICS_EXPORTER"] = "none"
         if otlp:
             j = request.getfixturevalue("jaeger")
             e["OTEL_EXPORTER_OTLP_ENDPOINT"] = j.otlp_url

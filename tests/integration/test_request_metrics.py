@@ -281,3 +281,178 @@ def test_declared_routes_name_server_spans_and_label_metrics(sonde, jaeger, star
     assert re.search(name + r'\{service_name="srv-' + tok + r'",[^\n]*url_template="/chunked"'
                      r'[^\n]*\} 1\n', text), text
     assert "url_template=\"/api/users/{id}\"" not in text.split("http_client_")[0]
+
+
+class Collector:
+    """An OpenTelemetry Collector (the Jaeger binary the tests build is one, with its
+    components) with one pipeline: OTLP/HTTP metrics in, out to its debug exporter (every data
+    point in its log) and to its Prometheus exporter (the cumulative state, scraped as text)."""
+
+    def __init__(self, tmp_path):
+        r = subprocess.run([str(harness.REPO / "tests" / "jaeger.sh"), "install"],
+                           capture_output=True, text=True, timeout=1800)
+        assert r.returncode == 0, r.stderr
+        self.otlp_port, self.prom_port = harness.free_ports(2)
+        conf = tmp_path / "collector.yaml"
+        conf.write_text(
+            "service:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n"
+            "      exporters: [debug, prometheus]\n"
+            "  telemetry:\n    metrics:\n      level: none\n"
+            f"receivers:\n  otlp:\n    protocols:\n      http:\n"
+            f"        endpoint: \"127.0.0.1:{self.otlp_port}\"\n"
+            "exporters:\n  debug:\n    verbosity: detailed\n"
+            f"  prometheus:\n    endpoint: \"127.0.0.1:{self.prom_port}\"\n"
+            "    resource_to_telemetry_conversion:\n      enabled: true\n")
+        self.log = tmp_path / "collector.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([r.stdout.strip().splitlines()[-1], "--config",
+                                          str(conf)], stdout=log, stderr=log)
+        harness.wait_port(self.otlp_port, 60, self.proc, self.log, "collector")
+        self.url = f"http://127.0.0.1:{self.otlp_port}/v1/metrics"
+
+    def prometheus_text(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.prom_port}/metrics",
+                                    timeout=10) as r:
+            return r.read().decode()
+
+    def counts(self, metric: str) -> dict:
+        """From the debug log: per service.name, the sum of the Count of every data point of
+        the metric received, and the temporalities seen."""
+        out, temps, svc, name = {}, set(), None, None
+        for line in self.log.read_text(errors="replace").splitlines():
+            m = re.search(r"-> service\.name: Str\((.*)\)$", line)
+            if m:
+                svc = m.group(1)
+            m = re.search(r"-> Name: (\S+)$", line)
+            if m:
+                name = m.group(1)
+            m = re.search(r"-> AggregationTemporality: (\w+)$", line)
+            if m and name == metric:
+                temps.add(m.group(1))
+            m = re.fullmatch(r"Count: (\d+)", line.strip())
+            if m and name == metric:
+                out[svc] = out.get(svc, 0) + int(m.group(1))
+        return out, temps
+
+    def stop(self):
+        harness.stop_process(self.proc)
+
+
+@pytest.fixture
+def collector(tmp_path):
+    c = Collector(tmp_path)
+    yield c
+    c.stop()
+
+
+def curl_many(urls, service):
+    r = subprocess.run(["curl", "-s", "-w", "%{http_code}\n",
+                        *sum((["-o", "/dev/null", u] for u in urls), [])],
+                       capture_output=True, text=True, timeout=60,
+                       env=harness._env(service, None))
+    return r.stdout.split()
+
+
+def test_otlp_metrics_reach_an_opentelemetry_collector(sonde, jaeger, start_py_server, collector,
+                                                        test_start_us):
+    """OTEL_METRICS_EXPORTER=otlp to a real collector, every half second, cumulative: its
+    Prometheus exporter shows exactly the 10 + 2 requests by status on the server's resource,
+    the client's, and the service graph's counts; its log shows exemplars whose trace ids are
+    traces of that server in Jaeger; sonde's metrics exporter lost nothing."""
+    tok = token()
+    srv = start_py_server(service_name=f"srv-{tok}")
+    agent = sonde("--port", str(srv.port), "--otlp-metrics-interval-ms", "500",
+                  env={"OTEL_METRICS_EXPORTER": "otlp",
+                       "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": collector.url})
+    assert curl_many([f"{srv.url}/api/users/{k}" for k in range(10)], f"load-{tok}") == \
+        ["200"] * 10
+    assert curl_many([f"{srv.url}/status/503"] * 2, f"load-{tok}") == ["503"] * 2
+    name = "http_server_request_duration_seconds_count"
+
+    def counts():
+        text = collector.prometheus_text()
+        got = {}
+        for m in re.finditer(r"^" + name + r"\{([^\n]*)\} (\d+)$", text, re.M):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if labels.get("service_name") == f"srv-{tok}":
+                got[labels["http_response_status_code"]] = int(m.group(2))
+        return got, text
+
+    def client_total(text, family):
+        return sum(int(v) for v in re.findall(
+            r'^' + family + r'\{[^\n]*client="load-' + tok + r'"[^\n]*\} (\d+)$', text, re.M))
+
+    def complete():
+        got, text = counts()
+        client = sum(int(v) for v in re.findall(
+            r'^http_client_request_duration_seconds_count\{[^\n]*service_name="load-' + tok +
+            r'"[^\n]*\} (\d+)$', text, re.M))
+        return (got, client, client_total(text, "traces_service_graph_request_total"),
+                client_total(text, "traces_service_graph_request_failed_total"))
+
+    # the server's by status, the client's, and the edge's calls and failures
+    want = ({"200": 10, "503": 2}, 12, 12, 2)
+    harness.poll_until(lambda: complete() == want or None, 60,
+                       what=f"the collector's counts of the 12 requests: {want}")
+    _, temps = collector.counts("http.server.request.duration")
+    assert temps == {"Cumulative"}, temps
+    # exemplars: sampled spans (all are here), so their traces are in Jaeger
+    ids = set(re.findall(r"-> Trace ID: ([0-9a-f]{32})", collector.log.read_text()))
+    assert ids, "no exemplar in the collector's log"
+    spans = jaeger.wait_for_spans(f"srv-{tok}", where=lambda s: s.kind == "server", count=12,
+                                  start_us=test_start_us, timeout=60)
+    assert ids & {s.trace_id for s in spans}, (ids, [s.trace_id for s in spans][:3])
+    assert agent.stop() == 0
+    line = [l for l in agent.stderr().splitlines()
+            if l.startswith("sonde: stats (exit): exporter=otlp-metrics ")]
+    assert len(line) == 1, agent.stderr()[-2000:]
+    st = dict(re.findall(r"(\w+)=(\d+)", line[0]))
+    assert int(st["exported"]) > 0 and st["dropped_full"] == "0" and \
+        st["dropped_failed"] == "0" and st["queued"] == "0", line[0]
+
+
+def test_otlp_metrics_delta_and_a_collector_without_metrics(sonde, jaeger, start_py_server,
+                                                            collector):
+    """Delta temporality (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta) in two waves:
+    the Counts the collector received add up to the requests made, each once, however the
+    exports cut the waves. Then a sonde whose endpoint is Jaeger (traces only, no /v1/metrics):
+    one line says the collector does not take metrics, the spans go on."""
+    tok = token()
+    srv = start_py_server(service_name=f"srv-{tok}")
+    sonde("--port", str(srv.port), "--otlp-metrics-interval-ms", "300",
+          env={"OTEL_METRICS_EXPORTER": "otlp",
+               "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": collector.url,
+               "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"})
+    assert curl_many([f"{srv.url}/api/users/{k}" for k in range(7)], f"load-{tok}") == \
+        ["200"] * 7
+    time.sleep(1)
+    assert curl_many([f"{srv.url}/api/users/{k}" for k in range(5)], f"load-{tok}") == \
+        ["200"] * 5
+    harness.poll_until(
+        lambda: collector.counts("http.server.request.duration")[0].get(f"srv-{tok}") == 12,
+        60, what="deltas adding up to 12 requests")
+    time.sleep(1)  # more exports: nothing counted twice
+    got, temps = collector.counts("http.server.request.duration")
+    assert got.get(f"srv-{tok}") == 12 and temps == {"Delta"}, (got, temps)
+
+
+def test_otlp_metrics_to_a_trace_store_turn_themselves_off(sonde, jaeger, start_py_server):
+    """The endpoint is Jaeger's (no metrics pipeline): the first export is refused with 404,
+    sonde says once that the collector does not take metrics and sends no more, and the spans
+    reach Jaeger as before."""
+    tok = token()
+    srv = start_py_server(service_name=f"srv-{tok}")
+    agent = sonde("--port", str(srv.port), "--otlp-metrics-interval-ms", "300",
+                  env={"OTEL_METRICS_EXPORTER": "otlp"})
+    harness.curl(f"{srv.url}/api/users/1", "-o", "/dev/null", service_name=f"load-{tok}")
+    harness.poll_until(lambda: "does not take metrics (HTTP 404)" in agent.stderr(), 30,
+                       what="sonde to say the collector takes no metrics")
+    time.sleep(1.5)
+    harness.curl(f"{srv.url}/api/users/2", "-o", "/dev/null", service_name=f"load-{tok}")
+    jaeger.wait_for_spans(f"srv-{tok}", where=lambda s: s.kind == "server", count=2,
+                          timeout=60)
+    assert agent.stop() == 0
+    err = agent.stderr()
+    assert err.count("does not take metrics") == 1, err[-2000:]
+    line = [l for l in err.splitlines() if "exporter=otlp-metrics " in l]
+    assert len(line) == 1 and " requests=1 " in line[0], line
