@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "export/otlp_encode.h"
 #include "red_impl.h"
 
 /* The conventions' advisory bounds: HTTP and RPC durations, then database operations. */
@@ -306,11 +307,12 @@ static uint32_t hash_of(int metric, const char *key, size_t n)
 	return (uint32_t)(h ^ h >> 29);
 }
 
-/* Appends name="value" to buf at *at, the value escaped as the text format wants. */
+/* Appends name="value" to buf at *at, the value escaped as the text format wants and made valid
+ * UTF-8 (a byte that starts no sequence becomes U+FFFD). */
 static void put_label(char *buf, size_t len, size_t *at, const char *key, const char *val,
 		      size_t vlen)
 {
-	size_t i;
+	size_t i, k;
 
 	if (*at && *at + 1 < len)
 		buf[(*at)++] = ',';
@@ -320,9 +322,23 @@ static void put_label(char *buf, size_t len, size_t *at, const char *key, const 
 		buf[(*at)++] = '=';
 		buf[(*at)++] = '"';
 	}
-	for (i = 0; i < vlen && *at + 3 < len; i++) {
+	for (i = 0; i < vlen && *at + 4 < len; i += k) {
 		char c = val[i];
 
+		k = otlp__utf8_seq_len((const unsigned char *)val + i, vlen - i);
+		if (!k) { /* not UTF-8, which would fail the whole scrape: U+FFFD */
+			memcpy(buf + *at, "\xef\xbf\xbd", 3);
+			*at += 3;
+			k = 1;
+			continue;
+		}
+		if (k > 1) {
+			if (*at + k + 1 >= len)
+				break;
+			memcpy(buf + *at, val + i, k);
+			*at += k;
+			continue;
+		}
 		if (c == '\\' || c == '"' || c == '\n') {
 			buf[(*at)++] = '\\';
 			c = c == '\n' ? 'n' : c;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "export/otlp_encode.h"
 #include "red_impl.h"
 
 #ifndef SONDE_VERSION
@@ -72,12 +73,24 @@ static void *a_alloc(struct arena *a, size_t size)
 	return m;
 }
 
+/* A copy of [s, s + n) made valid UTF-8, which proto3 requires of strings (a receiver rejects
+ * the whole request otherwise): a byte that starts no sequence becomes U+FFFD. */
 static char *a_str(struct arena *a, const char *s, size_t n)
 {
-	char *c = a_alloc(a, n + 1);
+	char *c = a_alloc(a, 3 * n + 1);
+	size_t i, k, at = 0;
 
-	if (c)
-		memcpy(c, s, n);
+	for (i = 0; c && i < n; i += k) {
+		k = otlp__utf8_seq_len((const unsigned char *)s + i, n - i);
+		if (!k) {
+			memcpy(c + at, "\xef\xbf\xbd", 3);
+			at += 3;
+			k = 1;
+		} else {
+			memcpy(c + at, s + i, k);
+			at += k;
+		}
+	}
 	return c;
 }
 

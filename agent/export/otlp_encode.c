@@ -81,7 +81,7 @@ static void arena_free(struct arena *a)
 }
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 when it is not valid. */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
+size_t otlp__utf8_seq_len(const unsigned char *p, size_t n)
 {
 	size_t len, i;
 	uint32_t cp;
@@ -139,7 +139,7 @@ static char *arena_utf8(struct arena *a, const char *s, size_t len)
 		return NULL;
 	o = out;
 	while (i < len) {
-		size_t k = utf8_seq_len(p + i, len - i);
+		size_t k = otlp__utf8_seq_len(p + i, len - i);
 
 		if (k) {
 			memcpy(o, p + i, k);
@@ -582,7 +582,7 @@ static __attribute__((noinline)) size_t utf8_out_len_slow(const unsigned char *p
 
 	i = out = ascii_run(p, n);
 	while (i < n) {
-		k = utf8_seq_len(p + i, n - i);
+		k = otlp__utf8_seq_len(p + i, n - i);
 		out += k ? k : 3;
 		i += k ? k : 1;
 		k = ascii_run(p + i, n - i);
@@ -612,7 +612,7 @@ static __attribute__((noinline)) uint8_t *put_utf8_slow(uint8_t *o, const unsign
 		i += k;
 		if (i == n)
 			break;
-		k = utf8_seq_len(p + i, n - i);
+		k = otlp__utf8_seq_len(p + i, n - i);
 		if (k) {
 			memcpy(o, p + i, k);
 			o += k;

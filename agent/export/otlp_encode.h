@@ -94,6 +94,12 @@ int64_t otlp__parse_retry_after(const char *val, time_t now);
  */
 uint64_t otlp__backoff_ms(unsigned int attempt, uint64_t rnd);
 
+/*
+ * Length of the valid UTF-8 sequence at p (n bytes at most), or 0 where there is none (a NUL, a
+ * stray byte, an overlong form, a surrogate): what a string's repair replaces with U+FFFD.
+ */
+size_t otlp__utf8_seq_len(const unsigned char *p, size_t n);
+
 /* The HTTP statuses the OTLP/HTTP spec calls retryable: 429, 502, 503, 504. */
 int otlp__status_is_retryable(long status);
 

@@ -477,6 +477,45 @@ TEST(otlp_graph_counts)
 	red__free(r);
 }
 
+/* Bytes that are not UTF-8 (garbage on a socket) would fail a whole scrape, or a whole OTLP
+ * request: they become U+FFFD in both; valid multi-byte characters stay. */
+TEST(labels_are_valid_utf8)
+{
+	static const char bad[] = {'/', 'x', (char)0xff, 'y', 0, (char)0xc3, (char)0xa9};
+	struct red *r = red__new(0, NULL, 0);
+	struct span sp;
+	uint32_t n = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char *text;
+	pb_req *req;
+
+	http_server(&sp, 1000000, 200, 1);
+	span__add_str(&sp, "http.route", bad, sizeof(bad));
+	red__observe(r, &sp, false, NULL, 0);
+	text = render(r, false);
+	CHECK(strstr(text, "http_route=\"/x\xef\xbf\xbdy\xef\xbf\xbd\xc3\xa9\"") != NULL);
+	free(text);
+	CHECK_EQ_INT(red__encode_otlp(r, false, 1700000001000000000ULL, &buf, &len, &n), 0);
+	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, len, buf);
+	CHECK(req != NULL);
+	if (req) {
+		const pb_metric *m = otlp_metric(req, "shop \"a\"", "http.server.request.duration");
+		const char *v = NULL;
+		size_t i;
+
+		for (i = 0; m && i < m->histogram->data_points[0]->n_attributes; i++)
+			if (!strcmp(m->histogram->data_points[0]->attributes[i]->key, "http.route"))
+				v = m->histogram->data_points[0]->attributes[i]->value->string_value;
+		CHECK(v && !strcmp(v, "/x\xef\xbf\xbdy\xef\xbf\xbd\xc3\xa9"));
+		opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+			req, NULL);
+	}
+	free(buf);
+	red__free(r);
+}
+
 int main(void)
 {
 	res = resource__new(42);
@@ -490,6 +529,7 @@ int main(void)
 	RUN(declared_route_label);
 	RUN(otlp_encoding);
 	RUN(otlp_graph_counts);
+	RUN(labels_are_valid_utf8);
 	resource__put(res);
 	UNIT_DONE();
 }
