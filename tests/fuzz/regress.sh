@@ -24,10 +24,11 @@ FLAGS="$FLAGS -Iinclude -Iagent"
 
 mkdir -p "$OUT/lib"
 # The decoders as an archive: a database decoder's spans need agent/span.c, which a target that
-# compiles span.c itself (fuzz_otlp) must not get twice.
+# compiles span.c itself (fuzz_otlp) must not get twice; an HTTP server span looks up the
+# declared routes (agent/routes.c).
 LIB=$OUT/libdecoders.a
 rm -f "$LIB" "$OUT"/lib/*.o
-for s in $SRCS agent/span.c; do
+for s in $SRCS agent/span.c agent/routes.c; do
 	# shellcheck disable=SC2086 # FLAGS is a list of flags
 	if ! "$CC" $FLAGS -c "$s" -o "$OUT/lib/$(basename "${s%.c}").o"; then
 		echo "regress: $s does not build" >&2

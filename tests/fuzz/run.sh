@@ -31,10 +31,11 @@ FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 
 mkdir -p "$OUT/lib" "$FINDINGS"
 # The decoders as an archive: a database decoder's spans need agent/span.c, which a target that
-# compiles span.c itself (fuzz_otlp) must not get twice.
+# compiles span.c itself (fuzz_otlp) must not get twice; an HTTP server span looks up the
+# declared routes (agent/routes.c).
 LIB=$OUT/libdecoders.a
 rm -f "$LIB" "$OUT"/lib/*.o
-for s in $SRCS agent/span.c; do
+for s in $SRCS agent/span.c agent/routes.c; do
 	o=$OUT/lib/$(basename "${s%.c}").o
 	# shellcheck disable=SC2086 # FLAGS is a list of flags
 	if ! "$CLANG" $FLAGS -c "$s" -o "$o"; then
