@@ -78,19 +78,9 @@ static void *a_alloc(struct arena *a, size_t size)
 static char *a_str(struct arena *a, const char *s, size_t n)
 {
 	char *c = a_alloc(a, 3 * n + 1);
-	size_t i, k, at = 0;
 
-	for (i = 0; c && i < n; i += k) {
-		k = otlp__utf8_seq_len((const unsigned char *)s + i, n - i);
-		if (!k) {
-			memcpy(c + at, "\xef\xbf\xbd", 3);
-			at += 3;
-			k = 1;
-		} else {
-			memcpy(c + at, s + i, k);
-			at += k;
-		}
-	}
+	if (c)
+		otlp__utf8_repair(c, s, n);
 	return c;
 }
 

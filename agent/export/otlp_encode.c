@@ -118,7 +118,7 @@ size_t otlp__utf8_seq_len(const unsigned char *p, size_t n)
 static char *arena_utf8(struct arena *a, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	char *out, *o;
+	char *out;
 	size_t i = 0;
 
 	/* Fast path: most values are plain ASCII and are copied as they are. */
@@ -132,15 +132,21 @@ static char *arena_utf8(struct arena *a, const char *s, size_t len)
 		}
 		return out;
 	}
-	i = 0;
 	/* Each bad byte becomes the 3-byte U+FFFD at worst. */
 	out = arena_alloc(a, len * 3 + 1);
-	if (!out)
-		return NULL;
-	o = out;
-	while (i < len) {
-		size_t k = otlp__utf8_seq_len(p + i, len - i);
+	if (out)
+		otlp__utf8_repair(out, s, len);
+	return out;
+}
 
+size_t otlp__utf8_repair(char *dst, const char *src, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t i = 0, k;
+	char *o = dst;
+
+	while (i < len) {
+		k = otlp__utf8_seq_len(p + i, len - i);
 		if (k) {
 			memcpy(o, p + i, k);
 			o += k;
@@ -152,7 +158,7 @@ static char *arena_utf8(struct arena *a, const char *s, size_t len)
 		}
 	}
 	*o = '\0';
-	return out;
+	return (size_t)(o - dst);
 }
 
 static bool is_ascii(const char *s)

@@ -99,6 +99,9 @@ uint64_t otlp__backoff_ms(unsigned int attempt, uint64_t rnd);
  * stray byte, an overlong form, a surrogate): what a string's repair replaces with U+FFFD.
  */
 size_t otlp__utf8_seq_len(const unsigned char *p, size_t n);
+/* [src, src + len) into dst (3 * len + 1 bytes) made valid UTF-8 that way, NUL-terminated; the
+ * length written. */
+size_t otlp__utf8_repair(char *dst, const char *src, size_t len);
 
 /* The HTTP statuses the OTLP/HTTP spec calls retryable: 429, 502, 503, 504. */
 int otlp__status_is_retryable(long status);
