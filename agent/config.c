@@ -63,6 +63,8 @@ enum {
 	OPT_REQUEST_METRICS_SERIES,
 	OPT_REQUEST_METRICS_BUCKETS,
 	OPT_LIST_COUNTERS,
+	OPT_TCPOPT_TO,
+	OPT_TCPOPT_HOLD,
 };
 
 static const struct option long_opts[] = {
@@ -103,6 +105,8 @@ static const struct option long_opts[] = {
 	{"db-server-spans", required_argument, NULL, OPT_DB_SERVER_SPANS},
 	{"http-responses", required_argument, NULL, OPT_HTTP_RESPONSES},
 	{"propagation", required_argument, NULL, OPT_PROPAGATION},
+	{"tcp-option-to", required_argument, NULL, OPT_TCPOPT_TO},
+	{"tcp-option-hold", required_argument, NULL, OPT_TCPOPT_HOLD},
 	{"k8s", required_argument, NULL, OPT_K8S},
 	{"k8s-api", required_argument, NULL, OPT_K8S_API},
 	{"k8s-node", required_argument, NULL, OPT_K8S_NODE},
@@ -188,6 +192,12 @@ void config__usage(FILE *out)
 		"                             into outgoing HTTP/1.x), tcp (the ids in a TCP option, any\n"
 		"                             protocol, for hosts that all run sonde); or off\n"
 		"                             (default link)\n"
+		"      --tcp-option-to LIST   the destinations whose connections carry the TCP option:\n"
+		"                             a comma list of CIDRs, private (10/8, 172.16/12,\n"
+		"                             192.168/16, 100.64/10, fc00::/7: the default), or all\n"
+		"      --tcp-option-hold S    seconds a destination goes without the option once its\n"
+		"                             option segments were resent far more than its others\n"
+		"                             (a path that drops them; default 300)\n"
 		"      --sample-ratio R       export the spans of this share of traces, 0 to 1 (default\n"
 		"                             1: all), chosen by trace id so that every sonde keeps or\n"
 		"                             drops a whole trace [env OTEL_TRACES_SAMPLER=traceidratio\n"
@@ -624,6 +634,23 @@ static int apply_metrics_opt(struct sonde_config *cfg, int opt, const char *arg)
 	}
 }
 
+/* --tcp-option-to (the last one given wins) and --tcp-option-hold. */
+static int apply_tcpopt_opt(struct sonde_config *cfg, int opt, const char *arg)
+{
+	char err[160];
+
+	if (opt == OPT_TCPOPT_HOLD)
+		return parse_u32("--tcp-option-hold", arg, 1, 86400, &cfg->tcpopt_hold_s);
+	cfg->n_tcpopt_to = 0;
+	cfg->tcpopt_to_all = false;
+	if (cidr__parse_list(arg, cfg->tcpopt_to, SONDE_TCPOPT_DESTS, &cfg->n_tcpopt_to,
+			     &cfg->tcpopt_to_all, err, sizeof(err))) {
+		fprintf(stderr, "sonde: invalid value '%s' for --tcp-option-to: %s\n", arg, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Apply command-line style arguments (argv[0] is skipped) to cfg. */
 static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 {
@@ -804,6 +831,10 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_PROPAGATION:
 			err = parse_propagation(optarg, &cfg->propagation);
 			break;
+		case OPT_TCPOPT_TO:
+		case OPT_TCPOPT_HOLD:
+			err = apply_tcpopt_opt(cfg, c, optarg);
+			break;
 		case OPT_K8S:
 			if (!strcmp(optarg, "off"))
 				cfg->k8s = K8S_OFF;
@@ -953,6 +984,9 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->metrics_interval_ms = 60000;
 	cfg->request_metrics_series = RED_SERIES_DEFAULT;
 	cfg->propagation = PROPAGATION_LINK;
+	cfg->tcpopt_hold_s = 300;
+	cidr__parse_list("private", cfg->tcpopt_to, SONDE_TCPOPT_DESTS, &cfg->n_tcpopt_to,
+			 &cfg->tcpopt_to_all, NULL, 0);
 	cfg->metrics_addr = strdup("127.0.0.1:9464");
 	err = from_env(cfg);
 	if (err)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "decoders/db_options.h"
 #include "red.h"
 #include "routes.h"
@@ -86,6 +87,10 @@ struct sonde_config {
 	struct db_options db;	   /* database decoders: what becomes of query text */
 	bool db_server_spans;	   /* SERVER spans for a traced database's side of its queries */
 	uint32_t propagation;	   /* enum sonde_propagation bits */
+	struct cidr tcpopt_to[SONDE_TCPOPT_DESTS]; /* destinations that get the TCP option */
+	int n_tcpopt_to;
+	bool tcpopt_to_all;	   /* ... every destination (--tcp-option-to all) */
+	uint32_t tcpopt_hold_s;	   /* a destination whose option segments are lost goes without */
 	uint64_t sample_threshold; /* keep a trace whose id's last 56 bits are at least this:
 				    * 0 keeps all (the default), SAMPLE_NONE none */
 	/* Resource. */

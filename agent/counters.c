@@ -19,6 +19,7 @@
 #define ASM(f)	  .off = offsetof(struct counters_snapshot, as.f), .src = "as." #f
 #define GUARD(f)  .off = offsetof(struct counters_snapshot, guard.f), .src = "guard." #f
 #define DRAIN(f)  .off = offsetof(struct counters_snapshot, drain.f), .src = "drain." #f
+#define PATHS(f)  .off = offsetof(struct counters_snapshot, paths.f), .src = "paths." #f
 /* On COUNTERS_LINE_EXPORTER: a field of each exporter's struct exporter_stats. */
 #define EXPORT(f) .off = offsetof(struct exporter_stats, f), .src = "exp." #f
 /* On COUNTERS_LINE_UPROBE: a field of each uprobe target's struct uprobe_counts. */
@@ -270,7 +271,9 @@ const struct counter counters[] = {
 	 TOTAL("sonde_tcp_option_total",
 	       "TCP-option propagation: requests given ids, segments that carried the option or "
 	       "found no room, segments received with one, server reads that joined the client "
-	       "span at the other end."),
+	       "span at the other end; the safety net: option segments resent (bare), times a "
+	       "destination's option was turned off, requests sent bare while it was, server "
+	       "requests without one from a peer that sent one lately."),
 	 .labels = "event=\"request\"", KERNEL(SONDE_CNT_TCPOPT_RUNS)},
 	{STAT(TCP, "tcpopt_written"), TOTAL("sonde_tcp_option_total", NULL),
 	 .labels = "event=\"written\"", KERNEL(SONDE_CNT_TCPOPT_WRITTEN)},
@@ -280,6 +283,22 @@ const struct counter counters[] = {
 	 .labels = "event=\"parsed\"", KERNEL(SONDE_CNT_TCPOPT_PARSED)},
 	{STAT(TCP, "tcpopt_joined"), TOTAL("sonde_tcp_option_total", NULL),
 	 .labels = "event=\"joined\"", KERNEL(SONDE_CNT_TCPOPT_JOINED)},
+	{STAT(TCP, "tcpopt_lost"), TOTAL("sonde_tcp_option_total", NULL),
+	 .labels = "event=\"lost\"", KERNEL(SONDE_CNT_TCPOPT_LOST)},
+	{STAT(TCP, "tcpopt_path_off"), TOTAL("sonde_tcp_option_total", NULL),
+	 .labels = "event=\"path_off\"", KERNEL(SONDE_CNT_TCPOPT_PATH_OFF)},
+	{STAT(TCP, "tcpopt_bare"), TOTAL("sonde_tcp_option_total", NULL),
+	 .labels = "event=\"bare\"", KERNEL(SONDE_CNT_TCPOPT_BARE)},
+	{STAT(TCP, "tcpopt_missing"), TOTAL("sonde_tcp_option_total", NULL),
+	 .labels = "event=\"missing\"", KERNEL(SONDE_CNT_TCPOPT_MISSING)},
+	{STAT(TCP, "tcpopt_dests"),
+	 GAUGE("sonde_tcp_option_destinations",
+	       "Destinations the TCP-option safety net keeps a tally of now, and those whose "
+	       "option is off now (their option segments were resent far more than the others: "
+	       "--tcp-option-hold)."),
+	 .labels = "state=\"tallied\"", PATHS(tallied)},
+	{STAT(TCP, "tcpopt_dests_off"), GAUGE("sonde_tcp_option_destinations", NULL),
+	 .labels = "state=\"off\"", PATHS(off)},
 
 	/* The agent's CPU and event loop. */
 	{STAT(CPU, "cpu"),

@@ -37,12 +37,19 @@ struct drain_stats {
 	uint64_t wakeups;	/* times the kernel woke the loop (a ring filling up, or quiet) */
 };
 
+/* The TCP-option safety net's destinations (loader__tcpopt_paths). */
+struct tcpopt_path_stats {
+	uint64_t tallied; /* destinations with a tally now */
+	uint64_t off;	  /* ... whose option is off now */
+};
+
 /* Every source, read at one moment: all the stats lines and /metrics print is in here. */
 struct counters_snapshot {
 	uint64_t bpf[SONDE_CNT_MAX];	   /* loader__counters, by enum sonde_counter */
 	struct assembler_stats as;	   /* assembler__stats */
 	struct cpu_guard_stats guard;	   /* cpu_guard__stats */
 	struct drain_stats drain;	   /* the event loop's */
+	struct tcpopt_path_stats paths;	   /* loader__tcpopt_paths */
 	struct exporter_stats exp[COUNTERS_MAX_EXPORTERS]; /* exporter__stats, one per exporter */
 	const char *exp_name[COUNTERS_MAX_EXPORTERS];	    /* exporter__name */
 	int n_exporters;

@@ -124,6 +124,19 @@ struct loader_uprobe_stats {
 int loader__uprobe_stats(struct loader *ld, struct loader_uprobe_stats *out, int max);
 /* Sum the BPF-side counters over CPUs. */
 void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX]);
+/* A destination whose TCP option is off now (the safety net, bpf/tcp_option.bpf.h). */
+struct loader_tcpopt_path {
+	uint8_t addr[16];      /* IPv4 mapped */
+	uint64_t off_until_ns; /* CLOCK_MONOTONIC: off until then */
+	uint32_t offs;	       /* times it was turned off */
+};
+/*
+ * The destinations the TCP-option safety net tallies (*tallied) and those whose option is off
+ * at now_ns (the first max of them in out); returns how many are off. 0 without --propagation
+ * tcp.
+ */
+int loader__tcpopt_paths(struct loader *ld, uint64_t now_ns, struct loader_tcpopt_path *out,
+			 int max, uint64_t *tallied);
 /* Add or remove a traced pid (when selecting by pid or executable). */
 int loader__set_pid(struct loader *ld, uint32_t pid, bool on);
 /* Names of the attached hooks, for the start-up line. */

@@ -4,6 +4,7 @@
  * that drains the ring buffers on a timer, assembles spans and exports them, until SIGINT or
  * SIGTERM; then flush what it can within a bound, detach everything, and report the counts.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
 #include <math.h>
@@ -33,6 +34,8 @@
 
 #define TICK_MS 100
 #define SWEEP_MS 10000
+#define TCPOPT_WATCH_MS 1000 /* the TCP-option safety net's destinations are looked at */
+#define TCPOPT_LOGGED_MAX 64 /* destinations whose option going off is logged, at most */
 #define SHUTDOWN_FLUSH_MS 5000
 /* Records that wait for export room (drain_hold.h) are offered again every HOLD_POLL_MS. */
 #define HOLD_POLL_MS 5
@@ -68,6 +71,10 @@ struct agent {
 	struct drain_stats drain_stats; /* counted here, reported by counters.c */
 	uint64_t last_sweep_ms;
 	uint64_t last_stats_ms;
+	uint64_t last_tcpopt_ms;
+	/* Destinations whose TCP option went off, logged once each (watch_tcpopt_paths). */
+	uint8_t tcpopt_logged[TCPOPT_LOGGED_MAX][16];
+	int n_tcpopt_logged;
 };
 
 static uint64_t mono_ns(void)
@@ -183,6 +190,46 @@ static void snapshot(struct agent *ag, struct counters_snapshot *s)
 	}
 	s->n_uprobes = i;
 	s->propagation = ag->cfg.propagation;
+	s->paths.off = (uint64_t)loader__tcpopt_paths(ag->ld, mono_ns(), NULL, 0, &s->paths.tallied);
+}
+
+/* "10.1.2.3", "fd00::1": an IPv4-mapped address as IPv4. */
+static void format_addr(const uint8_t a[16], char *out, size_t len)
+{
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (!memcmp(a, v4, sizeof(v4)))
+		inet_ntop(AF_INET, a + 12, out, len);
+	else
+		inet_ntop(AF_INET6, a, out, len);
+}
+
+/* A destination whose TCP option went off is logged, the first time only. */
+static void watch_tcpopt_paths(struct agent *ag)
+{
+	struct loader_tcpopt_path off[16];
+	char ip[INET6_ADDRSTRLEN];
+	uint64_t tallied;
+	int n, i, j;
+
+	n = loader__tcpopt_paths(ag->ld, mono_ns(), off, 16, &tallied);
+	for (i = 0; i < n && i < 16; i++) {
+		for (j = 0; j < ag->n_tcpopt_logged; j++)
+			if (!memcmp(ag->tcpopt_logged[j], off[i].addr, 16))
+				break;
+		if (j < ag->n_tcpopt_logged || j >= TCPOPT_LOGGED_MAX)
+			continue;
+		memcpy(ag->tcpopt_logged[ag->n_tcpopt_logged++], off[i].addr, 16);
+		format_addr(off[i].addr, ip, sizeof(ip));
+		fprintf(stderr, "sonde: warning: TCP option off for %s for %u s: the segments that "
+				"carried it were resent far more than the others (the path drops "
+				"segments with unknown TCP options?); calls to it start traces of their "
+				"own meanwhile. Counted in sonde_tcp_option_total{event=\"path_off\"}; "
+				"logged once per destination%s\n",
+			ip, ag->cfg.tcpopt_hold_s,
+			ag->n_tcpopt_logged == TCPOPT_LOGGED_MAX ? " (no more destinations logged)" :
+								   "");
+	}
 }
 
 static void print_stats(struct agent *ag, const char *when)
@@ -370,6 +417,10 @@ static void on_tick(struct loop *l, void *ctx)
 		process_table__sweep(ag->procs);
 		loader__sweep_uprobes(ag->ld);
 		ag->last_sweep_ms = now;
+	}
+	if ((ag->cfg.propagation & PROPAGATION_TCP) && now - ag->last_tcpopt_ms >= TCPOPT_WATCH_MS) {
+		watch_tcpopt_paths(ag);
+		ag->last_tcpopt_ms = now;
 	}
 	if (ag->cfg.stats_interval_s && now - ag->last_stats_ms >= ag->cfg.stats_interval_s * 1000ULL) {
 		print_stats(ag, "periodic");

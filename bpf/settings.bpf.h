@@ -21,6 +21,10 @@ const volatile __u8 sys_recv = 0;			/* receives through raw_tp/sys_enter+exit */
 const volatile __u8 header_mode = 0;
 /* --propagation tcp: ids decided here, carried in a TCP option (socket tracepoints only). */
 const volatile __u8 tcp_mode = 0;
+/* --tcp-option-to: only connections to the ranges in tcpopt_dests carry the option. */
+const volatile __u8 tcpopt_dest_filter = 0;
+/* --tcp-option-hold: how long a destination whose option segments are lost goes without. */
+const volatile __u64 tcpopt_hold_ns = 300ULL * 1000000000ULL;
 /* --http-responses status: final HTTP/1.x responses summarized, not recorded (sonde_event.h). */
 const volatile __u8 http1_summaries = 0;
 /* Both directions on the socket tracepoints: a thread's response notes live in its task storage

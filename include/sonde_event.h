@@ -396,7 +396,16 @@ enum sonde_counter {
 					 * not know (not TCP, or an SSL* never tied): not recorded */
 	/* Context behind large request heads (bpf/head_find.bpf.h): */
 	SONDE_CNT_HEAD_FINDS = 31,	/* request I/Os searched past their record's payload */
-	SONDE_CNT_MAX = 32,
+	/* TCP-option propagation, its safety net (bpf/tcp_option.bpf.h): */
+	SONDE_CNT_TCPOPT_LOST = 32,	/* segments that carried the option and were resent (the
+					 * resend goes without it) */
+	SONDE_CNT_TCPOPT_PATH_OFF = 33, /* times a destination stopped getting the option: its
+					 * option segments were resent far more than its others */
+	SONDE_CNT_TCPOPT_BARE = 34,	/* requests sent without the option: their destination's
+					 * option was off */
+	SONDE_CNT_TCPOPT_MISSING = 35,	/* server requests without an option from a peer that sent
+					 * one lately (stripped on the way, or turned off there) */
+	SONDE_CNT_MAX = 36,
 };
 
 /*
@@ -444,6 +453,14 @@ enum sonde_head_scan {
 #define SONDE_TCPOPT_LEN 28
 #define SONDE_TCP_RX_SLOTS 4
 
+/*
+ * An IPv4 or IPv6 address, IPv4 as ::ffff:a.b.c.d: the key of the TCP-option maps that are by
+ * destination or peer.
+ */
+struct sonde_addr {
+	__u8 a[16];
+};
+
 /* An outgoing connection's current request (a run of bytes sent after bytes were received). */
 struct sonde_tcp_tx {
 	__u64 owner;	     /* pid_tgid that connected, then the last one that started a
@@ -452,10 +469,43 @@ struct sonde_tcp_tx {
 			      * means the next bytes sent start a new request */
 	__u32 start_seq;     /* sequence number of the request's first byte */
 	__u8 decided;	     /* ids below are valid for the request starting at start_seq */
-	__u8 pad[3];	     /* explicit padding */
+	__u8 bare;	     /* this request goes without the option: its destination's is off */
+	__u8 opt_out;	     /* opt_seq is a segment that carried it and was not resent yet */
+	__u8 pad;	     /* explicit padding */
 	__u8 trace_id[16];   /* the trace of the request the owner serves, or a new one */
 	__u8 span_id[8];     /* the client span's id: the parent the server's sonde takes */
+	__u32 opt_seq;	     /* first sequence number of the last segment that carried it */
+	__u32 segs_mark;     /* data segments sent when last added to the destination's tally */
+	struct sonde_addr dest; /* the destination (tcpopt_paths' key) */
 };
+
+/* A destination range that gets the option (--tcp-option-to): a BPF_MAP_TYPE_LPM_TRIE key. */
+struct sonde_cidr_key {
+	__u32 prefixlen; /* of the 128 bits of addr (IPv4 ranges: 96 + their length) */
+	struct sonde_addr addr;
+};
+
+/*
+ * The safety net's tally for one destination, over the traced connections to it: segments
+ * with the option and how many of them were resent, against the rest. Halved as it grows, so
+ * it follows the path's recent behaviour.
+ */
+struct sonde_tcp_path {
+	__u32 opt_sent;	  /* segments that carried the option */
+	__u32 opt_lost;	  /* ... and were resent */
+	__u32 segs;	  /* data segments of all kinds */
+	__u32 lost;	  /* resends of segments without the option */
+	__u64 off_until;  /* CLOCK_MONOTONIC ns: no option to this destination before then */
+	__u32 offs;	  /* times it was turned off */
+	__u32 pad;	  /* explicit padding */
+};
+#define SONDE_TCPOPT_LOST_MIN 3	 /* resent option segments before a destination can go off */
+#define SONDE_TCPOPT_LOST_RATIO 4 /* ... and their loss rate this many times the others' */
+#define SONDE_TCPOPT_TALLY_MAX 256 /* option segments at which the tally halves */
+#define SONDE_TCPOPT_PATHS 4096	 /* destinations tallied at once (LRU) */
+#define SONDE_TCPOPT_PEERS 4096	 /* peers remembered as sending the option (LRU) */
+#define SONDE_TCPOPT_DESTS 64	 /* --tcp-option-to ranges */
+#define SONDE_TCPOPT_PEER_TTL_NS (600ULL * 1000000000ULL) /* a peer sent one this recently */
 
 /* One context received: the sequence range of the segments that carried it. */
 struct sonde_tcp_rx_slot {

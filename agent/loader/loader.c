@@ -128,7 +128,8 @@ static void propagation_decide(const struct sonde_config *cfg, bool socket_hooks
 }
 
 /* What the propagation modes load; without them, nothing of theirs loads and their maps shrink. */
-static void configure_propagation(struct sonde_bpf *skel, const struct propagation_plan *pp)
+static void configure_propagation(struct sonde_bpf *skel, const struct sonde_config *cfg,
+				  const struct propagation_plan *pp)
 {
 	if (pp->header) {
 		skel->rodata->header_mode = 1;
@@ -140,7 +141,13 @@ static void configure_propagation(struct sonde_bpf *skel, const struct propagati
 	}
 	if (pp->tcp) {
 		skel->rodata->tcp_mode = 1;
+		skel->rodata->tcpopt_dest_filter = !cfg->tcpopt_to_all;
+		skel->rodata->tcpopt_hold_ns = cfg->tcpopt_hold_s * 1000000000ULL;
 		bpf_program__set_autoload(skel->progs.sonde_tcpopt, true);
+	} else {
+		bpf_map__set_max_entries(skel->maps.tcpopt_paths, 1);
+		bpf_map__set_max_entries(skel->maps.tcpopt_peers, 1);
+		bpf_map__set_max_entries(skel->maps.tcpopt_dests, 1);
 	}
 	if (!pp->header && !pp->tcp)
 		bpf_map__set_max_entries(skel->maps.serving, 1);
@@ -162,7 +169,7 @@ static int loader_configure(struct loader *ld, const struct sonde_config *cfg,
 		bpf_program__set_autoload(p, false);
 	probes__set_autoload(skel, plan);
 	uprobes_set_autoload(skel);
-	configure_propagation(skel, pp);
+	configure_propagation(skel, cfg, pp);
 	/*
 	 * A thread's response notes: in its task storage when both directions are on the socket
 	 * tracepoints, else in a hash both directions share. The task storage map is created
@@ -202,6 +209,16 @@ static int loader_fill_filters(struct loader *ld, const struct sonde_config *cfg
 		if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.port_filter), &cfg->ports[j], &one,
 					BPF_ANY))
 			return -errno;
+	if (!ld->skel->rodata->tcpopt_dest_filter)
+		return 0;
+	for (j = 0; j < cfg->n_tcpopt_to; j++) {
+		struct sonde_cidr_key key = {.prefixlen = cfg->tcpopt_to[j].prefix};
+
+		memcpy(key.addr.a, cfg->tcpopt_to[j].addr, sizeof(key.addr.a));
+		if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.tcpopt_dests), &key, &one,
+					BPF_ANY))
+			return -errno;
+	}
 	return 0;
 }
 
@@ -851,6 +868,35 @@ void loader__counters(struct loader *ld, uint64_t out[SONDE_CNT_MAX])
 			out[k] += vals[c];
 	}
 	free(vals);
+}
+
+int loader__tcpopt_paths(struct loader *ld, uint64_t now_ns, struct loader_tcpopt_path *out,
+			 int max, uint64_t *tallied)
+{
+	int fd = bpf_map__fd(ld->skel->maps.tcpopt_paths), n = 0;
+	struct sonde_addr key, next;
+	struct sonde_tcp_path p;
+	void *prev = NULL;
+
+	*tallied = 0;
+	if (!ld->skel->rodata->tcp_mode)
+		return 0;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &p))
+			continue; /* gone meanwhile (LRU) */
+		(*tallied)++;
+		if (!p.off_until || now_ns >= p.off_until)
+			continue;
+		if (n < max) {
+			memcpy(out[n].addr, key.a, sizeof(out[n].addr));
+			out[n].off_until_ns = p.off_until;
+			out[n].offs = p.offs;
+		}
+		n++;
+	}
+	return n;
 }
 
 int loader__set_pid(struct loader *ld, uint32_t pid, bool on)

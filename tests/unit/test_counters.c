@@ -143,6 +143,7 @@ static const struct {
 	{"as", "agent/assembler.h", "struct assembler_stats"},
 	{"guard", "agent/cpu_guard.h", "struct cpu_guard_stats"},
 	{"drain", "agent/counters.h", "struct drain_stats"},
+	{"paths", "agent/counters.h", "struct tcpopt_path_stats"},
 	{"exp", "agent/export/exporter.h", "struct exporter_stats"},
 	{"up", "agent/counters.h", "struct uprobe_counts"},
 };
@@ -365,6 +366,7 @@ static void fill(struct counters_snapshot *s)
 	s->as.conns_summarized = 224, s->as.conns_full_responses = 225, s->as.ctx_behind = 226;
 	s->guard.yielding = true, s->guard.raises = 301, s->guard.raised_ms = 302500;
 	s->drain.holds = 401, s->drain.holds_expired = 402, s->drain.wakeups = 403;
+	s->paths.tallied = 501, s->paths.off = 502;
 	for (i = 0; i < 2; i++) {
 		struct exporter_stats *e = &s->exp[i];
 		uint64_t b = 600 + 100 * i;
@@ -408,7 +410,8 @@ static const char golden_stats[] =
 	"skip_untraced=111 skip_not_start=112 skip_not_http=113 skip_has_context=114 "
 	"skip_split=115 skip_failed=116 inject_unmerged=117\n"
 	"sonde: stats (exit): tcpopt_requests=120 tcpopt_written=121 tcpopt_nospace=122 "
-	"tcpopt_parsed=123 tcpopt_joined=124\n"
+	"tcpopt_parsed=123 tcpopt_joined=124 tcpopt_lost=132 tcpopt_path_off=133 tcpopt_bare=134 "
+	"tcpopt_missing=135 tcpopt_dests=501 tcpopt_dests_off=502\n"
 	"sonde: stats (exit): exporter=otlp in=601 exported=602 dropped_full=603 dropped_failed=604 "
 	"rejected=605 queued=606 requests=607 retries=608 http_errors=609 transport_errors=610\n"
 	"sonde: stats (exit): exporter=console in=701 exported=702 dropped_full=703 "
