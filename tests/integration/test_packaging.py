@@ -90,6 +90,8 @@ NONDEFAULT = [
     "--set", "resourceAttributes=deployment.environment=prod",
     "--set", "exportQuery=true",
     "--set", "propagation=header",
+    "--set-json", 'tcpOptionTo=["10.1.0.0/16","fd00::/8"]',
+    "--set", "tcpOptionHold=60",
     "--set", "sampleRatio=0.25",
     "--set-json", 'routes=["/api/users/{id}","checkout=/api/orders/*"]',
     "--set", "extraConfig.ring-kb=1024",
@@ -184,7 +186,7 @@ def test_default_daemonset():
     conf = by_kind(docs, "ConfigMap")["data"]["sonde.conf"]
     lines = [ln for ln in conf.splitlines() if ln and not ln.startswith("#")]
     assert lines == ["otlp-endpoint = http://jaeger-collector.observability.svc:4318",
-                     "metrics-addr = 0.0.0.0:9464", "propagation = link"]
+                     "metrics-addr = 0.0.0.0:9464", "propagation = link,tcp,header"]
     role = by_kind(docs, "ClusterRole")
     verbs = {(r["apiGroups"][0], res): r["verbs"] for r in role["rules"] for res in r["resources"]}
     assert verbs == {("", "pods"): ["get", "list", "watch"], ("apps", "replicasets"): ["get"],
@@ -228,6 +230,8 @@ def test_nondefault_daemonset():
         "port = 8080", "port = 443",
         "exe = nginx", "exe = python3*",
         "propagation = header",
+        "tcp-option-to = 10.1.0.0/16,fd00::/8",
+        "tcp-option-hold = 60",
         "sample-ratio = 0.25",
         "route = /api/users/{id}", "route = checkout=/api/orders/*",
         "console",
@@ -267,6 +271,8 @@ def test_metrics_off_listens_on_loopback_without_probes():
     ["--set-json", 'serviceName="a\\nexport-query"'],
     ["--set", "extraConfig.config=/etc/other"],
     ["--set", "sampleRatio=1.5"],
+    ["--set-json", 'tcpOptionTo=["10.0.0.0/8 all"]'],
+    ["--set", "tcpOptionHold=0"],
     ["--set", "sampleRatio=most"],
     ["--set", "extraConfig.sample-ratio=0.5"],
     ["--set", "extraCapabilities={CAP_SYS_ADMIN}"],
@@ -329,10 +335,15 @@ def test_notes_tell_where_the_traces_are(tmp_path):
     assert "kubectl -n observability port-forward svc/jaeger-query 16686:16686" in notes
     assert "http://jaeger-collector.observability.svc:4318" in notes
     assert "rollout status daemonset/sonde" in notes
+    assert "Traces cross nodes (propagation=link,tcp,header): a call to a private address" \
+        in notes
+    assert "gets no option for 300 s" in notes and "propagation=link to keep traces" in notes
     notes = render_notes(tmp_path / "b", "--set", "otlp.endpoint=", "--set",
-                         "propagation=link\\,tcp")
+                         "propagation=link\\,tcp", "--set-json", 'tcpOptionTo=["10.1.0.0/16"]')
     assert "spans are printed in the agents' logs" in notes
-    assert "propagation=link,tcp: trace context crosses nodes in a TCP header option" in notes
+    assert "Traces cross nodes (propagation=link,tcp): a call to 10.1.0.0/16 carries" in notes
+    notes = render_notes(tmp_path / "c", "--set", "propagation=link")
+    assert "Traces cross nodes" not in notes
 
 
 def test_systemd_unit_verifies(tmp_path):

@@ -106,6 +106,12 @@ port = {{ . | int64 }}
 exe = {{ . }}
 {{- end }}
 propagation = {{ .Values.propagation }}
+{{- with .Values.tcpOptionTo }}
+tcp-option-to = {{ join "," . }}
+{{- end }}
+{{- if ne (int64 .Values.tcpOptionHold) 300 }}
+tcp-option-hold = {{ .Values.tcpOptionHold | int64 }}
+{{- end }}
 {{- if lt (float64 .Values.sampleRatio) 1.0 }}
 sample-ratio = {{ .Values.sampleRatio }}
 {{- end }}
