@@ -43,6 +43,7 @@ test_pkgs() {
 	p+=(nghttp2-client) # tests/integration/test_grpc.py (h2load)
 	p+=(openjdk-17-jdk-headless) # tests/integration/test_handoff.py (java, javac)
 	p+=(prometheus) # tests/integration/test_request_metrics.py (scrapes /metrics)
+	p+=(nftables iptables) # tests/integration/test_cross_node.py (the middleboxes)
 	# Any nginx build will do; nginx-light is the smallest.
 	if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
 		p+=(nginx-light)

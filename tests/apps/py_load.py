@@ -6,7 +6,8 @@
 Sends every URL once, from C threads, each over its own keep-alive connection (http.client):
 C requests are in flight at once. Prints one JSON object on stdout:
 
-    {"pid": ..., "statuses": {"<url>": status, ...}, "errors": ["<url>: <error>", ...]}
+    {"pid": ..., "statuses": {"<url>": status, ...}, "errors": ["<url>: <error>", ...],
+     "ms": {"<url>": milliseconds from sending the request to its response read, ...}}
 """
 import argparse
 import http.client
@@ -14,10 +15,11 @@ import json
 import os
 import queue
 import threading
+import time
 from urllib.parse import urlsplit
 
 
-def worker(q, statuses, errors, lock, timeout):
+def worker(q, statuses, errors, lock, timeout, ms):
     conns = {}
     while True:
         try:
@@ -30,11 +32,13 @@ def worker(q, statuses, errors, lock, timeout):
             c = conns.get(u.netloc)
             if c is None:
                 c = conns[u.netloc] = http.client.HTTPConnection(u.netloc, timeout=timeout)
+            t0 = time.monotonic()
             c.request("GET", target)
             r = c.getresponse()
             r.read()
             with lock:
                 statuses[url] = r.status
+                ms[url] = (time.monotonic() - t0) * 1000
         except (http.client.HTTPException, OSError) as e:
             conns.pop(u.netloc, None)
             with lock:
@@ -57,15 +61,15 @@ def main():
     q = queue.Queue()
     for u in urls:
         q.put(u)
-    statuses, errors, lock = {}, [], threading.Lock()
+    statuses, errors, lock, ms = {}, [], threading.Lock(), {}
     # all threads start together, so that `concurrency` requests are in flight at once
-    threads = [threading.Thread(target=worker, args=(q, statuses, errors, lock, a.timeout))
+    threads = [threading.Thread(target=worker, args=(q, statuses, errors, lock, a.timeout, ms))
                for _ in range(a.concurrency)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    print(json.dumps({"pid": os.getpid(), "statuses": statuses, "errors": errors}))
+    print(json.dumps({"pid": os.getpid(), "statuses": statuses, "errors": errors, "ms": ms}))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 """An uninstrumented web app backed by Redis, for sonde's N+1 test (no OTel here: sonde traces it).
 
     python3 tests/apps/redis_app.py --redis-port PORT [--redis-host 127.0.0.1] [--port 0] [--lazy]
+                                    [--max-connections 8]
 
 Prints "LISTENING <port>" on stdout once it accepts connections. ThreadingHTTPServer with the
 `redis` package (redis-py) from PyPI, one shared connection pool. Routes:
@@ -72,8 +73,11 @@ def main():
     ap.add_argument("--redis-port", type=int, required=True)
     ap.add_argument("--redis-host", default="127.0.0.1")
     ap.add_argument("--lazy", action="store_true", help="connect at the first request")
+    ap.add_argument("--max-connections", type=int, default=8,
+                    help="the pool's size (a request beyond it fails)")
     args = ap.parse_args()
-    POOL = redis.ConnectionPool(host=args.redis_host, port=args.redis_port, max_connections=8,
+    POOL = redis.ConnectionPool(host=args.redis_host, port=args.redis_port,
+                                max_connections=args.max_connections,
                                 decode_responses=True)
     if not args.lazy:
         redis.Redis(connection_pool=POOL).ping()

@@ -691,3 +691,33 @@ def run_load(workdir: Path, tok: str, urls: list[str], concurrency: int) -> None
 def now_us() -> int:
     """Epoch microseconds (Jaeger's time unit), e.g. to pass as start_us."""
     return int(time.time() * 1e6)
+
+
+class NsServer:
+    """A server started inside network namespace ns that prints LISTENING <port> (our apps);
+    host is the address it listens on there, for .url."""
+
+    def __init__(self, ns: str, host: str, cmd: Sequence[str], workdir: Path,
+                 service_name: str | None):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "server.log"
+        logf = open(self.log, "wb")
+        env = _env(service_name, None)
+        # `ip netns exec` execs the command: the pid is the server's, for --pid.
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=subprocess.PIPE,
+                                     stderr=logf, stdin=subprocess.DEVNULL, env=env,
+                                     cwd=str(workdir))
+        logf.close()
+        line = self.proc.stdout.readline()
+        if not line.startswith(b"LISTENING "):
+            stop_process(self.proc)
+            raise HarnessError(f"{cmd} did not start: {tail(self.log)}")
+        self.port = int(line.split()[1])
+        self.url = f"http://{host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        stop_process(self.proc)

@@ -59,40 +59,12 @@ def netns():
         sh("ip", "netns", "del", NS, check=False)
 
 
-class NsServer:
-    """A server started inside the namespace that prints LISTENING <port> (our apps)."""
-
-    def __init__(self, cmd, workdir: Path, service_name: str):
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.log = workdir / "server.log"
-        logf = open(self.log, "wb")
-        env = harness._env(service_name, None)
-        # `ip netns exec` execs the command: the pid is the server's, for --pid.
-        self.proc = subprocess.Popen(["ip", "netns", "exec", NS, *cmd], stdout=subprocess.PIPE,
-                                     stderr=logf, stdin=subprocess.DEVNULL, env=env,
-                                     cwd=str(workdir))
-        logf.close()
-        line = self.proc.stdout.readline()
-        if not line.startswith(b"LISTENING "):
-            harness.stop_process(self.proc)
-            raise harness.HarnessError(f"{cmd} did not start: {harness.tail(self.log)}")
-        self.port = int(line.split()[1])
-        self.url = f"http://{NS_IP}:{self.port}"
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def stop(self):
-        harness.stop_process(self.proc)
-
-
 @pytest.fixture
 def ns_servers(netns, tmp_path):
     started = []
 
     def start(cmd, name, service_name):
-        s = NsServer(cmd, tmp_path / name, service_name)
+        s = harness.NsServer(NS, NS_IP, cmd, tmp_path / name, service_name)
         started.append(s)
         return s
 
