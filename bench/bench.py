@@ -1205,13 +1205,17 @@ http {{
 
         rate = 20000
         log(f"TCP-option propagation: nginx at a fixed {rate} requests/s, sonde with "
-            f"--propagation link,tcp against link (the default)")
+            f"--propagation link,tcp and with the chart's default against link (the host's)")
         a["config"]["tcp_option_rate"] = rate
+        # loopback stands for the cluster's ranges: the option goes to 127.0.0.0/8 here
+        to = ["--tcp-option-to", "127.0.0.0/8"]
         self.pairs_between("tcp_option", self.loadgen(self.port["nginx"], rate, fixed_s),
                            ["rate_achieved", "p99_us", "cpu_us_per_request",
                             "bpf_ns_per_request_side"],
                            {"link": ["--propagation", "link"],
-                            "link_tcp": ["--propagation", "link,tcp"]}, bpf_stats=True)
+                            "link_tcp": ["--propagation", "link,tcp", *to],
+                            "chart": ["--propagation", "link,tcp,header", *to]},
+                           bpf_stats=True)
 
         log("trace sampling: nginx at saturation without sonde, with it, and with "
             "--sample-ratio 0.1")
@@ -1435,6 +1439,14 @@ def summarize(res):
              p["link_tcp"]["requests"] for p in tp if p["link_tcp"]["sonde"].get("bpf")])
         for stat in ("tcpopt_written", "tcpopt_joined", "tcpopt_nospace"):
             S["tcp_option"][stat + "_per_request"] = med([per_req(p, stat) for p in tp])
+        if all("chart" in p for p in tp):
+            S["tcp_option_chart"] = {
+                k: between(tp, "link", "chart", lambda r, k=k: r.get(k))
+                for k in ("cpu_us_per_request", "p50_us", "p99_us", "bpf_ns_per_request_side",
+                          "rate_achieved")}
+            line = tp[0]["chart"]["sonde"].get("attached_line", "")
+            m = re.search(r"propagation ([^;]*);", line)
+            S["tcp_option_chart"]["propagation"] = m.group(1) if m else None
     if R.get("sampling"):
         sm = R["sampling"]
         S["sampling"] = {
@@ -1558,6 +1570,13 @@ def bpf_profile_groups(bp):
         groups[i][1] += r["percent"]
         groups[i][2].append(r["function"])
     return [tuple(g) for g in groups if g[1] > 0]
+
+
+# The figures of the TCP-option tables: key, label.
+TCP_OPTION_ROWS = (("cpu_us_per_request", "server + client CPU per request, µs"),
+                   ("bpf_ns_per_request_side", "BPF ns per request and side"),
+                   ("p50_us", "p50 latency, µs"), ("p99_us", "p99 latency, µs"),
+                   ("rate_achieved", "achieved rate, req/s"))
 
 
 def between_table(w, data, a, b, rows):
@@ -1830,24 +1849,33 @@ def report(res):
                 w("")
     t = S.get("tcp_option")
     if t:
-        w("## TCP-option propagation (`--propagation link,tcp`, off by default)")
+        w("## TCP-option propagation (`--propagation link,tcp`; the chart's default, not the "
+          "host's)")
         w("")
         w(f"nginx at a fixed {res['config']['tcp_option_rate']} requests/s from the open-loop "
-          "load generator, both ends traced; every pair is one run with `--propagation link` "
-          "(the default) and one with `link,tcp`, alternated, BPF statistics on in both. With "
-          "tcp, the load generator's requests carry the option (written by the sockops program "
-          "at each request's first segment) and nginx's sonde side reads it.")
+          "load generator, both ends traced; every set is one run each with `--propagation "
+          "link` (the host's default), `link,tcp` and the chart's default, in turn forwards and "
+          "backwards, BPF statistics on in all; the option goes to 127.0.0.0/8 "
+          "(`--tcp-option-to`). With tcp, the load generator's requests carry the option "
+          "(written by the sockops program at each request's first segment, with the safety "
+          "net's tally) and nginx's sonde side reads it.")
         w("")
-        between_table(w, t, ("link", "link"), ("link_tcp", "link,tcp"),
-                      (("cpu_us_per_request", "server + client CPU per request, µs"),
-                       ("bpf_ns_per_request_side", "BPF ns per request and side"),
-                       ("p50_us", "p50 latency, µs"), ("p99_us", "p99 latency, µs"),
-                       ("rate_achieved", "achieved rate, req/s")))
+        between_table(w, t, ("link", "link"), ("link_tcp", "link,tcp"), TCP_OPTION_ROWS)
         w(f"| sockops program: runs per request, ns per run | | "
           f"{fmt(t['sockops_runs_per_request'])}, {fmt(t['sockops_ns_per_run'])} | | |")
         w(f"| options written / joined / no room, per request | | "
           f"{fmt(t['tcpopt_written_per_request'])} / {fmt(t['tcpopt_joined_per_request'])} / "
           f"{fmt(t['tcpopt_nospace_per_request'])} | | |")
+        w("")
+    t = S.get("tcp_option_chart")
+    if t:
+        w("### The chart's default (`--propagation link,tcp,header`) against `link`")
+        w("")
+        w("The same runs: the third of each set had the Helm chart's default propagation, the "
+          "option to 127.0.0.0/8 standing for the cluster's ranges. What this kernel let it "
+          f"turn on, from its start-up line: `{t['propagation']}`.")
+        w("")
+        between_table(w, t, ("link", "link"), ("chart", "chart default"), TCP_OPTION_ROWS)
         w("")
 
     def protocol_table(cols):
