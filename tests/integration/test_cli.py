@@ -41,6 +41,11 @@ def test_check_names_the_hooks_it_uses():
     (["--sample-ratio", "1.5"], "invalid value '1.5' for --sample-ratio"),
     (["--sample-ratio", "half"], "expected a probability from 0 to 1"),
     (["--sample-ratio", "nan"], "invalid value 'nan' for --sample-ratio"),
+    (["--tcp-option-to", "10.0.0.0/33"], "invalid value '10.0.0.0/33' for --tcp-option-to: "
+                                          "'10.0.0.0/33' is not an address range"),
+    (["--tcp-option-to", "cluster"], "(10.0.0.0/8, fd00::/8, private or all)"),
+    (["--tcp-option-to", ""], "an empty list"),
+    (["--tcp-option-hold", "0"], "invalid value '0' for --tcp-option-hold"),
 ])
 def test_bad_flags_are_refused_with_the_reason(args, needle):
     r = run(*args)
