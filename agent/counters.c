@@ -273,7 +273,8 @@ const struct counter counters[] = {
 	       "found no room, segments received with one, server reads that joined the client "
 	       "span at the other end; the safety net: option segments resent (bare), times a "
 	       "destination's option was turned off, requests sent bare while it was, server "
-	       "requests without one from a peer that sent one lately."),
+	       "requests without one from a peer that sent one lately; requests sent bare because "
+	       "their thread had several requests under way (an event loop) or a TLS one."),
 	 .labels = "event=\"request\"", KERNEL(SONDE_CNT_TCPOPT_RUNS)},
 	{STAT(TCP, "tcpopt_written"), TOTAL("sonde_tcp_option_total", NULL),
 	 .labels = "event=\"written\"", KERNEL(SONDE_CNT_TCPOPT_WRITTEN)},
@@ -291,6 +292,8 @@ const struct counter counters[] = {
 	 .labels = "event=\"bare\"", KERNEL(SONDE_CNT_TCPOPT_BARE)},
 	{STAT(TCP, "tcpopt_missing"), TOTAL("sonde_tcp_option_total", NULL),
 	 .labels = "event=\"missing\"", KERNEL(SONDE_CNT_TCPOPT_MISSING)},
+	{STAT(TCP, "tcpopt_unsure"), TOTAL("sonde_tcp_option_total", NULL),
+	 .labels = "event=\"unsure\"", KERNEL(SONDE_CNT_TCPOPT_UNSURE)},
 	{STAT(TCP, "tcpopt_dests"),
 	 GAUGE("sonde_tcp_option_destinations",
 	       "Destinations the TCP-option safety net keeps a tally of now, and those whose "

@@ -52,7 +52,7 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 {
 	__u8 line[TRACEPARENT_PARSE_BYTES] = {};
 	struct sonde_head_scratch *scr;
-	struct sonde_serving sv = {};
+	struct sonde_serving sv = {}, *prev;
 	struct head_scan hs;
 	__u32 slot = SCRATCH_RECV, len, zero = 0;
 	bool joined = false;
@@ -118,6 +118,8 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 	}
 	ctx->kind = SONDE_CTX_SERVER;
 	count(SONDE_CNT_SERVER_IDS);
+	prev = bpf_map_lookup_elem(&serving, &pid_tgid);
+	sv.unsure = prev && prev->sock != sock; /* another connection's request is unanswered */
 	sv.sock = sock;
 	__builtin_memcpy(sv.trace_id, ctx->trace_id, sizeof(sv.trace_id));
 	__builtin_memcpy(sv.span_id, ctx->span_id, sizeof(sv.span_id));

@@ -81,10 +81,13 @@ static __always_inline void tcp_decide(struct sonde_tcp_tx *tx, __u32 start_seq,
 	tx->start_seq = start_seq;
 	tx->rcv_mark = rcv_mark;
 	tx->decided = 1;
-	tx->bare = tcp_path_off(&tx->dest);
+	tx->bare = sv && sv->unsure ? TCPOPT_BARE_UNSURE :
+		   tcp_path_off(&tx->dest) ? TCPOPT_BARE_OFF : 0;
 	count(SONDE_CNT_TCPOPT_RUNS);
-	if (tx->bare)
+	if (tx->bare == TCPOPT_BARE_OFF)
 		count(SONDE_CNT_TCPOPT_BARE);
+	else if (tx->bare)
+		count(SONDE_CNT_TCPOPT_UNSURE);
 }
 
 /* A send that starts a request on an outgoing connection: the ids its record carries. */
@@ -101,6 +104,8 @@ static __always_inline void tcp_option_sent(struct sock *sk, __u32 ret, __u64 pi
 	tx->owner = pid_tgid;
 	if (!tx->decided || tx->start_seq != start)
 		tcp_decide(tx, start, BPF_CORE_READ(tp, bytes_received), pid_tgid);
+	if (tx->bare == TCPOPT_BARE_UNSURE)
+		return; /* no ids on the wire: the agent links the call as it would without */
 	__builtin_memcpy(ctx->trace_id, tx->trace_id, sizeof(ctx->trace_id));
 	__builtin_memcpy(ctx->span_id, tx->span_id, sizeof(ctx->span_id));
 	__builtin_memset(ctx->parent_id, 0, sizeof(ctx->parent_id));
@@ -202,8 +207,9 @@ static __always_inline int tcp_opt_connect(struct bpf_sock_ops *skops)
 		if (!selftest_port || rport != selftest_port)
 			return 1; /* sonde's own connections (exports) carry nothing */
 	} else if ((filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) ||
-		   (filter_ports && !port_chosen(lport, rport))) {
-		return 1;
+		   (filter_ports && !port_chosen(lport, rport)) ||
+		   bpf_map_lookup_elem(&tcpopt_skip, &tgid)) {
+		return 1; /* not traced, or a Go program (the agent's tcpopt_skip) */
 	}
 	skops_remote_addr(skops, &key.addr);
 	if (tcpopt_dest_filter && tgid != self_tgid && !bpf_map_lookup_elem(&tcpopt_dests, &key))

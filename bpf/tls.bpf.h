@@ -238,6 +238,18 @@ static __always_inline __u64 tls_call_socket(struct sonde_tls_thread *t, __u32 t
 }
 
 /*
+ * TCP-option propagation: a TLS server's thread reads a request whose ids the kernel does not
+ * decide (the agent does): the calls it makes meanwhile go without the option, and their
+ * records without ids (tcp_decide), rather than with ids of another trace than their parent's.
+ */
+static __always_inline void tls_serving(__u64 key, __u64 pid_tgid)
+{
+	struct sonde_serving sv = {.sock = key, .unsure = 1};
+
+	bpf_map_update_elem(&serving, &pid_tgid, &sv, BPF_ANY);
+}
+
+/*
  * The plaintext of the call t that ended: n bytes, an I/O of the connection at key (whose id
  * was conn_id when tied); go_g: the goroutine that made it, in Go. A read is timed at its
  * return (its bytes are the application's then). A write is timed at its first socket I/O (or
@@ -275,6 +287,8 @@ static __always_inline void tls_plain_io(__u64 key, __u64 conn_id, __u64 n,
 		count(SONDE_CNT_TLS_CONNS);
 	}
 	count(SONDE_CNT_TLS_IO);
+	if (tcp_mode && dir == SONDE_DIR_INGRESS && st->role != SONDE_ROLE_CLIENT)
+		tls_serving(key, pid_tgid);
 	io_run((struct sock *)key, st, key, n, dir, &src, &injected, pid_tgid, ts);
 }
 

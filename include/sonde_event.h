@@ -405,7 +405,10 @@ enum sonde_counter {
 					 * option was off */
 	SONDE_CNT_TCPOPT_MISSING = 35,	/* server requests without an option from a peer that sent
 					 * one lately (stripped on the way, or turned off there) */
-	SONDE_CNT_MAX = 36,
+	SONDE_CNT_TCPOPT_UNSURE = 36,	/* requests sent without the option: their thread had read
+					 * several requests (an event loop), or a TLS one, and the
+					 * kernel cannot tell which one a call belongs to */
+	SONDE_CNT_MAX = 37,
 };
 
 /*
@@ -469,7 +472,9 @@ struct sonde_tcp_tx {
 			      * means the next bytes sent start a new request */
 	__u32 start_seq;     /* sequence number of the request's first byte */
 	__u8 decided;	     /* ids below are valid for the request starting at start_seq */
-	__u8 bare;	     /* this request goes without the option: its destination's is off */
+	__u8 bare;	     /* this request goes without the option: TCPOPT_BARE_OFF, its
+			      * destination's is off; TCPOPT_BARE_UNSURE, whose request it is
+			      * is not known (its record takes no ids either) */
 	__u8 opt_out;	     /* opt_seq is a segment that carried it and was not resent yet */
 	__u8 pad;	     /* explicit padding */
 	__u8 trace_id[16];   /* the trace of the request the owner serves, or a new one */
@@ -499,12 +504,15 @@ struct sonde_tcp_path {
 	__u32 offs;	  /* times it was turned off */
 	__u32 pad;	  /* explicit padding */
 };
+#define TCPOPT_BARE_OFF 1
+#define TCPOPT_BARE_UNSURE 2
 #define SONDE_TCPOPT_LOST_MIN 3	 /* resent option segments before a destination can go off */
 #define SONDE_TCPOPT_LOST_RATIO 4 /* ... and their loss rate this many times the others' */
 #define SONDE_TCPOPT_TALLY_MAX 256 /* option segments at which the tally halves */
 #define SONDE_TCPOPT_PATHS 4096	 /* destinations tallied at once (LRU) */
 #define SONDE_TCPOPT_PEERS 4096	 /* peers remembered as sending the option (LRU) */
 #define SONDE_TCPOPT_DESTS 64	 /* --tcp-option-to ranges */
+#define SONDE_TCPOPT_SKIP 4096	 /* processes whose connections carry no option (Go) */
 #define SONDE_TCPOPT_PEER_TTL_NS (600ULL * 1000000000ULL) /* a peer sent one this recently */
 
 /* One context received: the sequence range of the segments that carried it. */

@@ -148,6 +148,7 @@ static void configure_propagation(struct sonde_bpf *skel, const struct sonde_con
 		bpf_map__set_max_entries(skel->maps.tcpopt_paths, 1);
 		bpf_map__set_max_entries(skel->maps.tcpopt_peers, 1);
 		bpf_map__set_max_entries(skel->maps.tcpopt_dests, 1);
+		bpf_map__set_max_entries(skel->maps.tcpopt_skip, 1);
 	}
 	if (!pp->header && !pp->tcp)
 		bpf_map__set_max_entries(skel->maps.serving, 1);
@@ -655,11 +656,31 @@ static bool uprobe_has_symbol(void *ctx, const char *path, const char *symbol)
 	return elf_has_symbol(path, symbol);
 }
 
+/*
+ * A Go program's connections carry no TCP option: it writes a request from the transport's
+ * goroutines, on any thread, so the request the kernel finds for the thread (serving) may be
+ * another's. The agent links its calls through their goroutines instead (runtime.h).
+ */
+static void uprobe_go_process(void *ctx, uint32_t pid, bool go)
+{
+	struct loader *ld = ctx;
+	int fd = bpf_map__fd(ld->skel->maps.tcpopt_skip);
+	uint8_t one = 1;
+
+	if (!ld->skel->rodata->tcp_mode)
+		return;
+	if (go)
+		bpf_map_update_elem(fd, &pid, &one, BPF_ANY);
+	else
+		bpf_map_delete_elem(fd, &pid); /* a pid reused, or an exec of another program */
+}
+
 static const struct uprobe_ops uprobe_ops = {
 	.attach = uprobe_attach,
 	.detach = uprobe_detach,
 	.is_go = uprobe_is_go,
 	.has_symbol = uprobe_has_symbol,
+	.go_process = uprobe_go_process,
 };
 
 /*

@@ -401,7 +401,7 @@ static int process_exe(struct uprobes *u, uint32_t pid, struct uprobe_outcome *o
 	char path[300], link[256];
 	struct file_id id = {0};
 	const char *name;
-	bool checked = false, matched = false;
+	bool checked = false, matched = false, go = false;
 	int n = 0, err, is_go = -1;
 	ssize_t len;
 	size_t row;
@@ -409,8 +409,11 @@ static int process_exe(struct uprobes *u, uint32_t pid, struct uprobe_outcome *o
 	snprintf(path, sizeof(path), "%s/%u/exe", u->proc, pid);
 	if (file_id_of(path, &id))
 		return -ESRCH; /* gone, or a kernel thread */
-	if (id_equal(&u->miss[miss_slot(&id)], &id))
+	if (id_equal(&u->miss[miss_slot(&id)], &id)) {
+		if (u->ops->go_process)
+			u->ops->go_process(u->ctx, pid, false);
 		return 0;
+	}
 	len = readlink(path, link, sizeof(link) - 1);
 	link[len > 0 ? len : 0] = 0;
 	name = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
@@ -430,10 +433,13 @@ static int process_exe(struct uprobes *u, uint32_t pid, struct uprobe_outcome *o
 		matched |= !no_match(t, f);
 		if (f)
 			file_note_user(u, f, pid);
+		go |= f && t->in == UPROBE_GO_EXE;
 		n = outcome(out, max, n, t, f, f ? 0 : err);
 	}
 	if (checked && !matched)
 		u->miss[miss_slot(&id)] = id;
+	if (u->ops->go_process)
+		u->ops->go_process(u->ctx, pid, go);
 	return n;
 }
 

@@ -86,6 +86,9 @@ struct uprobe_ops {
 	bool (*is_go)(void *ctx, const char *path);
 	/* The ELF file at path defines symbol (its dynamic or its full symbol table). */
 	bool (*has_symbol)(void *ctx, const char *path, const char *symbol);
+	/* Optional: process pid runs a Go program (go true: a row on Go executables has its
+	 * file), or does not (false), as each process is looked at. */
+	void (*go_process)(void *ctx, uint32_t pid, bool go);
 };
 
 struct uprobes;

@@ -12,7 +12,10 @@ struct sonde_serving {
 	__u8 trace_id[16]; /* the trace of the request */
 	__u8 span_id[8];   /* its server span: the parent of the calls made while serving it */
 	__u8 flags;	   /* W3C trace-flags to pass on */
-	__u8 pad[7];	   /* explicit padding */
+	__u8 unsure;	   /* the thread read it while another connection's request was under
+			    * way (an event loop), or its ids are not the kernel's (TLS): a call
+			    * it makes may be another request's */
+	__u8 pad[6];	   /* explicit padding */
 };
 
 /*

@@ -411,7 +411,7 @@ static const char golden_stats[] =
 	"skip_split=115 skip_failed=116 inject_unmerged=117\n"
 	"sonde: stats (exit): tcpopt_requests=120 tcpopt_written=121 tcpopt_nospace=122 "
 	"tcpopt_parsed=123 tcpopt_joined=124 tcpopt_lost=132 tcpopt_path_off=133 tcpopt_bare=134 "
-	"tcpopt_missing=135 tcpopt_dests=501 tcpopt_dests_off=502\n"
+	"tcpopt_missing=135 tcpopt_unsure=136 tcpopt_dests=501 tcpopt_dests_off=502\n"
 	"sonde: stats (exit): exporter=otlp in=601 exported=602 dropped_full=603 dropped_failed=604 "
 	"rejected=605 queued=606 requests=607 retries=608 http_errors=609 transport_errors=610\n"
 	"sonde: stats (exit): exporter=console in=701 exported=702 dropped_full=703 "
