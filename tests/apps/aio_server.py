@@ -2,7 +2,7 @@
 """An asyncio HTTP service for sonde's linking tests: aiohttp (PyPI) on one event loop, with no
 OTel: sonde traces it.
 
-    python3 tests/apps/aio_server.py [--port 0]
+    python3 tests/apps/aio_server.py [--host 127.0.0.1] [--port 0]
 
 Prints "LISTENING <port>" on stdout once it accepts connections. Routes:
 
@@ -32,14 +32,14 @@ async def hop(request):
     return web.Response(text=f"hop {request.match_info['k']} {status}\n")
 
 
-async def main(port):
+async def main(host, port):
     app = web.Application()
     app.router.add_get("/", index)
     app.router.add_get("/hop/{k}", hop)
     app["session"] = ClientSession(timeout=ClientTimeout(total=30))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]
     print(f"LISTENING {bound}", flush=True)
@@ -52,6 +52,8 @@ async def main(port):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
-    asyncio.run(main(ap.parse_args().port))
+    a = ap.parse_args()
+    asyncio.run(main(a.host, a.port))
     sys.exit(0)

@@ -240,6 +240,10 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # a server's listen backlog, not socketserver's 5: at 50 connections opened at once, a full
+    # accept queue drops a new connection's first request segment, which then waits for its
+    # resend (nginx takes 511, Go the kernel's somaxconn)
+    request_queue_size = 128
 
 
 def main():

@@ -81,6 +81,7 @@ def main():
                                 decode_responses=True)
     if not args.lazy:
         redis.Redis(connection_pool=POOL).ping()
+    ThreadingHTTPServer.request_queue_size = 128  # a server's listen backlog (py_server.py)
     srv = ThreadingHTTPServer((args.host, args.port), Handler)
     srv.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -173,6 +173,12 @@ def redis_on_node(i, tmp_path, tok):
     return proc, port
 
 
+def tcp_stats(i):
+    """Node i's segments resent and connections its listeners dropped, since it was made."""
+    r = in_ns(ns(i), "nstat", "-az", "TcpRetransSegs", "TcpExtListenDrops")
+    return {ln.split()[0]: int(ln.split()[1]) for ln in r.stdout.splitlines()[1:]}
+
+
 def metric(port, name, labels):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
@@ -233,6 +239,7 @@ def test_three_nodes_one_trace_per_request(sonde, jaeger, on_node, tmp_path, tes
                 quote(f"{b.url}/hop/{k}?next=" + quote(f"{c.url}/users", safe=""), safe="")
                 for k in range(n)]
         out = load(1, urls, 50, tmp_path, tok)
+        net = {i: tcp_stats(i) for i in NODES}
         assert not out["errors"] and set(out["statuses"].values()) == {200}, out["errors"][:5]
 
         # 2 spans a request on A and B, 1 + 3 or more on C, 3 or more Redis server spans
@@ -252,9 +259,11 @@ def test_three_nodes_one_trace_per_request(sonde, jaeger, on_node, tmp_path, tes
         roots = [s for s in spans.values() if s.service == svc["a"] and s.kind == "server"]
         complete, broken = complete_traces(roots, list(spans.values()), svc)
         print(f"three nodes, chart defaults, 50 in flight: {complete}/{n} traces whole "
-              f"(A -> B -> C -> Redis)", file=sys.stderr)
+              f"(A -> B -> C -> Redis); the nodes' TCP: {net}", file=sys.stderr)
         assert len(roots) == n, len(roots)
-        assert complete >= 0.99 * n, broken[:10]
+        # a resend goes without the option: a first segment dropped on the way (an accept
+        # queue that overflowed, say) splits its trace; the nodes' counts say if that happened
+        assert complete >= 0.99 * n, (broken[:10], net)
     finally:
         harness.stop_process(redis_proc)
     k = {i: exit_counters(s) for i, s in sondes.items()}
@@ -266,6 +275,68 @@ def test_three_nodes_one_trace_per_request(sonde, jaeger, on_node, tmp_path, tes
     assert k[2]["tcpopt_joined"] >= 0.99 * n, k[2]
     assert k[1]["tcpopt_joined"] >= 0.99 * 3 * n, k[1]
     assert all(k[i]["tcpopt_lost"] == 0 and k[i]["tcpopt_path_off"] == 0 for i in k), k
+
+
+def runtime_server(on_node, kind, tmp_path, service):
+    """A service on node 1 whose /hop/<k>?next=URL calls URL: Go, Node.js or asyncio."""
+    if kind == "go":
+        from test_trace_chain import build_go_hop
+        cmd = [str(build_go_hop(tmp_path)), "-addr", f"{NODES[1]}:0"]
+    elif kind == "node":
+        cmd = ["node", str(harness.APPS / "node_server.js"), "--host", NODES[1], "--port", "0"]
+    else:
+        cmd = [sys.executable, str(harness.APPS / "aio_server.py"), "--host", NODES[1],
+               "--port", "0"]
+    return on_node(1, cmd, kind, service)
+
+
+@pytest.mark.parametrize("kind", ["go", "node", "asyncio"])
+def test_goroutines_and_event_loops_never_get_a_wrong_parent(kind, sonde, jaeger, on_node,
+                                                             tmp_path, test_start_us):
+    """A service that is not thread-per-request (node 1) calls a Python one (node 2), 50 in
+    flight. Go writes a request from the transport's goroutines, on any thread; an event loop
+    reads many requests before it makes their calls. The request the kernel finds for the
+    thread may then be another's: with the option decided from it, 73 of 200 Go calls and 49 of
+    200 Node.js calls lost their parent in one run, and those Node.js calls' server spans went
+    to another request's trace. So Go programs' connections carry no option (the agent marks
+    them as it looks at each executable), and a call whose thread has read several requests
+    goes without it. Every call must stay under its own request (asyncio's are not linked under
+    concurrency, see test_trace_chain.py), and every server span on node 2 under its own call
+    or in a trace of its own."""
+    tok = kind[:2] + uuid.uuid4().hex[:6]
+    b = py_server(on_node, 2, f"b-{tok}")
+    a = runtime_server(on_node, kind, tmp_path, f"a-{tok}")
+    sondes = start_sondes(sonde, {1: [a.pid], 2: [b.pid]})
+    n = 200
+    out = load(1, two_node_urls(a, b, n, "r"), 50, tmp_path, tok)
+    assert not out["errors"] and set(out["statuses"].values()) == {200}, out["errors"][:5]
+    ups = jaeger.wait_for_spans(f"a-{tok}", count=2 * n, limit=5000, start_us=test_start_us,
+                                timeout=120)
+    downs = jaeger.wait_for_spans(f"b-{tok}", where=lambda s: s.kind == "server", count=n,
+                                  limit=5000, start_us=test_start_us, timeout=120)
+    server = {s.tags["url.path"].rsplit("/", 1)[1]: s for s in ups if s.kind == "server"}
+    client = {s.span_id: s for s in ups if s.kind == "client"}
+    own = sum(1 for c in client.values()
+              if server[c.tags["url.full"].rsplit("/", 1)[1][1:]].span_id == c.parent_id)
+    joined, wrong = 0, []
+    for d in downs:
+        k = d.tags["url.path"].rsplit("/", 1)[1][1:]
+        c = client.get(d.parent_id)
+        if c and c.tags["url.full"].endswith(f"/r{k}") and d.trace_id == server[k].trace_id:
+            joined += 1
+        elif d.parent_id:
+            wrong.append(k)
+    k1 = exit_counters(sondes[1])
+    print(f"{kind} across nodes, 50 in flight: {own}/{n} calls under their own request, "
+          f"{joined}/{n} server spans under their call, {len(wrong)} under another; "
+          f"{k1['tcpopt_written']} options written, {k1['tcpopt_unsure']} calls without one "
+          f"(their thread had read several requests)", file=sys.stderr)
+    assert not wrong, wrong[:10]
+    # asyncio under concurrency: its calls are not linked to their requests on one host either
+    # (test_trace_chain.py); never to another's, which the line above checks
+    assert own == n or kind == "asyncio", own
+    if kind == "go":
+        assert k1["tcpopt_requests"] == 0 and k1["tcpopt_written"] == 0, k1
 
 
 def two_node_urls(a, b, n, tag):
