@@ -261,6 +261,8 @@ const struct counter counters[] = {
 	 .labels = "reason=\"head_split\"", KERNEL(SONDE_CNT_SKIP_SPLIT)},
 	{STAT(HEADER, "skip_failed"), TOTAL("sonde_injection_skipped_total", NULL),
 	 .labels = "reason=\"push_failed\"", KERNEL(SONDE_CNT_SKIP_FAILED)},
+	{STAT(HEADER, "skip_unsure"), TOTAL("sonde_injection_skipped_total", NULL),
+	 .labels = "reason=\"unsure\"", KERNEL(SONDE_CNT_SKIP_UNSURE)},
 	{STAT(HEADER, "inject_unmerged"),
 	 TOTAL("sonde_injected_unmerged_total",
 	       "Injected requests whose head stayed in several pieces (may wait for Nagle)."),

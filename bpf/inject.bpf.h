@@ -187,6 +187,8 @@ static __always_inline __u32 inject(struct sk_msg_md *msg, __u64 key, __u64 pid_
 
 	if ((st && st->ignored) || (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)))
 		return SONDE_CNT_SKIP_UNTRACED;
+	if (bpf_map_lookup_elem(&prop_skip, &tgid))
+		return SONDE_CNT_SKIP_UNSURE; /* Go: whose request a send is, is not known here */
 	if (st && st->tls)
 		return SONDE_CNT_SKIP_NOT_HTTP; /* TLS records: never written into */
 	if (st && st->conn_id && st->run_dir == SONDE_DIR_EGRESS)
@@ -229,6 +231,8 @@ static __always_inline __u32 inject(struct sk_msg_md *msg, __u64 key, __u64 pid_
 		return SONDE_CNT_SKIP_SPLIT;
 
 	sv = bpf_map_lookup_elem(&serving, &pid_tgid);
+	if (sv && sv->unsure)
+		return SONDE_CNT_SKIP_UNSURE; /* an event loop's, or a TLS server's (tcp_decide) */
 	if (sv) {
 		__builtin_memcpy(ctx->trace_id, sv->trace_id, sizeof(ctx->trace_id));
 		ctx->flags = sv->flags;

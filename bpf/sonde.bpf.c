@@ -50,7 +50,7 @@
 #include "maps/tcpopt_dests.bpf.h"
 #include "maps/tcpopt_paths.bpf.h"
 #include "maps/tcpopt_peers.bpf.h"
-#include "maps/tcpopt_skip.bpf.h"
+#include "maps/prop_skip.bpf.h"
 #include "maps/tls_socks.bpf.h"
 #include "maps/tls_threads.bpf.h"
 #include "maps/walk_scratch.bpf.h"

@@ -208,8 +208,8 @@ static __always_inline int tcp_opt_connect(struct bpf_sock_ops *skops)
 			return 1; /* sonde's own connections (exports) carry nothing */
 	} else if ((filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)) ||
 		   (filter_ports && !port_chosen(lport, rport)) ||
-		   bpf_map_lookup_elem(&tcpopt_skip, &tgid)) {
-		return 1; /* not traced, or a Go program (the agent's tcpopt_skip) */
+		   bpf_map_lookup_elem(&prop_skip, &tgid)) {
+		return 1; /* not traced, or a Go program (the agent's prop_skip) */
 	}
 	skops_remote_addr(skops, &key.addr);
 	if (tcpopt_dest_filter && tgid != self_tgid && !bpf_map_lookup_elem(&tcpopt_dests, &key))

@@ -408,7 +408,9 @@ enum sonde_counter {
 	SONDE_CNT_TCPOPT_UNSURE = 36,	/* requests sent without the option: their thread had read
 					 * several requests (an event loop), or a TLS one, and the
 					 * kernel cannot tell which one a call belongs to */
-	SONDE_CNT_MAX = 37,
+	SONDE_CNT_SKIP_UNSURE = 37,	/* not injected: the thread had read several requests (an
+					 * event loop), or a TLS one, or it is a Go program's */
+	SONDE_CNT_MAX = 38,
 };
 
 /*
@@ -512,7 +514,7 @@ struct sonde_tcp_path {
 #define SONDE_TCPOPT_PATHS 4096	 /* destinations tallied at once (LRU) */
 #define SONDE_TCPOPT_PEERS 4096	 /* peers remembered as sending the option (LRU) */
 #define SONDE_TCPOPT_DESTS 64	 /* --tcp-option-to ranges */
-#define SONDE_TCPOPT_SKIP 4096	 /* processes whose connections carry no option (Go) */
+#define SONDE_PROP_SKIP 4096	 /* processes whose sends carry no context from the kernel (Go) */
 #define SONDE_TCPOPT_PEER_TTL_NS (600ULL * 1000000000ULL) /* a peer sent one this recently */
 
 /* One context received: the sequence range of the segments that carried it. */

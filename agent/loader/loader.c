@@ -148,10 +148,11 @@ static void configure_propagation(struct sonde_bpf *skel, const struct sonde_con
 		bpf_map__set_max_entries(skel->maps.tcpopt_paths, 1);
 		bpf_map__set_max_entries(skel->maps.tcpopt_peers, 1);
 		bpf_map__set_max_entries(skel->maps.tcpopt_dests, 1);
-		bpf_map__set_max_entries(skel->maps.tcpopt_skip, 1);
 	}
-	if (!pp->header && !pp->tcp)
+	if (!pp->header && !pp->tcp) {
 		bpf_map__set_max_entries(skel->maps.serving, 1);
+		bpf_map__set_max_entries(skel->maps.prop_skip, 1);
+	}
 }
 
 /*
@@ -657,17 +658,18 @@ static bool uprobe_has_symbol(void *ctx, const char *path, const char *symbol)
 }
 
 /*
- * A Go program's connections carry no TCP option: it writes a request from the transport's
- * goroutines, on any thread, so the request the kernel finds for the thread (serving) may be
- * another's. The agent links its calls through their goroutines instead (runtime.h).
+ * A Go program's sends carry no context from the kernel (TCP option, header): it writes a
+ * request from the transport's goroutines, on any thread, so the request the kernel finds for
+ * the thread (serving) may be another's. The agent links its calls through their goroutines
+ * instead (runtime.h).
  */
 static void uprobe_go_process(void *ctx, uint32_t pid, bool go)
 {
 	struct loader *ld = ctx;
-	int fd = bpf_map__fd(ld->skel->maps.tcpopt_skip);
+	int fd = bpf_map__fd(ld->skel->maps.prop_skip);
 	uint8_t one = 1;
 
-	if (!ld->skel->rodata->tcp_mode)
+	if (!ld->skel->rodata->tcp_mode && !ld->skel->rodata->header_mode)
 		return;
 	if (go)
 		bpf_map_update_elem(fd, &pid, &one, BPF_ANY);

@@ -408,7 +408,7 @@ static const char golden_stats[] =
 	"h2_conns=125 h2_walk_cut=126 h2_walk_lost=127 tls_conns=128 tls_io=129 tls_untied=130 head_finds=131 ctx_behind=226 red_series=229 red_overflows=230 unsampled=212\n"
 	"sonde: stats (exit): server_ids=500 traceparent_in=108 traceparent_bad=109 injected=110 "
 	"skip_untraced=111 skip_not_start=112 skip_not_http=113 skip_has_context=114 "
-	"skip_split=115 skip_failed=116 inject_unmerged=117\n"
+	"skip_split=115 skip_failed=116 skip_unsure=137 inject_unmerged=117\n"
 	"sonde: stats (exit): tcpopt_requests=120 tcpopt_written=121 tcpopt_nospace=122 "
 	"tcpopt_parsed=123 tcpopt_joined=124 tcpopt_lost=132 tcpopt_path_off=133 tcpopt_bare=134 "
 	"tcpopt_missing=135 tcpopt_unsure=136 tcpopt_dests=501 tcpopt_dests_off=502\n"

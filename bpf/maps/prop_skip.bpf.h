@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Map `tcpopt_skip` (TCP-option propagation): the processes whose connections never carry the
- * option, because the kernel cannot tell which of their requests a send belongs to (Go).
+ * Map `prop_skip` (header and TCP-option propagation): the processes whose sends never carry a
+ * context from the kernel, because it cannot tell which of their requests a send belongs to
+ * (Go).
  */
-#ifndef SONDE_MAPS_TCPOPT_SKIP_BPF_H
-#define SONDE_MAPS_TCPOPT_SKIP_BPF_H
+#ifndef SONDE_MAPS_PROP_SKIP_BPF_H
+#define SONDE_MAPS_PROP_SKIP_BPF_H
 
 /*
  * tgid → 1. Written by the agent as it looks at each process's executable (at start, at exec),
@@ -13,9 +14,9 @@
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SONDE_TCPOPT_SKIP);
+	__uint(max_entries, SONDE_PROP_SKIP);
 	__type(key, __u32);
 	__type(value, __u8);
-} tcpopt_skip SEC(".maps");
+} prop_skip SEC(".maps");
 
 #endif
