@@ -1860,6 +1860,14 @@ def report(res):
           "(written by the sockops program at each request's first segment, with the safety "
           "net's tally) and nginx's sonde side reads it.")
         w("")
+        if not t["tcpopt_written_per_request"]:
+            w("**No option was written in these runs.** The load generator is a Go program, "
+              "and Go programs' connections carry no option (the kernel cannot tell which "
+              "request a goroutine's send belongs to: docs/cross-node.md). The figures are "
+              "what tcp costs when it is on and writes nothing: the sockops program on the "
+              "connections' setup, and the receive side's look for an option on every "
+              "request nginx reads. The cost of writing it needs a client that is not Go.")
+            w("")
         between_table(w, t, ("link", "link"), ("link_tcp", "link,tcp"), TCP_OPTION_ROWS)
         w(f"| sockops program: runs per request, ns per run | | "
           f"{fmt(t['sockops_runs_per_request'])}, {fmt(t['sockops_ns_per_run'])} | | |")
