@@ -43,6 +43,9 @@ __u16 selftest_port = 0;
 /* Bumped by the agent after each write to conn_policy: a connection looks there only when it
  * changed since it last looked (maps/conn_policy.bpf.h), not at every run. */
 __u32 conn_policy_gen = 0;
+/* Set by the sockops program once some peer sent this host a sonde option (tcpopt_peers): until
+ * then a server request cannot be missing one, and its read skips that look. */
+__u8 tcpopt_peer_seen = 0;
 /* Set by the agent once it attached the Go net/http uprobes to some program (runtimes/go.bpf.h). */
 __u8 go_uprobes = 0;
 /* Set by the agent once it attached a TLS library's uprobes to some file (tls.bpf.h). */

@@ -136,6 +136,8 @@ static __always_inline bool tcp_option_read(struct sock *sk, __u32 ret,
 			}
 		}
 	}
+	if (!tcpopt_peer_seen)
+		return false; /* no peer ever sent one: nothing can be missing (the common case) */
 	raw.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	raw.v4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 	BPF_CORE_READ_INTO(&raw.v6, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
@@ -391,6 +393,8 @@ static __always_inline void tcp_peer_seen(const struct bpf_sock_ops *skops)
 	if (seen && now - *seen < 1000000000ULL)
 		return; /* refreshed at most once a second */
 	bpf_map_update_elem(&tcpopt_peers, &peer, &now, BPF_ANY);
+	if (!tcpopt_peer_seen)
+		tcpopt_peer_seen = 1;
 }
 
 static __always_inline int tcp_opt_parse(struct bpf_sock_ops *skops)
