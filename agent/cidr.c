@@ -127,15 +127,21 @@ bool cidr__contains(const struct cidr *c, const uint8_t addr[16])
 	return !memcmp(a.addr, c->addr, 16);
 }
 
+void cidr__format_addr(const uint8_t addr[16], char *out, size_t len)
+{
+	if (!inet_ntop(is_v4_mapped(addr) ? AF_INET : AF_INET6,
+		       is_v4_mapped(addr) ? addr + 12 : addr, out, len))
+		snprintf(out, len, "?");
+}
+
 void cidr__format(const struct cidr *c, char *out, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
+	bool v4 = is_v4_mapped(c->addr) && c->prefix >= 96;
 
-	if (is_v4_mapped(c->addr) && c->prefix >= 96) {
-		inet_ntop(AF_INET, &c->addr[12], ip, sizeof(ip));
-		snprintf(out, len, "%s/%d", ip, c->prefix - 96);
-	} else {
+	if (v4)
+		cidr__format_addr(c->addr, ip, sizeof(ip));
+	else /* a range wider than the IPv4-mapped block stays IPv6 */
 		inet_ntop(AF_INET6, c->addr, ip, sizeof(ip));
-		snprintf(out, len, "%s/%d", ip, c->prefix);
-	}
+	snprintf(out, len, "%s/%d", ip, v4 ? c->prefix - 96 : c->prefix);
 }

@@ -26,6 +26,8 @@ int cidr__parse_list(const char *s, struct cidr *out, int max, int *n, bool *all
 		     size_t errlen);
 /* addr (16 bytes, IPv4 mapped) is in c. */
 bool cidr__contains(const struct cidr *c, const uint8_t addr[16]);
+/* "10.1.2.3", "fd00::1": an address (16 bytes), IPv4 mapped ones as IPv4. */
+void cidr__format_addr(const uint8_t addr[16], char *out, size_t len);
 /* "10.0.0.0/8", "fd00::/8": IPv4 mapped ranges as IPv4. */
 void cidr__format(const struct cidr *c, char *out, size_t len);
 

@@ -634,11 +634,13 @@ static int apply_metrics_opt(struct sonde_config *cfg, int opt, const char *arg)
 	}
 }
 
-/* --tcp-option-to (the last one given wins) and --tcp-option-hold. */
-static int apply_tcpopt_opt(struct sonde_config *cfg, int opt, const char *arg)
+/* --propagation, --tcp-option-to (the last one given wins) and --tcp-option-hold. */
+static int apply_propagation_opt(struct sonde_config *cfg, int opt, const char *arg)
 {
 	char err[160];
 
+	if (opt == OPT_PROPAGATION)
+		return parse_propagation(arg, &cfg->propagation);
 	if (opt == OPT_TCPOPT_HOLD)
 		return parse_u32("--tcp-option-hold", arg, 1, 86400, &cfg->tcpopt_hold_s);
 	cfg->n_tcpopt_to = 0;
@@ -829,11 +831,9 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 			}
 			break;
 		case OPT_PROPAGATION:
-			err = parse_propagation(optarg, &cfg->propagation);
-			break;
 		case OPT_TCPOPT_TO:
 		case OPT_TCPOPT_HOLD:
-			err = apply_tcpopt_opt(cfg, c, optarg);
+			err = apply_propagation_opt(cfg, c, optarg);
 			break;
 		case OPT_K8S:
 			if (!strcmp(optarg, "off"))

@@ -4,7 +4,7 @@
  * that drains the ring buffers on a timer, assembles spans and exports them, until SIGINT or
  * SIGTERM; then flush what it can within a bound, detach everything, and report the counts.
  */
-#include <arpa/inet.h>
+#include <arpa/inet.h> /* INET6_ADDRSTRLEN */
 #include <errno.h>
 #include <malloc.h>
 #include <math.h>
@@ -72,6 +72,7 @@ struct agent {
 	uint64_t last_sweep_ms;
 	uint64_t last_stats_ms;
 	uint64_t last_tcpopt_ms;
+	uint64_t tcpopt_offs_seen; /* SONDE_CNT_TCPOPT_PATH_OFF at the last look */
 	/* Destinations whose TCP option went off, logged once each (watch_tcpopt_paths). */
 	uint8_t tcpopt_logged[TCPOPT_LOGGED_MAX][16];
 	int n_tcpopt_logged;
@@ -193,25 +194,19 @@ static void snapshot(struct agent *ag, struct counters_snapshot *s)
 	s->paths.off = (uint64_t)loader__tcpopt_paths(ag->ld, mono_ns(), NULL, 0, &s->paths.tallied);
 }
 
-/* "10.1.2.3", "fd00::1": an IPv4-mapped address as IPv4. */
-static void format_addr(const uint8_t a[16], char *out, size_t len)
-{
-	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-	if (!memcmp(a, v4, sizeof(v4)))
-		inet_ntop(AF_INET, a + 12, out, len);
-	else
-		inet_ntop(AF_INET6, a, out, len);
-}
-
 /* A destination whose TCP option went off is logged, the first time only. */
 static void watch_tcpopt_paths(struct agent *ag)
 {
 	struct loader_tcpopt_path off[16];
+	uint64_t tallied, k[SONDE_CNT_MAX];
 	char ip[INET6_ADDRSTRLEN];
-	uint64_t tallied;
 	int n, i, j;
 
+	/* the table is walked only after the kernel turned some destination off */
+	loader__counters(ag->ld, k);
+	if (k[SONDE_CNT_TCPOPT_PATH_OFF] == ag->tcpopt_offs_seen)
+		return;
+	ag->tcpopt_offs_seen = k[SONDE_CNT_TCPOPT_PATH_OFF];
 	n = loader__tcpopt_paths(ag->ld, mono_ns(), off, 16, &tallied);
 	for (i = 0; i < n && i < 16; i++) {
 		for (j = 0; j < ag->n_tcpopt_logged; j++)
@@ -220,7 +215,7 @@ static void watch_tcpopt_paths(struct agent *ag)
 		if (j < ag->n_tcpopt_logged || j >= TCPOPT_LOGGED_MAX)
 			continue;
 		memcpy(ag->tcpopt_logged[ag->n_tcpopt_logged++], off[i].addr, 16);
-		format_addr(off[i].addr, ip, sizeof(ip));
+		cidr__format_addr(off[i].addr, ip, sizeof(ip));
 		fprintf(stderr, "sonde: warning: TCP option off for %s for %u s: the segments that "
 				"carried it were resent far more than the others (the path drops "
 				"segments with unknown TCP options?); calls to it start traces of their "
