@@ -297,8 +297,8 @@ def test_goroutines_and_event_loops_never_get_a_wrong_parent(kind, sonde, jaeger
     flight. Go writes a request from the transport's goroutines, on any thread; an event loop
     reads many requests before it makes their calls. The request the kernel finds for the
     thread may then be another's: with the option decided from it, 73 of 200 Go calls and 49 of
-    200 Node.js calls lost their parent in one run, and those Node.js calls' server spans went
-    to another request's trace. So Go programs' connections carry no option (the agent marks
+    200 Node.js calls were not under their own request in one run, and those Node.js calls'
+    server spans went to another request's trace. So Go programs' connections carry no option (the agent marks
     them as it looks at each executable), and a call whose thread has read several requests
     goes without it. Every call must stay under its own request (asyncio's are not linked under
     concurrency, see test_trace_chain.py), and every server span on node 2 under its own call
