@@ -257,6 +257,16 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uin
 		t->last_ns = end_ns;
 }
 
+void linker__thread_done(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t end_ns)
+{
+	struct thread *t = thread_find(l, tgid, tid);
+	unsigned int i;
+
+	for (i = 0; t && i < t->n_slots; i++)
+		if (t->slots[i].start_ns && !t->slots[i].end_ns && t->slots[i].start_ns <= end_ns)
+			t->slots[i].end_ns = end_ns;
+}
+
 static bool open_at(const struct slot *s, uint64_t ts)
 {
 	if (!s->start_ns || s->start_ns > ts)
@@ -289,15 +299,32 @@ static bool open_for(struct linker *l, const struct thread *t, struct slot *s, u
 }
 
 /*
+ * Another request open at ts came in the same read as s (HTTP/2 streams, pipelined requests):
+ * nothing the thread did tells which of them a call is for.
+ */
+static bool read_together(struct linker *l, struct thread *t, const struct slot *s, uint64_t ts)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->n_slots; i++)
+		if (&t->slots[i] != s && t->slots[i].start_ns == s->start_ns &&
+		    open_for(l, t, &t->slots[i], ts))
+			return true;
+	return false;
+}
+
+/*
  * With one request open on the thread at ts, it is the parent. With several (an event loop),
  * the code that made the call ran because a read woke the thread: the request's own, or the
  * answer to an earlier call of it. So the request of the last wake-up before the call was
  * decided (cause_ts: its first send, or its connect for a new connection) is the parent when it
  * is still open. Without one: the oldest open request that has no call yet; else the one whose
- * last call ended last before ts; else the latest. Without guess, several open is no parent.
+ * last call ended last before ts; else the latest. Without guess, several open is no parent;
+ * with apart, nor is the choice when another open request came in the same read as it
+ * (read_together).
  */
 static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint64_t cause_ts,
-			   bool guess)
+			   bool guess, bool apart)
 {
 	struct slot *latest = NULL, *no_call = NULL, *resumed = NULL, *woke = NULL, *s, *best;
 	const struct wake *w = NULL;
@@ -336,18 +363,23 @@ static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint
 			best = woke;
 		else
 			best = no_call ? no_call : resumed ? resumed : latest;
+		if (apart && read_together(l, t, best, ts)) {
+			l->st.unguessed++;
+			return NULL;
+		}
 	}
 	return best;
 }
 
 static bool parent_of(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
-		      uint64_t cause_ts, bool guess, uint8_t trace_id[16], uint8_t span_id[8])
+		      uint64_t cause_ts, bool guess, bool apart, uint8_t trace_id[16],
+		      uint8_t span_id[8])
 {
 	struct thread *t = thread_find(l, tgid, tid);
 	struct slot *best;
 
 	l->st.lookups++;
-	if (!t || !(best = choose(l, t, ts, cause_ts, guess)))
+	if (!t || !(best = choose(l, t, ts, cause_ts, guess, apart)))
 		return false;
 	best->children++;
 	l->st.linked++;
@@ -491,7 +523,7 @@ bool linker__parent_in_batch(struct linker *l, uint32_t tgid, uint64_t tid, uint
 	}
 	/* One request open at most: a thread that serves one at a time, whose calls are its. */
 	if (open_count(l, t, ts) <= 1)
-		return parent_of(l, tgid, tid, ts, ts, true, trace_id, span_id);
+		return parent_of(l, tgid, tid, ts, ts, true, false, trace_id, span_id);
 	l->st.lookups++;
 	b = t->memo;
 	if (!b || b->ts != ts || b->after_ns != after_ns || b->n != n)
@@ -510,13 +542,19 @@ bool linker__parent_in_batch(struct linker *l, uint32_t tgid, uint64_t tid, uint
 bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8])
 {
-	return parent_of(l, tgid, tid, ts, cause_ts, true, trace_id, span_id);
+	return parent_of(l, tgid, tid, ts, cause_ts, true, false, trace_id, span_id);
+}
+
+bool linker__parent_apart(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+			  uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8])
+{
+	return parent_of(l, tgid, tid, ts, cause_ts, true, true, trace_id, span_id);
 }
 
 bool linker__parent_if_one(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 			   uint8_t trace_id[16], uint8_t span_id[8])
 {
-	return parent_of(l, tgid, tid, ts, 0, false, trace_id, span_id);
+	return parent_of(l, tgid, tid, ts, 0, false, false, trace_id, span_id);
 }
 
 void linker__thread_created(struct linker *l, uint32_t tgid, uint64_t creator, uint64_t child,
@@ -525,7 +563,7 @@ void linker__thread_created(struct linker *l, uint32_t tgid, uint64_t creator, u
 	struct thread *t = thread_find(l, tgid, creator);
 	struct slot *from, *s;
 
-	if (!t || !(from = choose(l, t, ts, ts, guess)))
+	if (!t || !(from = choose(l, t, ts, ts, guess, false)))
 		return;
 	s = slot_begin(l, tgid, child, ts, from->trace_id, from->span_id);
 	if (!s)

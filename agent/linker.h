@@ -38,6 +38,9 @@ void linker__server_begin(struct linker *l, uint32_t tgid, uint64_t tid, uint64_
 /* That server span stopped being served at end_ns (its response started, or it ended). */
 void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uint8_t span_id[8],
 			uint64_t end_ns);
+/* Thread (tgid, tid) stopped serving whatever it served, at end_ns: it went on to other work
+ * (a goroutine whose handler returned, reused for the next one). */
+void linker__thread_done(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t end_ns);
 /*
  * The server span thread (tgid, tid) was serving at ts, if any: its ids go to trace_id and
  * span_id. Returns false when there is none. cause_ts is when the thread decided the call
@@ -45,6 +48,12 @@ void linker__server_end(struct linker *l, uint32_t tgid, uint64_t tid, const uin
  */
 bool linker__parent_at(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 		       uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8]);
+/*
+ * The same, except that a choice among requests that came in one read (HTTP/2 streams) is no
+ * choice: the caller is an HTTP/2 call, whose event loop reads many requests at once.
+ */
+bool linker__parent_apart(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
+			  uint64_t cause_ts, uint8_t trace_id[16], uint8_t span_id[8]);
 /*
  * The same, for threads whose event loop runs a request's code later than the read that woke it
  * (CPython's asyncio): the parent only when one request is open on the thread at ts, as in a

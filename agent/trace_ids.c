@@ -36,6 +36,9 @@ static bool thread_parent(struct assembler *a, const struct conn *c, const struc
 	if (op->batch_n)
 		return linker__parent_in_batch(a->linker, c->tgid, actor, ts, op->batch_after_ns,
 					       op->batch_pos, op->batch_n, trace_id, span_id);
+	if (op->stream) /* HTTP/2: an event loop may have read many requests in one read */
+		return linker__parent_apart(a->linker, c->tgid, actor, ts, cause, trace_id,
+					    span_id);
 	return linker__parent_at(a->linker, c->tgid, actor, ts, cause, trace_id, span_id);
 }
 

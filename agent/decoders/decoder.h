@@ -59,6 +59,7 @@ struct op_head {
 	uint64_t actor;		  /* what runs the request's code: the thread that read (server)
 				   * or wrote (client) it, in Go its goroutine; 0 when unknown */
 	uint32_t tid;		  /* the OS thread of that I/O (thread.id; 0: not known) */
+	uint32_t stream;	  /* HTTP/2: the stream id; 0 for other protocols */
 	bool incomplete;	  /* no answer was seen: the connection closed, or the framing of
 				   * the answer was lost (never set with an error answer) */
 	bool has_ctx;		  /* the request carried a trace context (traceparent, B3) */

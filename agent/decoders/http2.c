@@ -91,12 +91,23 @@ struct h2_dir {
 	bool preface_left;   /* the client direction still has its preface to pass */
 };
 
+/* Client streams whose request one write opened, begun together when its I/O is read. */
+#define OPENED_MAX 64
+
 struct h2_state {
 	const struct sonde_config *cfg;
 	const struct conn_info *conn;
 	struct h2_dir dir[2]; /* [1]: from the client */
 	struct h2_stream *streams[STREAMS_MAX];
 	uint32_t n_streams;
+	/*
+	 * A client's requests of one I/O, in order: an event loop writes the calls of several
+	 * requests at once, so each is begun knowing its place among them (op_head's batch_*),
+	 * and the previous such I/O's time.
+	 */
+	struct h2_stream *opened[OPENED_MAX];
+	uint32_t n_opened;
+	uint64_t opened_prev_ts;
 	bool gone;
 };
 
@@ -185,6 +196,7 @@ static struct h2_stream *stream_new(struct h2_state *st, uint32_t id,
 	if (!s)
 		return NULL;
 	s->id = id;
+	s->head.stream = id;
 	s->grpc_status = -1;
 	st->streams[st->n_streams++] = s;
 	return s;
@@ -207,7 +219,30 @@ static void stream_done(struct h2_state *st, struct h2_stream *s, uint64_t ts, b
 			break;
 		}
 	}
+	for (i = 0; i < st->n_opened; i++) /* done before its I/O was read to the end (reset) */
+		if (st->opened[i] == s)
+			st->opened[i] = NULL;
 	free(s);
+}
+
+/* The client streams the I/O just read opened: begun, each with its place among them. */
+static void begin_opened(struct h2_state *st, uint64_t ts, const struct decoder_sink *out)
+{
+	uint32_t i, n = 0, pos = 0;
+
+	for (i = 0; i < st->n_opened; i++)
+		n += st->opened[i] != NULL;
+	for (i = 0; i < st->n_opened; i++) {
+		if (!st->opened[i])
+			continue;
+		st->opened[i]->head.batch_n = n > 1 ? (uint16_t)n : 0;
+		st->opened[i]->head.batch_pos = (uint16_t)pos++;
+		st->opened[i]->head.batch_after_ns = st->opened_prev_ts;
+		out->begin(out->ctx, &st->opened[i]->head);
+	}
+	if (st->n_opened)
+		st->opened_prev_ts = ts;
+	st->n_opened = 0;
 }
 
 /* --- header fields ----------------------------------------------------------------------- */
@@ -381,7 +416,13 @@ static void block_done(struct h2_state *st, struct h2_dir *d, bool from_client,
 		if (s->path_len) /* a path HPACK could not resolve stays unknown */
 			s->route_len = (uint16_t)http_route_from_path(s->path, s->path_len,
 								      s->route, sizeof(s->route));
-		out->begin(out->ctx, &s->head);
+		if (st->conn->role == SONDE_ROLE_CLIENT) {
+			if (st->n_opened == OPENED_MAX)
+				begin_opened(st, ch->ts, out);
+			st->opened[st->n_opened++] = s;
+		} else {
+			out->begin(out->ctx, &s->head);
+		}
 	} else if (!from_client && !s->resp_seen) {
 		s->resp_seen = true;
 		/* its first byte can have come before the request's last I/O was stamped */
@@ -643,10 +684,22 @@ static void walk_sync(struct h2_dir *d, bool from_client, const struct decoder_c
 	d->preface_left = false;
 }
 
+static void feed_frames(struct h2_state *st, bool from_client, const struct decoder_chunk *ch,
+			const struct decoder_sink *out);
+
 static void h2_feed(void *p, bool from_client, const struct decoder_chunk *ch,
 		    const struct decoder_sink *out)
 {
 	struct h2_state *st = p;
+
+	feed_frames(st, from_client, ch, out);
+	if (st->n_opened)
+		begin_opened(st, ch->ts, out);
+}
+
+static void feed_frames(struct h2_state *st, bool from_client, const struct decoder_chunk *ch,
+			const struct decoder_sink *out)
+{
 	struct h2_dir *d = &st->dir[from_client];
 	uint64_t io_left = ch->len + ch->tail, take;
 	size_t off = 0;

@@ -809,6 +809,36 @@ TEST(linker_event_loop_choice)
  * to a call without a parent) or has left the ring, no command gets a parent. With one request
  * open on the thread, it is the parent, as for any call.
  */
+/* Two requests of one read (HTTP/2 streams) open on an event loop's thread: no guess for an
+ * HTTP/2 call. */
+TEST(linker_requests_read_together_are_no_guess)
+{
+	struct linker *l = linker__new();
+	uint8_t t1[16] = {1}, s1[8] = {51}, t2[16] = {2}, s2[8] = {52}, s3[8] = {53};
+	uint8_t t[16], s[8];
+	struct linker_stats st;
+
+	CHECK(l);
+	if (!l)
+		return;
+	linker__server_begin(l, 1, 1, 1000, t1, s1);
+	linker__server_begin(l, 1, 1, 1000, t2, s2);
+	CHECK(!linker__parent_apart(l, 1, 1, 1100, 0, t, s));
+	/* an HTTP/1.x call keeps the event loop's choice */
+	CHECK(linker__parent_at(l, 1, 1, 1100, 0, t, s));
+	linker__server_end(l, 1, 1, s2, 1200);
+	CHECK(linker__parent_at(l, 1, 1, 1300, 0, t, s) && s[0] == 51);
+	linker__server_end(l, 1, 1, s1, 1400);
+	/* a thread that went on to other work serves nothing it served before */
+	linker__server_begin(l, 1, 1, 2000, t2, s3);
+	linker__thread_done(l, 1, 1, 2100);
+	CHECK(linker__parent_at(l, 1, 1, 2050, 0, t, s) && s[0] == 53);
+	CHECK(!linker__parent_at(l, 1, 1, 2200, 0, t, s));
+	linker__stats(l, &st);
+	CHECK_EQ_INT(st.unguessed, 1);
+	linker__free(l);
+}
+
 TEST(linker_batch_turns)
 {
 	struct linker *l = linker__new();
@@ -1027,6 +1057,7 @@ int main(void)
 	RUN(link_off_and_wire_context);
 	RUN(linker_intervals);
 	RUN(linker_event_loop_choice);
+	RUN(linker_requests_read_together_are_no_guess);
 	RUN(linker_batch_turns);
 	RUN(linker_thread_created);
 	RUN(tcp_option_ids_name_db_and_http_spans);
