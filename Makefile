@@ -29,14 +29,14 @@ CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -W
 	  -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -I$(BUILD)/gen \
 	  -DSONDE_VERSION='"$(VERSION)"' $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
-LIBS := -lbpf -lelf -lz -lprotobuf-c -lcurl -lm
+LIBS := -lbpf -ldw -lelf -lz -lprotobuf-c -lcurl -lm
 
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 
 # Debian packages the build needs, with a header or tool that proves each one is there.
 # pkg:probe pairs; `make` stops with the missing package's name.
 BUILD_DEPS := clang:/usr/bin/clang llvm:/usr/bin/llvm-strip libbpf-dev:/usr/include/bpf/libbpf.h \
-	bpftool:$(BPFTOOL) libelf-dev:/usr/include/libelf.h zlib1g-dev:/usr/include/zlib.h \
+	bpftool:$(BPFTOOL) libelf-dev:/usr/include/libelf.h libdw-dev:/usr/include/elfutils/libdw.h zlib1g-dev:/usr/include/zlib.h \
 	libprotobuf-c-dev:/usr/include/protobuf-c/protobuf-c.h protobuf-c-compiler:/usr/bin/protoc-c \
 	libcurl4-openssl-dev:/usr/include/$(MULTIARCH)/curl/curl.h
 MISSING := $(foreach d,$(BUILD_DEPS),$(if $(wildcard $(word 2,$(subst :, ,$(d)))),,$(word 1,$(subst :, ,$(d)))))

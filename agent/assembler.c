@@ -55,11 +55,13 @@ struct assembler *assembler__new(const struct sonde_config *cfg, struct process_
 	sink_init(a);
 	a->conns = conn_table__new(CONN_MAX);
 	a->linker = linker__new();
+	a->go_streams = a->linker ? go_streams__new(a->linker) : NULL;
 	a->runtimes = runtime_cache__new();
 	if (cfg->request_metrics)
 		a->red = red__new(cfg->request_metrics_series, cfg->request_metrics_bounds,
 				  cfg->request_metrics_n_bounds);
-	if (!a->conns || !a->linker || !a->runtimes || (cfg->request_metrics && !a->red)) {
+	if (!a->conns || !a->linker || !a->go_streams || !a->runtimes ||
+	    (cfg->request_metrics && !a->red)) {
 		assembler__free(a);
 		return NULL;
 	}
@@ -112,6 +114,7 @@ void assembler__free(struct assembler *a)
 	if (a->conns)
 		conn_table__for_each(a->conns, release_one, a);
 	conn_table__free(a->conns);
+	go_streams__free(a->go_streams);
 	linker__free(a->linker);
 	runtime_cache__free(a->runtimes);
 	red__free(a->red);
@@ -127,6 +130,7 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 {
 	struct conn_table_stats cs;
 	struct linker_stats ls;
+	struct go_streams_stats gs;
 	struct red_stats rs;
 
 	*out = a->st;
@@ -140,6 +144,10 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 	out->links_unguessed = ls.unguessed;
 	out->links_batch = ls.batch_linked;
 	out->links_batch_unsure = ls.batch_unsure;
+	go_streams__stats(a->go_streams, &gs);
+	out->go_streams_served = gs.served;
+	out->go_streams_opened = gs.opened;
+	out->go_streams_unread = gs.unread;
 	red__stats(a->red, &rs);
 	out->red_series = rs.series;
 	out->red_overflows = rs.overflows;
@@ -192,6 +200,9 @@ static void sink_answered(void *ctx, struct op_head *op, uint64_t ts)
 	if (c->info.role == SONDE_ROLE_SERVER) {
 		if (op->begun)
 			linker__server_end(a->linker, c->tgid, op->actor, op->span_id, ts);
+		if (op->begun && op->stream && c->info.link_go)
+			go_streams__server_answered(a->go_streams, c->tgid, op->actor, op->stream,
+						    op->span_id, ts);
 	} else if (!span__id_is_zero(op->parent_id, 8)) {
 		linker__child_end(a->linker, c->tgid, op->actor, op->parent_id, ts);
 	}
@@ -207,6 +218,10 @@ static void sink_done(void *ctx, struct op_head *op)
 	else if (c->info.role == SONDE_ROLE_CLIENT)
 		link__client_done(c, op);
 	sink_answered(ctx, op, op->end_ns > op->start_ns ? op->end_ns : op->start_ns);
+	if (op->begun && op->stream && op->actor && c->info.link_go &&
+	    c->info.role == SONDE_ROLE_SERVER)
+		go_streams__server_done(a->go_streams, c->tgid, op->actor, op->stream, op->span_id,
+					op->end_ns > op->start_ns ? op->end_ns : op->start_ns);
 	if (op->actor && c->info.role != SONDE_ROLE_SERVER && span__id_is_zero(op->parent_id, 8))
 		linker__unknown_end(a->linker, c->tgid, op->actor,
 				    op->end_ns > op->start_ns ? op->end_ns : op->start_ns);
@@ -438,6 +453,16 @@ static void on_close(struct assembler *a, const struct sonde_close_event *ev)
 	conn_release(a, c);
 }
 
+static void on_go_stream(struct assembler *a, const struct sonde_go_stream_event *ev)
+{
+	if (ev->role == SONDE_GO_STREAM_SERVE)
+		go_streams__serve(a->go_streams, ev->head.tgid, ev->g, ev->io_g, ev->first_g,
+				  ev->stream, ev->head.ts_ns);
+	else if (ev->role == SONDE_GO_STREAM_OPEN)
+		go_streams__open(a->go_streams, ev->head.tgid, ev->g, ev->io_g, ev->stream,
+				 ev->head.ts_ns);
+}
+
 void assembler__on_record(struct assembler *a, const void *rec, size_t size)
 {
 	const struct sonde_event_head *h = rec;
@@ -470,6 +495,10 @@ void assembler__on_record(struct assembler *a, const void *rec, size_t size)
 			for (i = 0; i < SONDE_HTTP1_NOTES && ne->notes[i].conn_id; i++)
 				on_note(a, h->tgid, &ne->notes[i]);
 		}
+		break;
+	case SONDE_EV_GO_STREAM:
+		if (size >= sizeof(struct sonde_go_stream_event))
+			on_go_stream(a, rec);
 		break;
 	case SONDE_EV_THREAD:
 		if (size >= sizeof(struct sonde_thread_event))

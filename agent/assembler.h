@@ -49,7 +49,10 @@ struct assembler_stats {
 	uint64_t links_kernel;	  /* server spans with ids the kernel assigned (header propagation) */
 	uint64_t links_ambiguous; /* thread links chosen among several open requests (event loops) */
 	uint64_t threads_taken_on; /* threads created while their creator served a request */
-	uint64_t links_unguessed;  /* calls of CPython event loops left unlinked: no safe guess */
+	uint64_t links_unguessed;  /* calls left unlinked on an event loop: no safe guess */
+	uint64_t go_streams_served; /* grpc-go server streams tied to their handler goroutine */
+	uint64_t go_streams_opened; /* grpc-go client streams tied to the goroutine that asked */
+	uint64_t go_streams_unread; /* grpc-go handlers of connections sonde saw no reader of */
 	uint64_t links_batch;	   /* calls of a pipelined write linked by their place in it */
 	uint64_t links_batch_unsure; /* ... left unlinked: the write's calls and the requests that
 				      * ran since the last write did not match */

@@ -10,6 +10,7 @@
 
 #include "assembler.h"
 #include "conn.h"
+#include "go_streams.h"
 #include "linker.h"
 #include "runtime.h"
 
@@ -29,6 +30,7 @@ struct assembler {
 	int64_t mono_to_unix;
 	struct conn_table *conns;
 	struct linker *linker;
+	struct go_streams *go_streams; /* grpc-go's hand-offs, fed to the linker */
 	struct runtime_cache *runtimes;
 	struct red *red; /* request metrics, or NULL when off */
 	uint64_t linker_expired_ns; /* when the thread table was last swept */

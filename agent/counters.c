@@ -145,9 +145,23 @@ const struct counter counters[] = {
 	 ASM(links_ambiguous)},
 	{STAT(MAIN, "links_unguessed"),
 	 TOTAL("sonde_links_unguessed_total",
-	       "Calls of CPython event loops left without a parent: several requests were open "
-	       "on the thread, and asyncio runs a request's code after other requests' reads."),
+	       "Calls left without a parent on an event loop: several requests were open on the "
+	       "thread, and nothing told which one the call was for (CPython's asyncio runs a "
+	       "request's code after other requests' reads; requests read together)."),
 	 ASM(links_unguessed)},
+	{STAT(MAIN, "go_streams_served"),
+	 TOTAL("sonde_go_streams_total",
+	       "grpc-go streams whose code runs on another goroutine than their I/O, tied "
+	       "through its uprobes: server streams to their handler, client streams to the "
+	       "goroutine that called."),
+	 .labels = "side=\"server\"", ASM(go_streams_served)},
+	{STAT(MAIN, "go_streams_opened"), TOTAL("sonde_go_streams_total", NULL),
+	 .labels = "side=\"client\"", ASM(go_streams_opened)},
+	{STAT(MAIN, "go_streams_unread"),
+	 TOTAL("sonde_go_streams_unread_total",
+	       "grpc-go handlers not tied to their request: their connection was accepted before "
+	       "sonde's uprobes were attached to the program."),
+	 ASM(go_streams_unread)},
 	{STAT(MAIN, "links_batch"),
 	 TOTAL("sonde_links_batch_total",
 	       "Calls written together by a pipelining client (a Redis client that writes an "

@@ -35,6 +35,7 @@ struct link_waiter {
 	struct span *sp;	  /* finished: its span, built */
 	uint64_t start_ns, end_ns;
 	uint64_t actor;
+	uint32_t stream;  /* HTTP/2: its stream (a grpc-go handler may serve it: go_streams.h) */
 	bool begun;	  /* its thread serves it in the linker (a retrace is due) */
 	bool incomplete;  /* for the count when it goes */
 	bool has_ctx;	  /* it joined a caller's trace by a header: another trace is not its */
@@ -131,6 +132,9 @@ static void wake(struct assembler *a, struct conn *p, struct link_recent *r)
 				linker__server_retrace(a->linker, p->tgid, w->actor,
 						       w->op ? w->op->span_id : w->sp->span_id,
 						       r->trace_id);
+			if (w->begun && w->stream)
+				go_streams__server_retrace(a->go_streams, p->tgid, w->actor,
+							   w->stream, r->trace_id);
 			a->st.links_tuple++;
 		}
 		waiter_release(a, p, w);
@@ -248,6 +252,7 @@ void link__wait(struct assembler *a, struct conn *c, struct op_head *op)
 	w->op = op;
 	w->start_ns = op->start_ns;
 	w->actor = op->actor;
+	w->stream = op->stream;
 	w->begun = op->begun;
 	w->has_ctx = op->has_ctx;
 	memcpy(w->ctx_trace, op->ctx.trace_id, 16);

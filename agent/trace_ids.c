@@ -83,16 +83,30 @@ static void server_ids(struct assembler *a, struct conn *c, struct op_head *op,
 	if (!px && !(k && (k->kind == SONDE_CTX_SERVER || k->kind == SONDE_CTX_PEER)) &&
 	    link__may_come(a, c, p, op))
 		link__wait(a, c, op); /* its client's request may come next (link.c) */
-	if (op->begun && op->actor)
+	/*
+	 * An HTTP/2 stream's reader is not its handler in Go (grpc-go and net/http start a
+	 * goroutine per stream: go_streams.h ties grpc-go's) nor in CPython (grpcio reads on a
+	 * polling thread, maybe a handler's waiting on its own call, and runs handlers on a pool):
+	 * the reader serves nothing there.
+	 */
+	if (op->begun && op->actor && !(op->stream && (c->no_guess || c->info.link_go)))
 		linker__server_begin(a->linker, c->tgid, op->actor, op->start_ns, op->trace_id,
 				     op->span_id);
+	if (op->begun && op->actor && op->stream && c->info.link_go)
+		go_streams__server_begin(a->go_streams, c->tgid, op->actor, op->stream,
+					 op->start_ns, op->trace_id, op->span_id);
 }
 
 static void client_ids(struct assembler *a, struct conn *c, struct op_head *op,
 		       const struct sonde_trace_ctx *k, uint64_t cause)
 {
 	uint8_t trace[16], parent[8];
+	uint64_t owner;
 
+	/* a grpc-go call, written by its transport's goroutine: the one that asked is its actor */
+	if (op->actor && op->stream && c->info.link_go &&
+	    (owner = go_streams__owner(a->go_streams, c->tgid, op->actor, op->stream)))
+		op->actor = owner;
 	if (k && k->kind == SONDE_CTX_INJECTED && !op->has_ctx) {
 		/* What the kernel put on the wire names this span (a context the application put
 		 * in the request wins: the server's sonde takes that one too). */

@@ -17,7 +17,7 @@ for tree in "$@"; do
 	out=$(mktemp -d)
 	cc -O2 -g -std=gnu11 -D_GNU_SOURCE -I"$tree/include" -I"$tree/agent" -I"$tree/build" \
 		-I"$tree/build/gen" -o "$out/replay" "$HERE/replay.c" "$tree/build/libsonde.a" \
-		-lbpf -lelf -lz -lprotobuf-c -lcurl -lm
+		-lbpf -ldw -lelf -lz -lprotobuf-c -lcurl -lm
 	valgrind --tool=callgrind --callgrind-out-file="$out/cg" "$out/replay" "$ROUNDS" \
 		>"$out/log" 2>&1 || { cat "$out/log" >&2; exit 1; }
 	spans=$(sed -n 's/^replay: .*, \([0-9]*\) spans$/\1/p' "$out/log")

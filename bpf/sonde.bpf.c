@@ -10,6 +10,7 @@
  *   common.bpf.h         constants, counters, ring reserve/submit, the record head
  *   core_fixes.bpf.h     kernel drift, each workaround naming the change it covers
  *   runtimes/go.bpf.h    Go: the net/http client hand-off uprobes
+ *   runtimes/grpc_go.bpf.h  ... and grpc-go's stream hand-offs
  *   inject.bpf.h         header propagation: server ids, sk_msg injection, its sockops
  *   tcp_option.bpf.h     TCP-option propagation: the sockops side and the I/O path's part
  *   capture.bpf.h        the socket I/O path: run state, data records, response summaries
@@ -34,6 +35,8 @@
 #include "maps/go_requests.bpf.h"
 #include "maps/go_tls_calls.bpf.h"
 #include "maps/go_writers.bpf.h"
+#include "maps/grpc_items.bpf.h"
+#include "maps/grpc_readers.bpf.h"
 #include "maps/head_scratch.bpf.h"
 #include "maps/out_socks.bpf.h"
 #include "maps/pid_filter.bpf.h"
@@ -61,6 +64,7 @@
 #include "http_head.bpf.h"
 
 #include "runtimes/go.bpf.h"
+#include "runtimes/grpc_go.bpf.h"
 #include "inject.bpf.h"
 #include "tcp_option.bpf.h"
 #include "capture.bpf.h"

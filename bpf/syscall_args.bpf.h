@@ -30,6 +30,9 @@
 #define GO_UPROBE_ARG0(r) ((r)->ax)
 #define GO_UPROBE_ARG1(r) ((r)->bx)
 #define GO_UPROBE_ARG2(r) ((r)->cx)
+#define GO_UPROBE_ARG3(r) ((r)->di)
+#define GO_UPROBE_ARG4(r) ((r)->si)
+#define GO_UPROBE_ARG6(r) ((r)->r9)
 /* At one of its RET instructions: the first result. */
 #define GO_UPROBE_RET0(r) ((r)->ax)
 /* An int 0x80 / ia32 syscall (numbers of another table): TS_COMPAT in thread_info.status. */
@@ -58,6 +61,9 @@
 #define GO_UPROBE_ARG0(r) ((r)->regs[0])
 #define GO_UPROBE_ARG1(r) ((r)->regs[1])
 #define GO_UPROBE_ARG2(r) ((r)->regs[2])
+#define GO_UPROBE_ARG3(r) ((r)->regs[3])
+#define GO_UPROBE_ARG4(r) ((r)->regs[4])
+#define GO_UPROBE_ARG6(r) ((r)->regs[6])
 #define GO_UPROBE_RET0(r) ((r)->regs[0])
 /* An AArch32 task (numbers of another table): TIF_32BIT in thread_info.flags. */
 #define SYS_IS_COMPAT(task) (BPF_CORE_READ((task), thread_info.flags) & (1UL << 22))

@@ -64,6 +64,7 @@ enum sonde_event_kind {
 	SONDE_EV_EXEC = 6,   /* a process started a program: its uprobes, before its first I/O */
 	SONDE_EV_NOTES = 7,  /* a thread's summarized response starts, when more came than its
 			      * next record carries (an event loop answering many at once) */
+	SONDE_EV_GO_STREAM = 8, /* grpc-go handed an HTTP/2 stream between goroutines */
 };
 
 /* Which way bytes moved, from the traced process's point of view. */
@@ -293,6 +294,32 @@ struct sonde_exec_event {
 struct sonde_notes_event {
 	struct sonde_event_head head;
 	struct sonde_http1_note notes[SONDE_HTTP1_NOTES];
+};
+
+/*
+ * SONDE_EV_GO_STREAM: grpc-go does a stream's I/O on its transport's goroutines, not on the one
+ * that runs the stream's code (bpf/runtimes/grpc_go.bpf.h). One record per hand-off, so that
+ * the agent puts the calls a handler makes under the request it serves:
+ * - SERVE: goroutine g runs the handler of server stream `stream`, whose HEADERS the goroutine
+ *   `io_g` read (0 when the connection was accepted before sonde attached), or first_g, the
+ *   one that accepted the connection (its first read may hold the first requests);
+ * - OPEN: goroutine io_g (the connection's writer) opens client stream `stream` for g, which
+ *   asked for it; its HEADERS follow on io_g.
+ * head.tid is the OS thread, head.ts_ns when; conn_id is 0.
+ */
+enum sonde_go_stream_role {
+	SONDE_GO_STREAM_SERVE = 1,
+	SONDE_GO_STREAM_OPEN = 2,
+};
+
+struct sonde_go_stream_event {
+	struct sonde_event_head head;
+	__u64 g;      /* the goroutine that runs the stream's code (its g) */
+	__u64 io_g;   /* the goroutine that reads (SERVE) or writes (OPEN) it */
+	__u64 first_g; /* SERVE: the connection's accepting goroutine, 0 if not known */
+	__u32 stream; /* the HTTP/2 stream id */
+	__u16 role;   /* enum sonde_go_stream_role */
+	__u16 pad0;   /* explicit padding */
 };
 
 /* SONDE_EV_CLOSE: the connection went to TCP_CLOSE. */

@@ -13,7 +13,7 @@
 #
 #   1. `debootstrap --variant=minbase bookworm` into a directory, once: cached as a tarball in
 #      $SONDE_CACHE/image/ (default ~/.cache/sonde/image/), keyed by the mirror.
-#   2. the runtime libraries (libbpf1 libelf1 zlib1g libprotobuf-c1 libcurl4 ca-certificates) are
+#   2. the runtime libraries (libbpf1 libdw1 libelf1 zlib1g libprotobuf-c1 libcurl4 ca-certificates) are
 #      installed into a copy with apt-get in a chroot; build/sonde (from `make`) goes to
 #      /usr/local/bin/sonde with file capabilities (setcap), owned by uid 65532.
 #   3. `chroot ROOTFS /usr/local/bin/sonde --version` and `--check` prove that the image's own
@@ -36,7 +36,7 @@ CACHE=${SONDE_CACHE:-${HOME:-/root}/.cache/sonde}/image
 OUT=${SONDE_IMAGE_DIR:-$ROOT/build/image}
 ROOTFS=$OUT/rootfs
 IMAGE=${SONDE_IMAGE:-localhost/sonde:$VERSION}
-RUNTIME_PKGS=(libbpf1 libelf1 zlib1g libprotobuf-c1 libcurl4 ca-certificates)
+RUNTIME_PKGS=(libbpf1 libdw1 libelf1 zlib1g libprotobuf-c1 libcurl4 ca-certificates)
 SONDE_UID=65532
 # The capabilities the binary carries (see packaging/Dockerfile): effective + permitted, so a
 # non-root user gets them at exec, if the container's bounding set has them.

@@ -33,7 +33,7 @@ clang_major() {
 	echo "${v:-14}"
 }
 
-BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libprotobuf-c-dev
+BUILD_PKGS=(clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libprotobuf-c-dev
 	protobuf-c-compiler libcurl4-openssl-dev pkg-config make)
 test_pkgs() {
 	local p=(curl protobuf-compiler wrk iproute2 procps "libclang-rt-$(clang_major)-dev")

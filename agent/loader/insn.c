@@ -8,6 +8,8 @@
  */
 #include <stdbool.h>
 
+#include <string.h>
+
 #include "insn.h"
 
 #define X86_MAX_LEN 15
@@ -331,6 +333,64 @@ static int arm64_returns(const uint8_t *code, size_t n, uint32_t *out, int max)
 		out[found++] = (uint32_t)off;
 	}
 	return found;
+}
+
+static int x86_calls_to(const uint8_t *code, size_t n, int64_t target, uint32_t *out, int max)
+{
+	size_t off = 0;
+	int found = 0, len;
+	int32_t rel;
+	struct raw r;
+
+	while (off < n) {
+		len = decode(code + off, n - off, &r);
+		if (len < 0)
+			return -1;
+		if (r.map == 0 && r.op == 0xe8 && len >= 5) { /* CALL rel32: the last 4 bytes */
+			memcpy(&rel, code + off + len - 4, sizeof(rel));
+			if ((int64_t)off + len + rel == target) {
+				if (found == max)
+					return -1;
+				out[found++] = (uint32_t)off;
+			}
+		}
+		off += (size_t)len;
+	}
+	return found;
+}
+
+static int arm64_calls_to(const uint8_t *code, size_t n, int64_t target, uint32_t *out, int max)
+{
+	int found = 0;
+	int32_t imm;
+	size_t off;
+
+	if (n % 4)
+		return -1;
+	for (off = 0; off < n; off += 4) {
+		uint32_t w = (uint32_t)code[off] | (uint32_t)code[off + 1] << 8 |
+			     (uint32_t)code[off + 2] << 16 | (uint32_t)code[off + 3] << 24;
+
+		if ((w & 0xfc000000u) != 0x94000000u) /* BL imm26 */
+			continue;
+		imm = (int32_t)(w << 6) >> 6;
+		if ((int64_t)off + (int64_t)imm * 4 != target)
+			continue;
+		if (found == max)
+			return -1;
+		out[found++] = (uint32_t)off;
+	}
+	return found;
+}
+
+int insn_calls_to(enum insn_arch arch, const uint8_t *code, size_t n, int64_t target,
+		  uint32_t *out, int max)
+{
+	if (arch == INSN_X86_64)
+		return x86_calls_to(code, n, target, out, max);
+	if (arch == INSN_ARM64)
+		return arm64_calls_to(code, n, target, out, max);
+	return -1;
 }
 
 int insn_returns(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t *out, int max)

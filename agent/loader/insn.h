@@ -33,6 +33,15 @@ int insn_x86_len(const uint8_t *p, size_t n);
 int insn_returns(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t *out, int max);
 
 /*
+ * The offsets in code (a whole function, n bytes) of its direct calls to target, an offset
+ * from code (the callee's start: outside the function), at most max of them in out. Returns
+ * how many, or -1 when the code could not be decoded to its end or has more than max. A
+ * probe on such a call sees the callee's arguments, and runs for this caller's calls only.
+ */
+int insn_calls_to(enum insn_arch arch, const uint8_t *code, size_t n, int64_t target,
+		  uint32_t *out, int max);
+
+/*
  * Where a probe on a function costs one trap. The kernel's x86 uprobes run a few instructions
  * by emulation (a push of a register, a direct call, jump or conditional jump) and any other
  * by a single step out of line, a second trap that costs ten times the first on this machine's

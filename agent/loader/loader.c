@@ -326,9 +326,9 @@ static void attach_propagation(struct loader *ld, const struct sonde_config *cfg
 
 /* One program at the given file offset of path; NULL (errno set) when it did not attach. */
 static struct bpf_link *attach_at(struct loader *ld, const char *prog, const char *path,
-				  uint64_t off, bool ret)
+				  uint64_t off, bool ret, uint64_t cookie)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = ret);
+	LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = ret, .bpf_cookie = cookie);
 	struct bpf_program *p = bpf_object__find_program_by_name(ld->skel->obj, prog);
 
 	if (!p) {
@@ -336,6 +336,35 @@ static struct bpf_link *attach_at(struct loader *ld, const char *prog, const cha
 		return NULL;
 	}
 	return bpf_program__attach_uprobe_opts(p, -1, path, off, &o);
+}
+
+#if defined(__x86_64__)
+#define HOST_INSN INSN_X86_64
+#elif defined(__aarch64__)
+#define HOST_INSN INSN_ARM64
+#else
+#define HOST_INSN 0 /* the decoders know no other: no return or call is found */
+#endif
+
+/* The size bytes of the function at file offset off of fd, malloc'd; NULL and errno set when
+ * they cannot be read (ENOEXEC: no size, or a size no function has). */
+static uint8_t *read_function(int fd, uint64_t off, uint64_t size)
+{
+	uint8_t *code;
+
+	if (!size || size > (1u << 20)) {
+		errno = ENOEXEC;
+		return NULL;
+	}
+	code = malloc(size);
+	if (!code)
+		return NULL;
+	if (pread(fd, code, size, (off_t)off) != (ssize_t)size) {
+		free(code);
+		errno = ENOEXEC;
+		return NULL;
+	}
+	return code;
 }
 
 /*
@@ -346,25 +375,12 @@ static struct bpf_link *attach_at(struct loader *ld, const char *prog, const cha
 static int function_returns(int fd, uint64_t off, uint64_t size, uint64_t *rets)
 {
 	uint32_t at[UPROBE_MAX_RETS];
-	uint8_t *code;
+	uint8_t *code = read_function(fd, off, size);
 	int n, i;
 
-	if (!size || size > (1u << 20))
-		return -ENOEXEC;
-	code = malloc(size);
 	if (!code)
-		return -ENOMEM;
-	if (pread(fd, code, size, (off_t)off) != (ssize_t)size) {
-		free(code);
-		return -ENOEXEC;
-	}
-#if defined(__x86_64__)
-	n = insn_returns(INSN_X86_64, code, size, at, UPROBE_MAX_RETS);
-#elif defined(__aarch64__)
-	n = insn_returns(INSN_ARM64, code, size, at, UPROBE_MAX_RETS);
-#else
-	n = -1;
-#endif
+		return -errno;
+	n = insn_returns(HOST_INSN, code, size, at, UPROBE_MAX_RETS);
 	free(code);
 	if (n <= 0)
 		return -ENOEXEC;
@@ -379,7 +395,7 @@ static int function_returns(int fd, uint64_t off, uint64_t size, uint64_t *rets)
  */
 static int attach_sym(struct loader *ld, const struct uprobe_target *t, const struct uprobe_sym *s,
 		      const char *path, int fd, uint64_t off, uint64_t size, uint64_t site,
-		      void **links, int *n)
+		      uint64_t cookie, void **links, int *n)
 {
 	uint64_t rets[UPROBE_MAX_RETS];
 	int n_rets = 0, i;
@@ -393,19 +409,52 @@ static int attach_sym(struct loader *ld, const struct uprobe_target *t, const st
 	if (*n + 1 + (n_rets ? n_rets : 1) > UPROBE_MAX_LINKS)
 		return -E2BIG;
 	if (s->entry) {
-		l = attach_at(ld, s->entry, path, site, false);
+		l = attach_at(ld, s->entry, path, site, false, cookie);
 		if (!l)
 			return -errno;
 		links[(*n)++] = l;
 	}
 	if (s->ret && !t->ret_insns) {
-		l = attach_at(ld, s->ret, path, site, true);
+		l = attach_at(ld, s->ret, path, site, true, 0);
 		if (!l)
 			return -errno;
 		links[(*n)++] = l;
 	}
 	for (i = 0; i < n_rets; i++) {
-		l = attach_at(ld, s->ret, path, rets[i], false);
+		l = attach_at(ld, s->ret, path, rets[i], false, 0);
+		if (!l)
+			return -errno;
+		links[(*n)++] = l;
+	}
+	return 0;
+}
+
+/*
+ * The entry program of s at each direct call the function at off (size bytes) makes to the
+ * function at `to` (file offsets): 0, or -ENOENT when it makes none.
+ */
+static int attach_calls(struct loader *ld, const struct uprobe_sym *s, const char *path, int fd,
+			uint64_t off, uint64_t size, uint64_t to, uint64_t cookie, void **links,
+			int *n)
+{
+	uint32_t at[UPROBE_MAX_RETS];
+	struct bpf_link *l;
+	uint8_t *code;
+	int k, i;
+
+	if (!to)
+		return -ENOENT;
+	code = read_function(fd, off, size);
+	if (!code)
+		return errno == ENOEXEC ? -ENOENT : -errno;
+	k = insn_calls_to(HOST_INSN, code, size, (int64_t)to - (int64_t)off, at, UPROBE_MAX_RETS);
+	free(code);
+	if (k <= 0)
+		return -ENOENT;
+	if (*n + k > UPROBE_MAX_LINKS)
+		return -E2BIG;
+	for (i = 0; i < k; i++) {
+		l = attach_at(ld, s->entry, path, off + at[i], false, cookie);
 		if (!l)
 			return -errno;
 		links[(*n)++] = l;
@@ -575,10 +624,13 @@ static void attach_path(const char *file, int fd, char *out, size_t len)
 static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *file, void **links,
 			 int *n)
 {
-	const char *names[UPROBE_MAX_SYMS];
-	uint64_t offs[UPROBE_MAX_SYMS], sizes[UPROBE_MAX_SYMS], sites[UPROBE_MAX_SYMS];
+	/* the symbols, then the callees of those probed at their calls (to[i] says where) */
+	const char *names[2 * UPROBE_MAX_SYMS];
+	uint64_t offs[2 * UPROBE_MAX_SYMS], sizes[2 * UPROBE_MAX_SYMS], sites[UPROBE_MAX_SYMS];
+	uint64_t cookies[UPROBE_MAX_SYMS] = {0};
+	int to[UPROBE_MAX_SYMS];
 	struct loader *ld = ctx;
-	int i, n_syms, err = 0, fd, k;
+	int i, n_syms, n_names, err = 0, fd, k;
 	char path[PATH_MAX];
 	bool moved;
 
@@ -593,7 +645,12 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 	 * just now gets its probes before its first calls. */
 	for (n_syms = 0; n_syms < UPROBE_MAX_SYMS && t->syms[n_syms].symbol; n_syms++)
 		names[n_syms] = t->syms[n_syms].symbol;
-	if (elf_function_offsets(path, names, n_syms, offs, sizes) < 0) {
+	for (i = 0, n_names = n_syms; i < n_syms; i++) {
+		to[i] = t->syms[i].call_to ? n_names : -1;
+		if (t->syms[i].call_to)
+			names[n_names++] = t->syms[i].call_to;
+	}
+	if (elf_function_offsets(path, names, n_names, offs, sizes) < 0) {
 		close(fd);
 		return -ENOEXEC;
 	}
@@ -602,6 +659,10 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 			close(fd); /* nothing attached: the file is no use to the row */
 			return -ENOENT;
 		}
+	if (t->cookies && (err = t->cookies(fd, cookies)) < 0) {
+		close(fd);
+		return err;
+	}
 	plan_sites(t, fd, offs, n_syms, sites);
 	*n = 0;
 	loader_quiet_libbpf(true); /* a failure is the caller's note, not libbpf's warning */
@@ -616,7 +677,12 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 				t->syms[i].symbol, path, (unsigned long long)sites[i],
 				(unsigned long long)offs[i]);
 		k = *n;
-		err = attach_sym(ld, t, &t->syms[i], path, fd, offs[i], sizes[i], sites[i], links, n);
+		if (to[i] >= 0)
+			err = attach_calls(ld, &t->syms[i], path, fd, offs[i], sizes[i], offs[to[i]],
+					   cookies[i], links, n);
+		else
+			err = attach_sym(ld, t, &t->syms[i], path, fd, offs[i], sizes[i], sites[i],
+					 cookies[i], links, n);
 		/* a symbol probed at an internal function covers others, required ones too */
 		moved = sites[i] < offs[i] || sites[i] >= offs[i] + (sizes[i] ? sizes[i] : 1);
 		if (err && !t->syms[i].required && !moved) {

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "go_dwarf.h"
 #include "uprobes.h"
 
 /*
@@ -42,6 +43,39 @@
 		},                                                                             \
 	}
 
+#define GRPC_TRANSPORT "google.golang.org/grpc/internal/transport."
+/* The go-grpc row's handleStream, in its syms[]; the header handlers are the last two after
+ * NewStream's call of executeAndPut, which follows it. */
+#define GRPC_SYM_HANDLE 3
+
+/*
+ * The cookies of the go-grpc row (bpf/runtimes/grpc_go.bpf.h), from the program's DWARF: where
+ * handleStream finds its stream's id (a *ServerStream that holds a Stream or points to one,
+ * or, before ServerStream, a *Stream), and where the header handlers find theirs.
+ */
+static int grpc_go_cookies(int fd, uint64_t cookie[UPROBE_MAX_SYMS])
+{
+	struct go_field f[] = {
+		{GRPC_TRANSPORT "Stream", "id"},
+		{GRPC_TRANSPORT "ServerStream", "Stream"},
+		{GRPC_TRANSPORT "clientHeaders", "streamID"},
+		{GRPC_TRANSPORT "headerFrame", "streamID"},
+	};
+	const uint64_t deref = 1ULL << 16;
+
+	if (go_dwarf__fields(fd, f, 4) < 0 || !f[0].found)
+		return -ENODATA;
+	if (!f[1].found)
+		cookie[GRPC_SYM_HANDLE] = f[0].offset;
+	else if (f[1].pointer)
+		cookie[GRPC_SYM_HANDLE] = f[1].offset | deref | (uint64_t)f[0].offset << 32;
+	else
+		cookie[GRPC_SYM_HANDLE] = f[1].offset + f[0].offset;
+	cookie[GRPC_SYM_HANDLE + 2] = f[2].found ? f[2].offset : 0;
+	cookie[GRPC_SYM_HANDLE + 3] = f[3].found ? f[3].offset : 0;
+	return 0;
+}
+
 /*
  * The rows. A Go program's http.Client call is written by the connection's writeLoop goroutine
  * for the handler that asked: these two entries tie the write back to the handler
@@ -56,6 +90,35 @@ const struct uprobe_target uprobe_table[] = {
 		.flag = "go_uprobes",
 		.syms = {{"net/http.(*persistConn).roundTrip", "sonde_go_round_trip", NULL, true},
 			 {"net/http.(*Request).write", "sonde_go_request_write", NULL, true}},
+	},
+	/*
+	 * grpc-go: a stream's frames are read and written by its transport's goroutines, not by
+	 * the handler's; these tie them together (bpf/runtimes/grpc_go.bpf.h). The handler hooks
+	 * are required; the client side's header handler has one name or the other by release.
+	 * executeAndPut queues every item of a transport (8 per call, measured): only NewStream's
+	 * calls of it are probed.
+	 */
+	{
+		.name = "go-grpc",
+		.in = UPROBE_GO_EXE,
+		.lost = "the calls its gRPC handlers make are not linked to their requests",
+		.hint = "no symbol table, or no DWARF (built with -w?)",
+		.optional = true,
+		.cookies = grpc_go_cookies,
+		.syms = {{GRPC_TRANSPORT "(*http2Server).HandleStreams", "sonde_grpc_reader", NULL,
+			  true},
+			 {"google.golang.org/grpc.(*Server).handleRawConn", "sonde_grpc_accept", NULL,
+			  false},
+			 {"google.golang.org/grpc.(*Server).serveStreams", "sonde_grpc_serve_conn",
+			  NULL, false},
+			 {"google.golang.org/grpc.(*Server).handleStream", "sonde_grpc_handle", NULL,
+			  true},
+			 {GRPC_TRANSPORT "(*http2Client).NewStream", "sonde_grpc_put", NULL, false,
+			  .call_to = GRPC_TRANSPORT "(*controlBuffer).executeAndPut"},
+			 {GRPC_TRANSPORT "(*loopyWriter).clientHeaderHandler", "sonde_grpc_open",
+			  NULL, false},
+			 {GRPC_TRANSPORT "(*loopyWriter).headerHandler", "sonde_grpc_open", NULL,
+			  false}},
 	},
 	/* libssl.so.3, and the copies wheels bundle (libssl-6a9b88ec.so.3); not NSS's libssl3.so */
 	OPENSSL_ROW("openssl", UPROBE_LIBRARY, "libssl[.-]*so*"),

@@ -48,6 +48,12 @@ struct uprobe_sym {
 	 * arguments, when the members' own starts are costly to probe (agent/loader/loader.c).
 	 */
 	unsigned char family;
+	/*
+	 * Probe the function's direct calls to this symbol (of the same file) instead of its
+	 * entry: the entry program runs there with the callee's arguments, for this caller's
+	 * calls only (a busy callee whose other callers would cost a trap each).
+	 */
+	const char *call_to;
 };
 
 struct uprobe_target {
@@ -63,6 +69,12 @@ struct uprobe_target {
 	bool optional;	     /* a file without its required symbols is no match, not a failure
 			      * (a Go program that does not use the package) */
 	bool tls;	     /* a TLS library's row: attached only with --tls (they come last) */
+	/*
+	 * Optional: the cookie (bpf_get_attach_cookie) of each symbol's entry program in the file
+	 * open at fd, read from the file itself (structure offsets); 0 or -errno, and the row then
+	 * fails on the file.
+	 */
+	int (*cookies)(int fd, uint64_t cookie[UPROBE_MAX_SYMS]);
 	struct uprobe_sym syms[UPROBE_MAX_SYMS];
 };
 

@@ -363,6 +363,7 @@ static void fill(struct counters_snapshot *s)
 	s->as.links_unguessed = 222, s->as.responses_pipelined = 223;
 	s->as.links_batch = 227, s->as.links_batch_unsure = 228;
 	s->as.red_series = 229, s->as.red_overflows = 230;
+	s->as.go_streams_served = 231, s->as.go_streams_opened = 232, s->as.go_streams_unread = 233;
 	s->as.conns_summarized = 224, s->as.conns_full_responses = 225, s->as.ctx_behind = 226;
 	s->guard.yielding = true, s->guard.raises = 301, s->guard.raised_ms = 302500;
 	s->drain.holds = 401, s->drain.holds_expired = 402, s->drain.wakeups = 403;
@@ -402,7 +403,8 @@ static const char golden_stats[] =
 	"sonde: stats (exit): io=100 records=101 ring_full=102 copy_fail=103 conns=203 open=202 "
 	"not_http=204 spans=209 incomplete=210 parse_errors=213 framing_lost=214 orphans=215 "
 	"ignored=207 db_conns=205 db_spans=211 links_thread=217 links_tuple=218 links_kernel=219 "
-	"links_ambiguous=220 links_unguessed=222 links_batch=227 links_batch_unsure=228 "
+	"links_ambiguous=220 links_unguessed=222 go_streams_served=231 go_streams_opened=232 "
+	"go_streams_unread=233 links_batch=227 links_batch_unsure=228 "
 	"threads_taken_on=221 responses_summarized=118 "
 	"responses_recorded=119 conns_summarized=224 conns_full_again=225 responses_pipelined=223 "
 	"h2_conns=125 h2_walk_cut=126 h2_walk_lost=127 tls_conns=128 tls_io=129 tls_untied=130 head_finds=131 ctx_behind=226 red_series=229 red_overflows=230 unsampled=212\n"

@@ -127,6 +127,32 @@ TEST(returns_of_a_function)
 	CHECK_EQ_INT(insn_returns(INSN_ARM64, f, n - 1, out, 4), -1);
 }
 
+/* The direct calls of a function to one callee, by their targets: forward, backward, others
+ * and look-alike immediates left out. */
+TEST(calls_to_one_callee)
+{
+	uint8_t f[64];
+	uint32_t out[4];
+	/* mov %rax,%rcx; call +0x100; call +0x200; call +0x100; mov $0xe8,%eax; call -0x40; ret */
+	size_t n = unhex("48 89 c1 e8 f8 00 00 00 e8 f3 01 00 00 e8 ee 00 00 00 b8 e8 00 00 00 "
+			 "e8 a4 ff ff ff c3", f);
+
+	CHECK_EQ_INT(insn_calls_to(INSN_X86_64, f, n, 0x100, out, 4), 2);
+	CHECK_EQ_INT(out[0], 3);
+	CHECK_EQ_INT(out[1], 13);
+	CHECK_EQ_INT(insn_calls_to(INSN_X86_64, f, n, -0x40, out, 4), 1);
+	CHECK_EQ_INT(out[0], 23);
+	CHECK_EQ_INT(insn_calls_to(INSN_X86_64, f, n, 0x300, out, 4), 0);
+	CHECK_EQ_INT(insn_calls_to(INSN_X86_64, f, n, 0x100, out, 1), -1);
+	f[18] = 0x06; /* an unknown byte: no answer */
+	CHECK_EQ_INT(insn_calls_to(INSN_X86_64, f, n, 0x100, out, 4), -1);
+	/* arm64: BL +0x100 at 0, BL to 0x100 at 4, a NOP */
+	n = unhex("40 00 00 94 3f 00 00 94 1f 20 03 d5", f);
+	CHECK_EQ_INT(insn_calls_to(INSN_ARM64, f, n, 0x100, out, 4), 2);
+	CHECK_EQ_INT(out[0], 0);
+	CHECK_EQ_INT(out[1], 4);
+}
+
 /*
  * Where a probe traps once. The starts below are those of real builds here: Debian's libssl 3.0
  * (gcc, no frame pointers), a wheel's OpenSSL 3.3, node's (clang, frame pointers), a CET build
@@ -286,6 +312,7 @@ int main(void)
 	RUN(known_encodings);
 	RUN(invalid_or_unknown_bytes_are_not_guessed);
 	RUN(returns_of_a_function);
+	RUN(calls_to_one_callee);
 	RUN(probe_sites_skip_single_stepped_instructions);
 	RUN(first_call_finds_the_wrapped_function);
 	RUN(lengths_agree_with_objdump_on_real_code);
