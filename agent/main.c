@@ -130,6 +130,7 @@ static void process_seen(void *ctx, uint32_t tgid)
 	static int warned;
 	struct loader_uprobe_note notes[4];
 	unsigned int i;
+	bool hint;
 	int n;
 
 	for (i = 0; i < 64; i++)
@@ -142,9 +143,11 @@ static void process_seen(void *ctx, uint32_t tgid)
 
 		if (no->err == -E2BIG || warned++ >= 5)
 			continue;
+		/* -ENODATA: a row's structure offsets are not in the file (no DWARF) */
+		hint = no->err == -ENOENT || no->err == -ENODATA;
 		fprintf(stderr, "sonde: note: process %u: %s (uprobes %s on %s: %s%s%s)\n", tgid,
-			no->lost, no->target, no->file, strerror(-no->err),
-			no->err == -ENOENT ? ": " : "", no->err == -ENOENT ? no->hint : "");
+			no->lost, no->target, no->file, strerror(-no->err), hint ? ": " : "",
+			hint ? no->hint : "");
 	}
 }
 

@@ -48,10 +48,11 @@ _last_go_bin: Path | None = None  # what build_go built last: start_server and r
 _log_numbers = itertools.count(1)
 
 
-def build_go(tmp_path: Path) -> Path:
+def build_go(tmp_path: Path, ldflags: str | None = None) -> Path:
     """Build tests/apps/grpc_go into tmp_path/grpc_go, unless it is there already. The modules
     come from the Go module cache (tests/install-deps.sh test fills it) or the module proxy;
-    go.sum must list them all (-mod=readonly), so the tree is never changed."""
+    go.sum must list them all (-mod=readonly), so the tree is never changed. ldflags: the
+    linker's flags ("-w": no DWARF); such a build is not the one command() takes by default."""
     global _last_go_bin
     out = Path(tmp_path) / "grpc_go"
     if not out.exists():
@@ -60,13 +61,15 @@ def build_go(tmp_path: Path) -> Path:
         if not go:
             raise HarnessError("go is not installed: it builds tests/apps/grpc_go")
         out.parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([go, "build", "-trimpath", "-o", str(out), "."], cwd=GO_DIR,
+        flags = ["-ldflags", ldflags] if ldflags else []
+        r = subprocess.run([go, "build", "-trimpath", *flags, "-o", str(out), "."], cwd=GO_DIR,
                            capture_output=True, text=True, timeout=GO_BUILD_TIMEOUT,
                            env={**os.environ, "PATH": path, "GOTOOLCHAIN": "local",
                                 "GOFLAGS": "-mod=readonly -buildvcs=false", "CGO_ENABLED": "0"})
         if r.returncode != 0:
             raise HarnessError(f"go build in {GO_DIR} failed ({r.returncode}):\n{r.stderr}")
-    _last_go_bin = out
+    if not ldflags:
+        _last_go_bin = out
     return out
 
 

@@ -301,3 +301,26 @@ def test_grpc_calls_made_while_serving_are_its_children(sonde, jaeger, servers, 
         assert len(under) == 300
     elif mid == "py":
         assert not under
+
+
+def test_grpc_go_without_dwarf_is_said(sonde, jaeger, go_bin, tmp_path, test_start_us):
+    """A grpc-go program built with -ldflags=-w keeps its symbols but has no DWARF: where its
+    stream ids sit is unknown, so sonde puts none of the go-grpc probes on it and says so, with
+    the reason. Its calls are spans all the same."""
+    nodwarf = grpcapps.build_go(tmp_path / "nodwarf", ldflags="-w")
+    t = tag()
+    proc, port = grpcapps.start_server("go", tmp_path / "srv", service_name=f"gd-srv-{t}",
+                                       go_bin=nodwarf)
+    try:
+        s = sonde()
+        r = client("go", port, "Unary", 3, 1, go_bin, f"gd-cli-{t}")
+        assert r["ok"] == 3, r
+        exactly(jaeger, f"gd-srv-{t}", 3, test_start_us,
+                where=lambda s: s.kind == "server" and rpc()(s))
+        note = harness.poll_until(
+            lambda: next((line for line in s.stderr().splitlines()
+                          if "uprobes go-grpc on" in line and str(proc.pid) in line), None),
+            30, what="sonde's note on the go-grpc probes")
+        assert "not linked to their requests" in note and "no DWARF" in note, note
+    finally:
+        assert grpcapps.stop_servers([proc]) == [0]
