@@ -3,6 +3,8 @@
  * A deliberately small HTTP/1.x server for the metrics and health endpoint. Each connection is
  * read until the end of its request head (bounded, with a deadline), answered, and closed; a
  * slow or silent client costs one fd until its deadline and nothing else. Bounded connections.
+ * The answer is written as the socket takes it, never blocking the agent's loop: /metrics with
+ * thousands of histogram series is megabytes, past what one send of a socket takes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,12 +22,15 @@
 #define MAX_CLIENTS 16
 #define REQ_MAX 2048
 #define CLIENT_DEADLINE_MS 2000
+#define WRITE_DEADLINE_MS 10000 /* Prometheus's default scrape timeout */
 
 struct client {
 	int fd;
 	uint64_t deadline;
 	size_t len;
 	char req[REQ_MAX];
+	char *out; /* the answer, head and body, while it is written */
+	size_t out_len, out_off;
 };
 
 struct metrics_server {
@@ -45,9 +50,29 @@ static void client_close(struct metrics_server *m, struct client *c)
 	loop__del_fd(m->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
+	free(c->out);
+	c->out = NULL;
 }
 
-/* Send the whole answer; the socket is blocking for this short write (bounded by SO_SNDTIMEO). */
+/* Write what the socket takes of the answer: 1 when all is written, 0 when the rest waits for
+ * the socket to drain, -1 when the client is gone. */
+static int flush(struct client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0)
+			c->out_off += (size_t)n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else
+			return n < 0 && errno == EAGAIN ? 0 : -1;
+	}
+	return 1;
+}
+
+/* The answer, head and body, into the client's buffer. */
 static void respond(struct client *c, int code, const char *type, const char *body, size_t len)
 {
 	char head[256];
@@ -57,11 +82,14 @@ static void respond(struct client *c, int code, const char *type, const char *bo
 			 code, code == 200 ? "OK" : code == 503 ? "Service Unavailable" :
 				code == 405 ? "Method Not Allowed" : "Not Found",
 			 type, len);
-	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, len}};
-	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
 
-	if (sendmsg(c->fd, &msg, MSG_NOSIGNAL) < 0)
+	c->out = malloc((size_t)n + len);
+	if (!c->out)
 		return;
+	memcpy(c->out, head, (size_t)n);
+	memcpy(c->out + n, body, len);
+	c->out_len = (size_t)n + len;
+	c->out_off = 0;
 }
 
 /* Whether the request head asks for OpenMetrics (Prometheus does, with exemplars). */
@@ -126,6 +154,11 @@ static void on_client(struct loop *l, int fd, uint32_t events, void *ctx)
 			c = &m->clients[i];
 	if (!c)
 		return;
+	if (c->out) { /* the rest of an answer, now that the socket takes more */
+		if (flush(c))
+			client_close(m, c);
+		return;
+	}
 	n = recv(fd, c->req + c->len, REQ_MAX - 1 - c->len, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -137,7 +170,11 @@ static void on_client(struct loop *l, int fd, uint32_t events, void *ctx)
 	c->req[c->len] = 0;
 	if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n") || c->len >= REQ_MAX - 1) {
 		answer(m, c);
-		client_close(m, c);
+		if (!c->out || flush(c) || loop__mod_fd(l, fd, EPOLLOUT)) {
+			client_close(m, c);
+			return;
+		}
+		c->deadline = loop__now_ms() + WRITE_DEADLINE_MS;
 	}
 }
 
@@ -164,7 +201,6 @@ static void on_sweep(struct loop *l, void *ctx)
 static void on_accept(struct loop *l, int fd, uint32_t events, void *ctx)
 {
 	struct metrics_server *m = ctx;
-	struct timeval tv = {.tv_sec = 1};
 	int cfd, i;
 
 	while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
@@ -174,7 +210,6 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *ctx)
 			close(cfd); /* full: the client retries */
 			continue;
 		}
-		setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		m->clients[i].fd = cfd;
 		m->clients[i].len = 0;
 		m->clients[i].deadline = loop__now_ms() + CLIENT_DEADLINE_MS;
