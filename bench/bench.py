@@ -352,8 +352,10 @@ class Sonde:
             if line.startswith("sonde: stats (exit):"):
                 kv = dict(self.STATS_RE.findall(line))
                 if "exporter" in kv:
-                    self.result["exporter"] = {k: (int(v) if v.isdigit() else v)
-                                               for k, v in kv.items()}
+                    # the spans' exporter, and the request metrics' (otlp-metrics) apart
+                    key = "metrics_exporter" if kv["exporter"] == "otlp-metrics" else "exporter"
+                    self.result[key] = {k: (int(v) if v.isdigit() else v)
+                                        for k, v in kv.items()}
                 else:  # the main line, and the propagation modes' own
                     self.result.setdefault("stats", {}).update(
                         (k, int(v)) for k, v in kv.items() if v.isdigit())
@@ -662,6 +664,8 @@ http {{
                     r_s = s.stop()
         if s:
             r["sonde"] = r_s
+            if r_s.get("cpu_s_load") is not None and r.get("requests"):
+                r["agent_cpu_us_per_request"] = r_s["cpu_s_load"] / r["requests"] * 1e6
             bpf = r_s.get("bpf")
             if bpf:
                 total = sum(v["run_time_ns"] for v in bpf.values())
@@ -930,8 +934,6 @@ http {{
                     r = self.measure(load(), extra is not None,
                                      extra=None if extra is None else self.trace_args() + extra)
                     if extra is not None:
-                        r["agent_cpu_us_per_request"] = (r["sonde"]["cpu_s_load"] /
-                                                         r["requests"] * 1e6)
                         st = r["sonde"]
                         r["unsampled_share"] = (st["stats"].get("unsampled", 0) / st["spans"]
                                                 if st["spans"] else None)
@@ -942,6 +944,16 @@ http {{
                          f"unsampled={fmt(r['unsampled_share'])}" if extra is not None else ""))
                 runs.append(trip)
             self.results["runs"][name] = runs
+
+    def phase_metrics(self, seconds):
+        """What the request metrics cost beside the span path: nginx at saturation, sonde
+        with --request-metrics off and on (the default) in alternated pairs, every trace
+        kept, then --sample-ratio 0.1 (where a dropped span is still built, to be counted)."""
+        for name, extra in (("metrics_all", []),
+                            ("metrics_sampled", ["--sample-ratio", "0.1"])):
+            self.pairs_between(name, self.wrk(self.port["nginx"], seconds),
+                               ["rps", "cpu_us_per_request", "agent_cpu_us_per_request"],
+                               {"off": ["--request-metrics", "off", *extra], "on": extra})
 
     def phase_idle(self, seconds):
         """sonde with nothing to trace (the benchmark's servers up, no load): the CPU its threads
@@ -1223,6 +1235,9 @@ http {{
         a["config"]["sampling_rate"] = rate
         self.phase_sampling(sat_s, rate, fixed_s)
 
+        log("request metrics: nginx at saturation, sonde with --request-metrics off and on")
+        self.phase_metrics(sat_s)
+
         log("nginx at saturation, sonde exporting to Jaeger")
         stop_jaeger = self.start_jaeger()
         jr = []
@@ -1461,6 +1476,12 @@ def summarize(res):
             "drops": sum(sum(p[k]["sonde"]["drops"].values()) for p in sm
                          for k in ("all", "ratio_0.1")),
         }
+    for name in ("metrics_all", "metrics_sampled"):
+        if R.get(name):
+            S[name] = {k: between(R[name], "off", "on", lambda r, k=k: r.get(k))
+                       for k in ("agent_cpu_us_per_request", "cpu_us_per_request", "rps")}
+            S[name]["series"] = med([int(p["on"]["sonde"]["stats"].get("red_series", 0))
+                                     for p in R[name]])
     st = R["startup"]
     S["startup"] = {k: med([r[k] for r in st]) for k in st[0] if k != "spans"}
     S["startup"]["exec_to_attached_ms_spread"] = spread([r["exec_to_attached_ms"] for r in st])
@@ -1989,6 +2010,26 @@ def report(res):
           f"of those assembled (median); lost otherwise (ring full, queue full, failed), both "
           f"sonde configurations: {sm['drops']}.")
         w("")
+
+    if S.get("metrics_all"):
+        w("## Request metrics (`--request-metrics`)")
+        w("")
+        w("nginx at saturation (wrk -t1 -c32), sonde with the request metrics off and on (the "
+          "default) in pairs alternated in order: every trace kept, then `--sample-ratio 0.1`, "
+          "where a span the sampler drops is still built, to be counted. The agent's CPU is "
+          "sonde's own process over the load and its export.")
+        w("")
+        for name, title in (("metrics_all", "Every trace kept"),
+                            ("metrics_sampled", "`--sample-ratio 0.1`")):
+            if not S.get(name):
+                continue
+            w(f"{title} ({fmt(S[name]['series'])} series in the histograms, median):")
+            w("")
+            between_table(w, S[name], ("off", "off"), ("on", "on"),
+                          [("agent_cpu_us_per_request", "sonde CPU per request, µs"),
+                           ("cpu_us_per_request", "nginx + wrk CPU per request, µs"),
+                           ("rps", "nginx req/s")])
+            w("")
 
     w("## Agent cost (sonde's own process)")
     w("")
