@@ -399,6 +399,11 @@ class Bench:
         with open("/proc/sys/kernel/bpf_stats_enabled") as f:
             self.bpf_stats_orig = int(f.read().strip())
         self.tmp = tempfile.mkdtemp(prefix="sonde-bench-")
+        # Every run uses the binary as it was at the start: a `make` in the tree during the
+        # hour the benchmark takes would otherwise change it between runs.
+        built = self.sonde
+        self.sonde = os.path.join(self.tmp, "sonde")
+        shutil.copy2(built, self.sonde)
         os.chmod(self.tmp, 0o755)
         taken = set()
         self.port = {
