@@ -733,6 +733,7 @@ enum http1_chunk_result http1_chunked_feed(struct http1_chunked *c, const uint8_
 				c->state = CH_DATA_CR;
 			}
 			c->remaining -= n;
+			c->data += n;
 			i += n;
 			continue;
 		}
@@ -764,6 +765,7 @@ bool http1_chunked_skip(struct http1_chunked *c, uint64_t len)
 		return false;
 	}
 	c->remaining -= len;
+	c->data += len;
 	if (!c->remaining)
 		c->state = CH_DATA_CR;
 	return true;

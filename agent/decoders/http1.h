@@ -103,6 +103,7 @@ struct http1_chunked {
 	uint8_t pad[3];
 	uint32_t hex_digits;
 	uint64_t remaining; /* bytes left in the current chunk (the size so far on a size line) */
+	uint64_t data;	    /* the chunks' data bytes so far: the body's size, once DONE */
 };
 enum http1_chunk_result {
 	HTTP1_CHUNK_MORE = 0,	/* all input consumed, body not over */

@@ -32,6 +32,11 @@ struct exchange {
 	uint16_t status;
 	bool has_response;
 	bool head_request;
+	/* Body sizes in bytes where known: the request's when it had a body (Content-Length, or
+	 * its chunks once they ended), the response's from its head (Content-Length; 0 for no
+	 * body) or its chunks. A response the kernel summarized leaves its size unknown. */
+	bool req_chunked, req_body_known, resp_body_known;
+	uint64_t req_body, resp_body;
 	uint8_t version_minor;
 	/* The lengths of the strings below (the span is built without a strlen() of each). */
 	uint16_t method_len, route_len, path_len, query_len, host_len, ua_len;
@@ -272,6 +277,9 @@ static void on_request_head(struct h1_state *st, const struct http1_request *r, 
 	x->route_len = (uint16_t)http_route_from_path(x->path, x->path_len, x->route,
 						      sizeof(x->route));
 	x->head_request = r->method.len == 4 && !memcmp(r->method.p, "HEAD", 4);
+	x->req_body_known = r->framing == HTTP1_BODY_LENGTH;
+	x->req_body = r->content_length;
+	x->req_chunked = r->framing == HTTP1_BODY_CHUNKED;
 	request_context(x, r);
 	slot = op_queue__push(&st->pending);
 	*slot = x;
@@ -355,6 +363,9 @@ static void on_response_head(struct h1_state *st, struct h1_dir *d,
 	} else {
 		x->status = resp->status;
 		x->has_response = true;
+		x->resp_body_known = resp->framing == HTTP1_BODY_LENGTH ||
+				     (resp->framing == HTTP1_BODY_NONE && resp->status != 101);
+		x->resp_body = resp->framing == HTTP1_BODY_LENGTH ? resp->content_length : 0;
 		st->n_answered++;
 		if (st->conn->role == SONDE_ROLE_SERVER)
 			out->answered(out->ctx, &x->head, head_ts);
@@ -377,6 +388,34 @@ static void on_response_head(struct h1_state *st, struct h1_dir *d,
 	}
 }
 
+/* A chunked body of n data bytes ended: its message's size. A request's is the newest
+ * exchange's (its head came last); a response's the one it answers. */
+static void chunked_size(struct h1_state *st, bool is_resp, uint64_t n)
+{
+	uint32_t len = op_queue__len(&st->pending);
+	struct exchange *x;
+
+	if (is_resp && st->n_answered) {
+		x = pending_at(st, st->n_answered - 1);
+		x->resp_body = n;
+		x->resp_body_known = true;
+	} else if (!is_resp && len && (x = pending_at(st, len - 1))->req_chunked) {
+		x->req_body = n;
+		x->req_body_known = true;
+	}
+}
+
+/* The head just parsed was cut: its message's body size is not known. */
+static void unknown_size(struct h1_state *st, bool is_resp)
+{
+	uint32_t len = op_queue__len(&st->pending);
+
+	if (is_resp && st->n_answered)
+		pending_at(st, st->n_answered - 1)->resp_body_known = false;
+	else if (!is_resp && len)
+		pending_at(st, len - 1)->req_body_known = false;
+}
+
 /* A body's bytes at the start of data; how many it took, or -1 when the stream is lost. */
 static long body_bytes(struct h1_state *st, struct h1_dir *d, bool is_resp, const uint8_t *data,
 		       size_t len, uint64_t ts, const struct decoder_sink *out)
@@ -394,6 +433,7 @@ static long body_bytes(struct h1_state *st, struct h1_dir *d, bool is_resp, cons
 	cr = http1_chunked_feed(&d->ch, data, len, &used);
 	if (cr == HTTP1_CHUNK_DONE) {
 		d->chunked = false;
+		chunked_size(st, is_resp, d->ch.data);
 		if (is_resp)
 			response_done(st, ts, out);
 		return (long)used;
@@ -554,7 +594,8 @@ static long one_head(struct h1_state *st, struct h1_dir *d, bool is_resp, const 
 		}
 	}
 	if (cut) {
-		/* the head was cut: its framing headers may be missing */
+		/* the head was cut: its framing headers may be missing, and its size with them */
+		unknown_size(st, is_resp);
 		d->body_remaining = 0;
 		d->chunked = false;
 		d->lost = true;
@@ -843,9 +884,13 @@ static void h1_build_span(const struct op_head *op, struct span *sp, const struc
 	span__add_str(sp, "network.protocol.version", ver, 3);
 	if (x->ua_len)
 		span__add_str(sp, "user_agent.original", x->user_agent, x->ua_len);
+	if (x->req_body_known)
+		span__add_int(sp, "http.request.body.size", (int64_t)x->req_body);
 	if (!x->has_response)
 		return;
 	span__add_int(sp, "http.response.status_code", x->status);
+	if (x->resp_body_known)
+		span__add_int(sp, "http.response.body.size", (int64_t)x->resp_body);
 	/* Errors by the conventions: 5xx on servers, 4xx and 5xx on clients. */
 	if (x->status >= 500 || (info->role != SONDE_ROLE_SERVER && x->status >= 400)) {
 		sp->status = SPAN_STATUS_ERROR;

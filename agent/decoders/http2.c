@@ -60,6 +60,12 @@ struct h2_stream {
 	uint16_t status;	/* :status; 0 when none */
 	int grpc_status;	/* -1: none seen */
 	uint32_t unknown_fields; /* header fields HPACK could not resolve (sonde joined late) */
+	/* Body sizes: the DATA frames' lengths of each direction ([1]: the client's). Unsure
+	 * when a frame was padded (its padding is in its length) or a walk lost its place while
+	 * the stream was open (frames may have gone by unseen). */
+	uint64_t data[2];
+	bool data_seen[2], size_unsure;
+	uint32_t losses; /* both walks' losses when the stream was opened */
 	uint16_t method_len, path_len, authority_len, scheme_len, ua_len, route_len;
 	char method[16];
 	char path[256];
@@ -89,6 +95,7 @@ struct h2_dir {
 	uint64_t block_ts;
 	struct hpack_table table;
 	bool preface_left;   /* the client direction still has its preface to pass */
+	uint32_t losses;     /* times the walk lost its place */
 };
 
 /* Client streams whose request one write opened, begun together when its I/O is read. */
@@ -198,6 +205,7 @@ static struct h2_stream *stream_new(struct h2_state *st, uint32_t id,
 	s->id = id;
 	s->head.stream = id;
 	s->grpc_status = -1;
+	s->losses = st->dir[0].losses + st->dir[1].losses;
 	st->streams[st->n_streams++] = s;
 	return s;
 }
@@ -209,6 +217,8 @@ static void stream_done(struct h2_state *st, struct h2_stream *s, uint64_t ts, b
 	uint32_t i;
 
 	if (s->head.start_ns && s->req_seen) {
+		if (s->losses != st->dir[0].losses + st->dir[1].losses)
+			s->size_unsure = true;
 		s->head.end_ns = ts > s->head.start_ns ? ts : s->head.start_ns;
 		s->head.incomplete = incomplete && !s->reset;
 		out->done(out->ctx, &s->head);
@@ -581,10 +591,13 @@ static void on_elided_frame(struct h2_state *st, struct h2_dir *d, bool from_cli
 {
 	struct h2_stream *s;
 
-	if (d->type != FT_DATA || !(d->flags & FL_END_STREAM))
+	if (d->type != FT_DATA || !(s = stream_find(st, d->sid)))
 		return;
-	s = stream_find(st, d->sid);
-	if (s)
+	s->data[from_client] += d->left;
+	s->data_seen[from_client] = true;
+	if (d->flags & FL_PADDED)
+		s->size_unsure = true;
+	if (d->flags & FL_END_STREAM)
 		end_stream(st, s, from_client, ch->ts, out);
 }
 
@@ -644,6 +657,7 @@ static void walk_lost(struct h2_dir *d, bool from_client, const struct decoder_s
 	if (!d->lost)
 		out->lost(out->ctx, from_client);
 	d->lost = true;
+	d->losses++;
 	d->block_len = 0;
 	d->block_sid = 0;
 	table_lost(d);
@@ -901,8 +915,13 @@ static void http_span(const struct h2_stream *s, struct span *sp, const struct c
 		span__add_str(sp, "url.template", s->route, s->route_len);
 	if (s->ua_len)
 		span__add_str(sp, "user_agent.original", s->user_agent, s->ua_len);
+	/* a request's size where it had a body; a response's when it ended whole */
+	if (!s->size_unsure && s->data_seen[1])
+		span__add_int(sp, "http.request.body.size", (int64_t)s->data[1]);
 	if (s->status)
 		span__add_int(sp, "http.response.status_code", s->status);
+	if (!s->size_unsure && s->status && !s->reset && !s->head.incomplete)
+		span__add_int(sp, "http.response.body.size", (int64_t)s->data[0]);
 	if (s->status >= 500 || (info->role != SONDE_ROLE_SERVER && s->status >= 400)) {
 		sp->status = SPAN_STATUS_ERROR;
 		code[0] = (char)('0' + s->status / 100 % 10);

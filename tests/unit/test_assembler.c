@@ -246,6 +246,10 @@ TEST(keep_alive_server)
 	CHECK_EQ_INT(spans[0].status, SPAN_STATUS_UNSET);
 	CHECK_EQ_INT(attr_int(&spans[1], "http.response.status_code"), 503);
 	CHECK_EQ_INT(spans[1].status, SPAN_STATUS_ERROR);
+	/* body sizes: no request body, so no request size; the responses' from their heads */
+	CHECK_EQ_INT(attr_int(&spans[0], "http.request.body.size"), -1);
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.body.size"), 5);
+	CHECK_EQ_INT(attr_int(&spans[1], "http.response.body.size"), 0);
 	CHECK_EQ_INT(dur(&spans[1]), 500);
 	CHECK(memcmp(spans[0].trace_id, spans[1].trace_id, 16) != 0);
 	CHECK(spans[0].res != NULL);
@@ -363,6 +367,7 @@ TEST(body_beyond_capture_ends_with_run)
 	io_str(6, IN, 5000, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
 	CHECK_EQ_INT(n_spans, 1);
 	CHECK_EQ_INT(dur(&spans[0]), 800);
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.body.size"), 1000000);
 	teardown();
 }
 
@@ -390,6 +395,7 @@ TEST(chunked_response_split)
 	io_str(8, OUT, 400, "0\r\n\r\n");
 	CHECK_EQ_INT(n_spans, 1);
 	CHECK_EQ_INT(dur(&spans[0]), 300);
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.body.size"), 8); /* the chunks' data */
 	teardown();
 }
 
@@ -406,6 +412,8 @@ TEST(expect_100_continue)
 	CHECK_STR(spans[0].name, "POST /upload");
 	CHECK_EQ_INT(attr_int(&spans[0], "http.response.status_code"), 201);
 	CHECK_EQ_INT(dur(&spans[0]), 300);
+	CHECK_EQ_INT(attr_int(&spans[0], "http.request.body.size"), 10);
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.body.size"), 0);
 	teardown();
 }
 
@@ -424,6 +432,10 @@ TEST(head_204_304_without_bodies)
 	CHECK_EQ_INT(dur(&spans[0]), 100);
 	CHECK_EQ_INT(attr_int(&spans[1], "http.response.status_code"), 204);
 	CHECK_EQ_INT(attr_int(&spans[2], "http.response.status_code"), 304);
+	/* no body whatever Content-Length says */
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.body.size"), 0);
+	CHECK_EQ_INT(attr_int(&spans[1], "http.response.body.size"), 0);
+	CHECK_EQ_INT(attr_int(&spans[2], "http.response.body.size"), 0);
 	teardown();
 }
 
@@ -453,6 +465,35 @@ TEST(close_delimited_response)
 	CHECK_EQ_INT(n_spans, 1);
 	CHECK_EQ_INT(dur(&spans[0]), 600);
 	CHECK_EQ_INT(spans[0].status, SPAN_STATUS_UNSET);
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.body.size"), -1); /* not followed */
+	teardown();
+}
+
+/* A chunked request's size is its chunks' data, known once they end; a head cut by the
+ * capture leaves its size unknown (its Content-Length may be in the part cut). */
+TEST(chunked_request_and_cut_head_sizes)
+{
+	char head[SONDE_PAYLOAD_MAX + 64];
+	int n;
+
+	setup();
+	open_conn(13);
+	io_str(13, IN, 100, "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+			    "4\r\nabcd\r\n");
+	io_str(13, IN, 200, "11\r\n0123456789abcdefg\r\n0\r\n\r\n");
+	io_str(13, OUT, 300, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_EQ_INT(attr_int(&spans[0], "http.request.body.size"), 4 + 17);
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.body.size"), 2);
+	/* a response head longer than the capture: cut */
+	io_str(13, IN, 400, "GET /long HTTP/1.1\r\nHost: x\r\n\r\n");
+	n = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nX-Pad: %0*d\r\n", SONDE_PAYLOAD_MAX,
+		     0);
+	io(13, OUT, 500, head, SONDE_PAYLOAD_MAX, (size_t)n + 40);
+	close_conn(13, 900);
+	CHECK_EQ_INT(n_spans, 2);
+	CHECK_EQ_INT(attr_int(&spans[1], "http.response.status_code"), 200);
+	CHECK_EQ_INT(attr_int(&spans[1], "http.response.body.size"), -1);
 	teardown();
 }
 
@@ -735,6 +776,7 @@ int main(void)
 	RUN(head_204_304_without_bodies);
 	RUN(closed_mid_request);
 	RUN(close_delimited_response);
+	RUN(chunked_request_and_cut_head_sizes);
 	RUN(garbage_is_ignored);
 	RUN(traceparent_honoured_and_invalid_ignored);
 	RUN(sampling_keeps_whole_traces_by_id);

@@ -1171,6 +1171,9 @@ TEST(large_response)
 	CHECK_EQ_INT(d->head.end_ns, es_ts);
 	CHECK(!d->head.incomplete);
 	CHECK_ATTR_INT(&d->sp, "http.response.status_code", 200);
+	/* the DATA frames' lengths, from their headers, the payload never in a record */
+	CHECK_ATTR_INT(&d->sp, "http.response.body.size", 100 * 1024);
+	CHECK_NO_ATTR(&d->sp, "http.request.body.size");
 
 	c.n = s.n = h.n = 0;
 	get_request(&c, 3, "/small", "example.com");
@@ -1185,13 +1188,53 @@ TEST(large_response)
 	d = op_named("GET /small");
 	CHECK_EQ_INT(d->head.end_ns, 1100);
 	CHECK_ATTR_INT(&d->sp, "http.response.status_code", 200);
+	CHECK_ATTR_INT(&d->sp, "http.response.body.size", 10);
+	/* a padded DATA frame's length holds its padding: the size is left unsaid */
+	c.n = s.n = h.n = 0;
+	get_request(&c, 5, "/padded", "example.com");
+	kio_bytes(k, true, &c, 1200);
+	hp_index(&h, 62);
+	frame(&s, HEADERS, END_HEADERS, 5, h.p, h.n);
+	frame(&s, DATA, PADDED | END_STREAM, 5, "\x04" "abcdef\0\0\0\0", 11);
+	kio_bytes(k, false, &s, 1300);
+	CHECK_EQ_INT(snk.n_done, 3);
+	d = op_named("GET /padded");
+	CHECK_ATTR_INT(&d->sp, "http.response.status_code", 200);
+	CHECK_NO_ATTR(&d->sp, "http.response.body.size");
 	kclose(k, 2000);
-	CHECK_EQ_INT(snk.n_done, 2);
+	CHECK_EQ_INT(snk.n_done, 3);
 	conn_free(k);
 	bytes_free(&c);
 	bytes_free(&h);
 	bytes_free(&s);
 	bytes_free(&io);
+}
+
+/* Node's http2 answers with a body and then an empty DATA frame that ends the stream, each
+ * in its own write. */
+TEST(empty_data_ends_the_stream)
+{
+	struct conn *k = conn_new(SONDE_ROLE_CLIENT);
+	struct bytes c = {0}, s = {0};
+
+	handshake(k, 10, 0);
+	get_request(&c, 1, "/get", "example.com");
+	kio_bytes(k, true, &c, 100);
+	response_head(&s, 1, 200, 0);
+	kio_bytes(k, false, &s, 200);
+	s.n = 0;
+	data(&s, 1, 12, 0);
+	kio_bytes(k, false, &s, 210);
+	s.n = 0;
+	data(&s, 1, 0, END_STREAM);
+	kio_bytes(k, false, &s, 220);
+	CHECK_EQ_INT(snk.n_done, 1);
+	CHECK_EQ_INT(snk.done[0].head.end_ns, 220);
+	CHECK_ATTR_INT(&snk.done[0].sp, "http.response.body.size", 12);
+	kclose(k, 300);
+	conn_free(k);
+	bytes_free(&c);
+	bytes_free(&s);
 }
 
 /* The same for a large request body (an upload), the server's view. */
@@ -1225,6 +1268,8 @@ TEST(large_request)
 	CHECK_EQ_INT(snk.n_done, 1);
 	CHECK_EQ_INT(snk.done[0].head.start_ns, 100);
 	CHECK_EQ_INT(snk.done[0].head.end_ns, 500);
+	CHECK_ATTR_INT(&snk.done[0].sp, "http.request.body.size", 64 * 1024 + 100);
+	CHECK_ATTR_INT(&snk.done[0].sp, "http.response.body.size", 0);
 	c.n = h.n = s.n = 0;
 	hp_index(&h, 2);
 	hp_index(&h, 6);
@@ -1238,6 +1283,7 @@ TEST(large_request)
 	CHECK_EQ_INT(snk.n_done, 2);
 	d = op_named("GET /next");
 	CHECK_ATTR(&d->sp, "server.address", "files.local");
+	CHECK_NO_ATTR(&d->sp, "http.request.body.size");
 	kclose(k, 800);
 	conn_free(k);
 	bytes_free(&c);
@@ -2006,6 +2052,7 @@ int main(void)
 	RUN(split_at_every_byte);
 	RUN(times_are_first_bytes);
 	RUN(large_response);
+	RUN(empty_data_ends_the_stream);
 	RUN(large_request);
 	RUN(lost_record_inside_a_run);
 	RUN(lost_record_whole_run);
