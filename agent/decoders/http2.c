@@ -66,6 +66,11 @@ struct h2_stream {
 	uint64_t data[2];
 	bool data_seen[2], size_unsure;
 	uint32_t losses; /* both walks' losses when the stream was opened */
+	/* The response's content-length (-1: none), and when its DATA reached it: a client that
+	 * has the whole body may close before the server's END_STREAM comes (curl does, from
+	 * Node's http2, which ends a stream with an empty DATA frame of its own). */
+	int resp_clen;
+	uint64_t body_end_ts;
 	uint16_t method_len, path_len, authority_len, scheme_len, ua_len, route_len;
 	char method[16];
 	char path[256];
@@ -205,6 +210,7 @@ static struct h2_stream *stream_new(struct h2_state *st, uint32_t id,
 	s->id = id;
 	s->head.stream = id;
 	s->grpc_status = -1;
+	s->resp_clen = -1;
 	s->losses = st->dir[0].losses + st->dir[1].losses;
 	st->streams[st->n_streams++] = s;
 	return s;
@@ -355,6 +361,8 @@ static void on_field(void *p, const char *name, size_t nlen, const char *v, size
 		s->status = (uint16_t)(parse_int(v, vlen) > 0 ? parse_int(v, vlen) : 0);
 	else if (name_is(name, nlen, "grpc-status"))
 		s->grpc_status = parse_int(v, vlen);
+	else if (name_is(name, nlen, "content-length") && !f->trailers)
+		s->resp_clen = parse_int(v, vlen);
 	else if (name_is(name, nlen, "content-type") && vlen >= 16 &&
 		 !memcmp(v, "application/grpc", 16))
 		s->grpc = true;
@@ -595,6 +603,8 @@ static void on_elided_frame(struct h2_state *st, struct h2_dir *d, bool from_cli
 		return;
 	s->data[from_client] += d->left;
 	s->data_seen[from_client] = true;
+	if (!from_client && s->resp_clen >= 0 && s->data[0] == (uint64_t)s->resp_clen)
+		s->body_end_ts = ch->ts;
 	if (d->flags & FL_PADDED)
 		s->size_unsure = true;
 	if (d->flags & FL_END_STREAM)
@@ -784,9 +794,16 @@ static bool h2_waiting(const void *p)
 static void h2_close(void *p, uint64_t ts, const struct decoder_sink *out)
 {
 	struct h2_state *st = p;
+	struct h2_stream *s;
 
-	while (st->n_streams)
-		stream_done(st, st->streams[st->n_streams - 1], ts, true, out);
+	while (st->n_streams) {
+		s = st->streams[st->n_streams - 1];
+		/* its whole body came: complete at its last byte, whoever closed */
+		if (s->body_end_ts && !s->reset)
+			stream_done(st, s, s->body_end_ts, false, out);
+		else
+			stream_done(st, s, ts, true, out);
+	}
 	st->gone = true;
 }
 

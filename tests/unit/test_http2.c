@@ -1211,7 +1211,7 @@ TEST(large_response)
 }
 
 /* Node's http2 answers with a body and then an empty DATA frame that ends the stream, each
- * in its own write. */
+ * in its own write; and with a content-length, a client that has it all may close first. */
 TEST(empty_data_ends_the_stream)
 {
 	struct conn *k = conn_new(SONDE_ROLE_CLIENT);
@@ -1231,7 +1231,37 @@ TEST(empty_data_ends_the_stream)
 	CHECK_EQ_INT(snk.n_done, 1);
 	CHECK_EQ_INT(snk.done[0].head.end_ns, 220);
 	CHECK_ATTR_INT(&snk.done[0].sp, "http.response.body.size", 12);
-	kclose(k, 300);
+	/* curl has the body it was told of (content-length) and closes: the END_STREAM never
+	 * comes, and the stream is complete at its last byte, not cut by the close */
+	c.n = s.n = 0;
+	get_request(&c, 3, "/cl", "example.com");
+	kio_bytes(k, true, &c, 400);
+	response_head(&s, 3, 200, 0); /* content-type only: no length to go by */
+	kio_bytes(k, false, &s, 410);
+	s.n = 0;
+	{
+		struct bytes h = {0};
+
+		hp_index(&h, 8);
+		hp_lit(&h, "content-length", "12");
+		frame(&s, HEADERS, END_HEADERS, 5, h.p, h.n);
+		bytes_free(&h);
+	}
+	c.n = 0;
+	get_request(&c, 5, "/cl5", "example.com");
+	kio_bytes(k, true, &c, 420);
+	kio_bytes(k, false, &s, 430);
+	s.n = 0;
+	data(&s, 3, 12, 0);
+	data(&s, 5, 12, 0);
+	kio_bytes(k, false, &s, 440);
+	kclose(k, 900);
+	CHECK_EQ_INT(snk.n_done, 3);
+	CHECK(op_named("GET /cl")->head.incomplete);   /* no length: cut by the close */
+	CHECK_EQ_INT(op_named("GET /cl")->head.end_ns, 900);
+	CHECK(!op_named("GET /cl5")->head.incomplete);
+	CHECK_EQ_INT(op_named("GET /cl5")->head.end_ns, 440);
+	CHECK_EQ_INT(op_named("GET /cl5")->sp.status, SPAN_STATUS_UNSET);
 	conn_free(k);
 	bytes_free(&c);
 	bytes_free(&s);
