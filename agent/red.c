@@ -19,47 +19,79 @@ static const double http_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
 				     0.5,   0.75, 1,     2.5,  5,	  7.5,	10};
 static const double db_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
 
+/* Body sizes: the conventions advise none. Powers of 4 from 64 bytes to 64 MiB, and 0 for
+ * the answers that have no body. */
+static const double size_bounds[] = {0,	    64,	     256,     1024,	4096,	  16384,
+				     65536, 262144, 1048576, 4194304, 16777216, 67108864};
+
 #define HTTP_B http_bounds, sizeof(http_bounds) / sizeof(http_bounds[0])
 #define DB_B db_bounds, sizeof(db_bounds) / sizeof(db_bounds[0])
+#define SIZE_B size_bounds, sizeof(size_bounds) / sizeof(size_bounds[0])
+#define SECONDS "seconds", "s"
+#define BYTES "bytes", "By"
+#define HTTP_SERVER_LABELS                                                                    \
+	{"http.request.method", "http.response.status_code", "url.scheme", "http.route",      \
+	 "url.template", "network.protocol.version", "error.type"}
+#define HTTP_CLIENT_LABELS                                                                    \
+	{"http.request.method", "http.response.status_code", "server.address", "server.port", \
+	 "network.protocol.version", "error.type"}
 
 const struct red_def red_defs[RED_METRICS] = {
 	[RED_HTTP_SERVER] = {"http_server_request_duration_seconds", "http.server.request.duration",
+			     SECONDS,
 			     "Duration of HTTP server requests (http.server.request.duration).",
-			     {"http.request.method", "http.response.status_code", "url.scheme",
-			      "http.route", "url.template", "network.protocol.version",
-			      "error.type"},
-			     HTTP_B},
+			     HTTP_SERVER_LABELS, HTTP_B},
 	[RED_HTTP_CLIENT] = {"http_client_request_duration_seconds", "http.client.request.duration",
+			     SECONDS,
 			     "Duration of HTTP client requests (http.client.request.duration).",
-			     {"http.request.method", "http.response.status_code", "server.address",
-			      "server.port", "network.protocol.version", "error.type"},
-			     HTTP_B},
-	[RED_RPC_SERVER] = {"rpc_server_call_duration_seconds", "rpc.server.call.duration",
+			     HTTP_CLIENT_LABELS, HTTP_B},
+	[RED_RPC_SERVER] = {"rpc_server_call_duration_seconds", "rpc.server.call.duration", SECONDS,
 			    "Duration of incoming RPCs (rpc.server.call.duration).",
 			    {"rpc.system.name", "rpc.method", "rpc.response.status_code",
 			     "error.type"},
 			    HTTP_B},
-	[RED_RPC_CLIENT] = {"rpc_client_call_duration_seconds", "rpc.client.call.duration",
+	[RED_RPC_CLIENT] = {"rpc_client_call_duration_seconds", "rpc.client.call.duration", SECONDS,
 			    "Duration of outgoing RPCs (rpc.client.call.duration).",
 			    {"rpc.system.name", "rpc.method", "rpc.response.status_code",
 			     "server.address", "server.port", "error.type"},
 			    HTTP_B},
 	[RED_DB_CLIENT] = {"db_client_operation_duration_seconds", "db.client.operation.duration",
+			   SECONDS,
 			   "Duration of database client operations (db.client.operation.duration).",
 			   {"db.system.name", "db.operation.name", "db.collection.name",
 			    "db.namespace", "db.response.status_code", "server.address",
 			    "server.port", "error.type"},
 			   DB_B},
+	[RED_HTTP_SERVER_REQ_BODY] = {"http_server_request_body_size_bytes",
+				      "http.server.request.body.size", BYTES,
+				      "Size of HTTP server request bodies "
+				      "(http.server.request.body.size).",
+				      HTTP_SERVER_LABELS, SIZE_B},
+	[RED_HTTP_SERVER_RESP_BODY] = {"http_server_response_body_size_bytes",
+				       "http.server.response.body.size", BYTES,
+				       "Size of HTTP server response bodies "
+				       "(http.server.response.body.size).",
+				       HTTP_SERVER_LABELS, SIZE_B},
+	[RED_HTTP_CLIENT_REQ_BODY] = {"http_client_request_body_size_bytes",
+				      "http.client.request.body.size", BYTES,
+				      "Size of HTTP client request bodies "
+				      "(http.client.request.body.size).",
+				      HTTP_CLIENT_LABELS, SIZE_B},
+	[RED_HTTP_CLIENT_RESP_BODY] = {"http_client_response_body_size_bytes",
+				       "http.client.response.body.size", BYTES,
+				       "Size of HTTP client response bodies "
+				       "(http.client.response.body.size).",
+				       HTTP_CLIENT_LABELS, SIZE_B},
 	/* Grafana's and the collector's service-graph names: the client end's view of an edge,
 	 * with its request and failure counts, and the server end's. */
 	[RED_GRAPH_CLIENT] = {"traces_service_graph_request_client_seconds",
-			      "traces_service_graph_request_client",
+			      "traces_service_graph_request_client", SECONDS,
 			      "Duration of the calls of an edge of the service graph, as its "
 			      "client saw them.",
 			      {NULL},
 			      HTTP_B},
 	[RED_GRAPH_SERVER] = {"traces_service_graph_request_server_seconds",
-			      "traces_service_graph_request_server",
+			      "traces_service_graph_request_server", SECONDS,
 			      "Duration of the calls of an edge of the service graph, as its "
 			      "server saw them.",
 			      {NULL},
@@ -108,7 +140,7 @@ void red__free(struct red *r)
 
 const double *red_bounds(const struct red *r, int metric, int *n)
 {
-	if (r->n_bounds) {
+	if (r->n_bounds && red_defs[metric].bounds != size_bounds) {
 		*n = r->n_bounds;
 		return r->bounds;
 	}
@@ -126,7 +158,7 @@ static const char *const ukeys[] = {
 	"network.protocol.version", "error.type", "server.address", "server.port",
 	"rpc.system.name", "rpc.method", "rpc.response.status_code", "db.system.name",
 	"db.operation.name", "db.collection.name", "db.namespace", "db.response.status_code",
-	"http.route",
+	"http.route", "http.request.body.size", "http.response.body.size",
 };
 #define UKEYS (sizeof(ukeys) / sizeof(ukeys[0]))
 #define UK_HTTP 0  /* http.request.method */
@@ -136,6 +168,8 @@ static const char *const ukeys[] = {
 #define UK_PORT 7  /* server.port */
 #define UK_TEMPLATE 3 /* url.template */
 #define UK_ROUTE 16   /* http.route */
+#define UK_REQ_BODY 17 /* http.request.body.size: a value, no label */
+#define UK_RESP_BODY 18 /* http.response.body.size */
 #define VAL_SERVICE UKEYS /* the resource's service.name, after the span's own */
 
 /* One span's values of ukeys[] (and the service), not copied: NULL where absent. */
@@ -143,6 +177,7 @@ struct span_vals {
 	const char *v[UKEYS + 1];
 	uint16_t len[UKEYS + 1];
 	char num[UKEYS][24]; /* integer attributes, written out */
+	int64_t body[2];     /* the request's and the response's body size; -1: not known */
 };
 
 static int ukey_search(const char *key)
@@ -201,11 +236,15 @@ static void collect(const struct span *sp, struct span_vals *sv)
 	int i, k, n;
 
 	memset(sv->v, 0, sizeof(sv->v));
+	sv->body[0] = sv->body[1] = -1;
 	for (i = 0; i < sp->n_attrs; i++) {
 		a = &sp->attrs[i];
 		if ((k = ukey_of(a->key)) < 0)
 			continue;
-		if (a->type == ATTR_STR) {
+		if (k >= UK_REQ_BODY) {
+			if (a->type == ATTR_INT && a->i >= 0)
+				sv->body[k - UK_REQ_BODY] = a->i;
+		} else if (a->type == ATTR_STR) {
 			sv->v[k] = span__attr_str(sp, a);
 			sv->len[k] = a->len;
 		} else {
@@ -426,14 +465,13 @@ static struct red_series *series_get(struct red *r, int metric, const struct lab
 	return s;
 }
 
-/* One operation of v seconds into s; the exemplar from sp when sampled. */
-static void count_in(struct red *r, struct red_series *s, const struct span *sp, bool sampled)
+/* One operation of value v (seconds, bytes) into s; the exemplar from sp when sampled. */
+static void count_value(struct red *r, struct red_series *s, double v, const struct span *sp,
+			bool sampled)
 {
 	const double *b;
-	double v;
 	int nb, i;
 
-	v = sp->end_unix_ns > sp->start_unix_ns ? (sp->end_unix_ns - sp->start_unix_ns) / 1e9 : 0;
 	b = red_bounds(r, s->metric, &nb);
 	for (i = 0; i < nb && v > b[i]; i++)
 		;
@@ -451,6 +489,28 @@ static void count_in(struct red *r, struct red_series *s, const struct span *sp,
 		e->unix_ns = sp->end_unix_ns;
 		e->set = true;
 	}
+}
+
+/* One operation into s: its duration. */
+static void count_in(struct red *r, struct red_series *s, const struct span *sp, bool sampled)
+{
+	count_value(r, s,
+		    sp->end_unix_ns > sp->start_unix_ns ? (sp->end_unix_ns - sp->start_unix_ns) / 1e9
+							: 0,
+		    sp, sampled);
+}
+
+/* An HTTP span's body sizes, where known, under the labels of its duration. */
+static void count_bodies(struct red *r, const struct span *sp, const struct span_vals *sv,
+			 int metric, const struct label_list *l, bool sampled)
+{
+	int first = metric == RED_HTTP_SERVER ? RED_HTTP_SERVER_REQ_BODY : RED_HTTP_CLIENT_REQ_BODY;
+	struct red_series *s;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (sv->body[i] >= 0 && (s = series_get(r, first + i, l)))
+			count_value(r, s, (double)sv->body[i], sp, sampled);
 }
 
 /*
@@ -518,6 +578,8 @@ void red__observe(struct red *r, const struct span *sp, bool sampled, const char
 		return;
 	count_in(r, s, sp, sampled);
 	r->st.observed++;
+	if (metric == RED_HTTP_SERVER || metric == RED_HTTP_CLIENT)
+		count_bodies(r, sp, &sv, metric, &l, sampled);
 	graph_edge(r, sp, &sv, metric, peer, peer_len, sampled);
 }
 
@@ -612,7 +674,7 @@ void red__render(const struct red *r, FILE *out, bool openmetrics)
 		fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", red_defs[m].name, red_defs[m].help,
 			red_defs[m].name);
 		if (openmetrics)
-			fprintf(out, "# UNIT %s seconds\n", red_defs[m].name);
+			fprintf(out, "# UNIT %s %s\n", red_defs[m].name, red_defs[m].unit);
 		for (s = r->first[m]; s; s = s->after)
 			render_series(out, r, s, openmetrics);
 		if (r->overflow[m])

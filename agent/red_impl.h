@@ -16,6 +16,12 @@ enum red_metric {
 	RED_RPC_SERVER,
 	RED_RPC_CLIENT,
 	RED_DB_CLIENT,
+	/* HTTP body sizes, where a decoder knew them (http.request.body.size and
+	 * http.response.body.size on the span) */
+	RED_HTTP_SERVER_REQ_BODY,
+	RED_HTTP_SERVER_RESP_BODY,
+	RED_HTTP_CLIENT_REQ_BODY,
+	RED_HTTP_CLIENT_RESP_BODY,
 	/* The service graph: an edge per caller and callee, timed at each end. */
 	RED_GRAPH_CLIENT,
 	RED_GRAPH_SERVER,
@@ -26,7 +32,9 @@ enum red_metric {
 
 struct red_def {
 	const char *name; /* the family, in Prometheus form */
-	const char *otel; /* the metric's name in OTLP (the conventions'), its unit seconds */
+	const char *otel; /* the metric's name in OTLP (the conventions') */
+	const char *unit; /* its unit: "seconds" or "bytes" (Prometheus), */
+	const char *ucum; /* ... "s" or "By" (OTLP) */
 	const char *help;
 	const char *labels[RED_LABELS_MAX]; /* span attributes, in label order */
 	const double *bounds;
@@ -76,7 +84,7 @@ struct red {
 	struct red_stats st;
 };
 
-/* The bucket bounds of a metric: the user's, else the metric's default. */
+/* The bucket bounds of a metric: the user's for a duration, else the metric's default. */
 const double *red_bounds(const struct red *r, int metric, int *n);
 
 #endif /* SONDE_RED_IMPL_H */

@@ -372,7 +372,7 @@ static pb_metric *metric_of_kind(struct build *b, int svc, int k)
 		h->data_points = (pb_hdp **)b->svc[svc].points[k];
 		h->n_data_points = b->svc[svc].n[k];
 		h->aggregation_temporality = temp;
-		m->unit = "s";
+		m->unit = (char *)red_defs[k].ucum;
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
 		m->histogram = h;
 	} else {

@@ -256,6 +256,55 @@ static int occurrences(const char *text, const char *what)
 	return n;
 }
 
+/* Body sizes where the span has them: the request's only with a body, bytes as the unit, their
+ * own bounds (not the user's duration bounds), under the labels of the request's duration. */
+TEST(body_size_histograms)
+{
+	double b[RED_BOUNDS_MAX];
+	struct red *r;
+	struct span sp;
+	char *text;
+	int nb = red__parse_bounds("0.25,2", b);
+
+	r = red__new(0, b, nb);
+	http_server(&sp, 1000000, 200, 1);
+	span__add_int(&sp, "http.request.body.size", 300);
+	span__add_int(&sp, "http.response.body.size", 0);
+	red__observe(r, &sp, true, NULL, 0);
+	http_server(&sp, 1000000, 200, 2); /* a GET: its response's size only */
+	span__add_int(&sp, "http.response.body.size", 70000);
+	red__observe(r, &sp, false, NULL, 0);
+	http_server(&sp, 1000000, 200, 3); /* neither known (a summarized response) */
+	red__observe(r, &sp, false, NULL, 0);
+	text = render(r, true);
+	CHECK(strstr(text, "# TYPE http_server_request_body_size_bytes histogram\n"
+			   "# UNIT http_server_request_body_size_bytes bytes\n") != NULL);
+	CHECK(strstr(text, "# UNIT http_server_request_duration_seconds seconds\n") != NULL);
+#define SRV "{service_name=\"shop \\\"a\\\"\",http_request_method=\"GET\"," \
+	    "http_response_status_code=\"200\",url_scheme=\"http\"," \
+	    "url_template=\"/api/users/{id}\""
+	CHECK(strstr(text, "http_server_request_body_size_bytes_bucket" SRV ",le=\"256\"} 0\n"
+			   "http_server_request_body_size_bytes_bucket" SRV ",le=\"1024\"} 1 # "
+			   "{trace_id=\"01010101010101010101010101010101\"") != NULL);
+	CHECK(strstr(text, "http_server_request_body_size_bytes_sum" SRV "} 300\n"
+			   "http_server_request_body_size_bytes_count" SRV "} 1\n") != NULL);
+	CHECK(strstr(text, "http_server_response_body_size_bytes_bucket" SRV ",le=\"0\"} 1") !=
+	      NULL);
+	CHECK(strstr(text, "http_server_response_body_size_bytes_bucket" SRV ",le=\"65536\"} 1\n"
+			   "http_server_response_body_size_bytes_bucket" SRV ",le=\"262144\"} 2\n") !=
+	      NULL);
+	CHECK(strstr(text, "http_server_response_body_size_bytes_count" SRV "} 2\n") != NULL);
+	CHECK(strstr(text, "http_server_request_duration_seconds_count" SRV "} 3\n") != NULL);
+#undef SRV
+	/* the user's bounds are the durations' only */
+	CHECK(strstr(text, "http_server_request_duration_seconds_bucket{service_name=\"shop "
+			   "\\\"a\\\"\",http_request_method=\"GET\",http_response_status_code=\"200\""
+			   ",url_scheme=\"http\",url_template=\"/api/users/{id}\",le=\"0.25\"} 3") !=
+	      NULL);
+	free(text);
+	red__free(r);
+}
+
 /* The service graph: edges to traced peers, to addresses (virtual nodes, databases), and
  * from callers as their servers saw them; request and failure counts at the client end. */
 TEST(service_graph_edges)
@@ -442,6 +491,22 @@ TEST(otlp_encoding)
 		opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
 			req, NULL);
 	CHECK(encode(r, true, 1700000004000000000ULL, &n) == NULL && n == 0);
+	/* a body size: its own metric, in bytes */
+	http_server(&sp, 4000000, 200, 0xdd);
+	span__add_int(&sp, "http.response.body.size", 1500);
+	red__observe(r, &sp, false, NULL, 0);
+	req = encode(r, true, 1700000005000000000ULL, &n);
+	m = req ? otlp_metric(req, "shop \"a\"", "http.server.response.body.size") : NULL;
+	CHECK(m != NULL);
+	if (m) {
+		CHECK_STR(m->unit, "By");
+		dp = m->histogram->data_points[0];
+		CHECK_EQ_INT(dp->count, 1);
+		CHECK(dp->sum == 1500 && dp->n_explicit_bounds == 12 && dp->bucket_counts[4] == 1);
+	}
+	if (req)
+		opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+			req, NULL);
 	red__free(r);
 }
 
@@ -525,6 +590,7 @@ int main(void)
 	RUN(metric_of_each_kind);
 	RUN(overflow_series);
 	RUN(bucket_option);
+	RUN(body_size_histograms);
 	RUN(service_graph_edges);
 	RUN(declared_route_label);
 	RUN(otlp_encoding);
