@@ -88,6 +88,9 @@ def check_run(jaeger, redis, service, route, n, commands, t0):
     server = redis_server_spans(jaeger, redis.port, t0, want)
     jaeger.wait_for_spans(service, where=lambda s: s.kind == "client", count=want, limit=20000,
                           start_us=t0, timeout=60)
+    # the server spans end after their commands: they may be in a later batch
+    jaeger.wait_for_spans(service, where=lambda s: s.kind == "server", count=n, limit=20000,
+                          start_us=t0, timeout=60)
     spans = traced(jaeger, service, t0, limit=20000)
     mine = [s for s in spans if s.service == service]
     assert sum(s.kind == "server" for s in mine) == n
@@ -197,6 +200,10 @@ def test_flask_express_redis_chain_50_in_flight(sonde, jaeger, redis_server, tmp
         harness.run_load(tmp_path, tok, [f"{fl.url}/orders/{k}" for k in range(n)], 50)
         redis_server_spans(jaeger, redis_server.port, t0, 2 * n)
         jaeger.wait_for_spans(ex_svc, where=lambda s: s.kind == "client", count=2 * n,
+                              limit=20000, start_us=t0, timeout=60)
+        # The load client's spans end last, and may come in a later batch than the rest: a
+        # fresh-clone CI run read the traces before 11 of them were there
+        jaeger.wait_for_spans(f"load-{tok}", where=lambda s: s.kind == "client", count=n,
                               limit=20000, start_us=t0, timeout=60)
         spans = {s.span_id: s for s in traced(jaeger, f"load-{tok}", t0, limit=20000)}
         complete, broken = 0, []
