@@ -295,17 +295,64 @@ int insn_x86_len(const uint8_t *p, size_t n)
 	return decode(p, n, &r);
 }
 
-static int x86_returns(const uint8_t *code, size_t n, uint32_t *out, int max)
+/* What a search of a function's code looks for: its returns, or its calls to target (an
+ * offset from the code's start). */
+struct insn_want {
+	bool calls;
+	int64_t target;
+};
+
+/* Whether the x86-64 instruction at code + off (len bytes, decoded in r) is wanted. */
+static bool x86_wanted(const uint8_t *code, size_t off, int len, const struct raw *r,
+		       const struct insn_want *w)
+{
+	int32_t rel;
+
+	if (r->map != 0)
+		return false;
+	if (!w->calls)
+		return r->op == 0xc3 || r->op == 0xc2; /* RET, RET imm16 */
+	if (r->op != 0xe8 || len < 5)
+		return false;
+	memcpy(&rel, code + off + len - 4, sizeof(rel)); /* CALL rel32: the last 4 bytes */
+	return (int64_t)off + len + rel == w->target;
+}
+
+/* Whether the arm64 instruction w at off is wanted. */
+static bool arm64_wanted(uint32_t insn, size_t off, const struct insn_want *w)
+{
+	if (!w->calls)
+		return (insn & 0xfffffc1fu) == 0xd65f0000u; /* RET Xn */
+	return (insn & 0xfc000000u) == 0x94000000u && /* BL imm26 */
+	       (int64_t)off + (int64_t)((int32_t)(insn << 6) >> 6) * 4 == w->target;
+}
+
+/* The offsets of the wanted instructions, at most max; -1 when the code does not decode or
+ * holds more. */
+static int find(enum insn_arch arch, const uint8_t *code, size_t n, const struct insn_want *w,
+		uint32_t *out, int max)
 {
 	size_t off = 0;
 	int found = 0, len;
 	struct raw r;
+	bool hit;
 
+	if (arch != INSN_X86_64 && (arch != INSN_ARM64 || n % 4))
+		return -1;
 	while (off < n) {
-		len = decode(code + off, n - off, &r);
-		if (len < 0)
-			return -1;
-		if (r.map == 0 && (r.op == 0xc3 || r.op == 0xc2)) {
+		if (arch == INSN_X86_64) {
+			len = decode(code + off, n - off, &r);
+			if (len < 0)
+				return -1;
+			hit = x86_wanted(code, off, len, &r, w);
+		} else {
+			len = 4;
+			hit = arm64_wanted((uint32_t)code[off] | (uint32_t)code[off + 1] << 8 |
+						   (uint32_t)code[off + 2] << 16 |
+						   (uint32_t)code[off + 3] << 24,
+					   off, w);
+		}
+		if (hit) {
 			if (found == max)
 				return -1;
 			out[found++] = (uint32_t)off;
@@ -315,91 +362,19 @@ static int x86_returns(const uint8_t *code, size_t n, uint32_t *out, int max)
 	return found;
 }
 
-static int arm64_returns(const uint8_t *code, size_t n, uint32_t *out, int max)
-{
-	int found = 0;
-	size_t off;
-
-	if (n % 4)
-		return -1;
-	for (off = 0; off < n; off += 4) {
-		uint32_t w = (uint32_t)code[off] | (uint32_t)code[off + 1] << 8 |
-			     (uint32_t)code[off + 2] << 16 | (uint32_t)code[off + 3] << 24;
-
-		if ((w & 0xfffffc1fu) != 0xd65f0000u) /* RET Xn */
-			continue;
-		if (found == max)
-			return -1;
-		out[found++] = (uint32_t)off;
-	}
-	return found;
-}
-
-static int x86_calls_to(const uint8_t *code, size_t n, int64_t target, uint32_t *out, int max)
-{
-	size_t off = 0;
-	int found = 0, len;
-	int32_t rel;
-	struct raw r;
-
-	while (off < n) {
-		len = decode(code + off, n - off, &r);
-		if (len < 0)
-			return -1;
-		if (r.map == 0 && r.op == 0xe8 && len >= 5) { /* CALL rel32: the last 4 bytes */
-			memcpy(&rel, code + off + len - 4, sizeof(rel));
-			if ((int64_t)off + len + rel == target) {
-				if (found == max)
-					return -1;
-				out[found++] = (uint32_t)off;
-			}
-		}
-		off += (size_t)len;
-	}
-	return found;
-}
-
-static int arm64_calls_to(const uint8_t *code, size_t n, int64_t target, uint32_t *out, int max)
-{
-	int found = 0;
-	int32_t imm;
-	size_t off;
-
-	if (n % 4)
-		return -1;
-	for (off = 0; off < n; off += 4) {
-		uint32_t w = (uint32_t)code[off] | (uint32_t)code[off + 1] << 8 |
-			     (uint32_t)code[off + 2] << 16 | (uint32_t)code[off + 3] << 24;
-
-		if ((w & 0xfc000000u) != 0x94000000u) /* BL imm26 */
-			continue;
-		imm = (int32_t)(w << 6) >> 6;
-		if ((int64_t)off + (int64_t)imm * 4 != target)
-			continue;
-		if (found == max)
-			return -1;
-		out[found++] = (uint32_t)off;
-	}
-	return found;
-}
-
 int insn_calls_to(enum insn_arch arch, const uint8_t *code, size_t n, int64_t target,
 		  uint32_t *out, int max)
 {
-	if (arch == INSN_X86_64)
-		return x86_calls_to(code, n, target, out, max);
-	if (arch == INSN_ARM64)
-		return arm64_calls_to(code, n, target, out, max);
-	return -1;
+	struct insn_want w = {.calls = true, .target = target};
+
+	return find(arch, code, n, &w, out, max);
 }
 
 int insn_returns(enum insn_arch arch, const uint8_t *code, size_t n, uint32_t *out, int max)
 {
-	if (arch == INSN_X86_64)
-		return x86_returns(code, n, out, max);
-	if (arch == INSN_ARM64)
-		return arm64_returns(code, n, out, max);
-	return -1;
+	struct insn_want w = {.calls = false};
+
+	return find(arch, code, n, &w, out, max);
 }
 
 /*
