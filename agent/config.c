@@ -353,6 +353,23 @@ static int parse_bool(const char *flag, const char *s, bool *out)
 	return 0;
 }
 
+/* One of a flag's words ("yield", "normal"): its index in words (NULL-terminated) into *out;
+ * prints the error, listing them. */
+static int parse_choice(const char *flag, const char *s, const char *const *words, int *out)
+{
+	int i, n;
+
+	for (n = 0; words[n]; n++)
+		if (!strcmp(s, words[n])) {
+			*out = n;
+			return 0;
+		}
+	fprintf(stderr, "sonde: invalid value '%s' for %s: expected ", s, flag);
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "%s%s", words[i], i + 2 < n ? ", " : i + 1 < n ? " or " : "\n");
+	return -EINVAL;
+}
+
 /* "link,header", "tcp", "off": the set of propagation modes. */
 static int parse_propagation(const char *s, uint32_t *out)
 {
@@ -653,6 +670,79 @@ static int apply_propagation_opt(struct sonde_config *cfg, int opt, const char *
 	return 0;
 }
 
+/* --pid, --port and --exe: one more process, port or executable to trace. */
+static int apply_selection_opt(struct sonde_config *cfg, int opt, const char *arg)
+{
+	uint32_t v;
+	int err;
+
+	if (opt == OPT_PID) {
+		if (cfg->n_pids >= CONFIG_MAX_PIDS) {
+			fprintf(stderr, "sonde: too many --pid flags (at most %d)\n", CONFIG_MAX_PIDS);
+			return -EINVAL;
+		}
+		err = parse_u32("--pid", arg, 1, 4194304, &cfg->pids[cfg->n_pids]);
+		if (!err)
+			cfg->n_pids++;
+		return err;
+	}
+	if (opt == OPT_PORT) {
+		if (cfg->n_ports >= CONFIG_MAX_PORTS) {
+			fprintf(stderr, "sonde: too many --port flags (at most %d)\n", CONFIG_MAX_PORTS);
+			return -EINVAL;
+		}
+		err = parse_u32("--port", arg, 1, 65535, &v);
+		if (!err)
+			cfg->ports[cfg->n_ports++] = (uint16_t)v;
+		return err;
+	}
+	if (cfg->n_exes >= CONFIG_MAX_EXES || !*arg) {
+		fprintf(stderr, "sonde: invalid --exe '%s' (non-empty, at most %d flags)\n", arg,
+			CONFIG_MAX_EXES);
+		return -EINVAL;
+	}
+	cfg->exes[cfg->n_exes] = strdup(arg);
+	if (!cfg->exes[cfg->n_exes])
+		return -ENOMEM;
+	cfg->n_exes++;
+	return 0;
+}
+
+/* The flags that take one of a few words. */
+static int apply_word_opt(struct sonde_config *cfg, int opt, const char *arg)
+{
+	static const char *const cpu[] = {"yield", "normal", NULL};
+	static const char *const hooks[] = {"auto", "socket", "syscalls", NULL};
+	static const char *const db_query[] = {"sanitized", "raw", "off", NULL};
+	static const char *const responses[] = {"status", "full", NULL};
+	static const char *const k8s[] = {"off", "auto", "on", NULL};
+	static const enum sonde_k8s_mode k8s_modes[] = {K8S_OFF, K8S_AUTO, K8S_ON};
+	int i = 0, err;
+
+	switch (opt) {
+	case OPT_CPU:
+		err = parse_choice("--cpu", arg, cpu, &i);
+		cfg->cpu_yield = err ? cfg->cpu_yield : i == 0;
+		return err;
+	case OPT_HOOKS:
+		err = parse_choice("--hooks", arg, hooks, &i);
+		cfg->hooks = err ? cfg->hooks : (enum sonde_hooks)i;
+		return err;
+	case OPT_DB_QUERY:
+		err = parse_choice("--db-query", arg, db_query, &i);
+		cfg->db.query_mode = err ? cfg->db.query_mode : (enum db_query_mode)i;
+		return err;
+	case OPT_HTTP_RESPONSES:
+		err = parse_choice("--http-responses", arg, responses, &i);
+		cfg->http_full_responses = err ? cfg->http_full_responses : i == 1;
+		return err;
+	default: /* OPT_K8S */
+		err = parse_choice("--k8s", arg, k8s, &i);
+		cfg->k8s = err ? cfg->k8s : k8s_modes[i];
+		return err;
+	}
+}
+
 /* Apply command-line style arguments (argv[0] is skipped) to cfg. */
 static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 {
@@ -732,64 +822,19 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 			err = parse_u32("--poll-ms", optarg, 1, 1000, &cfg->poll_ms);
 			break;
 		case OPT_CPU:
-			if (!strcmp(optarg, "yield"))
-				cfg->cpu_yield = true;
-			else if (!strcmp(optarg, "normal"))
-				cfg->cpu_yield = false;
-			else {
-				fprintf(stderr, "sonde: invalid value '%s' for --cpu: expected yield or normal\n",
-					optarg);
-				err = -EINVAL;
-			}
-			break;
 		case OPT_HOOKS:
-			if (!strcmp(optarg, "auto"))
-				cfg->hooks = HOOKS_AUTO;
-			else if (!strcmp(optarg, "socket"))
-				cfg->hooks = HOOKS_SOCKET;
-			else if (!strcmp(optarg, "syscalls"))
-				cfg->hooks = HOOKS_SYSCALLS;
-			else {
-				fprintf(stderr, "sonde: invalid value '%s' for --hooks: expected auto, "
-						"socket or syscalls\n", optarg);
-				err = -EINVAL;
-			}
+		case OPT_DB_QUERY:
+		case OPT_HTTP_RESPONSES:
+		case OPT_K8S:
+			err = apply_word_opt(cfg, c, optarg);
 			break;
 		case OPT_IDLE_MS:
 			err = parse_u32("--idle-close-ms", optarg, 1, 600000, &cfg->idle_close_ms);
 			break;
 		case OPT_PID:
-			if (cfg->n_pids >= CONFIG_MAX_PIDS) {
-				fprintf(stderr, "sonde: too many --pid flags (at most %d)\n", CONFIG_MAX_PIDS);
-				err = -EINVAL;
-				break;
-			}
-			err = parse_u32("--pid", optarg, 1, 4194304, &cfg->pids[cfg->n_pids]);
-			if (!err)
-				cfg->n_pids++;
-			break;
 		case OPT_PORT:
-			if (cfg->n_ports >= CONFIG_MAX_PORTS) {
-				fprintf(stderr, "sonde: too many --port flags (at most %d)\n", CONFIG_MAX_PORTS);
-				err = -EINVAL;
-				break;
-			}
-			err = parse_u32("--port", optarg, 1, 65535, &v);
-			if (!err)
-				cfg->ports[cfg->n_ports++] = (uint16_t)v;
-			break;
 		case OPT_EXE:
-			if (cfg->n_exes >= CONFIG_MAX_EXES || !*optarg) {
-				fprintf(stderr, "sonde: invalid --exe '%s' (non-empty, at most %d flags)\n",
-					optarg, CONFIG_MAX_EXES);
-				err = -EINVAL;
-				break;
-			}
-			cfg->exes[cfg->n_exes] = strdup(optarg);
-			if (!cfg->exes[cfg->n_exes])
-				err = -ENOMEM;
-			else
-				cfg->n_exes++;
+			err = apply_selection_opt(cfg, c, optarg);
 			break;
 		case OPT_EXPORT_QUERY:
 			cfg->export_query = true;
@@ -803,50 +848,13 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_SERVICE_NAME:
 			err = set_str(&cfg->service_name, optarg);
 			break;
-		case OPT_DB_QUERY:
-			if (!strcmp(optarg, "sanitized"))
-				cfg->db.query_mode = DB_QUERY_SANITIZED;
-			else if (!strcmp(optarg, "raw"))
-				cfg->db.query_mode = DB_QUERY_RAW;
-			else if (!strcmp(optarg, "off"))
-				cfg->db.query_mode = DB_QUERY_OFF;
-			else {
-				fprintf(stderr, "sonde: invalid value '%s' for --db-query: expected "
-						"sanitized, raw or off\n", optarg);
-				err = -EINVAL;
-			}
-			break;
 		case OPT_DB_SERVER_SPANS:
 			err = parse_bool("--db-server-spans", optarg, &cfg->db_server_spans);
-			break;
-		case OPT_HTTP_RESPONSES:
-			if (!strcmp(optarg, "status"))
-				cfg->http_full_responses = false;
-			else if (!strcmp(optarg, "full"))
-				cfg->http_full_responses = true;
-			else {
-				fprintf(stderr, "sonde: invalid value '%s' for --http-responses: "
-						"expected status or full\n", optarg);
-				err = -EINVAL;
-			}
 			break;
 		case OPT_PROPAGATION:
 		case OPT_TCPOPT_TO:
 		case OPT_TCPOPT_HOLD:
 			err = apply_propagation_opt(cfg, c, optarg);
-			break;
-		case OPT_K8S:
-			if (!strcmp(optarg, "off"))
-				cfg->k8s = K8S_OFF;
-			else if (!strcmp(optarg, "auto"))
-				cfg->k8s = K8S_AUTO;
-			else if (!strcmp(optarg, "on"))
-				cfg->k8s = K8S_ON;
-			else {
-				fprintf(stderr, "sonde: invalid value '%s' for --k8s: expected off, auto or on\n",
-					optarg);
-				err = -EINVAL;
-			}
 			break;
 		case OPT_K8S_API:
 			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
