@@ -274,8 +274,8 @@ static __always_inline void fill_data_fields(struct sonde_data_event *ev, const 
 	if (go_uprobes && io->dir == SONDE_DIR_EGRESS && go_g)
 		go_g = go_request_owner(go_g, io->ts);
 	ev->go_g = go_g;
-	if (header_mode && io->injected->kind)
-		ev->ctx = *io->injected;
+	if ((header_mode || tcp_mode) && io->injected->kind == SONDE_CTX_INJECTED)
+		ev->ctx = *io->injected; /* sk_msg's traceparent, or a TLS write's option */
 	else
 		__builtin_memset(&ev->ctx, 0, sizeof(ev->ctx));
 	__builtin_memset(ev->http1_notes, 0, sizeof(ev->http1_notes));
@@ -329,13 +329,22 @@ static __always_inline void emit_data(const struct sock_io *io, void *buf, __u64
 	fill_data_fields(ev, io, n, go_g);
 	if (found)
 		head_lines(ev, n, io);
-	if ((header_mode || tcp_mode) && io_may_propagate(&io->src) &&
+	if ((io_may_propagate(&io->src) ? header_mode || tcp_mode :
+					  tcp_mode && io->src.from == IO_FROM_TLS) &&
 	    io->dir == SONDE_DIR_INGRESS && !io->offset && st->role != SONDE_ROLE_CLIENT) {
 		struct sonde_tcp_rx_slot opt;
-		bool have = tcp_mode && tcp_option_read(io->sk, io->bytes, &opt);
+		bool have;
 
+		if (io->src.from == IO_FROM_TLS) {
+			/* the option the ciphertext came with (tls.bpf.h) */
+			have = io->injected->kind == SONDE_CTX_PEER;
+			__builtin_memcpy(opt.trace_id, io->injected->trace_id, sizeof(opt.trace_id));
+			__builtin_memcpy(opt.span_id, io->injected->parent_id, sizeof(opt.span_id));
+		} else {
+			have = tcp_mode && tcp_option_read(io->sk, io->bytes, &opt, true);
+		}
 		server_ids(ev->payload, n, io->key, io->pid_tgid, &ev->ctx, have ? &opt : NULL,
-			   found);
+			   found, io->src.from == IO_FROM_TLS);
 	}
 	if (tcp_mode && io_may_propagate(&io->src) && io->dir == SONDE_DIR_EGRESS && !io->offset &&
 	    st->role != SONDE_ROLE_SERVER)
@@ -618,7 +627,7 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 	count(SONDE_CNT_IO);
 	/* TLS records: their plaintext comes from the library's uprobes (tls.bpf.h). */
 	if (st->tls || tls_starts(st, ret, src)) {
-		tls_socket_io(st, key, dir, pid_tgid, src);
+		tls_socket_io(st, sk, key, ret, dir, pid_tgid, src);
 		return 0;
 	}
 	io_run(sk, st, key, ret, dir, src, &injected, pid_tgid, ts);

@@ -95,7 +95,8 @@ static __always_inline void gather_peer_ctx(const struct sock_io *io, struct son
 	struct sonde_tcp_rx_slot opt;
 
 	if (!tcp_mode || !io_may_propagate(&io->src) || io->dir != SONDE_DIR_INGRESS ||
-	    io->offset || io->st->role == SONDE_ROLE_CLIENT || !tcp_option_read(io->sk, io->bytes, &opt))
+	    io->offset || io->st->role == SONDE_ROLE_CLIENT ||
+	    !tcp_option_read(io->sk, io->bytes, &opt, true))
 		return;
 	__builtin_memcpy(ev->ctx.trace_id, opt.trace_id, sizeof(ev->ctx.trace_id));
 	__builtin_memcpy(ev->ctx.parent_id, opt.span_id, sizeof(ev->ctx.parent_id));

@@ -45,16 +45,19 @@ __noinline int sonde_scan_head(struct sonde_head_scratch *scr, struct head_scan 
  * is no HTTP/1.x request but came with an option reports the client span as PEER: the agent's
  * decoders of other protocols take it.
  */
+_Static_assert(sizeof(((struct sonde_head_scratch *)0)->line) == TRACEPARENT_PARSE_BYTES,
+	       "head_scratch's line holds a traceparent line to parse");
+
 static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock, __u64 pid_tgid,
 				       struct sonde_trace_ctx *ctx,
 				       const struct sonde_tcp_rx_slot *opt,
-				       __u8 found)
+				       __u8 found, bool tls)
 {
-	__u8 line[TRACEPARENT_PARSE_BYTES] = {};
 	struct sonde_head_scratch *scr;
-	struct sonde_serving sv = {}, *prev;
+	struct sonde_serving *sv, *prev;
 	struct head_scan hs;
-	__u32 slot = SCRATCH_RECV, len, zero = 0;
+	__u32 slot = tls ? SCRATCH_TLS : SCRATCH_RECV, len, zero = 0;
+	__u64 owner = tls ? pid_tgid ^ bpf_ktime_get_ns() : 0;
 	bool joined = false;
 
 	if (n < 16 || !request_method_len(*(const __u64 *)payload)) {
@@ -73,6 +76,8 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 	asm volatile("if %[n] <= %[m] goto +1\n\t%[n] = %[m]\n\t"
 		     : [n] "+r"(n)
 		     : [m] "i"(SONDE_HEAD_SCAN_MAX));
+	if (tls)
+		scr->owner = owner;
 	if (bpf_probe_read_kernel(scr->buf, n, payload))
 		return;
 	scr->len = n;
@@ -84,8 +89,8 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 		unsigned long at = (unsigned long)scr->buf + hs.tp;
 		__u32 real = len - hs.tp;
 
-		if (!bpf_probe_read_kernel(line, sizeof(line), (const void *)at))
-			joined = parse_traceparent(line, real, ctx->trace_id, ctx->parent_id,
+		if (!bpf_probe_read_kernel(scr->line, sizeof(scr->line), (const void *)at))
+			joined = parse_traceparent(scr->line, real, ctx->trace_id, ctx->parent_id,
 						   &ctx->flags);
 	} else if (!hs.has_end && found) {
 		/* past the payload: the line the head's search found (head_find.bpf.h) */
@@ -93,10 +98,15 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 		__u32 at = f ? f->f.tp_at : SONDE_CTX_LINES_MAX;
 
 		hs.has_tp = f && f->f.has_tp;
-		if (hs.has_tp && at <= SONDE_CTX_LINES_MAX - sizeof(line) &&
-		    !bpf_probe_read_kernel(line, sizeof(line), f->lines + at))
-			joined = parse_traceparent(line, f->f.tp_len, ctx->trace_id,
+		if (hs.has_tp && at <= SONDE_CTX_LINES_MAX - sizeof(scr->line) &&
+		    !bpf_probe_read_kernel(scr->line, sizeof(scr->line), f->lines + at))
+			joined = parse_traceparent(scr->line, f->f.tp_len, ctx->trace_id,
 						   ctx->parent_id, &ctx->flags);
+	}
+	if (tls && scr->owner != owner) {
+		/* another run took the slot meanwhile (TLS: a preemptible uprobe): not trusted */
+		joined = false;
+		hs.has_tp = 0;
 	}
 	if (joined) {
 		random_ids(NULL, ctx->span_id);
@@ -119,12 +129,14 @@ static __always_inline void server_ids(const __u8 *payload, __u64 n, __u64 sock,
 	ctx->kind = SONDE_CTX_SERVER;
 	count(SONDE_CNT_SERVER_IDS);
 	prev = bpf_map_lookup_elem(&serving, &pid_tgid);
-	sv.unsure = prev && prev->sock != sock; /* another connection's request is unanswered */
-	sv.sock = sock;
-	__builtin_memcpy(sv.trace_id, ctx->trace_id, sizeof(sv.trace_id));
-	__builtin_memcpy(sv.span_id, ctx->span_id, sizeof(sv.span_id));
-	sv.flags = ctx->flags;
-	bpf_map_update_elem(&serving, &pid_tgid, &sv, BPF_ANY);
+	sv = &scr->sv;
+	__builtin_memset(sv, 0, sizeof(*sv));
+	sv->unsure = prev && prev->sock != sock; /* another connection's request is unanswered */
+	sv->sock = sock;
+	__builtin_memcpy(sv->trace_id, ctx->trace_id, sizeof(sv->trace_id));
+	__builtin_memcpy(sv->span_id, ctx->span_id, sizeof(sv->span_id));
+	sv->flags = ctx->flags;
+	bpf_map_update_elem(&serving, &pid_tgid, sv, BPF_ANY);
 }
 
 /*

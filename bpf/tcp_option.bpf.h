@@ -113,36 +113,108 @@ static __always_inline void tcp_option_sent(struct sock *sk, __u32 ret, __u64 pi
 	ctx->kind = SONDE_CTX_INJECTED;
 }
 
-/* The context that came with the first byte of the ret bytes just read on sk, if any. */
-static __always_inline bool tcp_option_read(struct sock *sk, __u32 ret,
-					    struct sonde_tcp_rx_slot *out)
+/*
+ * TLS ciphertext written where no plaintext record can take its ids (outside a library call:
+ * a library that encrypts into memory, Node's or asyncio's; or by Go, whose Write's record
+ * goes at its entry): the connection never carries the option, which would name a client span
+ * that does not exist.
+ */
+static __always_inline void tcp_option_tls_off(struct sock *sk)
+{
+	struct sonde_tcp_tx *tx = bpf_sk_storage_get(&tcp_tx, sk, 0, 0);
+
+	if (tx)
+		tx->no_opt = 1;
+}
+
+/*
+ * The context that came with the first byte of the ret bytes just read on sk, if any; when
+ * none did, a peer that sent one lately is counted (note_missing: the read starts a request).
+ */
+static __always_inline struct sonde_tcp_rx_slot *tcp_option_find(struct sock *sk, __u32 ret)
 {
 	struct sonde_tcp_rx *rx = bpf_sk_storage_get(&tcp_rx, sk, 0, 0);
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	struct sonde_peer_raw raw = {};
 	__u32 first;
 	int i;
 
-	if (rx) {
-		first = BPF_CORE_READ(tp, copied_seq) - ret;
+	if (!rx)
+		return NULL;
+	first = BPF_CORE_READ(tp, copied_seq) - ret;
 #pragma unroll
-		for (i = 0; i < SONDE_TCP_RX_SLOTS; i++) {
-			struct sonde_tcp_rx_slot *sl = &rx->slot[i];
+	for (i = 0; i < SONDE_TCP_RX_SLOTS; i++) {
+		struct sonde_tcp_rx_slot *sl = &rx->slot[i];
 
-			if (sl->seq != sl->end && (__s32)(first - sl->seq) >= 0 &&
-			    (__s32)(sl->end - first) > 0) {
-				*out = *sl;
-				return true;
-			}
-		}
+		if (sl->seq != sl->end && (__s32)(first - sl->seq) >= 0 &&
+		    (__s32)(sl->end - first) > 0)
+			return sl;
 	}
-	if (!tcpopt_peer_seen)
+	return NULL;
+}
+
+static __always_inline bool tcp_option_read(struct sock *sk, __u32 ret,
+					    struct sonde_tcp_rx_slot *out, bool note_missing)
+{
+	struct sonde_tcp_rx_slot *sl = tcp_option_find(sk, ret);
+	struct sonde_peer_raw raw = {};
+
+	if (sl) {
+		*out = *sl;
+		return true;
+	}
+	if (!note_missing || !tcpopt_peer_seen)
 		return false; /* no peer ever sent one: nothing can be missing (the common case) */
 	raw.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	raw.v4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 	BPF_CORE_READ_INTO(&raw.v6, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	tcp_option_missing(&raw);
 	return false;
+}
+
+/*
+ * TLS: a socket I/O of ret bytes of ciphertext inside a library call (or, a read, just before
+ * one). The call's plaintext record takes the ids the ciphertext carries (ctx, kind NONE until
+ * then; the first I/O of the call decides). A write: the ids of the request the sockops
+ * program last decided (tcp_opt_len: data sent after data came in starts a request), whose
+ * first segment went out already. A read: the option its first byte came with.
+ */
+static __noinline int tcp_option_tls(struct sock *sk, __u32 ret, __u16 dir, __u64 pid_tgid,
+				     struct sonde_trace_ctx *ctx)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	struct sonde_tcp_rx_slot *opt;
+	struct sonde_tcp_tx *tx;
+	__u64 rcvd;
+
+	if (ctx->kind != SONDE_CTX_NONE)
+		return 0;
+	if (dir == SONDE_DIR_INGRESS) {
+		opt = tcp_option_find(sk, ret);
+		if (!opt)
+			return 0;
+		__builtin_memcpy(ctx->trace_id, opt->trace_id, sizeof(ctx->trace_id));
+		__builtin_memcpy(ctx->parent_id, opt->span_id, sizeof(ctx->parent_id));
+		ctx->kind = SONDE_CTX_PEER;
+		return 0;
+	}
+	tx = bpf_sk_storage_get(&tcp_tx, sk, 0, 0);
+	if (!tx)
+		return 0;
+	rcvd = BPF_CORE_READ(tp, bytes_received);
+	tx->owner = pid_tgid;
+	/* The segments went out already, each request's first with the ids the sockops program
+	 * decided for it then: those are the ones. A decision here, after bytes came in since
+	 * (a session ticket, say), would name a span no option carried. */
+	if (!tx->decided)
+		tcp_decide(tx, BPF_CORE_READ(tp, write_seq) - ret, rcvd, pid_tgid);
+	if (tx->bare == TCPOPT_BARE_UNSURE)
+		return 0; /* no ids on the wire: the agent links the call as it would without */
+	__builtin_memcpy(ctx->trace_id, tx->trace_id, sizeof(ctx->trace_id));
+	__builtin_memcpy(ctx->span_id, tx->span_id, sizeof(ctx->span_id));
+	__builtin_memset(ctx->parent_id, 0, sizeof(ctx->parent_id));
+	ctx->flags = trace_flags(ctx->trace_id);
+	ctx->kind = SONDE_CTX_INJECTED;
+	return 0;
 }
 
 /*
@@ -248,7 +320,8 @@ static __always_inline bool tcp_carries(const struct sonde_tcp_tx *tx,
 {
 	__u32 into = tx->start_seq - skops->snd_nxt;
 
-	return tx->decided && !tx->bare && (__s32)into >= 0 && into < skops->skb_len;
+	return tx->decided && !tx->bare && !tx->no_opt && (__s32)into >= 0 &&
+	       into < skops->skb_len;
 }
 
 /* The destination's tally: one more option segment, and the connection's other segments since. */

@@ -95,10 +95,13 @@ static __always_inline bool go_tls_tie(const struct sonde_go_key *gk, __u64 key,
  * goroutine) inside a library call ties the call to this socket; a read outside any call is
  * noted for the next one.
  */
-static __always_inline void tls_socket_io(const struct sonde_conn_state *st, __u64 key, __u16 dir,
-					  __u64 pid_tgid, const struct io_source *src)
+static __always_inline void tls_socket_io(struct sonde_conn_state *st, struct sock *sk,
+					  __u64 key, int ret, __u16 dir, __u64 pid_tgid,
+					  const struct io_source *src)
 {
-	struct sonde_tls_thread *t, fresh = {};
+	/* TCP-option propagation: only where sk is the kernel's pointer (socket tracepoints) */
+	bool tcp = tcp_mode && io_may_propagate(src);
+	struct sonde_tls_thread *t;
 
 	if (go_tls_uprobes) {
 		struct sonde_go_key gk = {.g = io_go_g(src), .tgid = pid_tgid >> 32};
@@ -108,16 +111,22 @@ static __always_inline void tls_socket_io(const struct sonde_conn_state *st, __u
 		tied = gk.g && go_tls_tie(&gk, key, st->conn_id);
 		gk.kind = GO_TLS_HANDSHAKE;
 		tied |= gk.g && go_tls_tie(&gk, key, st->conn_id);
-		if (tied)
+		if (tied) {
+			if (tcp && dir == SONDE_DIR_EGRESS)
+				tcp_option_tls_off(sk);
 			return;
+		}
 	}
 	if (!tls_uprobes)
 		return;
 	t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);
 	if (!t) {
-		if (dir != SONDE_DIR_INGRESS)
+		if (dir != SONDE_DIR_INGRESS) {
+			if (tcp)
+				tcp_option_tls_off(sk);
 			return;
-		bpf_map_update_elem(&tls_threads, &pid_tgid, &fresh, BPF_NOEXIST);
+		}
+		bpf_map_update_elem(&tls_threads, &pid_tgid, &tls_thread_zero, BPF_NOEXIST);
 		t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);
 		if (!t)
 			return;
@@ -130,7 +139,26 @@ static __always_inline void tls_socket_io(const struct sonde_conn_state *st, __u
 	} else if (dir == SONDE_DIR_INGRESS) {
 		t->rx_sk = key;
 		t->rx_conn = st->conn_id;
+	} else {
+		if (tcp)
+			tcp_option_tls_off(sk);
+		return;
 	}
+	if (!tcp)
+		return;
+	if (t->active && t->dir == SONDE_DIR_NONE) {
+		/* An explicit handshake, often on another thread than the requests' reads: the
+		 * option its records came with waits in the connection for its first request. */
+		struct sonde_tcp_rx_slot *opt;
+
+		if (dir == SONDE_DIR_INGRESS && (opt = tcp_option_find(sk, ret))) {
+			__builtin_memcpy(st->tls_peer_trace, opt->trace_id, sizeof(st->tls_peer_trace));
+			__builtin_memcpy(st->tls_peer_span, opt->span_id, sizeof(st->tls_peer_span));
+			st->tls_peer_set = 1;
+		}
+		return;
+	}
+	tcp_option_tls(sk, ret, dir, pid_tgid, &t->tcp_ctx);
 }
 
 /* A library call starts: what it works on, for its return. */
@@ -138,13 +166,13 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u16 dir, __u64 done_
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	struct sonde_tls_thread *t, fresh = {};
+	struct sonde_tls_thread *t;
 
 	if (tgid == self_tgid || (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid)))
 		return 0;
 	t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);
 	if (!t) {
-		bpf_map_update_elem(&tls_threads, &pid_tgid, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&tls_threads, &pid_tgid, &tls_thread_zero, BPF_NOEXIST);
 		t = bpf_map_lookup_elem(&tls_threads, &pid_tgid);
 		if (!t)
 			return 0;
@@ -158,6 +186,8 @@ static __always_inline int tls_enter(struct pt_regs *ctx, __u16 dir, __u64 done_
 	t->call_ts = 0;
 	t->dir = dir;
 	t->active = 1;
+	if (!t->rx_sk) /* else the read before the call found its ids, if any */
+		t->tcp_ctx.kind = SONDE_CTX_NONE;
 	return 0;
 }
 
@@ -273,6 +303,8 @@ static __always_inline void tls_plain_io(__u64 key, __u64 conn_id, __u64 n,
 
 	if (!n || dir == SONDE_DIR_NONE)
 		return;
+	if (tcp_mode && t->tcp_ctx.kind != SONDE_CTX_NONE)
+		injected = t->tcp_ctx; /* the ids its ciphertext carries on the wire */
 	if (n > 0x7fffffff)
 		n = 0x7fffffff;
 	st = key ? bpf_map_lookup_elem(&conns, &key) : NULL;
@@ -285,6 +317,16 @@ static __always_inline void tls_plain_io(__u64 key, __u64 conn_id, __u64 n,
 	if (!st->tls) {
 		st->tls = 1; /* its handshake went by unseen */
 		count(SONDE_CNT_TLS_CONNS);
+	}
+	if (tcp_mode && dir == SONDE_DIR_INGRESS && st->tls_peer_set) {
+		/* the first request's read: its own segment's option, else the handshake's */
+		if (injected.kind == SONDE_CTX_NONE) {
+			__builtin_memcpy(injected.trace_id, st->tls_peer_trace, sizeof(injected.trace_id));
+			__builtin_memcpy(injected.parent_id, st->tls_peer_span,
+					 sizeof(injected.parent_id));
+			injected.kind = SONDE_CTX_PEER;
+		}
+		st->tls_peer_set = 0;
 	}
 	count(SONDE_CNT_TLS_IO);
 	if (tcp_mode && dir == SONDE_DIR_INGRESS && st->role != SONDE_ROLE_CLIENT)
@@ -314,6 +356,7 @@ int sonde_ssl_ret(struct pt_regs *ctx)
 		n = (int)ret;
 	}
 	tls_plain_io(key, conn_id, n, t, pid_tgid, 0);
+	t->tcp_ctx.kind = SONDE_CTX_NONE;
 	return 0;
 }
 

@@ -373,6 +373,14 @@ struct sonde_conn_state {
 	__u64 run_lock;	    /* TLS plaintext: held while one CPU moves the runs (capture.bpf.h's
 			     * io_run); 64 bits, as BPF's atomics before v3 want */
 	struct sonde_frame_cursor walk[2]; /* policy H2_FRAMES: per direction (dir - 1) */
+	/* TCP-option propagation over TLS (bpf/tls.bpf.h): the ids of the option that the
+	 * handshake's records came with, for the connection's first request. A client's first
+	 * request whose bytes nothing came in before (its Finished went out just before) is the
+	 * Finished's: the option rode on the Finished, which the server reads in its handshake. */
+	__u8 tls_peer_trace[16];
+	__u8 tls_peer_span[8];
+	__u8 tls_peer_set;
+	__u8 pad1[7]; /* explicit padding */
 };
 
 /* Per-CPU counters the BPF side keeps; the agent sums them for its self-metrics. */
@@ -505,7 +513,8 @@ struct sonde_tcp_tx {
 			      * destination's is off; TCPOPT_BARE_UNSURE, whose request it is
 			      * is not known (its record takes no ids either) */
 	__u8 opt_out;	     /* opt_seq is a segment that carried it and was not resent yet */
-	__u8 pad;	     /* explicit padding */
+	__u8 no_opt;	     /* never the option: TLS whose plaintext records cannot take the
+			      * ids (written outside a library call, or by Go) */
 	__u8 trace_id[16];   /* the trace of the request the owner serves, or a new one */
 	__u8 span_id[8];     /* the client span's id: the parent the server's sonde takes */
 	__u32 opt_seq;	     /* first sequence number of the last segment that carried it */

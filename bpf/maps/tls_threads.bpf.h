@@ -23,6 +23,11 @@ struct sonde_tls_thread {
 	__u16 dir;	/* enum sonde_direction of the call; NONE: a handshake */
 	__u8 active;	/* a call is under way */
 	__u8 pad[5];	/* explicit padding */
+	/* TCP-option propagation (tcp_option.bpf.h): the ids the call's ciphertext carries on the
+	 * wire, for its plaintext's record. A write: the client span's (INJECTED), from the
+	 * connection's option; a read: the caller's, from the option its first byte came with
+	 * (PEER). Kind NONE: none. */
+	struct sonde_trace_ctx tcp_ctx;
 };
 
 /*
@@ -36,5 +41,9 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sonde_tls_thread);
 } tls_threads SEC(".maps");
+
+/* A new thread's entry, all zero: from .rodata, not the programs' stack, which the socket
+ * hooks fill nearly. */
+static const struct sonde_tls_thread tls_thread_zero;
 
 #endif

@@ -443,13 +443,15 @@ class TlsFiles:
                 "CURL_CA_BUNDLE": str(self.cert), "REQUESTS_CA_BUNDLE": str(self.cert)}
 
 
-def make_tls_files(workdir: Path) -> TlsFiles:
-    """A fresh certificate (openssl req), valid a day, in workdir."""
+def make_tls_files(workdir: Path, ips: Sequence[str] = ()) -> TlsFiles:
+    """A fresh certificate (openssl req), valid a day, in workdir; for localhost, 127.0.0.1
+    and the addresses in ips."""
     workdir.mkdir(parents=True, exist_ok=True)
     cert, key = workdir / "cert.pem", workdir / "key.pem"
+    san = ",".join(["DNS:localhost", "IP:127.0.0.1", *(f"IP:{ip}" for ip in ips)])
     r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
                         str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                        "-addext", f"subjectAltName={san}"],
                        capture_output=True, text=True, timeout=60)
     if r.returncode:
         raise HarnessError("openssl req failed: " + r.stderr)
@@ -698,11 +700,11 @@ class NsServer:
     host is the address it listens on there, for .url."""
 
     def __init__(self, ns: str, host: str, cmd: Sequence[str], workdir: Path,
-                 service_name: str | None):
+                 service_name: str | None, env: dict | None = None, scheme: str = "http"):
         workdir.mkdir(parents=True, exist_ok=True)
         self.log = workdir / "server.log"
         logf = open(self.log, "wb")
-        env = _env(service_name, None)
+        env = _env(service_name, env)
         # `ip netns exec` execs the command: the pid is the server's, for --pid.
         self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=subprocess.PIPE,
                                      stderr=logf, stdin=subprocess.DEVNULL, env=env,
@@ -713,7 +715,7 @@ class NsServer:
             stop_process(self.proc)
             raise HarnessError(f"{cmd} did not start: {tail(self.log)}")
         self.port = int(line.split()[1])
-        self.url = f"http://{host}:{self.port}"
+        self.url = f"{scheme}://{host}:{self.port}"
 
     @property
     def pid(self) -> int:
