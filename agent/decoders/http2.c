@@ -932,8 +932,8 @@ static void http_span(const struct h2_stream *s, struct span *sp, const struct c
 		span__add_str(sp, "url.template", s->route, s->route_len);
 	if (s->ua_len)
 		span__add_str(sp, "user_agent.original", s->user_agent, s->ua_len);
-	/* a request's size where it had a body; a response's when it ended whole */
-	if (!s->size_unsure && s->data_seen[1])
+	/* a request's size where it had a body that ended whole; a response's the same */
+	if (!s->size_unsure && s->data_seen[1] && s->req_end)
 		span__add_int(sp, "http.request.body.size", (int64_t)s->data[1]);
 	if (s->status)
 		span__add_int(sp, "http.response.status_code", s->status);

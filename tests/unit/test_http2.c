@@ -1468,6 +1468,33 @@ TEST(rst_stream_cancel_client)
 	grpc_cancelled(SONDE_ROLE_CLIENT);
 }
 
+/* An upload the server refused half way: no size for a body that did not end. */
+TEST(rst_stream_mid_upload_has_no_size)
+{
+	struct conn *k = conn_new(SONDE_ROLE_SERVER);
+	struct bytes c = {0}, h = {0}, r = {0};
+	uint8_t refused[4] = {0, 0, 0, 0x7};
+
+	handshake(k, 10, 0);
+	hp_index(&h, 3); /* POST */
+	hp_index(&h, 6);
+	hp_lit(&h, ":path", "/upload");
+	hp_lit(&h, ":authority", "files.local");
+	frame(&c, HEADERS, END_HEADERS, 1, h.p, h.n);
+	data(&c, 1, 300, 0);
+	kio_bytes(k, true, &c, 100);
+	frame(&r, RST_STREAM, 0, 1, refused, sizeof(refused));
+	kio_bytes(k, false, &r, 200);
+	CHECK_EQ_INT(snk.n_done, 1);
+	CHECK_NO_ATTR(&snk.done[0].sp, "http.request.body.size");
+	CHECK_NO_ATTR(&snk.done[0].sp, "http.response.body.size");
+	kclose(k, 300);
+	conn_free(k);
+	bytes_free(&c);
+	bytes_free(&h);
+	bytes_free(&r);
+}
+
 TEST(rst_stream_cancel_server)
 {
 	grpc_cancelled(SONDE_ROLE_SERVER);
@@ -2087,6 +2114,7 @@ int main(void)
 	RUN(lost_record_inside_a_run);
 	RUN(lost_record_whole_run);
 	RUN(rst_stream_cancel_client);
+	RUN(rst_stream_mid_upload_has_no_size);
 	RUN(rst_stream_cancel_server);
 	RUN(goaway_from_server);
 	RUN(goaway_from_client);
