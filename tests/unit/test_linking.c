@@ -918,9 +918,10 @@ TEST(linker_batch_turns)
 
 /*
  * Thread hand-off: a thread created while its creator serves a request takes that request on
- * (its calls are the request's children) for as long as the creator serves it; one created
- * outside a request, or used after the request ended (a pool's thread made on demand), has
- * none. The creator's later trace (joined late to its caller) is the worker's too.
+ * for its first call, while the creator serves it; one created outside a request, or used after
+ * the request ended, has none. Its later calls have none either: a pool's thread made on demand
+ * for one request runs the work of later ones too. The creator's later trace (joined late to
+ * its caller) is the worker's too.
  */
 TEST(linker_thread_created)
 {
@@ -937,6 +938,8 @@ TEST(linker_thread_created)
 	linker__server_begin(l, 1, 10, 1000, t1, s1);
 	linker__thread_created(l, 1, 10, 12, 1100, true);
 	CHECK(linker__parent_at(l, 1, 12, 1200, 0, t, s) && s[0] == 1 && t[0] == 1);
+	/* its next call may be another request's work: none */
+	CHECK(!linker__parent_at(l, 1, 12, 1210, 0, t, s));
 	/* a CPython event loop's thread with two requests open takes no guess for its worker */
 	linker__server_begin(l, 1, 30, 1000, t1, s1);
 	linker__server_begin(l, 1, 30, 1010, t9, s2);
@@ -945,27 +948,30 @@ TEST(linker_thread_created)
 	/* a thread the worker creates in turn */
 	linker__thread_created(l, 1, 12, 13, 1250, true);
 	CHECK(linker__parent_at(l, 1, 13, 1300, 0, t, s) && s[0] == 1);
-	/* the request joins its caller's trace late: the workers follow */
+	/* the request joins its caller's trace late: a worker made before follows */
+	linker__thread_created(l, 1, 10, 14, 1310, true);
 	linker__server_retrace(l, 1, 10, s1, t9);
-	CHECK(linker__parent_at(l, 1, 12, 1350, 0, t, s) && s[0] == 1 && t[0] == 9);
-	CHECK(linker__parent_at(l, 1, 13, 1360, 0, t, s) && t[0] == 9);
+	CHECK(linker__parent_at(l, 1, 14, 1350, 0, t, s) && s[0] == 1 && t[0] == 9);
 	/* another process's thread of the same number is someone else */
-	CHECK(!linker__parent_at(l, 2, 12, 1400, 0, t, s));
+	linker__thread_created(l, 1, 10, 15, 1360, true);
+	CHECK(!linker__parent_at(l, 2, 15, 1400, 0, t, s));
+	linker__thread_created(l, 1, 10, 16, 1370, true);
 	linker__server_end(l, 1, 10, s1, 2000);
 	/* a lookup for a call made before the end still finds it; after, nothing */
-	CHECK(linker__parent_at(l, 1, 12, 1900, 0, t, s) && s[0] == 1);
-	CHECK(!linker__parent_at(l, 1, 12, 2100, 0, t, s));
-	CHECK(!linker__parent_at(l, 1, 13, 2100, 0, t, s));
-	/* the worker's own request, later, is its own */
+	CHECK(linker__parent_at(l, 1, 15, 1900, 0, t, s) && s[0] == 1);
+	CHECK(!linker__parent_at(l, 1, 16, 2100, 0, t, s));
+	/* the worker's own request, later, is its own, for every call */
 	linker__server_begin(l, 1, 12, 3000, t1, s2);
 	CHECK(linker__parent_at(l, 1, 12, 3100, 0, t, s) && s[0] == 2);
+	CHECK(linker__parent_at(l, 1, 12, 3200, 0, t, s) && s[0] == 2);
 	linker__stats(l, &st);
-	CHECK_EQ_INT(st.threads_taken_on, 2);
+	CHECK_EQ_INT(st.threads_taken_on, 5);
 	/* the creator's table forgets the request (its slot reused by later ones, the request
 	 * still open as far as the worker's copy goes): the worker's copy is not open any more */
 	linker__server_begin(l, 1, 20, 4000, t1, s1);
 	linker__thread_created(l, 1, 20, 21, 4100, true);
-	CHECK(linker__parent_at(l, 1, 21, 4150, 0, t, s) && s[0] == 1);
+	linker__thread_created(l, 1, 20, 22, 4110, true);
+	CHECK(linker__parent_at(l, 1, 22, 4150, 0, t, s) && s[0] == 1);
 	for (int i = 0; i < 8; i++) {
 		uint8_t si[8] = {(uint8_t)(100 + i)};
 
