@@ -141,6 +141,7 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 	linker__stats(a->linker, &ls);
 	out->links_ambiguous = ls.ambiguous;
 	out->threads_taken_on = ls.threads_taken_on;
+	out->thread_pools = ls.pools_found;
 	out->links_unguessed = ls.unguessed;
 	out->links_batch = ls.batch_linked;
 	out->links_batch_unsure = ls.batch_unsure;

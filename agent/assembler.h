@@ -49,6 +49,7 @@ struct assembler_stats {
 	uint64_t links_kernel;	  /* server spans with ids the kernel assigned (header propagation) */
 	uint64_t links_ambiguous; /* thread links chosen among several open requests (event loops) */
 	uint64_t threads_taken_on; /* threads created while their creator served a request */
+	uint64_t thread_pools;	   /* processes found to pool the threads their handlers create */
 	uint64_t links_unguessed;  /* calls left unlinked on an event loop: no safe guess */
 	uint64_t go_streams_served; /* grpc-go server streams tied to their handler goroutine */
 	uint64_t go_streams_opened; /* grpc-go client streams tied to the goroutine that asked */

@@ -177,6 +177,11 @@ const struct counter counters[] = {
 	 TOTAL("sonde_threads_taken_on_total", "Threads created while their creator served a "
 					       "request: their calls are its children."),
 	 ASM(threads_taken_on)},
+	{STAT(MAIN, "thread_pools"),
+	 TOTAL("sonde_thread_pools_total",
+	       "Processes found to pool the threads their handlers create (one called again, or "
+	       "after its creator's request): no thread of theirs is taken on any more."),
+	 ASM(thread_pools)},
 	{STAT(MAIN, "responses_summarized"),
 	 TOTAL("sonde_http_responses_total",
 	       "HTTP/1.x response runs on connections of known role: summarized by the kernel "

@@ -7,7 +7,8 @@
  * belongs to the span open at t; with several open (an event loop), to the one whose read
  * woke the thread last before the call was decided, else by how event loops run (see
  * linker__parent_at). A thread created while its creator served a request takes that request
- * on, for as long as the creator serves it (a handler's worker).
+ * on for its first call, while the creator serves it (a handler's worker), unless its process
+ * is known to pool such threads.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,14 @@ struct thread {
 	struct slot *slots;
 };
 
+/* Processes found to pool the threads their handlers create (see outlived): at most this many
+ * are remembered, the oldest forgotten first. */
+#define POOLS_MAX 64
+
 struct linker {
 	struct thread *buckets[THREAD_BUCKETS];
+	uint32_t pools[POOLS_MAX];
+	unsigned int pools_head;
 	struct linker_stats st;
 };
 
@@ -371,6 +378,36 @@ static struct slot *choose(struct linker *l, struct thread *t, uint64_t ts, uint
 	return best;
 }
 
+static bool pool_known(const struct linker *l, uint32_t tgid)
+{
+	unsigned int i;
+
+	for (i = 0; i < POOLS_MAX; i++)
+		if (l->pools[i] == tgid)
+			return true;
+	return false;
+}
+
+/*
+ * A thread taken on from its creator that calls again, or calls once its creator's request is
+ * over, outlived the work it was made for: it is a pool's, made on demand (Java's HttpClient and
+ * executors, Python's ThreadPoolExecutor), and runs later requests' work too. A thread made for
+ * one request's work (a handler that starts a worker and waits for it) makes its call and ends.
+ */
+static bool outlived(struct linker *l, struct thread *t, uint64_t ts)
+{
+	unsigned int i;
+	struct slot *s;
+
+	for (i = 0; i < t->n_slots; i++) {
+		s = &t->slots[i];
+		if (s->creator && s->start_ns && s->start_ns <= ts &&
+		    (s->children || !open_for(l, t, s, ts)))
+			return true;
+	}
+	return false;
+}
+
 static bool parent_of(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts,
 		      uint64_t cause_ts, bool guess, bool apart, uint8_t trace_id[16],
 		      uint8_t span_id[8])
@@ -379,13 +416,21 @@ static bool parent_of(struct linker *l, uint32_t tgid, uint64_t tid, uint64_t ts
 	struct slot *best;
 
 	l->st.lookups++;
+	if (t && outlived(l, t, ts) && !pool_known(l, tgid)) {
+		l->pools[l->pools_head++ % POOLS_MAX] = tgid;
+		l->st.pools_found++;
+	}
 	if (!t || !(best = choose(l, t, ts, cause_ts, guess, apart)))
 		return false;
-	if (best->creator && best->children) {
-		/* A thread taken on from its creator lends it its first call only: a pool's thread
-		 * made on demand for one request runs the next ones' work too, while the first may
-		 * still be open (Java's HttpClient at 50 in flight: 4 of 100 calls went under a
-		 * request that had made the thread, not theirs). */
+	if (best->creator && (best->children || pool_known(l, tgid))) {
+		/*
+		 * A thread taken on from its creator lends it its first call only, and none once
+		 * its process is known to pool such threads (outlived): a pool's thread made on
+		 * demand for one request may run another's work first, while the first is still
+		 * open (Java's HttpClient.sendAsync at 10 and 50 in flight, in fresh-clone CI
+		 * runs: 1 and 4 of 100 calls under a request that had made the thread, not
+		 * theirs).
+		 */
 		l->st.ambiguous++;
 		return false;
 	}
@@ -571,7 +616,7 @@ void linker__thread_created(struct linker *l, uint32_t tgid, uint64_t creator, u
 	struct thread *t = thread_find(l, tgid, creator);
 	struct slot *from, *s;
 
-	if (!t || !(from = choose(l, t, ts, ts, guess, false)))
+	if (!t || pool_known(l, tgid) || !(from = choose(l, t, ts, ts, guess, false)))
 		return;
 	s = slot_begin(l, tgid, child, ts, from->trace_id, from->span_id);
 	if (!s)

@@ -22,6 +22,7 @@ struct linker_stats {
 	uint64_t ambiguous; /* of which had several requests open on the thread */
 	uint64_t dropped;   /* server spans not remembered: thread table full */
 	uint64_t threads_taken_on; /* threads created while their creator served a request */
+	uint64_t pools_found;	   /* processes whose taken-on threads outlived that request */
 	uint64_t unguessed;	   /* calls left unlinked: several requests open, no safe guess */
 	uint64_t batch_linked;	   /* calls of a pipelined write given the request of their turn */
 	uint64_t batch_unsure;	   /* ... left unlinked: the turns and the calls did not match */
@@ -77,7 +78,9 @@ bool linker__parent_in_batch(struct linker *l, uint32_t tgid, uint64_t tid, uint
 /*
  * Thread child of process tgid was created at ts by thread creator: if the creator was serving
  * a request then (chosen as for a call it made; without guess, only the one open), the new
- * thread serves it too, as long as the creator does; its calls become that request's children.
+ * thread serves it too, as long as the creator does: its first call becomes that request's
+ * child. Not in a process known to pool such threads: one of them called again, or after its
+ * creator's request (counted in pools_found).
  */
 void linker__thread_created(struct linker *l, uint32_t tgid, uint64_t creator, uint64_t child,
 			    uint64_t ts, bool guess);

@@ -101,7 +101,7 @@ def test_java_http_client_and_executor_hand_offs(sonde, jaeger, start_py_server,
     assert agent.stop() == 0
     main = [l for l in agent.stderr().splitlines() if " links_thread=" in l]
     assert main, agent.stderr()[-3000:]
-    stats = {k: int(v) for k, v in re.findall(r"(threads_taken_on|links_thread)=(\d+)", main[-1])}
+    stats = {k: int(v) for k, v in re.findall(r"(threads_taken_on|thread_pools|links_thread)=(\d+)", main[-1])}
     figures["sonde"] = stats
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "handoff.json"

@@ -360,7 +360,7 @@ static void fill(struct counters_snapshot *s)
 	s->as.parse_errors = 213, s->as.framing_lost = 214, s->as.orphan_responses = 215;
 	s->as.pipeline_full = 216, s->as.links_thread = 217, s->as.links_tuple = 218;
 	s->as.links_kernel = 219, s->as.links_ambiguous = 220, s->as.threads_taken_on = 221;
-	s->as.links_unguessed = 222, s->as.responses_pipelined = 223;
+	s->as.links_unguessed = 222, s->as.responses_pipelined = 223, s->as.thread_pools = 234;
 	s->as.links_batch = 227, s->as.links_batch_unsure = 228;
 	s->as.red_series = 229, s->as.red_overflows = 230;
 	s->as.go_streams_served = 231, s->as.go_streams_opened = 232, s->as.go_streams_unread = 233;
@@ -405,7 +405,7 @@ static const char golden_stats[] =
 	"ignored=207 db_conns=205 db_spans=211 links_thread=217 links_tuple=218 links_kernel=219 "
 	"links_ambiguous=220 links_unguessed=222 go_streams_served=231 go_streams_opened=232 "
 	"go_streams_unread=233 links_batch=227 links_batch_unsure=228 "
-	"threads_taken_on=221 responses_summarized=118 "
+	"threads_taken_on=221 thread_pools=234 responses_summarized=118 "
 	"responses_recorded=119 conns_summarized=224 conns_full_again=225 responses_pipelined=223 "
 	"h2_conns=125 h2_walk_cut=126 h2_walk_lost=127 tls_conns=128 tls_io=129 tls_untied=130 head_finds=131 ctx_behind=226 red_series=229 red_overflows=230 unsampled=212\n"
 	"sonde: stats (exit): server_ids=500 traceparent_in=108 traceparent_bad=109 injected=110 "

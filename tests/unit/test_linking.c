@@ -919,9 +919,9 @@ TEST(linker_batch_turns)
 /*
  * Thread hand-off: a thread created while its creator serves a request takes that request on
  * for its first call, while the creator serves it; one created outside a request, or used after
- * the request ended, has none. Its later calls have none either: a pool's thread made on demand
- * for one request runs the work of later ones too. The creator's later trace (joined late to
- * its caller) is the worker's too.
+ * the request ended, has none. The creator's later trace (joined late to its caller) is the
+ * worker's too. A taken-on thread that calls again, or after the request, is a pool's made on
+ * demand (it runs later requests' work too): its process takes no thread on any more.
  */
 TEST(linker_thread_created)
 {
@@ -937,17 +937,15 @@ TEST(linker_thread_created)
 	CHECK(!linker__parent_at(l, 1, 11, 600, 0, t, s));
 	linker__server_begin(l, 1, 10, 1000, t1, s1);
 	linker__thread_created(l, 1, 10, 12, 1100, true);
+	/* a thread the worker creates in turn */
+	linker__thread_created(l, 1, 12, 13, 1150, true);
 	CHECK(linker__parent_at(l, 1, 12, 1200, 0, t, s) && s[0] == 1 && t[0] == 1);
-	/* its next call may be another request's work: none */
-	CHECK(!linker__parent_at(l, 1, 12, 1210, 0, t, s));
+	CHECK(linker__parent_at(l, 1, 13, 1300, 0, t, s) && s[0] == 1);
 	/* a CPython event loop's thread with two requests open takes no guess for its worker */
 	linker__server_begin(l, 1, 30, 1000, t1, s1);
 	linker__server_begin(l, 1, 30, 1010, t9, s2);
 	linker__thread_created(l, 1, 30, 31, 1020, false);
 	CHECK(!linker__parent_at(l, 1, 31, 1030, 0, t, s));
-	/* a thread the worker creates in turn */
-	linker__thread_created(l, 1, 12, 13, 1250, true);
-	CHECK(linker__parent_at(l, 1, 13, 1300, 0, t, s) && s[0] == 1);
 	/* the request joins its caller's trace late: a worker made before follows */
 	linker__thread_created(l, 1, 10, 14, 1310, true);
 	linker__server_retrace(l, 1, 10, s1, t9);
@@ -955,17 +953,42 @@ TEST(linker_thread_created)
 	/* another process's thread of the same number is someone else */
 	linker__thread_created(l, 1, 10, 15, 1360, true);
 	CHECK(!linker__parent_at(l, 2, 15, 1400, 0, t, s));
-	linker__thread_created(l, 1, 10, 16, 1370, true);
 	linker__server_end(l, 1, 10, s1, 2000);
-	/* a lookup for a call made before the end still finds it; after, nothing */
+	/* a lookup for a call made before the end still finds it */
 	CHECK(linker__parent_at(l, 1, 15, 1900, 0, t, s) && s[0] == 1);
-	CHECK(!linker__parent_at(l, 1, 16, 2100, 0, t, s));
-	/* the worker's own request, later, is its own, for every call */
-	linker__server_begin(l, 1, 12, 3000, t1, s2);
-	CHECK(linker__parent_at(l, 1, 12, 3100, 0, t, s) && s[0] == 2);
-	CHECK(linker__parent_at(l, 1, 12, 3200, 0, t, s) && s[0] == 2);
 	linker__stats(l, &st);
-	CHECK_EQ_INT(st.threads_taken_on, 5);
+	CHECK_EQ_INT(st.threads_taken_on, 4);
+	CHECK_EQ_INT(st.pools_found, 0);
+
+	/* a pool's thread calls again: its process pools, so a thread taken on before lends
+	 * nothing, and a new one is not taken on */
+	linker__server_begin(l, 3, 10, 1000, t1, s1);
+	linker__thread_created(l, 3, 10, 12, 1100, true);
+	linker__thread_created(l, 3, 10, 13, 1110, true);
+	CHECK(linker__parent_at(l, 3, 12, 1200, 0, t, s) && s[0] == 1);
+	CHECK(!linker__parent_at(l, 3, 12, 1210, 0, t, s));
+	CHECK(!linker__parent_at(l, 3, 13, 1220, 0, t, s));
+	linker__thread_created(l, 3, 10, 14, 1230, true);
+	CHECK(!linker__parent_at(l, 3, 14, 1240, 0, t, s));
+	/* one calls after its creator's request ended: the same */
+	linker__server_begin(l, 4, 10, 1000, t1, s1);
+	linker__thread_created(l, 4, 10, 12, 1100, true);
+	linker__server_end(l, 4, 10, s1, 1500);
+	CHECK(!linker__parent_at(l, 4, 12, 1600, 0, t, s));
+	linker__server_begin(l, 4, 10, 1700, t1, s2);
+	linker__thread_created(l, 4, 10, 13, 1800, true);
+	CHECK(!linker__parent_at(l, 4, 13, 1900, 0, t, s));
+	/* the worker's own request, later, is its own, for every call */
+	linker__server_begin(l, 4, 12, 3000, t1, s2);
+	CHECK(linker__parent_at(l, 4, 12, 3100, 0, t, s) && s[0] == 2);
+	CHECK(linker__parent_at(l, 4, 12, 3200, 0, t, s) && s[0] == 2);
+	linker__stats(l, &st);
+	CHECK_EQ_INT(st.threads_taken_on, 7);
+	CHECK_EQ_INT(st.pools_found, 2);
+	/* the other processes are not touched */
+	linker__server_begin(l, 1, 40, 5000, t1, s1);
+	linker__thread_created(l, 1, 40, 41, 5100, true);
+	CHECK(linker__parent_at(l, 1, 41, 5200, 0, t, s) && s[0] == 1);
 	/* the creator's table forgets the request (its slot reused by later ones, the request
 	 * still open as far as the worker's copy goes): the worker's copy is not open any more */
 	linker__server_begin(l, 1, 20, 4000, t1, s1);
