@@ -35,6 +35,7 @@ enum {
 	OPT_EXPORT_QUERY,
 	OPT_TLS,
 	OPT_NO_TLS,
+	OPT_NO_GO_GRPC,
 	OPT_IDLE_MS,
 	OPT_SERVICE_NAME,
 	OPT_STATS,
@@ -96,6 +97,7 @@ static const struct option long_opts[] = {
 	{"export-query", no_argument, NULL, OPT_EXPORT_QUERY},
 	{"tls", no_argument, NULL, OPT_TLS},
 	{"no-tls", no_argument, NULL, OPT_NO_TLS},
+	{"no-go-grpc", no_argument, NULL, OPT_NO_GO_GRPC},
 	{"idle-close-ms", required_argument, NULL, OPT_IDLE_MS},
 	{"service-name", required_argument, NULL, OPT_SERVICE_NAME},
 	{"stats-interval", required_argument, NULL, OPT_STATS},
@@ -182,6 +184,8 @@ void config__usage(FILE *out)
 		"      --no-tls               do not read TLS plaintext with uprobes (OpenSSL, Go's\n"
 		"                             crypto/tls); it is read by default, at a cost on every\n"
 		"                             TLS call of every process (docs/tls.md); --tls: read it\n"
+		"      --no-go-grpc           no uprobes on grpc-go's stream hand-offs: the calls of a\n"
+		"                             Go gRPC handler start traces of their own (docs/http2.md)\n"
 		"\n"
 		"Spans and resource:\n"
 		"      --export-query         export url.query (off by default: it may hold secrets)\n"
@@ -845,6 +849,9 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_NO_TLS:
 			cfg->tls = false;
 			break;
+		case OPT_NO_GO_GRPC:
+			cfg->go_grpc = false;
+			break;
 		case OPT_SERVICE_NAME:
 			err = set_str(&cfg->service_name, optarg);
 			break;
@@ -987,6 +994,7 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->db.query_mode = DB_QUERY_SANITIZED;
 	cfg->db_server_spans = true;
 	cfg->tls = true;
+	cfg->go_grpc = true;
 	cfg->request_metrics = true;
 	cfg->otlp_metrics = true;
 	cfg->metrics_interval_ms = 60000;

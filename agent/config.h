@@ -82,6 +82,7 @@ struct sonde_config {
 	/* Spans. */
 	bool export_query;	   /* put the query string in url.query (off: it may hold secrets) */
 	bool tls;		   /* TLS plaintext from uprobes on the TLS libraries (--tls) */
+	bool go_grpc;		   /* uprobes on grpc-go's stream hand-offs (--no-go-grpc: off) */
 	uint32_t idle_close_ms;	   /* finish a response this long after its last byte */
 	bool http_full_responses;  /* record every HTTP/1.x response (off: the kernel summarizes) */
 	struct db_options db;	   /* database decoders: what becomes of query text */

@@ -832,9 +832,13 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		goto fail;
 	}
 	/* TLS libraries only with --tls: their probes trap on every call of every process that
-	 * uses them, traced or not (docs/tls.md: what it costs) */
-	ld->n_uprobe_rows = cfg->tls ? uprobe_table_len : uprobe_rows_without_tls();
-	ld->uprobes = uprobes__new(uprobe_table, ld->n_uprobe_rows, "/proc", &uprobe_ops, ld);
+	 * uses them, traced or not (docs/tls.md: what it costs); grpc-go's unless --no-go-grpc */
+	ld->uprobe_rows = calloc(uprobe_table_len, sizeof(*ld->uprobe_rows));
+	if (ld->uprobe_rows)
+		ld->n_uprobe_rows = uprobe_rows_chosen(ld->uprobe_rows, cfg->tls, cfg->go_grpc);
+	ld->uprobes = ld->uprobe_rows ? uprobes__new(ld->uprobe_rows, ld->n_uprobe_rows, "/proc",
+						     &uprobe_ops, ld)
+				      : NULL;
 	if (!ld->uprobes) {
 		err = -ENOMEM;
 		goto fail;
@@ -919,7 +923,7 @@ int loader__uprobe_stats(struct loader *ld, struct loader_uprobe_stats *out, int
 
 	for (row = 0; row < ld->n_uprobe_rows && (int)row < max; row++) {
 		uprobes__stats(ld->uprobes, row, &st);
-		out[row].target = uprobe_table[row].name;
+		out[row].target = ld->uprobe_rows[row].name;
 		out[row].attached = st.attached;
 		out[row].failed = st.failed;
 		out[row].detached = st.detached;
@@ -1017,6 +1021,7 @@ void loader__stop(struct loader *ld)
 	for (j = 0; j < ld->n_links; j++)
 		bpf_link__destroy(ld->links[j]);
 	uprobes__free(ld->uprobes);
+	free(ld->uprobe_rows);
 	/* The map would take the program with it when freed below; say it in order. */
 	if (ld->sk_msg_prog_fd > 0)
 		bpf_prog_detach2(ld->sk_msg_prog_fd, ld->out_socks_fd, BPF_SK_MSG_VERDICT);

@@ -67,7 +67,8 @@ struct loader {
 	int sk_msg_prog_fd, out_socks_fd;
 	char propagation[160];
 	struct uprobes *uprobes; /* the uprobe table's files (uprobes.c) */
-	size_t n_uprobe_rows;	 /* the rows in use: the TLS rows only with --tls */
+	struct uprobe_target *uprobe_rows; /* the rows in use (uprobe_rows_chosen) */
+	size_t n_uprobe_rows;
 	/* Unit tests only (loader__new_for_test): what a drain reads instead of the rings. */
 	int (*consume)(struct loader *ld, void *arg);
 	void *consume_arg;

@@ -104,6 +104,7 @@ const struct uprobe_target uprobe_table[] = {
 		.lost = "the calls its gRPC handlers make are not linked to their requests",
 		.hint = "no symbol table, or no DWARF (built with -w?)",
 		.optional = true,
+		.go_grpc = true,
 		.cookies = grpc_go_cookies,
 		.syms = {{GRPC_TRANSPORT "(*http2Server).HandleStreams", "sonde_grpc_reader", NULL,
 			  true},
@@ -148,12 +149,13 @@ const struct uprobe_target uprobe_table[] = {
 };
 const size_t uprobe_table_len = sizeof(uprobe_table) / sizeof(uprobe_table[0]);
 
-size_t uprobe_rows_without_tls(void)
+size_t uprobe_rows_chosen(struct uprobe_target *out, bool tls, bool go_grpc)
 {
-	size_t n = 0;
+	size_t i, n = 0;
 
-	while (n < uprobe_table_len && !uprobe_table[n].tls)
-		n++;
+	for (i = 0; i < uprobe_table_len; i++)
+		if ((tls || !uprobe_table[i].tls) && (go_grpc || !uprobe_table[i].go_grpc))
+			out[n++] = uprobe_table[i];
 	return n;
 }
 

@@ -69,6 +69,7 @@ struct uprobe_target {
 	bool optional;	     /* a file without its required symbols is no match, not a failure
 			      * (a Go program that does not use the package) */
 	bool tls;	     /* a TLS library's row: attached only with --tls (they come last) */
+	bool go_grpc;	     /* grpc-go's stream hand-offs: attached unless --no-go-grpc */
 	/*
 	 * Optional: the cookie (bpf_get_attach_cookie) of each symbol's entry program in the file
 	 * open at fd, read from the file itself (structure offsets); 0 or -errno, and the row then
@@ -78,11 +79,12 @@ struct uprobe_target {
 	struct uprobe_sym syms[UPROBE_MAX_SYMS];
 };
 
-/* The agent's table (uprobes.c), its TLS rows last. */
+/* The agent's table (uprobes.c). */
 extern const struct uprobe_target uprobe_table[];
 extern const size_t uprobe_table_len;
-/* Rows of the table before its TLS rows. */
-size_t uprobe_rows_without_tls(void);
+/* The rows in use, copied to out (room for uprobe_table_len): the TLS rows only with tls, the
+ * grpc-go row only with go_grpc. Returns their number. */
+size_t uprobe_rows_chosen(struct uprobe_target *out, bool tls, bool go_grpc);
 
 /* What attaching and checking files means. */
 struct uprobe_ops {

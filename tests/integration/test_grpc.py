@@ -303,6 +303,34 @@ def test_grpc_calls_made_while_serving_are_its_children(sonde, jaeger, servers, 
         assert not under
 
 
+def test_grpc_go_probes_off(sonde, jaeger, servers, go_bin, test_start_us):
+    """--no-go-grpc: no uprobe on grpc-go's stream hand-offs. A Go service that calls a back-end
+    while it serves each of 20 RPCs: every RPC and every call is still a span, no two calls
+    under one request, and the go-grpc row is not in sonde's uprobe counters (nothing attached
+    for it). The share of calls under a request is printed (0 of 20 when written)."""
+    t = tag()
+    back = servers("go", f"go-off-back-{t}")
+    port = servers("go", f"go-off-mid-{t}")
+    s = sonde("--no-go-grpc")
+    r = client("go", port, "Unary", 20, 4, go_bin, f"go-off-cli-{t}",
+               payload=f"call:127.0.0.1:{back}")
+    assert r["ok"] == 20, r
+    srv = {x.span_id: x for x in exactly(jaeger, f"go-off-mid-{t}", 20, test_start_us,
+                                         where=lambda x: x.kind == "server" and rpc()(x))}
+    calls = exactly(jaeger, f"go-off-mid-{t}", 20, test_start_us,
+                    where=lambda x: x.kind == "client" and rpc()(x))
+    exactly(jaeger, f"go-off-back-{t}", 20, test_start_us,
+            where=lambda x: x.kind == "server" and rpc()(x))
+    under = [c for c in calls if c.parent_id in srv]
+    assert all(c.trace_id == srv[c.parent_id].trace_id for c in under), under
+    assert len(collections.Counter(c.parent_id for c in under)) == len(under)
+    print(f"\ngo, --no-go-grpc: {len(under)} of 20 calls under a request")
+    assert s.stop() == 0
+    rows = [line for line in s.stderr().splitlines() if "uprobes=" in line]
+    assert rows and not any("uprobes=go-grpc " in line for line in rows), rows
+    assert any("uprobes=go-net/http " in line for line in rows), rows
+
+
 def test_grpc_go_without_dwarf_is_said(sonde, jaeger, go_bin, tmp_path, test_start_us):
     """A grpc-go program built with -ldflags=-w keeps its symbols but has no DWARF: where its
     stream ids sit is unknown, so sonde puts none of the go-grpc probes on it and says so, with

@@ -96,6 +96,9 @@ export-query
 {{- if not .Values.tls }}
 no-tls
 {{- end }}
+{{- if not .Values.goGrpc }}
+no-go-grpc
+{{- end }}
 {{- range .Values.selection.pids }}
 pid = {{ . | int64 }}
 {{- end }}
