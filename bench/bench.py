@@ -411,6 +411,7 @@ class Bench:
             "nginx_h2": pick_port(28090, taken),
             "nginx_tls": pick_port(28100, taken),
             "go": pick_port(28180, taken),
+            "grpc": pick_port(28280, taken),
             "sink": pick_port(28318, taken),
             "redis": pick_port(26379, taken),
             "pg": pick_port(25432, taken),
@@ -571,6 +572,14 @@ http {{
         wait_port(self.port["go"], proc=p)
         self.go_pid = p.pid  # taskset execs the server
 
+        # grpc-go's Echo server of the integration tests (tests/apps/grpc_go), one P on the
+        # server CPU as the Go net/http server
+        p = self.spawn("grpc_go", ["taskset", "-c", SERVER_CPU,
+                                   os.path.join(self.bin, "grpc_go"), "server",
+                                   str(self.port["grpc"])], env=env)
+        wait_port(self.port["grpc"], proc=p)
+        self.grpc_pid = p.pid
+
         p = self.spawn("redis", ["taskset", "-c", SERVER_CPU, "redis-server", "--port",
                                  str(self.port["redis"]), "--bind", "127.0.0.1", "--save", "",
                                  "--appendonly", "no", "--daemonize", "no", "--dir", self.tmp,
@@ -639,7 +648,7 @@ http {{
         """sonde traces the benchmark's servers only (both sides of their connections): the
         machine is shared, and other processes' HTTP traffic would add spans that are not ours."""
         args = []
-        for k in ("nginx", "nginx_h2", "nginx_tls", "go", "redis", "pg"):
+        for k in ("nginx", "nginx_h2", "nginx_tls", "go", "grpc", "redis", "pg"):
             args += ["--port", str(self.port[k])]
         return args
 
@@ -790,6 +799,78 @@ http {{
                       ["rps", "cpu_us_per_request"], bpf_stats=True)
         self.pairs_of("nginx_h2_bpf", self.h2load(self.port["nginx_h2"], seconds),
                       ["rps", "cpu_us_per_request"], bpf_stats=True)
+
+    def grpc_h2load(self, seconds):
+        """h2load on the grpc-go server: unary Echo calls on one connection, 32 streams in
+        flight (-c1 -m32). Each call is a POST with gRPC's headers and one length-prefixed
+        message ("hello"); the server answers with a message and trailers (grpc-status 0)."""
+        body = os.path.join(self.out, "grpc_hello.bin")
+        with open(body, "wb") as f:
+            f.write(b"\x00\x00\x00\x00\x05hello")
+
+        def load():
+            url = f"http://127.0.0.1:{self.port['grpc']}/sonde.test.Echo/Unary"
+            c0 = proc_cpu_s(self.grpc_pid)
+            out, err, rc, cpu = run_rusage(["taskset", "-c", CLIENT_CPU, "h2load", "-c1", "-m32",
+                                            f"-D{seconds}", "-d", body,
+                                            "-H", "content-type: application/grpc",
+                                            "-H", "te: trailers", url])
+            c1 = proc_cpu_s(self.grpc_pid)
+            m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+            t = re.search(r"finished in ([\d.]+)(\w+),", out)
+            if rc or not m or not t or not int(m.group(2)):
+                raise RuntimeError(f"h2load (gRPC) failed ({rc}): {out[-500:]} {err[-500:]}")
+            n = int(m.group(2))
+            dur = float(t.group(1)) * {"s": 1, "ms": 1e-3, "m": 60}.get(t.group(2), 1)
+            return {"requests": n, "seconds": dur, "rps": n / dur,
+                    "server_cpu_s": c1 - c0, "client_cpu_s": cpu,
+                    "cpu_us_per_request": (c1 - c0 + cpu) / n * 1e6,
+                    "failed": int(m.group(1)) - n}
+        return load
+
+    def grpc_client(self, calls):
+        """grpc-go's own client (tests/apps/grpc_go) on the client CPU, one P: `calls` unary
+        Echo calls over one connection, 32 in flight. Both ends are grpc-go, so both sides'
+        stream probes fire (the server's handleStream, the client's NewStream call site and
+        header handler)."""
+        def load():
+            env = dict(os.environ, GOMAXPROCS="1")
+            c0 = proc_cpu_s(self.grpc_pid)
+            t0 = time.monotonic()
+            out, err, rc, cpu = run_rusage(["taskset", "-c", CLIENT_CPU,
+                                            os.path.join(self.bin, "grpc_go"), "client",
+                                            f"127.0.0.1:{self.port['grpc']}", "Unary",
+                                            str(calls), "32"], env=env)
+            dur = time.monotonic() - t0
+            c1 = proc_cpu_s(self.grpc_pid)
+            try:
+                ok = json.loads(out.strip().splitlines()[-1])["ok"]
+            except (ValueError, IndexError, KeyError):
+                ok = 0
+            if rc or ok != calls:
+                raise RuntimeError(f"grpc_go client failed ({rc}): {out[-500:]} {err[-500:]}")
+            return {"requests": calls, "seconds": dur, "rps": calls / dur,
+                    "server_cpu_s": c1 - c0, "client_cpu_s": cpu,
+                    "cpu_us_per_request": (c1 - c0 + cpu) / calls * 1e6}
+        return load
+
+    def phase_grpc(self, seconds):
+        """Unary gRPC on grpc-go, one connection, 32 streams in flight: under h2load (the
+        server's side alone, as the HTTP phases measure nginx), then under grpc-go's client
+        (both sides grpc-go), each in rounds of without / with sonde (and the floor), BPF
+        statistics on; then, under grpc-go's client, sonde with and without its grpc-go
+        stream probes (--no-go-grpc) in alternated pairs: what tying each stream to its
+        handler's goroutine costs."""
+        log("gRPC: grpc-go's Echo server, unary calls, one connection, 32 streams in flight")
+        self.pairs_of("grpc_h2load_bpf", self.grpc_h2load(seconds),
+                      ["rps", "cpu_us_per_request"], bpf_stats=True)
+        calls = 40000 if self.quick else 150000
+        self.pairs_of("grpc_go_bpf", self.grpc_client(calls),
+                      ["rps", "cpu_us_per_request"], bpf_stats=True)
+        self.pairs_between("grpc_probes", self.grpc_client(calls),
+                           ["rps", "cpu_us_per_request", "agent_cpu_us_per_request",
+                            "bpf_ns_per_request_side"],
+                           {"probes": [], "no_go_grpc": ["--no-go-grpc"]}, bpf_stats=True)
 
     def phase_https(self, seconds):
         """The same nginx worker over HTTPS (wrk: OpenSSL on both ends, kept-alive
@@ -1192,6 +1273,7 @@ http {{
                       ["tps", "cpu_us_per_request"])
 
         self.phase_http2(sat_s)
+        self.phase_grpc(sat_s)
         self.phase_https(sat_s)
         self.phase_context(sat_s)
         self.phase_profile(sat_s)
@@ -1330,6 +1412,11 @@ def summarize(res):
     if "nginx_tls_bpf" in R and "nginx_h1_bpf" in R:
         S["https"] = {"h1": protocol_figures("nginx_h1_bpf"),
                       "tls": protocol_figures("nginx_tls_bpf")}
+    # gRPC on grpc-go: the server's side alone (h2load), both sides (grpc-go's client)
+    if "grpc_h2load_bpf" in R:
+        S["grpc"] = {"h2load": protocol_figures("grpc_h2load_bpf")}
+        if "grpc_go_bpf" in R:
+            S["grpc"]["go"] = protocol_figures("grpc_go_bpf")
     if "nginx_ctx8k_bpf" in R and "nginx_h1_bpf" in R:
         withs = [p["with"] for p in R["nginx_ctx8k_bpf"]]
         S["context"] = {"h1": protocol_figures("nginx_h1_bpf"),
@@ -1481,6 +1568,11 @@ def summarize(res):
             "drops": sum(sum(p[k]["sonde"]["drops"].values()) for p in sm
                          for k in ("all", "ratio_0.1")),
         }
+    if R.get("grpc_probes"):
+        S["grpc_probes"] = {k: between(R["grpc_probes"], "no_go_grpc", "probes",
+                                       lambda r, k=k: r.get(k))
+                            for k in ("cpu_us_per_request", "agent_cpu_us_per_request",
+                                      "bpf_ns_per_request_side", "rps")}
     for name in ("metrics_all", "metrics_sampled"):
         if R.get(name):
             S[name] = {k: between(R[name], "off", "on", lambda r, k=k: r.get(k))
@@ -1945,6 +2037,34 @@ def report(res):
           "a run's first I/Os and summarizes kept-alive responses.")
         w("")
         protocol_table([("HTTP/1.1", h["h1"]), ("HTTP/2", h["h2"])])
+        w("")
+
+    h = S.get("grpc")
+    if h:
+        w("## gRPC on grpc-go")
+        w("")
+        w("grpc-go's Echo server of the integration tests (`tests/apps/grpc_go`, grpc-go "
+          "1.85, one P on the server CPU): unary calls, one connection, 32 streams in flight. "
+          "Under h2load (-c1 -m32, POSTs with gRPC's headers and a 5-byte message), only the "
+          "server is grpc-go; under grpc-go's own client (one P on the client CPU), both sides "
+          "are, and both sides' stream probes fire. Rounds of without / with sonde (and the "
+          "floor), BPF statistics on in the sonde runs.")
+        w("")
+        protocol_table([(label, h[k]) for k, label in (("h2load", "h2load → grpc-go"),
+                                                      ("go", "grpc-go → grpc-go"))
+                        if k in h])
+        w("")
+    p = S.get("grpc_probes")
+    if p:
+        w("The grpc-go stream probes (the uprobes that tie each stream to its handler's "
+          "goroutine, so that the handler's calls are its children) against `--no-go-grpc`, "
+          "under grpc-go's client, in pairs alternated in order:")
+        w("")
+        between_table(w, p, ("no_go_grpc", "--no-go-grpc"), ("probes", "probes (default)"),
+                      [("cpu_us_per_request", "server + client CPU per call, µs"),
+                       ("agent_cpu_us_per_request", "sonde CPU per call, µs"),
+                       ("bpf_ns_per_request_side", "BPF ns per call and side"),
+                       ("rps", "calls/s")])
         w("")
 
     h = S.get("https")

@@ -69,6 +69,11 @@ for tool in goserver nullsink loadgen; do
 		die "go build of bench/$tool failed"
 done
 
+# grpc-go's Echo server and client of the integration tests (the modules its go.sum pins, from
+# the module cache or the proxy); with its DWARF, which the grpc-go stream probes read
+(cd "$ROOT/tests/apps/grpc_go" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local CGO_ENABLED=0 go build -trimpath -o "$BIN/grpc_go" .) ||
+	die "go build of tests/apps/grpc_go failed"
+
 # --- Jaeger (built once from the Go module proxy, cached) ------------------------------------
 JAEGER=$("$ROOT/tests/jaeger.sh" install) || die "tests/jaeger.sh install failed"
 
