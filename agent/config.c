@@ -632,10 +632,14 @@ static int from_env(struct sonde_config *cfg)
 	return sampler_from_env(cfg);
 }
 
-/* The request metrics' options, and the routes that name them. */
+/* The metrics' address, the request metrics' options, and the routes that name them. */
 static int apply_metrics_opt(struct sonde_config *cfg, int opt, const char *arg)
 {
 	switch (opt) {
+	case OPT_METRICS_ADDR:
+		free(cfg->metrics_addr);
+		cfg->metrics_addr = strcmp(arg, "off") ? strdup(arg) : NULL;
+		return 0;
 	case OPT_REQUEST_METRICS:
 		return parse_bool("--request-metrics", arg, &cfg->request_metrics);
 	case OPT_REQUEST_METRICS_SERIES:
@@ -747,10 +751,138 @@ static int apply_word_opt(struct sonde_config *cfg, int opt, const char *arg)
 	}
 }
 
+/* What sonde is asked to do, and what it says about itself. */
+static int apply_agent_opt(struct sonde_config *cfg, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'h':
+		cfg->command = CMD_HELP;
+		return 0;
+	case 'V':
+		cfg->command = CMD_VERSION;
+		return 0;
+	case 'v':
+		cfg->verbose = true;
+		return 0;
+	case OPT_CHECK:
+		cfg->command = CMD_CHECK;
+		return 0;
+	case OPT_LIST_COUNTERS:
+		cfg->command = CMD_LIST_COUNTERS;
+		return 0;
+	case OPT_STATS:
+		return parse_u32("--stats-interval", arg, 0, 86400, &cfg->stats_interval_s);
+	default: /* OPT_CONFIG: read before the other flags, in config__parse */
+		return 0;
+	}
+}
+
+/* Where spans go and how they are batched. */
+static int apply_export_opt(struct sonde_config *cfg, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_OTLP_ENDPOINT:
+		return set_endpoint(cfg, "--otlp-endpoint", arg, false);
+	case OPT_OTLP_HEADERS:
+		return set_str((char **)&cfg->otlp.headers, arg);
+	case OPT_OTLP_HEADERS_FILE:
+		return set_str(&cfg->otlp_headers_file, arg);
+	case OPT_OTLP_CA:
+		return set_str((char **)&cfg->otlp.ca_file, arg);
+	case OPT_OTLP_INSECURE:
+		cfg->otlp.insecure = true;
+		return 0;
+	case OPT_NO_GZIP:
+		cfg->gzip_mode = 0;
+		return 0;
+	case OPT_GZIP:
+		cfg->gzip_mode = 1;
+		return 0;
+	case OPT_CONSOLE:
+		cfg->console = true;
+		return 0;
+	case OPT_BATCH:
+		return parse_u32("--batch-size", arg, 1, 10000, &cfg->otlp.max_batch);
+	case OPT_BATCH_DELAY:
+		return parse_u32("--batch-delay-ms", arg, 1, 60000, &cfg->otlp.batch_delay_ms);
+	default: /* OPT_QUEUE */
+		return parse_u32("--queue-size", arg, 1, 1000000, &cfg->otlp.max_queue);
+	}
+}
+
+/* What the kernel side captures, and how often the rings are read. */
+static int apply_capture_opt(struct sonde_config *cfg, int opt, const char *arg)
+{
+	uint32_t v;
+	int err;
+
+	switch (opt) {
+	case OPT_CAPTURE_BYTES:
+		return parse_u32("--capture-bytes", arg, 64, SONDE_PAYLOAD_MAX, &cfg->capture_bytes);
+	case OPT_RUN_CAPTURES:
+		return parse_u32("--run-captures", arg, 1, 16, &cfg->run_captures);
+	case OPT_RING_KB:
+		err = parse_u32("--ring-kb", arg, 64, 262144, &v);
+		if (!err && (v & (v - 1))) {
+			fprintf(stderr, "sonde: invalid value '%s' for --ring-kb: expected a power of two\n",
+				arg);
+			err = -EINVAL;
+		}
+		cfg->ring_bytes = v << 10;
+		return err;
+	default: /* OPT_POLL_MS */
+		return parse_u32("--poll-ms", arg, 1, 1000, &cfg->poll_ms);
+	}
+}
+
+/* What the spans hold, how they are made, and which are kept. */
+static int apply_span_opt(struct sonde_config *cfg, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_EXPORT_QUERY:
+		cfg->export_query = true;
+		return 0;
+	case OPT_TLS:
+	case OPT_NO_TLS:
+		cfg->tls = opt == OPT_TLS;
+		return 0;
+	case OPT_NO_GO_GRPC:
+		cfg->go_grpc = false;
+		return 0;
+	case OPT_SERVICE_NAME:
+		return set_str(&cfg->service_name, arg);
+	case OPT_DB_SERVER_SPANS:
+		return parse_bool("--db-server-spans", arg, &cfg->db_server_spans);
+	case OPT_IDLE_MS:
+		return parse_u32("--idle-close-ms", arg, 1, 600000, &cfg->idle_close_ms);
+	default: /* OPT_SAMPLE_RATIO */
+		return parse_ratio("--sample-ratio", arg, &cfg->sample_threshold);
+	}
+}
+
+/* Where the Kubernetes API is, and this node's name and credentials for it. */
+static int apply_k8s_opt(struct sonde_config *cfg, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_K8S_API:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8)) {
+			fprintf(stderr, "sonde: invalid value '%s' for --k8s-api: expected an http:// or https:// URL\n",
+				arg);
+			return -EINVAL;
+		}
+		return set_str(&cfg->k8s_api, arg);
+	case OPT_K8S_NODE:
+		return set_str(&cfg->k8s_node, arg);
+	case OPT_K8S_TOKEN:
+		return set_str(&cfg->k8s_token_file, arg);
+	default: /* OPT_K8S_CA */
+		return set_str(&cfg->k8s_ca_file, arg);
+	}
+}
+
 /* Apply command-line style arguments (argv[0] is skipped) to cfg. */
 static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 {
-	uint32_t v;
 	int c, err;
 
 	optind = 0; /* glibc: a full re-initialisation, as this runs more than once */
@@ -759,71 +891,32 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		err = 0;
 		switch (c) {
 		case 'h':
-			cfg->command = CMD_HELP;
-			break;
 		case 'V':
-			cfg->command = CMD_VERSION;
-			break;
-		case OPT_CHECK:
-			cfg->command = CMD_CHECK;
-			break;
-		case OPT_LIST_COUNTERS:
-			cfg->command = CMD_LIST_COUNTERS;
-			break;
 		case 'v':
-			cfg->verbose = true;
+		case OPT_CHECK:
+		case OPT_LIST_COUNTERS:
+		case OPT_STATS:
+		case OPT_CONFIG:
+			err = apply_agent_opt(cfg, c, optarg);
 			break;
 		case OPT_OTLP_ENDPOINT:
-			err = set_endpoint(cfg, "--otlp-endpoint", optarg, false);
-			break;
 		case OPT_OTLP_HEADERS:
-			err = set_str((char **)&cfg->otlp.headers, optarg);
-			break;
 		case OPT_OTLP_HEADERS_FILE:
-			err = set_str(&cfg->otlp_headers_file, optarg);
-			break;
 		case OPT_OTLP_CA:
-			err = set_str((char **)&cfg->otlp.ca_file, optarg);
-			break;
 		case OPT_OTLP_INSECURE:
-			cfg->otlp.insecure = true;
-			break;
 		case OPT_NO_GZIP:
-			cfg->gzip_mode = 0;
-			break;
 		case OPT_GZIP:
-			cfg->gzip_mode = 1;
-			break;
 		case OPT_CONSOLE:
-			cfg->console = true;
-			break;
 		case OPT_BATCH:
-			err = parse_u32("--batch-size", optarg, 1, 10000, &cfg->otlp.max_batch);
-			break;
 		case OPT_BATCH_DELAY:
-			err = parse_u32("--batch-delay-ms", optarg, 1, 60000, &cfg->otlp.batch_delay_ms);
-			break;
 		case OPT_QUEUE:
-			err = parse_u32("--queue-size", optarg, 1, 1000000, &cfg->otlp.max_queue);
+			err = apply_export_opt(cfg, c, optarg);
 			break;
 		case OPT_CAPTURE_BYTES:
-			err = parse_u32("--capture-bytes", optarg, 64, SONDE_PAYLOAD_MAX,
-					&cfg->capture_bytes);
-			break;
 		case OPT_RUN_CAPTURES:
-			err = parse_u32("--run-captures", optarg, 1, 16, &cfg->run_captures);
-			break;
 		case OPT_RING_KB:
-			err = parse_u32("--ring-kb", optarg, 64, 262144, &v);
-			if (!err && (v & (v - 1))) {
-				fprintf(stderr, "sonde: invalid value '%s' for --ring-kb: expected a power of two\n",
-					optarg);
-				err = -EINVAL;
-			}
-			cfg->ring_bytes = v << 10;
-			break;
 		case OPT_POLL_MS:
-			err = parse_u32("--poll-ms", optarg, 1, 1000, &cfg->poll_ms);
+			err = apply_capture_opt(cfg, c, optarg);
 			break;
 		case OPT_CPU:
 		case OPT_HOOKS:
@@ -832,31 +925,20 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_K8S:
 			err = apply_word_opt(cfg, c, optarg);
 			break;
-		case OPT_IDLE_MS:
-			err = parse_u32("--idle-close-ms", optarg, 1, 600000, &cfg->idle_close_ms);
-			break;
 		case OPT_PID:
 		case OPT_PORT:
 		case OPT_EXE:
 			err = apply_selection_opt(cfg, c, optarg);
 			break;
 		case OPT_EXPORT_QUERY:
-			cfg->export_query = true;
-			break;
 		case OPT_TLS:
-			cfg->tls = true;
-			break;
 		case OPT_NO_TLS:
-			cfg->tls = false;
-			break;
 		case OPT_NO_GO_GRPC:
-			cfg->go_grpc = false;
-			break;
 		case OPT_SERVICE_NAME:
-			err = set_str(&cfg->service_name, optarg);
-			break;
 		case OPT_DB_SERVER_SPANS:
-			err = parse_bool("--db-server-spans", optarg, &cfg->db_server_spans);
+		case OPT_IDLE_MS:
+		case OPT_SAMPLE_RATIO:
+			err = apply_span_opt(cfg, c, optarg);
 			break;
 		case OPT_PROPAGATION:
 		case OPT_TCPOPT_TO:
@@ -864,32 +946,12 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 			err = apply_propagation_opt(cfg, c, optarg);
 			break;
 		case OPT_K8S_API:
-			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
-				fprintf(stderr, "sonde: invalid value '%s' for --k8s-api: expected an http:// or https:// URL\n",
-					optarg);
-				err = -EINVAL;
-				break;
-			}
-			err = set_str(&cfg->k8s_api, optarg);
-			break;
 		case OPT_K8S_NODE:
-			err = set_str(&cfg->k8s_node, optarg);
-			break;
 		case OPT_K8S_TOKEN:
-			err = set_str(&cfg->k8s_token_file, optarg);
-			break;
 		case OPT_K8S_CA:
-			err = set_str(&cfg->k8s_ca_file, optarg);
+			err = apply_k8s_opt(cfg, c, optarg);
 			break;
-		case OPT_CONFIG:
-			break; /* read before the other flags, in config__parse */
 		case OPT_METRICS_ADDR:
-			free(cfg->metrics_addr);
-			cfg->metrics_addr = strcmp(optarg, "off") ? strdup(optarg) : NULL;
-			break;
-		case OPT_SAMPLE_RATIO:
-			err = parse_ratio("--sample-ratio", optarg, &cfg->sample_threshold);
-			break;
 		case OPT_REQUEST_METRICS:
 		case OPT_REQUEST_METRICS_SERIES:
 		case OPT_REQUEST_METRICS_BUCKETS:
@@ -898,9 +960,6 @@ static int apply_args(struct sonde_config *cfg, int argc, char **argv)
 		case OPT_OTLP_METRICS_INTERVAL:
 		case OPT_OTLP_METRICS_TEMPORALITY:
 			err = apply_metrics_opt(cfg, c, optarg);
-			break;
-		case OPT_STATS:
-			err = parse_u32("--stats-interval", optarg, 0, 86400, &cfg->stats_interval_s);
 			break;
 		case ':':
 			fprintf(stderr, "sonde: option %s needs a value (see sonde --help)\n",
