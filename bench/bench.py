@@ -768,19 +768,21 @@ http {{
                     "socket_errors": sock.group(1) if sock else None}
         return load
 
-    def h2load(self, port, seconds):
-        """h2load on nginx's clear-text HTTP/2 port, shaped as wrk's load: 32 connections, one
-        stream in flight on each, so that the requests per connection and the server are the
-        same and only the protocol differs."""
+    def h2load(self, port, seconds, pid=None, path="/", args=("-c32", "-m1")):
+        """h2load on a clear-text HTTP/2 port; by default nginx's, shaped as wrk's load: 32
+        connections, one stream in flight on each, so that the requests per connection and the
+        server are the same and only the protocol differs. pid: the server whose CPU counts
+        (nginx's worker by default); args: h2load's shape and request options."""
         def load():
-            url = f"http://127.0.0.1:{port}/"
-            c0 = proc_cpu_s(self.nginx_worker)
-            out, err, rc, cpu = run_rusage(["taskset", "-c", CLIENT_CPU, "h2load", "-c32",
-                                            "-m1", f"-D{seconds}", url])
-            c1 = proc_cpu_s(self.nginx_worker)
+            server = pid or self.nginx_worker
+            url = f"http://127.0.0.1:{port}{path}"
+            c0 = proc_cpu_s(server)
+            out, err, rc, cpu = run_rusage(["taskset", "-c", CLIENT_CPU, "h2load", *args,
+                                            f"-D{seconds}", url])
+            c1 = proc_cpu_s(server)
             m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
             t = re.search(r"finished in ([\d.]+)(\w+),", out)
-            if rc or not m or not t:
+            if rc or not m or not t or not int(m.group(2)):
                 raise RuntimeError(f"h2load failed ({rc}): {out[-500:]} {err[-500:]}")
             n = int(m.group(2))
             dur = float(t.group(1)) * {"s": 1, "ms": 1e-3, "m": 60}.get(t.group(2), 1)
@@ -807,26 +809,10 @@ http {{
         body = os.path.join(self.out, "grpc_hello.bin")
         with open(body, "wb") as f:
             f.write(b"\x00\x00\x00\x00\x05hello")
-
-        def load():
-            url = f"http://127.0.0.1:{self.port['grpc']}/sonde.test.Echo/Unary"
-            c0 = proc_cpu_s(self.grpc_pid)
-            out, err, rc, cpu = run_rusage(["taskset", "-c", CLIENT_CPU, "h2load", "-c1", "-m32",
-                                            f"-D{seconds}", "-d", body,
-                                            "-H", "content-type: application/grpc",
-                                            "-H", "te: trailers", url])
-            c1 = proc_cpu_s(self.grpc_pid)
-            m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
-            t = re.search(r"finished in ([\d.]+)(\w+),", out)
-            if rc or not m or not t or not int(m.group(2)):
-                raise RuntimeError(f"h2load (gRPC) failed ({rc}): {out[-500:]} {err[-500:]}")
-            n = int(m.group(2))
-            dur = float(t.group(1)) * {"s": 1, "ms": 1e-3, "m": 60}.get(t.group(2), 1)
-            return {"requests": n, "seconds": dur, "rps": n / dur,
-                    "server_cpu_s": c1 - c0, "client_cpu_s": cpu,
-                    "cpu_us_per_request": (c1 - c0 + cpu) / n * 1e6,
-                    "failed": int(m.group(1)) - n}
-        return load
+        return self.h2load(self.port["grpc"], seconds, pid=self.grpc_pid,
+                           path="/sonde.test.Echo/Unary",
+                           args=("-c1", "-m32", "-d", body, "-H", "content-type: application/grpc",
+                                 "-H", "te: trailers"))
 
     def grpc_client(self, calls):
         """grpc-go's own client (tests/apps/grpc_go) on the client CPU, one P: `calls` unary
