@@ -362,7 +362,7 @@ static void on_open(struct assembler *a, const struct sonde_open_event *ev)
 	c->open_ts = ev->open_ts_ns;
 	c->last_ns = ev->head.ts_ns;
 	/* The collector's end of one of our own exports: tracing it would feed on itself. */
-	if (self_conns__has(c->info.dport) && conn_is_local_peer(c))
+	if (self_conns__has(c->info.sport, c->info.dport) && conn_is_local_peer(c))
 		c->selected = false;
 	/* Another sonde's exports: two agents tracing each other would feed on each other. */
 	if (!strncmp(ev->comm, "sonde", sizeof(ev->comm)))

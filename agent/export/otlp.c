@@ -28,7 +28,6 @@
 #include "../self_conns.h"
 #include "exporter_impl.h"
 #include "otlp_encode.h"
-#include "../self_conns.h"
 
 #define OTLP_INFLIGHT 2
 #define OTLP_RESP_MAX 4096
@@ -820,7 +819,7 @@ static void bad_header(const char *pair, void *ctx)
 static int on_connected(void *ctx, char *conn_primary_ip, char *conn_local_ip,
 			int conn_primary_port, int conn_local_port)
 {
-	self_conns__add((uint16_t)conn_local_port);
+	self_conns__add((uint16_t)conn_local_port, (uint16_t)conn_primary_port);
 	return CURL_PREREQFUNC_OK;
 }
 

@@ -10,6 +10,7 @@
 
 #include "assembler.h"
 #include "decoders/tracecontext.h"
+#include "self_conns.h"
 #include "unit.h"
 
 #define MAX_SPANS 64
@@ -66,7 +67,7 @@ static void teardown(void)
 	process_table__free(procs);
 }
 
-static void open_conn(uint64_t id)
+static void open_conn_ports(uint64_t id, uint16_t sport, uint16_t dport)
 {
 	struct sonde_open_event ev = {};
 
@@ -81,9 +82,14 @@ static void open_conn(uint64_t id)
 	ev.family = 2;
 	ev.saddr[0] = 127, ev.saddr[3] = 1;
 	ev.daddr[0] = 127, ev.daddr[3] = 2;
-	ev.sport = 8080;
-	ev.dport = 40000;
+	ev.sport = sport;
+	ev.dport = dport;
 	assembler__on_record(a, &ev, sizeof(ev));
+}
+
+static void open_conn(uint64_t id)
+{
+	open_conn_ports(id, 8080, 40000);
 }
 
 /*
@@ -761,6 +767,28 @@ TEST(uber_trace_id_parsed)
 	CHECK(!tracecontext_parse_uber("1::0:1", 6, &c));	      /* empty span id */
 }
 
+/*
+ * The collector's end of the agent's own export is not traced; a client that Linux gave the same
+ * local port for another destination (it does, when the destinations differ) is.
+ */
+TEST(own_export_port_shared_by_another_client)
+{
+	setup();
+	self_conns__add(40000, 4318); /* the agent's export: 127.0.0.1:40000 -> :4318 */
+	open_conn_ports(1, 8080, 40000); /* a server here, its client also on port 40000 */
+	io_str(1, IN, 1000, "GET /a HTTP/1.1\r\nHost: shop\r\n\r\n");
+	io_str(1, OUT, 2000, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 1);
+	CHECK_EQ_INT(n_ignored, 0);
+	open_conn_ports(2, 4318, 40000); /* the collector's end of the export */
+	CHECK_EQ_INT(n_ignored, 1);
+	CHECK_EQ_INT(ignored_keys[0], 0x1000 + 2);
+	io_str(2, IN, 3000, "POST /v1/traces HTTP/1.1\r\nHost: c\r\nContent-Length: 0\r\n\r\n");
+	io_str(2, OUT, 4000, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	CHECK_EQ_INT(n_spans, 1);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(keep_alive_server);
@@ -787,5 +815,6 @@ int main(void)
 	RUN(waiting_head_is_settled_by_the_answer);
 	RUN(waiting_head_is_settled_at_the_close);
 	RUN(uber_trace_id_parsed);
+	RUN(own_export_port_shared_by_another_client);
 	UNIT_DONE();
 }
