@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Test seams (seams.h). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "seams.h"
 
@@ -23,4 +24,15 @@ uint32_t seams__hold_max_ms(uint32_t dflt)
 	}
 #endif
 	return dflt;
+}
+
+bool seams__uprobe_perf_links(void)
+{
+#ifdef SONDE_TESTING
+	const char *v = getenv("SONDE_TEST_UPROBE_PERF_LINKS");
+
+	return v && !strcmp(v, "1");
+#else
+	return false;
+#endif
 }

@@ -20,6 +20,8 @@
 #include "loader_impl.h"
 #include "runtime.h"
 #include "insn.h"
+#include "seams.h"
+#include "ulinks.h"
 #include "uprobes.h"
 
 static bool verbose_libbpf;
@@ -324,18 +326,16 @@ static void attach_propagation(struct loader *ld, const struct sonde_config *cfg
 	propagation_says(ld, "tcp", false, !pp->tcp && (cfg->propagation & PROPAGATION_TCP));
 }
 
-/* One program at the given file offset of path; NULL (errno set) when it did not attach. */
-static struct bpf_link *attach_at(struct loader *ld, const char *prog, const char *path,
-				  uint64_t off, bool ret, uint64_t cookie)
+/* A program, by name, at cnt file offsets of path (ulinks.h): 0 or -errno, links added to links. */
+static int attach_at(struct loader *ld, const char *prog, const char *path, const uint64_t *offs,
+		     const uint64_t *cookies, int cnt, bool ret, void **links, int *n)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, o, .retprobe = ret, .bpf_cookie = cookie);
 	struct bpf_program *p = bpf_object__find_program_by_name(ld->skel->obj, prog);
 
-	if (!p) {
-		errno = ENOENT;
-		return NULL;
-	}
-	return bpf_program__attach_uprobe_opts(p, -1, path, off, &o);
+	if (!p)
+		return -ENOENT;
+	return ulinks__attach(ld->ulinks, p, path, ld->attaching, offs, cookies, cnt, ret, links,
+			      n, UPROBE_MAX_LINKS);
 }
 
 #if defined(__x86_64__)
@@ -398,8 +398,7 @@ static int attach_sym(struct loader *ld, const struct uprobe_target *t, const st
 		      uint64_t cookie, void **links, int *n)
 {
 	uint64_t rets[UPROBE_MAX_RETS];
-	int n_rets = 0, i;
-	struct bpf_link *l;
+	int n_rets = 0, err;
 
 	if (s->ret && t->ret_insns) {
 		n_rets = function_returns(fd, off, size, rets);
@@ -409,23 +408,17 @@ static int attach_sym(struct loader *ld, const struct uprobe_target *t, const st
 	if (*n + 1 + (n_rets ? n_rets : 1) > UPROBE_MAX_LINKS)
 		return -E2BIG;
 	if (s->entry) {
-		l = attach_at(ld, s->entry, path, site, false, cookie);
-		if (!l)
-			return -errno;
-		links[(*n)++] = l;
+		err = attach_at(ld, s->entry, path, &site, &cookie, 1, false, links, n);
+		if (err)
+			return err;
 	}
 	if (s->ret && !t->ret_insns) {
-		l = attach_at(ld, s->ret, path, site, true, 0);
-		if (!l)
-			return -errno;
-		links[(*n)++] = l;
+		err = attach_at(ld, s->ret, path, &site, NULL, 1, true, links, n);
+		if (err)
+			return err;
 	}
-	for (i = 0; i < n_rets; i++) {
-		l = attach_at(ld, s->ret, path, rets[i], false, 0);
-		if (!l)
-			return -errno;
-		links[(*n)++] = l;
-	}
+	if (n_rets)
+		return attach_at(ld, s->ret, path, rets, NULL, n_rets, false, links, n);
 	return 0;
 }
 
@@ -438,7 +431,7 @@ static int attach_calls(struct loader *ld, const struct uprobe_sym *s, const cha
 			int *n)
 {
 	uint32_t at[UPROBE_MAX_RETS];
-	struct bpf_link *l;
+	uint64_t offs[UPROBE_MAX_RETS], cookies[UPROBE_MAX_RETS];
 	uint8_t *code;
 	int k, i;
 
@@ -454,12 +447,10 @@ static int attach_calls(struct loader *ld, const struct uprobe_sym *s, const cha
 	if (*n + k > UPROBE_MAX_LINKS)
 		return -E2BIG;
 	for (i = 0; i < k; i++) {
-		l = attach_at(ld, s->entry, path, off + at[i], false, cookie);
-		if (!l)
-			return -errno;
-		links[(*n)++] = l;
+		offs[i] = off + at[i];
+		cookies[i] = cookie;
 	}
-	return 0;
+	return attach_at(ld, s->entry, path, offs, cookies, k, false, links, n);
 }
 
 #if defined(__x86_64__)
@@ -639,6 +630,9 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	/* A file whose old links are being removed would run its programs twice meanwhile. */
+	ld->attaching = ulinks__file_id(fd);
+	ulinks__settle(ld->ulinks, ld->attaching);
 	attach_path(file, fd, path, sizeof(path));
 	/* One pass over the symbols for all of them, where libbpf reads them once per probe
 	 * (node's 11 probes: 94 ms that way, 22 ms this one, measured here): a program started
@@ -690,7 +684,7 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 				fprintf(stderr, "sonde: uprobe %s of %s: not attached (%s)\n",
 					t->syms[i].symbol, path, strerror(-err));
 			while (*n > k) /* an optional symbol's failure costs only its own links */
-				bpf_link__destroy(links[--*n]);
+				ulinks__detach(ld->ulinks, links[--*n]);
 			err = 0;
 		}
 	}
@@ -698,7 +692,7 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 	close(fd);
 	if (err) {
 		while (*n)
-			bpf_link__destroy(links[--*n]);
+			ulinks__detach(ld->ulinks, links[--*n]);
 		return err;
 	}
 	if (!*n)
@@ -710,7 +704,9 @@ static int uprobe_attach(void *ctx, const struct uprobe_target *t, const char *f
 
 static void uprobe_detach(void *ctx, void *link)
 {
-	bpf_link__destroy(link);
+	struct loader *ld = ctx;
+
+	ulinks__detach(ld->ulinks, link);
 }
 
 static bool uprobe_is_go(void *ctx, const char *path)
@@ -768,6 +764,7 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	struct probe_plan plan;
 	struct btf *btf = NULL;
 	struct loader *ld;
+	bool multi;
 	int err;
 
 	verbose_libbpf = cfg->verbose;
@@ -815,6 +812,16 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		goto fail;
 	}
 
+	/* The uprobe programs load for the links the kernel can make best (ulinks.h). */
+	multi = !seams__uprobe_perf_links() && ulinks__multi_supported();
+	ulinks__prepare(ld->skel->obj, multi);
+	ld->ulinks = ulinks__new(multi);
+	if (!ld->ulinks) {
+		err = -ENOMEM;
+		loader_explain_failure("prepare the uprobe links", err);
+		goto fail;
+	}
+
 	/* Load, then fill what needs the maps' fds. */
 	err = sonde_bpf__load(ld->skel);
 	if (err) {
@@ -853,6 +860,9 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 	err = probes__attach(ld, &plan);
 	if (err)
 		goto fail;
+	if (ld->n_uprobe_rows)
+		snprintf(ld->hooks + strlen(ld->hooks), sizeof(ld->hooks) - strlen(ld->hooks),
+			 " uprobes(%s)", multi ? "uprobe_multi" : "perf_event");
 	attach_propagation(ld, cfg, &pp);
 	btf__free(btf);
 	return ld;
@@ -1021,6 +1031,7 @@ void loader__stop(struct loader *ld)
 	for (j = 0; j < ld->n_links; j++)
 		bpf_link__destroy(ld->links[j]);
 	uprobes__free(ld->uprobes);
+	ulinks__free(ld->ulinks); /* every link queued by the line above goes, in parallel */
 	free(ld->uprobe_rows);
 	/* The map would take the program with it when freed below; say it in order. */
 	if (ld->sk_msg_prog_fd > 0)

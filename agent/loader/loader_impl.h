@@ -67,6 +67,8 @@ struct loader {
 	int sk_msg_prog_fd, out_socks_fd;
 	char propagation[160];
 	struct uprobes *uprobes; /* the uprobe table's files (uprobes.c) */
+	struct ulinks *ulinks;	 /* their links, and the threads that remove them (ulinks.c) */
+	uint64_t attaching;	 /* the file uprobe_attach is on (ulinks__file_id) */
 	struct uprobe_target *uprobe_rows; /* the rows in use (uprobe_rows_chosen) */
 	size_t n_uprobe_rows;
 	/* Unit tests only (loader__new_for_test): what a drain reads instead of the rings. */

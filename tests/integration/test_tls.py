@@ -16,7 +16,6 @@ error counter (not_http and parse_errors stay 0).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -32,6 +31,7 @@ import grpcapps
 import harness
 import mysqlutil
 import pgutil
+import uprobe_links
 from test_grpc import exactly
 from test_http_spans import stats_line
 from test_trace_chain import build_go_hop, uprobe_files, wait_probes
@@ -102,16 +102,7 @@ def test_https_to_nginx_from_curl_python_and_node(sonde, jaeger, start_nginx, tl
 
 def probes_with_offsets(sonde_pid):
     """(file, BPF program name, file offset) of each uprobe and uretprobe of sonde_pid."""
-    r = subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True, text=True,
-                       timeout=30)
-    assert r.returncode == 0, r.stderr
-    probes = [e for e in json.loads(r.stdout or "[]")
-              if e.get("pid") == sonde_pid and e.get("fd_type") in ("uprobe", "uretprobe")]
-    r = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
-                       timeout=30)
-    assert r.returncode == 0, r.stderr
-    names = {p["id"]: p.get("name", "") for p in json.loads(r.stdout or "[]")}
-    return [(e["filename"], names.get(e.get("prog_id"), ""), e["offset"]) for e in probes]
+    return [(f, prog, off) for f, prog, off, _ in uprobe_links.uprobes_of(sonde_pid)]
 
 
 def instruction_at(path, offset):
@@ -175,6 +166,35 @@ def test_tls_is_read_by_default_and_no_tls_turns_it_off(sonde, start_nginx, tls)
                 if os.path.basename(p[0]).startswith("libssl")]
     assert agent.stop() == 0
     assert "uprobes=openssl" not in agent.stderr() and "uprobes=go-crypto" not in agent.stderr()
+
+
+@pytest.mark.parametrize("kind", ["uprobe_multi", "perf_event"])
+def test_uprobe_links_of_either_kind(sonde, jaeger, start_nginx, tls, kind, test_start_us):
+    """Where the kernel makes uprobe_multi links (this one does) sonde uses them, else
+    perf-event links (forced here with the testing agent's SONDE_TEST_UPROBE_PERF_LINKS): the
+    attach line names the kind, every uprobe sonde holds is of it, and the plaintext arrives
+    the same, entry probes and uretprobes alike."""
+    t = tag()
+    ng = start_nginx(tls=tls)
+    env = {"SONDE_TEST_UPROBE_PERF_LINKS": "1"} if kind == "perf_event" else None
+    agent = sonde(testing=True, env=env)
+    assert f" uprobes({kind});" in agent.stderr(), agent.stderr()
+    kinds = harness.poll_until(lambda: (lambda k: k if k[kind] else None)(
+        uprobe_links.link_kinds(agent.pid)), 30, what="sonde's uprobes on libssl")
+    assert kinds["perf_event" if kind == "uprobe_multi" else "uprobe_multi"] == 0, kinds
+    probes = probes_with_offsets(agent.pid)
+    assert any(p.startswith("sonde_ssl_read") for _, p, _ in probes), probes
+    assert any(p == "sonde_ssl_ret" for _, p, _ in probes), probes
+    urls = [f"{ng.url}/api/items/{i}" for i in range(20)]
+    harness.curl(urls[0], *sum((["-o", "/dev/null", u] for u in urls[1:]), []), "-o", "/dev/null",
+                 service_name=f"curl-{t}", env=tls.client_env())
+    srv = exactly(jaeger, "nginx", 20, test_start_us, where=on_port(ng.port, "server"))
+    cli = exactly(jaeger, f"curl-{t}", 20, test_start_us, where=on_port(ng.port, "client"))
+    assert all(s.tags["url.scheme"] == "https" for s in srv)
+    assert all(s.tags["url.full"].startswith("https://") for s in cli)
+    assert {s.parent_id for s in srv} == {s.span_id for s in cli}
+    st = clean_stats(agent)
+    assert st["tls_untied"] == 0, st
 
 
 def test_https_servers_in_python_and_node_in_one_trace(sonde, jaeger, start_nginx,

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import harness
 import redisutil
+import uprobe_links
 
 ROOT = Path(__file__).resolve().parents[2]
 LOAD = ROOT / "tests" / "apps" / "py_load.py"
@@ -258,20 +259,10 @@ def test_go_calls_are_children_of_their_requests(sonde, jaeger, start_nginx, tes
 
 
 def uprobe_files(sonde_pid, with_programs=False):
-    """The files sonde_pid has uprobes on (bpftool perf: one entry per uprobe), or with
-    with_programs, (file, BPF program name) pairs."""
-    r = subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True, text=True,
-                       timeout=30)
-    assert r.returncode == 0, r.stderr
-    probes = [e for e in json.loads(r.stdout or "[]")
-              if e.get("pid") == sonde_pid and e.get("fd_type") == "uprobe"]
-    if not with_programs:
-        return [e["filename"] for e in probes]
-    r = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
-                       timeout=30)
-    assert r.returncode == 0, r.stderr
-    names = {p["id"]: p.get("name", "") for p in json.loads(r.stdout or "[]")}
-    return [(e["filename"], names.get(e.get("prog_id"), "")) for e in probes]
+    """The files sonde_pid has entry uprobes on (one entry per uprobe), or with with_programs,
+    (file, BPF program name) pairs."""
+    probes = [(f, prog) for f, prog, _, ret in uprobe_links.uprobes_of(sonde_pid) if not ret]
+    return probes if with_programs else [f for f, _ in probes]
 
 
 def wait_probes(sonde_pid, exe, last, timeout=15):
