@@ -828,7 +828,8 @@ static int apply_capture_opt(struct sonde_config *cfg, int opt, const char *arg)
 				arg);
 			err = -EINVAL;
 		}
-		cfg->ring_bytes = v << 10;
+		if (!err)
+			cfg->ring_bytes = v << 10;
 		return err;
 	default: /* OPT_POLL_MS */
 		return parse_u32("--poll-ms", arg, 1, 1000, &cfg->poll_ms);
