@@ -59,6 +59,7 @@ struct h2_stream {
 	uint32_t reset_code;
 	uint16_t status;	/* :status; 0 when none */
 	int grpc_status;	/* -1: none seen */
+	uint64_t grpc_timeout_ns; /* the request's grpc-timeout; 0: none */
 	uint32_t unknown_fields; /* header fields HPACK could not resolve (sonde joined late) */
 	/* Body sizes: the DATA frames' lengths of each direction ([1]: the client's). Unsure
 	 * when a frame was padded (its padding is in its length) or a walk lost its place while
@@ -310,6 +311,31 @@ static bool method_ok(const char *m, size_t n)
 	return n > 0;
 }
 
+/* A grpc-timeout value (gRPC over HTTP/2: 1 to 8 digits and a unit, H M S m u n) in ns; 0 if
+ * it is not one. */
+static uint64_t grpc_timeout(const char *v, size_t n)
+{
+	static const struct {
+		char unit;
+		uint64_t ns;
+	} units[] = {{'H', 3600000000000ULL}, {'M', 60000000000ULL}, {'S', 1000000000ULL},
+		     {'m', 1000000ULL},	       {'u', 1000ULL},	       {'n', 1ULL}};
+	uint64_t x = 0;
+	size_t i;
+
+	if (n < 2 || n > 9)
+		return 0;
+	for (i = 0; i < n - 1; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return 0;
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (v[n - 1] == units[i].unit)
+			return x * units[i].ns;
+	return 0;
+}
+
 static void request_field(struct h2_stream *s, const char *name, size_t nlen, const char *v,
 			  size_t vlen)
 {
@@ -330,6 +356,8 @@ static void request_field(struct h2_stream *s, const char *name, size_t nlen, co
 		copy_str(s->user_agent, sizeof(s->user_agent), &s->ua_len, v, vlen);
 	else if (name_is(name, nlen, "content-type"))
 		s->grpc = vlen >= 16 && !memcmp(v, "application/grpc", 16);
+	else if (name_is(name, nlen, "grpc-timeout"))
+		s->grpc_timeout_ns = grpc_timeout(v, vlen);
 	else if (name_is(name, nlen, "traceparent") && !s->head.has_ctx &&
 		 tracecontext_parse_traceparent(v, vlen, &tc))
 		s->head.has_ctx = true, s->head.ctx = tc;
@@ -817,11 +845,26 @@ static const char *const grpc_codes[] = {
 	"UNAUTHENTICATED",
 };
 
+/*
+ * A stream cancelled (RST_STREAM CANCEL, from either end) when its grpc-timeout had run out:
+ * gRPC's libraries cancel a call so at its deadline, and report DEADLINE_EXCEEDED, not
+ * CANCELLED. The client's clock starts before its HEADERS are written and the server's after
+ * they are read, so a tenth of the timeout (and 2 ms) is allowed for.
+ */
+static bool past_deadline(const struct h2_stream *s)
+{
+	uint64_t t = s->grpc_timeout_ns, took = s->head.end_ns - s->head.start_ns;
+
+	return t && s->head.end_ns >= s->head.start_ns && took + t / 10 + 2000000ULL >= t;
+}
+
 /* The gRPC status of a stream: its grpc-status, or what a reset or HTTP status means. */
 static int grpc_code(const struct h2_stream *s)
 {
 	if (s->grpc_status >= 0)
 		return s->grpc_status;
+	if (s->reset && s->reset_code == 0x8 && past_deadline(s))
+		return 4;
 	if (s->reset) /* RST_STREAM's code as the gRPC HTTP/2 mapping reads it */
 		return s->reset_code == 0x8 ? 1 : s->reset_code == 0x7 ? 14 : 13;
 	switch (s->status) { /* no trailers: the HTTP status says (gRPC's HTTP mapping) */

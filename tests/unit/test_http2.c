@@ -654,8 +654,10 @@ static void response_ok(struct bytes *b, uint32_t sid)
 	data(b, sid, 100, END_STREAM);
 }
 
-/* A gRPC unary request: the head, one length-prefixed message with END_STREAM. */
-static void grpc_request(struct bytes *b, uint32_t sid, const char *path)
+/* A gRPC unary request with this grpc-timeout (none: NULL): the head, one length-prefixed
+ * message with END_STREAM. */
+static void grpc_request_timeout(struct bytes *b, uint32_t sid, const char *path,
+				 const char *timeout)
 {
 	struct bytes h = {0};
 
@@ -665,10 +667,16 @@ static void grpc_request(struct bytes *b, uint32_t sid, const char *path)
 	hp_lit(&h, ":authority", "localhost:50051");
 	hp_lit(&h, "content-type", "application/grpc");
 	hp_lit(&h, "te", "trailers");
-	hp_lit(&h, "grpc-timeout", "1S");
+	if (timeout)
+		hp_lit(&h, "grpc-timeout", timeout);
 	frame(b, HEADERS, END_HEADERS, sid, h.p, h.n);
 	data(b, sid, 12, END_STREAM);
 	bytes_free(&h);
+}
+
+static void grpc_request(struct bytes *b, uint32_t sid, const char *path)
+{
+	grpc_request_timeout(b, sid, path, "1S");
 }
 
 static void grpc_response_head(struct bytes *b, uint32_t sid)
@@ -1468,6 +1476,56 @@ TEST(rst_stream_cancel_client)
 	grpc_cancelled(SONDE_ROLE_CLIENT);
 }
 
+/*
+ * A call cancelled when its grpc-timeout ran out is DEADLINE_EXCEEDED, as gRPC's libraries
+ * report it on both ends (an error on the server too, by the conventions); cancelled before
+ * (a tenth of the timeout is allowed for the two clocks), or with no timeout, or one that is
+ * not a grpc-timeout, it is CANCELLED.
+ */
+static void deadline_case(uint8_t role, const char *timeout, uint64_t reset_at, const char *want)
+{
+	struct conn *k = conn_new(role);
+	struct bytes c = {0}, r = {0};
+	uint8_t cancel[4] = {0, 0, 0, 0x8};
+	const struct done_op *d = &snk.done[0];
+
+	handshake(k, 10, 0);
+	grpc_request_timeout(&c, 1, "/sonde.test.Echo/Unary", timeout);
+	kio_bytes(k, true, &c, 1000);
+	frame(&r, RST_STREAM, 0, 1, cancel, sizeof(cancel));
+	kio_bytes(k, role == SONDE_ROLE_CLIENT, &r, 1000 + reset_at);
+	CHECK_EQ_INT(snk.n_done, 1);
+	CHECK_ATTR(&d->sp, "rpc.response.status_code", want);
+	if (role == SONDE_ROLE_CLIENT || !strcmp(want, "DEADLINE_EXCEEDED")) {
+		CHECK_EQ_INT(d->sp.status, SPAN_STATUS_ERROR);
+		CHECK_ATTR(&d->sp, "error.type", want);
+	} else {
+		CHECK_EQ_INT(d->sp.status, SPAN_STATUS_UNSET);
+	}
+	kclose(k, 2000 + reset_at);
+	conn_free(k);
+	bytes_free(&c);
+	bytes_free(&r);
+}
+
+TEST(deadline_cancel_is_deadline_exceeded)
+{
+	static const uint8_t roles[] = {SONDE_ROLE_CLIENT, SONDE_ROLE_SERVER};
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		deadline_case(roles[i], "300m", 300000000, "DEADLINE_EXCEEDED");
+		deadline_case(roles[i], "300m", 280000000, "DEADLINE_EXCEEDED"); /* node's lag */
+		deadline_case(roles[i], "300m", 200000000, "CANCELLED");
+		deadline_case(roles[i], "300000u", 299000000, "DEADLINE_EXCEEDED");
+		deadline_case(roles[i], "1H", 299000000, "CANCELLED");
+		deadline_case(roles[i], NULL, 300000000, "CANCELLED");
+		deadline_case(roles[i], "300x", 300000000, "CANCELLED");	  /* no such unit */
+		deadline_case(roles[i], "123456789n", 300000000, "CANCELLED"); /* 9 digits */
+		deadline_case(roles[i], "m", 300000000, "CANCELLED");
+	}
+}
+
 /* An upload the server refused half way: no size for a body that did not end. */
 TEST(rst_stream_mid_upload_has_no_size)
 {
@@ -2114,6 +2172,7 @@ int main(void)
 	RUN(lost_record_inside_a_run);
 	RUN(lost_record_whole_run);
 	RUN(rst_stream_cancel_client);
+	RUN(deadline_cancel_is_deadline_exceeded);
 	RUN(rst_stream_mid_upload_has_no_size);
 	RUN(rst_stream_cancel_server);
 	RUN(goaway_from_server);
