@@ -8,7 +8,7 @@
 #                                 the sanitizer/libFuzzer runtime, Python packages
 #                                 (tests/requirements.txt), npm packages of the Node.js apps
 #                                 (tests/apps/package-lock.json, into tests/apps/node_modules),
-#                                 the Go modules of tests/apps/grpc_go and Jaeger
+#                                 the Go modules of tests/apps/grpc_go and go_pgx, and Jaeger
 #                                 (tests/jaeger.sh install)
 #   tests/install-deps.sh packaging  what tests/integration/test_packaging.py needs: helm and
 #                                 kubeconform (go install, pinned, into $SONDE_CACHE/bin), Kubernetes
@@ -152,14 +152,16 @@ npm_install() {
 # The modules of the Go test apps, as their go.sum pins them, into the Go module cache, so that
 # the tests build them without reaching the module proxy. Fast when they are there.
 go_modules() {
-	local dir=$HERE/apps/grpc_go
+	local dir
 	if ! command -v go >/dev/null 2>&1; then
-		log "warning: go is not installed; the Go gRPC tests will fail or be skipped"
+		log "warning: go is not installed; the Go gRPC and pgx tests will fail or be skipped"
 		return
 	fi
-	(cd "$dir" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local go mod download) ||
-		die "go mod download in $dir failed (see go's message above for the module)"
-	log "Go modules present for $dir"
+	for dir in "$HERE"/apps/grpc_go "$HERE"/apps/go_pgx; do
+		(cd "$dir" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local go mod download) ||
+			die "go mod download in $dir failed (see go's message above for the module)"
+		log "Go modules present for $dir"
+	done
 }
 
 do_build() {
