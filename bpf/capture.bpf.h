@@ -603,6 +603,11 @@ static __always_inline int on_socket_io(struct sock *sk, int ret, int flags, __u
 
 	st = bpf_map_lookup_elem(&conns, &key);
 	if (!st) {
+		/* An I/O that returns after its socket closed (a write that the peer's reset
+		 * overtook) starts nothing: the close took the connection's entry, and a new one
+		 * would be a connection of no address that no close ever ends. */
+		if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE)
+			return 0;
 		bpf_map_update_elem(&conns, &key, &conn_state_zero, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(&conns, &key);
 		if (!st)

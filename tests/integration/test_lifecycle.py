@@ -100,3 +100,49 @@ def test_a_second_sonde_is_told_and_neither_traces_the_other(sonde, jaeger, star
     out = second.stdout()
     assert "GET /api/users/{id}" in out  # the second one does trace the applications
     assert "/v1/traces" not in out, [l for l in out.splitlines() if "/v1/traces" in l][:3]
+
+
+RESET_THEN_READ = r"""
+import socket, struct, sys
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+sys.stdin.readline()  # sonde is attached
+c = socket.create_connection(("127.0.0.1", srv.getsockname()[1]))
+s, _ = srv.accept()
+c.sendall(b"GET /after-reset HTTP/1.1\r\nHost: x\r\n\r\n")
+import time; time.sleep(0.1)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()  # a reset: the server's socket is closed, its request still queued
+time.sleep(0.2)
+print(len(s.recv(4096)), flush=True)
+s.close()
+"""
+
+
+def test_a_read_after_the_close_starts_no_connection(sonde):
+    """A reset closes a socket while bytes it received are still queued: the application's
+    read returns them after the kernel's close took the connection's state. That read must
+    not start a new connection, which no close would ever end (a conn of no address in the
+    agent, an entry in the kernel's table until evicted). The client's send is the one I/O
+    and the one connection sonde counts (its request, reset, an incomplete span)."""
+    p = subprocess.Popen(["python3", "-c", RESET_THEN_READ], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        int(p.stdout.readline())  # listening
+        agent = sonde("--pid", str(p.pid))
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "38", "the read after the reset got no bytes"
+        assert p.wait(timeout=10) == 0
+    finally:
+        p.kill()
+    time.sleep(1)  # the agent drains its rings
+    assert agent.stop() == 0
+    stats = [l for l in agent.stderr().splitlines()
+             if l.startswith("sonde: stats (exit): io=")]
+    assert stats, agent.stderr()
+    st = {k: int(v) for k, v in (kv.split("=") for kv in stats[-1].split(": ", 2)[2].split())
+          if v.isdigit()}
+    assert st["io"] == 1 and st["conns"] == 1, stats[-1]
