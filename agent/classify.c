@@ -3,9 +3,10 @@
  * Detection: which protocol a connection speaks, from the first bytes of a run, asking every
  * row of the registry in order (decoder.h). The first detector that claims the bytes says which
  * end sent them, so which end this process is. An answer seen first (sonde joined an exchange
- * half-way) makes the connection wait for a later run, a few times. A run whose first I/O is
- * too short to tell (a client reading a 4-byte packet header alone) is kept, and tried again
- * with the next I/O of the run joined to it.
+ * half-way) makes the connection wait for a later run, a few times; bytes of a protocol whose
+ * decoder cannot start past a connection's first bytes (HTTP/2) give it up, counted apart. A
+ * run whose first I/O is too short to tell (a client reading a 4-byte packet header alone) is
+ * kept, and tried again with the next I/O of the run joined to it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,21 +32,33 @@ void classify__free(struct conn *c)
 	c->keep = NULL;
 }
 
-/* The first row that claims the bytes, and what it says; NULL and NO (or MIDWAY) else. */
+/* The first row that claims the bytes, and what it says; NULL and NO (or MIDWAY, or LATE)
+ * else. */
 static const struct decoder *detect(const struct conn *c, const uint8_t *p, size_t n,
 				    enum detect_result *res)
 {
 	const struct decoder *const *d;
-	bool midway = false;
+	bool midway = false, late = false;
 
 	for (d = decoders; *d; d++) {
 		*res = (*d)->detect(p, n, &c->info);
 		if (*res == DETECT_CLIENT || *res == DETECT_SERVER)
 			return *d;
 		midway = midway || *res == DETECT_MIDWAY;
+		late = late || *res == DETECT_LATE;
 	}
-	*res = midway ? DETECT_MIDWAY : DETECT_NO;
+	*res = midway ? DETECT_MIDWAY : late ? DETECT_LATE : DETECT_NO;
 	return NULL;
+}
+
+/* Bytes no decoder can follow: a protocol joined too late, or none sonde decodes. */
+static void give_up_bytes(struct assembler *a, struct conn *c, enum detect_result res)
+{
+	if (res == DETECT_LATE)
+		a->st.conns_joined_late++;
+	else
+		a->st.conns_not_http++;
+	core__conn_off(a, c, false);
 }
 
 /* A decoder claimed the bytes a run of dir starts with: this process's end, and its state. */
@@ -119,8 +132,7 @@ static bool classify_more(struct assembler *a, struct conn *c, const struct sond
 	if (k->len < DETECT_MIN && add == cap && cap == ev->io_bytes)
 		return false; /* still too few: wait for the next one */
 	classify__free(c);
-	a->st.conns_not_http++;
-	core__conn_off(a, c, false);
+	give_up_bytes(a, c, res);
 	return false;
 }
 
@@ -151,9 +163,7 @@ bool classify__data(struct assembler *a, struct conn *c, const struct sonde_data
 	}
 	/* An answer first means sonde started mid-exchange: wait for the next request, a few
 	 * times. Anything else is no protocol sonde decodes. */
-	if (res != DETECT_MIDWAY || ++c->midway >= MIDWAY_LIMIT) {
-		a->st.conns_not_http++;
-		core__conn_off(a, c, false);
-	}
+	if (res != DETECT_MIDWAY || ++c->midway >= MIDWAY_LIMIT)
+		give_up_bytes(a, c, res);
 	return false;
 }

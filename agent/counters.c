@@ -103,6 +103,11 @@ const struct counter counters[] = {
 	 TOTAL("sonde_connections_not_http_total",
 	       "Connections given up as no protocol sonde decodes."),
 	 ASM(conns_not_http)},
+	{STAT(MAIN, "joined_late"),
+	 TOTAL("sonde_connections_joined_late_total",
+	       "Connections of a protocol sonde decodes, first seen where it cannot start decoding: "
+	       "HTTP/2 opened before sonde started (its header tables are unknown). Not decoded."),
+	 ASM(conns_joined_late)},
 	{STAT(MAIN, NULL),
 	 TOTAL("sonde_connections_dropped_total", "Connections not followed: table full."),
 	 ASM(conns_dropped)},

@@ -33,6 +33,9 @@ enum detect_result {
 	DETECT_SERVER = 2, /* this protocol, and these bytes were sent by the server */
 	DETECT_MIDWAY = 3, /* this protocol, but an exchange sonde joined half-way (an answer
 			    * came first): the connection waits for a later run, a few times */
+	DETECT_LATE = 4,   /* this protocol, joined past any point the decoder can start from
+			    * (HTTP/2 opened before sonde: its header tables are unknown): the
+			    * connection is not decoded, and counted as such */
 };
 
 /* What the core knows of a connection, for detectors and decoders to read (never write). */

@@ -130,6 +130,53 @@ struct h2_state {
  * The client preface; or a server's SETTINGS frame first (some servers write theirs before
  * they read the preface): the connection then waits for the preface's run.
  */
+static uint32_t be32(const uint8_t *p);
+
+/*
+ * Whether a frame header could open a run of a connection under way: a type of RFC 9113's
+ * with the stream and length it requires, at most the default SETTINGS_MAX_FRAME_SIZE long
+ * (which text and the other binary protocols here fail at their first byte).
+ */
+static bool frame_head_ok(const uint8_t *p)
+{
+	uint32_t len = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+	uint32_t sid = be32(p + 5);
+
+	if (len > 16384 || (sid & 0x80000000U))
+		return false;
+	switch (p[3]) {
+	case FT_DATA: case FT_HEADERS: case FT_CONTINUATION:
+		return sid != 0;
+	case FT_PRIORITY:
+		return sid != 0 && len == 5;
+	case FT_RST_STREAM:
+		return sid != 0 && len == 4;
+	case FT_SETTINGS:
+		return sid == 0 && len % 6 == 0 && (!(p[4] & 1) || len == 0);
+	case FT_PING:
+		return sid == 0 && len == 8;
+	case FT_GOAWAY:
+		return sid == 0 && len >= 8;
+	case FT_WINDOW_UPDATE:
+		return len == 4;
+	default:
+		return false;
+	}
+}
+
+/* Whether n bytes are whole frames of valid heads, the last one possibly cut by the capture. */
+static bool frames_run(const uint8_t *p, size_t n)
+{
+	size_t at = 0;
+
+	while (at + FRAME_HEAD <= n) {
+		if (!frame_head_ok(p + at))
+			return false;
+		at += FRAME_HEAD + ((uint32_t)p[at] << 16 | (uint32_t)p[at + 1] << 8 | p[at + 2]);
+	}
+	return at && (at >= n || n - at < FRAME_HEAD);
+}
+
 static enum detect_result h2_detect(const uint8_t *p, size_t n, const struct conn_info *info)
 {
 	uint32_t len;
@@ -143,6 +190,11 @@ static enum detect_result h2_detect(const uint8_t *p, size_t n, const struct con
 	if (p[3] == FT_SETTINGS && p[4] == 0 && !p[5] && !p[6] && !p[7] && !p[8] && len % 6 == 0 &&
 	    len <= 60 && n >= FRAME_HEAD + len)
 		return DETECT_MIDWAY;
+	/* Frames of a connection under way: opened before sonde started, its HPACK tables are
+	 * unknown, and a name from them could be wrong. (A SETTINGS that is not an ACK may be a
+	 * server's first, cut short: not that.) */
+	if (!(p[3] == FT_SETTINGS && !(p[4] & 1)) && frames_run(p, n))
+		return DETECT_LATE;
 	return DETECT_NO;
 }
 

@@ -9,6 +9,7 @@ the kernel then walks its frames from the first byte (capture policy H2_FRAMES).
 from __future__ import annotations
 
 import collections
+import json
 import subprocess
 import threading
 import time
@@ -18,6 +19,7 @@ import pytest
 
 import grpcapps
 import harness
+from test_http_spans import stats_line
 
 KINDS = ("go", "py", "node")
 METHOD = "sonde.test.Echo/Unary"
@@ -170,6 +172,37 @@ def test_grpc_status_codes_and_deadlines(sonde, jaeger, servers, go_bin, server_
         assert s.is_error and s.tags["error.type"] == "DEADLINE_EXCEEDED", s.tags
         assert 200_000 <= s.duration_us < 2_500_000, s.duration_us
     assert {s.parent_id for s in sdl} == {s.span_id for s in dl}
+
+
+def test_grpc_channel_opened_before_sonde_is_counted_not_named(sonde, jaeger, servers, go_bin,
+                                                              test_start_us):
+    """A gRPC channel opened before sonde started: its header tables are unknown, so its calls
+    are not decoded (a name from them could be wrong). Both ends' connections are counted as
+    joined late, not as "not HTTP", and make no span; a channel opened after sonde is traced."""
+    t = tag()
+    port = servers("go", f"gl-srv-{t}")
+    # 80 calls of 100 ms, one at a time, on one channel: sonde starts while they go on
+    early = subprocess.Popen(
+        grpcapps.command("go", "client", *grpcapps.client_args(port, "Unary", 80, 1, "sleep:100"),
+                         go_bin=go_bin),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=harness._env(f"gl-early-{t}", None))
+    try:
+        time.sleep(1)
+        agent = sonde()
+        out, err = early.communicate(timeout=120)
+    finally:
+        early.kill()
+    assert early.returncode == 0 and json.loads(out.strip().splitlines()[-1])["ok"] == 80, err
+    r = client("go", port, "Unary", 3, 1, go_bin, f"gl-late-{t}")
+    assert r["ok"] == 3, r
+    exactly(jaeger, f"gl-late-{t}", 3, test_start_us, where=rpc())
+    srv = exactly(jaeger, f"gl-srv-{t}", 3, test_start_us, where=lambda s: s.kind == "server")
+    assert all(s.name == METHOD for s in srv), [s.name for s in srv]
+    assert jaeger.spans(f"gl-early-{t}", start_us=test_start_us) == []
+    assert agent.stop() == 0
+    st = stats_line(agent.stderr())
+    assert st["joined_late"] == 2 and st["not_http"] == 0, st
 
 
 @pytest.mark.parametrize("server_kind", KINDS)

@@ -744,10 +744,11 @@ TEST(detect)
 	CHECK_EQ_INT(det(s.p, s.n), DETECT_MIDWAY);
 	frame(&x, SETTINGS, 0, 0, NULL, 0);
 	CHECK_EQ_INT(det(x.p, x.n), DETECT_MIDWAY);
-	/* an ACK, a SETTINGS on a stream, one cut short, one of a length not a multiple of 6 */
+	/* an ACK (a connection under way: below), a SETTINGS on a stream, one cut short, one of a
+	 * length not a multiple of 6 */
 	x.n = 0;
 	frame(&x, SETTINGS, ACK, 0, NULL, 0);
-	CHECK_EQ_INT(det(x.p, x.n), DETECT_NO);
+	CHECK_EQ_INT(det(x.p, x.n), DETECT_LATE);
 	x.n = 0;
 	frame(&x, SETTINGS, 0, 1, "\0\x3\0\0\0\x64", 6);
 	CHECK_EQ_INT(det(x.p, x.n), DETECT_NO);
@@ -755,6 +756,38 @@ TEST(detect)
 	x.n = 0;
 	frame(&x, SETTINGS, 0, 0, "\0\x3\0\0\0\x64\0", 7);
 	CHECK_EQ_INT(det(x.p, x.n), DETECT_NO);
+	/* A connection under way (opened before sonde): frames with the heads RFC 9113 allows,
+	 * whole or the last one cut by the capture, are HTTP/2 that cannot be decoded. */
+	x.n = 0;
+	response_ok(&x, 7);
+	CHECK_EQ_INT(det(x.p, x.n), DETECT_LATE);
+	CHECK_EQ_INT(det(x.p, FRAME_HEAD + 3), DETECT_LATE);
+	x.n = 0;
+	data(&x, 5, 100, 0);
+	frame(&x, WINDOW_UPDATE, 0, 0, "\0\0\x10\0", 4);
+	frame(&x, PING, 0, 0, "12345678", 8);
+	CHECK_EQ_INT(det(x.p, x.n), DETECT_LATE);
+	frame(&x, PING, 0, 0, "1234567", 7); /* a PING of 7 bytes: not HTTP/2 */
+	CHECK_EQ_INT(det(x.p, x.n), DETECT_NO);
+	x.n = 0;
+	frame(&x, HEADERS, END_HEADERS, 0, "\x88", 1); /* HEADERS on stream 0 */
+	CHECK_EQ_INT(det(x.p, x.n), DETECT_NO);
+	x.n = 0;
+	frame(&x, UNKNOWN_TYPE, 0, 3, "ab", 2);
+	CHECK_EQ_INT(det(x.p, x.n), DETECT_NO);
+	x.n = 0;
+	frame_head(&x, 16385, DATA, 0, 1); /* past the default SETTINGS_MAX_FRAME_SIZE */
+	CHECK_EQ_INT(det(x.p, x.n), DETECT_NO);
+	x.n = 0;
+	frame(&x, RST_STREAM, 0, 3, "\0\0\0\x8", 4);
+	data(&x, 3, 1, 0); /* 1 byte past the frames: a head cut by the capture */
+	CHECK_EQ_INT(det(x.p, x.n - 9), DETECT_LATE);
+	/* the other protocols' first bytes are not frames: a PostgreSQL query, a MySQL packet,
+	 * a Redis array, a TLS record */
+	CHECK_EQ_INT(det("Q\0\0\0\x0eSELECT 1;\0", 15), DETECT_NO);
+	CHECK_EQ_INT(det("\x21\0\0\0\x03SELECT * FROM t", 20), DETECT_NO);
+	CHECK_EQ_INT(det("*1\r\n$4\r\nPING\r\n", 14), DETECT_NO);
+	CHECK_EQ_INT(det("\x16\x03\x01\x02\0\x01\0\x01\xfc\x03\x03", 11), DETECT_NO);
 	/* HTTP/1 */
 	CHECK_EQ_INT(det(h1, strlen(h1)), DETECT_NO);
 	CHECK_EQ_INT(det("HTTP/1.1 200 OK\r\n\r\n", 19), DETECT_NO);
