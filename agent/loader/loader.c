@@ -758,13 +758,52 @@ static const char *const library_dirs[] = {
 	"/usr/lib",		     "/usr/local/lib",
 };
 
+/* Before the load: the uprobe programs load for the links the kernel can make best
+ * (ulinks.h). */
+static int links_prepare(struct loader *ld)
+{
+	bool multi = !seams__uprobe_perf_links() && ulinks__multi_supported();
+
+	ulinks__prepare(ld->skel->obj, multi);
+	ld->ulinks = ulinks__new(multi);
+	if (!ld->ulinks) {
+		loader_explain_failure("prepare the uprobe links", -ENOMEM);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The uprobe table's rows in use, and what they attach to at once: the library directories'
+ * files, and those of the processes that run already. TLS libraries only with --tls: their
+ * probes trap on every call of every process that uses them, traced or not (docs/tls.md: what
+ * it costs); grpc-go's unless --no-go-grpc.
+ */
+static int uprobes_start(struct loader *ld, const struct sonde_config *cfg)
+{
+	size_t i;
+
+	ld->uprobe_rows = calloc(uprobe_table_len, sizeof(*ld->uprobe_rows));
+	if (!ld->uprobe_rows)
+		return -ENOMEM;
+	ld->n_uprobe_rows = uprobe_rows_chosen(ld->uprobe_rows, cfg->tls, cfg->go_grpc);
+	ld->uprobes = uprobes__new(ld->uprobe_rows, ld->n_uprobe_rows, "/proc", &uprobe_ops, ld);
+	if (!ld->uprobes)
+		return -ENOMEM;
+	for (i = 0; i < sizeof(library_dirs) / sizeof(library_dirs[0]); i++)
+		uprobes__library_dir(ld->uprobes, library_dirs[i]);
+	/* Processes that run already: their libraries and executables before their next
+	 * connection (a library loaded from elsewhere, a program that links one in). */
+	uprobes__running(ld->uprobes);
+	return 0;
+}
+
 struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb, void *ctx)
 {
 	struct propagation_plan pp;
 	struct probe_plan plan;
 	struct btf *btf = NULL;
 	struct loader *ld;
-	bool multi;
 	int err;
 
 	verbose_libbpf = cfg->verbose;
@@ -812,15 +851,9 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		goto fail;
 	}
 
-	/* The uprobe programs load for the links the kernel can make best (ulinks.h). */
-	multi = !seams__uprobe_perf_links() && ulinks__multi_supported();
-	ulinks__prepare(ld->skel->obj, multi);
-	ld->ulinks = ulinks__new(multi);
-	if (!ld->ulinks) {
-		err = -ENOMEM;
-		loader_explain_failure("prepare the uprobe links", err);
+	err = links_prepare(ld);
+	if (err)
 		goto fail;
-	}
 
 	/* Load, then fill what needs the maps' fds. */
 	err = sonde_bpf__load(ld->skel);
@@ -838,23 +871,9 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		loader_explain_failure("open the ring buffers", err);
 		goto fail;
 	}
-	/* TLS libraries only with --tls: their probes trap on every call of every process that
-	 * uses them, traced or not (docs/tls.md: what it costs); grpc-go's unless --no-go-grpc */
-	ld->uprobe_rows = calloc(uprobe_table_len, sizeof(*ld->uprobe_rows));
-	if (ld->uprobe_rows)
-		ld->n_uprobe_rows = uprobe_rows_chosen(ld->uprobe_rows, cfg->tls, cfg->go_grpc);
-	ld->uprobes = ld->uprobe_rows ? uprobes__new(ld->uprobe_rows, ld->n_uprobe_rows, "/proc",
-						     &uprobe_ops, ld)
-				      : NULL;
-	if (!ld->uprobes) {
-		err = -ENOMEM;
+	err = uprobes_start(ld, cfg);
+	if (err)
 		goto fail;
-	}
-	for (size_t i = 0; i < sizeof(library_dirs) / sizeof(library_dirs[0]); i++)
-		uprobes__library_dir(ld->uprobes, library_dirs[i]);
-	/* Processes that run already: their libraries and executables before their next
-	 * connection (a library loaded from elsewhere, a program that links one in). */
-	uprobes__running(ld->uprobes);
 
 	/* Attach: the probe table's rows, then the propagation modes. */
 	err = probes__attach(ld, &plan);
@@ -862,7 +881,7 @@ struct loader *loader__start(const struct sonde_config *cfg, loader_event_cb cb,
 		goto fail;
 	if (ld->n_uprobe_rows)
 		snprintf(ld->hooks + strlen(ld->hooks), sizeof(ld->hooks) - strlen(ld->hooks),
-			 " uprobes(%s)", multi ? "uprobe_multi" : "perf_event");
+			 " uprobes(%s)", ulinks__multi(ld->ulinks) ? "uprobe_multi" : "perf_event");
 	attach_propagation(ld, cfg, &pp);
 	btf__free(btf);
 	return ld;

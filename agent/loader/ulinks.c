@@ -156,6 +156,11 @@ struct ulinks *ulinks__new(bool multi)
 	return u;
 }
 
+bool ulinks__multi(const struct ulinks *u)
+{
+	return u->multi;
+}
+
 /* The threads start with the first removal: a host with no uprobe user never has them. */
 static void start_threads(struct ulinks *u)
 {

@@ -30,6 +30,8 @@ void ulinks__prepare(struct bpf_object *obj, bool multi);
 struct ulinks *ulinks__new(bool multi);
 /* Drains what is queued (in parallel), then frees. */
 void ulinks__free(struct ulinks *u);
+/* Are its links uprobe_multi ones (else perf-event ones)? */
+bool ulinks__multi(const struct ulinks *u);
 
 /*
  * prog at the cnt file offsets offs of path, each with its cookie (cookies may be NULL: 0), as

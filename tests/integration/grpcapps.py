@@ -48,6 +48,24 @@ _last_go_bin: Path | None = None  # what build_go built last: start_server and r
 _log_numbers = itertools.count(1)
 
 
+def go_build(src: Path, out: Path, ldflags: str | None = None) -> None:
+    """go build the app in src into out, with the modules its go.sum pins: from the Go module
+    cache (tests/install-deps.sh test fills it) or the module proxy (-mod=readonly: the tree is
+    never changed)."""
+    path = os.environ.get("PATH", "") + ":/usr/local/go/bin"
+    go = shutil.which("go", path=path)
+    if not go:
+        raise HarnessError(f"go is not installed: it builds {src}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    flags = ["-ldflags", ldflags] if ldflags else []
+    r = subprocess.run([go, "build", "-trimpath", *flags, "-o", str(out), "."], cwd=src,
+                       capture_output=True, text=True, timeout=GO_BUILD_TIMEOUT,
+                       env={**os.environ, "PATH": path, "GOTOOLCHAIN": "local",
+                            "GOFLAGS": "-mod=readonly -buildvcs=false", "CGO_ENABLED": "0"})
+    if r.returncode != 0:
+        raise HarnessError(f"go build in {src} failed ({r.returncode}):\n{r.stderr}")
+
+
 def build_go(tmp_path: Path, ldflags: str | None = None) -> Path:
     """Build tests/apps/grpc_go into tmp_path/grpc_go, unless it is there already. The modules
     come from the Go module cache (tests/install-deps.sh test fills it) or the module proxy;
@@ -56,18 +74,7 @@ def build_go(tmp_path: Path, ldflags: str | None = None) -> Path:
     global _last_go_bin
     out = Path(tmp_path) / "grpc_go"
     if not out.exists():
-        path = os.environ.get("PATH", "") + ":/usr/local/go/bin"
-        go = shutil.which("go", path=path)
-        if not go:
-            raise HarnessError("go is not installed: it builds tests/apps/grpc_go")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        flags = ["-ldflags", ldflags] if ldflags else []
-        r = subprocess.run([go, "build", "-trimpath", *flags, "-o", str(out), "."], cwd=GO_DIR,
-                           capture_output=True, text=True, timeout=GO_BUILD_TIMEOUT,
-                           env={**os.environ, "PATH": path, "GOTOOLCHAIN": "local",
-                                "GOFLAGS": "-mod=readonly -buildvcs=false", "CGO_ENABLED": "0"})
-        if r.returncode != 0:
-            raise HarnessError(f"go build in {GO_DIR} failed ({r.returncode}):\n{r.stderr}")
+        go_build(GO_DIR, out, ldflags)
     if not ldflags:
         _last_go_bin = out
     return out

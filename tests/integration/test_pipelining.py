@@ -17,15 +17,16 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 
+import grpcapps
 import harness
 import pgutil
 from harness import HarnessError
 from redisutil import redis_installed
+from test_postgres import db_spans, pg_factory  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CI") and not (redis_installed() and shutil.which("node")
@@ -299,25 +300,9 @@ def test_psycopg_pipeline_every_query_on_both_ends(sonde, jaeger, tmp_path):
         pg.stop()
 
 
-def build_go_pgx(tmp_path) -> str:
-    """tests/apps/go_pgx, built with the modules its go.sum pins (tests/install-deps.sh test
-    puts them in the Go module cache)."""
-    path = os.environ.get("PATH", "") + ":/usr/local/go/bin"
-    go = shutil.which("go", path=path)
-    if not go:
-        pytest.fail("go is not installed: it builds tests/apps/go_pgx")
-    out = tmp_path / "go_pgx"
-    r = subprocess.run([go, "build", "-trimpath", "-o", str(out), "."],
-                       cwd=harness.APPS / "go_pgx", capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "PATH": path, "GOTOOLCHAIN": "local",
-                            "GOFLAGS": "-mod=readonly -buildvcs=false", "CGO_ENABLED": "0"})
-    assert r.returncode == 0, r.stderr
-    return str(out)
-
-
 @pytest.mark.skipif(not os.environ.get("CI") and not pgutil.available(),
                     reason="PostgreSQL server binaries not installed")
-def test_pgx_batches_every_query_on_both_ends(sonde, jaeger, tmp_path):
+def test_pgx_batches_every_query_on_both_ends(sonde, jaeger, pg_factory, tmp_path):
     """pgx (Go) sends a batch as one pipeline: a Parse and Describe of each new statement and a
     Sync, then a Bind and Execute of each query and one Sync. 30 INSERTs, 30 SELECTs, then a
     batch of three whose second fails (the server skips the third until the Sync: no span
@@ -326,46 +311,39 @@ def test_pgx_batches_every_query_on_both_ends(sonde, jaeger, tmp_path):
     its SQLSTATE, on both ends."""
     tok = token()
     svc = f"pgx-{tok}"
-    gobin = build_go_pgx(tmp_path)
+    gobin = tmp_path / "go_pgx"
     try:
-        pg = pgutil.PgServer.start(tmp_path / "pg")
+        grpcapps.go_build(harness.APPS / "go_pgx", gobin)
     except HarnessError as e:
         pytest.fail(str(e))
-    try:
-        sonde("--port", str(pg.port))
-        t0 = harness.now_us()
-        r = subprocess.run([gobin, pg.dsn() + " sslmode=disable", "30"], capture_output=True,
-                           text=True, timeout=60, env=harness._env(svc, None))
-        assert r.returncode == 0, r.stderr
-        out = json.loads(r.stdout)
-        assert out["sum"] == sum(range(30)) and out["max"] == 29, out
-        assert out["errors"][0] == "" and "22012" in out["errors"][1] and out["errors"][2], out
+    pg = pg_factory()
+    sonde("--port", str(pg.port))
+    t0 = harness.now_us()
+    r = subprocess.run([str(gobin), pg.dsn() + " sslmode=disable", "30"], capture_output=True,
+                       text=True, timeout=60, env=harness._env(svc, None))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["sum"] == sum(range(30)) and out["max"] == 29, out
+    assert out["errors"][0] == "" and "22012" in out["errors"][1] and out["errors"][2], out
 
-        def ours(kind):
-            return lambda s: s.kind == kind and s.name in ("INSERT t", "SELECT t") and \
-                s.tags.get("server.port") == pg.port
+    def ours(s):
+        return s.name in ("INSERT t", "SELECT t")
 
-        want = 30 + 30 + 2 + 1
-        clients = jaeger.wait_for_spans(svc, where=ours("client"), count=want, limit=1000,
-                                        start_us=t0, timeout=60)
-        servers = jaeger.wait_for_spans("postgres", where=ours("server"), count=want,
-                                        limit=1000, start_us=t0, timeout=60)
-        time.sleep(2.5)  # a surplus would show now
-        clients = [s for s in jaeger.spans(svc, limit=1000, start_us=t0) if ours("client")(s)]
-        servers = [s for s in jaeger.spans("postgres", limit=1000, start_us=t0)
-                   if ours("server")(s)]
-        assert len(clients) == want and len(servers) == want, (len(clients), len(servers))
-        inserts = [s for s in clients if s.name == "INSERT t"]
-        assert len(inserts) == 30
-        # one pipeline: every INSERT was written before the first answer came
-        assert max(s.start_us for s in inserts) <= min(s.start_us + s.duration_us
-                                                       for s in inserts), inserts
-        for side in (clients, servers):
-            failed = [s for s in side if s.is_error]
-            assert len(failed) == 1 and failed[0].tags.get("db.response.status_code") == "22012", \
-                [(s.name, s.tags) for s in failed]
-        ids = {s.span_id: s for s in clients}
-        assert all(s.parent_id in ids and ids[s.parent_id].name == s.name for s in servers)
-        assert len({s.parent_id for s in servers}) == want
-    finally:
-        pg.stop()
+    want = 30 + 30 + 2 + 1
+    # each waits for `want`, then a little longer: a surplus would show
+    clients = db_spans(jaeger, svc, want, t0, "client", where=ours, timeout=60, port=pg.port)
+    servers = db_spans(jaeger, "postgres", want, t0, "server", where=ours, timeout=60,
+                       port=pg.port)
+    assert len(clients) == want and len(servers) == want, (len(clients), len(servers))
+    inserts = [s for s in clients if s.name == "INSERT t"]
+    assert len(inserts) == 30
+    # one pipeline: every INSERT was written before the first answer came
+    assert max(s.start_us for s in inserts) <= min(s.start_us + s.duration_us
+                                                   for s in inserts), inserts
+    for side in (clients, servers):
+        failed = [s for s in side if s.is_error]
+        assert len(failed) == 1 and failed[0].tags.get("db.response.status_code") == "22012", \
+            [(s.name, s.tags) for s in failed]
+    ids = {s.span_id: s for s in clients}
+    assert all(s.parent_id in ids and ids[s.parent_id].name == s.name for s in servers)
+    assert len({s.parent_id for s in servers}) == want
