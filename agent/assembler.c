@@ -456,9 +456,14 @@ static void on_close(struct assembler *a, const struct sonde_close_event *ev)
 
 static void on_go_stream(struct assembler *a, const struct sonde_go_stream_event *ev)
 {
+	struct go_stream_readers r = {.io_g = ev->io_g, .io_since = ev->io_since,
+				      .first_g = ev->first_g, .first_since = ev->first_since};
+
 	if (ev->role == SONDE_GO_STREAM_SERVE)
-		go_streams__serve(a->go_streams, ev->head.tgid, ev->g, ev->io_g, ev->first_g,
-				  ev->stream, ev->head.ts_ns);
+		go_streams__serve(a->go_streams, ev->head.tgid, ev->g, &r, ev->stream,
+				  ev->head.ts_ns);
+	else if (ev->role == SONDE_GO_STREAM_ROLE)
+		go_streams__role(a->go_streams, ev->head.tgid, ev->g, ev->head.ts_ns);
 	else if (ev->role == SONDE_GO_STREAM_OPEN)
 		go_streams__open(a->go_streams, ev->head.tgid, ev->g, ev->io_g, ev->stream,
 				 ev->head.ts_ns);

@@ -7,8 +7,9 @@
  *   another: that one serves the request too, from the SERVE record until its response starts;
  * - a client stream is written by its transport's writer goroutine for the goroutine that
  *   asked for it (OPEN): the call is that goroutine's.
- * Streams are known by process, the goroutine that did their I/O, and their id; which of a
- * stream's operation and its record comes first does not matter.
+ * Streams are known by process, the goroutine that did their I/O (for a server stream, with
+ * when it began to read that connection: a g is reused), and their id; which of a stream's
+ * operation and its record comes first does not matter.
  */
 #ifndef SONDE_GO_STREAMS_H
 #define SONDE_GO_STREAMS_H
@@ -28,17 +29,28 @@ struct go_streams_stats {
 
 struct go_streams *go_streams__new(struct linker *l);
 void go_streams__free(struct go_streams *gs);
-/* SONDE_GO_STREAM_SERVE: goroutine g runs the handler of stream `stream` that io_g read, or
- * first_g (the connection's first read, by the goroutine that accepted it). */
-void go_streams__serve(struct go_streams *gs, uint32_t tgid, uint64_t g, uint64_t io_g,
-		       uint64_t first_g, uint32_t stream, uint64_t ts);
-/* A server operation began: stream `stream`, read by io_g at start_ns, with these ids. */
+/* A server connection's readers, each with when it took that role (its ROLE record's time). */
+struct go_stream_readers {
+	uint64_t io_g, io_since;       /* its reader */
+	uint64_t first_g, first_since; /* the goroutine that accepted it; 0 if not known */
+};
+
+/* SONDE_GO_STREAM_ROLE: goroutine g began to read a server connection at ts. */
+void go_streams__role(struct go_streams *gs, uint32_t tgid, uint64_t g, uint64_t ts);
+/* SONDE_GO_STREAM_SERVE: goroutine g runs the handler of stream `stream` that r's reader read,
+ * or the goroutine that accepted the connection (its first read). */
+void go_streams__serve(struct go_streams *gs, uint32_t tgid, uint64_t g,
+		       const struct go_stream_readers *r, uint32_t stream, uint64_t ts);
+/* A server operation began: stream `stream`, read by io_g at start_ns, with these ids (io_g as
+ * the reader it is since its latest ROLE record). */
 void go_streams__server_begin(struct go_streams *gs, uint32_t tgid, uint64_t io_g,
 			      uint32_t stream, uint64_t start_ns, const uint8_t trace_id[16],
 			      const uint8_t span_id[8]);
-/* Its span joined its caller's trace (link.c): so do the handler's calls from now on. */
+/* The span span_id of that operation joined its caller's trace (link.c): so do the handler's
+ * calls from now on. */
 void go_streams__server_retrace(struct go_streams *gs, uint32_t tgid, uint64_t io_g,
-				uint32_t stream, const uint8_t trace_id[16]);
+				uint32_t stream, const uint8_t span_id[8],
+				const uint8_t trace_id[16]);
 /* Its response started at ts: the handler stops serving it. Done: the operation is over
  * (answered then, if it was not). */
 void go_streams__server_answered(struct go_streams *gs, uint32_t tgid, uint64_t io_g,

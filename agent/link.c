@@ -133,8 +133,9 @@ static void wake(struct assembler *a, struct conn *p, struct link_recent *r)
 						       w->op ? w->op->span_id : w->sp->span_id,
 						       r->trace_id);
 			if (w->begun && w->stream)
-				go_streams__server_retrace(a->go_streams, p->tgid, w->actor,
-							   w->stream, r->trace_id);
+				go_streams__server_retrace(
+					a->go_streams, p->tgid, w->actor, w->stream,
+					w->op ? w->op->span_id : w->sp->span_id, r->trace_id);
 			a->st.links_tuple++;
 		}
 		waiter_release(a, p, w);

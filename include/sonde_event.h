@@ -304,12 +304,17 @@ struct sonde_notes_event {
  *   `io_g` read (0 when the connection was accepted before sonde attached), or first_g, the
  *   one that accepted the connection (its first read may hold the first requests);
  * - OPEN: goroutine io_g (the connection's writer) opens client stream `stream` for g, which
- *   asked for it; its HEADERS follow on io_g.
+ *   asked for it; its HEADERS follow on io_g;
+ * - ROLE: goroutine g starts to read a server connection, as its accepting goroutine or its
+ *   reader, at head.ts_ns. A g is reused once its goroutine exits (an accepting goroutine
+ *   exits as soon as it has read the preface, and the next connection's often gets its g), so
+ *   a reader is known by its g and that time: io_since and first_since in SERVE.
  * head.tid is the OS thread, head.ts_ns when; conn_id is 0.
  */
 enum sonde_go_stream_role {
 	SONDE_GO_STREAM_SERVE = 1,
 	SONDE_GO_STREAM_OPEN = 2,
+	SONDE_GO_STREAM_ROLE = 3,
 };
 
 struct sonde_go_stream_event {
@@ -317,6 +322,8 @@ struct sonde_go_stream_event {
 	__u64 g;      /* the goroutine that runs the stream's code (its g) */
 	__u64 io_g;   /* the goroutine that reads (SERVE) or writes (OPEN) it */
 	__u64 first_g; /* SERVE: the connection's accepting goroutine, 0 if not known */
+	__u64 io_since;	   /* SERVE: when io_g took its role (its ROLE record's time) */
+	__u64 first_since; /* SERVE: when first_g took its role */
 	__u32 stream; /* the HTTP/2 stream id */
 	__u16 role;   /* enum sonde_go_stream_role */
 	__u16 pad0;   /* explicit padding */

@@ -302,7 +302,7 @@ def test_grpc_calls_made_while_serving_are_its_children(sonde, jaeger, servers, 
     t = tag()
     backs = [servers("go", f"gw-back{i}-{t}") for i in range(5)]
     port = servers(mid, f"gw-{mid}-{t}")
-    sonde()
+    agent = sonde()
     # sonde attaches a running program's uprobes at its first connection, which takes the
     # kernel 15-20 ms (docs/tls.md): the streams of that moment are not tied. One call first,
     # then the measure.
@@ -342,6 +342,13 @@ def test_grpc_calls_made_while_serving_are_its_children(sonde, jaeger, servers, 
         assert len(under) == 300
     elif mid == "py":
         assert not under
+    # Every stream the Go back-ends served (and the Go middle's) was tied to its handler
+    # goroutine. A connection's first requests come in its first read, by the goroutine that
+    # accepted it, whose g the next connection's often reuses: before that was told apart,
+    # 10 of them could go untied, or under another connection's request.
+    assert agent.stop() == 0
+    served = stats_line(agent.stderr())["go_streams_served"]
+    assert served >= (600 if mid == "go" else 300), served
 
 
 def test_grpc_go_probes_off(sonde, jaeger, servers, go_bin, test_start_us):
