@@ -29,6 +29,15 @@ from harness import HarnessError, Jaeger, SondeProcess  # noqa: E402
 IN_CI = bool(os.environ.get("CI"))
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (item.rep_call), so that fixtures can tell at
+    teardown whether the test failed."""
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
 def _need(tool_ok: bool, what: str) -> None:
     """Skip when a tool is missing on a developer machine; fail in CI, where it must be there."""
     if not tool_ok:
@@ -105,6 +114,11 @@ def sonde(request, tmp_path):
             problems.append(f"sonde exited with status {rc} after SIGTERM (want 0); "
                             f"stderr:\n{harness.tail(p.stderr_path)}")
         print(f"sonde logs: {p.stdout_path} {p.stderr_path}")
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            # CI keeps no temporary files: its log is all there is to read a failure by,
+            # and sonde's last lines hold its statistics at exit
+            print(f"sonde's stderr, last lines:\n{harness.tail(p.stderr_path, 12)}")
     if problems:
         pytest.fail("\n".join(problems))
 
