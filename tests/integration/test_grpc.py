@@ -58,8 +58,14 @@ def exactly(jaeger, service, count, start_us, where=None, timeout=60):
     would show)."""
     def ok(s):
         return s.service == service and (where is None or where(s))
-    jaeger.wait_for_spans(service, where=ok, count=count, timeout=timeout, start_us=start_us,
-                          limit=5000)
+    try:
+        jaeger.wait_for_spans(service, where=ok, count=count, timeout=timeout,
+                              start_us=start_us, limit=5000)
+    except AssertionError as e:
+        # which ones came tells a lost request from a lost connection
+        found = [(s.name, s.kind, s.tags.get("url.path"), s.tags.get("network.protocol.version"))
+                 for s in jaeger.spans(service, start_us=start_us, limit=5000) if ok(s)]
+        raise AssertionError(f"{e}; found: {found[:40]}") from None
     time.sleep(2.5)
     spans = [s for s in jaeger.spans(service, start_us=start_us, limit=5000) if ok(s)]
     assert len(spans) == count, [(s.name, s.kind, s.tags) for s in spans][:10]
