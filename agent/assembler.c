@@ -157,7 +157,7 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *out)
 void core__ignore(struct assembler *a, struct conn *c)
 {
 	if (a->ignore && c->sock_key && !c->kernel_ignored) {
-		a->ignore(a->ignore_ctx, c->sock_key);
+		a->ignore(a->ignore_ctx, c->sock_key, c->id);
 		c->kernel_ignored = true;
 		a->st.conns_ignored++;
 	}
@@ -242,7 +242,7 @@ static void sink_policy(void *ctx, uint8_t policy)
 
 	if (!a->policy || !a->calling->sock_key)
 		return;
-	a->policy(a->policy_ctx, a->calling->sock_key, policy);
+	a->policy(a->policy_ctx, a->calling->sock_key, a->calling->id, policy);
 	if (policy == SONDE_CAPTURE_HTTP1_STATUS)
 		a->st.conns_summarized++;
 	else if (policy == SONDE_CAPTURE_RUNS)

@@ -24,8 +24,9 @@ typedef void (*span_emit_cb)(void *ctx, const struct span *s);
 /* Read a connection's kernel state (loader__conn_state), or NULL where there is no kernel. */
 typedef int (*conn_state_fn)(void *ctx, uint64_t sock_key, struct sonde_conn_state *out);
 
-/* Tell the kernel to stop copying and recording a connection (loader__ignore_conn). */
-typedef void (*conn_ignore_fn)(void *ctx, uint64_t sock_key);
+/* Tell the kernel to stop copying and recording a connection (loader__ignore_conn): the one at
+ * sock_key, if it is still conn_id (a socket's address is reused by later connections). */
+typedef void (*conn_ignore_fn)(void *ctx, uint64_t sock_key, uint64_t conn_id);
 
 struct assembler_stats {
 	uint64_t records;	  /* records handled */
@@ -78,8 +79,9 @@ void assembler__set_ignore(struct assembler *a, conn_ignore_fn fn, void *ctx);
  * the uprobes its executable and libraries call for (loader__attach_uprobes). */
 void assembler__set_process_seen(struct assembler *a, void (*fn)(void *ctx, uint32_t tgid),
 				 void *ctx);
-/* Tell the kernel how to capture a connection's responses (loader__capture_policy). */
-typedef void (*conn_policy_fn)(void *ctx, uint64_t sock_key, uint8_t mode);
+/* Tell the kernel how to capture a connection's responses (loader__capture_policy); conn_id as
+ * for conn_ignore_fn. */
+typedef void (*conn_policy_fn)(void *ctx, uint64_t sock_key, uint64_t conn_id, uint8_t mode);
 void assembler__set_capture_policy(struct assembler *a, conn_policy_fn fn, void *ctx);
 
 /* One record from the ring buffers (records must come in timestamp order). */

@@ -69,14 +69,19 @@ void loader__set_quiet(struct loader *ld, bool quiet);
 int loader__rings(const struct loader *ld, const int **fds);
 /* Read one connection's kernel state; 0, or -ENOENT when the kernel no longer has it. */
 int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_state *out);
-/* Stop copying and recording a connection: a map lookup per I/O is all it costs after this. */
-int loader__ignore_conn(struct loader *ld, uint64_t sock_key);
+/*
+ * Stop copying and recording a connection: a map lookup per I/O is all it costs after this.
+ * Only while sock_key is still connection conn_id: -ESTALE when a later connection has the
+ * socket's address (the agent reads the records behind the kernel), which is left alone.
+ */
+int loader__ignore_conn(struct loader *ld, uint64_t sock_key, uint64_t conn_id);
 /*
  * How the kernel captures a connection from its next run start on, in either direction (enum
  * sonde_capture_policy: RUNS, HTTP1_STATUS, EVERY_IO); HTTP1_STATUS is a no-op with
  * --http-responses full. Fails only when conn_policy is full (the connection keeps its policy).
+ * The entry names conn_id: a later connection at the same socket address never takes it.
  */
-int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint8_t mode);
+int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint64_t conn_id, uint8_t mode);
 /* One record of a poll, in the poll's copy of the rings. */
 struct batch_rec {
 	uint64_t ts;

@@ -107,15 +107,15 @@ static int conn_state(void *ctx, uint64_t key, struct sonde_conn_state *out)
 	return loader__conn_state(ctx, key, out);
 }
 
-static void conn_ignore(void *ctx, uint64_t key)
+static void conn_ignore(void *ctx, uint64_t key, uint64_t conn_id)
 {
-	loader__ignore_conn(ctx, key); /* gone already (closed): nothing to stop */
+	loader__ignore_conn(ctx, key, conn_id); /* gone already (closed): nothing to stop */
 }
 
-static void conn_policy(void *ctx, uint64_t key, uint8_t mode)
+static void conn_policy(void *ctx, uint64_t key, uint64_t conn_id, uint8_t mode)
 {
 	/* Fails only when the map is full: the responses are then recorded as before. */
-	loader__capture_policy(ctx, key, mode);
+	loader__capture_policy(ctx, key, conn_id, mode);
 }
 
 /*

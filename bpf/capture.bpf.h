@@ -360,14 +360,16 @@ static __always_inline void emit_data(const struct sock_io *io, void *buf, __u64
 static __always_inline void policy_refresh(struct sonde_conn_state *st, __u64 key)
 {
 	__u32 gen = *(volatile __u32 *)&conn_policy_gen;
-	__u8 *policy;
+	struct sonde_policy_ask *ask;
 
 	if (st->policy_seen == gen)
 		return;
 	st->policy_seen = gen;
-	policy = bpf_map_lookup_elem(&conn_policy, &key);
-	if (policy) {
-		st->policy = *policy;
+	ask = bpf_map_lookup_elem(&conn_policy, &key);
+	if (ask) {
+		/* an ask for an earlier connection at this address is not this one's */
+		if (ask->conn_id == st->conn_id)
+			st->policy = ask->policy;
 		bpf_map_delete_elem(&conn_policy, &key);
 	}
 }

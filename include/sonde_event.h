@@ -390,6 +390,18 @@ struct sonde_conn_state {
 	__u8 pad1[7]; /* explicit padding */
 };
 
+/*
+ * A capture policy the agent asks for one connection (map conn_policy, keyed by the socket's
+ * address). The agent reads the records behind the kernel: by the time it asks, the
+ * connection may be closed and a new one opened at the same address, which must not take the
+ * ask. So it names the connection.
+ */
+struct sonde_policy_ask {
+	__u64 conn_id;
+	__u8 policy; /* enum sonde_capture_policy */
+	__u8 pad0[7];
+};
+
 /* Per-CPU counters the BPF side keeps; the agent sums them for its self-metrics. */
 enum sonde_counter {
 	SONDE_CNT_IO = 0,	     /* socket I/O seen after filtering */

@@ -899,7 +899,7 @@ int loader__conn_state(struct loader *ld, uint64_t sock_key, struct sonde_conn_s
 	return 0;
 }
 
-int loader__ignore_conn(struct loader *ld, uint64_t sock_key)
+int loader__ignore_conn(struct loader *ld, uint64_t sock_key, uint64_t conn_id)
 {
 	int fd = bpf_map__fd(ld->skel->maps.conns);
 	struct sonde_conn_state st;
@@ -908,6 +908,8 @@ int loader__ignore_conn(struct loader *ld, uint64_t sock_key)
 	 * for a connection whose counters no longer matter. */
 	if (bpf_map_lookup_elem(fd, &sock_key, &st))
 		return -errno;
+	if (st.conn_id != conn_id)
+		return -ESTALE;
 	st.ignored = 1;
 	if (bpf_map_update_elem(fd, &sock_key, &st, BPF_EXIST))
 		return -errno;
@@ -961,13 +963,15 @@ int loader__uprobe_stats(struct loader *ld, struct loader_uprobe_stats *out, int
 	return (int)ld->n_uprobe_rows;
 }
 
-int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint8_t mode)
+int loader__capture_policy(struct loader *ld, uint64_t sock_key, uint64_t conn_id, uint8_t mode)
 {
+	struct sonde_policy_ask ask = {.conn_id = conn_id, .policy = mode};
+
 	/* Summaries are --http-responses status's: with full responses nothing changes. */
 	if (mode == SONDE_CAPTURE_HTTP1_STATUS && !ld->skel->rodata->http1_summaries)
 		return 0;
 	/* A separate map, not the conns entry: the programs own that one's run counters. */
-	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.conn_policy), &sock_key, &mode, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(ld->skel->maps.conn_policy), &sock_key, &ask, BPF_ANY))
 		return -errno;
 	/* After the write: a run start that sees the new generation finds the entry. */
 	__atomic_add_fetch(&ld->skel->bss->conn_policy_gen, 1, __ATOMIC_RELEASE);

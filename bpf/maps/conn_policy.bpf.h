@@ -4,8 +4,9 @@
 #define SONDE_MAPS_CONN_POLICY_BPF_H
 
 /*
- * struct sock address → enum sonde_capture_policy: how the agent wants the connection captured
- * from now on. Written by the agent (a separate map: the conns entry's run counters belong to
+ * struct sock address → struct sonde_policy_ask: how the agent wants the connection captured
+ * from now on (the connection named: an ask that comes after the socket's address went to a
+ * later connection is dropped). Written by the agent (a separate map: the conns entry's run counters belong to
  * the programs); read, folded into the connection's state and deleted by the socket I/O
  * programs at the next run start after the agent bumped conn_policy_gen (so that a run looks
  * here only when something was written since the connection last looked); deleted at the open
@@ -16,7 +17,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SONDE_MAX_POLICY_WRITES);
 	__type(key, __u64);
-	__type(value, __u8);
+	__type(value, struct sonde_policy_ask);
 } conn_policy SEC(".maps");
 
 #endif

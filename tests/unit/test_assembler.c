@@ -40,7 +40,7 @@ static int state_fn(void *ctx, uint64_t key, struct sonde_conn_state *out)
 	return 0;
 }
 
-static void ignore_fn(void *ctx, uint64_t key)
+static void ignore_fn(void *ctx, uint64_t key, uint64_t conn_id)
 {
 	if (n_ignored < 8)
 		ignored_keys[n_ignored] = key;

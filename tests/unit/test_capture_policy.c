@@ -76,12 +76,29 @@ static int run(uint64_t sock, uint16_t dir, int n)
 	return got;
 }
 
-/* As loader__capture_policy: the entry, then the generation the programs compare. */
-static void set_policy(uint64_t sock, uint8_t policy)
+/* As loader__capture_policy: the entry (for connection conn_id), then the generation the
+ * programs compare. */
+static void ask_policy(uint64_t sock, uint64_t conn_id, uint8_t policy)
 {
-	CHECK_EQ_INT(bpf_map_update_elem(bpf_map__fd(skel->maps.conn_policy), &sock, &policy,
+	struct sonde_policy_ask ask = {.conn_id = conn_id, .policy = policy};
+
+	CHECK_EQ_INT(bpf_map_update_elem(bpf_map__fd(skel->maps.conn_policy), &sock, &ask,
 					 BPF_ANY), 0);
 	__atomic_add_fetch(&skel->bss->conn_policy_gen, 1, __ATOMIC_RELEASE);
+}
+
+/* The id the kernel gave the connection at sock (0 when it has none). */
+static uint64_t conn_id_of(uint64_t sock)
+{
+	struct sonde_conn_state st;
+
+	return bpf_map_lookup_elem(bpf_map__fd(skel->maps.conns), &sock, &st) ? 0 : st.conn_id;
+}
+
+/* For the connection at sock now. */
+static void set_policy(uint64_t sock, uint8_t policy)
+{
+	ask_policy(sock, conn_id_of(sock), policy);
 }
 
 static int load(void)
@@ -118,7 +135,7 @@ TEST(every_io_records_every_io_from_the_next_run_on)
 	CHECK_EQ_INT(st.run_captures, 0);
 	/* the entry was taken: the map holds nothing for the connection now */
 	{
-		uint8_t v;
+		struct sonde_policy_ask v;
 
 		CHECK(bpf_map_lookup_elem(bpf_map__fd(skel->maps.conn_policy), &sock, &v) != 0);
 	}
@@ -134,6 +151,27 @@ TEST(a_policy_written_for_another_connection_changes_nothing)
 	set_policy(0x4000, SONDE_CAPTURE_EVERY_IO);
 	CHECK_EQ_INT(run(sock, SONDE_DIR_EGRESS, 7), 4);
 	CHECK_EQ_INT(run(sock, SONDE_DIR_INGRESS, 7), 4);
+}
+
+/*
+ * The agent reads the records behind the kernel: an ask it makes for a connection that closed
+ * meanwhile may find a later connection at the socket's address. That one keeps its policy
+ * (the last CI's HTTP/2 over TLS connection took the summaries asked for the HTTP/1.1 one
+ * before it, and was never walked), and the ask is dropped.
+ */
+TEST(an_ask_for_an_earlier_connection_at_the_address_is_dropped)
+{
+	const uint64_t sock = 0x5000;
+	struct sonde_policy_ask v;
+	struct sonde_conn_state st;
+
+	CHECK_EQ_INT(run(sock, SONDE_DIR_EGRESS, 2), 2);
+	CHECK(conn_id_of(sock) != 0);
+	ask_policy(sock, conn_id_of(sock) - 1, SONDE_CAPTURE_EVERY_IO);
+	CHECK_EQ_INT(run(sock, SONDE_DIR_INGRESS, 7), 4); /* still RUNS */
+	CHECK_EQ_INT(bpf_map_lookup_elem(bpf_map__fd(skel->maps.conns), &sock, &st), 0);
+	CHECK_EQ_INT(st.policy, SONDE_CAPTURE_RUNS);
+	CHECK(bpf_map_lookup_elem(bpf_map__fd(skel->maps.conn_policy), &sock, &v) != 0);
 }
 
 int main(void)
@@ -154,6 +192,7 @@ int main(void)
 	RUN(runs_records_the_first_captures_of_a_run);
 	RUN(every_io_records_every_io_from_the_next_run_on);
 	RUN(a_policy_written_for_another_connection_changes_nothing);
+	RUN(an_ask_for_an_earlier_connection_at_the_address_is_dropped);
 	ring_buffer__free(rb);
 	sonde_bpf__destroy(skel);
 	close(ring_fd);

@@ -41,7 +41,7 @@ static uint8_t mode_asked[8];
 static int n_modes;
 
 static int fake_state(void *ctx, uint64_t key, struct sonde_conn_state *out);
-static void record_mode(void *ctx, uint64_t key, uint8_t mode);
+static void record_mode(void *ctx, uint64_t key, uint64_t conn_id, uint8_t mode);
 static struct end *state_ends[8];
 
 static void collect(void *ctx, const struct span *s)
@@ -211,7 +211,7 @@ static int fake_state(void *ctx, uint64_t key, struct sonde_conn_state *out)
 	return -2;
 }
 
-static void record_mode(void *ctx, uint64_t key, uint8_t mode)
+static void record_mode(void *ctx, uint64_t key, uint64_t conn_id, uint8_t mode)
 {
 	(void)ctx;
 	if (n_modes < 8) {
