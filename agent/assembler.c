@@ -163,16 +163,26 @@ void core__ignore(struct assembler *a, struct conn *c)
 	}
 }
 
+/* c's decoder goes: what waits to be linked goes first (all, or the operations still going on,
+ * whose memory is the decoder's), while c->dec still tells what they are. */
+static void decoder_let_go(struct assembler *a, struct conn *c, bool all)
+{
+	if (all)
+		link__release_all(a, c);
+	else
+		link__release_ongoing(a, c);
+	c->dec->destroy(c->dec_st);
+	c->dec_st = NULL;
+	c->dec = NULL;
+}
+
 void core__conn_off(struct assembler *a, struct conn *c, bool not_mine)
 {
-	if (c->phase == CONN_DECODING) {
-		link__release_all(a, c); /* while c->dec still tells what they are */
-		c->dec->destroy(c->dec_st);
-		c->dec_st = NULL;
-		c->dec = NULL;
-	}
+	if (c->phase == CONN_DECODING)
+		decoder_let_go(a, c, true);
 	c->phase = CONN_OFF;
 	c->give_up = false;
+	c->upgraded = false;
 	if (not_mine)
 		a->st.conns_not_http++;
 	core__ignore(a, c);
@@ -257,6 +267,14 @@ static void sink_give_up(void *ctx, bool not_mine)
 	a->calling->not_mine = not_mine;
 }
 
+static void sink_upgraded(void *ctx)
+{
+	struct assembler *a = ctx;
+
+	a->calling->give_up = true;
+	a->calling->upgraded = true;
+}
+
 static void sink_count(void *ctx, enum decoder_event ev)
 {
 	struct assembler_stats *st = &((struct assembler *)ctx)->st;
@@ -282,8 +300,9 @@ static void sink_count(void *ctx, enum decoder_event ev)
 
 static void sink_init(struct assembler *a)
 {
-	a->sink = (struct decoder_sink){sink_begin, sink_answered, sink_done, sink_lost,
-					sink_policy, sink_give_up, sink_count, a};
+	a->sink = (struct decoder_sink){sink_begin,  sink_answered, sink_done,	sink_lost,
+					sink_policy, sink_give_up,  sink_upgraded, sink_count,
+					a};
 }
 
 const struct decoder_sink *core__sink(struct assembler *a, struct conn *c)
@@ -300,10 +319,26 @@ void core__target(struct assembler *a, struct conn *c, bool from_client, struct 
 	t->out = core__sink(a, c);
 }
 
-/* After a decoder's call: a give-up it asked for is done now, out of its way. */
+/* The decoder of c let go of it for another protocol: its next run is detected again. */
+static void conn_redetect(struct assembler *a, struct conn *c)
+{
+	decoder_let_go(a, c, false);
+	c->phase = CONN_UNKNOWN;
+	c->give_up = false;
+	c->upgraded = false;
+	c->midway = 0;
+	/* the cursors start over, as on a new connection, at the run classified next */
+	memset(&c->req, 0, sizeof(c->req));
+	memset(&c->resp, 0, sizeof(c->resp));
+	a->st.conns_upgraded++;
+}
+
+/* After a decoder's call: a give-up (or upgrade) it asked for is done now, out of its way. */
 void core__after(struct assembler *a, struct conn *c)
 {
-	if (c->give_up && c->phase == CONN_DECODING)
+	if (c->give_up && c->phase == CONN_DECODING && c->upgraded)
+		conn_redetect(a, c);
+	else if (c->give_up && c->phase == CONN_DECODING)
 		core__conn_off(a, c, c->not_mine);
 }
 

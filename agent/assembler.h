@@ -34,6 +34,7 @@ struct assembler_stats {
 	uint64_t conns_total;	  /* connections seen */
 	uint64_t conns_not_http;  /* connections given up as no protocol sonde decodes */
 	uint64_t conns_joined_late; /* a protocol sonde decodes, but joined too late (classify.c) */
+	uint64_t conns_upgraded;  /* HTTP/1.1 upgraded to h2c: detected again at the next run */
 	uint64_t conns_db;	  /* connections decoded as a database or cache protocol */
 	uint64_t conns_evicted;	  /* idle connections dropped from the table */
 	uint64_t conns_ignored;	  /* connections the kernel was told to stop recording */

@@ -45,6 +45,7 @@ struct conn {
 	bool kernel_ignored;	      /* the kernel was told to stop recording it */
 	bool give_up;		      /* its decoder asked to be let go (acted on after the call) */
 	bool not_mine;		      /* ... because the protocol was not its own after all */
+	bool upgraded;		      /* ... because the connection changes protocol (h2c) */
 	uint32_t n_ops;		      /* operations given ids: the first one's cause is the open */
 	char comm[16];
 	struct resource *res;	      /* its process, bound at the first record */

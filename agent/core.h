@@ -84,6 +84,9 @@ bool link__hold(struct assembler *a, struct conn *c, const struct op_head *op);
 void link__tick(struct assembler *a, struct conn *c, uint64_t now);
 /* c ends, or stops being decoded: every span waiting goes now. */
 void link__release_all(struct assembler *a, struct conn *c);
+/* c's decoder is let go, c goes on in another protocol: the operations still going on go on
+ * unlinked (their memory is the decoder's); finished spans wait on for their client end. */
+void link__release_ongoing(struct assembler *a, struct conn *c);
 void link__free(struct conn *c);
 
 /* span_out.c: the span skeleton. Build op's span: false when it has no resource. */

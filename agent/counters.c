@@ -108,6 +108,11 @@ const struct counter counters[] = {
 	       "Connections of a protocol sonde decodes, first seen where it cannot start decoding: "
 	       "HTTP/2 opened before sonde started (its header tables are unknown). Not decoded."),
 	 ASM(conns_joined_late)},
+	{STAT(MAIN, "upgraded"),
+	 TOTAL("sonde_connections_upgraded_total",
+	       "HTTP/1.1 connections upgraded to HTTP/2 in clear text (Upgrade: h2c), decoded as "
+	       "HTTP/2 from the client preface on."),
+	 ASM(conns_upgraded)},
 	{STAT(MAIN, NULL),
 	 TOTAL("sonde_connections_dropped_total", "Connections not followed: table full."),
 	 ASM(conns_dropped)},

@@ -311,6 +311,19 @@ void link__release_all(struct assembler *a, struct conn *c)
 		s->n_wait = 0;
 }
 
+void link__release_ongoing(struct assembler *a, struct conn *c)
+{
+	struct link_side *s = side_of(c, false);
+	int i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->n_wait; i++)
+		if (s->wait[i].op)
+			waiter_release(a, c, &s->wait[i]);
+	waiters_compact(s);
+}
+
 void link__free(struct conn *c)
 {
 	free(c->link);

@@ -329,6 +329,9 @@ static __always_inline void emit_data(const struct sock_io *io, void *buf, __u64
 	fill_data_fields(ev, io, n, go_g);
 	if (found)
 		head_lines(ev, n, io);
+	/* A 101 run: the next one may be the h2c client preface (policy_detect). */
+	if (!io->offset && n >= 13 && switching_protocols(ev->payload))
+		st->h2_upgrade = 1;
 	if ((io_may_propagate(&io->src) ? header_mode || tcp_mode :
 					  tcp_mode && io->src.from == IO_FROM_TLS) &&
 	    io->dir == SONDE_DIR_INGRESS && !io->offset && st->role != SONDE_ROLE_CLIENT) {

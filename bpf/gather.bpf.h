@@ -54,22 +54,34 @@ static __always_inline bool pg_startup(const __u8 *b, int ret)
 }
 
 /*
- * A run starts on a connection still on the default policy, one of its first two: the kernel
- * takes a policy by itself from the run's first bytes, read once here. The HTTP/2 client
- * preface: H2_FRAMES (h2_frames.bpf.h). A Redis command array, or (in the first run) a
- * PostgreSQL startup: STREAM at once, without waiting for the agent's decoder to ask, so that a
- * session that pipelines as soon as it is up (redis-cli --pipe, psycopg's pipeline()) is seen
- * whole from its first byte. The decoders ask for STREAM anyway; a false match only costs
- * records.
+ * A run starts on a connection still on the default policy, one of its first two, or the one
+ * after an HTTP/1.1 101 (h2_upgrade; HTTP/1.x's policies): the kernel takes a policy by itself
+ * from the run's first bytes, read once here. The HTTP/2 client preface: H2_FRAMES
+ * (h2_frames.bpf.h), which after a 101 is the upgrade to h2c, the client's first bytes once it
+ * has the answer. A Redis command array, or (in the first run) a PostgreSQL startup: STREAM at
+ * once, without waiting for the agent's decoder to ask, so that a session that pipelines as
+ * soon as it is up (redis-cli --pipe, psycopg's pipeline()) is seen whole from its first byte.
+ * The decoders ask for STREAM anyway; a false match only costs records.
  */
 static __always_inline void policy_detect(struct sonde_conn_state *st, __u16 dir, int ret,
 					  const struct io_source *src)
 {
+	bool upgrade = st->h2_upgrade, whole;
 	__u8 b[H2_PREFACE_LEN];
 	__u64 contig = 0;
-	bool whole;
 	void *buf;
 
+	st->h2_upgrade = 0;
+	if (upgrade && (st->policy == SONDE_CAPTURE_RUNS ||
+			st->policy == SONDE_CAPTURE_HTTP1_STATUS)) {
+		if (ret < H2_PREFACE_LEN)
+			return;
+		buf = io_buffer(src, &contig, NULL);
+		if (buf && contig >= H2_PREFACE_LEN &&
+		    !bpf_probe_read_user(b, H2_PREFACE_LEN, buf) && h2_preface(b))
+			h2_start(st, dir);
+		return;
+	}
 	if (st->run_seq > 2 || st->policy != SONDE_CAPTURE_RUNS || ret < 8)
 		return;
 	buf = io_buffer(src, &contig, NULL);

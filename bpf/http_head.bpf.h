@@ -81,6 +81,14 @@ static __always_inline __u16 final_status(const __u8 *s)
 	return code;
 }
 
+/* Whether s (13 bytes) starts an HTTP/1.1 101 (Switching Protocols) response. */
+static __always_inline bool switching_protocols(const __u8 *s)
+{
+	return s[0] == 'H' && s[1] == 'T' && s[2] == 'T' && s[3] == 'P' && s[4] == '/' &&
+	       s[5] == '1' && s[6] == '.' && s[7] == '1' && s[8] == ' ' && s[9] == '1' &&
+	       s[10] == '0' && s[11] == '1' && (s[12] == ' ' || s[12] == '\r');
+}
+
 /*
  * What the scanner found, offsets from the start of the message. Each offset has its own flag:
  * the verifier must never see a branch on an offset (see SCAN_HEAD), only on the flags.

@@ -387,7 +387,9 @@ struct sonde_conn_state {
 	__u8 tls_peer_trace[16];
 	__u8 tls_peer_span[8];
 	__u8 tls_peer_set;
-	__u8 pad1[7]; /* explicit padding */
+	__u8 h2_upgrade; /* the run that ended began with an HTTP/1.1 101: the next run may
+			  * start with the HTTP/2 client preface (Upgrade: h2c) */
+	__u8 pad1[6];	 /* explicit padding */
 };
 
 /*

@@ -141,6 +141,10 @@ struct decoder_sink {
 	 * other end does not speak the protocol); else it became something else (an upgrade) or
 	 * is not to be traced. Acted on when the decoder's call returns. */
 	void (*give_up)(void *ctx, bool not_mine);
+	/* The connection changes protocol from its next run on (an Upgrade: h2c answered 101):
+	 * the decoder is let go, and the next run's first bytes are detected again. Acted on when
+	 * the decoder's call returns. */
+	void (*upgraded)(void *ctx);
 	void (*count)(void *ctx, enum decoder_event ev);
 	void *ctx;
 };

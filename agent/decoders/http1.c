@@ -145,6 +145,7 @@ struct http1_fields {
 	bool conn_keep_alive;
 	bool conn_upgrade;
 	bool upgrade_hdr;
+	bool upgrade_h2c; /* ... that offers h2c */
 	bool expect_continue;
 };
 
@@ -195,8 +196,8 @@ static void field_transfer_encoding(const uint8_t *v, size_t n, struct http1_fie
 	f->te_chunked = LC_EQ(v + s, e - s, "chunked");
 }
 
-/* Connection: a comma-separated list of tokens, case-insensitive. */
-static void field_connection(const uint8_t *v, size_t n, struct http1_fields *f)
+/* Whether the comma list v[0, n) holds the token lit (case-insensitive). */
+static bool has_token(const uint8_t *v, size_t n, const char *lit, size_t lit_len)
 {
 	size_t i = 0, s, e;
 
@@ -209,13 +210,20 @@ static void field_connection(const uint8_t *v, size_t n, struct http1_fields *f)
 		e = i;
 		while (e > s && is_ows(v[e - 1]))
 			e--;
-		if (LC_EQ(v + s, e - s, "close"))
-			f->conn_close = true;
-		else if (LC_EQ(v + s, e - s, "keep-alive"))
-			f->conn_keep_alive = true;
-		else if (LC_EQ(v + s, e - s, "upgrade"))
-			f->conn_upgrade = true;
+		if (lc_eq(v + s, e - s, lit, lit_len))
+			return true;
 	}
+	return false;
+}
+
+#define HAS_TOKEN(v, n, lit) has_token((v), (n), lit, sizeof(lit) - 1)
+
+/* Connection: a comma-separated list of tokens, case-insensitive. */
+static void field_connection(const uint8_t *v, size_t n, struct http1_fields *f)
+{
+	f->conn_close = f->conn_close || HAS_TOKEN(v, n, "close");
+	f->conn_keep_alive = f->conn_keep_alive || HAS_TOKEN(v, n, "keep-alive");
+	f->conn_upgrade = f->conn_upgrade || HAS_TOKEN(v, n, "upgrade");
 }
 
 static inline void pick(struct http1_str *s, const uint8_t *v, size_t n)
@@ -246,8 +254,10 @@ static enum http1_result field(const uint8_t *name, size_t nlen, const uint8_t *
 			f->expect_continue = true;
 		break;
 	case 7:
-		if (LC_EQ(name, nlen, "upgrade") && n)
+		if (LC_EQ(name, nlen, "upgrade") && n) {
 			f->upgrade_hdr = true;
+			f->upgrade_h2c = f->upgrade_h2c || HAS_TOKEN(v, n, "h2c");
+		}
 		break;
 	case 10:
 		if (LC_EQ(name, nlen, "connection"))
@@ -515,6 +525,7 @@ enum http1_result http1_parse_request(const uint8_t *buf, size_t len, struct htt
 	out->conn_close = f.conn_close;
 	out->conn_keep_alive = f.conn_keep_alive;
 	out->upgrade = f.conn_upgrade && f.upgrade_hdr;
+	out->upgrade_h2c = out->upgrade && f.upgrade_h2c;
 	out->head_len = (uint32_t)i;
 	return HTTP1_OK;
 }

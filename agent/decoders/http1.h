@@ -49,6 +49,7 @@ struct http1_request {
 	bool expect_continue;	       /* Expect: 100-continue */
 	bool conn_close;	       /* Connection: close */
 	bool upgrade;		       /* Connection: upgrade with an Upgrade header */
+	bool upgrade_h2c;	       /* ... that offers h2c (HTTP/2 in clear text) */
 	uint8_t framing;	       /* enum http1_framing */
 	uint64_t content_length;       /* HTTP1_BODY_LENGTH */
 	uint32_t head_len;	       /* bytes from the first byte through the blank line */

@@ -32,6 +32,7 @@ struct exchange {
 	uint16_t status;
 	bool has_response;
 	bool head_request;
+	bool h2c; /* it asked to upgrade the connection to HTTP/2 in clear text */
 	/* Body sizes in bytes where known: the request's when it had a body (Content-Length, or
 	 * its chunks once they ended), the response's from its head (Content-Length; 0 for no
 	 * body) or its chunks. A response the kernel summarized leaves its size unknown. */
@@ -277,6 +278,7 @@ static void on_request_head(struct h1_state *st, const struct http1_request *r, 
 	x->route_len = (uint16_t)http_route_from_path(x->path, x->path_len, x->route,
 						      sizeof(x->route));
 	x->head_request = r->method.len == 4 && !memcmp(r->method.p, "HEAD", 4);
+	x->h2c = r->upgrade_h2c;
 	x->req_body_known = r->framing == HTTP1_BODY_LENGTH;
 	x->req_body = r->content_length;
 	x->req_chunked = r->framing == HTTP1_BODY_CHUNKED;
@@ -371,11 +373,19 @@ static void on_response_head(struct h1_state *st, struct h1_dir *d,
 			out->answered(out->ctx, &x->head, head_ts);
 	}
 	if (resp->status == 101) {
-		/* Upgraded (WebSocket, h2c): no more HTTP/1.x here. */
+		/* Upgraded: no more HTTP/1.x here. To h2c, the connection's next run starts with
+		 * the client preface, and its HTTP/2 is decoded from there (the answer to this
+		 * request comes on stream 1, after the span this 101 ends); WebSocket and the
+		 * rest are let go. */
+		bool h2c = x && x->h2c;
+
 		response_done(st, ts, out);
 		st->gone = true;
 		d->lost = true;
-		out->give_up(out->ctx, false);
+		if (h2c)
+			out->upgraded(out->ctx);
+		else
+			out->give_up(out->ctx, false);
 	} else if (resp->framing == HTTP1_BODY_LENGTH && resp->content_length) {
 		d->body_remaining = resp->content_length;
 	} else if (resp->framing == HTTP1_BODY_CHUNKED) {

@@ -134,6 +134,12 @@ static void on_give_up(void *ctx, bool not_mine)
 	((struct tally *)ctx)->give_up++;
 }
 
+/* Upgraded (h2c): the decoder reads nothing more, as after a give-up. */
+static void on_upgraded(void *ctx)
+{
+	((struct tally *)ctx)->give_up++;
+}
+
 static void on_count(void *ctx, enum decoder_event ev)
 {
 	REQUIRE(ev <= DEC_PIPELINED_SUMMARY);
@@ -177,8 +183,8 @@ static uint16_t rd16(const uint8_t *p)
 /* Run the conversation through one decoder; split: cut each I/O where the input says. */
 static void run(struct tally *t, const uint8_t *data, size_t size, bool split)
 {
-	struct decoder_sink out = {on_begin, on_answered, on_done, on_lost, on_policy,
-				   on_give_up, on_count, t};
+	struct decoder_sink out = {on_begin,   on_answered, on_done,  on_lost, on_policy,
+				   on_give_up, on_upgraded, on_count, t};
 	struct decoder_env env = {.cfg = &cfg, .conn = &t->info};
 	bool limits = data[0] & 2;
 	uint32_t ios[2] = {0, 0};

@@ -132,6 +132,11 @@ static void on_give_up(void *ctx, bool not_mine)
 	REQUIRE(0);
 }
 
+static void on_upgraded(void *ctx)
+{
+	REQUIRE(0);
+}
+
 static void on_count(void *ctx, enum decoder_event ev)
 {
 	REQUIRE(ev <= DEC_PIPELINED_SUMMARY);
@@ -232,8 +237,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct model m;
 	struct tally t = {0};
-	struct decoder_sink out = {on_begin, on_answered, on_done, on_lost, on_policy,
-				   on_give_up, on_count, &t};
+	struct decoder_sink out = {on_begin,   on_answered, on_done,  on_lost, on_policy,
+				   on_give_up, on_upgraded, on_count, &t};
 	struct decoder_env env = {.cfg = &cfg, .conn = &info};
 	struct sonde_run_summary last;
 	uint8_t *buf = NULL;

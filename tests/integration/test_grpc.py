@@ -110,6 +110,48 @@ def test_nginx_h2c_every_request_is_a_span(sonde, jaeger, start_nginx, test_star
     assert sum(s.parent_id in ids for s in srv) == 211
 
 
+def test_h2c_upgrade_from_curl(sonde, jaeger, go_bin, tmp_path, test_start_us):
+    """curl --http2 to a clear-text server asks for HTTP/2 with an HTTP/1.1 Upgrade: h2c; a Go
+    server (x/net/http2/h2c) answers 101 and the connection goes on in HTTP/2. The upgrade
+    request is an HTTP/1.1 span whose answer is the 101; every later request on the connection
+    is an HTTP/2 span, with its own status, on both ends, and linked. No connection is given
+    up or counted as not HTTP."""
+    t = tag()
+    agent = sonde()
+    srv = harness._start_printing_port("h2c", [str(go_bin), "h2c", "0"], tmp_path / "h2c",
+                                       harness._env(f"h2c-{t}", None))
+    try:
+        base = srv.url
+        urls = [f"{base}/items/1", f"{base}/items/2", f"{base}/items/3", f"{base}/status/404"]
+        r = harness.curl(urls[0], "--http2", "-w", "%{http_version} %{http_code}\n", "-o",
+                         "/dev/null", *sum((["-o", "/dev/null", u] for u in urls[1:]), []),
+                         service_name=f"curl-{t}")
+        assert r.stdout.split("\n")[:4] == ["2 200", "2 200", "2 200", "2 404"], r.stdout
+        r = harness.curl(f"{base}/single", "--http2", "-w", "%{http_version}", "-o", "/dev/null",
+                         service_name=f"curl-{t}")
+        assert r.stdout == "2", r.stdout
+        server = exactly(jaeger, f"h2c-{t}", 5, test_start_us,
+                         where=lambda s: s.kind == "server")
+        got = sorted((s.tags["network.protocol.version"], s.tags["url.path"],
+                      s.tags["http.response.status_code"]) for s in server)
+        assert got == [("1.1", "/items/1", 101), ("1.1", "/single", 101),
+                       ("2", "/items/2", 200), ("2", "/items/3", 200),
+                       ("2", "/status/404", 404)], got
+        client = exactly(jaeger, f"curl-{t}", 5, test_start_us,
+                         where=lambda s: s.kind == "client")
+        assert sorted((s.tags["network.protocol.version"], s.tags["url.full"]) for s in client) \
+            == sorted([("1.1", urls[0]), ("1.1", f"{base}/single")] +
+                      [("2", u) for u in urls[1:]])
+        ids = {s.span_id for s in client}
+        assert all(s.parent_id in ids for s in server), [s.parent_id for s in server]
+        assert agent.stop() == 0
+        st = stats_line(agent.stderr())
+        # two connections, seen from both ends
+        assert st["upgraded"] == 4 and st["not_http"] == 0 and st["joined_late"] == 0, st
+    finally:
+        srv.stop()
+
+
 @pytest.mark.parametrize("server_kind", KINDS)
 def test_grpc_unary_every_client_every_server(sonde, jaeger, servers, go_bin, server_kind,
                                               test_start_us):

@@ -531,6 +531,79 @@ TEST(garbage_is_ignored)
 	teardown();
 }
 
+/* As io(), an I/O the kernel walked frame by frame (H2_FRAMES), all its bytes in the record:
+ * left is what the I/O's first bytes were of a payload under way (24 for the preface). */
+static void io_walked(uint64_t id, uint16_t dir, uint64_t ts, const char *data, size_t n,
+		      uint32_t left)
+{
+	static uint8_t rec[offsetof(struct sonde_data_event, payload) + 512];
+	struct sonde_data_event *ev = (struct sonde_data_event *)rec;
+
+	io_capture_only = true;
+	io(id, dir, ts, data, n, n);
+	io_capture_only = false;
+	memcpy(rec, &last_io, offsetof(struct sonde_data_event, payload) + n);
+	ev->walk_flags = SONDE_WALK_ON;
+	ev->walk_left = left;
+	assembler__on_record(a, rec, offsetof(struct sonde_data_event, payload) + n);
+}
+
+/*
+ * curl --http2 to a clear-text server: an HTTP/1.1 request that asks for h2c, a 101, then
+ * HTTP/2 from the client preface on (its first request answered on stream 1). The upgrade
+ * request is a span whose answer is the 101; the connection is not let go but detected again,
+ * and the next stream is an HTTP/2 span. A WebSocket upgrade is let go, as before.
+ */
+TEST(h2c_upgrade_is_decoded_as_http2_from_the_preface)
+{
+	/* the preface, an empty SETTINGS, then stream 3: GET http / (:authority x) */
+	static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+				      "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+				      "\x00\x00\x06\x01\x05\x00\x00\x00\x03"
+				      "\x82\x86\x84\x01\x01x";
+	/* SETTINGS ACK; stream 1's answer (:status 200, the upgrade request's); stream 3's */
+	static const char answers[] = "\x00\x00\x00\x04\x01\x00\x00\x00\x00"
+				      "\x00\x00\x01\x01\x05\x00\x00\x00\x01\x88"
+				      "\x00\x00\x01\x01\x05\x00\x00\x00\x03\x88";
+	struct assembler_stats st;
+
+	setup();
+	open_conn(40);
+	io_str(40, IN, 1000, "GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+			     "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n");
+	io_str(40, OUT, 2000, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+			      "Upgrade: h2c\r\n\r\n");
+	/* the server's SETTINGS, in the 101's run: not walked, passed over */
+	io(40, OUT, 2100, "\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9, 9);
+	io_walked(40, IN, 3000, preface, sizeof(preface) - 1, 24);
+	io_walked(40, OUT, 4000, answers, sizeof(answers) - 1, 0);
+	CHECK_EQ_INT(n_spans, 2);
+	CHECK_STR(spans[0].name, "GET /up");
+	CHECK_EQ_INT(attr_int(&spans[0], "http.response.status_code"), 101);
+	CHECK_STR(attr_str(&spans[0], "network.protocol.version"), "1.1");
+	CHECK_STR(attr_str(&spans[1], "url.path"), "/");
+	CHECK_EQ_INT(attr_int(&spans[1], "http.response.status_code"), 200);
+	CHECK_STR(attr_str(&spans[1], "network.protocol.version"), "2");
+	CHECK_EQ_INT(spans[1].kind, SPAN_KIND_SERVER);
+	CHECK_EQ_INT(n_ignored, 0);
+	assembler__stats(a, &st);
+	CHECK_EQ_INT(st.conns_upgraded, 1);
+	CHECK_EQ_INT(st.conns_not_http, 0);
+	/* WebSocket: the 101 ends the span, and the connection is let go */
+	open_conn(41);
+	io_str(41, IN, 5000, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+			     "Upgrade: websocket\r\n\r\n");
+	io_str(41, OUT, 6000, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+			      "Upgrade: websocket\r\n\r\n");
+	io(41, IN, 7000, "\x81\x85" "abcdhello", 11, 11);
+	CHECK_EQ_INT(n_spans, 3);
+	CHECK_EQ_INT(n_ignored, 1);
+	assembler__stats(a, &st);
+	CHECK_EQ_INT(st.conns_upgraded, 1);
+	CHECK_EQ_INT(st.conns_not_http, 0);
+	teardown();
+}
+
 TEST(traceparent_honoured_and_invalid_ignored)
 {
 	struct trace_context ctx;
@@ -806,6 +879,7 @@ int main(void)
 	RUN(close_delimited_response);
 	RUN(chunked_request_and_cut_head_sizes);
 	RUN(garbage_is_ignored);
+	RUN(h2c_upgrade_is_decoded_as_http2_from_the_preface);
 	RUN(traceparent_honoured_and_invalid_ignored);
 	RUN(sampling_keeps_whole_traces_by_id);
 	RUN(idle_keep_alive_ends_from_kernel_state);

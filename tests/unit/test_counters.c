@@ -356,6 +356,7 @@ static void fill(struct counters_snapshot *s)
 	s->as.records = 201, s->as.conns_open = 202, s->as.conns_total = 203;
 	s->as.conns_not_http = 204, s->as.conns_db = 205, s->as.conns_evicted = 206;
 	s->as.conns_joined_late = 235;
+	s->as.conns_upgraded = 236;
 	s->as.conns_ignored = 207, s->as.conns_dropped = 208, s->as.spans = 209;
 	s->as.spans_incomplete = 210, s->as.spans_db = 211, s->as.spans_unsampled = 212;
 	s->as.parse_errors = 213, s->as.framing_lost = 214, s->as.orphan_responses = 215;
@@ -402,9 +403,9 @@ static const char golden_stats[] =
 	"sonde: stats (exit): uprobes=go-net/http uprobe_attached=801 uprobe_failed=802 "
 	"uprobe_detached=803 uprobe_active=804\n"
 	"sonde: stats (exit): io=100 records=101 ring_full=102 copy_fail=103 conns=203 open=202 "
-	"not_http=204 joined_late=235 spans=209 incomplete=210 parse_errors=213 framing_lost=214 "
-	"orphans=215 "
-	"ignored=207 db_conns=205 db_spans=211 links_thread=217 links_tuple=218 links_kernel=219 "
+	"not_http=204 joined_late=235 upgraded=236 spans=209 incomplete=210 parse_errors=213 "
+	"framing_lost=214 orphans=215 ignored=207 db_conns=205 db_spans=211 links_thread=217 "
+	"links_tuple=218 links_kernel=219 "
 	"links_ambiguous=220 links_unguessed=222 go_streams_served=231 go_streams_opened=232 "
 	"go_streams_unread=233 links_batch=227 links_batch_unsure=228 "
 	"threads_taken_on=221 thread_pools=234 responses_summarized=118 "

@@ -403,13 +403,23 @@ TEST(test_websocket_upgrade)
 
 	CHECK_EQ_INT(req(s, &r), HTTP1_OK);
 	CHECK(r.upgrade);
+	CHECK(!r.upgrade_h2c);
+	/* HTTP/2 in clear text (RFC 7540, 3.2), as curl --http2 asks for it */
+	CHECK_EQ_INT(req("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+			 "Upgrade: websocket, H2C\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+			 &r),
+		     HTTP1_OK);
+	CHECK(r.upgrade && r.upgrade_h2c);
+	CHECK_EQ_INT(req("GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: h2\r\n\r\n", &r),
+		     HTTP1_OK);
+	CHECK(r.upgrade && !r.upgrade_h2c); /* h2 is HTTP/2 over TLS: never an Upgrade */
 	/* Connection: upgrade alone, or Upgrade alone, is not an upgrade */
 	CHECK_EQ_INT(req("GET / HTTP/1.1\r\nConnection: keep-alive, upgrade\r\n\r\n", &r),
 		     HTTP1_OK);
 	CHECK(!r.upgrade);
 	CHECK(r.conn_keep_alive);
 	CHECK_EQ_INT(req("GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n", &r), HTTP1_OK);
-	CHECK(!r.upgrade);
+	CHECK(!r.upgrade && !r.upgrade_h2c);
 
 	CHECK_EQ_INT(resp("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 			  "Connection: Upgrade\r\n\r\n",

@@ -5,6 +5,7 @@
 //
 //	grpc_go server PORT
 //	grpc_go client HOST:PORT METHOD COUNT CONCURRENCY [PAYLOAD] [DEADLINE_MS]
+//	grpc_go h2c PORT    (no gRPC: HTTP/1.1 upgraded to h2c, see h2c.go)
 //
 // The same service and the same CLI exist in Python (tests/apps/grpc_py.py) and Node
 // (tests/apps/grpc_node.js); tests/integration/grpcapps.py starts and drives all three. What the
@@ -89,7 +90,9 @@ func init() {
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: %s server PORT\n"+
 		"       %s client HOST:PORT METHOD COUNT CONCURRENCY [PAYLOAD] [DEADLINE_MS]\n"+
-		"METHOD is Unary, ServerStream, ClientStream or Bidi\n", os.Args[0], os.Args[0])
+		"       %s h2c PORT\n"+
+		"METHOD is Unary, ServerStream, ClientStream or Bidi\n", os.Args[0], os.Args[0],
+		os.Args[0])
 	os.Exit(2)
 }
 
@@ -103,6 +106,8 @@ func main() {
 		err = runServer(os.Args[2:])
 	case "client":
 		err = runClient(os.Args[2:])
+	case "h2c":
+		err = runH2C(os.Args[2:])
 	default:
 		usage()
 	}
