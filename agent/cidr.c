@@ -73,7 +73,7 @@ static int cidr_add(struct cidr *out, int max, int *n, const char *tok, char *er
 
 	if (cidr_parse_one(tok, &c)) {
 		snprintf(err, errlen, "'%s' is not an address range (10.0.0.0/8, fd00::/8, "
-				      "private or all)", tok);
+				      "private, cluster or all)", tok);
 		return -1;
 	}
 	for (i = 0; i < *n; i++)
@@ -87,8 +87,8 @@ static int cidr_add(struct cidr *out, int max, int *n, const char *tok, char *er
 	return 0;
 }
 
-int cidr__parse_list(const char *s, struct cidr *out, int max, int *n, bool *all, char *err,
-		     size_t errlen)
+int cidr__parse_list(const char *s, struct cidr *out, int max, int *n, bool *all, bool *cluster,
+		     char *err, size_t errlen)
 {
 	char *copy = strdup(s), *tok, *save = NULL;
 	int rc = 0;
@@ -106,6 +106,8 @@ int cidr__parse_list(const char *s, struct cidr *out, int max, int *n, bool *all
 	for (; tok && !rc; tok = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(tok, "all")) {
 			*all = true;
+		} else if (cluster && !strcmp(tok, "cluster")) {
+			*cluster = true;
 		} else if (!strcmp(tok, "private")) {
 			for (i = 0; i < sizeof(private_ranges) / sizeof(private_ranges[0]) && !rc; i++)
 				rc = cidr_add(out, max, n, private_ranges[i], err, errlen);

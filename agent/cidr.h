@@ -19,11 +19,12 @@ struct cidr {
 /*
  * Adds the ranges of a comma list to out (n of max used): CIDRs (10.0.0.0/8, fd00::/8), bare
  * addresses (a /32 or /128), and "private": the RFC 1918 ranges, 100.64.0.0/10 (shared address
- * space, used by some clusters) and fc00::/7 (unique local). "all" sets *all. 0, or -1 with
- * what is wrong in err.
+ * space, used by some clusters) and fc00::/7 (unique local). "all" sets *all; "cluster" sets
+ * *cluster (the ranges of the Kubernetes cluster, found later; refused when cluster is NULL).
+ * 0, or -1 with what is wrong in err.
  */
-int cidr__parse_list(const char *s, struct cidr *out, int max, int *n, bool *all, char *err,
-		     size_t errlen);
+int cidr__parse_list(const char *s, struct cidr *out, int max, int *n, bool *all, bool *cluster,
+		     char *err, size_t errlen);
 /* addr (16 bytes, IPv4 mapped) is in c. */
 bool cidr__contains(const struct cidr *c, const uint8_t addr[16]);
 /* "10.1.2.3", "fd00::1": an address (16 bytes), IPv4 mapped ones as IPv4. */

@@ -198,7 +198,9 @@ void config__usage(FILE *out)
 		"                             (default link)\n"
 		"      --tcp-option-to LIST   the destinations whose connections carry the TCP option:\n"
 		"                             a comma list of CIDRs, private (10/8, 172.16/12,\n"
-		"                             192.168/16, 100.64/10, fc00::/7: the default), or all\n"
+		"                             192.168/16, 100.64/10, fc00::/7: the default), cluster\n"
+		"                             (the pod and service ranges, from the Kubernetes API at\n"
+		"                             start; the private ranges when it has none), or all\n"
 		"      --tcp-option-hold S    seconds a destination goes without the option once its\n"
 		"                             option segments were resent far more than its others\n"
 		"                             (a path that drops them; default 300)\n"
@@ -670,8 +672,9 @@ static int apply_propagation_opt(struct sonde_config *cfg, int opt, const char *
 		return parse_u32("--tcp-option-hold", arg, 1, 86400, &cfg->tcpopt_hold_s);
 	cfg->n_tcpopt_to = 0;
 	cfg->tcpopt_to_all = false;
+	cfg->tcpopt_cluster = false;
 	if (cidr__parse_list(arg, cfg->tcpopt_to, SONDE_TCPOPT_DESTS, &cfg->n_tcpopt_to,
-			     &cfg->tcpopt_to_all, err, sizeof(err))) {
+			     &cfg->tcpopt_to_all, &cfg->tcpopt_cluster, err, sizeof(err))) {
 		fprintf(stderr, "sonde: invalid value '%s' for --tcp-option-to: %s\n", arg, err);
 		return -EINVAL;
 	}
@@ -1062,7 +1065,7 @@ int config__parse(struct sonde_config *cfg, int argc, char **argv)
 	cfg->propagation = PROPAGATION_LINK;
 	cfg->tcpopt_hold_s = 300;
 	cidr__parse_list("private", cfg->tcpopt_to, SONDE_TCPOPT_DESTS, &cfg->n_tcpopt_to,
-			 &cfg->tcpopt_to_all, NULL, 0);
+			 &cfg->tcpopt_to_all, NULL, NULL, 0);
 	cfg->metrics_addr = strdup("127.0.0.1:9464");
 	err = from_env(cfg);
 	if (err)

@@ -91,6 +91,8 @@ struct sonde_config {
 	struct cidr tcpopt_to[SONDE_TCPOPT_DESTS]; /* destinations that get the TCP option */
 	int n_tcpopt_to;
 	bool tcpopt_to_all;	   /* ... every destination (--tcp-option-to all) */
+	bool tcpopt_cluster;	   /* ... and the cluster's pod and service ranges, from the
+				    * Kubernetes API at start (--tcp-option-to cluster; k8s.c) */
 	uint32_t tcpopt_hold_s;	   /* a destination whose option segments are lost goes without */
 	uint64_t sample_threshold; /* keep a trace whose id's last 56 bits are at least this:
 				    * 0 keeps all (the default), SAMPLE_NONE none */

@@ -26,6 +26,7 @@
 
 #include <curl/curl.h>
 
+#include "cidr.h"
 #include "k8s.h"
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount/"
@@ -136,6 +137,58 @@ int k8s_pod_parse(const char *text, const struct json_tok *toks, int obj, struct
 }
 
 /* The characters of a pod-template-hash (the Deployment controller's safe alphabet). */
+/* The string at toks[i], when it is a valid address range, into out unless it is there. */
+static void range_add(const char *text, const struct json_tok *toks, int i,
+		      char out[][K8S_RANGE_LEN], int max, int *n, bool *full)
+{
+	char r[K8S_RANGE_LEN];
+	struct cidr c;
+	bool all = false;
+	int k, one = 0;
+
+	if (i < 0 || json_str(text, toks, i, r, sizeof(r)) <= 0 || !strchr(r, '/') ||
+	    cidr__parse_list(r, &c, 1, &one, &all, NULL, NULL, 0) || all)
+		return;
+	for (k = 0; k < *n; k++)
+		if (!strcmp(out[k], r))
+			return;
+	if (*n < max)
+		memcpy(out[(*n)++], r, sizeof(r));
+	else
+		*full = true;
+}
+
+/* Each string of the array at toks[arr] (none when arr is not one). */
+static void ranges_add(const char *text, const struct json_tok *toks, int arr,
+		       char out[][K8S_RANGE_LEN], int max, int *n, bool *full)
+{
+	int e;
+
+	if (arr < 0 || toks[arr].type != JSON_ARRAY)
+		return;
+	for (e = json_first(toks, arr); e >= 0; e = json_next(toks, arr, e))
+		range_add(text, toks, e, out, max, n, full);
+}
+
+int k8s_ranges_parse(const char *text, const struct json_tok *toks, int list,
+		     char out[][K8S_RANGE_LEN], int max, int *n, bool *full)
+{
+	int items = json_get(text, toks, list, "items"), it, spec, before = *n;
+
+	if (items < 0 || toks[items].type != JSON_ARRAY)
+		return 0;
+	for (it = json_first(toks, items); it >= 0; it = json_next(toks, items, it)) {
+		spec = json_get(text, toks, it, "spec");
+		if (spec < 0)
+			continue;
+		ranges_add(text, toks, json_get(text, toks, spec, "podCIDRs"), out, max, n, full);
+		range_add(text, toks, json_get(text, toks, spec, "podCIDR"), out, max, n, full);
+		ranges_add(text, toks, json_get(text, toks, spec, "cidrs"), out, max, n, full);
+		range_add(text, toks, json_get(text, toks, spec, "cidr"), out, max, n, full);
+	}
+	return *n - before;
+}
+
 static bool is_template_hash(const char *s, size_t n)
 {
 	size_t i;
@@ -430,6 +483,13 @@ struct k8s_watcher {
 	bool gone;	  /* the server said our resourceVersion is too old */
 	int stream_err;	  /* a bad event: stop reading, list again */
 	int events;
+	/* --tcp-option-to cluster: read once at start (fetch_ranges) */
+	char ranges[K8S_MAX_RANGES][K8S_RANGE_LEN];
+	int n_ranges;
+	bool ranges_full;    /* ... and there were more */
+	bool ranges_private; /* the pod or the service ranges were not found, or ranges_full */
+	char ranges_list[K8S_MAX_RANGES * K8S_RANGE_LEN];
+	char ranges_note[768];
 };
 
 static uint64_t now_ms(void)
@@ -580,14 +640,14 @@ static struct curl_slist *prepare(struct k8s_watcher *w, CURL *c, const char *ur
 
 /* GET url into b; returns the HTTP status, or -EIO after a transport error (warned). */
 static long http_get(struct k8s_watcher *w, CURL *c, const char *url, struct body *b,
-		     size_t max)
+		     size_t max, long timeout_s)
 {
 	struct curl_slist *h;
 	CURLcode rc;
 	long status = 0;
 
 	body_reset(b, max);
-	h = prepare(w, c, url, 60);
+	h = prepare(w, c, url, timeout_s);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
 	rc = curl_easy_perform(c);
@@ -670,7 +730,7 @@ static int owner_of(struct k8s_watcher *w, const char *kind, const char *ns, con
 		return -EINVAL;
 	snprintf(url, sizeof(url), "%s/apis/%s/namespaces/%s/%s/%s", w->api,
 		 rs ? "apps/v1" : "batch/v1", ns, rs ? "replicasets" : "jobs", name);
-	status = http_get(w, w->get, url, &b, 4u << 20);
+	status = http_get(w, w->get, url, &b, 4u << 20, 60);
 	if (status == 401 || status == 403) {
 		*denied = now_ms();
 		fprintf(stderr, "sonde: k8s: no permission to get %ss (HTTP %ld): workload names "
@@ -771,7 +831,7 @@ static int list_pods(struct k8s_watcher *w)
 			 "%s/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&limit=%d%s%s", w->api,
 			 w->node_q, LIST_PAGE, econt ? "&continue=" : "", econt ? econt : "");
 		curl_free(econt);
-		status = http_get(w, w->curl, url, &b, LIST_BODY_MAX);
+		status = http_get(w, w->curl, url, &b, LIST_BODY_MAX, 60);
 		if (status < 0)
 			goto out;
 		if (status == 410) {
@@ -962,6 +1022,127 @@ static void recovered(struct k8s_watcher *w, const char *what)
 	w->backoff_ms = BACKOFF_MIN_MS;
 }
 
+/* ------------------------------------------------------------ The cluster's ranges */
+
+/* Where the address ranges of a cluster are, by kind: pods (by node or by CNI pool) and
+ * services (ServiceCIDR, Kubernetes 1.33 and later). A cluster may have any of them. */
+static const struct {
+	const char *path, *what;
+	bool pods;
+} range_sources[] = {
+	{"/api/v1/nodes", "nodes' podCIDRs", true},
+	{"/apis/crd.projectcalico.org/v1/ippools", "Calico IPPools", true},
+	{"/apis/networking.k8s.io/v1/servicecidrs", "ServiceCIDRs", false},
+};
+
+#define RANGES_TIMEOUT_S 10
+
+static void note_add(char *note, size_t sz, const char *fmt, ...)
+{
+	size_t len = strlen(note);
+	va_list ap;
+
+	if (len + 1 >= sz)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(note + len, sz - len, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Read the cluster's address ranges once, before the watcher's thread starts (it uses w->get):
+ * each source in turn, a failed one skipped (not there: 404; no RBAC: 403). Pod ranges
+ * without service ranges (or the other way round) leave the private ranges to stand in.
+ */
+/*
+ * One source's list, page by page (a large cluster's NodeList is large): its ranges added to
+ * w's, *added how many. Returns the last HTTP status, or -EIO.
+ */
+static long list_ranges(struct k8s_watcher *w, const char *path, struct body *b, int *added)
+{
+	char url[4096], cont[2048] = "", *econt;
+	struct json_tok *toks = NULL;
+	long status;
+	int n;
+
+	*added = 0;
+	do {
+		econt = cont[0] ? curl_easy_escape(w->get, cont, 0) : NULL;
+		snprintf(url, sizeof(url), "%s%s?limit=%d%s%s", w->api, path, LIST_PAGE,
+			 econt ? "&continue=" : "", econt ? econt : "");
+		curl_free(econt);
+		status = http_get(w, w->get, url, b, LIST_BODY_MAX, RANGES_TIMEOUT_S);
+		if (status != 200)
+			break;
+		n = parse_json(b->buf, b->len, &toks);
+		if (n < 0)
+			break;
+		*added += k8s_ranges_parse(b->buf, toks, 0, w->ranges, K8S_MAX_RANGES, &w->n_ranges,
+					   &w->ranges_full);
+		if (json_str(b->buf, toks,
+			     json_get(b->buf, toks, json_get(b->buf, toks, 0, "metadata"), "continue"),
+			     cont, sizeof(cont)) < 0)
+			cont[0] = 0;
+		free(toks);
+		toks = NULL;
+	} while (cont[0]);
+	free(toks);
+	return status;
+}
+
+/*
+ * Read the cluster's address ranges once, before the watcher's thread starts (it uses w->get):
+ * each source in turn, a failed one skipped (not there: 404; no RBAC: 403). Pod ranges
+ * without service ranges (or the other way round), or more ranges than are kept, leave the
+ * private ranges to stand in.
+ */
+static void fetch_ranges(struct k8s_watcher *w)
+{
+	char *note = w->ranges_note;
+	size_t i, sz = sizeof(w->ranges_note), at = 0;
+	bool pods = false, services = false;
+	struct body b = {0};
+	int k, added;
+	long status;
+
+	for (i = 0; i < sizeof(range_sources) / sizeof(range_sources[0]); i++) {
+		status = list_ranges(w, range_sources[i].path, &b, &added);
+		note_add(note, sz, "%s%s: ", i ? "; " : "", range_sources[i].what);
+		if (status < 0) {
+			note_add(note, sz, "unreachable, nothing more asked");
+			break; /* the others would wait as long: the start goes on */
+		}
+		if (status != 200) {
+			note_add(note, sz, "HTTP %ld", status);
+			continue;
+		}
+		note_add(note, sz, "%d", added);
+		for (k = w->n_ranges - added; k < w->n_ranges; k++)
+			note_add(note, sz, "%s%s", k == w->n_ranges - added ? " (" : ", ",
+				 w->ranges[k]);
+		if (added)
+			note_add(note, sz, ")");
+		pods = pods || (added && range_sources[i].pods);
+		services = services || (added && !range_sources[i].pods);
+	}
+	free(b.buf);
+	if (w->ranges_full)
+		note_add(note, sz, "; more than %d ranges, the rest left to the private ones",
+			 K8S_MAX_RANGES);
+	w->ranges_private = !pods || !services || w->ranges_full;
+	for (k = 0; k < w->n_ranges; k++)
+		at += (size_t)snprintf(w->ranges_list + at, sizeof(w->ranges_list) - at, "%s%s",
+				       k ? "," : "", w->ranges[k]);
+}
+
+const char *k8s_watcher__cluster_ranges(const struct k8s_watcher *w, bool *private_too,
+					const char **note)
+{
+	*private_too = w->ranges_private;
+	*note = w->ranges_note;
+	return w->ranges_list;
+}
+
 static void *watcher_main(void *arg)
 {
 	struct k8s_watcher *w = arg;
@@ -1073,6 +1254,8 @@ struct k8s_watcher *k8s_watcher__start(const struct sonde_config *cfg, int *err)
 	if (!w->node_q)
 		goto fail;
 	read_token(w, true);
+	if (cfg->tcpopt_cluster && (cfg->propagation & PROPAGATION_TCP))
+		fetch_ranges(w);
 	if (pthread_create(&w->thread, NULL, watcher_main, w)) {
 		fprintf(stderr, "sonde: k8s: cannot start the watcher thread; pod metadata off\n");
 		goto fail;

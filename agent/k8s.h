@@ -70,6 +70,18 @@ void k8s_pod_owner_by_name(struct k8s_pod *pod);
 /* The name a service gets from its workload: deployment, statefulset, daemonset, cronjob, job. */
 const char *k8s_meta_workload(const struct k8s_meta *m);
 
+/* The cluster's address ranges (--tcp-option-to cluster), as text. */
+#define K8S_MAX_RANGES 32
+#define K8S_RANGE_LEN 48
+/*
+ * Add the address ranges of the list object at toks[list] to out (n of max, text, no
+ * duplicates, only valid CIDRs): a NodeList's spec.podCIDRs (and podCIDR), a ServiceCIDRList's
+ * spec.cidrs, a Calico IPPoolList's spec.cidr. Returns how many were added; *full is set when
+ * one did not fit.
+ */
+int k8s_ranges_parse(const char *text, const struct json_tok *toks, int list,
+		     char out[][K8S_RANGE_LEN], int max, int *n, bool *full);
+
 /* The pods of this node by uid; thread-safe (the watcher writes, the event loop reads). */
 struct k8s_pods;
 
@@ -102,5 +114,13 @@ struct k8s_watcher;
 struct k8s_watcher *k8s_watcher__start(const struct sonde_config *cfg, int *err);
 void k8s_watcher__stop(struct k8s_watcher *w);
 struct k8s_pods *k8s_watcher__pods(struct k8s_watcher *w);
+
+/*
+ * --tcp-option-to cluster: the ranges read from the API server at start, a comma list ("" when
+ * none); *private_too when the pod or the service ranges were not found, so that the private
+ * ranges must stand in for them; *note says what was found where.
+ */
+const char *k8s_watcher__cluster_ranges(const struct k8s_watcher *w, bool *private_too,
+					const char **note);
 
 #endif /* SONDE_K8S_H */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "assembler.h"
+#include "cidr.h"
 #include "config.h"
 #include "counters.h"
 #include "export/exporter.h"
@@ -481,6 +482,36 @@ static void print_attached(const struct agent *ag)
 		cfg->traces_url && cfg->otlp.gzip ? " (gzip)" : "", sampling);
 }
 
+/*
+ * --tcp-option-to cluster: the ranges the API server gave (k8s.c), and the private ranges where
+ * it gave no pod or no service range, or sonde is not in a cluster. Said once at start.
+ */
+static void cluster_ranges(struct agent *ag)
+{
+	struct sonde_config *cfg = &ag->cfg;
+	const char *list = "", *note = "no Kubernetes API server: not in a cluster, or --k8s off";
+	bool private_too = true;
+	char err[160];
+
+	if (ag->k8s)
+		list = k8s_watcher__cluster_ranges(ag->k8s, &private_too, &note);
+	if (*list && cidr__parse_list(list, cfg->tcpopt_to, SONDE_TCPOPT_DESTS, &cfg->n_tcpopt_to,
+				      &cfg->tcpopt_to_all, NULL, err, sizeof(err))) {
+		fprintf(stderr, "sonde: tcp option: the cluster's ranges %s: %s\n", list, err);
+		private_too = true;
+	}
+	if (private_too)
+		cidr__parse_list("private", cfg->tcpopt_to, SONDE_TCPOPT_DESTS, &cfg->n_tcpopt_to,
+				 &cfg->tcpopt_to_all, NULL, NULL, 0);
+	if (!*list)
+		fprintf(stderr, "sonde: tcp option: no range of the cluster found, the private "
+				"ranges instead (%s)\n",
+			note);
+	else
+		fprintf(stderr, "sonde: tcp option: the cluster's ranges: %s%s (%s)\n", list,
+			private_too ? ", and the private ranges for what was not found" : "", note);
+}
+
 static int run(struct agent *ag)
 {
 	struct sonde_config *cfg = &ag->cfg;
@@ -518,6 +549,8 @@ static int run(struct agent *ag)
 	ag->k8s = k8s_watcher__start(cfg, &err);
 	if (err)
 		return err;
+	if (cfg->tcpopt_cluster && (cfg->propagation & PROPAGATION_TCP))
+		cluster_ranges(ag);
 	process_table__set_k8s(ag->procs, k8s_watcher__pods(ag->k8s));
 
 	i = peers__count_programs();

@@ -13,7 +13,9 @@ objects come from tests/integration/k8s_recordings/ and from the test):
   timeoutSeconds; a version older than the last compaction gets an ERROR event carrying a
   Status with code 410 (Gone), as the real server sends it;
 - GET /apis/apps/v1/namespaces/NS/replicasets/NAME and /apis/batch/v1/.../jobs/NAME: objects
-  the test registered, 404 otherwise, or 403 for all with --deny-owners (no RBAC);
+  the test registered, 404 otherwise, or 403 for all with --deny-owners (no RBAC); the same
+  for any other /apis/ path (a ServiceCIDRList, Calico's IPPoolList) and for /api/v1/nodes
+  (a NodeList), the lists sonde reads the cluster's address ranges from;
 - with --token-file, a request without "Authorization: Bearer <the file's current content>"
   gets 401.
 
@@ -148,6 +150,11 @@ class Handler(BaseHTTPRequestHandler):
             if q.get("watch") in ("1", "true"):
                 return self.watch(node, q)
             return self.list(node, q)
+        if u.path == "/api/v1/nodes":
+            obj = st.objects.get(u.path)
+            if obj is None:
+                return self.send_json(403, status(403, "Forbidden", "cannot list nodes"))
+            return self.send_json(200, obj)
         if u.path.startswith("/apis/"):
             if st.deny_owners:
                 return self.send_json(403, status(403, "Forbidden", f"cannot get {u.path}"))

@@ -43,7 +43,7 @@ def test_check_names_the_hooks_it_uses():
     (["--sample-ratio", "nan"], "invalid value 'nan' for --sample-ratio"),
     (["--tcp-option-to", "10.0.0.0/33"], "invalid value '10.0.0.0/33' for --tcp-option-to: "
                                           "'10.0.0.0/33' is not an address range"),
-    (["--tcp-option-to", "cluster"], "(10.0.0.0/8, fd00::/8, private or all)"),
+    (["--tcp-option-to", "clusters"], "(10.0.0.0/8, fd00::/8, private, cluster or all)"),
     (["--tcp-option-to", ""], "an empty list"),
     (["--tcp-option-hold", "0"], "invalid value '0' for --tcp-option-hold"),
 ])

@@ -6,6 +6,7 @@ containers are cgroups made the way the kubelet and containerd make them, on the
 with real servers moved into them. Everything else is real: sonde, the servers, curl, Jaeger.
 """
 import copy
+import ipaddress
 import json
 import os
 import subprocess
@@ -347,3 +348,66 @@ def test_api_down_then_up_and_no_rbac(sonde, jaeger, start_py_server, pods, fake
     assert span.process_tags["k8s.replicaset.name"] == f"web-{tok}-7d4b9c8f5d"
     assert "no permission to get ReplicaSets" in sd.stderr()
     assert sd.running
+
+
+def tcpopt_ranges():
+    """The ranges in the kernel's map of destinations that get the TCP option (bpftool)."""
+    out = subprocess.run(["bpftool", "-j", "map", "dump", "name", "tcpopt_dests"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    got = set()
+    for e in json.loads(out.stdout):
+        key = bytes(int(b, 16) for b in e["key"])
+        plen, addr = int.from_bytes(key[:4], "little"), key[4:20]
+        if addr[:12] == b"\0" * 10 + b"\xff\xff":
+            got.add(f"{ipaddress.IPv4Address(addr[12:])}/{plen - 96}")
+        else:
+            got.add(f"{ipaddress.IPv6Address(addr)}/{plen}")
+    return got
+
+
+def test_tcp_option_to_the_cluster_ranges(sonde, fake_api, tmp_path):
+    """--tcp-option-to cluster (the chart's default) reads the cluster's pod and service ranges
+    from the API server (stand-in: fake_apiserver.py) at start: every node's podCIDRs, Calico's
+    IPPools, the ServiceCIDRs. The kernel's map then holds those and nothing else; where the
+    service ranges are not found (a cluster before Kubernetes 1.33), the private ranges stand
+    in for them; outside a cluster, the private ranges alone."""
+    api = fake_api()
+    nodes = {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
+             "items": [{"metadata": {"name": NODE}, "spec": {"podCIDR": "10.1.0.0/24",
+                                                             "podCIDRs": ["10.1.0.0/24"]}},
+                       {"metadata": {"name": "node-b"}, "spec": {"podCIDR": "10.1.1.0/24"}}]}
+    api.call("POST", "/_test/objects", {"path": "/api/v1/nodes", "object": nodes})
+    common = ("--k8s-api", api.url, "--k8s-node", NODE, "--k8s-token-file", str(api.token_file),
+              "--propagation", "link,tcp", "--tcp-option-to", "cluster")
+    # no ServiceCIDR: the private ranges stand in for the services
+    sd = sonde(*common, otlp=False)
+    assert tcpopt_ranges() == {"10.1.0.0/24", "10.1.1.0/24", "10.0.0.0/8", "172.16.0.0/12",
+                               "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"}
+    assert "the cluster's ranges: 10.1.0.0/24,10.1.1.0/24, and the private ranges for what " \
+           "was not found (nodes' podCIDRs: 2 (10.1.0.0/24, 10.1.1.0/24); Calico IPPools: " \
+           "HTTP 404; ServiceCIDRs: HTTP 404)" in sd.stderr(), sd.stderr()
+    assert sd.stop() == 0
+    api.call("POST", "/_test/objects", {
+        "path": "/apis/networking.k8s.io/v1/servicecidrs",
+        "object": {"kind": "ServiceCIDRList", "apiVersion": "networking.k8s.io/v1",
+                   "items": [{"metadata": {"name": "kubernetes"},
+                              "spec": {"cidrs": ["10.152.183.0/24", "fd00:152::/112"]}}]}})
+    api.call("POST", "/_test/objects", {
+        "path": "/apis/crd.projectcalico.org/v1/ippools",
+        "object": {"kind": "IPPoolList", "apiVersion": "crd.projectcalico.org/v1",
+                   "items": [{"metadata": {"name": "default-ipv4-ippool"},
+                              "spec": {"cidr": "10.1.0.0/16"}}]}})
+    sd = sonde(*common, otlp=False)
+    assert tcpopt_ranges() == {"10.1.0.0/24", "10.1.1.0/24", "10.1.0.0/16", "10.152.183.0/24",
+                               "fd00:152::/112"}
+    assert "the cluster's ranges: 10.1.0.0/24,10.1.1.0/24,10.1.0.0/16,10.152.183.0/24," \
+           "fd00:152::/112 (" in sd.stderr(), sd.stderr()
+    assert sd.stop() == 0
+    # no API server at all (not in a cluster): the private ranges
+    sd = sonde("--k8s", "off", "--propagation", "link,tcp", "--tcp-option-to", "cluster",
+               otlp=False)
+    assert tcpopt_ranges() == {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                               "100.64.0.0/10", "fc00::/7"}
+    assert "no range of the cluster found, the private ranges instead (no Kubernetes API " \
+           "server: not in a cluster, or --k8s off)" in sd.stderr(), sd.stderr()

@@ -187,11 +187,14 @@ def test_default_daemonset():
     conf = by_kind(docs, "ConfigMap")["data"]["sonde.conf"]
     lines = [ln for ln in conf.splitlines() if ln and not ln.startswith("#")]
     assert lines == ["otlp-endpoint = http://jaeger-collector.observability.svc:4318",
-                     "metrics-addr = 0.0.0.0:9464", "propagation = link,tcp,header"]
+                     "metrics-addr = 0.0.0.0:9464", "propagation = link,tcp,header",
+                     "tcp-option-to = cluster"]
     role = by_kind(docs, "ClusterRole")
     verbs = {(r["apiGroups"][0], res): r["verbs"] for r in role["rules"] for res in r["resources"]}
     assert verbs == {("", "pods"): ["get", "list", "watch"], ("apps", "replicasets"): ["get"],
-                     ("batch", "jobs"): ["get"]}
+                     ("batch", "jobs"): ["get"], ("", "nodes"): ["list"],
+                     ("networking.k8s.io", "servicecidrs"): ["list"],
+                     ("crd.projectcalico.org", "ippools"): ["list"]}
 
 
 def test_old_kubernetes_gets_the_apparmor_annotation():
@@ -337,8 +340,8 @@ def test_notes_tell_where_the_traces_are(tmp_path):
     assert "kubectl -n observability port-forward svc/jaeger-query 16686:16686" in notes
     assert "http://jaeger-collector.observability.svc:4318" in notes
     assert "rollout status daemonset/sonde" in notes
-    assert "Traces cross nodes (propagation=link,tcp,header): a call to a private address" \
-        in notes
+    assert "Traces cross nodes (propagation=link,tcp,header): a call to the cluster's pod and " \
+        "service ranges (read from the API server at start" in notes
     assert "gets no option for 300 s" in notes and "propagation=link to keep traces" in notes
     notes = render_notes(tmp_path / "b", "--set", "otlp.endpoint=", "--set",
                          "propagation=link\\,tcp", "--set-json", 'tcpOptionTo=["10.1.0.0/16"]')

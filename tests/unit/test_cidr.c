@@ -12,13 +12,14 @@
 
 static struct cidr list[8];
 static int n;
-static bool all;
+static bool all, cluster;
 
 static int parse(const char *s, char *err, size_t len)
 {
 	n = 0;
 	all = false;
-	return cidr__parse_list(s, list, 8, &n, &all, err, len);
+	cluster = false;
+	return cidr__parse_list(s, list, 8, &n, &all, &cluster, err, len);
 }
 
 /* The address of "1.2.3.4" or "fd00::1", IPv4 mapped. */
@@ -117,10 +118,28 @@ TEST(refusals)
 	refused("10.0.0.0/-1", "is not an address range");
 	refused("10.0.0.0/8x", "is not an address range");
 	refused("10.0.0/8", "is not an address range");
-	refused("cluster", "'cluster' is not an address range (10.0.0.0/8, fd00::/8, private or all)");
+	refused("clusters",
+		"'clusters' is not an address range (10.0.0.0/8, fd00::/8, private, cluster or all)");
 	refused("10.0.0.0/8 10.1.0.0/16", "is not an address range");
 	refused("1.0.0.0/8,2.0.0.0/8,3.0.0.0/8,4.0.0.0/8,5.0.0.0/8,6.0.0.0/8,7.0.0.0/8,"
 		"8.0.0.0/8,9.0.0.0/8", "more than 8 ranges");
+}
+
+/* "cluster": the Kubernetes cluster's ranges, found at start; with others, or where the
+ * caller takes none. */
+TEST(cluster_keyword)
+{
+	char err[128] = "";
+
+	CHECK_EQ_INT(parse("cluster", err, sizeof(err)), 0);
+	CHECK(cluster && !all);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(parse("192.168.1.0/24,cluster", err, sizeof(err)), 0);
+	CHECK(cluster);
+	CHECK_EQ_INT(n, 1);
+	n = 0;
+	CHECK_EQ_INT(cidr__parse_list("cluster", list, 8, &n, &all, NULL, err, sizeof(err)), -1);
+	CHECK(strstr(err, "'cluster' is not an address range") != NULL);
 }
 
 int main(void)
@@ -128,6 +147,7 @@ int main(void)
 	RUN(ranges_and_addresses);
 	RUN(bits_past_the_prefix_are_cleared);
 	RUN(private_and_all);
+	RUN(cluster_keyword);
 	RUN(refusals);
 	UNIT_DONE();
 }

@@ -206,9 +206,68 @@ TEST(pod_table)
 	k8s_pods__free(t);
 }
 
+/* The ranges of a list, as text joined by commas; -1 for a list that does not parse. */
+static bool full;
+
+static int ranges(const char *s, char out[][K8S_RANGE_LEN], int *n)
+{
+	int t = json_parse(s, strlen(s), toks, 512);
+
+	return t < 0 ? -1 : k8s_ranges_parse(s, toks, 0, out, K8S_MAX_RANGES, n, &full);
+}
+
+/* The cluster's ranges (--tcp-option-to cluster), from the shapes the API server lists. */
+TEST(cluster_ranges)
+{
+	static char out[K8S_MAX_RANGES][K8S_RANGE_LEN];
+	int n = 0;
+
+	/* nodes: a dual-stack one (podCIDR is the first of podCIDRs), an older one (podCIDR
+	 * alone), one without (Calico's IPAM gives none) */
+	CHECK_EQ_INT(ranges("{\"kind\":\"NodeList\",\"items\":["
+			    "{\"metadata\":{\"name\":\"a\"},\"spec\":{\"podCIDR\":\"10.1.0.0/24\","
+			    "\"podCIDRs\":[\"10.1.0.0/24\",\"fd00:10:1::/64\"]}},"
+			    "{\"metadata\":{\"name\":\"b\"},\"spec\":{\"podCIDR\":\"10.1.1.0/24\"}},"
+			    "{\"metadata\":{\"name\":\"c\"},\"spec\":{\"taints\":[]}}]}",
+			    out, &n),
+		     3);
+	CHECK_STR(out[0], "10.1.0.0/24");
+	CHECK_STR(out[1], "fd00:10:1::/64");
+	CHECK_STR(out[2], "10.1.1.0/24");
+	/* a ServiceCIDR (Kubernetes 1.33), and a Calico IPPool (MicroK8s): added after */
+	CHECK_EQ_INT(ranges("{\"kind\":\"ServiceCIDRList\",\"items\":[{\"metadata\":"
+			    "{\"name\":\"kubernetes\"},\"spec\":{\"cidrs\":[\"10.152.183.0/24\"]}}]}",
+			    out, &n),
+		     1);
+	CHECK_EQ_INT(ranges("{\"kind\":\"IPPoolList\",\"items\":[{\"spec\":{\"cidr\":"
+			    "\"10.1.0.0/16\",\"ipipMode\":\"Never\"}}]}",
+			    out, &n),
+		     1);
+	CHECK_EQ_INT(n, 5);
+	CHECK_STR(out[3], "10.152.183.0/24");
+	CHECK_STR(out[4], "10.1.0.0/16");
+	/* nothing twice, nothing that is not a range, no "all" through a list */
+	CHECK_EQ_INT(ranges("{\"items\":[{\"spec\":{\"cidrs\":[\"10.152.183.0/24\",\"10.0.0.0/33\","
+			    "\"all\",\"private\",\"10.2.0.0\",7,{\"a\":1}],\"cidr\":[\"10.3.0.0/16\"]}}]}",
+			    out, &n),
+		     0);
+	CHECK_EQ_INT(ranges("{\"items\":{\"spec\":{\"cidr\":\"10.4.0.0/16\"}}}", out, &n), 0);
+	CHECK_EQ_INT(ranges("{\"kind\":\"Status\",\"code\":404}", out, &n), 0);
+	CHECK_EQ_INT(n, 5);
+	CHECK(!full);
+	/* more than are kept: the rest is said to be left out */
+	n = K8S_MAX_RANGES - 1;
+	CHECK_EQ_INT(ranges("{\"items\":[{\"spec\":{\"cidrs\":[\"10.5.0.0/16\",\"10.6.0.0/16\"]}}]}",
+			    out, &n),
+		     1);
+	CHECK(full);
+	CHECK_STR(out[K8S_MAX_RANGES - 1], "10.5.0.0/16");
+}
+
 int main(void)
 {
 	RUN(pod_fields);
+	RUN(cluster_ranges);
 	RUN(pod_without_identity_or_labels);
 	RUN(owner_names);
 	RUN(pod_table);
