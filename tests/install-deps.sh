@@ -42,6 +42,7 @@ test_pkgs() {
 	p+=(postgresql postgresql-client) # tests/integration/test_postgres.py (psql, pgbench)
 	p+=(nghttp2-client) # tests/integration/test_grpc.py (h2load)
 	p+=(openjdk-17-jdk-headless) # tests/integration/test_handoff.py (java, javac)
+	p+=(maven) # tests/integration/test_redis.py (Jedis and Lettuce, tests/apps/java_redis)
 	p+=(prometheus) # tests/integration/test_request_metrics.py (scrapes /metrics)
 	p+=(nftables iptables) # tests/integration/test_cross_node.py (the middleboxes)
 	# Any nginx build will do; nginx-light is the smallest.
@@ -164,6 +165,14 @@ go_modules() {
 	done
 }
 
+# The Java test app's artifacts (Jedis, Lettuce and theirs) into ~/.m2, and the app built, so
+# that the tests build it offline. Fast when they are there.
+maven_deps() {
+	(cd "$HERE"/apps/java_redis && mvn -q -B package -DskipTests) ||
+		die "mvn package in $HERE/apps/java_redis failed (see Maven's message above)"
+	log "Maven artifacts present for $HERE/apps/java_redis"
+}
+
 do_build() {
 	apt_install "${BUILD_PKGS[@]}"
 }
@@ -175,6 +184,7 @@ do_test() {
 	command -v node >/dev/null 2>&1 || log "warning: node is not installed; the Node.js tests will be skipped"
 	npm_install
 	go_modules
+	maven_deps
 	local jaeger
 	jaeger=$("$HERE/jaeger.sh" install) || die "building Jaeger failed (tests/jaeger.sh install)"
 	log "Jaeger present: $jaeger"

@@ -2,11 +2,12 @@
 
 Each test starts its own redis-server on a free loopback port with persistence off
 (redisutil.start_redis) and sonde with --port on that port, so both ends of every connection
-to it are traced: CLIENT spans on the client's process (redis-cli, redis-benchmark, redis-py),
-SERVER spans on redis-server's. Spans are read back from Jaeger.
+to it are traced: CLIENT spans on the client's process (redis-cli, redis-benchmark, redis-py,
+Jedis, Lettuce), SERVER spans on redis-server's. Spans are read back from Jaeger.
 """
 from __future__ import annotations
 
+import collections
 import os
 import random
 import socket
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.skipif(not redis_installed() and not os.environ.get("CI
                                        "(tests/install-deps.sh test)")
 
 APP = harness.APPS / "redis_app.py"
+JAVA_REDIS = harness.APPS / "java_redis"
 
 
 def name(prefix: str) -> str:
@@ -470,3 +472,54 @@ def test_monitor_feed_makes_no_spans(jaeger, sonde, redis_server, test_start_us)
                       where=lambda s: s.name in ("INCR", "MONITOR"))
     assert sum(s.name == "MONITOR" for s in server) == 1
     assert sum(s.name == "INCR" for s in server) == n
+
+
+@pytest.fixture(scope="module")
+def java_redis():
+    """java_redis(mode, port, n, service): tests/apps/java_redis (Jedis 8, Lettuce 7), built
+    offline by Maven from the artifacts tests/install-deps.sh fetched into ~/.m2."""
+    r = subprocess.run(["mvn", "-q", "-B", "-o", "package", "-DskipTests"], cwd=JAVA_REDIS,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    cp = f"{JAVA_REDIS}/target/classes:{JAVA_REDIS}/target/lib/*"
+
+    def run(mode, port, n, service):
+        return subprocess.run(["java", "-cp", cp, "Main", mode, str(port), str(n)],
+                              capture_output=True, text=True, timeout=120,
+                              env=harness._env(service, None))
+    return run
+
+
+@pytest.mark.parametrize("mode", ["jedis-pipeline", "lettuce"])
+def test_java_clients_every_command_on_both_ends(jaeger, sonde, redis_server, java_redis, mode,
+                                                 test_start_us):
+    """Java's two Redis clients, uninstrumented. Jedis: a pipeline of 20 SET and 20 GET in one
+    write, a MULTI/EXEC of 20 INCR, then 20 GET one at a time. Lettuce (which opens with HELLO
+    3, RESP3): 20 SET and 20 GET issued at once through its async API, written as its event
+    loop gathers them, then 20 GET one at a time. Every command is a span on both ends, each
+    server span under the client span of the same command, none an error; the EXEC says the
+    batch it ran (db.operation.batch.size)."""
+    srv = redis_server
+    n = 20
+    svc = name(mode)
+    sonde("--port", str(srv.port))
+    r = java_redis(mode, srv.port, n, svc)
+    assert r.returncode == 0 and r.stdout.startswith("OK "), r.stdout + r.stderr
+    want = {"SET": n, "GET": 2 * n}
+    if mode == "jedis-pipeline":
+        want.update({"MULTI": 1, "INCR": n, "EXEC": 1})
+    total = sum(want.values())
+    cli = db_spans(jaeger, svc, total, test_start_us, "client", port=srv.port,
+                   where=lambda s: s.name in want)
+    server = db_spans(jaeger, srv.service, total, test_start_us, "server", port=srv.port,
+                      where=lambda s: s.name in want)
+    for spans in (cli, server):
+        assert collections.Counter(s.name for s in spans) == want, describe(spans)
+        assert not any(s.is_error for s in spans), describe(spans)
+    by_id = {s.span_id: s for s in cli}
+    assert all(s.parent_id in by_id and by_id[s.parent_id].name == s.name for s in server), \
+        [(s.name, by_id.get(s.parent_id) and by_id[s.parent_id].name) for s in server][:10]
+    assert len({s.parent_id for s in server}) == total
+    if mode == "jedis-pipeline":
+        (ex,) = [s for s in cli if s.name == "EXEC"]
+        assert ex.tags.get("db.operation.batch.size") == n, ex.tags
