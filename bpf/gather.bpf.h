@@ -66,15 +66,16 @@ static __always_inline bool pg_startup(const __u8 *b, int ret)
 static __always_inline void policy_detect(struct sonde_conn_state *st, __u16 dir, int ret,
 					  const struct io_source *src)
 {
-	bool upgrade = st->h2_upgrade, whole;
 	__u8 b[H2_PREFACE_LEN];
 	__u64 contig = 0;
+	bool whole;
 	void *buf;
 
-	st->h2_upgrade = 0;
-	if (upgrade && (st->policy == SONDE_CAPTURE_RUNS ||
-			st->policy == SONDE_CAPTURE_HTTP1_STATUS)) {
-		if (ret < H2_PREFACE_LEN)
+	if (st->h2_upgrade) {
+		/* the run after a 101: the preface or nothing (no store at other run starts) */
+		st->h2_upgrade = 0;
+		if (ret < H2_PREFACE_LEN || (st->policy != SONDE_CAPTURE_RUNS &&
+					     st->policy != SONDE_CAPTURE_HTTP1_STATUS))
 			return;
 		buf = io_buffer(src, &contig, NULL);
 		if (buf && contig >= H2_PREFACE_LEN &&
